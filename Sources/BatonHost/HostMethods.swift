@@ -1,0 +1,11 @@
+import BatonJSON
+import BatonRPC
+
+/// The methods every session may call, whatever its role.
+enum HostMethods {
+    static let ping = RPCMethod.sync("host.ping", roles: Set(RPCRole.allCases)) { _ in
+        .object([:])
+    }
+
+    static var all: [RPCMethod] { [ping] }
+}

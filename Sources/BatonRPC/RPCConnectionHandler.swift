@@ -1,0 +1,338 @@
+import BatonJSON
+import Logging
+import NIOCore
+
+/// Serves JSON-RPC 2.0 on one connection. It lives on the connection's event loop and
+/// owns everything about the connection: the handshake, in-flight accounting and
+/// backpressure.
+///
+/// Reading pauses while the connection has `maxInFlight` requests being answered or
+/// while its socket is not writable, so a fast writer is slowed down instead of making
+/// the host buffer without bound. What the host pushes by itself cannot wait that way,
+/// so a client that leaves its socket unread for `writeStallTimeout`, or lets more than
+/// `outboundQueue` messages pile up, is disconnected with a log line saying which.
+final class RPCConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = LineFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: RPCServerState
+    private let peer: PeerCredentials
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var session: RPCSession?
+
+    private var inFlight = 0
+    private var readWithheld = false
+    private var inputClosed = false
+    private var closing = false
+    private var needsFlush = false
+    private var queuedWhileBlocked = 0
+    private var stallTimer: Scheduled<Void>?
+    private var helloTimer: Scheduled<Void>?
+
+    init(server: RPCServerState, peer: PeerCredentials, logger: Logger) {
+        self.server = server
+        self.peer = peer
+        self.logger = logger
+    }
+
+    private var configuration: RPCServerConfiguration { server.configuration }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let timeout = configuration.helloTimeout
+        helloTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard session == nil else { return }
+            let error = RPCError(
+                code: RPCError.notInitializedCode,
+                message: "Not initialized: no host.hello within \(timeout.nanoseconds / 1_000_000) ms (setting rpc.helloTimeoutMs)")
+            write(RPCEnvelope.error(error, id: .null))
+            close(reason: "no host.hello in time")
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        helloTimer?.cancel()
+        stallTimer?.cancel()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        switch unwrapInboundIn(data) {
+        case .tooLong(let limit):
+            let error = RPCError(
+                code: RPCError.messageTooLargeCode,
+                message: "Message too large: a line may hold at most \(limit) bytes (setting rpc.maxLineBytes); the rest of the line was discarded",
+                data: ["setting": "rpc.maxLineBytes", "limit": .int(Int64(limit))])
+            write(RPCEnvelope.error(error, id: .null))
+        case .line(let line):
+            handleLine(line)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallTimer?.cancel()
+            stallTimer = nil
+            queuedWhileBlocked = 0
+            resumeReadingIfPossible()
+        } else if stallTimer == nil {
+            let timeout = configuration.writeStallTimeout
+            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                close(reason: "client stopped reading: socket unwritable for \(timeout.nanoseconds / 1_000_000) ms (setting rpc.writeStallTimeoutMs)")
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            closeIfFinished()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close(reason: "connection error: \(error)")
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if mustPauseReading {
+            readWithheld = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Requests
+
+    private func handleLine(_ line: ByteBuffer) {
+        if line.readableBytesView.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
+            return  // blank lines are keep-alives, not messages
+        }
+        let message: JSON
+        do {
+            message = try line.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSON.parse(bytes) }
+        } catch {
+            let rpcError = RPCError(
+                code: RPCError.parseErrorCode, message: "Parse error: \(error)",
+                data: [
+                    "line": .int(Int64(error.line)), "column": .int(Int64(error.column)),
+                    "position": .int(Int64(error.position)),
+                ])
+            write(RPCEnvelope.error(rpcError, id: .null))
+            return
+        }
+        guard case .array(let elements) = message else {
+            dispatch(message) { [self] response in
+                if let response { write(response) }
+            }
+            return
+        }
+        handleBatch(elements)
+    }
+
+    private func handleBatch(_ elements: [JSON]) {
+        guard !elements.isEmpty else {
+            write(RPCEnvelope.error(.invalidRequest("an empty batch"), id: .null))
+            return
+        }
+        guard elements.count <= configuration.maxInFlight else {
+            let error = RPCError.limitExceeded(
+                "a batch of \(elements.count) requests is more than the \(configuration.maxInFlight) a connection may have in flight",
+                setting: "rpc.maxInFlight", limit: configuration.maxInFlight)
+            write(RPCEnvelope.error(error, id: .null))
+            return
+        }
+        var responses: [JSON] = []
+        var outstanding = elements.count
+        for element in elements {
+            dispatch(element) { [self] response in
+                if let response { responses.append(response) }
+                outstanding -= 1
+                if outstanding == 0, !responses.isEmpty {
+                    write(.array(responses))
+                }
+            }
+        }
+    }
+
+    /// Answers one message; `reply` runs on the event loop, now or later, with the
+    /// response, or nil for a notification.
+    private func dispatch(_ message: JSON, reply: @escaping (JSON?) -> Void) {
+        let request: RPCRequest
+        switch RPCRequest.validate(message) {
+        case .success(let valid): request = valid
+        case .failure(let invalid):
+            reply(RPCEnvelope.error(invalid.error, id: invalid.id))
+            return
+        }
+        let answer = { (result: Result<JSON, RPCError>) in
+            guard let id = request.id else { return reply(nil) }
+            switch result {
+            case .success(let value): reply(RPCEnvelope.result(value, id: id))
+            case .failure(let error): reply(RPCEnvelope.error(error, id: id))
+            }
+        }
+        if request.method == RPCHandshake.helloMethod {
+            return answer(hello(request.params))
+        }
+        guard let session else {
+            return answer(.failure(RPCError(
+                code: RPCError.notInitializedCode,
+                message: "Not initialized: call host.hello before \(request.method)")))
+        }
+        guard let method = server.methods[request.method] else {
+            return answer(.failure(.methodNotFound(request.method)))
+        }
+        guard method.roles.contains(session.role) else {
+            let allowed = method.roles.map(\.rawValue).sorted().joined(separator: ", ")
+            return answer(.failure(RPCError(
+                code: RPCError.roleNotAllowedCode,
+                message: "Role not allowed: \(request.method) is for \(allowed), and this session is \(session.role)")))
+        }
+        let call = RPCCall(method: request.method, params: request.params, session: session)
+        switch method.body {
+        case .sync(let body):
+            answer(Self.run { try body(call) })
+        case .async(let body):
+            inFlight += 1
+            let eventLoop = session.channel.eventLoop
+            let completion = NIOLoopBound({ [self] (result: Result<JSON, RPCError>) in
+                answer(result)
+                finishedAsync()
+            }, eventLoop: eventLoop)
+            Self.spawn(body, call, eventLoop: eventLoop, completion: completion)
+        }
+    }
+
+    private static func run(_ body: () throws -> JSON) -> Result<JSON, RPCError> {
+        do { return .success(try body()) } catch { return .failure(rpcError(error)) }
+    }
+
+    private static func spawn(
+        _ body: @escaping RPCMethod.AsyncBody, _ call: RPCCall, eventLoop: any EventLoop,
+        completion: NIOLoopBound<(Result<JSON, RPCError>) -> Void>
+    ) {
+        Task {
+            let result = await invoke(body, call)
+            eventLoop.execute { completion.value(result) }
+        }
+    }
+
+    private static func invoke(_ body: RPCMethod.AsyncBody, _ call: RPCCall) async -> Result<JSON, RPCError> {
+        do { return .success(try await body(call)) } catch { return .failure(rpcError(error)) }
+    }
+
+    private static func rpcError(_ error: any Error) -> RPCError {
+        (error as? RPCError) ?? .internalError(String(describing: error))
+    }
+
+    private func finishedAsync() {
+        inFlight -= 1
+        flushIfNeeded()
+        resumeReadingIfPossible()
+        closeIfFinished()
+    }
+
+    private func hello(_ params: JSON?) -> Result<JSON, RPCError> {
+        guard let context else { return .failure(.internalError("connection closed")) }
+        let outcome = RPCHandshake.accept(
+            params: params, existing: session, configuration: configuration, peer: peer)
+        switch outcome {
+        case .failure(let failure):
+            if failure.closesConnection {
+                context.eventLoop.assumeIsolated().execute { [self] in
+                    close(reason: "refused at hello: \(failure.error.message)")
+                }
+            }
+            return .failure(failure.error)
+        case .success(let accepted):
+            let session = RPCSession(
+                id: accepted.sessionID, role: accepted.role, client: accepted.client, peer: peer,
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop), channel: context.channel)
+            self.session = session
+            helloTimer?.cancel()
+            logger[metadataKey: "session"] = "\(session.id)"
+            logger.info(
+                "session opened",
+                metadata: ["role": "\(session.role)", "client": "\(session.client.name) \(session.client.version)"])
+            return .success(RPCHandshake.result(for: session, configuration: configuration))
+        }
+    }
+
+    // MARK: Output
+
+    /// A notification the host sends by itself, flushed at once.
+    func push(_ message: JSON) {
+        guard !closing else { return }
+        write(message)
+        flushIfNeeded()
+    }
+
+    private func write(_ message: JSON) {
+        guard let context, !closing else { return }
+        let bytes: [UInt8]
+        do {
+            bytes = try message.serialized()
+        } catch {
+            logger.error("could not encode a response", metadata: ["error": "\(error)"])
+            return
+        }
+        if !context.channel.isWritable {
+            queuedWhileBlocked += 1
+            if queuedWhileBlocked > configuration.outboundQueue {
+                close(reason: "client stopped reading: more than \(configuration.outboundQueue) messages queued (setting rpc.outboundQueue)")
+                return
+            }
+        }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count + 1)
+        buffer.writeBytes(bytes)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    // MARK: Flow control and closing
+
+    private var mustPauseReading: Bool {
+        closing || inFlight >= configuration.maxInFlight || !(context?.channel.isWritable ?? false)
+    }
+
+    private func resumeReadingIfPossible() {
+        guard readWithheld, !mustPauseReading, let context else { return }
+        readWithheld = false
+        context.read()
+    }
+
+    private func closeIfFinished() {
+        guard inputClosed, inFlight == 0, !closing else { return }
+        flushIfNeeded()
+        closing = true
+        context?.close(promise: nil)
+    }
+
+    func close(reason: String) {
+        guard !closing, let context else { return }
+        logger.warning("closing connection", metadata: ["reason": "\(reason)"])
+        flushIfNeeded()
+        closing = true
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,41 @@
+import BatonJSON
+import OrderedCollections
+
+/// Named params with typed accessors whose failures are `-32602` errors that name
+/// the member and what was expected.
+public struct RPCParams: Sendable {
+    public let members: OrderedDictionary<String, JSON>
+
+    public init(members: OrderedDictionary<String, JSON>) {
+        self.members = members
+    }
+
+    public func string(_ key: String) throws(RPCError) -> String {
+        guard let value = try optionalString(key) else { throw .invalidParams("missing string member \"\(key)\"") }
+        return value
+    }
+
+    public func optionalString(_ key: String) throws(RPCError) -> String? {
+        guard let value = members[key], value != .null else { return nil }
+        guard let string = value.stringValue else {
+            throw .invalidParams("member \"\(key)\" must be a string, not \(value.typeName)")
+        }
+        return string
+    }
+
+    public func object(_ key: String) throws(RPCError) -> RPCParams {
+        guard let value = members[key] else { throw .invalidParams("missing object member \"\(key)\"") }
+        guard let object = value.objectValue else {
+            throw .invalidParams("member \"\(key)\" must be an object, not \(value.typeName)")
+        }
+        return RPCParams(members: object)
+    }
+
+    public func optionalInt(_ key: String) throws(RPCError) -> Int64? {
+        guard let value = members[key], value != .null else { return nil }
+        guard let int = value.intValue else {
+            throw .invalidParams("member \"\(key)\" must be an integer, not \(value.typeName)")
+        }
+        return int
+    }
+}

@@ -1,0 +1,43 @@
+import BatonJSON
+import NIOCore
+
+/// The client program a session belongs to, as it named itself in `host.hello`.
+public struct RPCClientInfo: Sendable, Hashable {
+    public var name: String
+    public var version: String
+
+    public init(name: String, version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// A connection that has completed `host.hello`. It is the handle method bodies use
+/// to push notifications to the client or to end the connection; both hop to the
+/// connection's event loop, so a session may be used from any task.
+public struct RPCSession: Sendable {
+    public let id: String
+    public let role: RPCRole
+    public let client: RPCClientInfo
+    public let peer: PeerCredentials
+    let connection: NIOLoopBound<RPCConnectionHandler>
+    let channel: any Channel
+
+    /// Sends a notification. If the client is not reading and its queue is full, the
+    /// connection is closed rather than letting the host's memory grow.
+    public func notify(_ method: String, _ params: JSON) {
+        let connection = self.connection
+        channel.eventLoop.execute {
+            connection.value.push(RPCEnvelope.notification(method: method, params: params))
+        }
+    }
+
+    /// Closes the connection, logging `reason`.
+    public func close(reason: String) {
+        let connection = self.connection
+        channel.eventLoop.execute { connection.value.close(reason: reason) }
+    }
+
+    /// Completes when the connection has closed, for cleaning up what the session held.
+    public var closed: EventLoopFuture<Void> { channel.closeFuture }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import BatonHost
+
+@main
+struct Baton: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton",
+        abstract: "A host that rolls HTTP services over to new versions without losing a request.",
+        version: BatonVersion.string,
+        subcommands: [ServeCommand.self, RPCCommand.self]
+    )
+}
