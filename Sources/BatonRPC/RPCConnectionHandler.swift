@@ -273,9 +273,18 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Output
 
-    /// A notification the host sends by itself, flushed at once.
+    /// A notification the host sends by itself, flushed at once. Responses are held
+    /// back by pausing reads; pushes are not, so they are the ones counted against
+    /// `outboundQueue` while the client is not reading.
     func push(_ message: JSON) {
-        guard !closing else { return }
+        guard !closing, let context else { return }
+        if !context.channel.isWritable {
+            queuedWhileBlocked += 1
+            if queuedWhileBlocked > configuration.outboundQueue {
+                close(reason: "client stopped reading: more than \(configuration.outboundQueue) notifications queued (setting rpc.outboundQueue)")
+                return
+            }
+        }
         write(message)
         flushIfNeeded()
     }
@@ -288,13 +297,6 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         } catch {
             logger.error("could not encode a response", metadata: ["error": "\(error)"])
             return
-        }
-        if !context.channel.isWritable {
-            queuedWhileBlocked += 1
-            if queuedWhileBlocked > configuration.outboundQueue {
-                close(reason: "client stopped reading: more than \(configuration.outboundQueue) messages queued (setting rpc.outboundQueue)")
-                return
-            }
         }
         var buffer = context.channel.allocator.buffer(capacity: bytes.count + 1)
         buffer.writeBytes(bytes)
