@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -72,10 +74,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "BatonTestSupport", path: "Tests/BatonTestSupport", swiftSettings: strict),
         .testTarget(name: "BatonJSONTests", dependencies: ["BatonJSON"], swiftSettings: strict),
         .testTarget(
             name: "BatonRPCTests",
             dependencies: [
+                "BatonTestSupport",
                 "BatonJSON",
                 "BatonRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -88,11 +92,14 @@ let package = Package(
         .testTarget(
             name: "BatonHostTests",
             dependencies: [
+                "BatonTestSupport",
                 "BatonJSON",
                 "BatonRPC",
                 "BatonHost",
+                "baton",  // built so the tests can run it as a real process
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),

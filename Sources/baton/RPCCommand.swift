@@ -27,7 +27,7 @@ struct RPCCommand: AsyncParsableCommand {
         }
         do {
             let params = try self.params.map { try JSON.parse($0, options: .init(allowScalarRoot: true)) }
-            let token = try tokenFile.map(readToken)
+            let token = try tokenFile.map { path throws(TokenFile.Problem) in try TokenFile.read(path) }
             let client = try await RPCClient.connect(socketPath: socket.socket)
             defer { Task { await client.close() } }
             try await client.hello(role: role, client: RPCClientInfo(name: "baton-rpc", version: BatonVersion.string), token: token)
@@ -40,15 +40,12 @@ struct RPCCommand: AsyncParsableCommand {
         } catch let error as JSONParseError {
             printError("PARAMS_JSON is not valid JSON: \(error)", command: "rpc")
             throw ExitCode.failure
+        } catch let error as TokenFile.Problem {
+            printError("\(error)", command: "rpc")
+            throw ExitCode.failure
         } catch {
             printError("cannot reach the host at \(socket.socket): \(error)", command: "rpc")
             throw ExitCode.failure
         }
-    }
-
-    private func readToken(_ path: String) throws -> String {
-        var configuration = HostConfiguration(socketPath: socket.socket)
-        try configuration.requireToken(for: .admin, fromFile: path)
-        return configuration.rpc.roleTokens[.admin] ?? ""
     }
 }

@@ -1,3 +1,4 @@
+import BatonTestSupport
 import BatonJSON
 @testable import BatonRPC
 import Logging

@@ -1,19 +1,19 @@
 import Glibc
 
-/// A private (0700) directory under /tmp, removed with everything in it by `remove()`.
-struct TemporaryDirectory {
-    let path: String
+/// For tests: a private (0700) directory under /tmp, removed with everything in it by `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
 
-    init() {
+    public init() {
         var template = Array("/tmp/baton-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
         path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    func file(_ name: String) -> String { path + "/" + name }
+    public func file(_ name: String) -> String { path + "/" + name }
 
-    func remove() {
+    public func remove() {
         let command = "rm -rf '\(path)'"
         _ = system(command)
     }

@@ -1,0 +1,76 @@
+import BatonRPC
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// Runs the real `baton` executable, the one built next to this test bundle.
+enum BatonProcess {
+    static var executable: FilePath {
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // The bundle sits in the build directory; its executable may sit inside it.
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("baton").path),
+            directory.path != "/"
+        {
+            directory.deleteLastPathComponent()
+        }
+        return FilePath(directory.appendingPathComponent("baton").path)
+    }
+
+    /// Runs `baton ARGS` to completion and returns its exit code and output.
+    static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
+        let result = try await Subprocess.run(
+            .path(executable), arguments: Arguments(arguments),
+            output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        return (result.terminationStatus, result.standardOutput, result.standardError)
+    }
+
+    /// Starts `baton serve ARGS`, waits until its socket is listening, runs `body`, and
+    /// makes sure the process is gone before returning, whether `body` succeeded or not.
+    /// Returns what `body` returned and how the process ended.
+    static func serving<T: Sendable>(
+        _ arguments: [String],
+        _ body: (Execution<NoInput, DiscardedOutput, SequenceOutput>, ServeLog) async throws -> T
+    ) async throws -> (value: T, status: TerminationStatus) {
+        let result = try await Subprocess.run(
+            .path(executable), arguments: Arguments(["serve"] + arguments),
+            input: .none, output: .discarded, error: .sequence
+        ) { execution in
+            let log = ServeLog(lines: execution.standardError.strings().makeAsyncIterator())
+            return try await body(execution, log)
+        }
+        return (result.closureResult, result.terminationStatus)
+    }
+}
+
+/// The host's log lines as they come, so a test can wait for an event in it.
+final class ServeLog {
+    private var lines: SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator
+    private(set) var seen: [String] = []
+
+    init(lines: SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator) {
+        self.lines = lines
+    }
+
+    /// Reads log lines until one contains `text`; throws if the log ends first.
+    @discardableResult
+    func waitFor(_ text: String) async throws -> String {
+        while let line = try await lines.next() {
+            seen.append(line)
+            if line.contains(text) { return line }
+        }
+        throw LogEnded(waitingFor: text, seen: seen)
+    }
+
+    /// Everything the process still writes, until it exits.
+    func rest() async throws -> [String] {
+        while let line = try await lines.next() { seen.append(line) }
+        return seen
+    }
+
+    struct LogEnded: Error, CustomStringConvertible {
+        var waitingFor: String
+        var seen: [String]
+        var description: String { "log ended before \"\(waitingFor)\"; it said: \(seen.joined(separator: "\n"))" }
+    }
+}
