@@ -4,28 +4,48 @@ extension JSON {
     /// Writes this value through jansson as one compact line: a newline inside a string
     /// is escaped, so the output never contains a raw line break.
     public func serialized() throws(JSONEncodeError) -> [UInt8] {
-        let root = try makeNode()
-        defer { json_decref(root) }
-        var output: [UInt8] = []
-        let status = withUnsafeMutablePointer(to: &output) { sink in
-            json_dump_callback(
-                root,
-                { buffer, size, context in
-                    guard let buffer, let context else { return size == 0 ? 0 : -1 }
-                    let sink = context.assumingMemoryBound(to: [UInt8].self)
-                    sink.pointee.append(
-                        contentsOf: UnsafeRawBufferPointer(start: buffer, count: size))
-                    return 0
-                },
-                sink,
-                Int(JSON_COMPACT | JSON_ENCODE_ANY))
-        }
-        guard status == 0 else { throw .encoderFailed("jansson could not write the document") }
-        return output
+        try withSerializedBytes { Array($0) }
     }
 
     public func serializedString() throws(JSONEncodeError) -> String {
-        String(decoding: try serialized(), as: UTF8.self)
+        try withSerializedBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Serializes as `serialized()` does and lends the bytes to `body` without copying
+    /// them into an array first; the bytes are valid only inside `body`.
+    public func withSerializedBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) throws(JSONEncodeError)
+        -> Result
+    {
+        let root = try makeNode()
+        defer { json_decref(root) }
+        let flags = Int(JSON_COMPACT | JSON_ENCODE_ANY)
+        // Most messages fit the first buffer; a larger one is written again at its size.
+        let needed: DumpOutcome<Result> = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Self.firstBufferSize) {
+            scratch in
+            let size = json_dumpb(root, scratch.baseAddress, scratch.count, flags)
+            guard size > 0 else { return .failed }
+            return size <= scratch.count ? .written(body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[..<size]))) : .needs(size)
+        }
+        switch needed {
+        case .failed:
+            throw .encoderFailed("jansson could not write the document")
+        case .written(let result):
+            return result
+        case .needs(let size):
+            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: size)
+            defer { buffer.deallocate() }
+            let written = json_dumpb(root, buffer.baseAddress, size, flags)
+            guard written == size else { throw .encoderFailed("jansson wrote \(written) of \(size) bytes") }
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    private static let firstBufferSize = 4096
+
+    private enum DumpOutcome<Result> {
+        case written(Result)
+        case needs(Int)
+        case failed
     }
 
     /// Builds a jansson tree that the caller owns (one reference).

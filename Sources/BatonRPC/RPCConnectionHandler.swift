@@ -26,7 +26,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     private var readWithheld = false
     private var inputClosed = false
     private var closing = false
-    private var needsFlush = false
+    private var pendingOutput: ByteBuffer?
     private var queuedWhileBlocked = 0
     private var stallTimer: Scheduled<Void>?
     private var helloTimer: Scheduled<Void>?
@@ -88,7 +88,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         } else if stallTimer == nil {
             let timeout = configuration.writeStallTimeout
             stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                close(reason: "client stopped reading: socket unwritable for \(timeout.nanoseconds / 1_000_000) ms (setting rpc.writeStallTimeoutMs)")
+                close(reason: "client stopped reading: socket unwritable for \(timeout.nanoseconds / 1_000_000) ms (setting rpc.writeStallTimeoutMs)", immediately: true)
             }
         }
         context.fireChannelWritabilityChanged()
@@ -103,7 +103,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        close(reason: "connection error: \(error)")
+        close(reason: "connection error: \(error)", immediately: true)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -134,9 +134,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             return
         }
         guard case .array(let elements) = message else {
-            dispatch(message) { [self] response in
-                if let response { write(response) }
-            }
+            dispatch(message, to: .single)
             return
         }
         handleBatch(elements)
@@ -154,62 +152,86 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             write(RPCEnvelope.error(error, id: .null))
             return
         }
-        var responses: [JSON] = []
-        var outstanding = elements.count
+        let batch = BatchReplies(outstanding: elements.count)
         for element in elements {
-            dispatch(element) { [self] response in
-                if let response { responses.append(response) }
-                outstanding -= 1
-                if outstanding == 0, !responses.isEmpty {
-                    write(.array(responses))
-                }
+            dispatch(element, to: .batch(batch))
+        }
+    }
+
+    /// Where the answer to one message goes: straight out, or into its batch.
+    private enum ReplyTarget {
+        case single
+        case batch(BatchReplies)
+    }
+
+    /// Collects a batch's answers until the last one is in.
+    private final class BatchReplies {
+        var responses: [JSON] = []
+        var outstanding: Int
+
+        init(outstanding: Int) {
+            self.outstanding = outstanding
+        }
+    }
+
+    /// Hands over one answer; `nil` stands for a notification, which gets none.
+    private func deliver(_ response: JSON?, to target: ReplyTarget) {
+        switch target {
+        case .single:
+            if let response { write(response) }
+        case .batch(let batch):
+            if let response { batch.responses.append(response) }
+            batch.outstanding -= 1
+            if batch.outstanding == 0, !batch.responses.isEmpty {
+                write(.array(batch.responses))
             }
         }
     }
 
-    /// Answers one message; `reply` runs on the event loop, now or later, with the
-    /// response, or nil for a notification.
-    private func dispatch(_ message: JSON, reply: @escaping (JSON?) -> Void) {
+    private func deliver(_ result: Result<JSON, RPCError>, for request: RPCRequest, to target: ReplyTarget) {
+        guard let id = request.id else { return deliver(nil, to: target) }
+        switch result {
+        case .success(let value): deliver(RPCEnvelope.result(value, id: id), to: target)
+        case .failure(let error): deliver(RPCEnvelope.error(error, id: id), to: target)
+        }
+    }
+
+    /// Answers one message: sync methods at once, async ones when their task ends.
+    private func dispatch(_ message: JSON, to target: ReplyTarget) {
         let request: RPCRequest
         switch RPCRequest.validate(message) {
         case .success(let valid): request = valid
         case .failure(let invalid):
-            reply(RPCEnvelope.error(invalid.error, id: invalid.id))
-            return
-        }
-        let answer = { (result: Result<JSON, RPCError>) in
-            guard let id = request.id else { return reply(nil) }
-            switch result {
-            case .success(let value): reply(RPCEnvelope.result(value, id: id))
-            case .failure(let error): reply(RPCEnvelope.error(error, id: id))
-            }
+            return deliver(RPCEnvelope.error(invalid.error, id: invalid.id), to: target)
         }
         if request.method == RPCHandshake.helloMethod {
-            return answer(hello(request.params))
+            return deliver(hello(request.params), for: request, to: target)
         }
         guard let session else {
-            return answer(.failure(RPCError(
+            let error = RPCError(
                 code: RPCError.notInitializedCode,
-                message: "Not initialized: call host.hello before \(request.method)")))
+                message: "Not initialized: call host.hello before \(request.method)")
+            return deliver(.failure(error), for: request, to: target)
         }
         guard let method = server.methods[request.method] else {
-            return answer(.failure(.methodNotFound(request.method)))
+            return deliver(.failure(.methodNotFound(request.method)), for: request, to: target)
         }
         guard method.roles.contains(session.role) else {
             let allowed = method.roles.map(\.rawValue).sorted().joined(separator: ", ")
-            return answer(.failure(RPCError(
+            let error = RPCError(
                 code: RPCError.roleNotAllowedCode,
-                message: "Role not allowed: \(request.method) is for \(allowed), and this session is \(session.role)")))
+                message: "Role not allowed: \(request.method) is for \(allowed), and this session is \(session.role)")
+            return deliver(.failure(error), for: request, to: target)
         }
         let call = RPCCall(method: request.method, params: request.params, session: session)
         switch method.body {
         case .sync(let body):
-            answer(Self.run { try body(call) })
+            deliver(Self.run { try body(call) }, for: request, to: target)
         case .async(let body):
             inFlight += 1
             let eventLoop = session.channel.eventLoop
             let completion = NIOLoopBound({ [self] (result: Result<JSON, RPCError>) in
-                answer(result)
+                deliver(result, for: request, to: target)
                 finishedAsync()
             }, eventLoop: eventLoop)
             Self.spawn(body, call, eventLoop: eventLoop, completion: completion)
@@ -281,7 +303,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         if !context.channel.isWritable {
             queuedWhileBlocked += 1
             if queuedWhileBlocked > configuration.outboundQueue {
-                close(reason: "client stopped reading: more than \(configuration.outboundQueue) notifications queued (setting rpc.outboundQueue)")
+                close(reason: "client stopped reading: more than \(configuration.outboundQueue) notifications queued (setting rpc.outboundQueue)", immediately: true)
                 return
             }
         }
@@ -289,26 +311,27 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         flushIfNeeded()
     }
 
+    /// Appends one message to the output held for the next flush, so the answers to
+    /// everything one read brought in leave in a single write.
     private func write(_ message: JSON) {
         guard let context, !closing else { return }
-        let bytes: [UInt8]
         do {
-            bytes = try message.serialized()
+            try message.withSerializedBytes { bytes in
+                if pendingOutput == nil {
+                    pendingOutput = context.channel.allocator.buffer(capacity: max(bytes.count + 1, 4096))
+                }
+                pendingOutput!.writeBytes(bytes)
+                pendingOutput!.writeInteger(UInt8(ascii: "\n"))
+            }
         } catch {
             logger.error("could not encode a response", metadata: ["error": "\(error)"])
-            return
         }
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count + 1)
-        buffer.writeBytes(bytes)
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        needsFlush = true
     }
 
     private func flushIfNeeded() {
-        guard needsFlush, let context else { return }
-        needsFlush = false
-        context.flush()
+        guard let context, let output = pendingOutput else { return }
+        pendingOutput = nil
+        context.writeAndFlush(wrapOutboundOut(output), promise: nil)
     }
 
     // MARK: Flow control and closing
@@ -324,17 +347,34 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private func closeIfFinished() {
-        guard inputClosed, inFlight == 0, !closing else { return }
-        flushIfNeeded()
-        closing = true
-        context?.close(promise: nil)
+        guard inputClosed, inFlight == 0 else { return }
+        closeAfterOutput()
     }
 
-    func close(reason: String) {
+    /// Closes once what is already answered has been written, so a refusal or a last
+    /// answer reaches the client. A client too stuck to take it is closed by the stall timer.
+    private func closeAfterOutput() {
+        guard !closing, let context else { return }
+        closing = true
+        guard let output = pendingOutput else { return context.close(promise: nil) }
+        pendingOutput = nil
+        context.writeAndFlush(wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// Closes with a log line saying why; `immediately` drops unsent output, for clients
+    /// that are not reading it anyway.
+    func close(reason: String, immediately: Bool = false) {
         guard !closing, let context else { return }
         logger.warning("closing connection", metadata: ["reason": "\(reason)"])
-        flushIfNeeded()
-        closing = true
-        context.close(promise: nil)
+        if immediately {
+            closing = true
+            pendingOutput = nil
+            context.close(promise: nil)
+        } else {
+            closeAfterOutput()
+        }
     }
+
 }
