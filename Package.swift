@@ -20,7 +20,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
@@ -33,10 +32,7 @@ let package = Package(
         ),
         .target(
             name: "BatonJSON",
-            dependencies: [
-                "CJansson",
-                .product(name: "OrderedCollections", package: "swift-collections"),
-            ],
+            dependencies: ["CJansson"],
             swiftSettings: strict
         ),
         .target(

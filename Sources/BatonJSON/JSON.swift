@@ -1,4 +1,3 @@
-import OrderedCollections
 
 /// A JSON value as Baton passes it around: Sendable, comparable, and with object keys
 /// kept in the order they were written, so what goes out reads like what came in.
@@ -9,7 +8,7 @@ public enum JSON: Sendable, Hashable {
     case real(Double)
     case string(String)
     case array([JSON])
-    case object(OrderedDictionary<String, JSON>)
+    case object(JSONObject)
 }
 
 extension JSON {
@@ -39,7 +38,7 @@ extension JSON {
         return nil
     }
 
-    public var objectValue: OrderedDictionary<String, JSON>? {
+    public var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
@@ -69,7 +68,7 @@ extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expressibl
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: JSON...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSON)...) {
-        self = .object(OrderedDictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements))
     }
 }
 

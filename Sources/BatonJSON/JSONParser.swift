@@ -1,5 +1,4 @@
 import CJansson
-import OrderedCollections
 
 /// What a parse accepts beyond a single JSON object or array.
 public struct JSONParseOptions: Sendable, Hashable {
@@ -66,14 +65,14 @@ extension JSON {
     private init(borrowing node: UnsafeMutablePointer<json_t>) {
         switch cjansson_typeof(node) {
         case JSON_OBJECT:
-            var members = OrderedDictionary<String, JSON>(minimumCapacity: json_object_size(node))
+            var members = JSONObject(minimumCapacity: json_object_size(node))  // keys are unique: jansson rejects duplicates
             var iterator = json_object_iter(node)
             while let current = iterator {
                 let key = String(
                     decoding: UnsafeRawBufferPointer(
                         start: json_object_iter_key(current), count: json_object_iter_key_len(current)),
                     as: UTF8.self)
-                members[key] = JSON(borrowing: json_object_iter_value(current))
+                members.appendNew(key, JSON(borrowing: json_object_iter_value(current)))
                 iterator = json_object_iter_next(node, current)
             }
             self = .object(members)

@@ -1,5 +1,4 @@
 import BatonJSON
-import OrderedCollections
 
 /// A request id, echoed back exactly as the client sent it.
 public enum RPCID: Sendable, Hashable, CustomStringConvertible {
@@ -76,7 +75,7 @@ public struct RPCRequest: Sendable, Hashable {
     }
 
     public var json: JSON {
-        var members: OrderedDictionary<String, JSON> = ["jsonrpc": "2.0", "method": .string(method)]
+        var members: JSONObject = ["jsonrpc": "2.0", "method": .string(method)]
         if let params { members["params"] = params }
         if let id { members["id"] = id.json }
         return .object(members)

@@ -1,12 +1,11 @@
 import BatonJSON
-import OrderedCollections
 
 /// Named params with typed accessors whose failures are `-32602` errors that name
 /// the member and what was expected.
 public struct RPCParams: Sendable {
-    public let members: OrderedDictionary<String, JSON>
+    public let members: JSONObject
 
-    public init(members: OrderedDictionary<String, JSON>) {
+    public init(members: JSONObject) {
         self.members = members
     }
 
