@@ -58,6 +58,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         helloTimer?.cancel()
         stallTimer?.cancel()
         self.context = nil
+        session = nil  // the session refers back to this handler; let both go
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

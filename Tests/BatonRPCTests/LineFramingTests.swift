@@ -7,20 +7,28 @@ import Testing
 @Suite("Line framing")
 struct LineFramingTests {
     private func frames(limit: Int = 16, reads: [String]) throws -> [String] {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maxLineBytes: limit)))
+        let collector = FrameCollector()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: limit)))
+        try channel.pipeline.syncOperations.addHandler(collector)
         for read in reads {
             try channel.writeInbound(channel.allocator.buffer(string: read))
         }
-        try channel.close(mode: .input).wait()
-        var output: [String] = []
-        while let frame = try channel.readInbound(as: LineFrame.self) {
-            switch frame {
-            case .line(let buffer): output.append(String(buffer: buffer))
-            case .tooLong(let limit): output.append("<too long: \(limit)>")
+        _ = try channel.finish()  // end of input: the decoder delivers a final unterminated line
+        return collector.frames
+    }
+
+    /// Records every frame the decoder passes on.
+    private final class FrameCollector: ChannelInboundHandler {
+        typealias InboundIn = LineFrame
+        var frames: [String] = []
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .line(let buffer): frames.append(String(buffer: buffer))
+            case .tooLong(let limit): frames.append("<too long: \(limit)>")
             }
         }
-        _ = try? channel.finish()
-        return output
     }
 
     @Test func oneReadCarriesManyLines() throws {
