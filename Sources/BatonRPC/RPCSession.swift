@@ -15,13 +15,25 @@ public struct RPCClientInfo: Sendable, Hashable {
 /// A connection that has completed `host.hello`. It is the handle method bodies use
 /// to push notifications to the client or to end the connection; both hop to the
 /// connection's event loop, so a session may be used from any task.
-public struct RPCSession: Sendable {
+public final class RPCSession: Sendable {
     public let id: String
     public let role: RPCRole
     public let client: RPCClientInfo
     public let peer: PeerCredentials
     let connection: NIOLoopBound<RPCConnectionHandler>
     let channel: any Channel
+
+    init(
+        id: String, role: RPCRole, client: RPCClientInfo, peer: PeerCredentials,
+        connection: NIOLoopBound<RPCConnectionHandler>, channel: any Channel
+    ) {
+        self.id = id
+        self.role = role
+        self.client = client
+        self.peer = peer
+        self.connection = connection
+        self.channel = channel
+    }
 
     /// Sends a notification. If the client is not reading and its queue is full, the
     /// connection is closed rather than letting the host's memory grow.
