@@ -56,7 +56,7 @@ public final class RPCClient: Sendable {
 
     /// Opens the session: the first call on every connection.
     @discardableResult
-    public func hello(role: RPCRole, client: RPCClientInfo, token: String? = nil) async throws -> JSON {
+    public func hello(role: RPCRole, client: RPCProgramInfo, token: String? = nil) async throws -> JSON {
         var params: JSON = [
             "protocol": .string(RPCServerConfiguration.protocolVersion),
             "role": .string(role.rawValue),

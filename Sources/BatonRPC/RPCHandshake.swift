@@ -7,7 +7,7 @@ enum RPCHandshake {
     struct Accepted {
         var sessionID: String
         var role: RPCRole
-        var client: RPCClientInfo
+        var client: RPCProgramInfo
     }
 
     struct Refusal: Error {
@@ -42,7 +42,7 @@ enum RPCHandshake {
                 throw RPCError.invalidParams("unknown role \"\(roleName)\"; the roles are \(roles)")
             }
             let client = try named.object("client")
-            let info = RPCClientInfo(name: try client.string("name"), version: try client.string("version"))
+            let info = RPCProgramInfo(name: try client.string("name"), version: try client.string("version"))
             if let expected = configuration.roleTokens[role] {
                 let token = try named.optionalString("token") ?? ""
                 guard constantTimeEqual(token, expected) else {

@@ -3,17 +3,6 @@ import Glibc
 #endif
 import NIOCore
 
-/// The name and version a host reports in `host.hello`.
-public struct RPCHostInfo: Sendable, Hashable {
-    public var name: String
-    public var version: String
-
-    public init(name: String, version: String) {
-        self.name = name
-        self.version = version
-    }
-}
-
 /// Everything that shapes an RPC server: where it listens, who may connect, and the
 /// limits that keep one client from hurting the host. Each limit names the setting
 /// that its error message quotes.
@@ -22,7 +11,7 @@ public struct RPCServerConfiguration: Sendable {
     public static let protocolVersion = "baton/1"
 
     public var socketPath: String
-    public var host: RPCHostInfo
+    public var host: RPCProgramInfo
     /// Longest accepted line in bytes, excluding its newline (setting `rpc.maxLineBytes`).
     public var maxLineBytes = 1 << 20
     /// Open connections at once (setting `rpc.maxConnections`).
@@ -42,7 +31,7 @@ public struct RPCServerConfiguration: Sendable {
     /// Roles that must present a token in `host.hello`, and the token for each.
     public var roleTokens: [RPCRole: String] = [:]
 
-    public init(socketPath: String, host: RPCHostInfo) {
+    public init(socketPath: String, host: RPCProgramInfo) {
         self.socketPath = socketPath
         self.host = host
     }

@@ -1,30 +1,19 @@
 import BatonJSON
 import NIOCore
 
-/// The client program a session belongs to, as it named itself in `host.hello`.
-public struct RPCClientInfo: Sendable, Hashable {
-    public var name: String
-    public var version: String
-
-    public init(name: String, version: String) {
-        self.name = name
-        self.version = version
-    }
-}
-
 /// A connection that has completed `host.hello`. It is the handle method bodies use
 /// to push notifications to the client or to end the connection; both hop to the
 /// connection's event loop, so a session may be used from any task.
 public final class RPCSession: Sendable {
     public let id: String
     public let role: RPCRole
-    public let client: RPCClientInfo
+    public let client: RPCProgramInfo
     public let peer: PeerCredentials
     let connection: NIOLoopBound<RPCConnectionHandler>
     let channel: any Channel
 
     init(
-        id: String, role: RPCRole, client: RPCClientInfo, peer: PeerCredentials,
+        id: String, role: RPCRole, client: RPCProgramInfo, peer: PeerCredentials,
         connection: NIOLoopBound<RPCConnectionHandler>, channel: any Channel
     ) {
         self.id = id

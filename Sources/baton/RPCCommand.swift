@@ -30,7 +30,7 @@ struct RPCCommand: AsyncParsableCommand {
             let token = try tokenFile.map { path throws(TokenFile.Problem) in try TokenFile.read(path) }
             let client = try await RPCClient.connect(socketPath: socket.socket)
             defer { Task { await client.close() } }
-            try await client.hello(role: role, client: RPCClientInfo(name: "baton-rpc", version: BatonVersion.string), token: token)
+            try await client.hello(role: role, client: RPCProgramInfo(name: "baton-rpc", version: BatonVersion.string), token: token)
             let result = try await client.call(method, params)
             print(try result.serializedString())
         } catch let error as RPCError {

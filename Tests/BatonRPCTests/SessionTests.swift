@@ -204,7 +204,7 @@ struct SessionTests {
         try await withServer { _, path in
             let client = try await RPCClient.connect(socketPath: path)
             defer { Task { await client.close() } }
-            try await client.hello(role: .admin, client: RPCClientInfo(name: "t", version: "1"))
+            try await client.hello(role: .admin, client: RPCProgramInfo(name: "t", version: "1"))
             #expect(try await client.call("test.flood", ["count": 3]) == 3)
             var indexes: [JSON] = []
             for await notification in client.notifications {
@@ -220,7 +220,7 @@ struct SessionTests {
         try await withServer { _, path in
             let client = try await RPCClient.connect(socketPath: path)
             defer { Task { await client.close() } }
-            try await client.hello(role: .router, client: RPCClientInfo(name: "t", version: "1"))
+            try await client.hello(role: .router, client: RPCProgramInfo(name: "t", version: "1"))
             await #expect(throws: RPCError.self) { try await client.call("test.schedulerOnly") }
             await #expect(throws: RPCError.self) { try await client.call("missing.method") }
             #expect(try await client.call("host.ping") == [:])

@@ -13,7 +13,7 @@ func withServer<T>(
     let directory = TemporaryDirectory()
     defer { directory.remove() }
     var configuration = RPCServerConfiguration(
-        socketPath: directory.file("rpc/host.sock"), host: RPCHostInfo(name: "baton-test", version: "0"))
+        socketPath: directory.file("rpc/host.sock"), host: RPCProgramInfo(name: "baton-test", version: "0"))
     configure(&configuration)
     var logger = Logger(label: "test")
     logger.logLevel = .critical
