@@ -57,16 +57,13 @@ public final class RPCClient: Sendable {
     /// Opens the session: the first call on every connection.
     @discardableResult
     public func hello(role: RPCRole, client: RPCProgramInfo, token: String? = nil) async throws -> JSON {
-        var params: JSON = [
+        var params: JSONObject = [
             "protocol": .string(RPCServerConfiguration.protocolVersion),
             "role": .string(role.rawValue),
             "client": ["name": .string(client.name), "version": .string(client.version)],
         ]
-        if let token, case .object(var members) = params {
-            members["token"] = .string(token)
-            params = .object(members)
-        }
-        return try await call(RPCHandshake.helloMethod, params)
+        params["token"] = token.map(JSON.string)
+        return try await call(RPCHandshake.helloMethod, .object(params))
     }
 
     /// Calls `method` and returns its result; an error response is thrown as `RPCError`.

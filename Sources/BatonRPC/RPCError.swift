@@ -16,12 +16,9 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "error \(code): \(message)" }
 
     var json: JSON {
-        var object: JSON = ["code": .int(Int64(code)), "message": .string(message)]
-        if let data, case .object(var members) = object {
-            members["data"] = data
-            object = .object(members)
-        }
-        return object
+        var object: JSONObject = ["code": .int(Int64(code)), "message": .string(message)]
+        object["data"] = data
+        return .object(object)
     }
 
     init?(json: JSON) {

@@ -60,17 +60,14 @@ enum RPCHandshake {
     }
 
     static func result(for session: RPCSession, configuration: RPCServerConfiguration) -> JSON {
-        var limits = JSON.object([:])
-        if case .object(var members) = limits {
-            for (name, value) in configuration.limitsJSON { members[name] = .int(Int64(value)) }
-            limits = .object(members)
-        }
+        var limits = JSONObject()
+        for (name, value) in configuration.advertisedLimits { limits[name] = .int(Int64(value)) }
         return [
             "protocol": .string(RPCServerConfiguration.protocolVersion),
             "role": .string(session.role.rawValue),
             "session": .string(session.id),
             "host": ["name": .string(configuration.host.name), "version": .string(configuration.host.version)],
-            "limits": limits,
+            "limits": .object(limits),
         ]
     }
 

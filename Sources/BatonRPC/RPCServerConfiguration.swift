@@ -36,7 +36,7 @@ public struct RPCServerConfiguration: Sendable {
         self.host = host
     }
 
-    var limitsJSON: [(String, Int)] {
+    var advertisedLimits: [(String, Int)] {
         [
             ("maxLineBytes", maxLineBytes),
             ("maxConnections", maxConnections),
