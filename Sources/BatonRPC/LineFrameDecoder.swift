@@ -1,18 +1,18 @@
 import NIOCore
 
-/// One unit of input from a newline-framed stream.
-enum LineFrame {
-    /// A complete line without its `\n` (or `\r\n`).
-    case line(ByteBuffer)
-    /// A line longer than the limit; its bytes are being discarded up to the next `\n`.
-    case tooLong(limit: Int)
+/// Sent down the pipeline, as a user event, for a line longer than the limit; its bytes
+/// are being discarded up to the next `\n`. Lines themselves travel as plain buffers, so
+/// the common case carries nothing extra.
+struct LineTooLong: Hashable {
+    var limit: Int
 }
 
-/// Splits a byte stream on `\n`, accepting `\r\n`. A line longer than `maxLineBytes`
-/// is reported once as `.tooLong` as soon as the limit is crossed, and the rest of it
+/// Splits a byte stream on `\n`, accepting `\r\n`, and passes each line on without its
+/// line ending. A line longer than `maxLineBytes` is reported once as `LineTooLong` as soon
+/// as the limit is crossed, and the rest of it
 /// is skipped without being buffered, so the connection can carry on with the next line.
 struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = LineFrame
+    typealias InboundOut = ByteBuffer
 
     let maxLineBytes: Int
     /// Bytes of the current line already searched for a newline.
@@ -49,14 +49,14 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         if length > maxLineBytes + 1 || (length == maxLineBytes + 1 && view[newline - 1] != UInt8(ascii: "\r")) {
             buffer.moveReaderIndex(to: newline + 1)
             scanned = 0
-            context.fireChannelRead(NIOAny(LineFrame.tooLong(limit: maxLineBytes)))
+            context.fireUserInboundEventTriggered(LineTooLong(limit: maxLineBytes))
             return .continue
         }
         if length > 0, view[newline - 1] == UInt8(ascii: "\r") { length -= 1 }
         let line = buffer.getSlice(at: buffer.readerIndex, length: length)!
         buffer.moveReaderIndex(to: newline + 1)
         scanned = 0
-        context.fireChannelRead(NIOAny(LineFrame.line(line)))
+        context.fireChannelRead(NIOAny(line))
         return .continue
     }
 
@@ -65,7 +65,7 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if !discarding, buffer.readableBytes > 0 {
             let line = buffer.readSlice(length: buffer.readableBytes)!
-            context.fireChannelRead(NIOAny(LineFrame.line(line)))
+            context.fireChannelRead(NIOAny(line))
         }
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
         return .needMoreData
@@ -75,6 +75,6 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
         discarding = true
         scanned = 0
-        context.fireChannelRead(NIOAny(LineFrame.tooLong(limit: maxLineBytes)))
+        context.fireUserInboundEventTriggered(LineTooLong(limit: maxLineBytes))
     }
 }

@@ -92,7 +92,7 @@ public final class RPCClient: Sendable {
 /// Matches responses to waiting calls and forwards notifications; on close, every
 /// waiting call fails.
 final class RPCClientHandler: ChannelDuplexHandler {
-    typealias InboundIn = LineFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = Outbound
     typealias OutboundOut = ByteBuffer
 
@@ -125,10 +125,7 @@ final class RPCClientHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .line(let line) = unwrapInboundIn(data) else {
-            context.fireErrorCaught(RPCClientError.malformedResponse("a line longer than the client's limit"))
-            return
-        }
+        let line = unwrapInboundIn(data)
         guard let message = try? line.withUnsafeReadableBytes({ try JSON.parse($0) }) else {
             context.fireErrorCaught(RPCClientError.malformedResponse(String(buffer: line)))
             return
@@ -149,6 +146,13 @@ final class RPCClientHandler: ChannelDuplexHandler {
         } else {
             answer.fail(RPCClientError.malformedResponse("a response with neither result nor error"))
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is LineTooLong {
+            context.fireErrorCaught(RPCClientError.malformedResponse("a line longer than the client's limit"))
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -12,7 +12,7 @@ import NIOCore
 /// so a client that leaves its socket unread for `writeStallTimeout`, or lets more than
 /// `outboundQueue` messages pile up, is disconnected with a log line saying which.
 final class RPCConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = LineFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -63,16 +63,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        switch unwrapInboundIn(data) {
-        case .tooLong(let limit):
-            let error = RPCError(
-                code: RPCError.messageTooLargeCode,
-                message: "Message too large: a line may hold at most \(limit) bytes (setting rpc.maxLineBytes); the rest of the line was discarded",
-                data: ["setting": "rpc.maxLineBytes", "limit": .int(Int64(limit))])
-            write(RPCEnvelope.error(error, id: .null))
-        case .line(let line):
-            handleLine(line)
-        }
+        handleLine(unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -96,11 +87,20 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event {
+        switch event {
+        case let tooLong as LineTooLong:
+            let error = RPCError(
+                code: RPCError.messageTooLargeCode,
+                message: "Message too large: a line may hold at most \(tooLong.limit) bytes (setting rpc.maxLineBytes); the rest of the line was discarded",
+                data: ["setting": "rpc.maxLineBytes", "limit": .int(Int64(tooLong.limit))])
+            write(RPCEnvelope.error(error, id: .null))
+        case ChannelEvent.inputClosed:
             inputClosed = true
             closeIfFinished()
+            context.fireUserInboundEventTriggered(event)
+        default:
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -20,14 +20,15 @@ struct LineFramingTests {
 
     /// Records every frame the decoder passes on.
     private final class FrameCollector: ChannelInboundHandler {
-        typealias InboundIn = LineFrame
+        typealias InboundIn = ByteBuffer
         var frames: [String] = []
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .line(let buffer): frames.append(String(buffer: buffer))
-            case .tooLong(let limit): frames.append("<too long: \(limit)>")
-            }
+            frames.append(String(buffer: unwrapInboundIn(data)))
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let tooLong = event as? LineTooLong { frames.append("<too long: \(tooLong.limit)>") }
         }
     }
 

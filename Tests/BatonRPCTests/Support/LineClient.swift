@@ -93,15 +93,14 @@ final class LineClient: Sendable {
 
 /// Queues lines as they arrive and hands them to waiters in order.
 final class LineCollector: ChannelInboundHandler {
-    typealias InboundIn = LineFrame
+    typealias InboundIn = ByteBuffer
 
     private var lines: [String] = []
     private var waiters: [EventLoopPromise<String>] = []
     private var ended = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .line(let buffer) = unwrapInboundIn(data) else { return }
-        let line = String(buffer: buffer)
+        let line = String(buffer: unwrapInboundIn(data))
         if waiters.isEmpty {
             lines.append(line)
         } else {
