@@ -46,12 +46,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BatonCore",
+            dependencies: [
+                "BatonJSON",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BatonHost",
             dependencies: [
                 "BatonJSON",
                 "BatonRPC",
+                "BatonCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,0 +1,93 @@
+/// Where a sandbox is in its life. Schedulers report `starting`, `ready`, `stopped` and
+/// `failed`; the host itself moves a sandbox to `draining` at cutover.
+public enum SandboxState: String, Sendable, Hashable, CaseIterable {
+    case starting, ready, draining, stopped, failed
+
+    var isTerminal: Bool { self == .stopped || self == .failed }
+}
+
+/// The states a scheduler may report.
+public enum ReportedState: String, Sendable, Hashable, CaseIterable {
+    case starting, ready, stopped, failed
+}
+
+/// One scheduler report about one sandbox; reports are idempotent.
+public struct SandboxReport: Sendable, Hashable {
+    public var sandbox: String
+    public var pool: String
+    public var state: ReportedState
+    public var url: String?
+    public var reason: String?
+
+    public init(sandbox: String, pool: String, state: ReportedState, url: String? = nil, reason: String? = nil) {
+        self.sandbox = sandbox
+        self.pool = pool
+        self.state = state
+        self.url = url
+        self.reason = reason
+    }
+}
+
+/// What the broker needs to know of a pool to serve its sandboxes.
+public struct PoolInfo: Sendable, Hashable {
+    public var id: String
+    public var app: String
+    public var version: String
+    public var service: String
+    public var slotsPerSandbox: Int
+    public var health: HealthCheck?
+}
+
+/// Slots on one ready sandbox, held until released or `ttlMs` passes without renewal.
+public struct Lease: Sendable, Hashable {
+    public var id: String
+    public var url: String
+    public var sandbox: String
+    public var app: String
+    public var version: String
+    public var service: String
+    public var slots: Int
+    public var ttlMs: Int64
+}
+
+/// Why leases stopped being good.
+public enum RevocationReason: String, Sendable, Hashable {
+    case cutover, draining, stopped, suspect, expired
+}
+
+/// Leases that must not take new requests any more, pushed to routers.
+public struct LeaseRevocation: Sendable, Hashable {
+    public var leases: [String]
+    public var sandbox: String
+    public var app: String
+    public var reason: RevocationReason
+}
+
+/// A sandbox as `app.status` shows it.
+public struct SandboxStatus: Sendable, Hashable {
+    public var id: String
+    public var pool: String
+    public var state: SandboxState
+    public var url: String?
+    public var admitted: Bool
+    public var suspect: Bool
+    public var leases: Int
+    public var slotsOut: Int
+    public var reason: String?
+}
+
+/// What the broker tells the launcher about sandboxes, in the order it happened.
+enum BrokerSignal: Sendable {
+    /// The sandbox passed the host's own check; `admittedInPool` counts the pool's now.
+    case admitted(pool: String, sandbox: String, admittedInPool: Int)
+    case failed(pool: String, sandbox: String, reason: String, admittedInPool: Int)
+    case stopped(pool: String, sandbox: String, admittedInPool: Int)
+    /// A draining sandbox has no leases and no requests in flight any more.
+    case drained(pool: String, sandbox: String)
+}
+
+/// Checks that a sandbox answers before any traffic goes to it: a TCP connect to `url`,
+/// or a GET of the health path that must answer 2xx. Injected, so the core does no I/O.
+public protocol ReadinessProbe: Sendable {
+    func isReady(url: String, health: HealthCheck?) async -> Bool
+}

@@ -1,0 +1,26 @@
+/// A refusal from the core, with a stable code for the protocol (see PROTOCOL.md) and
+/// a sentence for people.
+public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    /// When set, the caller may try again after this many milliseconds.
+    public var retryAfterMs: Int64?
+
+    public var description: String { message }
+
+    public static let invalidDeployCode = 3001
+    public static let versionConflictCode = 3002
+    public static let unknownAppCode = 2002
+    public static let noSandboxCode = 2001
+    public static let leaseGoneCode = 2003
+    public static let unknownPoolCode = 1001
+    public static let unknownRouteCode = 3003
+
+    public static func invalidDeploy(_ detail: String) -> CoreError {
+        CoreError(code: invalidDeployCode, message: "Invalid deploy: \(detail)")
+    }
+
+    public static func unknownApp(_ app: String) -> CoreError {
+        CoreError(code: unknownAppCode, message: "Unknown app \"\(app)\": deploy it first")
+    }
+}

@@ -1,0 +1,257 @@
+import Logging
+
+/// Turns deploys into pools and moves each app from one version to the next: it waits,
+/// driven by readiness as it is reported, until the new pools reach their quorum, cuts
+/// over in one step, drains the old sandboxes and then scales their pools down. A
+/// version that is not ready in time is rolled back and the old one keeps serving.
+/// Deploys of different apps never wait on each other: nothing here blocks on an app.
+public actor Launcher {
+    struct AppRecord {
+        var name: String
+        var activeVersion: String?
+        /// service → pool serving the active version.
+        var activePools: [String: String] = [:]
+        var versions: [String: [ServiceSpec]] = [:]
+        var deployments: [String] = []
+    }
+
+    struct PoolRecord {
+        var id: String
+        var app: String
+        var version: String
+        var spec: ServiceSpec
+        var desired: Int
+        var admitted = 0
+    }
+
+    struct DeploymentRecord {
+        var id: String
+        var request: DeployRequest
+        var state: DeploymentState = .waiting
+        var reason: String?
+        var startedMs: Int64
+        /// service → pool for every service of the version.
+        var servicePools: [String: String] = [:]
+        /// The pools whose quorum the cutover waits for, by service.
+        var waitPools: [String: String] = [:]
+        /// Pools this deploy started or brought back, which a rollback scales down.
+        var startedPools: Set<String> = []
+        var failures: [String] = []
+        var drainingPools: [String: Set<String>] = [:]
+        var timer: Task<Void, Never>?
+    }
+
+    let broker: LeaseBroker
+    let clock: any CoreClock
+    let logger: Logger
+    public nonisolated let events = EventBus<CoreEvent>()
+
+    var apps: [String: AppRecord] = [:]
+    var pools: [String: PoolRecord] = [:]
+    var deployments: [String: DeploymentRecord] = [:]
+    var routes: [String: String] = [:]
+    var schedulers: SchedulerDirectory
+    private var nextDeployment = 0
+    private var nextPool = 0
+    private var signalTask: Task<Void, Never>?
+
+    public init(broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger) {
+        self.broker = broker
+        self.clock = clock
+        self.logger = logger
+        self.schedulers = SchedulerDirectory(configuredDefault: defaultScheduler)
+    }
+
+    /// Starts following the broker's readiness signals; call once.
+    public func start() {
+        guard signalTask == nil else { return }
+        let signals = broker.signals
+        signalTask = Task { [weak self] in
+            for await signal in signals {
+                await self?.handle(signal)
+            }
+        }
+    }
+
+    public func stop() {
+        signalTask?.cancel()
+        for deployment in deployments.values { deployment.timer?.cancel() }
+    }
+
+    // MARK: Deploy
+
+    /// Records the deploy and starts it; returns its id at once. Nothing is applied when
+    /// the request is refused.
+    public func deploy(_ request: DeployRequest) async throws(CoreError) -> String {
+        try validate(request)
+        if let known = apps[request.app]?.versions[request.version], known != request.services {
+            throw CoreError(
+                code: CoreError.versionConflictCode,
+                message: "Version \"\(request.version)\" of app \"\(request.app)\" was deployed before with a different spec; give this one a new version")
+        }
+        let app = request.app
+        var record = apps[app] ?? AppRecord(name: app)
+        record.versions[request.version] = request.services
+        nextDeployment += 1
+        let id = "d-\(nextDeployment)"
+        var deployment = DeploymentRecord(id: id, request: request, startedMs: clock.nowMs())
+        record.deployments.append(id)
+        apps[app] = record
+
+        var created: [PoolRecord] = []
+        for service in request.services {
+            let identity = service.poolIdentity
+            if let existing = pools.values.first(where: { $0.app == app && $0.spec.poolIdentity == identity }) {
+                deployment.servicePools[service.name] = existing.id
+                pools[existing.id]?.spec = service
+                if record.activePools[service.name] != existing.id {
+                    deployment.waitPools[service.name] = existing.id
+                    deployment.startedPools.insert(existing.id)
+                }
+            } else {
+                nextPool += 1
+                let pool = PoolRecord(
+                    id: "p-\(nextPool)", app: app, version: request.version, spec: service, desired: 0)
+                pools[pool.id] = pool
+                created.append(pool)
+                deployment.servicePools[service.name] = pool.id
+                deployment.waitPools[service.name] = pool.id
+                deployment.startedPools.insert(pool.id)
+            }
+        }
+        deployments[id] = deployment
+        let superseded = record.deployments.dropLast().filter { deployments[$0]?.state == .waiting }
+        for older in superseded { supersede(older, by: deployment) }
+
+        // The broker must know a pool before any scheduler hears of it.
+        await broker.registerApp(app)
+        for pool in created {
+            await broker.registerPool(
+                PoolInfo(
+                    id: pool.id, app: app, version: pool.version, service: pool.spec.name,
+                    slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
+        }
+        guard deployments[id]?.state == .waiting else { return id }  // superseded meanwhile
+        publish(.deployStarted, app: app, deployment: id, version: request.version)
+        for pool in created {
+            publish(.poolCreated, app: app, deployment: id, version: pool.version, service: pool.spec.name, pool: pool.id)
+        }
+        for service in request.services {
+            if let pool = deployment.servicePools[service.name] { setDesired(pool, service.instances) }
+        }
+        startTimer(for: id, afterMs: request.readyTimeoutMs) { launcher in await launcher.readyTimeoutPassed(id) }
+        await evaluate(id)
+        return id
+    }
+
+    private func validate(_ request: DeployRequest) throws(CoreError) {
+        guard !request.app.isEmpty else { throw .invalidDeploy("the app needs a name") }
+        guard !request.version.isEmpty else { throw .invalidDeploy("the deploy needs a version") }
+        guard !request.services.isEmpty else { throw .invalidDeploy("the version needs at least one service") }
+        var names: Set<String> = []
+        for service in request.services {
+            guard !service.name.isEmpty else { throw .invalidDeploy("every service needs a name") }
+            guard names.insert(service.name).inserted else { throw .invalidDeploy("service \"\(service.name)\" is listed twice") }
+            guard service.instances >= 1 else { throw .invalidDeploy("service \"\(service.name)\" needs at least 1 instance") }
+            guard service.slotsPerSandbox >= 1 else { throw .invalidDeploy("service \"\(service.name)\" needs at least 1 slot per sandbox") }
+            if let minReady = service.minReady, minReady < 1 || minReady > service.instances {
+                throw .invalidDeploy("service \"\(service.name)\" has minReady \(minReady); it must be between 1 and its \(service.instances) instances")
+            }
+        }
+        guard request.readyTimeoutMs > 0, request.drainTimeoutMs >= 0 else {
+            throw .invalidDeploy("readyTimeoutMs must be positive and drainTimeoutMs not negative")
+        }
+    }
+
+    private func supersede(_ id: String, by newer: DeploymentRecord) {
+        guard var older = deployments[id] else { return }
+        older.timer?.cancel()
+        older.state = .superseded
+        older.reason = "superseded by \(newer.id) (version \(newer.request.version))"
+        deployments[id] = older
+        publish(.deploySuperseded, app: older.request.app, deployment: id, version: older.request.version, reason: older.reason)
+        let keep = Set(newer.servicePools.values).union(apps[older.request.app]?.activePools.values ?? [:].values)
+        for pool in older.startedPools.subtracting(keep).sorted() {
+            scaleDown(pool, reason: "superseded", deployment: id)
+        }
+    }
+
+    // MARK: Pools and schedulers
+
+    func setDesired(_ id: String, _ desired: Int) {
+        guard let pool = pools[id], pool.desired != desired else { return }
+        pools[id]?.desired = desired
+        schedulers.publish([desiredPool(pools[id]!)])
+    }
+
+    func scaleDown(_ id: String, reason: String, deployment: String?) {
+        guard let pool = pools[id], pool.desired > 0 else { return }
+        setDesired(id, 0)
+        publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason)
+    }
+
+    func desiredPool(_ pool: PoolRecord) -> DesiredPool {
+        DesiredPool(pool: pool.id, app: pool.app, version: pool.version, service: pool.spec.name, desired: pool.desired, spec: pool.spec)
+    }
+
+    /// Connects a scheduler: returns every pool it runs, then pushes changes.
+    public func subscribeScheduler(name: String) -> (id: Int, snapshot: [DesiredPool], updates: AsyncStream<DesiredUpdate>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: DesiredUpdate.self)
+        let id = schedulers.add(name: name, continuation: continuation)
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribeScheduler(id) }
+        }
+        let snapshot = pools.values.filter { schedulers.owner(of: $0.spec) == name }.sorted { $0.id < $1.id }.map(desiredPool)
+        return (id, snapshot, stream)
+    }
+
+    public func unsubscribeScheduler(_ id: Int) {
+        schedulers.remove(id)
+    }
+
+    // MARK: Routes
+
+    public func setRoute(host: String, app: String) throws(CoreError) {
+        guard apps[app] != nil else { throw .unknownApp(app) }
+        routes[host.lowercased()] = app
+    }
+
+    public func removeRoute(host: String) throws(CoreError) {
+        guard routes.removeValue(forKey: host.lowercased()) != nil else {
+            throw CoreError(code: CoreError.unknownRouteCode, message: "No route for host \"\(host)\"")
+        }
+    }
+
+    public func routeTable() -> [(host: String, app: String)] {
+        routes.sorted { $0.key < $1.key }.map { (host: $0.key, app: $0.value) }
+    }
+
+    // MARK: Events
+
+    func publish(
+        _ kind: CoreEvent.Kind, app: String, deployment: String? = nil, version: String? = nil, service: String? = nil,
+        pool: String? = nil, sandbox: String? = nil, reason: String? = nil
+    ) {
+        let event = CoreEvent(
+            timeMs: clock.nowMs(), kind: kind, app: app, deployment: deployment, version: version, service: service,
+            pool: pool, sandbox: sandbox, reason: reason)
+        logger.info(
+            "\(kind.rawValue)",
+            metadata: [
+                "app": "\(app)", "deployment": "\(deployment ?? "-")", "version": "\(version ?? "-")",
+                "pool": "\(pool ?? "-")", "sandbox": "\(sandbox ?? "-")", "reason": "\(reason ?? "-")",
+            ])
+        events.publish(event)
+    }
+
+    func startTimer(for deployment: String, afterMs: Int64, _ action: @escaping @Sendable (Launcher) async -> Void) {
+        deployments[deployment]?.timer?.cancel()
+        let deadline = clock.nowMs() + afterMs
+        let clock = self.clock
+        deployments[deployment]?.timer = Task { [weak self] in
+            do { try await clock.sleep(untilMs: deadline) } catch { return }
+            guard let self else { return }
+            await action(self)
+        }
+    }
+}

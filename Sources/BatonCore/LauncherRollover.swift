@@ -1,0 +1,119 @@
+/// The rollover itself: quorum, cutover, drain, and what happens when time runs out.
+extension Launcher {
+    func handle(_ signal: BrokerSignal) async {
+        switch signal {
+        case .admitted(let pool, let sandbox, let admitted):
+            guard let record = pools[pool] else { return }
+            pools[pool]?.admitted = admitted
+            publish(.sandboxReady, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox)
+            if let waiting = waitingDeployment(of: record.app, waitingOn: pool) { await evaluate(waiting) }
+        case .failed(let pool, let sandbox, let reason, let admitted):
+            guard let record = pools[pool] else { return }
+            pools[pool]?.admitted = admitted
+            if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
+                deployments[waiting]?.failures.append("sandbox \(sandbox) of \(record.spec.name) failed: \(reason)")
+            }
+        case .stopped(let pool, _, let admitted):
+            pools[pool]?.admitted = admitted
+        case .drained(let pool, let sandbox):
+            guard let record = pools[pool],
+                let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.drainingPools[pool] != nil })
+            else { return }
+            deployments[id]?.drainingPools[pool]?.remove(sandbox)
+            if deployments[id]?.drainingPools[pool]?.isEmpty == true {
+                deployments[id]?.drainingPools.removeValue(forKey: pool)
+                scaleDown(pool, reason: "drained", deployment: id)
+            }
+            finishIfDrained(id)
+        }
+    }
+
+    private func waitingDeployment(of app: String, waitingOn pool: String) -> String? {
+        apps[app]?.deployments.last { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(pool) == true }
+    }
+
+    private func quorumReached(_ deployment: DeploymentRecord, atLeast floor: (ServiceSpec) -> Int) -> Bool {
+        deployment.request.services.allSatisfy { service in
+            guard let pool = deployment.waitPools[service.name] else { return true }
+            return (pools[pool]?.admitted ?? 0) >= floor(service)
+        }
+    }
+
+    /// Cuts over the moment every changed service has its quorum.
+    func evaluate(_ id: String) async {
+        guard let deployment = deployments[id], deployment.state == .waiting,
+            quorumReached(deployment, atLeast: \.quorum)
+        else { return }
+        await cutover(id, reason: nil)
+    }
+
+    private func cutover(_ id: String, reason: String?) async {
+        guard var deployment = deployments[id], deployment.state == .waiting else { return }
+        deployment.timer?.cancel()
+        deployment.state = .cutover
+        deployment.reason = reason
+        deployments[id] = deployment
+        let app = deployment.request.app
+        let routing = deployment.servicePools.mapValues { Set([$0]) }
+        let result = await broker.cutover(app: app, servicePools: routing)
+        apps[app]?.activeVersion = deployment.request.version
+        apps[app]?.activePools = deployment.servicePools
+        publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: reason)
+        for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
+            for sandbox in sandboxes {
+                publish(.sandboxDraining, app: app, deployment: id, version: pools[pool]?.version, pool: pool, sandbox: sandbox)
+            }
+        }
+        for pool in result.draining.keys.sorted() where result.undrained[pool] == nil {
+            scaleDown(pool, reason: "drained", deployment: id)
+        }
+        let stillDraining = result.undrained
+        deployments[id]?.drainingPools = stillDraining
+        deployments[id]?.state = .draining
+        startTimer(for: id, afterMs: deployment.request.drainTimeoutMs) { launcher in await launcher.drainTimeoutPassed(id) }
+        finishIfDrained(id)
+    }
+
+    func finishIfDrained(_ id: String) {
+        guard let deployment = deployments[id], deployment.state == .draining, deployment.drainingPools.isEmpty else { return }
+        deployment.timer?.cancel()
+        deployments[id]?.state = .done
+        publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version)
+    }
+
+    func drainTimeoutPassed(_ id: String) {
+        guard let deployment = deployments[id], deployment.state == .draining else { return }
+        for pool in deployment.drainingPools.keys.sorted() {
+            scaleDown(pool, reason: "drain timeout after \(deployment.request.drainTimeoutMs) ms", deployment: id)
+        }
+        deployments[id]?.drainingPools = [:]
+        finishIfDrained(id)
+    }
+
+    func readyTimeoutPassed(_ id: String) async {
+        guard let deployment = deployments[id], deployment.state == .waiting else { return }
+        let progress = readinessSummary(deployment)
+        if deployment.request.onTimeout == .proceed, quorumReached(deployment, atLeast: { _ in 1 }) {
+            await cutover(id, reason: "proceeded after \(deployment.request.readyTimeoutMs) ms with \(progress)")
+            return
+        }
+        var reason = "not ready after \(deployment.request.readyTimeoutMs) ms: \(progress)"
+        if !deployment.failures.isEmpty {
+            reason += "; \(deployment.failures.count) sandbox(es) failed: " + deployment.failures.joined(separator: "; ")
+        }
+        deployments[id]?.state = .failed
+        deployments[id]?.reason = reason
+        let active = Set(apps[deployment.request.app]?.activePools.values ?? [:].values)
+        for pool in deployment.startedPools.subtracting(active).sorted() {
+            scaleDown(pool, reason: "rollback", deployment: id)
+        }
+        publish(.deployFailed, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: reason)
+    }
+
+    private func readinessSummary(_ deployment: DeploymentRecord) -> String {
+        deployment.request.services.compactMap { service in
+            guard let pool = deployment.waitPools[service.name] else { return nil }
+            return "\(service.name) \(pools[pool]?.admitted ?? 0) of \(service.quorum) ready"
+        }.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,68 @@
+/// What `app.status` and `app.list` report.
+public struct AppStatus: Sendable, Hashable {
+    public struct Deployment: Sendable, Hashable {
+        public var id: String
+        public var version: String
+        public var state: DeploymentState
+        public var reason: String?
+        public var startedMs: Int64
+    }
+
+    public struct Pool: Sendable, Hashable {
+        public var id: String
+        public var service: String
+        public var version: String
+        public var desired: Int
+        public var scheduler: String?
+        /// Why nobody runs the pool, when its scheduler is missing.
+        public var waiting: String?
+        public var counts: [SandboxState: Int]
+    }
+
+    public var app: String
+    public var activeVersion: String?
+    public var routes: [String]
+    public var deployments: [Deployment]
+    public var pools: [Pool]
+    public var sandboxes: [SandboxStatus]
+}
+
+public struct AppSummary: Sendable, Hashable {
+    public var app: String
+    public var activeVersion: String?
+    public var latestDeployment: String?
+    public var latestState: DeploymentState?
+}
+
+extension Launcher {
+    public func status(app: String) async throws(CoreError) -> AppStatus {
+        guard let record = apps[app] else { throw .unknownApp(app) }
+        let appPools = pools.values.filter { $0.app == app }.sorted { $0.id < $1.id }
+        let sandboxes = await broker.sandboxStatuses(pools: Set(appPools.map(\.id)))
+        let poolStatuses = appPools.map { pool in
+            var counts: [SandboxState: Int] = [:]
+            for sandbox in sandboxes where sandbox.pool == pool.id { counts[sandbox.state, default: 0] += 1 }
+            return AppStatus.Pool(
+                id: pool.id, service: pool.spec.name, version: pool.version, desired: pool.desired,
+                scheduler: schedulers.owner(of: pool.spec),
+                waiting: pool.desired > 0 ? schedulers.waitingReason(for: pool.spec) : nil, counts: counts)
+        }
+        let deploymentStatuses = record.deployments.compactMap { id in
+            deployments[id].map {
+                AppStatus.Deployment(id: id, version: $0.request.version, state: $0.state, reason: $0.reason, startedMs: $0.startedMs)
+            }
+        }
+        return AppStatus(
+            app: app, activeVersion: record.activeVersion, routes: routes.filter { $0.value == app }.map(\.key).sorted(),
+            deployments: deploymentStatuses, pools: poolStatuses, sandboxes: sandboxes)
+    }
+
+    public func appSummaries() -> [AppSummary] {
+        apps.values.sorted { $0.name < $1.name }.map { record in
+            let latest = record.deployments.last
+            return AppSummary(
+                app: record.name, activeVersion: record.activeVersion, latestDeployment: latest,
+                latestState: latest.flatMap { deployments[$0]?.state })
+        }
+    }
+}

@@ -1,0 +1,377 @@
+import Logging
+
+/// Tracks every sandbox, its state and its slots, and hands out leases on the ready
+/// sandboxes of each app's active version. It owns the switch from one version to the
+/// next (`cutover`), so that from that moment every new lease is for the new version.
+public actor LeaseBroker {
+    private struct SandboxRecord {
+        var id: String
+        var pool: String
+        var state: SandboxState
+        var url: String?
+        var admitted = false
+        var suspect = false
+        var leases: Set<String> = []
+        var slotsOut = 0
+        var inFlight = 0
+        var drainSignalled = false
+        var reporter: String?
+        var reason: String?
+        /// Bumped on every change that makes a running probe's answer stale.
+        var generation = 0
+    }
+
+    private struct LeaseRecord {
+        var lease: Lease
+        var expiresAtMs: Int64
+        var revoked = false
+        var expiry: Task<Void, Never>?
+    }
+
+    private struct Waiter {
+        var id: Int
+        var app: String
+        var service: String
+        var slots: Int
+        var continuation: CheckedContinuation<Result<Lease, CoreError>, Never>
+        var timeout: Task<Void, Never>?
+    }
+
+    private let clock: any CoreClock
+    private let probe: any ReadinessProbe
+    private let logger: Logger
+    public let revocations = EventBus<LeaseRevocation>()
+    let signals: AsyncStream<BrokerSignal>
+    private let signalSink: AsyncStream<BrokerSignal>.Continuation
+
+    private var knownApps: Set<String> = []
+    private var pools: [String: PoolInfo] = [:]
+    private var sandboxes: [String: SandboxRecord] = [:]
+    private var leases: [String: LeaseRecord] = [:]
+    /// The pools each service of an app's active version is served from.
+    private var routing: [String: [String: Set<String>]] = [:]
+    private var waiters: [Waiter] = []
+    private var probes: [String: Task<Void, Never>] = [:]
+    private var nextLease = 0
+    private var nextWaiter = 0
+
+    public static let defaultLeaseTTLMs: Int64 = 30_000
+    public static let retryAfterMs: Int64 = 100
+
+    public init(clock: any CoreClock, probe: any ReadinessProbe, logger: Logger) {
+        self.clock = clock
+        self.probe = probe
+        self.logger = logger
+        (signals, signalSink) = AsyncStream.makeStream(of: BrokerSignal.self)
+    }
+
+    // MARK: Apps and pools (from the launcher)
+
+    func registerApp(_ app: String) {
+        knownApps.insert(app)
+    }
+
+    func registerPool(_ pool: PoolInfo) {
+        pools[pool.id] = pool
+    }
+
+    /// What a cutover started: every sandbox that began draining, by pool (a pool with no
+    /// sandboxes left is listed empty), and those of them still holding leases or requests.
+    struct CutoverResult {
+        var draining: [String: [String]] = [:]
+        var undrained: [String: Set<String>] = [:]
+    }
+
+    /// Makes `servicePools` the place each service's new leases come from. Sandboxes of
+    /// pools that leave the routing start draining, and their leases are revoked.
+    func cutover(app: String, servicePools: [String: Set<String>]) -> CutoverResult {
+        let previous = Set((routing[app] ?? [:]).values.flatMap { $0 })
+        routing[app] = servicePools
+        let current = Set(servicePools.values.flatMap { $0 })
+        var result = CutoverResult()
+        for pool in previous.subtracting(current) {
+            result.draining[pool] = []
+            for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
+                guard let state = sandboxes[id]?.state, !state.isTerminal else { continue }
+                sandboxes[id]?.state = .draining
+                result.draining[pool, default: []].append(id)
+                revokeLeases(onSandbox: id, reason: .cutover)
+                if let record = sandboxes[id], !record.leases.isEmpty || record.inFlight > 0 {
+                    result.undrained[pool, default: []].insert(id)
+                } else {
+                    sandboxes[id]?.drainSignalled = true  // drained already; the launcher hears it from the result
+                }
+            }
+        }
+        wakeWaiters()
+        return result
+    }
+
+    func admittedCount(inPool pool: String) -> Int {
+        sandboxes.values.filter { $0.pool == pool && $0.admitted && $0.state == .ready }.count
+    }
+
+    // MARK: Scheduler reports
+
+    /// Applies one report; repeating a report changes nothing.
+    public func report(_ report: SandboxReport, from scheduler: String?) throws(CoreError) {
+        guard pools[report.pool] != nil else {
+            throw CoreError(code: CoreError.unknownPoolCode, message: "Unknown pool \"\(report.pool)\"")
+        }
+        var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool, state: .starting)
+        record.reporter = scheduler ?? record.reporter
+        let isNew = sandboxes[report.sandbox] == nil
+        switch report.state {
+        case .starting:
+            if !isNew, record.state == .starting { return }
+            let wasServing = record.admitted
+            record.state = .starting
+            record.admitted = false
+            record.generation += 1
+            sandboxes[report.sandbox] = record
+            if wasServing { revokeLeases(onSandbox: record.id, reason: .stopped) }
+        case .ready:
+            guard let url = report.url, !url.isEmpty else {
+                throw CoreError(code: -32602, message: "Invalid params: a ready report needs the sandbox's url")
+            }
+            if record.state == .ready, record.url == url, !isNew { return }
+            if record.state.isTerminal { record.generation += 1 }
+            if record.state != .draining { record.state = .ready }
+            if record.url != url {
+                record.admitted = false
+                record.generation += 1
+            }
+            record.url = url
+            record.suspect = false
+            sandboxes[report.sandbox] = record
+            if !record.admitted { startProbe(record.id) }
+        case .stopped, .failed:
+            let terminal: SandboxState = report.state == .stopped ? .stopped : .failed
+            if record.state == terminal, !isNew { return }
+            record.state = terminal
+            record.admitted = false
+            record.reason = report.reason
+            record.generation += 1
+            sandboxes[report.sandbox] = record
+            probes.removeValue(forKey: record.id)?.cancel()
+            revokeLeases(onSandbox: record.id, reason: .stopped)
+            for leaseID in record.leases { forget(lease: leaseID) }
+            let admitted = admittedCount(inPool: record.pool)
+            signalSink.yield(
+                terminal == .failed
+                    ? .failed(pool: record.pool, sandbox: record.id, reason: report.reason ?? "failed", admittedInPool: admitted)
+                    : .stopped(pool: record.pool, sandbox: record.id, admittedInPool: admitted))
+        }
+    }
+
+    /// Replaces what `scheduler` reported before with `reports`: sandboxes it reported
+    /// earlier and leaves out now are taken as stopped.
+    public func sync(_ reports: [SandboxReport], from scheduler: String) throws(CoreError) {
+        let listed = Set(reports.map(\.sandbox))
+        for report in reports { try self.report(report, from: scheduler) }
+        for record in sandboxes.values where record.reporter == scheduler && !listed.contains(record.id) && !record.state.isTerminal {
+            try report(SandboxReport(sandbox: record.id, pool: record.pool, state: .stopped, reason: "missing from sync"), from: scheduler)
+        }
+    }
+
+    private func startProbe(_ id: String) {
+        guard let record = sandboxes[id], let url = record.url, let pool = pools[record.pool] else { return }
+        probes[id]?.cancel()
+        let generation = record.generation
+        let probe = self.probe
+        let clock = self.clock
+        probes[id] = Task { [weak self] in
+            var delayMs: Int64 = 50
+            while !Task.isCancelled {
+                if await probe.isReady(url: url, health: pool.health) {
+                    await self?.admit(id, generation: generation)
+                    return
+                }
+                do { try await clock.sleep(untilMs: clock.nowMs() + delayMs) } catch { return }
+                delayMs = min(delayMs * 2, 2000)
+            }
+        }
+    }
+
+    private func admit(_ id: String, generation: Int) {
+        guard var record = sandboxes[id], record.generation == generation, !record.state.isTerminal else { return }
+        probes.removeValue(forKey: id)
+        record.admitted = true
+        record.suspect = false
+        sandboxes[id] = record
+        logger.debug("sandbox admitted", metadata: ["sandbox": "\(id)", "pool": "\(record.pool)"])
+        if record.state == .ready {
+            signalSink.yield(.admitted(pool: record.pool, sandbox: id, admittedInPool: admittedCount(inPool: record.pool)))
+        }
+        wakeWaiters()
+    }
+
+    // MARK: Leases
+
+    /// A lease on the least-loaded admitted sandbox of the app's active version; waits up
+    /// to `waitMs` for one, then fails with a retryable error.
+    public func acquire(app: String, service: String, slots: Int = 1, waitMs: Int64 = 0) async throws(CoreError) -> Lease {
+        guard knownApps.contains(app) else { throw .unknownApp(app) }
+        if let lease = allocate(app: app, service: service, slots: slots) { return lease }
+        guard waitMs > 0 else { throw noSandbox(app: app, service: service) }
+        nextWaiter += 1
+        let id = nextWaiter
+        let deadline = clock.nowMs() + waitMs
+        let result = await withCheckedContinuation { continuation in
+            let clock = self.clock
+            let timeout = Task { [weak self] in
+                do { try await clock.sleep(untilMs: deadline) } catch { return }
+                await self?.expireWaiter(id)
+            }
+            waiters.append(Waiter(id: id, app: app, service: service, slots: slots, continuation: continuation, timeout: timeout))
+        }
+        return try result.get()
+    }
+
+    private func expireWaiter(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = waiters.remove(at: index)
+        waiter.continuation.resume(returning: .failure(noSandbox(app: waiter.app, service: waiter.service)))
+    }
+
+    private func wakeWaiters() {
+        var index = 0
+        while index < waiters.count {
+            let waiter = waiters[index]
+            if let lease = allocate(app: waiter.app, service: waiter.service, slots: waiter.slots) {
+                waiters.remove(at: index)
+                waiter.timeout?.cancel()
+                waiter.continuation.resume(returning: .success(lease))
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    private func noSandbox(app: String, service: String) -> CoreError {
+        let why = routing[app]?[service] == nil
+            ? "app \"\(app)\" has no active version with a service \"\(service)\" yet"
+            : "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
+        return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfterMs: Self.retryAfterMs)
+    }
+
+    private func allocate(app: String, service: String, slots: Int) -> Lease? {
+        guard let servicePools = routing[app]?[service] else { return nil }
+        var best: SandboxRecord?
+        for record in sandboxes.values where servicePools.contains(record.pool) {
+            guard record.state == .ready, record.admitted, !record.suspect, record.url != nil,
+                let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots
+            else { continue }
+            if let current = best, current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id) {
+                continue
+            }
+            best = record
+        }
+        guard let chosen = best, let pool = pools[chosen.pool], let url = chosen.url else { return nil }
+        nextLease += 1
+        let lease = Lease(
+            id: "l-\(nextLease)", url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,
+            slots: slots, ttlMs: Self.defaultLeaseTTLMs)
+        sandboxes[chosen.id]?.slotsOut += slots
+        sandboxes[chosen.id]?.leases.insert(lease.id)
+        leases[lease.id] = LeaseRecord(lease: lease, expiresAtMs: clock.nowMs() + lease.ttlMs)
+        scheduleExpiry(lease.id)
+        return lease
+    }
+
+    private func scheduleExpiry(_ id: String) {
+        guard let record = leases[id] else { return }
+        record.expiry?.cancel()
+        let deadline = record.expiresAtMs
+        let clock = self.clock
+        leases[id]?.expiry = Task { [weak self] in
+            do { try await clock.sleep(untilMs: deadline) } catch { return }
+            await self?.expire(id, deadline: deadline)
+        }
+    }
+
+    private func expire(_ id: String, deadline: Int64) {
+        guard let record = leases[id], record.expiresAtMs == deadline else { return }
+        if !record.revoked {
+            revocations.publish(LeaseRevocation(leases: [id], sandbox: record.lease.sandbox, app: record.lease.app, reason: .expired))
+        }
+        forget(lease: id)
+    }
+
+    /// Extends a lease by its TTL; a revoked, expired or unknown lease cannot be renewed.
+    public func renew(_ id: String) throws(CoreError) -> Lease {
+        guard let record = leases[id], !record.revoked else {
+            throw CoreError(code: CoreError.leaseGoneCode, message: "Lease \(id) is gone: released, revoked or expired; acquire a new one")
+        }
+        leases[id]?.expiresAtMs = clock.nowMs() + record.lease.ttlMs
+        scheduleExpiry(id)
+        return record.lease
+    }
+
+    /// Gives the lease's slots back; releasing twice, or a lease that is gone, is fine.
+    public func release(_ id: String) {
+        forget(lease: id)
+    }
+
+    /// The caller found the lease's sandbox broken: it gets no new leases until it is
+    /// reported ready again or passes the host's check, and every lease on it is revoked.
+    public func invalidate(_ id: String, reason: String) {
+        guard let record = leases[id], var sandbox = sandboxes[record.lease.sandbox] else { return }
+        logger.notice("sandbox suspect", metadata: ["sandbox": "\(sandbox.id)", "reason": "\(reason)"])
+        if !sandbox.suspect {
+            sandbox.suspect = true
+            sandbox.admitted = false
+            sandbox.generation += 1
+            sandboxes[sandbox.id] = sandbox
+            revokeLeases(onSandbox: sandbox.id, reason: .suspect)
+            if sandbox.state == .ready { startProbe(sandbox.id) }
+        }
+        forget(lease: id)
+    }
+
+    /// How many requests the ingress has in flight on a sandbox; draining waits for 0.
+    public func reportInFlight(sandbox: String, count: Int) {
+        guard sandboxes[sandbox] != nil else { return }
+        sandboxes[sandbox]?.inFlight = count
+        signalIfDrained(sandbox)
+    }
+
+    private func revokeLeases(onSandbox id: String, reason: RevocationReason) {
+        guard let sandbox = sandboxes[id] else { return }
+        let live = sandbox.leases.filter { leases[$0]?.revoked == false }.sorted()
+        guard !live.isEmpty else { return }
+        for lease in live { leases[lease]?.revoked = true }
+        let app = pools[sandbox.pool]?.app ?? ""
+        revocations.publish(LeaseRevocation(leases: live, sandbox: id, app: app, reason: reason))
+    }
+
+    private func forget(lease id: String) {
+        guard let record = leases.removeValue(forKey: id) else { return }
+        record.expiry?.cancel()
+        let sandbox = record.lease.sandbox
+        if sandboxes[sandbox] != nil {
+            sandboxes[sandbox]?.slotsOut -= record.lease.slots
+            sandboxes[sandbox]?.leases.remove(id)
+            signalIfDrained(sandbox)
+        }
+        wakeWaiters()
+    }
+
+    private func signalIfDrained(_ id: String) {
+        guard let record = sandboxes[id], record.state == .draining, !record.drainSignalled,
+            record.leases.isEmpty, record.inFlight == 0
+        else { return }
+        sandboxes[id]?.drainSignalled = true
+        signalSink.yield(.drained(pool: record.pool, sandbox: id))
+    }
+
+    // MARK: Status
+
+    public func sandboxStatuses(pools wanted: Set<String>) -> [SandboxStatus] {
+        sandboxes.values.filter { wanted.contains($0.pool) }.sorted { $0.id < $1.id }.map { record in
+            SandboxStatus(
+                id: record.id, pool: record.pool, state: record.state, url: record.url, admitted: record.admitted,
+                suspect: record.suspect, leases: record.leases.count, slotsOut: record.slotsOut, reason: record.reason)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import BatonJSON
+
+/// How the host decides a sandbox is really ready, beyond its scheduler's word: a GET of
+/// `path` that must answer 2xx. Without one, a TCP connect to the sandbox's URL.
+public struct HealthCheck: Sendable, Hashable {
+    public var path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+}
+
+/// One service of a version: what to run (`spec`, opaque to the host and passed to the
+/// scheduler), how many, and how readiness is judged.
+public struct ServiceSpec: Sendable, Hashable {
+    public var name: String
+    public var instances: Int
+    public var spec: JSON
+    public var health: HealthCheck?
+    /// How many sandboxes must be ready before cutover; all `instances` by default.
+    public var minReady: Int?
+    /// The scheduler that runs it, by the name it gives at hello; the default one if nil.
+    public var scheduler: String?
+    /// Slots one sandbox offers to leases.
+    public var slotsPerSandbox: Int
+
+    public static let defaultSlotsPerSandbox = 64
+
+    public init(
+        name: String, instances: Int, spec: JSON, health: HealthCheck? = nil, minReady: Int? = nil,
+        scheduler: String? = nil, slotsPerSandbox: Int = ServiceSpec.defaultSlotsPerSandbox
+    ) {
+        self.name = name
+        self.instances = instances
+        self.spec = spec
+        self.health = health
+        self.minReady = minReady
+        self.scheduler = scheduler
+        self.slotsPerSandbox = slotsPerSandbox
+    }
+
+    /// Sandboxes that must be ready for this service to count as ready.
+    public var quorum: Int { min(max(minReady ?? instances, 1), instances) }
+
+    /// What makes two services run the same thing: a pool is shared by every version
+    /// whose service has the same identity.
+    var poolIdentity: PoolIdentity {
+        PoolIdentity(
+            service: name, spec: spec, healthPath: health?.path, scheduler: scheduler,
+            slotsPerSandbox: slotsPerSandbox)
+    }
+}
+
+/// JSON objects compare equal in any member order, so key order in a spec does not split pools.
+struct PoolIdentity: Hashable {
+    var service: String
+    var spec: JSON
+    var healthPath: String?
+    var scheduler: String?
+    var slotsPerSandbox: Int
+}
+
+/// What to do when a version does not become ready in time.
+public enum TimeoutPolicy: String, Sendable, Hashable {
+    /// Keep the old version, give up on the new one.
+    case rollback
+    /// Cut over anyway if every changed service has a ready sandbox; roll back otherwise.
+    case proceed
+}
+
+/// A request to run `version` of `app`.
+public struct DeployRequest: Sendable, Hashable {
+    public var app: String
+    public var version: String
+    public var services: [ServiceSpec]
+    public var readyTimeoutMs: Int64
+    public var drainTimeoutMs: Int64
+    public var onTimeout: TimeoutPolicy
+
+    public static let defaultReadyTimeoutMs: Int64 = 60_000
+    public static let defaultDrainTimeoutMs: Int64 = 30_000
+
+    public init(
+        app: String, version: String, services: [ServiceSpec],
+        readyTimeoutMs: Int64 = DeployRequest.defaultReadyTimeoutMs,
+        drainTimeoutMs: Int64 = DeployRequest.defaultDrainTimeoutMs, onTimeout: TimeoutPolicy = .rollback
+    ) {
+        self.app = app
+        self.version = version
+        self.services = services
+        self.readyTimeoutMs = readyTimeoutMs
+        self.drainTimeoutMs = drainTimeoutMs
+        self.onTimeout = onTimeout
+    }
+}
