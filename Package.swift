@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "baton", targets: ["baton"]),
         .library(name: "BatonJSON", targets: ["BatonJSON"]),
         .library(name: "BatonRPC", targets: ["BatonRPC"]),
+        .library(name: "BatonCore", targets: ["BatonCore"]),
         .library(name: "BatonHost", targets: ["BatonHost"]),
     ],
     dependencies: [
@@ -81,7 +82,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "BatonTestSupport", path: "Tests/BatonTestSupport", swiftSettings: strict),
+        .target(
+            name: "BatonTestSupport",
+            dependencies: ["BatonCore", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            path: "Tests/BatonTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BatonCoreTests",
+            dependencies: [
+                "BatonTestSupport",
+                "BatonCore",
+                "BatonJSON",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "BatonJSONTests", dependencies: ["BatonJSON"], swiftSettings: strict),
         .testTarget(
             name: "BatonRPCTests",

@@ -40,8 +40,8 @@ public actor LeaseBroker {
     private let clock: any CoreClock
     private let probe: any ReadinessProbe
     private let logger: Logger
-    public let revocations = EventBus<LeaseRevocation>()
-    let signals: AsyncStream<BrokerSignal>
+    public nonisolated let revocations = EventBus<LeaseRevocation>()
+    nonisolated let signals: AsyncStream<BrokerSignal>
     private let signalSink: AsyncStream<BrokerSignal>.Continuation
 
     private var knownApps: Set<String> = []

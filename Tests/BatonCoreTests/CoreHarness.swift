@@ -1,0 +1,115 @@
+import BatonCore
+import BatonJSON
+import BatonTestSupport
+import Logging
+import NIOConcurrencyHelpers
+
+/// A probe whose answer per URL the test sets; URLs it was not told about pass.
+final class ScriptedProbe: ReadinessProbe {
+    private let failing = NIOLockedValueBox<Set<String>>([])
+
+    func setFailing(_ url: String, _ fails: Bool) {
+        failing.withLockedValue { if fails { $0.insert(url) } else { $0.remove(url) } }
+    }
+
+    func isReady(url: String, health: HealthCheck?) async -> Bool {
+        !failing.withLockedValue { $0.contains(url) }
+    }
+}
+
+/// The core's two actors on a manual clock, with helpers to drive them as a
+/// scheduler and a router would.
+struct CoreHarness {
+    let clock = ManualClock()
+    let probe = ScriptedProbe()
+    let broker: LeaseBroker
+    let launcher: Launcher
+
+    init(defaultScheduler: String? = nil) async {
+        var logger = Logger(label: "core-test")
+        logger.logLevel = .critical
+        broker = LeaseBroker(clock: clock, probe: probe, logger: logger)
+        launcher = Launcher(broker: broker, clock: clock, defaultScheduler: defaultScheduler, logger: logger)
+        await launcher.start()
+    }
+
+    func deploy(
+        _ app: String, _ version: String, services: [ServiceSpec], readyTimeoutMs: Int64 = 60_000,
+        drainTimeoutMs: Int64 = 30_000, onTimeout: TimeoutPolicy = .rollback
+    ) async throws -> String {
+        try await launcher.deploy(
+            DeployRequest(
+                app: app, version: version, services: services, readyTimeoutMs: readyTimeoutMs,
+                drainTimeoutMs: drainTimeoutMs, onTimeout: onTimeout))
+    }
+
+    func events(_ apps: Set<String>? = nil) -> EventRecorder {
+        EventRecorder(iterator: launcher.events.subscribe { apps?.contains($0.app) ?? true }.makeAsyncIterator())
+    }
+
+    func revocations() -> RevocationRecorder {
+        RevocationRecorder(iterator: broker.revocations.subscribe().makeAsyncIterator())
+    }
+
+    func ready(_ sandbox: String, pool: String) async throws {
+        try await broker.report(SandboxReport(sandbox: sandbox, pool: pool, state: .starting), from: "fake")
+        try await broker.report(SandboxReport(sandbox: sandbox, pool: pool, state: .ready, url: "http://127.0.0.1:9/\(sandbox)"), from: "fake")
+    }
+
+    func status(_ app: String) async throws -> AppStatus {
+        try await launcher.status(app: app)
+    }
+
+    /// The pool serving `service` in `deployment`.
+    func pool(of deployment: String, _ service: String = "web", app: String = "shop") async throws -> String {
+        let status = try await status(app)
+        let version = status.deployments.first { $0.id == deployment }!.version
+        return status.pools.last { $0.service == service && $0.version == version }?.id
+            ?? status.pools.last { $0.service == service }!.id
+    }
+
+    func desired(_ pool: String, app: String = "shop") async throws -> Int {
+        try await status(app).pools.first { $0.id == pool }!.desired
+    }
+}
+
+func web(_ instances: Int = 1, image: String, minReady: Int? = nil, slots: Int = 64, scheduler: String? = nil) -> ServiceSpec {
+    ServiceSpec(
+        name: "web", instances: instances, spec: ["image": .string(image)], minReady: minReady, scheduler: scheduler,
+        slotsPerSandbox: slots)
+}
+
+func worker(image: String) -> ServiceSpec {
+    ServiceSpec(name: "worker", instances: 1, spec: ["image": .string(image)])
+}
+
+/// Reads launcher events in order, skipping those a test does not wait for.
+struct EventRecorder {
+    var iterator: AsyncStream<CoreEvent>.Iterator
+    private(set) var seen: [CoreEvent] = []
+
+    init(iterator: AsyncStream<CoreEvent>.Iterator) {
+        self.iterator = iterator
+    }
+
+    @discardableResult
+    mutating func next(_ kind: CoreEvent.Kind, where matches: (CoreEvent) -> Bool = { _ in true }) async -> CoreEvent? {
+        while let event = await iterator.next() {
+            seen.append(event)
+            if event.kind == kind, matches(event) { return event }
+        }
+        return nil
+    }
+
+    func saw(_ kind: CoreEvent.Kind) -> Bool { seen.contains { $0.kind == kind } }
+}
+
+struct RevocationRecorder {
+    var iterator: AsyncStream<LeaseRevocation>.Iterator
+
+    init(iterator: AsyncStream<LeaseRevocation>.Iterator) {
+        self.iterator = iterator
+    }
+
+    mutating func next() async -> LeaseRevocation? { await iterator.next() }
+}

@@ -1,0 +1,55 @@
+import BatonCore
+import NIOConcurrencyHelpers
+
+/// For tests: a clock that moves only when the test says so, so timeouts are tested
+/// without waiting for them.
+public final class ManualClock: CoreClock {
+    private struct Sleeper {
+        var deadline: Int64
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Int64 = 1_000
+        var sleepers: [Int: Sleeper] = [:]
+        var nextID = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public init() {}
+
+    public func nowMs() -> Int64 { state.withLockedValue { $0.now } }
+
+    public func sleep(untilMs deadline: Int64) async throws {
+        let id = state.withLockedValue { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow = state.withLockedValue { state -> Bool in
+                    if deadline <= state.now || Task.isCancelled { return true }
+                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let sleeper = state.withLockedValue { $0.sleepers.removeValue(forKey: id) }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+        try Task.checkCancellation()
+    }
+
+    /// Moves time forward and wakes every sleeper whose deadline has come.
+    public func advance(byMs amount: Int64) {
+        let due = state.withLockedValue { state -> [Sleeper] in
+            state.now += amount
+            let ready = state.sleepers.filter { $0.value.deadline <= state.now }
+            for id in ready.keys { state.sleepers.removeValue(forKey: id) }
+            return Array(ready.values)
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+}
