@@ -13,6 +13,7 @@ public final class ManualClock: CoreClock {
         var now: Int64 = 1_000
         var sleepers: [Int: Sleeper] = [:]
         var nextID = 0
+        var watchers: [(deadline: Int64, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -28,11 +29,14 @@ public final class ManualClock: CoreClock {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow = state.withLockedValue { state -> Bool in
-                    if deadline <= state.now || Task.isCancelled { return true }
+                let (resumeNow, watchers) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    if deadline <= state.now || Task.isCancelled { return (true, []) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return false
+                    let matching = state.watchers.filter { $0.deadline == deadline }.map(\.continuation)
+                    state.watchers.removeAll { $0.deadline == deadline }
+                    return (false, matching)
                 }
+                for watcher in watchers { watcher.resume() }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
@@ -40,6 +44,19 @@ public final class ManualClock: CoreClock {
             sleeper?.continuation.resume(throwing: CancellationError())
         }
         try Task.checkCancellation()
+    }
+
+    /// Returns once something sleeps until exactly `deadline`: a test's way to know a
+    /// timer is set before it moves time past it.
+    public func waitForSleeper(until deadline: Int64) async {
+        await withCheckedContinuation { continuation in
+            let present = state.withLockedValue { state -> Bool in
+                if state.sleepers.values.contains(where: { $0.deadline == deadline }) { return true }
+                state.watchers.append((deadline, continuation))
+                return false
+            }
+            if present { continuation.resume() }
+        }
     }
 
     /// Moves time forward and wakes every sleeper whose deadline has come.

@@ -1,0 +1,145 @@
+import BatonCore
+import BatonJSON
+import Testing
+
+/// Leases: exact slots, least-loaded choice, waiting, expiry, invalidation.
+@Suite("Lease broker", .timeLimit(.minutes(1)))
+struct LeaseBrokerTests {
+    /// An app "shop" at v1 with `sandboxes` ready web sandboxes of `slots` slots each.
+    private func serving(sandboxes: [String], slots: Int) async throws -> (CoreHarness, String) {
+        let core = await CoreHarness()
+        var events = core.events()
+        let deployment = try await core.deploy("shop", "v1", services: [web(sandboxes.count, image: "a", slots: slots)])
+        let pool = try await core.pool(of: deployment)
+        for sandbox in sandboxes { try await core.ready(sandbox, pool: pool) }
+        await events.next(.deployDone)
+        return (core, pool)
+    }
+
+    @Test func aSandboxNeverHasMoreSlotsOutThanItsCapacity() async throws {
+        let (core, _) = try await serving(sandboxes: ["a"], slots: 3)
+        let first = try await core.broker.acquire(app: "shop", service: "web", slots: 2)
+        #expect(first.slots == 2)
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web", slots: 2) }
+        _ = try await core.broker.acquire(app: "shop", service: "web", slots: 1)
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
+        await core.broker.release(first.id)
+        await core.broker.release(first.id)  // twice is fine
+        _ = try await core.broker.acquire(app: "shop", service: "web", slots: 2)
+        let status = try await core.status("shop")
+        #expect(status.sandboxes.first?.slotsOut == 3)
+    }
+
+    @Test func leasesGoToTheLeastLoadedSandbox() async throws {
+        let (core, _) = try await serving(sandboxes: ["a", "b"], slots: 10)
+        let first = try await core.broker.acquire(app: "shop", service: "web", slots: 3)
+        let second = try await core.broker.acquire(app: "shop", service: "web", slots: 1)
+        #expect(first.sandbox != second.sandbox)
+        let third = try await core.broker.acquire(app: "shop", service: "web", slots: 1)
+        #expect(third.sandbox == second.sandbox, "1 slot out is less than 3")
+    }
+
+    @Test func aWaitingAcquireIsAnsweredTheMomentASandboxIsReady() async throws {
+        let core = await CoreHarness()
+        let deployment = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let pool = try await core.pool(of: deployment)
+        let broker = core.broker
+        let waiting = Task { try await broker.acquire(app: "shop", service: "web", waitMs: 30_000) }
+        try await core.ready("late", pool: pool)
+        let lease = try await waiting.value
+        #expect(lease.sandbox == "late")
+    }
+
+    @Test func aWaitThatRunsOutIsARetryableError() async throws {
+        let core = await CoreHarness()
+        _ = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let broker = core.broker
+        let deadline = core.clock.nowMs() + 2_000
+        let waiting = Task { () -> CoreError? in
+            do throws(CoreError) {
+                _ = try await broker.acquire(app: "shop", service: "web", waitMs: 2_000)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        await core.clock.waitForSleeper(until: deadline)
+        core.clock.advance(byMs: 2_000)
+        let refusal = try #require(await waiting.value)
+        #expect(refusal.code == CoreError.noSandboxCode)
+        #expect(refusal.retryAfterMs != nil)
+    }
+
+    @Test func anUnrenewedLeaseExpiresAndItsSlotsComeBack() async throws {
+        let (core, _) = try await serving(sandboxes: ["a"], slots: 1)
+        var revocations = core.revocations()
+        let lease = try await core.broker.acquire(app: "shop", service: "web")
+        core.clock.advance(byMs: 20_000)
+        _ = try await core.broker.renew(lease.id)
+        core.clock.advance(byMs: 20_000)
+        #expect(try await core.status("shop").sandboxes.first?.slotsOut == 1, "renewed 20 s ago, TTL 30 s")
+        core.clock.advance(byMs: 10_000)
+        let expired = await revocations.next()
+        #expect(expired?.reason == .expired)
+        #expect(expired?.leases == [lease.id])
+        await #expect(throws: CoreError.self) { try await core.broker.renew(lease.id) }
+        _ = try await core.broker.acquire(app: "shop", service: "web")
+    }
+
+    @Test func anInvalidatedSandboxIsSuspectUntilItPassesTheCheckAgain() async throws {
+        let (core, _) = try await serving(sandboxes: ["a", "b"], slots: 10)
+        var revocations = core.revocations()
+        var events = core.events()
+        let onA = try await core.broker.acquire(app: "shop", service: "web")
+        let other = try await core.broker.acquire(app: "shop", service: "web")
+        #expect(onA.sandbox != other.sandbox)
+        let suspectURL = onA.url
+        core.probe.setFailing(suspectURL, true)
+        await core.broker.invalidate(onA.id, reason: "connect refused")
+        let revoked = await revocations.next()
+        #expect(revoked?.reason == .suspect)
+        #expect(revoked?.sandbox == onA.sandbox)
+        for _ in 0..<5 {
+            #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == other.sandbox)
+        }
+        #expect(try await core.broker.renew(other.id).id == other.id, "leases elsewhere are untouched")
+        core.probe.setFailing(suspectURL, false)
+        core.clock.advance(byMs: 100)
+        await events.next(.sandboxReady) { $0.sandbox == onA.sandbox }
+        let status = try await core.status("shop")
+        #expect(status.sandboxes.first { $0.id == onA.sandbox }?.suspect == false)
+    }
+
+    @Test func aSandboxThatFailsTheHostsCheckGetsNoLease() async throws {
+        let core = await CoreHarness()
+        let deployment = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let pool = try await core.pool(of: deployment)
+        core.probe.setFailing("http://127.0.0.1:9/liar", true)
+        try await core.ready("liar", pool: pool)
+        let status = try await core.status("shop")
+        #expect(status.sandboxes.first?.admitted == false)
+        #expect(status.activeVersion == nil)
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
+    }
+
+    @Test func reportsAreIdempotentAndUnknownPoolsAreRefused() async throws {
+        let (core, pool) = try await serving(sandboxes: ["a"], slots: 4)
+        let lease = try await core.broker.acquire(app: "shop", service: "web")
+        for _ in 0..<3 {
+            try await core.broker.report(SandboxReport(sandbox: "a", pool: pool, state: .ready, url: "http://127.0.0.1:9/a"), from: "fake")
+        }
+        #expect(try await core.broker.renew(lease.id).id == lease.id, "repeating ready changed nothing")
+        await #expect(throws: CoreError.self) {
+            try await core.broker.report(SandboxReport(sandbox: "x", pool: "p-404", state: .starting), from: "fake")
+        }
+    }
+
+    @Test func syncStopsWhatTheSchedulerNoLongerHas() async throws {
+        let (core, pool) = try await serving(sandboxes: ["a", "b"], slots: 4)
+        try await core.broker.sync(
+            [SandboxReport(sandbox: "b", pool: pool, state: .ready, url: "http://127.0.0.1:9/b")], from: "fake")
+        let states = Dictionary(uniqueKeysWithValues: try await core.status("shop").sandboxes.map { ($0.id, $0.state) })
+        #expect(states["a"] == .stopped)
+        #expect(states["b"] == .ready)
+    }
+}
