@@ -1,33 +1,41 @@
+import BatonCore
 import BatonRPC
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// The host process's parts, wired together. It runs as one swift-service-lifecycle
-/// service: started, it listens; on graceful shutdown it closes every connection and
-/// removes its socket.
+/// The host process's parts, wired together: the lease broker, the launcher, and the
+/// RPC socket that serves them. It runs as one swift-service-lifecycle service: started,
+/// it listens; on graceful shutdown it closes every connection and removes its socket.
 public final class BatonHost: Service, Sendable {
     public let rpcServer: RPCServer
+    public let broker: LeaseBroker
+    public let launcher: Launcher
     private let logger: Logger
 
     public init(
-        configuration: HostConfiguration, logger: Logger,
+        configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.logger = logger
-        self.rpcServer = RPCServer(
-            configuration: configuration.rpc, methods: RPCMethodTable(HostMethods.all), logger: logger,
-            group: group)
+        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger)
+        launcher = Launcher(broker: broker, clock: clock, defaultScheduler: configuration.defaultScheduler, logger: logger)
+        let methods =
+            HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
+            + SchedulerMethods.all(launcher: launcher, broker: broker) + RouterMethods.all(broker: broker)
+        rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
     }
 
     /// Starts listening; used directly by tests, and by `run()`.
     public func start() async throws {
+        await launcher.start()
         try await rpcServer.start()
     }
 
     public func stop() async {
         await rpcServer.stop()
+        await launcher.stop()
     }
 
     public func run() async throws {

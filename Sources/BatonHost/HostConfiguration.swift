@@ -3,6 +3,8 @@ import BatonRPC
 /// Everything `baton serve` is configured with.
 public struct HostConfiguration: Sendable {
     public var rpc: RPCServerConfiguration
+    /// The scheduler that runs services which name none; when nil, the only connected one.
+    public var defaultScheduler: String?
 
     public init(socketPath: String = SocketLocation.defaultPath()) {
         rpc = RPCServerConfiguration(

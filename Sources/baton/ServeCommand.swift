@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the host: the RPC socket for schedulers, routers and admins.",
+        abstract: "Run the host: the launcher, the lease broker and the RPC socket for schedulers, routers and admins.",
         discussion: "SIGINT or SIGTERM shut it down gracefully and remove the socket.")
 
     @OptionGroup var socket: SocketOptions
@@ -28,6 +28,8 @@ struct ServeCommand: AsyncParsableCommand {
     var rpcHelloTimeoutMs: Int64?
     @Option(name: .customLong("allow-uid"), help: "A peer uid allowed on the socket; repeat for more. Default: this process's uid and root.")
     var allowedUIDs: [UInt32] = []
+    @Option(help: "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected.")
+    var defaultScheduler: String?
     @Option(name: .customLong("token-file"), help: "ROLE=PATH: the role must present the token in PATH at hello; repeatable.")
     var tokenFiles: [String] = []
 
@@ -65,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.rpc.helloTimeout = .milliseconds(Int64(try positive(Int(value), "--rpc-hello-timeout-ms")))
         }
         if !allowedUIDs.isEmpty { configuration.rpc.allowedUIDs = Set(allowedUIDs) }
+        configuration.defaultScheduler = defaultScheduler
         for entry in tokenFiles {
             guard let equals = entry.firstIndex(of: "="),
                 let role = RPCRole(rawValue: String(entry[..<equals]))

@@ -1,0 +1,78 @@
+import BatonCore
+import BatonJSON
+import BatonRPC
+import Glibc
+
+/// Deploying, routing and watching: the `admin` role's methods.
+enum AdminMethods {
+    static func all(launcher: Launcher, clock: any CoreClock) -> [RPCMethod] {
+        [
+            .async("app.deploy", roles: [.admin]) { call in
+                let request = try CoreJSON.deployRequest(try call.namedParams())
+                let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
+                return ["deployment": .string(id)]
+            },
+            .async("app.status", roles: [.admin]) { call in
+                let app = try call.namedParams().string("app")
+                return CoreJSON.status(try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) })
+            },
+            .async("app.list", roles: [.admin]) { _ in
+                let apps: [JSON] = await launcher.appSummaries().map { summary in
+                    var object: JSONObject = ["app": .string(summary.app)]
+                    object["activeVersion"] = summary.activeVersion.map(JSON.string) ?? .null
+                    object["deployment"] = summary.latestDeployment.map(JSON.string)
+                    object["state"] = summary.latestState.map { .string($0.rawValue) }
+                    return .object(object)
+                }
+                return ["apps": .array(apps)]
+            },
+            .async("route.set", roles: [.admin]) { call in
+                let params = try call.namedParams()
+                let host = try params.string("host")
+                let app = try params.string("app")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.setRoute(host: host, app: app) }
+                return [:]
+            },
+            .async("route.remove", roles: [.admin]) { call in
+                let host = try call.namedParams().string("host")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
+                return [:]
+            },
+            .async("route.list", roles: [.admin]) { _ in
+                let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .string($0.app)] }
+                return ["routes": .array(routes)]
+            },
+            .sync("events.watch", roles: [.admin]) { call in
+                let apps = try appFilter(try call.namedParams())
+                let id = Subscriptions.newID(prefix: "events")
+                let stream = launcher.events.subscribe { apps?.contains($0.app) ?? true }
+                Subscriptions.forward(stream, to: call.session, method: "event") { event in
+                    var json = CoreJSON.event(event, wallTimeMs: wallTime(of: event.timeMs, clock: clock))
+                    if case .object(var members) = json {
+                        members["subscription"] = .string(id)
+                        json = .object(members)
+                    }
+                    return json
+                }
+                return ["subscription": .string(id)]
+            },
+        ]
+    }
+
+    /// The optional `apps` filter of the watch methods.
+    static func appFilter(_ params: RPCParams) throws(RPCError) -> Set<String>? {
+        guard let raw = params.members["apps"], raw != .null else { return nil }
+        guard let list = raw.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+            throw .invalidParams("apps must be an array of app names")
+        }
+        return Set(list.compactMap(\.stringValue))
+    }
+
+    /// Milliseconds since the Unix epoch at which something happened at core time `coreMs`.
+    static func wallTime(of coreMs: Int64, clock: any CoreClock) -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let wallNow = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        return wallNow - (clock.nowMs() - coreMs)
+    }
+}

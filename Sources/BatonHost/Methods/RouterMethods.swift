@@ -1,0 +1,50 @@
+import BatonCore
+import BatonJSON
+import BatonRPC
+
+/// The `router` role: leases on sandboxes, and the revocations that end them.
+enum RouterMethods {
+    static func all(broker: LeaseBroker) -> [RPCMethod] {
+        [
+            .async("lease.acquire", roles: [.router]) { call in
+                let params = try call.namedParams()
+                let app = try params.string("app")
+                let service = try params.optionalString("service") ?? "web"
+                let slots = Int(try params.optionalInt("slots") ?? 1)
+                let waitMs = try params.optionalInt("waitMs") ?? 0
+                guard slots >= 1, waitMs >= 0 else { throw RPCError.invalidParams("slots must be at least 1 and waitMs not negative") }
+                return CoreJSON.lease(
+                    try await CoreJSON.call { () async throws(CoreError) in
+                        try await broker.acquire(app: app, service: service, slots: slots, waitMs: waitMs)
+                    })
+            },
+            .async("lease.renew", roles: [.router]) { call in
+                let id = try call.namedParams().string("lease")
+                return CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await broker.renew(id) })
+            },
+            .async("lease.release", roles: [.router]) { call in
+                await broker.release(try call.namedParams().string("lease"))
+                return [:]
+            },
+            .async("lease.invalidate", roles: [.router]) { call in
+                let params = try call.namedParams()
+                await broker.invalidate(try params.string("lease"), reason: try params.optionalString("reason") ?? "unspecified")
+                return [:]
+            },
+            .sync("lease.watch", roles: [.router]) { call in
+                let apps = try AdminMethods.appFilter(try call.namedParams())
+                let id = Subscriptions.newID(prefix: "leases")
+                let stream = broker.revocations.subscribe { apps?.contains($0.app) ?? true }
+                Subscriptions.forward(stream, to: call.session, method: "lease.revoked") { revocation in
+                    var json = CoreJSON.revocation(revocation)
+                    if case .object(var members) = json {
+                        members["subscription"] = .string(id)
+                        json = .object(members)
+                    }
+                    return json
+                }
+                return ["subscription": .string(id)]
+            },
+        ]
+    }
+}

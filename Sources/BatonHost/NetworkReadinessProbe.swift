@@ -1,0 +1,95 @@
+import BatonCore
+import NIOCore
+import NIOPosix
+
+/// The host's own readiness check: a TCP connect to the sandbox's URL, or, with a health
+/// path, a GET of it that must answer 2xx. Every check has a deadline.
+struct NetworkReadinessProbe: ReadinessProbe {
+    let group: any EventLoopGroup
+    var timeout: TimeAmount = .seconds(2)
+
+    func isReady(url: String, health: HealthCheck?) async -> Bool {
+        guard let endpoint = HTTPEndpoint(url) else { return false }
+        let loop = group.next()
+        let status = loop.makePromise(of: Int.self)
+        defer { status.fail(ChannelError.alreadyClosed) }  // no-op once answered
+        do {
+            let channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(StatusLineReader(status: status))
+                    }
+                }
+                .connect(host: endpoint.host, port: endpoint.port)
+                .get()
+            defer { channel.close(promise: nil) }
+            guard let health else { return true }
+            let request = "GET \(health.path) HTTP/1.1\r\nHost: \(endpoint.hostHeader)\r\nUser-Agent: baton-probe\r\nConnection: close\r\n\r\n"
+            try await channel.writeAndFlush(channel.allocator.buffer(string: request))
+            let code = try await status.futureResult.withDeadline(loop, timeout).get()
+            return (200..<300).contains(code)
+        } catch {
+            return false
+        }
+    }
+}
+
+/// `http://host:port/...` as far as a probe needs it.
+struct HTTPEndpoint: Hashable {
+    var host: String
+    var port: Int
+
+    var hostHeader: String { "\(host):\(port)" }
+
+    init?(_ url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst("http://".count)
+        let authority = rest.prefix { $0 != "/" }
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
+            (1...65535).contains(port)
+        else {
+            guard !authority.isEmpty else { return nil }
+            self.host = String(authority)
+            self.port = 80
+            return
+        }
+        self.host = String(authority[..<colon])
+        self.port = port
+    }
+}
+
+/// Reads the status code from the first line of an HTTP response.
+private final class StatusLineReader: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let status: EventLoopPromise<Int>
+    private var head: [UInt8] = []
+
+    init(status: EventLoopPromise<Int>) {
+        self.status = status
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        head.append(contentsOf: buffer.readableBytesView.prefix(256 - head.count))
+        guard let end = head.firstIndex(of: UInt8(ascii: "\r")) ?? (head.count >= 256 ? head.count : nil) else { return }
+        let line = String(decoding: head[..<end], as: UTF8.self).split(separator: " ")
+        status.succeed(line.count >= 2 ? Int(line[1]) ?? 0 : 0)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        status.fail(ChannelError.eof)
+    }
+}
+
+extension EventLoopFuture where Value: Sendable {
+    /// Fails with a timeout when the future is not done within `timeout`.
+    func withDeadline(_ loop: any EventLoop, _ timeout: TimeAmount) -> EventLoopFuture<Value> {
+        let promise = loop.makePromise(of: Value.self)
+        let timer = loop.scheduleTask(in: timeout) { promise.fail(ChannelError.connectTimeout(timeout)) }
+        cascade(to: promise)
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
+    }
+}
