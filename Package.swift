@@ -84,7 +84,12 @@ let package = Package(
         ),
         .target(
             name: "BatonTestSupport",
-            dependencies: ["BatonCore", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            dependencies: [
+                "BatonCore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/BatonTestSupport",
             swiftSettings: strict
         ),

@@ -1,0 +1,55 @@
+import BatonHost
+import BatonJSON
+import BatonRPC
+import BatonTestSupport
+import Logging
+
+/// A host in this process on a private socket, with clients in each role; everything
+/// it starts is stopped by `withHost`, however the body ends.
+struct HostHarness {
+    let host: BatonHost
+    let socket: String
+
+    func client(_ role: RPCRole, name: String = "test") async throws -> RPCClient {
+        let client = try await RPCClient.connect(socketPath: socket)
+        try await client.hello(role: role, client: RPCProgramInfo(name: name, version: "1"))
+        return client
+    }
+}
+
+func withHost<T>(
+    configure: (inout HostConfiguration) -> Void = { _ in }, _ body: (HostHarness) async throws -> T
+) async throws -> T {
+    let directory = TemporaryDirectory()
+    defer { directory.remove() }
+    var configuration = HostConfiguration(socketPath: directory.file("baton.sock"))
+    configure(&configuration)
+    var logger = Logger(label: "host-test")
+    logger.logLevel = .critical
+    let host = BatonHost(configuration: configuration, logger: logger)
+    try await host.start()
+    do {
+        let result = try await body(HostHarness(host: host, socket: configuration.rpc.socketPath))
+        await host.stop()
+        return result
+    } catch {
+        await host.stop()
+        throw error
+    }
+}
+
+/// Reads a client's notifications in order, skipping those a test does not wait for.
+struct NotificationReader {
+    private var iterator: AsyncStream<RPCNotification>.Iterator
+
+    init(_ client: RPCClient) {
+        iterator = client.notifications.makeAsyncIterator()
+    }
+
+    mutating func next(_ method: String, where matches: (JSON) -> Bool = { _ in true }) async -> JSON? {
+        while let notification = await iterator.next() {
+            if notification.method == method, let params = notification.params, matches(params) { return params }
+        }
+        return nil
+    }
+}

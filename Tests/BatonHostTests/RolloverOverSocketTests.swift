@@ -1,0 +1,111 @@
+import BatonCore
+import BatonJSON
+import BatonRPC
+import BatonTestSupport
+import Testing
+
+/// The main scenarios again, over the real socket: a scripted scheduler reports
+/// readiness and a router acquires, watches and sees revocations.
+@Suite("Rollover over the socket", .timeLimit(.minutes(1)))
+struct RolloverOverSocketTests {
+    private func deploy(_ admin: RPCClient, _ version: String, image: String) async throws -> String {
+        let result = try await admin.call(
+            "app.deploy",
+            ["app": "shop", "version": .string(version), "services": [["name": "web", "instances": 1, "spec": ["image": .string(image)]]]])
+        return try #require(result["deployment"]?.stringValue)
+    }
+
+    @Test func aScriptedSchedulerAndARouterSeeAWholeRollover() async throws {
+        let first = try await TestBackend.start(body: "v1")
+        let second = try await TestBackend.start(body: "v2")
+        defer { Task { await first.stop(); await second.stop() } }
+        try await withHost { harness in
+            let admin = try await harness.client(.admin)
+            let scheduler = try await harness.client(.scheduler, name: "scripted")
+            let router = try await harness.client(.router)
+            defer { Task { await admin.close(); await scheduler.close(); await router.close() } }
+            var events = NotificationReader(admin)
+            var desired = NotificationReader(scheduler)
+            var revocations = NotificationReader(router)
+            _ = try await admin.call("events.watch", ["apps": ["shop"]])
+            _ = try await router.call("lease.watch")
+            let subscription = try await scheduler.call("scheduler.subscribe")
+            #expect(subscription["pools"] == [])
+
+            _ = try await deploy(admin, "v1", image: "one")
+            let firstDesired = try #require(await desired.next("scheduler.desired"))
+            #expect(firstDesired["seq"] == 1)
+            let firstPool = try #require(firstDesired["pools"]?.arrayValue?.first?["pool"]?.stringValue)
+            _ = try await scheduler.call("scheduler.report", ["sandbox": "s1", "pool": .string(firstPool), "state": "starting"])
+            _ = try await scheduler.call(
+                "scheduler.report", ["sandbox": "s1", "pool": .string(firstPool), "state": "ready", "url": .string(first.url)])
+            _ = await events.next("event") { $0["type"] == "deploy.done" }
+            let oldLease = try await router.call("lease.acquire", ["app": "shop"])
+            #expect(oldLease["url"] == .string(first.url))
+            #expect(oldLease["version"] == "v1")
+
+            _ = try await deploy(admin, "v2", image: "two")
+            let secondDesired = try #require(await desired.next("scheduler.desired"))
+            #expect(secondDesired["seq"] == 2)
+            let secondPool = try #require(secondDesired["pools"]?.arrayValue?.first?["pool"]?.stringValue)
+            #expect(secondPool != firstPool)
+            _ = try await scheduler.call(
+                "scheduler.report", ["sandbox": "s2", "pool": .string(secondPool), "state": "ready", "url": .string(second.url)])
+            let revoked = try #require(await revocations.next("lease.revoked"))
+            #expect(revoked["reason"] == "cutover")
+            #expect(revoked["leases"] == [oldLease["lease"]!])
+            let newLease = try await router.call("lease.acquire", ["app": "shop"])
+            #expect(newLease["url"] == .string(second.url))
+
+            let status = try await admin.call("app.status", ["app": "shop"])
+            #expect(status["activeVersion"] == "v2")
+            #expect(status["sandboxes"]?.arrayValue?.first { $0["sandbox"] == "s1" }?["state"] == "draining")
+
+            _ = try await router.call("lease.release", ["lease": oldLease["lease"]!])
+            let scaledDown = try #require(await desired.next("scheduler.desired"))
+            #expect(scaledDown["seq"] == 3)
+            #expect(scaledDown["pools"]?.arrayValue?.first?["pool"] == .string(firstPool))
+            #expect(scaledDown["pools"]?.arrayValue?.first?["desired"] == 0)
+            _ = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["reason"] == "drained" }
+            _ = await events.next("event") { $0["type"] == "deploy.done" }
+        }
+    }
+
+    @Test func badRequestsGetTheirErrors() async throws {
+        try await withHost { harness in
+            let admin = try await harness.client(.admin)
+            let router = try await harness.client(.router)
+            defer { Task { await admin.close(); await router.close() } }
+            await expectError(2002) { try await router.call("lease.acquire", ["app": "nowhere"]) }
+            await expectError(-32602) { try await admin.call("app.deploy", ["app": "shop", "services": "web"]) }
+            await expectError(3001) { try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": []]) }
+            await expectError(-32005) { try await admin.call("lease.acquire", ["app": "shop"]) }
+            _ = try await admin.call(
+                "app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["image": "a"]]]])
+            await expectError(3002) {
+                try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["image": "b"]]]])
+            }
+            let noSandbox = await expectError(2001) { try await router.call("lease.acquire", ["app": "shop", "waitMs": 10]) }
+            #expect(noSandbox?.data?["retryable"] == true)
+            #expect(noSandbox?.data?["retryAfterMs"]?.intValue != nil)
+            _ = try await admin.call("route.set", ["host": "Shop.Example", "app": "shop"])
+            #expect(try await admin.call("route.list") == ["routes": [["host": "shop.example", "app": "shop"]]])
+            await expectError(3003) { try await admin.call("route.remove", ["host": "other.example"]) }
+            #expect(try await admin.call("app.list")["apps"]?.arrayValue?.first?["app"] == "shop")
+        }
+    }
+
+    @discardableResult
+    private func expectError(_ code: Int, _ body: () async throws -> JSON) async -> RPCError? {
+        do {
+            _ = try await body()
+            Issue.record("expected error \(code), got a result")
+        } catch let error as RPCError {
+            #expect(error.code == code, "\(error.message)")
+            return error
+        } catch {
+            Issue.record("expected error \(code), got \(error)")
+        }
+        return nil
+    }
+}
