@@ -287,4 +287,33 @@ struct LauncherTests {
             #expect(error.code == CoreError.unknownAppCode)
         }
     }
+
+    @Test func changingOnlyTheInstanceCountKeepsThePoolAndChangesItsDesiredCount() async throws {
+        let core = await CoreHarness()
+        var events = core.events()
+        let first = try await core.deploy("shop", "v1", services: [web(1, image: "a")])
+        let pool = try await core.pool(of: first)
+        try await core.ready("a1", pool: pool)
+        await events.next(.deployDone)
+        let second = try await core.deploy("shop", "v2", services: [web(3, image: "a")])
+        #expect(try await core.pool(of: second) == pool)
+        #expect(try await core.desired(pool) == 3)
+        #expect(try await core.status("shop").pools.count == 1)
+    }
+
+    @Test func aServiceLeftOutOfTheNewVersionIsDrainedAndScaledDown() async throws {
+        let core = await CoreHarness()
+        var events = core.events()
+        let first = try await core.deploy("shop", "v1", services: [web(image: "a"), worker(image: "w")])
+        let workerPool = try await core.pool(of: first, "worker")
+        try await core.ready("a", pool: try await core.pool(of: first, "web"))
+        try await core.ready("w", pool: workerPool)
+        await events.next(.deployDone)
+        let second = try await core.deploy("shop", "v2", services: [web(image: "b")])
+        try await core.ready("b", pool: try await core.pool(of: second, "web"))
+        let scaled = await events.next(.poolScaledDown) { $0.pool == workerPool }
+        #expect(scaled?.reason == "drained")
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "worker") }
+    }
 }
+
