@@ -44,17 +44,16 @@ struct HTTPEndpoint: Hashable {
 
     init?(_ url: String) {
         guard url.hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst("http://".count)
-        let authority = rest.prefix { $0 != "/" }
-        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
-            (1...65535).contains(port)
-        else {
+        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
+        guard let colon = authority.lastIndex(of: ":") else {
             guard !authority.isEmpty else { return nil }
-            self.host = String(authority)
-            self.port = 80
+            host = String(authority)
+            port = 80
             return
         }
-        self.host = String(authority[..<colon])
+        guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port), colon != authority.startIndex
+        else { return nil }
+        host = String(authority[..<colon])
         self.port = port
     }
 }

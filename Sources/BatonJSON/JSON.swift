@@ -78,3 +78,12 @@ extension JSON: CustomStringConvertible {
         (try? serializedString()) ?? "<unserializable JSON: \(typeName)>"
     }
 }
+
+extension JSON {
+    /// This object with `key` set to `value`; any other value is returned unchanged.
+    public func setting(_ key: String, to value: JSON) -> JSON {
+        guard case .object(var members) = self else { return self }
+        members[key] = value
+        return .object(members)
+    }
+}

@@ -71,6 +71,67 @@ struct RolloverOverSocketTests {
         }
     }
 
+    @Test func sandboxesKeepServingWhenTheirSchedulerDisconnectsAndSyncReconciles() async throws {
+        let backend = try await TestBackend.start()
+        defer { Task { await backend.stop() } }
+        try await withHost { harness in
+            let admin = try await harness.client(.admin)
+            let router = try await harness.client(.router)
+            defer { Task { await admin.close(); await router.close() } }
+            var events = NotificationReader(admin)
+            _ = try await admin.call("events.watch")
+            let scheduler = try await harness.client(.scheduler, name: "flaky")
+            var desired = NotificationReader(scheduler)
+            _ = try await scheduler.call("scheduler.subscribe")
+            _ = try await deploy(admin, "v1", image: "one")
+            let pool = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            _ = try await scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await scheduler.call("scheduler.report", ["sandbox": "s2", "pool": pool, "state": "starting"])
+            _ = await events.next("event") { $0["type"] == "deploy.done" }
+            await scheduler.close()
+
+            let lease = try await router.call("lease.acquire", ["app": "shop"])
+            #expect(lease["sandbox"] == "s1", "a scheduler's disconnect takes nothing out of service")
+
+            let reconnected = try await harness.client(.scheduler, name: "flaky")
+            defer { Task { await reconnected.close() } }
+            let again = try await reconnected.call("scheduler.subscribe")
+            #expect(again["pools"]?.arrayValue?.first?["pool"] == pool)
+            _ = try await reconnected.call("scheduler.sync", ["sandboxes": [["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]]])
+            let status = try await admin.call("app.status", ["app": "shop"])
+            let states = status["sandboxes"]?.arrayValue?.map { [$0["sandbox"]!, $0["state"]!] }
+            #expect(states == [["s1", "ready"], ["s2", "stopped"]])
+        }
+    }
+
+    @Test func aVersionThatNeverGetsReadyRollsBackOverTheSocket() async throws {
+        let backend = try await TestBackend.start()
+        defer { Task { await backend.stop() } }
+        try await withHost { harness in
+            let admin = try await harness.client(.admin)
+            let scheduler = try await harness.client(.scheduler, name: "scripted")
+            let router = try await harness.client(.router)
+            defer { Task { await admin.close(); await scheduler.close(); await router.close() } }
+            var events = NotificationReader(admin)
+            var desired = NotificationReader(scheduler)
+            _ = try await admin.call("events.watch")
+            _ = try await scheduler.call("scheduler.subscribe")
+            _ = try await deploy(admin, "v1", image: "one")
+            let pool = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            _ = try await scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = await events.next("event") { $0["type"] == "deploy.done" }
+
+            _ = try await admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v2", "readyTimeoutMs": 200, "services": [["name": "web", "spec": ["image": "broken"]]]])
+            let failed = try #require(await events.next("event") { $0["type"] == "deploy.failed" })
+            #expect(failed["reason"]?.stringValue?.contains("not ready after 200 ms") == true)
+            let lease = try await router.call("lease.acquire", ["app": "shop"])
+            #expect(lease["version"] == "v1")
+            #expect(try await admin.call("app.status", ["app": "shop"])["activeVersion"] == "v1")
+        }
+    }
+
     @Test func badRequestsGetTheirErrors() async throws {
         try await withHost { harness in
             let admin = try await harness.client(.admin)

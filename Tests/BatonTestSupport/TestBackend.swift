@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 
-/// For tests: an HTTP server on 127.0.0.1 that answers every request with 200 and
+/// For tests: an HTTP server on 127.0.0.1 that answers every request with `status` and
 /// `body`, standing in for a sandbox.
 public final class TestBackend: Sendable {
     public let url: String
@@ -12,12 +12,12 @@ public final class TestBackend: Sendable {
         self.url = url
     }
 
-    public static func start(body: String = "ok") async throws -> TestBackend {
+    public static func start(status: Int = 200, body: String = "ok") async throws -> TestBackend {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FixedResponder(body: body))
+                    try channel.pipeline.syncOperations.addHandler(FixedResponder(status: status, body: body))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -37,8 +37,8 @@ private final class FixedResponder: ChannelInboundHandler {
 
     private let response: String
 
-    init(body: String) {
-        response = "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    init(status: Int, body: String) {
+        response = "HTTP/1.1 \(status) Status\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -47,12 +47,7 @@ enum AdminMethods {
                 let id = Subscriptions.newID(prefix: "events")
                 let stream = launcher.events.subscribe { apps?.contains($0.app) ?? true }
                 Subscriptions.forward(stream, to: call.session, method: "event") { event in
-                    var json = CoreJSON.event(event, wallTimeMs: wallTime(of: event.timeMs, clock: clock))
-                    if case .object(var members) = json {
-                        members["subscription"] = .string(id)
-                        json = .object(members)
-                    }
-                    return json
+                    CoreJSON.event(event, wallTimeMs: wallTime(of: event.timeMs, clock: clock)).setting("subscription", to: .string(id))
                 }
                 return ["subscription": .string(id)]
             },

@@ -36,12 +36,7 @@ enum RouterMethods {
                 let id = Subscriptions.newID(prefix: "leases")
                 let stream = broker.revocations.subscribe { apps?.contains($0.app) ?? true }
                 Subscriptions.forward(stream, to: call.session, method: "lease.revoked") { revocation in
-                    var json = CoreJSON.revocation(revocation)
-                    if case .object(var members) = json {
-                        members["subscription"] = .string(id)
-                        json = .object(members)
-                    }
-                    return json
+                    CoreJSON.revocation(revocation).setting("subscription", to: .string(id))
                 }
                 return ["subscription": .string(id)]
             },
