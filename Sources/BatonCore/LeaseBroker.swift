@@ -134,7 +134,7 @@ public actor LeaseBroker {
             guard let url = report.url, !url.isEmpty else {
                 throw CoreError(code: -32602, message: "Invalid params: a ready report needs the sandbox's url")
             }
-            if record.state == .ready, record.url == url, !isNew { return }
+            if record.state == .ready, record.url == url, !record.suspect, !isNew { return }
             if record.state.isTerminal { record.generation += 1 }
             if record.state != .draining { record.state = .ready }
             if record.url != url {

@@ -142,4 +142,33 @@ struct LeaseBrokerTests {
         #expect(states["a"] == .stopped)
         #expect(states["b"] == .ready)
     }
+
+    @Test func concurrentAcquiresNeverOverbookASandbox() async throws {
+        let (core, _) = try await serving(sandboxes: ["a", "b"], slots: 50)
+        let broker = core.broker
+        let granted = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<200 {
+                group.addTask { (try? await broker.acquire(app: "shop", service: "web")) != nil }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(granted == 100)
+        let status = try await core.status("shop")
+        #expect(status.sandboxes.map(\.slotsOut) == [50, 50])
+    }
+
+    @Test func aSuspectSandboxReportedReadyAgainIsCheckedAndServesAgain() async throws {
+        let (core, pool) = try await serving(sandboxes: ["a"], slots: 4)
+        var events = core.events()
+        let lease = try await core.broker.acquire(app: "shop", service: "web")
+        core.probe.setFailing(lease.url, true)
+        await core.broker.invalidate(lease.id, reason: "reset")
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
+        // The clock stands still, so the background re-check waits; only the report can help.
+        core.probe.setFailing(lease.url, false)
+        try await core.broker.report(SandboxReport(sandbox: "a", pool: pool, state: .ready, url: lease.url), from: "fake")
+        await events.next(.sandboxReady) { $0.sandbox == "a" }
+        #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "a")
+    }
 }
+
