@@ -43,6 +43,17 @@ struct CoreHarness {
                 drainTimeoutMs: drainTimeoutMs, onTimeout: onTimeout))
     }
 
+    /// Deploys `version` of "shop", makes `sandboxes[i]` ready for `services[i]`, and returns
+    /// the deployment once it is done.
+    func live(_ version: String, _ services: [ServiceSpec], sandboxes: [String], events: inout EventRecorder) async throws -> String {
+        let deployment = try await deploy("shop", version, services: services)
+        for (service, sandbox) in zip(services, sandboxes) {
+            try await ready(sandbox, pool: try await pool(of: deployment, service.name))
+        }
+        await events.next(.deployDone) { $0.deployment == deployment }
+        return deployment
+    }
+
     func events(_ apps: Set<String>? = nil) -> EventRecorder {
         EventRecorder(iterator: launcher.events.subscribe { apps?.contains($0.app) ?? true }.makeAsyncIterator())
     }

@@ -66,10 +66,7 @@ struct LauncherTests {
         let core = await CoreHarness()
         var events = core.events()
         var revocations = core.revocations()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a"), worker(image: "w1")])
-        try await core.ready("a", pool: try await core.pool(of: first, "web"))
-        try await core.ready("w", pool: try await core.pool(of: first, "worker"))
-        await events.next(.deployDone)
+        _ = try await core.live("v1", [web(image: "a"), worker(image: "w1")], sandboxes: ["a", "w"], events: &events)
         let oldLease = try await core.broker.acquire(app: "shop", service: "web")
 
         let second = try await core.deploy("shop", "v2", services: [web(image: "b"), worker(image: "w2")])
@@ -90,11 +87,8 @@ struct LauncherTests {
     @Test func anUnchangedServiceKeepsItsPoolAndIsNotWaitedOn() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a"), worker(image: "same")])
+        let first = try await core.live("v1", [web(image: "a"), worker(image: "same")], sandboxes: ["a", "w"], events: &events)
         let workerPool = try await core.pool(of: first, "worker")
-        try await core.ready("a", pool: try await core.pool(of: first, "web"))
-        try await core.ready("w", pool: workerPool)
-        await events.next(.deployDone)
 
         let second = try await core.deploy("shop", "v2", services: [web(image: "b"), worker(image: "same")])
         let status = try await core.status("shop")
@@ -111,10 +105,8 @@ struct LauncherTests {
     @Test func drainWaitsForLeasesAndRequestsInFlightThenScalesDown() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let first = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let oldPool = try await core.pool(of: first)
-        try await core.ready("a", pool: oldPool)
-        await events.next(.deployDone)
         let held = try await core.broker.acquire(app: "shop", service: "web")
         await core.broker.reportInFlight(sandbox: "a", count: 1)
 
@@ -136,10 +128,8 @@ struct LauncherTests {
     @Test func drainEndsAtTheDrainTimeout() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let first = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let oldPool = try await core.pool(of: first)
-        try await core.ready("a", pool: oldPool)
-        await events.next(.deployDone)
         _ = try await core.broker.acquire(app: "shop", service: "web")
 
         let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeoutMs: 5_000)
@@ -154,10 +144,8 @@ struct LauncherTests {
     @Test func aVersionThatNeverGetsReadyIsRolledBackAndTheOldOneKeepsServing() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let first = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let oldPool = try await core.pool(of: first)
-        try await core.ready("a", pool: oldPool)
-        await events.next(.deployDone)
 
         let second = try await core.deploy("shop", "v2", services: [web(2, image: "b")])
         let newPool = try await core.pool(of: second)
@@ -196,9 +184,7 @@ struct LauncherTests {
     @Test func aNewerDeploySupersedesOneThatIsWaiting() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a")])
-        try await core.ready("a", pool: try await core.pool(of: first))
-        await events.next(.deployDone)
+        _ = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let second = try await core.deploy("shop", "v2", services: [web(image: "b")])
         let secondPool = try await core.pool(of: second)
         let third = try await core.deploy("shop", "v3", services: [web(image: "c")])
@@ -245,10 +231,8 @@ struct LauncherTests {
         let core = await CoreHarness()
         var events = core.events()
         var revocations = core.revocations()
-        let deployment = try await core.deploy("shop", "v1", services: [web(image: "a")])
+        let deployment = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let pool = try await core.pool(of: deployment)
-        try await core.ready("a", pool: pool)
-        await events.next(.deployDone)
         let lease = try await core.broker.acquire(app: "shop", service: "web")
         try await core.broker.report(SandboxReport(sandbox: "a", pool: pool, state: .failed, reason: "killed"), from: "fake")
         let revoked = await revocations.next()
@@ -291,10 +275,8 @@ struct LauncherTests {
     @Test func changingOnlyTheInstanceCountKeepsThePoolAndChangesItsDesiredCount() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(1, image: "a")])
+        let first = try await core.live("v1", [web(1, image: "a")], sandboxes: ["a1"], events: &events)
         let pool = try await core.pool(of: first)
-        try await core.ready("a1", pool: pool)
-        await events.next(.deployDone)
         let second = try await core.deploy("shop", "v2", services: [web(3, image: "a")])
         #expect(try await core.pool(of: second) == pool)
         #expect(try await core.desired(pool) == 3)
@@ -304,11 +286,8 @@ struct LauncherTests {
     @Test func aServiceLeftOutOfTheNewVersionIsDrainedAndScaledDown() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.deploy("shop", "v1", services: [web(image: "a"), worker(image: "w")])
+        let first = try await core.live("v1", [web(image: "a"), worker(image: "w")], sandboxes: ["a", "w"], events: &events)
         let workerPool = try await core.pool(of: first, "worker")
-        try await core.ready("a", pool: try await core.pool(of: first, "web"))
-        try await core.ready("w", pool: workerPool)
-        await events.next(.deployDone)
         let second = try await core.deploy("shop", "v2", services: [web(image: "b")])
         try await core.ready("b", pool: try await core.pool(of: second, "web"))
         let scaled = await events.next(.poolScaledDown) { $0.pool == workerPool }
