@@ -124,3 +124,53 @@ struct RevocationRecorder {
 
     mutating func next() async -> LeaseRevocation? { await iterator.next() }
 }
+
+/// A scheduler that does what it is told: for each pool it keeps `desired` sandboxes
+/// running and ready, and stops the rest. It follows pushed changes in the background;
+/// `reconcile()` catches up with a fresh snapshot, as a scheduler does after resubscribing.
+actor FollowingScheduler {
+    private let core: CoreHarness
+    private var running: [String: [String]] = [:]
+    private var started = 0
+    private var follower: Task<Void, Never>?
+
+    init(core: CoreHarness) {
+        self.core = core
+    }
+
+    func start() async {
+        let (_, snapshot, updates) = await core.launcher.subscribeScheduler(name: "follower")
+        for pool in snapshot { await apply(pool) }
+        follower = Task {
+            for await update in updates {
+                for pool in update.pools { await self.apply(pool) }
+            }
+        }
+    }
+
+    func reconcile() async {
+        follower?.cancel()
+        await follower?.value
+        let (id, snapshot, _) = await core.launcher.subscribeScheduler(name: "follower")
+        for pool in snapshot { await apply(pool) }
+        await core.launcher.unsubscribeScheduler(id)
+    }
+
+    /// Sandboxes this scheduler has running, by pool.
+    var runningSandboxes: [String: [String]] { running.filter { !$0.value.isEmpty } }
+
+    private func apply(_ pool: DesiredPool) async {
+        var sandboxes = running[pool.pool] ?? []
+        while sandboxes.count < pool.desired {
+            started += 1
+            let sandbox = "\(pool.pool)-s\(started)"
+            try? await core.ready(sandbox, pool: pool.pool)
+            sandboxes.append(sandbox)
+        }
+        while sandboxes.count > pool.desired {
+            let sandbox = sandboxes.removeLast()
+            try? await core.broker.report(SandboxReport(sandbox: sandbox, pool: pool.pool, state: .stopped), from: "follower")
+        }
+        running[pool.pool] = sandboxes
+    }
+}

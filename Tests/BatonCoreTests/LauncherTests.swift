@@ -198,22 +198,28 @@ struct LauncherTests {
         #expect(status.activeVersion == "v3")
     }
 
-    @Test func tenDeploysInARowLeaveOnePoolPerService() async throws {
+    @Test func tenDeploysInARowLeaveOnePoolPerServiceAndNoOtherSandboxRunning() async throws {
         let core = await CoreHarness()
         var events = core.events()
+        let scheduler = FollowingScheduler(core: core)
+        await scheduler.start()
         var last = ""
         for version in 1...10 {
-            last = try await core.deploy("shop", "v\(version)", services: [web(image: "image-\(version)"), worker(image: "w\(version % 2)")])
+            last = try await core.deploy("shop", "v\(version)", services: [web(image: "image-\(version)"), worker(image: "w\(version % 3)")])
         }
-        try await core.ready("web-final", pool: try await core.pool(of: last, "web"))
-        try await core.ready("worker-final", pool: try await core.pool(of: last, "worker"))
-        await events.next(.deployCutover) { $0.deployment == last }
+        await events.next(.deployDone) { $0.deployment == last }
+        await scheduler.reconcile()
         let status = try await core.status("shop")
+        #expect(status.activeVersion == "v10")
+        var active: Set<String> = []
         for service in ["web", "worker"] {
             let running = status.pools.filter { $0.service == service && $0.desired > 0 }
             #expect(running.count == 1, "service \(service)")
+            active.formUnion(running.map(\.id))
         }
-        #expect(status.deployments.filter { $0.state == .superseded }.count == 9)
+        #expect(Set(await scheduler.runningSandboxes.keys) == active)
+        let live = status.sandboxes.filter { $0.state != .stopped && $0.state != .failed }
+        #expect(Set(live.map(\.pool)) == active)
     }
 
     @Test func aSlowAppNeverHoldsUpAnotherAppsDeploy() async throws {
