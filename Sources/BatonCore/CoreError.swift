@@ -8,6 +8,12 @@ public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { message }
 
+    public init(code: Int, message: String, retryAfterMs: Int64? = nil) {
+        self.code = code
+        self.message = message
+        self.retryAfterMs = retryAfterMs
+    }
+
     public static let invalidDeployCode = 3001
     public static let versionConflictCode = 3002
     public static let unknownAppCode = 2002

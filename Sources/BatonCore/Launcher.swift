@@ -45,6 +45,8 @@ public actor Launcher {
     let clock: any CoreClock
     let logger: Logger
     public nonisolated let events = EventBus<CoreEvent>()
+    /// Told the whole route table each time it changes, before the change is acknowledged.
+    private let routesChanged: @Sendable ([String: String]) -> Void
 
     var apps: [String: AppRecord] = [:]
     var pools: [String: PoolRecord] = [:]
@@ -55,8 +57,12 @@ public actor Launcher {
     private var nextPool = 0
     private var signalTask: Task<Void, Never>?
 
-    public init(broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger) {
+    public init(
+        broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger,
+        routesChanged: @escaping @Sendable ([String: String]) -> Void = { _ in }
+    ) {
         self.broker = broker
+        self.routesChanged = routesChanged
         self.clock = clock
         self.logger = logger
         self.schedulers = SchedulerDirectory(configuredDefault: defaultScheduler)
@@ -214,12 +220,14 @@ public actor Launcher {
     public func setRoute(host: String, app: String) throws(CoreError) {
         guard apps[app] != nil else { throw .unknownApp(app) }
         routes[host.lowercased()] = app
+        routesChanged(routes)
     }
 
     public func removeRoute(host: String) throws(CoreError) {
         guard routes.removeValue(forKey: host.lowercased()) != nil else {
             throw CoreError(code: CoreError.unknownRouteCode, message: "No route for host \"\(host)\"")
         }
+        routesChanged(routes)
     }
 
     public func routeTable() -> [(host: String, app: String)] {

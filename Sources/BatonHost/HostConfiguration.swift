@@ -1,3 +1,4 @@
+import BatonIngress
 import BatonRPC
 
 /// Everything `baton serve` is configured with.
@@ -5,6 +6,8 @@ public struct HostConfiguration: Sendable {
     public var rpc: RPCServerConfiguration
     /// The scheduler that runs services which name none; when nil, the only connected one.
     public var defaultScheduler: String?
+    /// The HTTP ingress, when the host serves HTTP.
+    public var ingress: IngressConfiguration?
 
     public init(socketPath: String = SocketLocation.defaultPath()) {
         rpc = RPCServerConfiguration(

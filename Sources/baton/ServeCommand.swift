@@ -1,5 +1,6 @@
 import ArgumentParser
 import BatonHost
+import BatonIngress
 import BatonRPC
 import Logging
 import NIOCore
@@ -28,6 +29,10 @@ struct ServeCommand: AsyncParsableCommand {
     var rpcHelloTimeoutMs: Int64?
     @Option(name: .customLong("allow-uid"), help: "A peer uid allowed on the socket; repeat for more. Default: this process's uid and root.")
     var allowedUIDs: [UInt32] = []
+    @Option(help: "Serve HTTP for the apps on HOST:PORT, for example 127.0.0.1:8080.")
+    var http: String?
+    @Option(help: "The app that serves hosts no route names.")
+    var defaultApp: String?
     @Option(help: "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected.")
     var defaultScheduler: String?
     @Option(name: .customLong("token-file"), help: "ROLE=PATH: the role must present the token in PATH at hello; repeatable.")
@@ -68,6 +73,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if !allowedUIDs.isEmpty { configuration.rpc.allowedUIDs = Set(allowedUIDs) }
         configuration.defaultScheduler = defaultScheduler
+        if let http {
+            guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]), (0...65535).contains(port) else {
+                throw ValidationError("--http takes HOST:PORT, for example 127.0.0.1:8080; got \(http)")
+            }
+            var ingress = IngressConfiguration(host: String(http[..<colon]), port: port)
+            ingress.defaultApp = defaultApp
+            configuration.ingress = ingress
+        }
         for entry in tokenFiles {
             guard let equals = entry.firstIndex(of: "="),
                 let role = RPCRole(rawValue: String(entry[..<equals]))

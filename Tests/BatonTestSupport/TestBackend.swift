@@ -1,28 +1,51 @@
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
-/// For tests: an HTTP server on 127.0.0.1 that answers every request with `status` and
-/// `body`, standing in for a sandbox.
+/// For tests: an HTTP/1.1 server on 127.0.0.1 standing in for a sandbox. Each request is
+/// answered by `respond`, given the request head and its whole body.
 public final class TestBackend: Sendable {
+    public struct Reply: Sendable {
+        public var status: HTTPResponseStatus
+        public var headers: [(String, String)]
+        public var body: String
+
+        public init(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String = "ok") {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
+    }
+
+    /// Returns the reply, or nil to close the connection without answering.
+    public typealias Responder = @Sendable (HTTPRequestHead, String) -> Reply?
+
     public let url: String
+    public let port: Int
     private let channel: any Channel
 
-    private init(channel: any Channel, url: String) {
+    private init(channel: any Channel, port: Int) {
         self.channel = channel
-        self.url = url
+        self.port = port
+        self.url = "http://127.0.0.1:\(port)"
     }
 
     public static func start(status: Int = 200, body: String = "ok") async throws -> TestBackend {
+        try await start { _, _ in Reply(status: HTTPResponseStatus(statusCode: status), body: body) }
+    }
+
+    public static func start(_ respond: @escaping Responder) async throws -> TestBackend {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FixedResponder(status: status, body: body))
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(respond: respond))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
-        return TestBackend(channel: channel, url: "http://127.0.0.1:\(channel.localAddress!.port!)")
+        return TestBackend(channel: channel, port: channel.localAddress!.port!)
     }
 
     public func stop() async {
@@ -30,19 +53,36 @@ public final class TestBackend: Sendable {
     }
 }
 
-/// Answers each chunk of request bytes with one fixed response; enough for probes.
-private final class FixedResponder: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+private final class BackendHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
-    private let response: String
+    private let respond: TestBackend.Responder
+    private var head: HTTPRequestHead?
+    private var body = ""
 
-    init(status: Int, body: String) {
-        response = "HTTP/1.1 \(status) Status\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    init(respond: @escaping TestBackend.Responder) {
+        self.respond = respond
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).assumeIsolated()
-            .whenComplete { _ in context.close(promise: nil) }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = ""
+        case .body(let buffer):
+            body += String(buffer: buffer)
+        case .end:
+            guard let head else { return }
+            guard let reply = respond(head, body) else { return context.close(promise: nil) }
+            var headers = HTTPHeaders(reply.headers)
+            headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.utf8.count)")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: reply.body)))), promise: nil)
+            let keepAlive = head.isKeepAlive
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                if !keepAlive { context.close(promise: nil) }
+            }
+        }
     }
 }

@@ -1,0 +1,87 @@
+import BatonCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What every proxied connection shares.
+final class IngressContext: Sendable {
+    let configuration: IngressConfiguration
+    let routes: RouteTable
+    let leases: LeaseCache
+    let upstreamPools = UpstreamPools()
+    let logger: Logger
+
+    init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger) {
+        self.configuration = configuration
+        self.routes = routes
+        self.leases = leases
+        self.logger = logger
+    }
+}
+
+/// One upstream pool per event loop, created on first use.
+final class UpstreamPools: Sendable {
+    private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+
+    /// Must be called on `loop`.
+    func pool(for loop: any EventLoop) -> UpstreamPool {
+        let key = ObjectIdentifier(loop)
+        return pools.withLockedValue { pools in
+            if let existing = pools[key] { return existing }
+            let created = NIOLoopBound(UpstreamPool(eventLoop: loop), eventLoop: loop)
+            pools[key] = created
+            return created
+        }.value
+    }
+}
+
+/// The HTTP/1.1 reverse proxy in front of the apps.
+public final class IngressServer: Sendable {
+    private let context: IngressContext
+    private let group: any EventLoopGroup
+    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+
+    /// The port the listener is bound to, once started.
+    public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
+
+    public init(
+        configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger)
+        self.group = group
+    }
+
+    /// Binds the listener; returns the port it got (useful with port 0).
+    @discardableResult
+    public func start() async throws -> Int {
+        let context = self.context
+        let bound = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(ingress: context))
+                }
+            }
+            .bind(host: context.configuration.host, port: context.configuration.port)
+            .get()
+        channel.withLockedValue { $0 = bound }
+        let port = bound.localAddress?.port ?? context.configuration.port
+        context.logger.info("ingress listening", metadata: ["address": "\(context.configuration.host):\(port)"])
+        return port
+    }
+
+    public func stop() async {
+        guard let bound = channel.withLockedValue({ current in
+            defer { current = nil }
+            return current
+        }) else { return }
+        try? await bound.close()
+    }
+}

@@ -1,0 +1,185 @@
+import BatonCore
+import Logging
+import NIOConcurrencyHelpers
+
+/// The ingress's leases, per app and service, shared by every event loop. Each request
+/// takes one slot of a cached lease; a lease never carries more requests than its slots.
+/// Revoked leases take no new requests and are released once their last request ends,
+/// which is what lets a draining sandbox finish draining.
+public final class LeaseCache: Sendable {
+    struct Key: Hashable {
+        var app: String
+        var service: String
+    }
+
+    struct Entry {
+        var lease: Lease
+        var inUse = 0
+        var revoked = false
+        var lastUsed = ContinuousClock.now
+    }
+
+    private let broker: LeaseBroker
+    private let slotsPerLease: Int
+    private let logger: Logger
+    private let entries = NIOLockedValueBox<[Key: [String: Entry]]>([:])
+    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+
+    /// A lease unused this long is released.
+    static let idleRelease: Duration = .seconds(10)
+    static let maintenanceInterval: Duration = .seconds(5)
+
+    public init(broker: LeaseBroker, slotsPerLease: Int, logger: Logger) {
+        self.broker = broker
+        self.slotsPerLease = slotsPerLease
+        self.logger = logger
+    }
+
+    /// Starts following revocations and renewing leases in use.
+    public func start() {
+        let revocations = broker.revocations.subscribe()
+        let follow = Task { [weak self] in
+            for await revocation in revocations { self?.markRevoked(Set(revocation.leases)) }
+        }
+        let maintain = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.maintenanceInterval)
+                await self?.maintain()
+            }
+        }
+        tasks.withLockedValue { $0 = [follow, maintain] }
+    }
+
+    public func stop() async {
+        for task in tasks.withLockedValue({ $0 }) { task.cancel() }
+        let all = entries.withLockedValue { current -> [Entry] in
+            defer { current = [:] }
+            return current.values.flatMap(\.values)
+        }
+        for entry in all { await broker.release(entry.lease.id) }
+    }
+
+    /// One slot of a cached lease on a sandbox not in `excluding`, when one is free.
+    func checkoutCached(app: String, service: String, excluding: Set<String>) -> Lease? {
+        entries.withLockedValue { all in
+            let key = Key(app: app, service: service)
+            guard var leases = all[key] else { return nil }
+            let candidate = leases.values
+                .filter { !$0.revoked && $0.inUse < $0.lease.slots && !excluding.contains($0.lease.sandbox) }
+                .min { $0.inUse < $1.inUse }
+            guard let chosen = candidate else { return nil }
+            leases[chosen.lease.id]?.inUse += 1
+            leases[chosen.lease.id]?.lastUsed = .now
+            all[key] = leases
+            return chosen.lease
+        }
+    }
+
+    /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
+    /// one of its slots.
+    func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
+        var lease: Lease
+        do {
+            lease = try await broker.acquire(app: app, service: service, slots: slotsPerLease, waitMs: waitMs)
+        } catch where error.code == CoreError.noSandboxCode && slotsPerLease > 1 {
+            lease = try await broker.acquire(app: app, service: service, slots: 1, waitMs: 0)
+        }
+        if excluding.contains(lease.sandbox) {
+            await broker.release(lease.id)
+            throw CoreError(
+                code: CoreError.noSandboxCode, message: "No sandbox available: only one that already failed this request",
+                retryAfterMs: LeaseBroker.retryAfterMs)
+        }
+        let key = Key(app: app, service: service)
+        entries.withLockedValue { all in
+            var entry = Entry(lease: lease)
+            entry.inUse = 1
+            all[key, default: [:]][lease.id] = entry
+        }
+        return lease
+    }
+
+    /// Gives back the slot a request held.
+    func checkin(_ lease: Lease) {
+        let release = entries.withLockedValue { all -> Bool in
+            let key = Key(app: lease.app, service: lease.service)
+            guard var entry = all[key]?[lease.id] else { return false }
+            entry.inUse -= 1
+            entry.lastUsed = .now
+            if entry.revoked && entry.inUse == 0 {
+                all[key]?.removeValue(forKey: lease.id)
+                return true
+            }
+            all[key]?[lease.id] = entry
+            return false
+        }
+        if release {
+            let broker = self.broker
+            Task { await broker.release(lease.id) }
+        }
+    }
+
+    /// The request could not reach `lease`'s sandbox: no request of this cache goes there
+    /// again, and the broker takes the sandbox out until it proves itself again.
+    func invalidate(_ lease: Lease, reason: String) async {
+        let sandbox = lease.sandbox
+        let idle = entries.withLockedValue { all -> [String] in
+            var idle: [String] = []
+            for (key, leases) in all {
+                for (id, entry) in leases where entry.lease.sandbox == sandbox {
+                    all[key]?[id]?.revoked = true
+                    if entry.inUse == 0 || id == lease.id { idle.append(id) }
+                }
+            }
+            return idle
+        }
+        logger.notice("sandbox unreachable", metadata: ["sandbox": "\(sandbox)", "reason": "\(reason)"])
+        await broker.invalidate(lease.id, reason: reason)
+        for id in idle where id != lease.id { await broker.release(id) }
+    }
+
+    private func markRevoked(_ ids: Set<String>) {
+        let idle = entries.withLockedValue { all -> [String] in
+            var idle: [String] = []
+            for (key, leases) in all {
+                for (id, entry) in leases where ids.contains(id) {
+                    if entry.inUse == 0 {
+                        all[key]?.removeValue(forKey: id)
+                        idle.append(id)
+                    } else {
+                        all[key]?[id]?.revoked = true
+                    }
+                }
+            }
+            return idle
+        }
+        for id in idle {
+            let broker = self.broker
+            Task { await broker.release(id) }
+        }
+    }
+
+    /// Renews leases in use or used lately; releases the rest.
+    private func maintain() async {
+        let now = ContinuousClock.now
+        let (renew, release) = entries.withLockedValue { all -> ([String], [String]) in
+            var renew: [String] = []
+            var release: [String] = []
+            for (key, leases) in all {
+                for (id, entry) in leases where !entry.revoked {
+                    if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
+                        renew.append(id)
+                    } else {
+                        all[key]?.removeValue(forKey: id)
+                        release.append(id)
+                    }
+                }
+            }
+            return (renew, release)
+        }
+        for id in release { await broker.release(id) }
+        for id in renew {
+            do { _ = try await broker.renew(id) } catch { markRevoked([id]) }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import BatonCore
+import NIOCore
+import NIOHTTP1
+
+/// One client request on its way through the proxy: what was received, what can be sent
+/// again, and how far the tries have got.
+final class ProxyExchange {
+    let head: HTTPRequestHead
+    let app: String
+    let service: String
+    let requestID: String
+    let keepAlive: Bool
+    let started = ContinuousClock.now
+    private let replayLimit: Int
+
+    /// Body parts not yet written to the current sandbox.
+    var unsent: [ByteBuffer] = []
+    var unsentBytes = 0
+    /// Every body part so far, while they fit the replay buffer; nil once they do not.
+    private(set) var replay: [ByteBuffer]? = []
+    private var replayBytes = 0
+    var requestEnded = false
+
+    var tries = 0
+    var failedSandboxes: Set<String> = []
+    var lease: Lease?
+    var upstream: UpstreamConnection?
+    /// Whether any byte of this request reached the current sandbox.
+    var requestSent = false
+    /// Whether the client has received any byte of the response; after that, no retry.
+    var responseStarted = false
+
+    init(head: HTTPRequestHead, app: String, service: String, requestID: String, replayLimit: Int) {
+        self.head = head
+        self.app = app
+        self.service = service
+        self.requestID = requestID
+        self.keepAlive = head.isKeepAlive
+        self.replayLimit = replayLimit
+    }
+
+    func received(_ body: ByteBuffer) {
+        if replay != nil {
+            replayBytes += body.readableBytes
+            if replayBytes > replayLimit { replay = nil } else { replay?.append(body) }
+        }
+    }
+
+    /// Safe to send again after the sandbox may have seen it: an idempotent method, or an
+    /// `Idempotency-Key`, and the whole body still at hand.
+    var retryableAfterSend: (Bool, reason: String) {
+        let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE]
+        guard idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key") else {
+            return (false, "\(head.method.rawValue) is not idempotent and has no Idempotency-Key")
+        }
+        guard replay != nil, requestEnded else {
+            return (false, "its body is larger than the \(replayLimit)-byte replay buffer (setting ingress.replayBufferBytes)")
+        }
+        return (true, "")
+    }
+}

@@ -1,0 +1,326 @@
+import BatonCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Serves one client connection: routes each request by Host, takes a lease slot, and
+/// relays the request to a sandbox and the response back, streaming both ways with
+/// backpressure. A failed try is retried only when that is safe: a connect failure always
+/// (nothing reached the app), a connection lost before any response only for idempotent
+/// requests whose body is still at hand, and never once the client has a response byte.
+final class ProxyHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let ingress: IngressContext
+    private var context: ChannelHandlerContext?
+    private var exchange: ProxyExchange?
+    private var clientAddress: String?
+
+    init(ingress: IngressContext) {
+        self.ingress = ingress
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        clientAddress = context.channel.remoteAddress?.ipAddress
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: From the client
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            requestStarted(head)
+        case .body(let body):
+            guard let exchange else { return }
+            exchange.received(body)
+            if let upstream = exchange.upstream, exchange.requestSent {
+                upstream.write(.body(.byteBuffer(body)))
+            } else {
+                exchange.unsent.append(body)
+                exchange.unsentBytes += body.readableBytes
+                if exchange.unsentBytes > ingress.configuration.replayBufferBytes { setClientReading(false) }
+            }
+        case .end:
+            guard let exchange else { return }
+            exchange.requestEnded = true
+            if let upstream = exchange.upstream, exchange.requestSent {
+                upstream.write(.end(nil))
+                upstream.flush()
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.upstream?.setReading(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange { abandon(exchange) }
+        context.fireChannelInactive()
+    }
+
+    private func requestStarted(_ head: HTTPRequestHead) {
+        let requestID = head.headers.first(name: "x-request-id") ?? Self.newRequestID()
+        guard let app = ingress.routes.app(forHost: head.headers.first(name: "host")) else {
+            let host = head.headers.first(name: "host") ?? "(none)"
+            return respondWithError(.notFound, "No app is routed for host \(host).", head: head, app: nil)
+        }
+        let exchange = ProxyExchange(
+            head: head, app: app, service: "web", requestID: requestID, replayLimit: ingress.configuration.replayBufferBytes)
+        self.exchange = exchange
+        takeLease(for: exchange)
+    }
+
+    // MARK: Leases and tries
+
+    private func takeLease(for exchange: ProxyExchange) {
+        if let lease = ingress.leases.checkoutCached(app: exchange.app, service: exchange.service, excluding: exchange.failedSandboxes) {
+            return connect(exchange, lease)
+        }
+        guard let context else { return }
+        let loop = context.eventLoop
+        let completion = NIOLoopBound({ [self] (result: Result<Lease, CoreError>) in leaseArrived(result, for: exchange) }, eventLoop: loop)
+        Self.spawnCheckout(
+            ingress.leases, app: exchange.app, service: exchange.service,
+            waitMs: ingress.configuration.holdTimeout.nanoseconds / 1_000_000, excluding: exchange.failedSandboxes, on: loop,
+            then: completion)
+    }
+
+    private static func spawnCheckout(
+        _ cache: LeaseCache, app: String, service: String, waitMs: Int64, excluding: Set<String>, on loop: any EventLoop,
+        then completion: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
+    ) {
+        Task {
+            let result = await checkout(cache, app: app, service: service, waitMs: waitMs, excluding: excluding)
+            loop.execute { completion.value(result) }
+        }
+    }
+
+    private static func checkout(
+        _ cache: LeaseCache, app: String, service: String, waitMs: Int64, excluding: Set<String>
+    ) async -> Result<Lease, CoreError> {
+        do throws(CoreError) {
+            return .success(try await cache.checkoutNew(app: app, service: service, waitMs: waitMs, excluding: excluding))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func leaseArrived(_ result: Result<Lease, CoreError>, for exchange: ProxyExchange) {
+        guard self.exchange === exchange else {
+            if case .success(let lease) = result { ingress.leases.checkin(lease) }
+            return
+        }
+        switch result {
+        case .success(let lease):
+            connect(exchange, lease)
+        case .failure(let error) where error.code == CoreError.unknownAppCode:
+            respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head, app: exchange.app)
+        case .failure:
+            let held = ingress.configuration.holdTimeout.nanoseconds / 1_000_000_000
+            respondWithError(
+                .serviceUnavailable, "App \(exchange.app) has no ready sandbox; waited \(held) s (setting ingress.holdTimeoutMs).",
+                head: exchange.head, app: exchange.app, retryAfter: 1)
+        }
+    }
+
+    private func connect(_ exchange: ProxyExchange, _ lease: Lease) {
+        guard let context, let endpoint = Endpoint(lease.url) else {
+            ingress.leases.checkin(lease)
+            return respondWithError(.badGateway, "App \(exchange.app) gave an unusable sandbox address.", head: exchange.head, app: exchange.app)
+        }
+        exchange.lease = lease
+        exchange.tries += 1
+        let pool = ingress.upstreamPools.pool(for: context.eventLoop)
+        pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
+            [self] result in
+            guard self.exchange === exchange else {
+                if case .success(let connection) = result { connection.close() }
+                return ingress.leases.checkin(lease)
+            }
+            switch result {
+            case .success(let connection): attach(exchange, connection)
+            case .failure(let error): connectFailed(exchange, lease, reason: "\(error)")
+            }
+        }
+    }
+
+    private func attach(_ exchange: ProxyExchange, _ connection: UpstreamConnection) {
+        exchange.upstream = connection
+        connection.delegate = self
+        let head = ProxyHeaders.upstreamRequest(exchange.head, clientAddress: clientAddress, requestID: exchange.requestID)
+        connection.write(.head(head))
+        let body = exchange.requestSent ? (exchange.replay ?? []) : exchange.unsent
+        for part in body { connection.write(.body(.byteBuffer(part))) }
+        exchange.unsent = []
+        exchange.unsentBytes = 0
+        exchange.requestSent = true
+        if exchange.requestEnded { connection.write(.end(nil)) }
+        connection.flush()
+        setClientReading(true)
+    }
+
+    /// Nothing reached the sandbox: take it out and try another, whatever the method.
+    private func connectFailed(_ exchange: ProxyExchange, _ lease: Lease, reason: String) {
+        exchange.lease = nil
+        exchange.failedSandboxes.insert(lease.sandbox)
+        ingress.leases.checkin(lease)
+        guard let context else { return }
+        let then = NIOLoopBound({ [self] in retry(exchange, after: "could not connect to a sandbox (\(reason))") }, eventLoop: context.eventLoop)
+        Self.spawnInvalidate(ingress.leases, lease, reason: "connect failed: \(reason)", on: context.eventLoop, then: then)
+    }
+
+    private static func spawnInvalidate(
+        _ cache: LeaseCache, _ lease: Lease, reason: String, on loop: any EventLoop, then: NIOLoopBound<() -> Void>
+    ) {
+        Task {
+            await cache.invalidate(lease, reason: reason)
+            loop.execute { then.value() }
+        }
+    }
+
+    private func retry(_ exchange: ProxyExchange, after failure: String) {
+        guard self.exchange === exchange, let context else { return }
+        guard exchange.tries <= ingress.configuration.maxRetries else {
+            return respondWithError(
+                .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries: \(failure).",
+                head: exchange.head, app: exchange.app)
+        }
+        let jitter = TimeAmount.milliseconds(Int64.random(in: 0...25))
+        context.eventLoop.assumeIsolated().scheduleTask(in: jitter) { [self] in
+            guard self.exchange === exchange else { return }
+            takeLease(for: exchange)
+        }
+    }
+
+    // MARK: Finishing
+
+    private func finish(_ exchange: ProxyExchange, reuseUpstream: Bool) {
+        if let lease = exchange.lease { ingress.leases.checkin(lease) }
+        exchange.lease = nil
+        if let upstream = exchange.upstream, let context {
+            if reuseUpstream && exchange.requestEnded {
+                ingress.upstreamPools.pool(for: context.eventLoop).recycle(upstream)
+            } else {
+                upstream.close()
+            }
+        }
+        exchange.upstream = nil
+        if self.exchange === exchange { self.exchange = nil }
+        setClientReading(true)
+    }
+
+    private func abandon(_ exchange: ProxyExchange) {
+        finish(exchange, reuseUpstream: false)
+    }
+
+    private func respondWithError(
+        _ status: HTTPResponseStatus, _ message: String, head: HTTPRequestHead, app: String?, retryAfter: Int? = nil
+    ) {
+        guard let context else { return }
+        if let exchange { finish(exchange, reuseUpstream: false) }
+        // The request body may still be coming; the connection ends with this answer.
+        var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")])
+        let body = context.channel.allocator.buffer(string: message + "\n")
+        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+        if let retryAfter { headers.add(name: "Retry-After", value: "\(retryAfter)") }
+        ingress.logger.info(
+            "request refused", metadata: ["status": "\(status.code)", "app": "\(app ?? "-")", "reason": "\(message)"])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private func setClientReading(_ on: Bool) {
+        guard let context else { return }
+        context.channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
+        if on { context.read() }
+    }
+
+    private static func newRequestID() -> String {
+        let bits = UInt64.random(in: .min ... .max)
+        let hex = String(bits, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension ProxyHandler: UpstreamDelegate {
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard let exchange, let context else { return }
+        exchange.responseStarted = true
+        let response = ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive)
+        context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    func upstreamResponseEnd() {
+        guard let exchange, let context else { return }
+        let keepAlive = exchange.keepAlive
+        finish(exchange, reuseUpstream: true)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+
+    func upstreamFailed(_ reason: String) {
+        guard let exchange, let context else { return }
+        exchange.upstream = nil
+        if exchange.responseStarted {
+            // The client has part of a response: it must not take it for the whole.
+            ingress.logger.warning("response cut off", metadata: ["app": "\(exchange.app)", "reason": "\(reason)"])
+            finish(exchange, reuseUpstream: false)
+            context.close(promise: nil)
+            return
+        }
+        if let lease = exchange.lease {
+            exchange.failedSandboxes.insert(lease.sandbox)
+            ingress.leases.checkin(lease)
+            exchange.lease = nil
+        }
+        let (retryable, why) = exchange.retryableAfterSend
+        guard retryable else {
+            return respondWithError(
+                .badGateway, "App \(exchange.app) closed the connection before answering, and the request was not retried: \(why).",
+                head: exchange.head, app: exchange.app)
+        }
+        retry(exchange, after: reason)
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        setClientReading(writable)
+    }
+}
+
+/// `http://host:port` of a lease's URL.
+struct Endpoint {
+    var host: String
+    var port: Int
+
+    init?(_ url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
+            colon != authority.startIndex
+        else { return nil }
+        host = String(authority[..<colon])
+        self.port = port
+    }
+}

@@ -1,0 +1,46 @@
+import NIOHTTP1
+
+/// Header rewriting between client and sandbox, both ways.
+enum ProxyHeaders {
+    /// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1).
+    private static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    /// Removes hop-by-hop headers, and any header the `Connection` header names.
+    static func stripHopByHop(_ headers: inout HTTPHeaders) {
+        let named = headers[canonicalForm: "connection"].map { $0.lowercased() }
+        for name in hopByHop.union(named) { headers.remove(name: name) }
+    }
+
+    /// The request as the sandbox gets it: hop-by-hop headers gone, `X-Forwarded-*`
+    /// appended, and an `X-Request-Id` (the client's, or a new one).
+    static func upstreamRequest(_ head: HTTPRequestHead, clientAddress: String?, requestID: String) -> HTTPRequestHead {
+        var head = head
+        let originalHost = head.headers.first(name: "host")
+        stripHopByHop(&head.headers)
+        head.version = .http1_1
+        if let clientAddress {
+            if let existing = head.headers.first(name: "x-forwarded-for") {
+                head.headers.replaceOrAdd(name: "X-Forwarded-For", value: "\(existing), \(clientAddress)")
+            } else {
+                head.headers.add(name: "X-Forwarded-For", value: clientAddress)
+            }
+        }
+        head.headers.add(name: "X-Forwarded-Proto", value: "http")
+        if let originalHost { head.headers.add(name: "X-Forwarded-Host", value: originalHost) }
+        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "X-Request-Id", value: requestID) }
+        return head
+    }
+
+    /// The response as the client gets it: hop-by-hop headers gone, and the client's own
+    /// keep-alive decision stated.
+    static func clientResponse(_ head: HTTPResponseHead, clientVersion: HTTPVersion, keepAlive: Bool) -> HTTPResponseHead {
+        var head = head
+        stripHopByHop(&head.headers)
+        head.version = clientVersion
+        if !keepAlive { head.headers.add(name: "Connection", value: "close") }
+        return head
+    }
+}

@@ -1,0 +1,32 @@
+import NIOConcurrencyHelpers
+
+/// Which app serves which host name: exact match on the lower-cased name without its
+/// port, with an optional default app for the rest. Read on every request from every
+/// event loop, written only when routes change.
+public final class RouteTable: Sendable {
+    private let state = NIOLockedValueBox<(routes: [String: String], defaultApp: String?)>(([:], nil))
+
+    public init(defaultApp: String? = nil) {
+        state.withLockedValue { $0.defaultApp = defaultApp }
+    }
+
+    public func replace(with routes: [String: String]) {
+        state.withLockedValue { $0.routes = routes }
+    }
+
+    /// The app for a `Host` header value.
+    public func app(forHost header: String?) -> String? {
+        let name = header.map(Self.normalize) ?? ""
+        return state.withLockedValue { $0.routes[name] ?? $0.defaultApp }
+    }
+
+    static func normalize(_ host: String) -> String {
+        var name = Substring(host.lowercased())
+        if name.hasPrefix("[") {  // [v6]:port
+            if let close = name.firstIndex(of: "]") { name = name[...close] }
+        } else if let colon = name.lastIndex(of: ":") {
+            name = name[..<colon]
+        }
+        return String(name)
+    }
+}

@@ -1,0 +1,146 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What an upstream connection tells the request it is serving.
+protocol UpstreamDelegate: AnyObject {
+    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseBody(_ body: ByteBuffer)
+    func upstreamResponseEnd()
+    /// The connection closed or failed before the response ended.
+    func upstreamFailed(_ reason: String)
+    func upstreamWritabilityChanged(_ writable: Bool)
+}
+
+/// One keep-alive HTTP/1.1 connection to a sandbox, on the event loop of the client
+/// connection it serves, so the two hand each other bytes without changing threads.
+final class UpstreamConnection {
+    let url: String
+    let channel: any Channel
+    fileprivate let handler: UpstreamHandler
+
+    fileprivate init(url: String, channel: any Channel, handler: UpstreamHandler) {
+        self.url = url
+        self.channel = channel
+        self.handler = handler
+    }
+
+    var delegate: (any UpstreamDelegate)? {
+        get { handler.delegate }
+        set { handler.delegate = newValue }
+    }
+
+    /// Whether the last response allows another request on this connection.
+    var reusable: Bool { channel.isActive && handler.keepAlive && !handler.failed }
+
+    func write(_ part: HTTPClientRequestPart) {
+        channel.write(part, promise: nil)
+    }
+
+    func flush() {
+        channel.flush()
+    }
+
+    func setReading(_ on: Bool) {
+        channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
+        if on { channel.read() }
+    }
+
+    func close() {
+        handler.delegate = nil
+        channel.close(promise: nil)
+    }
+}
+
+private final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    weak var delegate: (any UpstreamDelegate)?
+    var keepAlive = true
+    var failed = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            keepAlive = head.isKeepAlive
+            delegate?.upstreamResponseHead(head)
+        case .body(let body):
+            delegate?.upstreamResponseBody(body)
+        case .end:
+            let delegate = self.delegate
+            self.delegate = nil
+            delegate?.upstreamResponseEnd()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failed = true
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed("the sandbox closed the connection")
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failed = true
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed("\(error)")
+        context.close(promise: nil)
+    }
+}
+
+/// Idle keep-alive connections to sandboxes, for one event loop.
+final class UpstreamPool {
+    private let eventLoop: any EventLoop
+    private var idle: [String: [UpstreamConnection]] = [:]
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// An idle connection to `url`, or a new one; `done` runs on this pool's event loop.
+    func connection(
+        to url: String, host: String, port: Int, timeout: TimeAmount,
+        _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
+    ) {
+        while var list = idle[url], let reused = list.popLast() {
+            idle[url] = list
+            if reused.channel.isActive { return done(.success(reused)) }
+        }
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+            .connect(host: host, port: port)
+            .assumeIsolated()
+            .whenComplete { result in
+                done(result.flatMap { channel in
+                    Result {
+                        let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                        return UpstreamConnection(url: url, channel: channel, handler: handler)
+                    }
+                })
+            }
+    }
+
+    /// Keeps a connection whose exchange ended cleanly for the next request to `url`.
+    func recycle(_ connection: UpstreamConnection) {
+        connection.delegate = nil
+        guard connection.reusable else { return connection.close() }
+        connection.setReading(true)
+        idle[connection.url, default: []].append(connection)
+        connection.channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
+            self?.idle[connection.url]?.removeAll { $0 === connection }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import BatonCore
+import BatonHost
+import BatonIngress
+import BatonJSON
+import BatonRPC
+import BatonTestSupport
+import NIOConcurrencyHelpers
+import NIOHTTP1
+import Testing
+
+/// The HTTP ingress in front of real sandboxes (NIO servers on 127.0.0.1), driven by a
+/// scripted scheduler over the socket.
+@Suite("Ingress", .timeLimit(.minutes(1)))
+struct IngressTests {
+    /// A host with its ingress on a free port, an admin and a scheduler session, and the
+    /// route shop.test → shop.
+    private struct Stage {
+        let harness: HostHarness
+        let admin: RPCClient
+        let scheduler: RPCClient
+        var desired: NotificationReader
+        var events: NotificationReader
+        let port: Int
+
+        /// Deploys `version` and reports one ready sandbox per backend; returns once cut over.
+        mutating func live(_ version: String, _ backends: [TestBackend], instances: Int? = nil) async throws {
+            _ = try await admin.call(
+                "app.deploy",
+                [
+                    "app": "shop", "version": .string(version),
+                    "services": [["name": "web", "instances": .int(Int64(instances ?? backends.count)), "spec": ["v": .string(version)]]],
+                ])
+            let pool = try #require(await desired.next("scheduler.desired") { $0["pools"]?.arrayValue?.first?["version"] == .string(version) })
+            let poolID = try #require(pool["pools"]?.arrayValue?.first?["pool"])
+            for (index, backend) in backends.enumerated() {
+                _ = try await scheduler.call(
+                    "scheduler.report", ["sandbox": .string("\(version)-\(index)"), "pool": poolID, "state": "ready", "url": .string(backend.url)])
+            }
+            if backends.count >= (instances ?? backends.count) {
+                _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == .string(version) }
+            }
+            _ = try? await admin.call("route.set", ["host": "shop.test", "app": "shop"])
+        }
+
+        func get(_ path: String = "/", host: String = "shop.test", method: HTTPMethod = .GET, headers: [(String, String)] = [], body: String? = nil)
+            async throws -> TestHTTPClient.Response
+        {
+            try await TestHTTPClient.send(port: port, method: method, path: path, host: host, headers: headers, body: body)
+        }
+    }
+
+    private func withStage(holdTimeoutMs: Int64 = 5_000, _ body: (inout Stage) async throws -> Void) async throws {
+        try await withHost(configure: { configuration in
+            var ingress = IngressConfiguration(port: 0)
+            ingress.holdTimeout = .milliseconds(holdTimeoutMs)
+            configuration.ingress = ingress
+        }) { harness in
+            let admin = try await harness.client(.admin)
+            let scheduler = try await harness.client(.scheduler, name: "scripted")
+            defer { Task { await admin.close(); await scheduler.close() } }
+            var stage = Stage(
+                harness: harness, admin: admin, scheduler: scheduler, desired: NotificationReader(scheduler),
+                events: NotificationReader(admin), port: try #require(harness.host.ingress?.port))
+            _ = try await admin.call("events.watch")
+            _ = try await scheduler.call("scheduler.subscribe")
+            try await body(&stage)
+        }
+    }
+
+    @Test func requestsReachTheAppWithForwardingHeadersAndWithoutHopByHopOnes() async throws {
+        let backend = try await TestBackend.start { head, body in
+            TestBackend.Reply(
+                headers: [("Connection", "keep-alive, X-Private"), ("X-Private", "secret"), ("X-App", "shop")],
+                body: "\(head.method) \(head.uri) xff=\(head.headers.first(name: "x-forwarded-for") ?? "-") "
+                    + "xfh=\(head.headers.first(name: "x-forwarded-host") ?? "-") id=\(head.headers.first(name: "x-request-id") ?? "-") "
+                    + "hop=\(head.headers.first(name: "x-drop-me") ?? "-") body=\(body)")
+        }
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [backend])
+            let response = try await stage.get(
+                "/hello?x=1", host: "Shop.Test:8080", method: .POST,
+                headers: [("Connection", "X-Drop-Me"), ("X-Drop-Me", "1"), ("X-Request-Id", "req-42")], body: "payload")
+            #expect(response.status == 200)
+            #expect(response.body == "POST /hello?x=1 xff=127.0.0.1 xfh=Shop.Test:8080 id=req-42 hop=- body=payload")
+            #expect(response.headers.first(name: "x-app") == "shop")
+            #expect(response.headers.first(name: "x-private") == nil)
+            let generated = try await stage.get()
+            #expect(generated.status == 200)
+            #expect(!generated.body.contains("id=-"), "a request id is generated when absent")
+        }
+    }
+
+    @Test func anUnknownHostIs404AndAnAppWithoutAReadySandboxIs503() async throws {
+        try await withStage(holdTimeoutMs: 200) { stage in
+            let unknown = try await stage.get(host: "nowhere.test")
+            #expect(unknown.status == 404)
+            #expect(unknown.body.contains("nowhere.test"))
+            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
+            _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            let unready = try await stage.get()
+            #expect(unready.status == 503)
+            #expect(unready.body.contains("shop"))
+            #expect(unready.headers.first(name: "retry-after") != nil)
+        }
+    }
+
+    @Test func aHeldRequestIsReleasedByAReadinessReport() async throws {
+        let backend = try await TestBackend.start(body: "late but here")
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
+            _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            let port = stage.port
+            let held = Task { try await TestHTTPClient.send(port: port, host: "shop.test") }
+            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            let response = try await held.value
+            #expect(response.status == 200)
+            #expect(response.body == "late but here")
+        }
+    }
+
+    @Test func aCutoverMovesTheNextRequestToTheNewVersion() async throws {
+        let first = try await TestBackend.start(body: "v1")
+        let second = try await TestBackend.start(body: "v2")
+        defer { Task { await first.stop(); await second.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [first])
+            #expect(try await stage.get().body == "v1")
+            try await stage.live("v2", [second])
+            for _ in 0..<5 { #expect(try await stage.get().body == "v2") }
+        }
+    }
+
+    @Test func aConnectFailureIsRetriedOnAnotherSandboxAndMarksTheDeadOneSuspect() async throws {
+        let doomed = try await TestBackend.start(body: "doomed")
+        let healthy = try await TestBackend.start(body: "healthy")
+        defer { Task { await healthy.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [doomed, healthy])
+            await doomed.stop()
+            for _ in 0..<10 {
+                let response = try await stage.get(method: .POST, body: "not idempotent, but nothing reached the app")
+                #expect(response.status == 200)
+                #expect(response.body == "healthy")
+            }
+            let status = try await stage.admin.call("app.status", ["app": "shop"])
+            let dead = status["sandboxes"]?.arrayValue?.first { $0["url"] == .string(doomed.url) }
+            #expect(dead?["suspect"] == true)
+        }
+    }
+
+    @Test func aPostLostAfterSendingIsNotRetried() async throws {
+        let attempts = NIOLockedValueBox(0)
+        let dropper = try await TestBackend.start { _, _ in
+            attempts.withLockedValue { $0 += 1 }
+            return nil
+        }
+        defer { Task { await dropper.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [dropper])
+            let response = try await stage.get(method: .POST, body: "once")
+            #expect(response.status == 502)
+            #expect(response.body.contains("not idempotent"))
+            #expect(attempts.withLockedValue { $0 } == 1)
+        }
+    }
+
+    @Test func aPutLostAfterSendingIsRetriedElsewhereAndArrivesIntact() async throws {
+        let dropped = NIOLockedValueBox(0)
+        let dropper = try await TestBackend.start { _, _ in
+            dropped.withLockedValue { $0 += 1 }
+            return nil
+        }
+        let keeper = try await TestBackend.start { _, body in TestBackend.Reply(body: "got \(body.utf8.count) bytes, \(body.hashValue)") }
+        defer { Task { await dropper.stop(); await keeper.stop() } }
+        let payload = String((0..<10_240).map { _ in "abcdefghij".randomElement()! })
+        try await withStage { stage in
+            try await stage.live("v1", [dropper, keeper])
+            for _ in 0..<6 {
+                let response = try await stage.get(method: .PUT, body: payload)
+                #expect(response.status == 200)
+                #expect(response.body == "got 10240 bytes, \(payload.hashValue)")
+            }
+            #expect(dropped.withLockedValue { $0 } >= 1, "the retry path was taken")
+        }
+    }
+}
