@@ -23,6 +23,8 @@ final class ProxyExchange {
 
     var tries = 0
     var failedSandboxes: Set<String> = []
+    /// Why the last try failed, for the answer when no try is left.
+    var lastFailure: String?
     var lease: Lease?
     var upstream: UpstreamConnection?
     /// Whether any byte of this request reached the current sandbox.

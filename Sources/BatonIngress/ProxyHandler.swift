@@ -126,6 +126,11 @@ final class ProxyHandler: ChannelInboundHandler {
         switch result {
         case .success(let lease):
             connect(exchange, lease)
+        case .failure where exchange.tries > 0:
+            respondWithError(
+                .badGateway,
+                "App \(exchange.app) could not be reached: \(exchange.lastFailure ?? "its sandboxes failed"), and no other sandbox is ready.",
+                head: exchange.head, app: exchange.app)
         case .failure(let error) where error.code == CoreError.unknownAppCode:
             respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head, app: exchange.app)
         case .failure:
@@ -193,6 +198,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func retry(_ exchange: ProxyExchange, after failure: String) {
         guard self.exchange === exchange, let context else { return }
+        exchange.lastFailure = failure
         guard exchange.tries <= ingress.configuration.maxRetries else {
             return respondWithError(
                 .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries: \(failure).",
