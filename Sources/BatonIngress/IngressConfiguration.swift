@@ -17,6 +17,18 @@ public struct IngressConfiguration: Sendable {
     public var holdTimeout: TimeAmount = .seconds(30)
     /// Slots the ingress asks for in one lease; a lease carries that many requests at once.
     public var leaseSlots = 16
+    /// How long a sandbox has to start its response once the request is sent (setting
+    /// `ingress.responseHeaderTimeoutMs`); past it the client gets 504.
+    public var responseHeaderTimeout: TimeAmount = .seconds(60)
+    /// How long a client has to send a whole request head once it started (setting
+    /// `ingress.headerTimeoutMs`); past it, 408.
+    public var headerTimeout: TimeAmount = .seconds(10)
+    /// How long a keep-alive connection may sit idle between requests.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// Largest request head (setting `ingress.maxHeaderBytes`); past it, 431.
+    public var maxHeaderBytes = 64 << 10
+    /// Largest request body (setting `ingress.maxBodyBytes`); past it, 413.
+    public var maxBodyBytes: Int64 = 1 << 30
 
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host

@@ -65,8 +65,10 @@ public final class IngressServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let headGuard = RequestHeadGuard(configuration: context.configuration)
+                    try channel.pipeline.syncOperations.addHandler(headGuard)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(ingress: context))
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(ingress: context, headGuard: headGuard))
                 }
             }
             .bind(host: context.configuration.host, port: context.configuration.port)

@@ -41,7 +41,11 @@ final class ProxyExchange {
         self.replayLimit = replayLimit
     }
 
+    /// Body bytes received so far.
+    private(set) var bodyBytes: Int64 = 0
+
     func received(_ body: ByteBuffer) {
+        bodyBytes += Int64(body.readableBytes)
         if replay != nil {
             replayBytes += body.readableBytes
             if replayBytes > replayLimit { replay = nil } else { replay?.append(body) }

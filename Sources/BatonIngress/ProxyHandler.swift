@@ -13,12 +13,15 @@ final class ProxyHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let ingress: IngressContext
+    private let headGuard: RequestHeadGuard
     private var context: ChannelHandlerContext?
     private var exchange: ProxyExchange?
     private var clientAddress: String?
+    private var responseTimer: Scheduled<Void>?
 
-    init(ingress: IngressContext) {
+    init(ingress: IngressContext, headGuard: RequestHeadGuard) {
         self.ingress = ingress
+        self.headGuard = headGuard
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -35,10 +38,14 @@ final class ProxyHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            headGuard.headReceived()
             requestStarted(head)
         case .body(let body):
             guard let exchange else { return }
             exchange.received(body)
+            if exchange.bodyBytes > ingress.configuration.maxBodyBytes {
+                return refuseTooLarge(exchange)
+            }
             if let upstream = exchange.upstream, exchange.requestSent {
                 upstream.write(.body(.byteBuffer(body)))
             } else {
@@ -71,6 +78,12 @@ final class ProxyHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// A malformed request has had its 400 from the protocol error handler; the
+    /// connection cannot go on.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
     private func requestStarted(_ head: HTTPRequestHead) {
         let requestID = head.headers.first(name: "x-request-id") ?? Self.newRequestID()
         guard let app = ingress.routes.app(forHost: head.headers.first(name: "host")) else {
@@ -80,7 +93,18 @@ final class ProxyHandler: ChannelInboundHandler {
         let exchange = ProxyExchange(
             head: head, app: app, service: "web", requestID: requestID, replayLimit: ingress.configuration.replayBufferBytes)
         self.exchange = exchange
+        if let declared = head.headers.first(name: "content-length").flatMap(Int64.init), declared > ingress.configuration.maxBodyBytes {
+            return refuseTooLarge(exchange)
+        }
         takeLease(for: exchange)
+    }
+
+    private func refuseTooLarge(_ exchange: ProxyExchange) {
+        guard !exchange.responseStarted else { return }
+        respondWithError(
+            .payloadTooLarge,
+            "The request body for app \(exchange.app) is larger than \(ingress.configuration.maxBodyBytes) bytes (setting ingress.maxBodyBytes).",
+            head: exchange.head, app: exchange.app)
     }
 
     // MARK: Leases and tries
@@ -175,6 +199,22 @@ final class ProxyHandler: ChannelInboundHandler {
         if exchange.requestEnded { connection.write(.end(nil)) }
         connection.flush()
         setClientReading(true)
+        armResponseTimer(exchange)
+    }
+
+    /// A sandbox that takes too long to start answering gets no retry: the request may be
+    /// running there. The client gets 504 and the lease stays good.
+    private func armResponseTimer(_ exchange: ProxyExchange) {
+        guard let context else { return }
+        responseTimer?.cancel()
+        let timeout = ingress.configuration.responseHeaderTimeout
+        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard self.exchange === exchange, !exchange.responseStarted else { return }
+            respondWithError(
+                .gatewayTimeout,
+                "App \(exchange.app) did not start answering within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.responseHeaderTimeoutMs).",
+                head: exchange.head, app: exchange.app)
+        }
     }
 
     /// Nothing reached the sandbox: take it out and try another, whatever the method.
@@ -214,6 +254,8 @@ final class ProxyHandler: ChannelInboundHandler {
     // MARK: Finishing
 
     private func finish(_ exchange: ProxyExchange, reuseUpstream: Bool) {
+        responseTimer?.cancel()
+        responseTimer = nil
         if let lease = exchange.lease { ingress.leases.checkin(lease) }
         exchange.lease = nil
         if let upstream = exchange.upstream, let context {
@@ -268,6 +310,7 @@ extension ProxyHandler: UpstreamDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange, let context else { return }
         exchange.responseStarted = true
+        responseTimer?.cancel()
         let response = ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive)
         context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
     }
@@ -281,8 +324,8 @@ extension ProxyHandler: UpstreamDelegate {
         guard let exchange, let context else { return }
         let keepAlive = exchange.keepAlive
         finish(exchange, reuseUpstream: true)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [headGuard] _ in
+            if keepAlive { headGuard.requestFinished() } else { context.close(promise: nil) }
         }
     }
 

@@ -49,10 +49,13 @@ struct IngressTests {
         }
     }
 
-    private func withStage(holdTimeoutMs: Int64 = 5_000, _ body: (inout Stage) async throws -> Void) async throws {
+    private func withStage(
+        holdTimeoutMs: Int64 = 5_000, adjust: (inout IngressConfiguration) -> Void = { _ in }, _ body: (inout Stage) async throws -> Void
+    ) async throws {
         try await withHost(configure: { configuration in
             var ingress = IngressConfiguration(port: 0)
             ingress.holdTimeout = .milliseconds(holdTimeoutMs)
+            adjust(&ingress)
             configuration.ingress = ingress
         }) { harness in
             let admin = try await harness.client(.admin)
@@ -186,4 +189,69 @@ struct IngressTests {
             #expect(dropped.withLockedValue { $0 } >= 1, "the retry path was taken")
         }
     }
+
+    @Test func aSandboxThatNeverStartsAnsweringGets504AndTheLeaseIsKept() async throws {
+        let attempts = NIOLockedValueBox(0)
+        let stalled = try await TestBackend.start { head, _ in
+            if head.uri == "/stall" {
+                attempts.withLockedValue { $0 += 1 }
+                return TestBackend.Reply(delayMs: 5_000)
+            }
+            return TestBackend.Reply(body: "fine")
+        }
+        defer { Task { await stalled.stop() } }
+        try await withStage(adjust: { $0.responseHeaderTimeout = .milliseconds(200) }) { stage in
+            try await stage.live("v1", [stalled])
+            let response = try await stage.get("/stall")
+            #expect(response.status == 504)
+            #expect(response.body.contains("ingress.responseHeaderTimeoutMs"))
+            #expect(attempts.withLockedValue { $0 } == 1, "no retry after a header timeout")
+            #expect(try await stage.get("/").body == "fine")
+            let status = try await stage.admin.call("app.status", ["app": "shop"])
+            #expect(status["sandboxes"]?.arrayValue?.first?["suspect"] == false)
+        }
+    }
+
+    @Test func aSlowClientGets408AndOthersAreServedMeanwhile() async throws {
+        let backend = try await TestBackend.start(body: "served")
+        defer { Task { await backend.stop() } }
+        try await withStage(adjust: { $0.headerTimeout = .milliseconds(300) }) { stage in
+            try await stage.live("v1", [backend])
+            let slow = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await slow.close() } }
+            try await slow.send("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Slow: ")
+            #expect(try await stage.get().body == "served")
+            let answer = try await slow.untilClosed()
+            #expect(answer.hasPrefix("HTTP/1.1 408"))
+            #expect(answer.contains("ingress.headerTimeoutMs"))
+        }
+    }
+
+    @Test func oversizeHeadsAndBodiesAndMalformedRequestsGetTheir4xx() async throws {
+        let backend = try await TestBackend.start(body: "served")
+        defer { Task { await backend.stop() } }
+        try await withStage(adjust: { $0.maxBodyBytes = 1_000 }) { stage in
+            try await stage.live("v1", [backend])
+            let huge = try await RawTCPClient.connect(port: stage.port)
+            try await huge.send("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + String(repeating: "b", count: 70_000) + "\r\n\r\n")
+            #expect(try await huge.untilClosed().hasPrefix("HTTP/1.1 431"))
+
+            let declared = try await stage.get(method: .POST, body: String(repeating: "x", count: 2_000))
+            #expect(declared.status == 413)
+            #expect(declared.body.contains("ingress.maxBodyBytes"))
+
+            let chunked = try await RawTCPClient.connect(port: stage.port)
+            try await chunked.send(
+                "POST / HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n" + "400\r\n" + String(repeating: "y", count: 1024)
+                    + "\r\n400\r\n" + String(repeating: "y", count: 1024) + "\r\n0\r\n\r\n")
+            #expect(try await chunked.untilClosed().hasPrefix("HTTP/1.1 413"))
+
+            let garbage = try await RawTCPClient.connect(port: stage.port)
+            try await garbage.send("THIS IS NOT HTTP\r\n\r\n")
+            #expect(try await garbage.untilClosed().hasPrefix("HTTP/1.1 400"))
+
+            #expect(try await stage.get().body == "served", "the proxy goes on")
+        }
+    }
 }
+

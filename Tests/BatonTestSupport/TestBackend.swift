@@ -9,11 +9,14 @@ public final class TestBackend: Sendable {
         public var status: HTTPResponseStatus
         public var headers: [(String, String)]
         public var body: String
+        /// How long to wait before answering.
+        public var delayMs: Int64
 
-        public init(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String = "ok") {
+        public init(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String = "ok", delayMs: Int64 = 0) {
             self.status = status
             self.headers = headers
             self.body = body
+            self.delayMs = delayMs
         }
     }
 
@@ -75,14 +78,21 @@ private final class BackendHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             guard let reply = respond(head, body) else { return context.close(promise: nil) }
-            var headers = HTTPHeaders(reply.headers)
-            headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.utf8.count)")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: reply.body)))), promise: nil)
-            let keepAlive = head.isKeepAlive
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
+            guard reply.delayMs > 0 else { return send(reply, to: head, context: context) }
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(reply.delayMs)) { [self] in
+                send(reply, to: head, context: context)
             }
+        }
+    }
+
+    private func send(_ reply: TestBackend.Reply, to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders(reply.headers)
+        headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.utf8.count)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: reply.body)))), promise: nil)
+        let keepAlive = head.isKeepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
         }
     }
 }
