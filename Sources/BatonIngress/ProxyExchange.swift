@@ -25,6 +25,13 @@ final class ProxyExchange {
     var failedSandboxes: Set<String> = []
     /// Why the last try failed, for the answer when no try is left.
     var lastFailure: String?
+
+    // What the access log reports.
+    var status: UInt?
+    var servedBy: Lease?
+    var holdEnded: ContinuousClock.Instant?
+    var connectStarted: ContinuousClock.Instant?
+    var connected: ContinuousClock.Instant?
     var lease: Lease?
     var upstream: UpstreamConnection?
     /// Whether any byte of this request reached the current sandbox.

@@ -88,7 +88,7 @@ final class ProxyHandler: ChannelInboundHandler {
         let requestID = head.headers.first(name: "x-request-id") ?? Self.newRequestID()
         guard let app = ingress.routes.app(forHost: head.headers.first(name: "host")) else {
             let host = head.headers.first(name: "host") ?? "(none)"
-            return respondWithError(.notFound, "No app is routed for host \(host).", head: head, app: nil)
+            return respondWithError(.notFound, "No app is routed for host \(host).", head: head)
         }
         let exchange = ProxyExchange(
             head: head, app: app, service: "web", requestID: requestID, replayLimit: ingress.configuration.replayBufferBytes)
@@ -104,7 +104,7 @@ final class ProxyHandler: ChannelInboundHandler {
         respondWithError(
             .payloadTooLarge,
             "The request body for app \(exchange.app) is larger than \(ingress.configuration.maxBodyBytes) bytes (setting ingress.maxBodyBytes).",
-            head: exchange.head, app: exchange.app)
+            head: exchange.head)
     }
 
     // MARK: Leases and tries
@@ -154,24 +154,27 @@ final class ProxyHandler: ChannelInboundHandler {
             respondWithError(
                 .badGateway,
                 "App \(exchange.app) could not be reached: \(exchange.lastFailure ?? "its sandboxes failed"), and no other sandbox is ready.",
-                head: exchange.head, app: exchange.app)
+                head: exchange.head)
         case .failure(let error) where error.code == CoreError.unknownAppCode:
-            respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head, app: exchange.app)
+            respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head)
         case .failure:
             let held = ingress.configuration.holdTimeout.nanoseconds / 1_000_000_000
             respondWithError(
                 .serviceUnavailable, "App \(exchange.app) has no ready sandbox; waited \(held) s (setting ingress.holdTimeoutMs).",
-                head: exchange.head, app: exchange.app, retryAfter: 1)
+                head: exchange.head, retryAfter: 1)
         }
     }
 
     private func connect(_ exchange: ProxyExchange, _ lease: Lease) {
         guard let context, let endpoint = Endpoint(lease.url) else {
             ingress.leases.checkin(lease)
-            return respondWithError(.badGateway, "App \(exchange.app) gave an unusable sandbox address.", head: exchange.head, app: exchange.app)
+            return respondWithError(.badGateway, "App \(exchange.app) gave an unusable sandbox address.", head: exchange.head)
         }
         exchange.lease = lease
+        exchange.servedBy = lease
         exchange.tries += 1
+        if exchange.holdEnded == nil { exchange.holdEnded = .now }
+        exchange.connectStarted = .now
         let pool = ingress.upstreamPools.pool(for: context.eventLoop)
         pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
             [self] result in
@@ -188,6 +191,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func attach(_ exchange: ProxyExchange, _ connection: UpstreamConnection) {
         exchange.upstream = connection
+        exchange.connected = .now
         connection.delegate = self
         let head = ProxyHeaders.upstreamRequest(exchange.head, clientAddress: clientAddress, requestID: exchange.requestID)
         connection.write(.head(head))
@@ -213,7 +217,7 @@ final class ProxyHandler: ChannelInboundHandler {
             respondWithError(
                 .gatewayTimeout,
                 "App \(exchange.app) did not start answering within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.responseHeaderTimeoutMs).",
-                head: exchange.head, app: exchange.app)
+                head: exchange.head)
         }
     }
 
@@ -242,7 +246,7 @@ final class ProxyHandler: ChannelInboundHandler {
         guard exchange.tries <= ingress.configuration.maxRetries else {
             return respondWithError(
                 .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries: \(failure).",
-                head: exchange.head, app: exchange.app)
+                head: exchange.head)
         }
         let jitter = TimeAmount.milliseconds(Int64.random(in: 0...25))
         context.eventLoop.assumeIsolated().scheduleTask(in: jitter) { [self] in
@@ -256,6 +260,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private func finish(_ exchange: ProxyExchange, reuseUpstream: Bool) {
         responseTimer?.cancel()
         responseTimer = nil
+        logAccess(exchange)
         if let lease = exchange.lease { ingress.leases.checkin(lease) }
         exchange.lease = nil
         if let upstream = exchange.upstream, let context {
@@ -275,22 +280,45 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     private func respondWithError(
-        _ status: HTTPResponseStatus, _ message: String, head: HTTPRequestHead, app: String?, retryAfter: Int? = nil
+        _ status: HTTPResponseStatus, _ message: String, head: HTTPRequestHead, retryAfter: Int? = nil
     ) {
         guard let context else { return }
-        if let exchange { finish(exchange, reuseUpstream: false) }
+        if let exchange {
+            exchange.status = status.code
+            finish(exchange, reuseUpstream: false)
+        } else {
+            ingress.logger.info(
+                "request", metadata: ["status": "\(status.code)", "method": "\(head.method.rawValue)", "path": "\(head.uri)", "reason": "\(message)"])
+        }
         // The request body may still be coming; the connection ends with this answer.
         var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")])
         let body = context.channel.allocator.buffer(string: message + "\n")
         headers.add(name: "Content-Length", value: "\(body.readableBytes)")
         if let retryAfter { headers.add(name: "Retry-After", value: "\(retryAfter)") }
-        ingress.logger.info(
-            "request refused", metadata: ["status": "\(status.code)", "app": "\(app ?? "-")", "reason": "\(message)"])
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
+    }
+
+    /// One line per request: who served it, how it ended, and where the time went.
+    private func logAccess(_ exchange: ProxyExchange) {
+        let end = ContinuousClock.now
+        func ms(_ from: ContinuousClock.Instant?, _ to: ContinuousClock.Instant?) -> String {
+            guard let from, let to else { return "-" }
+            let elapsed = to - from
+            return "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"
+        }
+        ingress.logger.info(
+            "request",
+            metadata: [
+                "app": "\(exchange.app)", "version": "\(exchange.servedBy?.version ?? "-")",
+                "sandbox": "\(exchange.servedBy?.sandbox ?? "-")", "status": "\(exchange.status.map(String.init) ?? "aborted")",
+                "method": "\(exchange.head.method.rawValue)", "path": "\(exchange.head.uri)", "id": "\(exchange.requestID)",
+                "tries": "\(exchange.tries)", "holdMs": "\(ms(exchange.started, exchange.holdEnded))",
+                "connectMs": "\(ms(exchange.connectStarted, exchange.connected))", "totalMs": "\(ms(exchange.started, end))",
+            ])
     }
 
     private func setClientReading(_ on: Bool) {
@@ -310,6 +338,7 @@ extension ProxyHandler: UpstreamDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange, let context else { return }
         exchange.responseStarted = true
+        exchange.status = head.status.code
         responseTimer?.cancel()
         let response = ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive)
         context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
@@ -348,7 +377,7 @@ extension ProxyHandler: UpstreamDelegate {
         guard retryable else {
             return respondWithError(
                 .badGateway, "App \(exchange.app) closed the connection before answering, and the request was not retried: \(why).",
-                head: exchange.head, app: exchange.app)
+                head: exchange.head)
         }
         retry(exchange, after: reason)
     }
