@@ -15,6 +15,8 @@ public struct IngressConfiguration: Sendable {
     public var replayBufferBytes = 1 << 20
     /// How long a request waits for a ready sandbox (setting `ingress.holdTimeoutMs`).
     public var holdTimeout: TimeAmount = .seconds(30)
+    /// Requests of one app that may wait for a sandbox at once (setting `ingress.holdQueueDepth`).
+    public var holdQueueDepth = 1024
     /// Slots the ingress asks for in one lease; a lease carries that many requests at once.
     public var leaseSlots = 16
     /// How long a sandbox has to start its response once the request is sent (setting

@@ -11,6 +11,7 @@ final class IngressContext: Sendable {
     let routes: RouteTable
     let leases: LeaseCache
     let upstreamPools = UpstreamPools()
+    let load = AppLoad()
     let logger: Logger
 
     init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger) {

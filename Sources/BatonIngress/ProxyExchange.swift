@@ -22,6 +22,12 @@ final class ProxyExchange {
     var requestEnded = false
 
     var tries = 0
+    /// Set once the exchange has been finished and accounted for.
+    var finished = false
+    /// Whether this request holds a place in its app's retry budget.
+    var retrying = false
+    /// When every try together must be done by.
+    let deadline: ContinuousClock.Instant
     var failedSandboxes: Set<String> = []
     /// Why the last try failed, for the answer when no try is left.
     var lastFailure: String?
@@ -39,7 +45,8 @@ final class ProxyExchange {
     /// Whether the client has received any byte of the response; after that, no retry.
     var responseStarted = false
 
-    init(head: HTTPRequestHead, app: String, service: String, requestID: String, replayLimit: Int) {
+    init(head: HTTPRequestHead, app: String, service: String, requestID: String, replayLimit: Int, deadline: Duration) {
+        self.deadline = started + deadline
         self.head = head
         self.app = app
         self.service = service

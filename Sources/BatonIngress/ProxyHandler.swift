@@ -90,9 +90,12 @@ final class ProxyHandler: ChannelInboundHandler {
             let host = head.headers.first(name: "host") ?? "(none)"
             return respondWithError(.notFound, "No app is routed for host \(host).", head: head)
         }
+        let timeout = ingress.configuration.responseHeaderTimeout
         let exchange = ProxyExchange(
-            head: head, app: app, service: "web", requestID: requestID, replayLimit: ingress.configuration.replayBufferBytes)
+            head: head, app: app, service: "web", requestID: requestID, replayLimit: ingress.configuration.replayBufferBytes,
+            deadline: .nanoseconds(timeout.nanoseconds))
         self.exchange = exchange
+        ingress.load.started(app)
         if let declared = head.headers.first(name: "content-length").flatMap(Int64.init), declared > ingress.configuration.maxBodyBytes {
             return refuseTooLarge(exchange)
         }
@@ -114,8 +117,18 @@ final class ProxyHandler: ChannelInboundHandler {
             return connect(exchange, lease)
         }
         guard let context else { return }
+        let depth = ingress.configuration.holdQueueDepth
+        guard ingress.load.startHolding(exchange.app, depth: depth) else {
+            return respondWithError(
+                .serviceUnavailable,
+                "App \(exchange.app) already has \(depth) requests waiting for a sandbox (setting ingress.holdQueueDepth).",
+                head: exchange.head, retryAfter: 1)
+        }
         let loop = context.eventLoop
-        let completion = NIOLoopBound({ [self] (result: Result<Lease, CoreError>) in leaseArrived(result, for: exchange) }, eventLoop: loop)
+        let completion = NIOLoopBound({ [self] (result: Result<Lease, CoreError>) in
+            ingress.load.stopHolding(exchange.app)
+            leaseArrived(result, for: exchange)
+        }, eventLoop: loop)
         Self.spawnCheckout(
             ingress.leases, app: exchange.app, service: exchange.service,
             waitMs: ingress.configuration.holdTimeout.nanoseconds / 1_000_000, excluding: exchange.failedSandboxes, on: loop,
@@ -212,7 +225,9 @@ final class ProxyHandler: ChannelInboundHandler {
         guard let context else { return }
         responseTimer?.cancel()
         let timeout = ingress.configuration.responseHeaderTimeout
-        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        let remaining = exchange.deadline - ContinuousClock.now
+        let wait = TimeAmount.nanoseconds(max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000))
+        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
             guard self.exchange === exchange, !exchange.responseStarted else { return }
             respondWithError(
                 .gatewayTimeout,
@@ -245,8 +260,20 @@ final class ProxyHandler: ChannelInboundHandler {
         exchange.lastFailure = failure
         guard exchange.tries <= ingress.configuration.maxRetries else {
             return respondWithError(
-                .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries: \(failure).",
+                .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries (setting ingress.maxRetries): \(failure).",
                 head: exchange.head)
+        }
+        guard ContinuousClock.now < exchange.deadline else {
+            return respondWithError(
+                .gatewayTimeout, "App \(exchange.app) could not answer before the request's deadline: \(failure).", head: exchange.head)
+        }
+        if !exchange.retrying {
+            guard ingress.load.startRetrying(exchange.app) else {
+                return respondWithError(
+                    .serviceUnavailable, "App \(exchange.app) is over its retry budget, so this request was not retried: \(failure).",
+                    head: exchange.head, retryAfter: 1)
+            }
+            exchange.retrying = true
         }
         let jitter = TimeAmount.milliseconds(Int64.random(in: 0...25))
         context.eventLoop.assumeIsolated().scheduleTask(in: jitter) { [self] in
@@ -258,9 +285,12 @@ final class ProxyHandler: ChannelInboundHandler {
     // MARK: Finishing
 
     private func finish(_ exchange: ProxyExchange, reuseUpstream: Bool) {
+        guard !exchange.finished else { return }
+        exchange.finished = true
         responseTimer?.cancel()
         responseTimer = nil
         logAccess(exchange)
+        ingress.load.finished(exchange.app, wasRetrying: exchange.retrying)
         if let lease = exchange.lease { ingress.leases.checkin(lease) }
         exchange.lease = nil
         if let upstream = exchange.upstream, let context {

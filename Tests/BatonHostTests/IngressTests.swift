@@ -253,5 +253,32 @@ struct IngressTests {
             #expect(try await stage.get().body == "served", "the proxy goes on")
         }
     }
+
+    @Test func theHoldQueueIsBoundedAndTheRestAreReleasedByReadiness() async throws {
+        let backend = try await TestBackend.start(body: "ready now")
+        defer { Task { await backend.stop() } }
+        try await withStage(adjust: { $0.holdQueueDepth = 2 }) { stage in
+            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
+            _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            let port = stage.port
+            let (finished, finish) = AsyncStream.makeStream(of: TestHTTPClient.Response?.self)
+            let requests = (0..<3).map { _ in
+                Task {
+                    let response = try? await TestHTTPClient.send(port: port, host: "shop.test")
+                    finish.yield(response)
+                    return response
+                }
+            }
+            var firstDone = finished.makeAsyncIterator()
+            let refused = await firstDone.next() ?? nil
+            #expect(refused?.status == 503)
+            #expect(refused?.body.contains("ingress.holdQueueDepth") == true)
+            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            var served = 0
+            for request in requests where await request.value?.status == 200 { served += 1 }
+            #expect(served == 2)
+        }
+    }
 }
 
