@@ -68,8 +68,20 @@ public final class IngressServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let headGuard = RequestHeadGuard(configuration: context.configuration)
                     try channel.pipeline.syncOperations.addHandler(headGuard)
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(ingress: context, headGuard: headGuard))
+                    let proxy = ProxyHandler(ingress: context, headGuard: headGuard)
+                    let upgrade: NIOHTTPServerUpgradeConfiguration = (
+                        upgraders: [TunnelUpgrader(ingress: context)],
+                        completionHandler: { context in
+                            // The connection is a tunnel now; the HTTP-level guards step aside.
+                            let pipeline = context.pipeline.syncOperations
+                            if let proxy = try? pipeline.handler(type: ProxyHandler.self) { pipeline.removeHandler(proxy, promise: nil) }
+                            if let guardHandler = try? pipeline.handler(type: RequestHeadGuard.self) {
+                                pipeline.removeHandler(guardHandler, promise: nil)
+                            }
+                        }
+                    )
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: upgrade, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }
             .bind(host: context.configuration.host, port: context.configuration.port)

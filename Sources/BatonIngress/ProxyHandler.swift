@@ -8,7 +8,7 @@ import NIOHTTP1
 /// backpressure. A failed try is retried only when that is safe: a connect failure always
 /// (nothing reached the app), a connection lost before any response only for idempotent
 /// requests whose body is still at hand, and never once the client has a response byte.
-final class ProxyHandler: ChannelInboundHandler {
+final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -79,9 +79,10 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     /// A malformed request has had its 400 from the protocol error handler; the
-    /// connection cannot go on.
+    /// connection cannot go on. (A declined upgrade also passes an error here: the request
+    /// then arrives as an ordinary one, and the connection stays.)
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        if error is HTTPParserError { context.close(promise: nil) }
     }
 
     private func requestStarted(_ head: HTTPRequestHead) {

@@ -4,7 +4,7 @@ import NIOCore
 /// greedy with request heads: a head not complete within `headerTimeout` of its first byte
 /// gets 408, one larger than `maxHeaderBytes` gets 431, and a keep-alive connection idle
 /// for `idleTimeout` is closed. Each only closes its own connection.
-final class RequestHeadGuard: ChannelDuplexHandler {
+final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer

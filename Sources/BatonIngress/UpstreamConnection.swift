@@ -50,9 +50,21 @@ final class UpstreamConnection {
         handler.delegate = nil
         channel.close(promise: nil)
     }
+
+    /// After a 101: the HTTP handlers leave and `half` relays the raw bytes, including any
+    /// the decoder had already read past the response head.
+    func becomeTunnel(with half: TunnelHalf) throws {
+        handler.delegate = nil
+        let pipeline = channel.pipeline.syncOperations
+        pipeline.removeHandler(handler, promise: nil)
+        try pipeline.addHandler(half)
+        pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+        pipeline.removeHandler(try pipeline.handler(type: NIOHTTPRequestHeadersValidator.self), promise: nil)
+        pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+    }
 }
 
-private final class UpstreamHandler: ChannelInboundHandler {
+private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     weak var delegate: (any UpstreamDelegate)?
@@ -117,7 +129,7 @@ final class UpstreamPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }

@@ -24,6 +24,11 @@ struct IngressTests {
 
         /// Deploys `version` and reports one ready sandbox per backend; returns once cut over.
         mutating func live(_ version: String, _ backends: [TestBackend], instances: Int? = nil) async throws {
+            try await live(version, urls: backends.map(\.url), instances: instances)
+        }
+
+        mutating func live(_ version: String, urls: [String], instances: Int? = nil) async throws {
+            let backends = urls
             _ = try await admin.call(
                 "app.deploy",
                 [
@@ -34,7 +39,7 @@ struct IngressTests {
             let poolID = try #require(pool["pools"]?.arrayValue?.first?["pool"])
             for (index, backend) in backends.enumerated() {
                 _ = try await scheduler.call(
-                    "scheduler.report", ["sandbox": .string("\(version)-\(index)"), "pool": poolID, "state": "ready", "url": .string(backend.url)])
+                    "scheduler.report", ["sandbox": .string("\(version)-\(index)"), "pool": poolID, "state": "ready", "url": .string(backend)])
             }
             if backends.count >= (instances ?? backends.count) {
                 _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == .string(version) }
@@ -278,6 +283,30 @@ struct IngressTests {
             var served = 0
             for request in requests where await request.value?.status == 200 { served += 1 }
             #expect(served == 2)
+        }
+    }
+
+    @Test func aWebSocketUpgradeBecomesATunnelThatSurvivesACutover() async throws {
+        let first = try await TunnelBackend.start(name: "v1")
+        let second = try await TunnelBackend.start(name: "v2")
+        defer { Task { await first.stop(); await second.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", urls: [first.url])
+            let client = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await client.close() } }
+            try await client.send(
+                "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            let head = try await client.read(until: "\r\n\r\n")
+            #expect(head.hasPrefix("HTTP/1.1 101"))
+            #expect(head.lowercased().contains("x-tunnel: v1"))
+            try await client.send("hello")
+            #expect(try await client.read(until: "hello") == "v1:hello")
+
+            try await stage.live("v2", urls: [second.url])
+            #expect(try await stage.get().body == "v2", "new requests go to the new version")
+            try await client.send("still there")
+            #expect(try await client.read(until: "still there") == "v1:still there", "the open tunnel was not cut")
         }
     }
 }

@@ -1,38 +1,45 @@
 import NIOCore
 import NIOPosix
 
-/// For tests: a TCP client that sends whatever bytes it is given and collects everything
-/// the server sends until the server closes.
+/// For tests: a TCP client that sends whatever bytes it is given and reads what the
+/// server sends, either until some text has arrived or until the server closes.
 public final class RawTCPClient: Sendable {
     private let channel: any Channel
-    private let received: EventLoopFuture<String>
+    private let collector: NIOLoopBound<Collector>
 
-    private init(channel: any Channel, received: EventLoopFuture<String>) {
+    private init(channel: any Channel, collector: NIOLoopBound<Collector>) {
         self.channel = channel
-        self.received = received
+        self.collector = collector
     }
 
     public static func connect(port: Int) async throws -> RawTCPClient {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let done = loop.makePromise(of: String.self)
+        let collector = try await loop.submit { NIOLoopBound(Collector(loop: loop), eventLoop: loop) }.get()
         let channel = try await ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                    try channel.pipeline.syncOperations.addHandler(collector.value)
                 }
             }
             .connect(host: "127.0.0.1", port: port)
             .get()
-        return RawTCPClient(channel: channel, received: done.futureResult)
+        return RawTCPClient(channel: channel, collector: collector)
     }
 
     public func send(_ text: String) async throws {
         try await channel.writeAndFlush(channel.allocator.buffer(string: text))
     }
 
+    /// Everything received so far once it contains `text`; what it returns is consumed.
+    public func read(until text: String) async throws -> String {
+        let collector = self.collector
+        return try await channel.eventLoop.flatSubmit { collector.value.wait(for: text) }.get()
+    }
+
     /// Everything the server sent, once it closed the connection.
     public func untilClosed() async throws -> String {
-        try await received.get()
+        let collector = self.collector
+        return try await channel.eventLoop.flatSubmit { collector.value.closed.futureResult }.get()
     }
 
     public func close() async {
@@ -43,22 +50,45 @@ public final class RawTCPClient: Sendable {
 private final class Collector: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    private let done: EventLoopPromise<String>
-    private var text = ""
+    struct Closed: Error {}
 
-    init(done: EventLoopPromise<String>) {
-        self.done = done
+    let closed: EventLoopPromise<String>
+    private let loop: any EventLoop
+    private var text = ""
+    private var waiter: (text: String, promise: EventLoopPromise<String>)?
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+        closed = loop.makePromise()
+    }
+
+    func wait(for wanted: String) -> EventLoopFuture<String> {
+        let promise = loop.makePromise(of: String.self)
+        waiter = (wanted, promise)
+        deliver()
+        return promise.futureResult
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         text += String(buffer: unwrapInboundIn(data))
+        deliver()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        done.succeed(text)
+        waiter?.promise.fail(Closed())
+        waiter = nil
+        closed.succeed(text)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+
+    private func deliver() {
+        guard let (wanted, promise) = waiter, let range = text.firstRange(of: wanted) else { return }
+        waiter = nil
+        let taken = String(text[..<range.upperBound])
+        text = String(text[range.upperBound...])
+        promise.succeed(taken)
     }
 }

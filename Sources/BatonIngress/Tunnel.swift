@@ -1,0 +1,224 @@
+import BatonCore
+import NIOCore
+import NIOHTTP1
+
+/// Relays raw bytes between an upgraded client connection and its sandbox connection, with
+/// backpressure both ways. Both channels live on one event loop, so the two halves call
+/// each other directly. When either side closes, both do, and the lease is given back.
+final class TunnelHalf: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: TunnelHalf?
+    private var context: ChannelHandlerContext?
+    private let onClose: (() -> Void)?
+
+    /// Two halves that relay to each other; `onClose` runs once, when the tunnel ends.
+    static func pair(onClose: @escaping () -> Void) -> (TunnelHalf, TunnelHalf) {
+        let first = TunnelHalf(onClose: onClose)
+        let second = TunnelHalf(onClose: nil)
+        first.partner = second
+        second.partner = first
+        return (first, second)
+    }
+
+    private init(onClose: (() -> Void)?) {
+        self.onClose = onClose
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if !context.channel.isActive { partner?.close() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partner?.context?.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.context?.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        partner?.setReading(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.close()
+        onClose?()
+        partner?.onClose?()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func close() {
+        context?.close(promise: nil)
+    }
+
+    private func setReading(_ on: Bool) {
+        guard let context else { return }
+        context.channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
+        if on { context.read() }
+    }
+}
+
+/// Proxies a WebSocket upgrade: the request goes to a sandbox of the routed app, and only
+/// when the sandbox answers 101 does the client get its 101; then both connections become
+/// one byte tunnel holding a lease slot. If the sandbox declines, the request is proxied
+/// as an ordinary one instead.
+final class TunnelUpgrader: HTTPServerProtocolUpgrader {
+    let supportedProtocol = "websocket"
+    let requiredUpgradeHeaders: [String] = []
+
+    private let ingress: IngressContext
+    private var pending: (connection: UpstreamConnection, lease: Lease)?
+    /// Held here because a connection only keeps its delegate weakly.
+    private var answer: UpgradeAnswer?
+
+    init(ingress: IngressContext) {
+        self.ingress = ingress
+    }
+
+    func buildUpgradeResponse(
+        channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders
+    ) -> EventLoopFuture<HTTPHeaders> {
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: HTTPHeaders.self)
+        guard let app = ingress.routes.app(forHost: upgradeRequest.headers.first(name: "host")) else {
+            promise.fail(ChannelError.inappropriateOperationForState)
+            return promise.futureResult
+        }
+        let cache = ingress.leases
+        let waitMs = ingress.configuration.holdTimeout.nanoseconds / 1_000_000
+        let next = NIOLoopBound({ [self] (result: Result<Lease, CoreError>) in
+            switch result {
+            case .success(let lease):
+                open(lease, for: upgradeRequest, from: channel, headers: initialResponseHeaders, answer: promise)
+            case .failure(let error):
+                promise.fail(error)
+            }
+        }, eventLoop: loop)
+        if let cached = cache.checkoutCached(app: app, service: "web", excluding: []) {
+            next.value(.success(cached))
+        } else {
+            Self.spawnCheckout(cache, app: app, waitMs: waitMs, on: loop, then: next)
+        }
+        return promise.futureResult
+    }
+
+    private static func spawnCheckout(
+        _ cache: LeaseCache, app: String, waitMs: Int64, on loop: any EventLoop,
+        then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
+    ) {
+        Task {
+            let result: Result<Lease, CoreError>
+            do throws(CoreError) {
+                result = .success(try await cache.checkoutNew(app: app, service: "web", waitMs: waitMs, excluding: []))
+            } catch {
+                result = .failure(error)
+            }
+            loop.execute { then.value(result) }
+        }
+    }
+
+    private func open(
+        _ lease: Lease, for request: HTTPRequestHead, from client: any Channel, headers: HTTPHeaders,
+        answer: EventLoopPromise<HTTPHeaders>
+    ) {
+        guard let endpoint = Endpoint(lease.url) else {
+            ingress.leases.checkin(lease)
+            return answer.fail(ChannelError.inappropriateOperationForState)
+        }
+        let pool = ingress.upstreamPools.pool(for: client.eventLoop)
+        pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
+            [self] result in
+            switch result {
+            case .failure(let error):
+                ingress.leases.checkin(lease)
+                answer.fail(error)
+            case .success(let connection):
+                let waiter = UpgradeAnswer(promise: answer, initialHeaders: headers) { [self] accepted in
+                    self.answer = nil
+                    if accepted {
+                        pending = (connection, lease)
+                    } else {
+                        connection.close()
+                        ingress.leases.checkin(lease)
+                    }
+                }
+                self.answer = waiter
+                connection.delegate = waiter
+                var head = ProxyHeaders.upstreamRequest(
+                    request, clientAddress: client.remoteAddress?.ipAddress, requestID: request.headers.first(name: "x-request-id") ?? "")
+                head.headers.replaceOrAdd(name: "Connection", value: "Upgrade")
+                head.headers.replaceOrAdd(name: "Upgrade", value: request.headers.first(name: "upgrade") ?? supportedProtocol)
+                connection.write(.head(head))
+                connection.write(.end(nil))
+                connection.flush()
+            }
+        }
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        guard let (connection, lease) = pending else {
+            return context.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
+        }
+        pending = nil
+        let cache = ingress.leases
+        let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease) }
+        return context.eventLoop.makeCompletedFuture {
+            try context.pipeline.syncOperations.addHandler(clientHalf)
+            try connection.becomeTunnel(with: sandboxHalf)
+        }
+    }
+}
+
+/// Waits for the sandbox's answer to an upgrade request: 101 completes the upgrade with
+/// the sandbox's headers; anything else declines it.
+private final class UpgradeAnswer: UpstreamDelegate {
+    private let promise: EventLoopPromise<HTTPHeaders>
+    private let initialHeaders: HTTPHeaders
+    private let decided: (Bool) -> Void
+
+    init(promise: EventLoopPromise<HTTPHeaders>, initialHeaders: HTTPHeaders, decided: @escaping (Bool) -> Void) {
+        self.promise = promise
+        self.initialHeaders = initialHeaders
+        self.decided = decided
+    }
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        let accepted = head.status == .switchingProtocols
+        decided(accepted)
+        if accepted {
+            // The client's 101 carries NIO's Upgrade and Connection headers plus the
+            // sandbox's own, such as Sec-WebSocket-Accept.
+            var sandboxHeaders = head.headers
+            ProxyHeaders.stripHopByHop(&sandboxHeaders)
+            var headers = initialHeaders
+            for (name, value) in sandboxHeaders { headers.add(name: name, value: value) }
+            promise.succeed(headers)
+        } else {
+            promise.fail(ChannelError.inappropriateOperationForState)
+        }
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {}
+    func upstreamResponseEnd() {}
+
+    func upstreamFailed(_ reason: String) {
+        decided(false)
+        promise.fail(ChannelError.ioOnClosedChannel)
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {}
+}
