@@ -100,6 +100,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let declared = head.headers.first(name: "content-length").flatMap(Int64.init), declared > ingress.configuration.maxBodyBytes {
             return refuseTooLarge(exchange)
         }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue", let context {
+            // The body is wanted whatever sandbox takes it; the Expect header goes no further.
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
         takeLease(for: exchange)
     }
 

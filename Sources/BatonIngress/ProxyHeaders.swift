@@ -20,6 +20,7 @@ enum ProxyHeaders {
         var head = head
         let originalHost = head.headers.first(name: "host")
         stripHopByHop(&head.headers)
+        head.headers.remove(name: "expect")  // answered by the proxy itself
         head.version = .http1_1
         if let clientAddress {
             if let existing = head.headers.first(name: "x-forwarded-for") {

@@ -309,5 +309,56 @@ struct IngressTests {
             #expect(try await client.read(until: "still there") == "v1:still there", "the open tunnel was not cut")
         }
     }
+
+    @Test func serverSentEventsFlowAsTheyAreWritten() async throws {
+        let backend = try await StreamingBackend.start(firstEvent: "one")
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", urls: [backend.url])
+            let client = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await client.close() } }
+            try await client.send("GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n")
+            let first = try await client.read(until: "data: one")
+            #expect(first.hasPrefix("HTTP/1.1 200"))
+            try await backend.send("two", last: true)
+            _ = try await client.read(until: "data: two")
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderAndBodiesKeepTheirFraming() async throws {
+        let backend = try await TestBackend.start { head, body in
+            TestBackend.Reply(
+                body: "\(head.uri) cl=\(head.headers.first(name: "content-length") ?? "-") te=\(head.headers.first(name: "transfer-encoding") ?? "-") body=\(body);")
+        }
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [backend])
+            let client = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await client.close() } }
+            try await client.send(
+                "POST /first HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\n\r\nhello"
+                    + "POST /second HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+                    + "GET /third HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            let answers = try await client.read(until: "/third")
+            let first = try #require(answers.firstRange(of: "/first cl=5 te=- body=hello;"))
+            let second = try #require(answers.firstRange(of: "/second cl=- te=chunked body=abcde;"))
+            let third = try #require(answers.firstRange(of: "/third"))
+            #expect(first.lowerBound < second.lowerBound && second.lowerBound < third.lowerBound)
+        }
+    }
+
+    @Test func expectContinueIsAnsweredSoTheClientSendsItsBody() async throws {
+        let backend = try await TestBackend.start { _, body in TestBackend.Reply(body: "got \(body)") }
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [backend])
+            let client = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await client.close() } }
+            try await client.send("PUT /x HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try await client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100"))
+            try await client.send("data")
+            _ = try await client.read(until: "got data")
+        }
+    }
 }
 
