@@ -12,6 +12,7 @@ final class IngressContext: Sendable {
     let leases: LeaseCache
     let upstreamPools = UpstreamPools()
     let load = AppLoad()
+    let timers = LoopTimerSets()
     let logger: Logger
 
     init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger) {
@@ -66,7 +67,7 @@ public final class IngressServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let headGuard = RequestHeadGuard(configuration: context.configuration)
+                    let headGuard = RequestHeadGuard(configuration: context.configuration, timers: context.timers)
                     try channel.pipeline.syncOperations.addHandler(headGuard)
                     let proxy = ProxyHandler(ingress: context, headGuard: headGuard)
                     let upgrade: NIOHTTPServerUpgradeConfiguration = (

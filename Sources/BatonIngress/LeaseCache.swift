@@ -63,15 +63,18 @@ public final class LeaseCache: Sendable {
     func checkoutCached(app: String, service: String, excluding: Set<String>) -> Lease? {
         entries.withLockedValue { all in
             let key = Key(app: app, service: service)
-            guard var leases = all[key] else { return nil }
-            let candidate = leases.values
-                .filter { !$0.revoked && $0.inUse < $0.lease.slots && !excluding.contains($0.lease.sandbox) }
-                .min { $0.inUse < $1.inUse }
-            guard let chosen = candidate else { return nil }
-            leases[chosen.lease.id]?.inUse += 1
-            leases[chosen.lease.id]?.lastUsed = .now
-            all[key] = leases
-            return chosen.lease
+            guard let leases = all[key] else { return nil }
+            var chosen: String?
+            var fewest = Int.max
+            for (id, entry) in leases
+            where !entry.revoked && entry.inUse < entry.lease.slots && entry.inUse < fewest && !excluding.contains(entry.lease.sandbox) {
+                chosen = id
+                fewest = entry.inUse
+            }
+            guard let chosen else { return nil }
+            all[key]![chosen]!.inUse += 1
+            all[key]![chosen]!.lastUsed = .now
+            return all[key]![chosen]!.lease
         }
     }
 

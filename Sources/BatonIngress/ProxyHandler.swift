@@ -17,7 +17,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var exchange: ProxyExchange?
     private var clientAddress: String?
-    private var responseTimer: Scheduled<Void>?
+    private var responseTimer: LoopTimers.Token?
+    private var clientReading = true
 
     init(ingress: IngressContext, headGuard: RequestHeadGuard) {
         self.ingress = ingress
@@ -228,11 +229,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// running there. The client gets 504 and the lease stays good.
     private func armResponseTimer(_ exchange: ProxyExchange) {
         guard let context else { return }
-        responseTimer?.cancel()
+        let timers = ingress.timers.timers(for: context.eventLoop)
+        timers.cancel(responseTimer)
         let timeout = ingress.configuration.responseHeaderTimeout
         let remaining = exchange.deadline - ContinuousClock.now
         let wait = TimeAmount.nanoseconds(max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000))
-        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [self] in
+        responseTimer = timers.schedule(in: wait) { [self] in
             guard self.exchange === exchange, !exchange.responseStarted else { return }
             respondWithError(
                 .gatewayTimeout,
@@ -292,8 +294,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(_ exchange: ProxyExchange, reuseUpstream: Bool) {
         guard !exchange.finished else { return }
         exchange.finished = true
-        responseTimer?.cancel()
-        responseTimer = nil
+        cancelResponseTimer()
         logAccess(exchange)
         ingress.load.finished(exchange.app, wasRetrying: exchange.retrying)
         if let lease = exchange.lease { ingress.leases.checkin(lease) }
@@ -337,6 +338,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    private func cancelResponseTimer() {
+        guard let context, let token = responseTimer else { return }
+        ingress.timers.timers(for: context.eventLoop).cancel(token)
+        responseTimer = nil
+    }
+
     /// One line per request: who served it, how it ended, and where the time went.
     private func logAccess(_ exchange: ProxyExchange) {
         let end = ContinuousClock.now
@@ -357,7 +364,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func setClientReading(_ on: Bool) {
-        guard let context else { return }
+        guard let context, clientReading != on else { return }
+        clientReading = on
         context.channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
         if on { context.read() }
     }
@@ -374,14 +382,20 @@ extension ProxyHandler: UpstreamDelegate {
         guard let exchange, let context else { return }
         exchange.responseStarted = true
         exchange.status = head.status.code
-        responseTimer?.cancel()
+        cancelResponseTimer()
         let response = ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive)
-        context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    /// Whatever one read from the sandbox brought goes out in one write; an event stream's
+    /// events each come in their own read, so none waits for the next.
+    func upstreamReadComplete() {
+        context?.flush()
     }
 
     func upstreamResponseEnd() {

@@ -11,37 +11,42 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private enum State {
-        /// Between requests; `headBytes` counts the next head so far, `tail` holds the last
-        /// bytes seen to find `\r\n\r\n` across reads.
-        case awaitingHead(headBytes: Int, tail: [UInt8])
+        /// Between requests; `headBytes` counts the next head so far, `matched` how much of
+        /// `\r\n\r\n` the bytes so far end with.
+        case awaitingHead(headBytes: Int, matched: Int)
         /// The head is complete in the bytes; the proxy has the request.
         case inRequest
     }
 
     private let configuration: IngressConfiguration
-    private var state = State.awaitingHead(headBytes: 0, tail: [])
-    private var timer: Scheduled<Void>?
+    private var state = State.awaitingHead(headBytes: 0, matched: 0)
+    private var timer: LoopTimers.Token?
+    private var timers: LoopTimers?
     private var context: ChannelHandlerContext?
     private var refused = false
 
-    init(configuration: IngressConfiguration) {
+    private let timerSets: LoopTimerSets
+
+    init(configuration: IngressConfiguration, timers: LoopTimerSets) {
         self.configuration = configuration
+        self.timerSets = timers
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        timers = timerSets.timers(for: context.eventLoop)
         armIdleTimer()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timers?.cancel(timer)
         self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if case .awaitingHead(let headBytes, let tail) = state {
-            inspect(buffer, headBytes: headBytes, tail: tail)
+        if case .awaitingHead(let headBytes, let matched) = state {
+            inspect(buffer, headBytes: headBytes, matched: matched)
         }
         guard !refused else { return }
         context.fireChannelRead(data)
@@ -49,47 +54,56 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The proxy has a request head (it may have come pipelined, unseen here).
     func headReceived() {
-        timer?.cancel()
+        timers?.cancel(timer)
         timer = nil
         state = .inRequest
     }
 
     /// The proxy finished a response; the connection waits for the next request.
     func requestFinished() {
-        state = .awaitingHead(headBytes: 0, tail: [])
+        state = .awaitingHead(headBytes: 0, matched: 0)
         armIdleTimer()
     }
 
-    private func inspect(_ buffer: ByteBuffer, headBytes: Int, tail: [UInt8]) {
+    private func inspect(_ buffer: ByteBuffer, headBytes: Int, matched: Int) {
         if headBytes == 0, buffer.readableBytes > 0 { armHeaderTimer() }
-        let window = tail + buffer.readableBytesView
-        let terminator: [UInt8] = [13, 10, 13, 10]
-        if let end = window.firstRange(of: terminator) {
-            let consumed = headBytes + end.upperBound - tail.count
-            guard consumed <= configuration.maxHeaderBytes else { return refuse431() }
-            timer?.cancel()
-            timer = nil
-            state = .inRequest
+        var matched = matched
+        let end: Int? = buffer.withUnsafeReadableBytes { bytes in
+            for (offset, byte) in bytes.enumerated() {
+                if byte == (matched % 2 == 0 ? 13 : 10) {
+                    matched += 1
+                    if matched == 4 { return offset + 1 }
+                } else {
+                    matched = byte == 13 ? 1 : 0
+                }
+            }
+            return nil
+        }
+        guard let end else {
+            let total = headBytes + buffer.readableBytes
+            guard total <= configuration.maxHeaderBytes else { return refuse431() }
+            state = .awaitingHead(headBytes: total, matched: matched)
             return
         }
-        let total = headBytes + buffer.readableBytes
-        guard total <= configuration.maxHeaderBytes else { return refuse431() }
-        state = .awaitingHead(headBytes: total, tail: Array(window.suffix(3)))
+        guard headBytes + end <= configuration.maxHeaderBytes else { return refuse431() }
+        timers?.cancel(timer)
+        timer = nil
+        state = .inRequest
     }
 
     private func armIdleTimer() {
-        guard let context else { return }
-        timer?.cancel()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.idleTimeout) { [self] in
+        guard context != nil else { return }
+        timers?.cancel(timer)
+        timer = timers?.schedule(in: configuration.idleTimeout) { [self] in
             self.context?.close(promise: nil)
         }
     }
 
     private func armHeaderTimer() {
-        guard let context else { return }
-        timer?.cancel()
+        guard context != nil else { return }
+        timers?.cancel(timer)
         let timeout = configuration.headerTimeout
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        timer = timers?.schedule(in: timeout) { [self] in
             refuse(
                 "408 Request Timeout",
                 "No complete request head within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.headerTimeoutMs).")
@@ -107,7 +121,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func refuse(_ status: String, _ message: String) {
         guard let context, !refused else { return }
         refused = true
-        timer?.cancel()
+        timers?.cancel(timer)
         state = .inRequest
         let body = message + "\n"
         let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"

@@ -214,6 +214,7 @@ private final class UpgradeAnswer: UpstreamDelegate {
 
     func upstreamResponseBody(_ body: ByteBuffer) {}
     func upstreamResponseEnd() {}
+    func upstreamReadComplete() {}
 
     func upstreamFailed(_ reason: String) {
         decided(false)

@@ -7,6 +7,8 @@ protocol UpstreamDelegate: AnyObject {
     func upstreamResponseHead(_ head: HTTPResponseHead)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd()
+    /// A read from the sandbox is done: what it brought may be flushed to the client.
+    func upstreamReadComplete()
     /// The connection closed or failed before the response ended.
     func upstreamFailed(_ reason: String)
     func upstreamWritabilityChanged(_ writable: Bool)
@@ -41,7 +43,11 @@ final class UpstreamConnection {
         channel.flush()
     }
 
+    private var reading = true
+
     func setReading(_ on: Bool) {
+        guard reading != on else { return }
+        reading = on
         channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
         if on { channel.read() }
     }
@@ -83,6 +89,11 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
             self.delegate = nil
             delegate?.upstreamResponseEnd()
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -4,6 +4,7 @@ import BatonIngress
 import BatonRPC
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
@@ -33,6 +34,8 @@ struct ServeCommand: AsyncParsableCommand {
     var http: String?
     @Option(help: "The app that serves hosts no route names.")
     var defaultApp: String?
+    @Option(help: "Event loop threads for the socket and the ingress. Default: one per core.")
+    var eventLoops: Int?
     @Option(help: "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected.")
     var defaultScheduler: String?
     @Option(name: .customLong("token-file"), help: "ROLE=PATH: the role must present the token in PATH at hello; repeatable.")
@@ -47,7 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
             printError("\(error)", command: "serve")
             throw ExitCode.failure
         }
-        let host = BatonHost(configuration: configuration, logger: logger)
+        let eventLoopGroup: any EventLoopGroup =
+            eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
+        let host = BatonHost(configuration: configuration, logger: logger, group: eventLoopGroup)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [host], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

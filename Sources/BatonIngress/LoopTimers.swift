@@ -1,0 +1,72 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Coarse timeouts for one event loop. Arming a NIO timer per request costs a timerfd
+/// syscall each time it is set and cancelled; request timeouts are seconds long, so one
+/// sweep every `resolution` checks them all instead.
+final class LoopTimers {
+    struct Token: Hashable {
+        fileprivate var id: Int
+    }
+
+    static let resolution: TimeAmount = .milliseconds(25)
+
+    private let eventLoop: any EventLoop
+    private var timers: [Int: (deadline: NIODeadline, action: () -> Void)] = [:]
+    private var nextID = 0
+    private var sweeping = false
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// Runs `action` on this loop once `timeout` has passed, give or take `resolution`.
+    func schedule(in timeout: TimeAmount, _ action: @escaping () -> Void) -> Token {
+        nextID += 1
+        timers[nextID] = (.now() + timeout, action)
+        if !sweeping {
+            sweeping = true
+            scheduleSweep()
+        }
+        return Token(id: nextID)
+    }
+
+    func cancel(_ token: Token?) {
+        guard let token else { return }
+        timers.removeValue(forKey: token.id)
+    }
+
+    private func scheduleSweep() {
+        eventLoop.assumeIsolated().scheduleTask(in: Self.resolution) { [self] in sweep() }
+    }
+
+    /// Fires what is due; keeps sweeping while anything is armed.
+    private func sweep() {
+        let now = NIODeadline.now()
+        let due = timers.filter { $0.value.deadline <= now }
+        for id in due.keys.sorted() {
+            timers.removeValue(forKey: id)?.action()
+        }
+        if timers.isEmpty {
+            sweeping = false
+        } else {
+            scheduleSweep()
+        }
+    }
+}
+
+/// One `LoopTimers` per event loop, created on first use.
+final class LoopTimerSets: Sendable {
+    private let sets = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopTimers>]>([:])
+
+    /// Must be called on `loop`.
+    func timers(for loop: any EventLoop) -> LoopTimers {
+        let key = ObjectIdentifier(loop)
+        return sets.withLockedValue { sets in
+            if let existing = sets[key] { return existing }
+            let created = NIOLoopBound(LoopTimers(eventLoop: loop), eventLoop: loop)
+            sets[key] = created
+            return created
+        }.value
+    }
+}
