@@ -1,5 +1,6 @@
 import BatonCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -19,6 +20,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var clientAddress: String?
     private var responseTimer: LoopTimers.Token?
     private var clientReading = true
+    /// Parts of requests that came in while another was in flight, in order.
+    private var pipelined: [HTTPServerRequestPart] = []
 
     init(ingress: IngressContext, headGuard: RequestHeadGuard) {
         self.ingress = ingress
@@ -37,7 +40,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: From the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // A pipelined request waits its turn; reading pauses so waiting ones stay few.
+        if !pipelined.isEmpty || (exchange != nil && part.isHead) {
+            pipelined.append(part)
+            setClientReading(false)
+            return
+        }
+        handle(part)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             headGuard.headReceived()
             requestStarted(head)
@@ -62,6 +76,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 upstream.flush()
             }
         }
+    }
+
+    /// Starts the requests that arrived while the last one was being answered.
+    private func resumePipelined() {
+        while let next = pipelined.first {
+            if case .head = next, exchange != nil { break }
+            pipelined.removeFirst()
+            handle(next)
+        }
+        if pipelined.isEmpty { setClientReading(true) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -370,10 +394,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if on { context.read() }
     }
 
+    /// A random prefix for this process and a counter: unique without a syscall per request.
+    private static let requestIDPrefix = String(UInt32.random(in: .min ... .max), radix: 16)
+    private static let requestCounter = ManagedCounter()
+
     private static func newRequestID() -> String {
-        let bits = UInt64.random(in: .min ... .max)
-        let hex = String(bits, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        "\(requestIDPrefix)-\(String(requestCounter.next(), radix: 16))"
     }
 }
 
@@ -402,8 +428,12 @@ extension ProxyHandler: UpstreamDelegate {
         guard let exchange, let context else { return }
         let keepAlive = exchange.keepAlive
         finish(exchange, reuseUpstream: true)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [headGuard] _ in
-            if keepAlive { headGuard.requestFinished() } else { context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if keepAlive {
+            headGuard.requestFinished()
+            resumePipelined()
+        } else {
+            context.close(promise: nil)
         }
     }
 
@@ -433,6 +463,25 @@ extension ProxyHandler: UpstreamDelegate {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         setClientReading(writable)
+    }
+}
+
+extension HTTPServerRequestPart {
+    var isHead: Bool {
+        if case .head = self { return true }
+        return false
+    }
+}
+
+/// A thread-safe counter.
+final class ManagedCounter: Sendable {
+    private let value = NIOLockedValueBox<UInt64>(0)
+
+    func next() -> UInt64 {
+        value.withLockedValue { value in
+            value &+= 1
+            return value
+        }
     }
 }
 
