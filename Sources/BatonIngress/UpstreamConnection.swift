@@ -44,6 +44,8 @@ final class UpstreamConnection {
     }
 
     private var reading = true
+    /// Whether the pool watches this connection's close.
+    fileprivate var pooled = false
 
     func setReading(_ on: Bool) {
         guard reading != on else { return }
@@ -161,9 +163,13 @@ final class UpstreamPool {
         connection.delegate = nil
         guard connection.reusable else { return connection.close() }
         connection.setReading(true)
-        idle[connection.url, default: []].append(connection)
-        connection.channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
-            self?.idle[connection.url]?.removeAll { $0 === connection }
+        if !connection.pooled {
+            // Once per connection: when the sandbox closes it, it leaves the idle list.
+            connection.pooled = true
+            connection.channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
+                self?.idle[connection.url]?.removeAll { $0 === connection }
+            }
         }
+        idle[connection.url, default: []].append(connection)
     }
 }
