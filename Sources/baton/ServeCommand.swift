@@ -34,6 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
     var http: String?
     @Option(help: "The app that serves hosts no route names.")
     var defaultApp: String?
+    @OptionGroup var ingressLimits: IngressLimitOptions
     @Option(help: "Event loop threads for the socket and the ingress. Default: one per core.")
     var eventLoops: Int?
     @Option(help: "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected.")
@@ -84,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             var ingress = IngressConfiguration(host: String(http[..<colon]), port: port)
             ingress.defaultApp = defaultApp
+            try ingressLimits.apply(to: &ingress)
             configuration.ingress = ingress
         }
         for entry in tokenFiles {
