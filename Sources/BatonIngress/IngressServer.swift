@@ -10,9 +10,9 @@ final class IngressContext: Sendable {
     let configuration: IngressConfiguration
     let routes: RouteTable
     let leases: LeaseCache
-    let upstreamPools = UpstreamPools()
+    let upstreamPools = PerEventLoop { UpstreamPool(eventLoop: $0) }
     let load = AppLoad()
-    let timers = LoopTimerSets()
+    let timers = PerEventLoop { LoopTimers(eventLoop: $0) }
     let logger: Logger
 
     init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger) {
@@ -23,17 +23,22 @@ final class IngressContext: Sendable {
     }
 }
 
-/// One upstream pool per event loop, created on first use.
-final class UpstreamPools: Sendable {
-    private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+/// One `Value` per event loop, created on first use there and only used there.
+final class PerEventLoop<Value>: Sendable {
+    private let values = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<Value>]>([:])
+    private let make: @Sendable (any EventLoop) -> Value
+
+    init(_ make: @escaping @Sendable (any EventLoop) -> Value) {
+        self.make = make
+    }
 
     /// Must be called on `loop`.
-    func pool(for loop: any EventLoop) -> UpstreamPool {
+    func value(for loop: any EventLoop) -> Value {
         let key = ObjectIdentifier(loop)
-        return pools.withLockedValue { pools in
-            if let existing = pools[key] { return existing }
-            let created = NIOLoopBound(UpstreamPool(eventLoop: loop), eventLoop: loop)
-            pools[key] = created
+        return values.withLockedValue { values in
+            if let existing = values[key] { return existing }
+            let created = NIOLoopBound(make(loop), eventLoop: loop)
+            values[key] = created
             return created
         }.value
     }

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// Coarse timeouts for one event loop. Arming a NIO timer per request costs a timerfd
@@ -52,21 +51,5 @@ final class LoopTimers {
         } else {
             scheduleSweep()
         }
-    }
-}
-
-/// One `LoopTimers` per event loop, created on first use.
-final class LoopTimerSets: Sendable {
-    private let sets = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopTimers>]>([:])
-
-    /// Must be called on `loop`.
-    func timers(for loop: any EventLoop) -> LoopTimers {
-        let key = ObjectIdentifier(loop)
-        return sets.withLockedValue { sets in
-            if let existing = sets[key] { return existing }
-            let created = NIOLoopBound(LoopTimers(eventLoop: loop), eventLoop: loop)
-            sets[key] = created
-            return created
-        }.value
     }
 }

@@ -218,7 +218,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.tries += 1
         if exchange.holdEnded == nil { exchange.holdEnded = .now }
         exchange.connectStarted = .now
-        let pool = ingress.upstreamPools.pool(for: context.eventLoop)
+        let pool = ingress.upstreamPools.value(for: context.eventLoop)
         pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
             [self] result in
             guard self.exchange === exchange else {
@@ -253,7 +253,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// running there. The client gets 504 and the lease stays good.
     private func armResponseTimer(_ exchange: ProxyExchange) {
         guard let context else { return }
-        let timers = ingress.timers.timers(for: context.eventLoop)
+        let timers = ingress.timers.value(for: context.eventLoop)
         timers.cancel(responseTimer)
         let timeout = ingress.configuration.responseHeaderTimeout
         let remaining = exchange.deadline - ContinuousClock.now
@@ -325,7 +325,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.lease = nil
         if let upstream = exchange.upstream, let context {
             if reuseUpstream && exchange.requestEnded {
-                ingress.upstreamPools.pool(for: context.eventLoop).recycle(upstream)
+                ingress.upstreamPools.value(for: context.eventLoop).recycle(upstream)
             } else {
                 upstream.close()
             }
@@ -364,7 +364,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func cancelResponseTimer() {
         guard let context, let token = responseTimer else { return }
-        ingress.timers.timers(for: context.eventLoop).cancel(token)
+        ingress.timers.value(for: context.eventLoop).cancel(token)
         responseTimer = nil
     }
 

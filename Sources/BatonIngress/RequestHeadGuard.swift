@@ -25,16 +25,16 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var refused = false
 
-    private let timerSets: LoopTimerSets
+    private let timerSets: PerEventLoop<LoopTimers>
 
-    init(configuration: IngressConfiguration, timers: LoopTimerSets) {
+    init(configuration: IngressConfiguration, timers: PerEventLoop<LoopTimers>) {
         self.configuration = configuration
         self.timerSets = timers
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        timers = timerSets.timers(for: context.eventLoop)
+        timers = timerSets.value(for: context.eventLoop)
         armIdleTimer()
     }
 

@@ -139,7 +139,7 @@ final class TunnelUpgrader: HTTPServerProtocolUpgrader {
             ingress.leases.checkin(lease)
             return answer.fail(ChannelError.inappropriateOperationForState)
         }
-        let pool = ingress.upstreamPools.pool(for: client.eventLoop)
+        let pool = ingress.upstreamPools.value(for: client.eventLoop)
         pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
             [self] result in
             switch result {
