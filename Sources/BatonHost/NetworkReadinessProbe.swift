@@ -9,7 +9,7 @@ struct NetworkReadinessProbe: ReadinessProbe {
     var timeout: TimeAmount = .seconds(2)
 
     func isReady(url: String, health: HealthCheck?) async -> Bool {
-        guard let endpoint = HTTPEndpoint(url) else { return false }
+        guard let endpoint = SandboxEndpoint(url) else { return false }
         let loop = group.next()
         let status = loop.makePromise(of: Int.self)
         defer { status.fail(ChannelError.alreadyClosed) }  // no-op once answered
@@ -25,36 +25,13 @@ struct NetworkReadinessProbe: ReadinessProbe {
                 .get()
             defer { channel.close(promise: nil) }
             guard let health else { return true }
-            let request = "GET \(health.path) HTTP/1.1\r\nHost: \(endpoint.hostHeader)\r\nUser-Agent: baton-probe\r\nConnection: close\r\n\r\n"
+            let request = "GET \(health.path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\nUser-Agent: baton-probe\r\nConnection: close\r\n\r\n"
             try await channel.writeAndFlush(channel.allocator.buffer(string: request))
             let code = try await status.futureResult.withDeadline(loop, timeout).get()
             return (200..<300).contains(code)
         } catch {
             return false
         }
-    }
-}
-
-/// `http://host:port/...` as far as a probe needs it.
-struct HTTPEndpoint: Hashable {
-    var host: String
-    var port: Int
-
-    var hostHeader: String { "\(host):\(port)" }
-
-    init?(_ url: String) {
-        guard url.hasPrefix("http://") else { return nil }
-        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
-        guard let colon = authority.lastIndex(of: ":") else {
-            guard !authority.isEmpty else { return nil }
-            host = String(authority)
-            port = 80
-            return
-        }
-        guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port), colon != authority.startIndex
-        else { return nil }
-        host = String(authority[..<colon])
-        self.port = port
     }
 }
 

@@ -209,7 +209,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func connect(_ exchange: ProxyExchange, _ lease: Lease) {
-        guard let context, let endpoint = Endpoint(lease.url) else {
+        guard let context, let endpoint = SandboxEndpoint(lease.url) else {
             ingress.leases.checkin(lease)
             return respondWithError(.badGateway, "App \(exchange.app) gave an unusable sandbox address.", head: exchange.head)
         }
@@ -482,21 +482,5 @@ final class ManagedCounter: Sendable {
             value &+= 1
             return value
         }
-    }
-}
-
-/// `http://host:port` of a lease's URL.
-struct Endpoint {
-    var host: String
-    var port: Int
-
-    init?(_ url: String) {
-        guard url.hasPrefix("http://") else { return nil }
-        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
-        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
-            colon != authority.startIndex
-        else { return nil }
-        host = String(authority[..<colon])
-        self.port = port
     }
 }

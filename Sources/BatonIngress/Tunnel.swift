@@ -135,7 +135,7 @@ final class TunnelUpgrader: HTTPServerProtocolUpgrader {
         _ lease: Lease, for request: HTTPRequestHead, from client: any Channel, headers: HTTPHeaders,
         answer: EventLoopPromise<HTTPHeaders>
     ) {
-        guard let endpoint = Endpoint(lease.url) else {
+        guard let endpoint = SandboxEndpoint(lease.url) else {
             ingress.leases.checkin(lease)
             return answer.fail(ChannelError.inappropriateOperationForState)
         }

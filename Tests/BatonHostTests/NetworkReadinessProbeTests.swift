@@ -33,11 +33,11 @@ struct NetworkReadinessProbeTests {
     }
 
     @Test func endpointsAreParsed() {
-        let full = HTTPEndpoint("http://127.0.0.1:8080/x")
+        let full = SandboxEndpoint("http://127.0.0.1:8080/x")
         #expect(full?.host == "127.0.0.1" && full?.port == 8080)
-        let bare = HTTPEndpoint("http://localhost")
+        let bare = SandboxEndpoint("http://localhost")
         #expect(bare?.host == "localhost" && bare?.port == 80)
-        #expect(HTTPEndpoint("http://h:0") == nil)
-        #expect(HTTPEndpoint("http://:80") == nil)
+        #expect(SandboxEndpoint("http://h:0") == nil)
+        #expect(SandboxEndpoint("http://:80") == nil)
     }
 }
