@@ -1,6 +1,7 @@
 import BatonCore
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The ingress's leases, per app and service, shared by every event loop. Each request
 /// takes one slot of a cached lease; a lease never carries more requests than its slots.
@@ -100,6 +101,23 @@ public final class LeaseCache: Sendable {
             all[key, default: [:]][lease.id] = entry
         }
         return lease
+    }
+
+    /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome.
+    func checkoutNew(
+        app: String, service: String, waitMs: Int64, excluding: Set<String>, on loop: any EventLoop,
+        then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
+    ) {
+        Task {
+            let result = await Self.outcome { () async throws(CoreError) in
+                try await self.checkoutNew(app: app, service: service, waitMs: waitMs, excluding: excluding)
+            }
+            loop.execute { then.value(result) }
+        }
+    }
+
+    private static func outcome(_ body: () async throws(CoreError) -> Lease) async -> Result<Lease, CoreError> {
+        do throws(CoreError) { return .success(try await body()) } catch { return .failure(error) }
     }
 
     /// Gives back the slot a request held.

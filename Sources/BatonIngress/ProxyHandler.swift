@@ -159,30 +159,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             ingress.load.stopHolding(exchange.app)
             leaseArrived(result, for: exchange)
         }, eventLoop: loop)
-        Self.spawnCheckout(
-            ingress.leases, app: exchange.app, service: exchange.service,
-            waitMs: ingress.configuration.holdTimeout.nanoseconds / 1_000_000, excluding: exchange.failedSandboxes, on: loop,
-            then: completion)
-    }
-
-    private static func spawnCheckout(
-        _ cache: LeaseCache, app: String, service: String, waitMs: Int64, excluding: Set<String>, on loop: any EventLoop,
-        then completion: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
-    ) {
-        Task {
-            let result = await checkout(cache, app: app, service: service, waitMs: waitMs, excluding: excluding)
-            loop.execute { completion.value(result) }
-        }
-    }
-
-    private static func checkout(
-        _ cache: LeaseCache, app: String, service: String, waitMs: Int64, excluding: Set<String>
-    ) async -> Result<Lease, CoreError> {
-        do throws(CoreError) {
-            return .success(try await cache.checkoutNew(app: app, service: service, waitMs: waitMs, excluding: excluding))
-        } catch {
-            return .failure(error)
-        }
+        ingress.leases.checkoutNew(
+            app: exchange.app, service: exchange.service, waitMs: ingress.configuration.holdTimeout.nanoseconds / 1_000_000,
+            excluding: exchange.failedSandboxes, on: loop, then: completion)
     }
 
     private func leaseArrived(_ result: Result<Lease, CoreError>, for exchange: ProxyExchange) {

@@ -111,24 +111,9 @@ final class TunnelUpgrader: HTTPServerProtocolUpgrader {
         if let cached = cache.checkoutCached(app: app, service: "web", excluding: []) {
             next.value(.success(cached))
         } else {
-            Self.spawnCheckout(cache, app: app, waitMs: waitMs, on: loop, then: next)
+            cache.checkoutNew(app: app, service: "web", waitMs: waitMs, excluding: [], on: loop, then: next)
         }
         return promise.futureResult
-    }
-
-    private static func spawnCheckout(
-        _ cache: LeaseCache, app: String, waitMs: Int64, on loop: any EventLoop,
-        then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
-    ) {
-        Task {
-            let result: Result<Lease, CoreError>
-            do throws(CoreError) {
-                result = .success(try await cache.checkoutNew(app: app, service: "web", waitMs: waitMs, excluding: []))
-            } catch {
-                result = .failure(error)
-            }
-            loop.execute { then.value(result) }
-        }
     }
 
     private func open(
