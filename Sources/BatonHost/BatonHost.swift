@@ -4,6 +4,7 @@ import BatonRPC
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 
 /// The host process's parts, wired together: the lease broker, the launcher, and the
@@ -14,7 +15,11 @@ public final class BatonHost: Service, Sendable {
     public let broker: LeaseBroker
     public let launcher: Launcher
     public let ingress: IngressServer?
+    public let metrics: MetricsServer?
+    /// Everything the host counts, whether or not it is served.
+    public let registry: PrometheusCollectorRegistry
     private let leaseCache: LeaseCache?
+    private let drainTimes: DrainTimes
     private let routes: RouteTable
     private let logger: Logger
 
@@ -23,6 +28,8 @@ public final class BatonHost: Service, Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.logger = logger
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
         broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger)
         let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp)
         self.routes = routes
@@ -33,25 +40,35 @@ public final class BatonHost: Service, Sendable {
             HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
             + SchedulerMethods.all(launcher: launcher, broker: broker) + RouterMethods.all(broker: broker)
         rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
+        let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         if let ingressConfiguration = configuration.ingress {
-            let cache = LeaseCache(broker: broker, slotsPerLease: ingressConfiguration.leaseSlots, logger: logger)
+            let cache = LeaseCache(
+                broker: broker, slotsPerLease: ingressConfiguration.leaseSlots, logger: logger, metrics: ingressMetrics)
             leaseCache = cache
-            ingress = IngressServer(configuration: ingressConfiguration, routes: routes, leases: cache, logger: logger, group: group)
+            ingress = IngressServer(
+                configuration: ingressConfiguration, routes: routes, leases: cache, logger: logger, metrics: ingressMetrics,
+                group: group)
         } else {
             leaseCache = nil
             ingress = nil
         }
+        metrics = configuration.metricsAddress.map { MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group) }
+        drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry))
     }
 
     /// Starts listening; used directly by tests, and by `run()`.
     public func start() async throws {
         await launcher.start()
+        drainTimes.follow(launcher.events.subscribe())
         try await rpcServer.start()
         leaseCache?.start()
         try await ingress?.start()
+        try await metrics?.start(logger: logger)
     }
 
     public func stop() async {
+        await metrics?.stop()
+        drainTimes.stop()
         await ingress?.stop()
         await leaseCache?.stop()
         await rpcServer.stop()

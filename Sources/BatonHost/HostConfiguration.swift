@@ -8,6 +8,8 @@ public struct HostConfiguration: Sendable {
     public var defaultScheduler: String?
     /// The HTTP ingress, when the host serves HTTP.
     public var ingress: IngressConfiguration?
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    public var metricsAddress: (host: String, port: Int)?
 
     public init(socketPath: String = SocketLocation.defaultPath()) {
         rpc = RPCServerConfiguration(

@@ -14,12 +14,14 @@ final class IngressContext: Sendable {
     let load = AppLoad()
     let timers = PerEventLoop { LoopTimers(eventLoop: $0) }
     let logger: Logger
+    let metrics: IngressMetrics
 
-    init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger) {
+    init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger, metrics: IngressMetrics) {
         self.configuration = configuration
         self.routes = routes
         self.leases = leases
         self.logger = logger
+        self.metrics = metrics
     }
 }
 
@@ -55,9 +57,9 @@ public final class IngressServer: Sendable {
 
     public init(
         configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        metrics: IngressMetrics = .disabled, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
-        context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger)
+        context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger, metrics: metrics)
         self.group = group
     }
 

@@ -23,6 +23,7 @@ public final class LeaseCache: Sendable {
     private let broker: LeaseBroker
     private let slotsPerLease: Int
     private let logger: Logger
+    private let metrics: IngressMetrics
     private let entries = NIOLockedValueBox<[Key: [String: Entry]]>([:])
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
 
@@ -30,17 +31,18 @@ public final class LeaseCache: Sendable {
     static let idleRelease: Duration = .seconds(10)
     static let maintenanceInterval: Duration = .seconds(5)
 
-    public init(broker: LeaseBroker, slotsPerLease: Int, logger: Logger) {
+    public init(broker: LeaseBroker, slotsPerLease: Int, logger: Logger, metrics: IngressMetrics = .disabled) {
         self.broker = broker
         self.slotsPerLease = slotsPerLease
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Starts following revocations and renewing leases in use.
     public func start() {
         let revocations = broker.revocations.subscribe()
         let follow = Task { [weak self] in
-            for await revocation in revocations { self?.markRevoked(Set(revocation.leases)) }
+            for await revocation in revocations { self?.markRevoked(Set(revocation.leases), reason: revocation.reason.rawValue) }
         }
         let maintain = Task { [weak self] in
             while !Task.isCancelled {
@@ -94,6 +96,7 @@ public final class LeaseCache: Sendable {
                 code: CoreError.noSandboxCode, message: "No sandbox available: only one that already failed this request",
                 retryAfterMs: LeaseBroker.retryAfterMs)
         }
+        metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)
         entries.withLockedValue { all in
             var entry = Entry(lease: lease)
@@ -159,11 +162,12 @@ public final class LeaseCache: Sendable {
         for id in idle where id != lease.id { await broker.release(id) }
     }
 
-    private func markRevoked(_ ids: Set<String>) {
+    private func markRevoked(_ ids: Set<String>, reason: String) {
         let idle = entries.withLockedValue { all -> [String] in
             var idle: [String] = []
             for (key, leases) in all {
                 for (id, entry) in leases where ids.contains(id) {
+                    metrics.leaseRevoked(app: key.app, reason: reason)
                     if entry.inUse == 0 {
                         all[key]?.removeValue(forKey: id)
                         idle.append(id)
@@ -200,7 +204,7 @@ public final class LeaseCache: Sendable {
         }
         for id in release { await broker.release(id) }
         for id in renew {
-            do { _ = try await broker.renew(id) } catch { markRevoked([id]) }
+            do { _ = try await broker.renew(id) } catch { markRevoked([id], reason: "renewal refused") }
         }
     }
 }

@@ -155,8 +155,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 head: exchange.head, retryAfter: 1)
         }
         let loop = context.eventLoop
+        let holdStarted = ContinuousClock.now
         let completion = NIOLoopBound({ [self] (result: Result<Lease, CoreError>) in
             ingress.load.stopHolding(exchange.app)
+            ingress.metrics.held(app: exchange.app, for: .now - holdStarted)
             leaseArrived(result, for: exchange)
         }, eventLoop: loop)
         ingress.leases.checkoutNew(
@@ -195,6 +197,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.lease = lease
         exchange.servedBy = lease
         exchange.tries += 1
+        ingress.metrics.upstreamAttempt(app: exchange.app)
         if exchange.holdEnded == nil { exchange.holdEnded = .now }
         exchange.connectStarted = .now
         let pool = ingress.upstreamPools.value(for: context.eventLoop)
@@ -252,7 +255,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.failedSandboxes.insert(lease.sandbox)
         ingress.leases.checkin(lease)
         guard let context else { return }
-        let then = NIOLoopBound({ [self] in retry(exchange, after: "could not connect to a sandbox (\(reason))") }, eventLoop: context.eventLoop)
+        let then = NIOLoopBound(
+            { [self] in retry(exchange, after: "could not connect to a sandbox (\(reason))", kind: "connect_failed") },
+            eventLoop: context.eventLoop)
         Self.spawnInvalidate(ingress.leases, lease, reason: "connect failed: \(reason)", on: context.eventLoop, then: then)
     }
 
@@ -265,26 +270,30 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func retry(_ exchange: ProxyExchange, after failure: String) {
+    private func retry(_ exchange: ProxyExchange, after failure: String, kind: String) {
         guard self.exchange === exchange, let context else { return }
         exchange.lastFailure = failure
         guard exchange.tries <= ingress.configuration.maxRetries else {
+            ingress.metrics.retryNotMade(app: exchange.app, reason: "max_retries")
             return respondWithError(
                 .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries (setting ingress.maxRetries): \(failure).",
                 head: exchange.head)
         }
         guard ContinuousClock.now < exchange.deadline else {
+            ingress.metrics.retryNotMade(app: exchange.app, reason: "deadline")
             return respondWithError(
                 .gatewayTimeout, "App \(exchange.app) could not answer before the request's deadline: \(failure).", head: exchange.head)
         }
         if !exchange.retrying {
             guard ingress.load.startRetrying(exchange.app) else {
+                ingress.metrics.retryNotMade(app: exchange.app, reason: "budget")
                 return respondWithError(
                     .serviceUnavailable, "App \(exchange.app) is over its retry budget, so this request was not retried: \(failure).",
                     head: exchange.head, retryAfter: 1)
             }
             exchange.retrying = true
         }
+        ingress.metrics.retry(app: exchange.app, reason: kind)
         let jitter = TimeAmount.milliseconds(Int64.random(in: 0...25))
         context.eventLoop.assumeIsolated().scheduleTask(in: jitter) { [self] in
             guard self.exchange === exchange else { return }
@@ -350,6 +359,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// One line per request: who served it, how it ended, and where the time went.
     private func logAccess(_ exchange: ProxyExchange) {
         let end = ContinuousClock.now
+        ingress.metrics.request(app: exchange.app, status: exchange.status.map(String.init) ?? "aborted")
         func ms(_ from: ContinuousClock.Instant?, _ to: ContinuousClock.Instant?) -> String {
             guard let from, let to else { return "-" }
             let elapsed = to - from
@@ -433,11 +443,12 @@ extension ProxyHandler: UpstreamDelegate {
         }
         let (retryable, why) = exchange.retryableAfterSend
         guard retryable else {
+            ingress.metrics.retryNotMade(app: exchange.app, reason: why.contains("replay buffer") ? "body_too_large" : "not_idempotent")
             return respondWithError(
                 .badGateway, "App \(exchange.app) closed the connection before answering, and the request was not retried: \(why).",
                 head: exchange.head)
         }
-        retry(exchange, after: reason)
+        retry(exchange, after: reason, kind: "lost_before_response")
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {

@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     var allowedUIDs: [UInt32] = []
     @Option(help: "Serve HTTP for the apps on HOST:PORT, for example 127.0.0.1:8080.")
     var http: String?
+    @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, for example 127.0.0.1:9100.")
+    var metrics: String?
     @Option(help: "The app that serves hosts no route names.")
     var defaultApp: String?
     @OptionGroup var ingressLimits: IngressLimitOptions
@@ -79,11 +81,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if !allowedUIDs.isEmpty { configuration.rpc.allowedUIDs = Set(allowedUIDs) }
         configuration.defaultScheduler = defaultScheduler
+        if let metrics {
+            configuration.metricsAddress = try Self.address(metrics, flag: "--metrics")
+        }
         if let http {
-            guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]), (0...65535).contains(port) else {
-                throw ValidationError("--http takes HOST:PORT, for example 127.0.0.1:8080; got \(http)")
-            }
-            var ingress = IngressConfiguration(host: String(http[..<colon]), port: port)
+            let (host, port) = try Self.address(http, flag: "--http")
+            var ingress = IngressConfiguration(host: host, port: port)
             ingress.defaultApp = defaultApp
             try ingressLimits.apply(to: &ingress)
             configuration.ingress = ingress
@@ -97,6 +100,13 @@ struct ServeCommand: AsyncParsableCommand {
             try configuration.requireToken(for: role, fromFile: String(entry[entry.index(after: equals)...]))
         }
         return configuration
+    }
+
+    private static func address(_ text: String, flag: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("\(flag) takes HOST:PORT, for example 127.0.0.1:8080; got \(text)")
+        }
+        return (String(text[..<colon]), port)
     }
 
     private func positive(_ value: Int, _ flag: String) throws -> Int {

@@ -62,6 +62,7 @@ struct IngressTests {
             ingress.holdTimeout = .milliseconds(holdTimeoutMs)
             adjust(&ingress)
             configuration.ingress = ingress
+            configuration.metricsAddress = ("127.0.0.1", 0)
         }) { harness in
             let admin = try await harness.client(.admin)
             let scheduler = try await harness.client(.scheduler, name: "scripted")
@@ -358,6 +359,28 @@ struct IngressTests {
             #expect(try await client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100"))
             try await client.send("data")
             _ = try await client.read(until: "got data")
+        }
+    }
+
+    @Test func metricsCountRequestsRetriesAndLeasesPerApp() async throws {
+        let doomed = try await TestBackend.start(body: "doomed")
+        let healthy = try await TestBackend.start(body: "healthy")
+        defer { Task { await healthy.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [doomed, healthy])
+            await doomed.stop()
+            for _ in 0..<4 { #expect(try await stage.get().status == 200) }
+            _ = try await stage.get(host: "nowhere.test")
+            let port = try #require(stage.harness.host.metrics?.boundPort)
+            let text = try await TestHTTPClient.send(port: port, path: "/metrics", host: "metrics").body
+            let lines = text.split(separator: "\n").map(String.init)
+            #expect(lines.contains(#"baton_ingress_requests_total{app="shop",status="200"} 4"#))
+            #expect(lines.contains { $0.hasPrefix(#"baton_ingress_upstream_attempts_total{app="shop"}"#) })
+            #expect(lines.contains { $0.hasPrefix(#"baton_ingress_retries_total{app="shop",reason="connect_failed"}"#) })
+            #expect(lines.contains { $0.hasPrefix(#"baton_ingress_lease_acquisitions_total{app="shop"}"#) })
+            #expect(lines.contains { $0.hasPrefix(#"baton_ingress_lease_revocations_total{app="shop",reason="suspect"}"#) })
+            let missing = try await TestHTTPClient.send(port: port, path: "/", host: "metrics")
+            #expect(missing.status == 404)
         }
     }
 }
