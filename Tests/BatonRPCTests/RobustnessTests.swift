@@ -107,7 +107,7 @@ struct RobustnessTests {
             let client = try await LineClient.connect(path)
             defer { Task { await client.close() } }
             try await client.sendLine(helloLine())
-            try await client.sendLine(#"{"jsonrpc":"2.0","method":"test.delay","params":{"ms":50},"id":"a"}"#)
+            try await client.sendLine(#"{"jsonrpc":"2.0","method":"test.async","params":{"n":50},"id":"a"}"#)
             try await client.send(#"{"jsonrpc":"2.0","method":"host.ping","id":"b"}"#)
             try await client.shutdownWrites()
             var ids: Set<JSON> = []

@@ -151,7 +151,7 @@ struct SessionTests {
             let client = try await LineClient.connect(path)
             defer { Task { await client.close() } }
             try await client.hello()
-            let element = #"{"jsonrpc":"2.0","method":"test.delay","params":{"ms":1},"id":1}"#
+            let element = #"{"jsonrpc":"2.0","method":"test.async","params":{"n":1},"id":1}"#
             let tooMany = try await client.exchange("[" + Array(repeating: element, count: 5).joined(separator: ",") + "]")
             #expect(tooMany["error"]?["code"] == -32008)
             #expect(tooMany["error"]?["message"]?.stringValue?.contains("rpc.maxInFlight") == true)
@@ -166,7 +166,7 @@ struct SessionTests {
             defer { Task { await client.close() } }
             try await client.hello()
             var lines = ""
-            for id in 0..<20 { lines += #"{"jsonrpc":"2.0","method":"test.delay","params":{"ms":5},"id":\#(id)}"# + "\n" }
+            for id in 0..<20 { lines += #"{"jsonrpc":"2.0","method":"test.async","params":{"n":5},"id":\#(id)}"# + "\n" }
             try await client.send(lines)
             var ids = Set<JSON>()
             for _ in 0..<20 {

@@ -29,11 +29,12 @@ enum TestMethods {
     static let notifySum = RPCMethod.sync("notify_sum", roles: [.admin]) { _ in .null }
     static let getData = RPCMethod.sync("get_data", roles: [.admin]) { _ in ["hello", 5] }
 
-    /// Answers after `ms` milliseconds; lets a test keep a request in flight.
-    static let delay = RPCMethod.async("test.delay", roles: [.admin]) { call in
-        let ms = try call.namedParams().optionalInt("ms") ?? 0
-        try await Task.sleep(for: .milliseconds(ms))
-        return .int(ms)
+    /// Answers from a task rather than on the event loop, so it counts as in flight;
+    /// echoes `n`.
+    static let background = RPCMethod.async("test.async", roles: [.admin]) { call in
+        let n = try call.namedParams().optionalInt("n") ?? 0
+        await Task.yield()
+        return .int(n)
     }
 
     /// Answers once `test.open` is called with the same key; holds a request in flight
@@ -71,7 +72,7 @@ enum TestMethods {
     }
 
     static var all: [RPCMethod] {
-        [subtract, sum, update, notifyHello, notifySum, getData, delay, wait, open, flood, schedulerOnly, ping, failing]
+        [subtract, sum, update, notifyHello, notifySum, getData, background, wait, open, flood, schedulerOnly, ping, failing]
     }
 }
 
