@@ -36,10 +36,6 @@ public final class BatonHost: Service, Sendable {
         launcher = Launcher(
             broker: broker, clock: clock, defaultScheduler: configuration.defaultScheduler, logger: logger,
             routesChanged: { routes.replace(with: $0) })
-        let methods =
-            HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
-            + SchedulerMethods.all(launcher: launcher, broker: broker) + RouterMethods.all(broker: broker)
-        rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         if let ingressConfiguration = configuration.ingress {
             let cache = LeaseCache(
@@ -52,6 +48,13 @@ public final class BatonHost: Service, Sendable {
             leaseCache = nil
             ingress = nil
         }
+        var methods =
+            HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
+            + SchedulerMethods.all(launcher: launcher, broker: broker) + RouterMethods.all(broker: broker)
+        if let ingress, let ingressConfiguration = configuration.ingress {
+            methods += IngressMethods.all(ingress: ingress, defaultTimeout: ingressConfiguration.responseHeaderTimeout)
+        }
+        rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
         metrics = configuration.metricsAddress.map { MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group) }
         drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry))
     }

@@ -48,8 +48,8 @@ final class PerEventLoop<Value>: Sendable {
 
 /// The HTTP/1.1 reverse proxy in front of the apps.
 public final class IngressServer: Sendable {
-    private let context: IngressContext
-    private let group: any EventLoopGroup
+    let context: IngressContext
+    let group: any EventLoopGroup
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
 
     /// The port the listener is bound to, once started.

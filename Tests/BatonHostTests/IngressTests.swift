@@ -383,5 +383,34 @@ struct IngressTests {
             #expect(missing.status == 404)
         }
     }
+
+    @Test func internalRequestsReachTheServiceTheyNameThroughTheSameLeases() async throws {
+        let web = try await TestBackend.start { _, _ in TestBackend.Reply(body: "web") }
+        let worker = try await TestBackend.start { head, body in TestBackend.Reply(body: "worker \(head.method) \(head.uri) \(body)") }
+        defer { Task { await web.stop(); await worker.stop() } }
+        try await withStage { stage in
+            _ = try await stage.admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["w": 1]], ["name": "worker", "spec": ["k": 1]]]])
+            var pools: [String: JSON] = [:]
+            while pools.count < 2 {
+                let update = try #require(await stage.desired.next("scheduler.desired"))
+                for pool in update["pools"]?.arrayValue ?? [] { pools[pool["service"]!.stringValue!] = pool["pool"] }
+            }
+            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "w1", "pool": pools["web"]!, "state": "ready", "url": .string(web.url)])
+            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "k1", "pool": pools["worker"]!, "state": "ready", "url": .string(worker.url)])
+            _ = await stage.events.next("event") { $0["type"] == "deploy.cutover" }
+            _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+
+            let job = try await stage.admin.call(
+                "ingress.request",
+                ["app": "shop", "service": "worker", "method": "POST", "path": "/job", "body": "cGF5bG9hZA=="])  // "payload"
+            #expect(job["status"] == 200)
+            #expect(job["body"] == .string("d29ya2VyIFBPU1QgL2pvYiBwYXlsb2Fk"))  // "worker POST /job payload"
+            for _ in 0..<3 { #expect(try await stage.get().body == "web", "a worker lease never serves web traffic") }
+            let missing = try await stage.admin.call("ingress.request", ["app": "nowhere"])
+            #expect(missing["status"] == 503)
+        }
+    }
 }
 

@@ -1,0 +1,53 @@
+import BatonIngress
+import BatonJSON
+import BatonRPC
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// `ingress.request`: a request from inside the platform to any service of an app, through
+/// the same leases, retries and holds as HTTP traffic; each service has its own leases, so a
+/// worker's sandbox never serves web traffic.
+enum IngressMethods {
+    static func all(ingress: IngressServer, defaultTimeout: TimeAmount) -> [RPCMethod] {
+        [
+            .async("ingress.request", roles: [.admin, .router]) { call in
+                let params = try call.namedParams()
+                let app = try params.string("app")
+                let service = try params.optionalString("service") ?? "web"
+                let method = HTTPMethod(rawValue: try params.optionalString("method") ?? "GET")
+                let path = try params.optionalString("path") ?? "/"
+                guard path.hasPrefix("/") else { throw RPCError.invalidParams("path must start with /") }
+                var headers: [(String, String)] = []
+                if let raw = params.members["headers"], raw != .null {
+                    guard let object = raw.objectValue else { throw RPCError.invalidParams("headers must be an object of strings") }
+                    for member in object.members {
+                        guard let value = member.value.stringValue else {
+                            throw RPCError.invalidParams("header \(member.key) must be a string")
+                        }
+                        headers.append((member.key, value))
+                    }
+                }
+                var body: ByteBuffer?
+                if let encoded = try params.optionalString("body") {
+                    guard let bytes = Data(base64Encoded: encoded) else { throw RPCError.invalidParams("body must be base64") }
+                    body = ByteBuffer(bytes: bytes)
+                }
+                let timeout = try params.optionalInt("timeoutMs").map { TimeAmount.milliseconds($0) } ?? defaultTimeout
+                let response: InternalResponse
+                do {
+                    response = try await ingress.request(
+                        app: app, service: service, method: method, path: path, headers: headers, body: body, timeout: timeout)
+                } catch {
+                    throw RPCError(code: 2004, message: "Request failed: \(error)")
+                }
+                var responseHeaders = JSONObject()
+                for (name, value) in response.headers { responseHeaders[name] = .string(value) }
+                return [
+                    "status": .int(Int64(response.status)), "headers": .object(responseHeaders),
+                    "body": .string(Data(response.body.readableBytesView).base64EncodedString()),
+                ]
+            }
+        ]
+    }
+}
