@@ -29,6 +29,12 @@ public struct IngressConfiguration: Sendable {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// Largest request head (setting `ingress.maxHeaderBytes`); past it, 431.
     public var maxHeaderBytes = 64 << 10
+    /// How long an upgraded stream (WebSocket) to a sandbox that stopped taking new work
+    /// may live on (setting `ingress.streamDrainDeadlineMs`).
+    public var streamDrainDeadline: TimeAmount = .hours(1)
+    /// Closes at that deadline are spread at random over this window, so clients do not all
+    /// reconnect at once (setting `ingress.streamCloseJitterMs`).
+    public var streamCloseJitter: TimeAmount = .seconds(60)
     /// Largest request body (setting `ingress.maxBodyBytes`); past it, 413.
     public var maxBodyBytes: Int64 = 1 << 30
 

@@ -40,4 +40,8 @@ public struct IngressMetrics: Sendable {
     func leaseRevoked(app: String, reason: String) {
         Counter(label: "baton_ingress_lease_revocations_total", dimensions: [("app", app), ("reason", reason)], factory: factory).increment()
     }
+
+    func streamClosedAtDeadline(app: String) {
+        Counter(label: "baton_ingress_streams_closed_at_deadline_total", dimensions: [("app", app)], factory: factory).increment()
+    }
 }

@@ -13,6 +13,7 @@ final class IngressContext: Sendable {
     let upstreamPools = PerEventLoop { UpstreamPool(eventLoop: $0) }
     let load = AppLoad()
     let timers = PerEventLoop { LoopTimers(eventLoop: $0) }
+    let tunnels: TunnelRegistry
     let logger: Logger
     let metrics: IngressMetrics
 
@@ -22,6 +23,7 @@ final class IngressContext: Sendable {
         self.leases = leases
         self.logger = logger
         self.metrics = metrics
+        tunnels = TunnelRegistry(configuration: configuration, metrics: metrics)
     }
 }
 
@@ -67,6 +69,7 @@ public final class IngressServer: Sendable {
     @discardableResult
     public func start() async throws -> Int {
         let context = self.context
+        context.tunnels.follow(context.leases.revocations())
         let bound = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -101,6 +104,7 @@ public final class IngressServer: Sendable {
     }
 
     public func stop() async {
+        context.tunnels.stop()
         guard let bound = channel.withLockedValue({ current in
             defer { current = nil }
             return current

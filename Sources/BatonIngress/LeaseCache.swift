@@ -38,6 +38,11 @@ public final class LeaseCache: Sendable {
         self.metrics = metrics
     }
 
+    /// The broker's revocations, from now on.
+    func revocations() -> AsyncStream<LeaseRevocation> {
+        broker.revocations.subscribe()
+    }
+
     /// Starts following revocations and renewing leases in use.
     public func start() {
         let revocations = broker.revocations.subscribe()

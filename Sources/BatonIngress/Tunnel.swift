@@ -161,6 +161,7 @@ final class TunnelUpgrader: HTTPServerProtocolUpgrader {
         pending = nil
         let cache = ingress.leases
         let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease) }
+        ingress.tunnels.add(lease: lease, client: context.channel)
         return context.eventLoop.makeCompletedFuture {
             try context.pipeline.syncOperations.addHandler(clientHalf)
             try connection.becomeTunnel(with: sandboxHalf)

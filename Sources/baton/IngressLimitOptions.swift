@@ -20,6 +20,10 @@ struct IngressLimitOptions: ParsableArguments {
     var ingressHeaderTimeoutMs: Int64?
     @Option(help: "Largest request head in bytes (ingress.maxHeaderBytes, default 65536).")
     var ingressMaxHeaderBytes: Int?
+    @Option(help: "How long a WebSocket to a draining sandbox lives on, in ms (ingress.streamDrainDeadlineMs, default 1 h).")
+    var ingressStreamDrainDeadlineMs: Int64?
+    @Option(help: "Window over which those closes are spread, in ms (ingress.streamCloseJitterMs, default 60000).")
+    var ingressStreamCloseJitterMs: Int64?
     @Option(help: "Largest request body in bytes (ingress.maxBodyBytes, default 1 GiB).")
     var ingressMaxBodyBytes: Int64?
 
@@ -40,5 +44,11 @@ struct IngressLimitOptions: ParsableArguments {
         if let value = try positive(ingressHeaderTimeoutMs, "ingress-header-timeout-ms") { configuration.headerTimeout = .milliseconds(value) }
         if let value = try positive(ingressMaxHeaderBytes, "ingress-max-header-bytes") { configuration.maxHeaderBytes = value }
         if let value = try positive(ingressMaxBodyBytes, "ingress-max-body-bytes") { configuration.maxBodyBytes = value }
+        if let value = try positive(ingressStreamDrainDeadlineMs, "ingress-stream-drain-deadline-ms") {
+            configuration.streamDrainDeadline = .milliseconds(value)
+        }
+        if let value = try positive(ingressStreamCloseJitterMs, "ingress-stream-close-jitter-ms") {
+            configuration.streamCloseJitter = .milliseconds(value)
+        }
     }
 }

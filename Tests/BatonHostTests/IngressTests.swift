@@ -412,5 +412,30 @@ struct IngressTests {
             #expect(missing["status"] == 503)
         }
     }
+
+    @Test func aTunnelToADrainingSandboxIsClosedAtTheStreamDrainDeadline() async throws {
+        let first = try await TunnelBackend.start(name: "v1")
+        let second = try await TunnelBackend.start(name: "v2")
+        defer { Task { await first.stop(); await second.stop() } }
+        try await withStage(adjust: {
+            $0.streamDrainDeadline = .milliseconds(600)
+            $0.streamCloseJitter = .milliseconds(50)
+        }) { stage in
+            try await stage.live("v1", urls: [first.url])
+            let client = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await client.close() } }
+            try await client.send(
+                "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            #expect(try await client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 101"))
+            try await stage.live("v2", urls: [second.url])
+            try await client.send("before the deadline")
+            #expect(try await client.read(until: "before the deadline") == "v1:before the deadline")
+            _ = try await client.untilClosed()
+            let port = try #require(stage.harness.host.metrics?.boundPort)
+            let metrics = try await TestHTTPClient.send(port: port, path: "/metrics", host: "metrics").body
+            #expect(metrics.contains(#"baton_ingress_streams_closed_at_deadline_total{app="shop"} 1"#))
+        }
+    }
 }
 

@@ -1,0 +1,63 @@
+import BatonCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The open tunnels by the lease they hold. When a lease is revoked (its sandbox is
+/// draining, say), its tunnels live on until the stream drain deadline, then close, each
+/// at a random point of the jitter window.
+final class TunnelRegistry: Sendable {
+    private struct Tunnel {
+        var app: String
+        var client: any Channel
+    }
+
+    private let tunnels = NIOLockedValueBox<[String: [ObjectIdentifier: Tunnel]]>([:])
+    private let configuration: IngressConfiguration
+    private let metrics: IngressMetrics
+    private let follower = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    init(configuration: IngressConfiguration, metrics: IngressMetrics) {
+        self.configuration = configuration
+        self.metrics = metrics
+    }
+
+    func follow(_ revocations: AsyncStream<LeaseRevocation>) {
+        let task = Task { [weak self] in
+            for await revocation in revocations { self?.revoked(revocation.leases) }
+        }
+        follower.withLockedValue { $0 = task }
+    }
+
+    func stop() {
+        follower.withLockedValue { $0?.cancel() }
+    }
+
+    /// Records a tunnel for as long as its client connection is open.
+    func add(lease: Lease, client: any Channel) {
+        let key = ObjectIdentifier(client)
+        tunnels.withLockedValue { $0[lease.id, default: [:]][key] = Tunnel(app: lease.app, client: client) }
+        client.closeFuture.whenComplete { [weak self] _ in
+            self?.tunnels.withLockedValue { all in
+                all[lease.id]?.removeValue(forKey: key)
+                if all[lease.id]?.isEmpty == true { all.removeValue(forKey: lease.id) }
+            }
+        }
+    }
+
+    private func revoked(_ leases: [String]) {
+        let doomed = tunnels.withLockedValue { all in leases.flatMap { all[$0]?.values.map { $0 } ?? [] } }
+        let deadline = configuration.streamDrainDeadline.nanoseconds
+        let window = configuration.streamCloseJitter.nanoseconds
+        let metrics = self.metrics
+        for tunnel in doomed {
+            let delay = TimeAmount.nanoseconds(deadline + (window > 0 ? Int64.random(in: 0...window) : 0))
+            let client = tunnel.client
+            let app = tunnel.app
+            client.eventLoop.scheduleTask(in: delay) {
+                guard client.isActive else { return }
+                metrics.streamClosedAtDeadline(app: app)
+                client.close(promise: nil)
+            }
+        }
+    }
+}
