@@ -47,6 +47,10 @@ public actor Launcher {
     public nonisolated let events = EventBus<CoreEvent>()
     /// Told the whole route table each time it changes, before the change is acknowledged.
     private let routesChanged: @Sendable ([String: String]) -> Void
+    /// How long a draining pool whose sandboxes still carry streams is kept past the request
+    /// drain timeout; the ingress closes such streams before it.
+    let streamDrainMs: Int64
+    public static let defaultStreamDrainMs: Int64 = 3_600_000 + 120_000
 
     var apps: [String: AppRecord] = [:]
     var pools: [String: PoolRecord] = [:]
@@ -59,9 +63,11 @@ public actor Launcher {
 
     public init(
         broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger,
-        routesChanged: @escaping @Sendable ([String: String]) -> Void = { _ in }
+        routesChanged: @escaping @Sendable ([String: String]) -> Void = { _ in },
+        streamDrainMs: Int64 = Launcher.defaultStreamDrainMs
     ) {
         self.broker = broker
+        self.streamDrainMs = streamDrainMs
         self.routesChanged = routesChanged
         self.clock = clock
         self.logger = logger

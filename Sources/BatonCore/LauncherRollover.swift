@@ -81,10 +81,29 @@ extension Launcher {
         publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version)
     }
 
-    func drainTimeoutPassed(_ id: String) {
+    /// Pools still draining at the request drain timeout are scaled down, except those whose
+    /// sandboxes carry streams: they get until the stream drain deadline.
+    func drainTimeoutPassed(_ id: String) async {
+        guard let deployment = deployments[id], deployment.state == .draining else { return }
+        var streaming: [String: Set<String>] = [:]
+        for pool in deployment.drainingPools.keys.sorted() {
+            if await broker.holdsStreams(pool: pool) {
+                streaming[pool] = deployment.drainingPools[pool]
+            } else {
+                scaleDown(pool, reason: "drain timeout after \(deployment.request.drainTimeoutMs) ms", deployment: id)
+            }
+        }
+        deployments[id]?.drainingPools = streaming
+        if !streaming.isEmpty {
+            startTimer(for: id, afterMs: streamDrainMs) { launcher in await launcher.streamDrainPassed(id) }
+        }
+        finishIfDrained(id)
+    }
+
+    func streamDrainPassed(_ id: String) {
         guard let deployment = deployments[id], deployment.state == .draining else { return }
         for pool in deployment.drainingPools.keys.sorted() {
-            scaleDown(pool, reason: "drain timeout after \(deployment.request.drainTimeoutMs) ms", deployment: id)
+            scaleDown(pool, reason: "stream drain deadline after \(streamDrainMs) ms", deployment: id)
         }
         deployments[id]?.drainingPools = [:]
         finishIfDrained(id)

@@ -25,6 +25,8 @@ public actor LeaseBroker {
         var lease: Lease
         var expiresAtMs: Int64
         var revoked = false
+        /// Held by a long-lived stream (an upgraded connection) rather than by requests.
+        var stream = false
         var expiry: Task<Void, Never>?
     }
 
@@ -306,6 +308,17 @@ public actor LeaseBroker {
         leases[id]?.expiresAtMs = clock.nowMs() + record.lease.ttlMs
         scheduleExpiry(id)
         return record.lease
+    }
+
+    /// Says the lease carries a long-lived stream: a draining sandbox that holds one outlives
+    /// the request drain timeout, up to the stream drain deadline.
+    public func markStream(_ id: String) {
+        leases[id]?.stream = true
+    }
+
+    /// Whether a sandbox of `pool` still holds a stream lease.
+    func holdsStreams(pool: String) -> Bool {
+        leases.values.contains { $0.stream && sandboxes[$0.lease.sandbox]?.pool == pool }
     }
 
     /// Gives the lease's slots back; releasing twice, or a lease that is gone, is fine.

@@ -35,7 +35,11 @@ public final class BatonHost: Service, Sendable {
         self.routes = routes
         launcher = Launcher(
             broker: broker, clock: clock, defaultScheduler: configuration.defaultScheduler, logger: logger,
-            routesChanged: { routes.replace(with: $0) })
+            routesChanged: { routes.replace(with: $0) },
+            streamDrainMs: configuration.ingress.map {
+                // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
+                ($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds / 1_000_000 + 30_000
+            } ?? Launcher.defaultStreamDrainMs)
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         if let ingressConfiguration = configuration.ingress {
             let cache = LeaseCache(

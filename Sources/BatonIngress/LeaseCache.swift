@@ -128,6 +128,12 @@ public final class LeaseCache: Sendable {
         do throws(CoreError) { return .success(try await body()) } catch { return .failure(error) }
     }
 
+    /// The lease now carries a long-lived stream (see `LeaseBroker.markStream`).
+    func markStream(_ lease: Lease) {
+        let broker = self.broker
+        Task { await broker.markStream(lease.id) }
+    }
+
     /// Gives back the slot a request held.
     func checkin(_ lease: Lease) {
         let release = entries.withLockedValue { all -> Bool in

@@ -162,6 +162,7 @@ final class TunnelUpgrader: HTTPServerProtocolUpgrader {
         let cache = ingress.leases
         let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease) }
         ingress.tunnels.add(lease: lease, client: context.channel)
+        cache.markStream(lease)
         return context.eventLoop.makeCompletedFuture {
             try context.pipeline.syncOperations.addHandler(clientHalf)
             try connection.becomeTunnel(with: sandboxHalf)

@@ -300,5 +300,23 @@ struct LauncherTests {
         #expect(scaled?.reason == "drained")
         await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "worker") }
     }
+
+    @Test func aSandboxCarryingAStreamOutlivesTheRequestDrainTimeoutUntilTheStreamEnds() async throws {
+        let core = await CoreHarness()
+        var events = core.events()
+        let first = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        let oldPool = try await core.pool(of: first)
+        let stream = try await core.broker.acquire(app: "shop", service: "web")
+        await core.broker.markStream(stream.id)
+        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeoutMs: 5_000)
+        try await core.ready("b", pool: try await core.pool(of: second))
+        await events.next(.sandboxDraining)
+        core.clock.advance(byMs: 5_000)
+        await core.clock.waitForSleeper(until: core.clock.nowMs() + Launcher.defaultStreamDrainMs)
+        #expect(try await core.desired(oldPool) == 1, "the stream keeps its sandbox past the request drain timeout")
+        await core.broker.release(stream.id)
+        let scaled = await events.next(.poolScaledDown) { $0.pool == oldPool }
+        #expect(scaled?.reason == "drained")
+    }
 }
 
