@@ -91,7 +91,11 @@ public final class IngressServer: Sendable {
                             }
                         }
                     )
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: upgrade, withErrorHandling: true)
+                    // Headers pass through as they were parsed; validating them again on the way out is work
+                    // without effect.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withServerUpgrade: upgrade, withErrorHandling: true,
+                        withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }
