@@ -437,5 +437,20 @@ struct IngressTests {
             #expect(metrics.contains(#"baton_ingress_streams_closed_at_deadline_total{app="shop"} 1"#))
         }
     }
+
+    @Test func aResponseCutOffMidBodyIsClosedToTheClientNotPassedOffAsWhole() async throws {
+        let backend = try await StreamingBackend.start(firstEvent: "partial")
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", urls: [backend.url])
+            let client = try await RawTCPClient.connect(port: stage.port)
+            defer { Task { await client.close() } }
+            try await client.send("GET /events HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            _ = try await client.read(until: "data: partial")
+            await backend.cut()
+            let rest = try await client.untilClosed()
+            #expect(!rest.contains("0\r\n\r\n"), "no terminating chunk: the client sees a broken response")
+        }
+    }
 }
 

@@ -40,6 +40,11 @@ public final class StreamingBackend: Sendable {
         }
     }
 
+    /// Closes every open stream mid-response, as a sandbox that dies would.
+    public func cut() async {
+        for stream in streams.withLockedValue({ $0 }) { try? await stream.close() }
+    }
+
     public func stop() async {
         try? await channel.close()
     }
