@@ -3,7 +3,7 @@
 public protocol CoreClock: Sendable {
     func nowMs() -> Int64
     /// Returns at `deadlineMs` or later; throws `CancellationError` when cancelled first.
-    func sleep(untilMs deadlineMs: Int64) async throws
+    func suspend(untilMs deadlineMs: Int64) async throws
 }
 
 /// The real clock.
@@ -17,7 +17,7 @@ public struct SystemClock: CoreClock {
         return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
     }
 
-    public func sleep(untilMs deadlineMs: Int64) async throws {
+    public func suspend(untilMs deadlineMs: Int64) async throws {
         let remaining = deadlineMs - nowMs()
         if remaining > 0 { try await Task.sleep(for: .milliseconds(remaining)) }
     }

@@ -263,7 +263,7 @@ public actor Launcher {
         let deadline = clock.nowMs() + afterMs
         let clock = self.clock
         deployments[deployment]?.timer = Task { [weak self] in
-            do { try await clock.sleep(untilMs: deadline) } catch { return }
+            do { try await clock.suspend(untilMs: deadline) } catch { return }
             guard let self else { return }
             await action(self)
         }

@@ -189,7 +189,7 @@ public actor LeaseBroker {
                     await self?.admit(id, generation: generation)
                     return
                 }
-                do { try await clock.sleep(untilMs: clock.nowMs() + delayMs) } catch { return }
+                do { try await clock.suspend(untilMs: clock.nowMs() + delayMs) } catch { return }
                 delayMs = min(delayMs * 2, 2000)
             }
         }
@@ -222,7 +222,7 @@ public actor LeaseBroker {
         let result = await withCheckedContinuation { continuation in
             let clock = self.clock
             let timeout = Task { [weak self] in
-                do { try await clock.sleep(untilMs: deadline) } catch { return }
+                do { try await clock.suspend(untilMs: deadline) } catch { return }
                 await self?.expireWaiter(id)
             }
             waiters.append(Waiter(id: id, app: app, service: service, slots: slots, continuation: continuation, timeout: timeout))
@@ -287,7 +287,7 @@ public actor LeaseBroker {
         let deadline = record.expiresAtMs
         let clock = self.clock
         leases[id]?.expiry = Task { [weak self] in
-            do { try await clock.sleep(untilMs: deadline) } catch { return }
+            do { try await clock.suspend(untilMs: deadline) } catch { return }
             await self?.expire(id, deadline: deadline)
         }
     }

@@ -147,7 +147,6 @@ extension ProxyHandler: ExchangeSink {
         guard let context else { return }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         if keepAlive {
-            setClientReading(true)
             headGuard.requestFinished()
             resumePipelined()
         } else {

@@ -10,6 +10,11 @@ struct HostHarness {
     let host: BatonHost
     let socket: String
 
+    /// An admin, a scheduler named `scheduler` and a router, each with its session open.
+    func clients(scheduler name: String = "scripted") async throws -> (admin: RPCClient, scheduler: RPCClient, router: RPCClient) {
+        (try await client(.admin), try await client(.scheduler, name: name), try await client(.router))
+    }
+
     func client(_ role: RPCRole, name: String = "test") async throws -> RPCClient {
         let client = try await RPCClient.connect(socketPath: socket)
         try await client.hello(role: role, client: RPCProgramInfo(name: name, version: "1"))

@@ -47,6 +47,21 @@ struct IngressTests {
             _ = try? await admin.call("route.set", ["host": "shop.test", "app": "shop"])
         }
 
+        /// A raw connection to the ingress that has sent `request`.
+        func raw(_ request: String) async throws -> RawTCPClient {
+            let client = try await RawTCPClient.connect(port: port)
+            try await client.send(request)
+            return client
+        }
+
+        /// A raw connection upgraded to a WebSocket tunnel to shop; returns it and the 101 head.
+        func webSocket() async throws -> (RawTCPClient, String) {
+            let client = try await raw(
+                "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            return (client, try await client.read(until: "\r\n\r\n"))
+        }
+
         func get(_ path: String = "/", host: String = "shop.test", method: HTTPMethod = .GET, headers: [(String, String)] = [], body: String? = nil)
             async throws -> TestHTTPClient.Response
         {
@@ -223,9 +238,8 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage(adjust: { $0.headerTimeout = .milliseconds(300) }) { stage in
             try await stage.live("v1", [backend])
-            let slow = try await RawTCPClient.connect(port: stage.port)
+            let slow = try await stage.raw("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Slow: ")
             defer { Task { await slow.close() } }
-            try await slow.send("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Slow: ")
             #expect(try await stage.get().body == "served")
             let answer = try await slow.untilClosed()
             #expect(answer.hasPrefix("HTTP/1.1 408"))
@@ -238,22 +252,22 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage(adjust: { $0.maxBodyBytes = 1_000 }) { stage in
             try await stage.live("v1", [backend])
-            let huge = try await RawTCPClient.connect(port: stage.port)
-            try await huge.send("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + String(repeating: "b", count: 70_000) + "\r\n\r\n")
+            let huge = try await stage.raw("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + String(repeating: "b", count: 70_000) + "\r\n\r\n")
+            defer { Task { await huge.close() } }
             #expect(try await huge.untilClosed().hasPrefix("HTTP/1.1 431"))
 
             let declared = try await stage.get(method: .POST, body: String(repeating: "x", count: 2_000))
             #expect(declared.status == 413)
             #expect(declared.body.contains("ingress.maxBodyBytes"))
 
-            let chunked = try await RawTCPClient.connect(port: stage.port)
-            try await chunked.send(
+            let chunked = try await stage.raw(
                 "POST / HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n" + "400\r\n" + String(repeating: "y", count: 1024)
                     + "\r\n400\r\n" + String(repeating: "y", count: 1024) + "\r\n0\r\n\r\n")
+            defer { Task { await chunked.close() } }
             #expect(try await chunked.untilClosed().hasPrefix("HTTP/1.1 413"))
 
-            let garbage = try await RawTCPClient.connect(port: stage.port)
-            try await garbage.send("THIS IS NOT HTTP\r\n\r\n")
+            let garbage = try await stage.raw("THIS IS NOT HTTP\r\n\r\n")
+            defer { Task { await garbage.close() } }
             #expect(try await garbage.untilClosed().hasPrefix("HTTP/1.1 400"))
 
             #expect(try await stage.get().body == "served", "the proxy goes on")
@@ -293,12 +307,8 @@ struct IngressTests {
         defer { Task { await first.stop(); await second.stop() } }
         try await withStage { stage in
             try await stage.live("v1", urls: [first.url])
-            let client = try await RawTCPClient.connect(port: stage.port)
+            let (client, head) = try await stage.webSocket()
             defer { Task { await client.close() } }
-            try await client.send(
-                "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-            let head = try await client.read(until: "\r\n\r\n")
             #expect(head.hasPrefix("HTTP/1.1 101"))
             #expect(head.lowercased().contains("x-tunnel: v1"))
             try await client.send("hello")
@@ -316,9 +326,8 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", urls: [backend.url])
-            let client = try await RawTCPClient.connect(port: stage.port)
+            let client = try await stage.raw("GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n")
             defer { Task { await client.close() } }
-            try await client.send("GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n")
             let first = try await client.read(until: "data: one")
             #expect(first.hasPrefix("HTTP/1.1 200"))
             try await backend.send("two", last: true)
@@ -334,12 +343,11 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", [backend])
-            let client = try await RawTCPClient.connect(port: stage.port)
-            defer { Task { await client.close() } }
-            try await client.send(
+            let client = try await stage.raw(
                 "POST /first HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\n\r\nhello"
                     + "POST /second HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
                     + "GET /third HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            defer { Task { await client.close() } }
             let answers = try await client.read(until: "/third")
             let first = try #require(answers.firstRange(of: "/first cl=5 te=- body=hello;"))
             let second = try #require(answers.firstRange(of: "/second cl=- te=chunked body=abcde;"))
@@ -353,9 +361,8 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", [backend])
-            let client = try await RawTCPClient.connect(port: stage.port)
+            let client = try await stage.raw("PUT /x HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             defer { Task { await client.close() } }
-            try await client.send("PUT /x HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             #expect(try await client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100"))
             try await client.send("data")
             _ = try await client.read(until: "got data")
@@ -422,12 +429,9 @@ struct IngressTests {
             $0.streamCloseJitter = .milliseconds(50)
         }) { stage in
             try await stage.live("v1", urls: [first.url])
-            let client = try await RawTCPClient.connect(port: stage.port)
+            let (client, head) = try await stage.webSocket()
             defer { Task { await client.close() } }
-            try await client.send(
-                "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-            #expect(try await client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 101"))
+            #expect(head.hasPrefix("HTTP/1.1 101"))
             try await stage.live("v2", urls: [second.url])
             try await client.send("before the deadline")
             #expect(try await client.read(until: "before the deadline") == "v1:before the deadline")
@@ -443,9 +447,8 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", urls: [backend.url])
-            let client = try await RawTCPClient.connect(port: stage.port)
+            let client = try await stage.raw("GET /events HTTP/1.1\r\nHost: shop.test\r\n\r\n")
             defer { Task { await client.close() } }
-            try await client.send("GET /events HTTP/1.1\r\nHost: shop.test\r\n\r\n")
             _ = try await client.read(until: "data: partial")
             await backend.cut()
             let rest = try await client.untilClosed()

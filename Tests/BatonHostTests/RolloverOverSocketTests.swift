@@ -20,9 +20,7 @@ struct RolloverOverSocketTests {
         let second = try await TestBackend.start(body: "v2")
         defer { Task { await first.stop(); await second.stop() } }
         try await withHost { harness in
-            let admin = try await harness.client(.admin)
-            let scheduler = try await harness.client(.scheduler, name: "scripted")
-            let router = try await harness.client(.router)
+            let (admin, scheduler, router) = try await harness.clients()
             defer { Task { await admin.close(); await scheduler.close(); await router.close() } }
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)
@@ -108,9 +106,7 @@ struct RolloverOverSocketTests {
         let backend = try await TestBackend.start()
         defer { Task { await backend.stop() } }
         try await withHost { harness in
-            let admin = try await harness.client(.admin)
-            let scheduler = try await harness.client(.scheduler, name: "scripted")
-            let router = try await harness.client(.router)
+            let (admin, scheduler, router) = try await harness.clients()
             defer { Task { await admin.close(); await scheduler.close(); await router.close() } }
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)

@@ -22,7 +22,7 @@ public final class ManualClock: CoreClock {
 
     public func nowMs() -> Int64 { state.withLockedValue { $0.now } }
 
-    public func sleep(untilMs deadline: Int64) async throws {
+    public func suspend(untilMs deadline: Int64) async throws {
         let id = state.withLockedValue { state -> Int in
             state.nextID += 1
             return state.nextID
