@@ -101,6 +101,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "baton-bench-nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "scripts/bench/nio-floor",
+            swiftSettings: strict
+        ),
         .target(
             name: "BatonTestSupport",
             dependencies: [

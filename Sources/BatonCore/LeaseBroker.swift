@@ -35,6 +35,7 @@ public actor LeaseBroker {
         var app: String
         var service: String
         var slots: Int
+        var excluding: Set<String>
         var continuation: CheckedContinuation<Result<Lease, CoreError>, Never>
         var timeout: Task<Void, Never>?
     }
@@ -210,11 +211,14 @@ public actor LeaseBroker {
 
     // MARK: Leases
 
-    /// A lease on the least-loaded admitted sandbox of the app's active version; waits up
-    /// to `waitMs` for one, then fails with a retryable error.
-    public func acquire(app: String, service: String, slots: Int = 1, waitMs: Int64 = 0) async throws(CoreError) -> Lease {
+    /// A lease on the least-loaded admitted sandbox of the app's active version, other than
+    /// those in `excluding` (sandboxes a retried request already failed on); waits up to
+    /// `waitMs` for one, then fails with a retryable error.
+    public func acquire(
+        app: String, service: String, slots: Int = 1, waitMs: Int64 = 0, excluding: Set<String> = []
+    ) async throws(CoreError) -> Lease {
         guard knownApps.contains(app) else { throw .unknownApp(app) }
-        if let lease = allocate(app: app, service: service, slots: slots) { return lease }
+        if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) { return lease }
         guard waitMs > 0 else { throw noSandbox(app: app, service: service) }
         nextWaiter += 1
         let id = nextWaiter
@@ -225,7 +229,8 @@ public actor LeaseBroker {
                 do { try await clock.suspend(untilMs: deadline) } catch { return }
                 await self?.expireWaiter(id)
             }
-            waiters.append(Waiter(id: id, app: app, service: service, slots: slots, continuation: continuation, timeout: timeout))
+            waiters.append(
+                Waiter(id: id, app: app, service: service, slots: slots, excluding: excluding, continuation: continuation, timeout: timeout))
         }
         return try result.get()
     }
@@ -240,7 +245,7 @@ public actor LeaseBroker {
         var index = 0
         while index < waiters.count {
             let waiter = waiters[index]
-            if let lease = allocate(app: waiter.app, service: waiter.service, slots: waiter.slots) {
+            if let lease = allocate(app: waiter.app, service: waiter.service, slots: waiter.slots, excluding: waiter.excluding) {
                 waiters.remove(at: index)
                 waiter.timeout?.cancel()
                 waiter.continuation.resume(returning: .success(lease))
@@ -257,10 +262,10 @@ public actor LeaseBroker {
         return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfterMs: Self.retryAfterMs)
     }
 
-    private func allocate(app: String, service: String, slots: Int) -> Lease? {
+    private func allocate(app: String, service: String, slots: Int, excluding: Set<String>) -> Lease? {
         guard let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
-        for record in sandboxes.values where servicePools.contains(record.pool) {
+        for record in sandboxes.values where servicePools.contains(record.pool) && !excluding.contains(record.id) {
             guard record.state == .ready, record.admitted, !record.suspect, record.url != nil,
                 let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots
             else { continue }

@@ -143,10 +143,6 @@ final class ExchangeDriver {
     }
 
     private func connect(_ exchange: ProxyExchange, _ lease: Lease) {
-        guard let endpoint = SandboxEndpoint(lease.url) else {
-            ingress.leases.checkin(lease)
-            return respondWithError(.badGateway, "App \(exchange.app) gave an unusable sandbox address.", head: exchange.head)
-        }
         exchange.lease = lease
         exchange.servedBy = lease
         exchange.tries += 1
@@ -154,7 +150,7 @@ final class ExchangeDriver {
         if exchange.holdEnded == nil { exchange.holdEnded = .now }
         exchange.connectStarted = .now
         let pool = ingress.upstreamPools.value(for: eventLoop)
-        pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
+        pool.connection(to: lease.url, timeout: ingress.configuration.connectTimeout) {
             [self] result in
             guard self.exchange === exchange else {
                 if case .success(let connection) = result { connection.close() }

@@ -89,17 +89,11 @@ public final class LeaseCache: Sendable {
     /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
     /// one of its slots.
     func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
-        var lease: Lease
+        let lease: Lease
         do {
-            lease = try await broker.acquire(app: app, service: service, slots: slotsPerLease, waitMs: waitMs)
+            lease = try await broker.acquire(app: app, service: service, slots: slotsPerLease, waitMs: waitMs, excluding: excluding)
         } catch where error.code == CoreError.noSandboxCode && slotsPerLease > 1 {
-            lease = try await broker.acquire(app: app, service: service, slots: 1, waitMs: 0)
-        }
-        if excluding.contains(lease.sandbox) {
-            await broker.release(lease.id)
-            throw CoreError(
-                code: CoreError.noSandboxCode, message: "No sandbox available: only one that already failed this request",
-                retryAfterMs: LeaseBroker.retryAfterMs)
+            lease = try await broker.acquire(app: app, service: service, slots: 1, waitMs: 0, excluding: excluding)
         }
         metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)

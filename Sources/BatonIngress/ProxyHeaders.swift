@@ -8,10 +8,18 @@ enum ProxyHeaders {
         "proxy-authenticate", "proxy-authorization",
     ]
 
-    /// Removes hop-by-hop headers, and any header the `Connection` header names.
+    /// Removes hop-by-hop headers, and any header the `Connection` header names. One pass
+    /// finds them; most heads have none but `Connection`, so nothing else is rebuilt.
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
-        let named = headers[canonicalForm: "connection"].map { $0.lowercased() }
-        for name in hopByHop.union(named) { headers.remove(name: name) }
+        let named = headers[canonicalForm: "connection"]
+        var doomed: [String] = []
+        for (name, _) in headers {
+            let lowered = name.lowercased()
+            if hopByHop.contains(lowered) || named.contains(where: { $0.utf8.count == lowered.utf8.count && $0.lowercased() == lowered }) {
+                doomed.append(lowered)
+            }
+        }
+        for name in doomed { headers.remove(name: name) }
     }
 
     /// The request as the sandbox gets it: hop-by-hop headers gone, `X-Forwarded-*`

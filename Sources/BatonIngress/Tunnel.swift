@@ -120,12 +120,8 @@ final class TunnelUpgrader: HTTPServerProtocolUpgrader {
         _ lease: Lease, for request: HTTPRequestHead, from client: any Channel, headers: HTTPHeaders,
         answer: EventLoopPromise<HTTPHeaders>
     ) {
-        guard let endpoint = SandboxEndpoint(lease.url) else {
-            ingress.leases.checkin(lease)
-            return answer.fail(ChannelError.inappropriateOperationForState)
-        }
         let pool = ingress.upstreamPools.value(for: client.eventLoop)
-        pool.connection(to: lease.url, host: endpoint.host, port: endpoint.port, timeout: ingress.configuration.connectTimeout) {
+        pool.connection(to: lease.url, timeout: ingress.configuration.connectTimeout) {
             [self] result in
             switch result {
             case .failure(let error):

@@ -1,3 +1,4 @@
+import BatonCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -119,6 +120,12 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
 }
 
 /// Idle keep-alive connections to sandboxes, for one event loop.
+/// A sandbox reported an address that is not `http://host[:port]`.
+struct UnusableSandboxAddress: Error, CustomStringConvertible {
+    var url: String
+    var description: String { "unusable sandbox address \(url)" }
+}
+
 final class UpstreamPool {
     private let eventLoop: any EventLoop
     private var idle: [String: [UpstreamConnection]] = [:]
@@ -128,14 +135,15 @@ final class UpstreamPool {
     }
 
     /// An idle connection to `url`, or a new one; `done` runs on this pool's event loop.
+    /// The address is only parsed when a connection has to be made.
     func connection(
-        to url: String, host: String, port: Int, timeout: TimeAmount,
-        _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
+        to url: String, timeout: TimeAmount, _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
     ) {
         while var list = idle[url], let reused = list.popLast() {
             idle[url] = list
             if reused.channel.isActive { return done(.success(reused)) }
         }
+        guard let endpoint = SandboxEndpoint(url) else { return done(.failure(UnusableSandboxAddress(url: url))) }
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -146,7 +154,7 @@ final class UpstreamPool {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
-            .connect(host: host, port: port)
+            .connect(host: endpoint.host, port: endpoint.port)
             .assumeIsolated()
             .whenComplete { result in
                 done(result.flatMap { channel in

@@ -37,4 +37,12 @@ public struct RPCParams: Sendable {
         }
         return int
     }
+
+    public func optionalStringArray(_ key: String) throws(RPCError) -> [String]? {
+        guard let value = members[key], value != .null else { return nil }
+        guard let list = value.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+            throw .invalidParams("member \"\(key)\" must be an array of strings, not \(value.typeName)")
+        }
+        return list.compactMap(\.stringValue)
+    }
 }

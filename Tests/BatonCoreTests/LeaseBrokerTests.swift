@@ -39,6 +39,17 @@ struct LeaseBrokerTests {
         #expect(third.sandbox == second.sandbox, "1 slot out is less than 3")
     }
 
+    @Test func aRetryNeverGetsASandboxItExcludedAndWaitsForAnother() async throws {
+        let (core, pool) = try await serving(sandboxes: ["a", "b"], slots: 10)
+        _ = try await core.broker.acquire(app: "shop", service: "web", slots: 5, excluding: ["a"])
+        let retried = try await core.broker.acquire(app: "shop", service: "web", excluding: ["a"])
+        #expect(retried.sandbox == "b", "b is busier than a, but a failed this request")
+        let broker = core.broker
+        let waiting = Task { try await broker.acquire(app: "shop", service: "web", waitMs: 30_000, excluding: ["a", "b"]) }
+        try await core.ready("c", pool: pool)
+        #expect(try await waiting.value.sandbox == "c")
+    }
+
     @Test func aWaitingAcquireIsAnsweredTheMomentASandboxIsReady() async throws {
         let core = await CoreHarness()
         let deployment = try await core.deploy("shop", "v1", services: [web(image: "a")])

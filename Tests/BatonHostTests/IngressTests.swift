@@ -47,6 +47,21 @@ struct IngressTests {
             _ = try? await admin.call("route.set", ["host": "shop.test", "app": "shop"])
         }
 
+        /// `count` GETs to shop sent at once: their tasks, and their responses in the order
+        /// they finish (nil for a failed exchange).
+        func concurrentGets(_ count: Int) -> ([Task<TestHTTPClient.Response?, Never>], AsyncStream<TestHTTPClient.Response?>) {
+            let port = port
+            let (finished, finish) = AsyncStream.makeStream(of: TestHTTPClient.Response?.self)
+            let requests = (0..<count).map { _ in
+                Task {
+                    let response = try? await TestHTTPClient.send(port: port, host: "shop.test")
+                    finish.yield(response)
+                    return response
+                }
+            }
+            return (requests, finished)
+        }
+
         /// A raw connection to the ingress that has sent `request`.
         func raw(_ request: String) async throws -> RawTCPClient {
             let client = try await RawTCPClient.connect(port: port)
@@ -211,6 +226,38 @@ struct IngressTests {
         }
     }
 
+    @Test func retriesPastTheAppsBudgetGet503AndAreCounted() async throws {
+        let dropped = NIOLockedValueBox(0)
+        let dropper = try await TestBackend.start { _, _ in
+            dropped.withLockedValue { $0 += 1 }
+            return nil
+        }
+        let keeper = try await TestBackend.start(body: "kept")
+        defer { Task { await dropper.stop(); await keeper.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [dropper])
+            // Five GETs lost by the only sandbox: each wants a retry elsewhere, and waits for
+            // one. The budget is max(3, 20% of 5 active) = 3, so two are refused at once.
+            let (requests, finished) = stage.concurrentGets(5)
+            var done = finished.makeAsyncIterator()
+            for _ in 0..<2 {
+                let refused = await done.next() ?? nil
+                #expect(refused?.status == 503)
+                #expect(refused?.body.contains("over its retry budget") == true)
+            }
+            let pool = try #require(try await stage.harness.host.launcher.status(app: "shop").pools.first?.id)
+            _ = try await stage.scheduler.call(
+                "scheduler.report", ["sandbox": "v1-keeper", "pool": .string(pool), "state": "ready", "url": .string(keeper.url)])
+            var served = 0
+            for request in requests where await request.value?.status == 200 { served += 1 }
+            #expect(served == 3)
+            #expect(dropped.withLockedValue { $0 } == 5)
+            let metricsPort = try #require(stage.harness.host.metrics?.boundPort)
+            let text = try await TestHTTPClient.send(port: metricsPort, path: "/metrics", host: "metrics").body
+            #expect(text.contains(#"baton_ingress_retries_not_made_total{app="shop",reason="budget"} 2"#))
+        }
+    }
+
     @Test func aSandboxThatNeverStartsAnsweringGets504AndTheLeaseIsKept() async throws {
         let attempts = NIOLockedValueBox(0)
         let stalled = try await TestBackend.start { head, _ in
@@ -281,15 +328,7 @@ struct IngressTests {
             _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
             let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
-            let port = stage.port
-            let (finished, finish) = AsyncStream.makeStream(of: TestHTTPClient.Response?.self)
-            let requests = (0..<3).map { _ in
-                Task {
-                    let response = try? await TestHTTPClient.send(port: port, host: "shop.test")
-                    finish.yield(response)
-                    return response
-                }
-            }
+            let (requests, finished) = stage.concurrentGets(3)
             var firstDone = finished.makeAsyncIterator()
             let refused = await firstDone.next() ?? nil
             #expect(refused?.status == 503)

@@ -56,11 +56,7 @@ enum AdminMethods {
 
     /// The optional `apps` filter of the watch methods.
     static func appFilter(_ params: RPCParams) throws(RPCError) -> Set<String>? {
-        guard let raw = params.members["apps"], raw != .null else { return nil }
-        guard let list = raw.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
-            throw .invalidParams("apps must be an array of app names")
-        }
-        return Set(list.compactMap(\.stringValue))
+        try params.optionalStringArray("apps").map(Set.init)
     }
 
     /// Milliseconds since the Unix epoch at which something happened at core time `coreMs`.

@@ -12,10 +12,11 @@ enum RouterMethods {
                 let service = try params.optionalString("service") ?? "web"
                 let slots = Int(try params.optionalInt("slots") ?? 1)
                 let waitMs = try params.optionalInt("waitMs") ?? 0
+                let exclude = try params.optionalStringArray("exclude") ?? []
                 guard slots >= 1, waitMs >= 0 else { throw RPCError.invalidParams("slots must be at least 1 and waitMs not negative") }
                 return CoreJSON.lease(
                     try await CoreJSON.call { () async throws(CoreError) in
-                        try await broker.acquire(app: app, service: service, slots: slots, waitMs: waitMs)
+                        try await broker.acquire(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude))
                     })
             },
             .async("lease.renew", roles: [.router]) { call in
