@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "baton", targets: ["baton"]),
+        .executable(name: "baton-process-scheduler", targets: ["baton-process-scheduler"]),
         .library(name: "BatonJSON", targets: ["BatonJSON"]),
         .library(name: "BatonRPC", targets: ["BatonRPC"]),
         .library(name: "BatonCore", targets: ["BatonCore"]),
@@ -73,6 +74,8 @@ let package = Package(
         .target(
             name: "BatonHost",
             dependencies: [
+                "BatonProbe",
+                "BatonPlugins",
                 "BatonJSON",
                 "BatonRPC",
                 "BatonCore",
@@ -87,9 +90,47 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "BatonProbe",
+            dependencies: [
+                "BatonCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "BatonPlugins",
+            dependencies: [
+                "BatonJSON",
+                "BatonRPC",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "baton-process-scheduler",
+            dependencies: [
+                "BatonJSON",
+                "BatonRPC",
+                "BatonCore",
+                "BatonProbe",
+                "BatonPlugins",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "plugins/process-scheduler",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "baton",
             dependencies: [
+                "baton-process-scheduler",  // the embedded default scheduler, run next to it
                 "BatonJSON",
                 "BatonRPC",
                 "BatonHost",

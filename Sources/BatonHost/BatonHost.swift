@@ -1,4 +1,5 @@
 import BatonCore
+import BatonProbe
 import BatonIngress
 import BatonRPC
 import Logging

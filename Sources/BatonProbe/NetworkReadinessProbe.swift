@@ -4,11 +4,16 @@ import NIOPosix
 
 /// The host's own readiness check: a TCP connect to the sandbox's URL, or, with a health
 /// path, a GET of it that must answer 2xx. Every check has a deadline.
-struct NetworkReadinessProbe: ReadinessProbe {
-    let group: any EventLoopGroup
-    var timeout: TimeAmount = .seconds(2)
+public struct NetworkReadinessProbe: ReadinessProbe {
+    public let group: any EventLoopGroup
+    public var timeout: TimeAmount
 
-    func isReady(url: String, health: HealthCheck?) async -> Bool {
+    public init(group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) {
+        self.group = group
+        self.timeout = timeout
+    }
+
+    public func isReady(url: String, health: HealthCheck?) async -> Bool {
         guard let endpoint = SandboxEndpoint(url) else { return false }
         let loop = group.next()
         let status = loop.makePromise(of: Int.self)

@@ -1,0 +1,182 @@
+import BatonCore
+import BatonJSON
+import BatonPlugins
+import Logging
+
+/// Runs the desired sandboxes of every pool as local processes and reports what they do.
+actor Supervisor {
+    private struct Pool {
+        var desired: DesiredPool
+        var backoff = Backoff()
+        /// No new start before this instant: a crash was just seen.
+        var holdUntil: ContinuousClock.Instant?
+        var specReported = false
+    }
+
+    private struct Sandbox {
+        var id: String
+        var pool: String
+        var url: String
+        var pid: Int32?
+        var ready = false
+        var stopping = false
+        var process: Task<Void, Never>?
+        var readiness: Task<Void, Never>?
+    }
+
+    private var pools: [String: Pool] = [:]
+    private var sandboxes: [String: Sandbox] = [:]
+    private var started = 0
+    private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    private let reporter: Reporter
+    private let probe: any ReadinessProbe
+    private let logDirectory: String
+    private let logger: Logger
+
+    init(reporter: Reporter, probe: any ReadinessProbe, logDirectory: String, logger: Logger) {
+        self.reporter = reporter
+        self.probe = probe
+        self.logDirectory = logDirectory
+        self.logger = logger
+    }
+
+    /// Takes in desired pools. A complete list (a subscription snapshot) is the whole truth:
+    /// pools it leaves out go to 0.
+    func apply(_ desired: [DesiredPool], complete: Bool) {
+        if complete {
+            let named = Set(desired.map(\.id))
+            for id in pools.keys where !named.contains(id) { pools[id]?.desired.desired = 0 }
+        }
+        for pool in desired {
+            if pools[pool.id] == nil {
+                pools[pool.id] = Pool(desired: pool)
+            } else {
+                pools[pool.id]?.desired = pool
+            }
+        }
+        for id in pools.keys { reconcile(id) }
+    }
+
+    private func reconcile(_ poolID: String) {
+        guard let pool = pools[poolID] else { return }
+        let live = sandboxes.values.filter { $0.pool == poolID && !$0.stopping }
+        if live.count > pool.desired.desired {
+            // Not-yet-ready ones go first, then the newest.
+            let extra = live.sorted { ($0.ready ? 1 : 0, $1.id) < ($1.ready ? 1 : 0, $0.id) }.prefix(live.count - pool.desired.desired)
+            for sandbox in extra { stop(sandbox.id) }
+            return
+        }
+        guard live.count < pool.desired.desired else { return }
+        if let until = pool.holdUntil, ContinuousClock.now < until { return }
+        switch pool.desired.command {
+        case .failure(let problem):
+            guard !pool.specReported else { return }
+            pools[poolID]?.specReported = true
+            logger.error("pool cannot run", metadata: ["pool": "\(poolID)", "reason": "\(problem)"])
+            reporter.report(["sandbox": .string("\(poolID)-spec"), "pool": .string(poolID), "state": "failed", "reason": .string("\(problem)")])
+        case .success(let command):
+            for _ in live.count..<pool.desired.desired { launch(pool.desired, command) }
+        }
+    }
+
+    private func launch(_ pool: DesiredPool, _ command: ChildCommand) {
+        started += 1
+        let id = "\(pool.id)-\(runTag)-\(started)"
+        let port: Int
+        do {
+            port = try FreePort.pick()
+        } catch {
+            return sandboxEnded(id, pool: pool.id, reason: "no free port: \(error)", stopping: false)
+        }
+        var command = command
+        command.environment["PORT"] = "\(port)"
+        let url = "http://127.0.0.1:\(port)"
+        let log = "\(logDirectory)/\(id).log"
+        logger.info("starting sandbox", metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"])
+        reporter.report(["sandbox": .string(id), "pool": .string(pool.id), "state": "starting"])
+        let process = Task {
+            let reason: String
+            do {
+                reason = "\(try await ChildProcess.run(command, output: .file(log)) { pid in await self.spawned(id, pid: pid) })"
+            } catch is CancellationError {
+                reason = "stopped"
+            } catch {
+                reason = "could not start \(command.command): \(error)"
+            }
+            self.exited(id, reason: reason)
+        }
+        sandboxes[id] = Sandbox(id: id, pool: pool.id, url: url, process: process)
+    }
+
+    private func spawned(_ id: String, pid: Int32) {
+        guard let sandbox = sandboxes[id], let pool = pools[sandbox.pool] else { return }
+        sandboxes[id]?.pid = pid
+        let probe = probe
+        let health = pool.desired.health
+        let url = sandbox.url
+        sandboxes[id]?.readiness = Task {
+            // Until the process answers, or ends (which cancels this).
+            while !Task.isCancelled {
+                if await probe.isReady(url: url, health: health) { return self.becameReady(id) }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    private func becameReady(_ id: String) {
+        guard let sandbox = sandboxes[id], !sandbox.stopping else { return }
+        sandboxes[id]?.ready = true
+        pools[sandbox.pool]?.backoff.succeeded()
+        logger.info("sandbox ready", metadata: ["sandbox": "\(id)", "url": "\(sandbox.url)"])
+        reporter.report(["sandbox": .string(id), "pool": .string(sandbox.pool), "state": "ready", "url": .string(sandbox.url)])
+    }
+
+    private func exited(_ id: String, reason: String) {
+        guard let sandbox = sandboxes.removeValue(forKey: id) else { return }
+        sandbox.readiness?.cancel()
+        sandboxEnded(id, pool: sandbox.pool, reason: reason, stopping: sandbox.stopping)
+    }
+
+    private func sandboxEnded(_ id: String, pool poolID: String, reason: String, stopping: Bool) {
+        if stopping {
+            logger.info("sandbox stopped", metadata: ["sandbox": "\(id)", "how": "\(reason)"])
+            reporter.report(["sandbox": .string(id), "pool": .string(poolID), "state": "stopped", "reason": .string("stopped on request (\(reason))")])
+            return reconcile(poolID)
+        }
+        guard var pool = pools[poolID] else { return }
+        let wait = pool.backoff.failed()
+        pool.holdUntil = .now + wait
+        pools[poolID] = pool
+        var why = reason
+        if pool.backoff.failuresInRow >= 3 {
+            why += "; crash loop: \(pool.backoff.failuresInRow) failures in a row, next start in \(wait)"
+        }
+        logger.warning("sandbox failed", metadata: ["sandbox": "\(id)", "pool": "\(poolID)", "reason": "\(why)"])
+        reporter.report(["sandbox": .string(id), "pool": .string(poolID), "state": "failed", "reason": .string(why)])
+        Task {
+            try? await Task.sleep(for: wait)
+            self.retry(poolID)
+        }
+    }
+
+    private func retry(_ poolID: String) {
+        pools[poolID]?.holdUntil = nil
+        reconcile(poolID)
+    }
+
+    /// SIGTERM, then SIGKILL after the spec's grace; `stopped` is reported when it is gone.
+    private func stop(_ id: String) {
+        guard let sandbox = sandboxes[id], !sandbox.stopping else { return }
+        logger.info("stopping sandbox", metadata: ["sandbox": "\(id)", "pid": "\(sandbox.pid.map(String.init) ?? "-")"])
+        sandboxes[id]?.stopping = true
+        sandbox.readiness?.cancel()
+        sandbox.process?.cancel()
+    }
+
+    /// Stops every sandbox and returns once all are gone.
+    func stopAll() async {
+        let processes = sandboxes.values.compactMap(\.process)
+        for id in Array(sandboxes.keys) { stop(id) }
+        for process in processes { await process.value }
+    }
+}
