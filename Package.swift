@@ -130,6 +130,8 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: [
+                "BatonPlugins",
+                "BatonCore",
                 "baton-process-scheduler",  // the embedded default scheduler, run next to it
                 "BatonJSON",
                 "BatonRPC",
@@ -196,6 +198,9 @@ let package = Package(
                 "BatonRPC",
                 "BatonHost",
                 "baton",  // built so the tests can run it as a real process
+                "baton-process-scheduler",
+                "BatonPlugins",
+                "BatonProbe",
                 "BatonIngress",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

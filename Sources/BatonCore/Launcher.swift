@@ -223,8 +223,10 @@ public actor Launcher {
 
     // MARK: Routes
 
-    public func setRoute(host: String, app: String) throws(CoreError) {
-        guard apps[app] != nil else { throw .unknownApp(app) }
+    /// Routes `host` to `app`. Only routes from the host's own configuration may name an
+    /// app not deployed yet: its requests get 503 until it is.
+    public func setRoute(host: String, app: String, allowingUnknownApp: Bool = false) throws(CoreError) {
+        guard apps[app] != nil || allowingUnknownApp else { throw .unknownApp(app) }
         routes[host.lowercased()] = app
         routesChanged(routes)
     }

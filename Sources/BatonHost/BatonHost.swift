@@ -1,6 +1,9 @@
 import BatonCore
 import BatonProbe
 import BatonIngress
+import BatonPlugins
+import Foundation
+import NIOConcurrencyHelpers
 import BatonRPC
 import Logging
 import NIOCore
@@ -23,6 +26,9 @@ public final class BatonHost: Service, Sendable {
     private let drainTimes: DrainTimes
     private let routes: RouteTable
     private let logger: Logger
+    private let plugins: PluginSupervisor
+    private let pluginsRunning = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let bootstrapRoutes: [(host: String, app: String)]
 
     public init(
         configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
@@ -62,6 +68,19 @@ public final class BatonHost: Service, Sendable {
         rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
         metrics = configuration.metricsAddress.map { MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group) }
         drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry))
+        bootstrapRoutes = configuration.routes
+        let tokens = configuration.rpc.roleTokens
+        plugins = PluginSupervisor(
+            plugins: configuration.plugins,
+            environment: [
+                "BATON_SOCKET": Self.absolute(configuration.rpc.socketPath),
+                "BATON_STATE_DIR": Self.absolute(configuration.stateDirectory),
+            ],
+            token: { role in RPCRole(rawValue: role).flatMap { tokens[$0] } }, logger: logger)
+    }
+
+    private static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// Starts listening; used directly by tests, and by `run()`.
@@ -72,9 +91,23 @@ public final class BatonHost: Service, Sendable {
         leaseCache?.start()
         try await ingress?.start()
         try await metrics?.start(logger: logger)
+        for route in bootstrapRoutes {
+            do {
+                try await launcher.setRoute(host: route.host, app: route.app, allowingUnknownApp: true)
+            } catch {
+                logger.error("route not set", metadata: ["host": "\(route.host)", "app": "\(route.app)", "error": "\(error)"])
+            }
+        }
+        let plugins = plugins
+        pluginsRunning.withLockedValue { $0 = Task { await plugins.run() } }
     }
 
     public func stop() async {
+        // Plugins first, while the socket still takes the reports of what they stop.
+        if let running = pluginsRunning.withLockedValue({ $0 }) {
+            running.cancel()
+            await running.value
+        }
         await metrics?.stop()
         drainTimes.stop()
         await ingress?.stop()

@@ -1,4 +1,5 @@
 import BatonIngress
+import BatonPlugins
 import BatonRPC
 
 /// Everything `baton serve` is configured with.
@@ -10,6 +11,12 @@ public struct HostConfiguration: Sendable {
     public var ingress: IngressConfiguration?
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     public var metricsAddress: (host: String, port: Int)?
+    /// Programs started beside the host and restarted when they exit.
+    public var plugins: [PluginSpec] = []
+    /// Where the host and its plugins keep their files (plugins get it as `BATON_STATE_DIR`).
+    public var stateDirectory = ".baton"
+    /// Routes set at start, before any admin call: host name → app.
+    public var routes: [(host: String, app: String)] = []
 
     public init(socketPath: String = SocketLocation.defaultPath()) {
         rpc = RPCServerConfiguration(

@@ -73,7 +73,7 @@ public enum ChildProcess {
         case .file(let path):
             let out = try FileDescriptor.open(
                 FilePath(path), .writeOnly, options: [.append, .create], permissions: [.ownerReadWrite, .groupRead])
-            let err = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.append, .create])
+            let err = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.append])
             let result = try await Subprocess.run(
                 executable, arguments: Arguments(command.arguments), environment: environment, workingDirectory: directory,
                 platformOptions: options, input: .none,

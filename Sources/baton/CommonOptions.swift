@@ -5,8 +5,12 @@ import Logging
 
 /// `--socket`, shared by every subcommand that talks to a host.
 struct SocketOptions: ParsableArguments {
-    @Option(help: "The host's unix socket (default: $BATON_SOCKET, else $XDG_RUNTIME_DIR/baton/baton.sock, else /tmp/baton-UID/baton.sock).")
-    var socket: String = SocketLocation.defaultPath()
+    @Option(
+        name: .customLong("socket"),
+        help: "The host's unix socket (default: $BATON_SOCKET, else $XDG_RUNTIME_DIR/baton/baton.sock, else /tmp/baton-UID/baton.sock).")
+    var given: String?
+
+    var socket: String { given ?? SocketLocation.defaultPath() }
 }
 
 /// `--log-level`, for subcommands that log.

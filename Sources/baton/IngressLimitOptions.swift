@@ -1,6 +1,4 @@
 import ArgumentParser
-import BatonIngress
-import NIOCore
 
 /// The ingress's limits as flags of `baton serve`; each names the setting its error quotes.
 struct IngressLimitOptions: ParsableArguments {
@@ -27,28 +25,16 @@ struct IngressLimitOptions: ParsableArguments {
     @Option(help: "Largest request body in bytes (ingress.maxBodyBytes, default 1 GiB).")
     var ingressMaxBodyBytes: Int64?
 
-    func apply(to configuration: inout IngressConfiguration) throws {
-        func positive<T: BinaryInteger>(_ value: T?, _ flag: String) throws -> T? {
-            guard let value else { return nil }
-            guard value >= 0 else { throw ValidationError("--\(flag) must not be negative; got \(value)") }
-            return value
-        }
-        if let value = try positive(ingressConnectTimeoutMs, "ingress-connect-timeout-ms") { configuration.connectTimeout = .milliseconds(value) }
-        if let value = try positive(ingressMaxRetries, "ingress-max-retries") { configuration.maxRetries = value }
-        if let value = try positive(ingressReplayBufferBytes, "ingress-replay-buffer-bytes") { configuration.replayBufferBytes = value }
-        if let value = try positive(ingressHoldTimeoutMs, "ingress-hold-timeout-ms") { configuration.holdTimeout = .milliseconds(value) }
-        if let value = try positive(ingressHoldQueueDepth, "ingress-hold-queue-depth") { configuration.holdQueueDepth = value }
-        if let value = try positive(ingressResponseHeaderTimeoutMs, "ingress-response-header-timeout-ms") {
-            configuration.responseHeaderTimeout = .milliseconds(value)
-        }
-        if let value = try positive(ingressHeaderTimeoutMs, "ingress-header-timeout-ms") { configuration.headerTimeout = .milliseconds(value) }
-        if let value = try positive(ingressMaxHeaderBytes, "ingress-max-header-bytes") { configuration.maxHeaderBytes = value }
-        if let value = try positive(ingressMaxBodyBytes, "ingress-max-body-bytes") { configuration.maxBodyBytes = value }
-        if let value = try positive(ingressStreamDrainDeadlineMs, "ingress-stream-drain-deadline-ms") {
-            configuration.streamDrainDeadline = .milliseconds(value)
-        }
-        if let value = try positive(ingressStreamCloseJitterMs, "ingress-stream-close-jitter-ms") {
-            configuration.streamCloseJitter = .milliseconds(value)
-        }
+    /// The flags given, by setting name.
+    var settings: [String: Int64] {
+        let given: [(String, Int64?)] = [
+            ("ingress.connectTimeoutMs", ingressConnectTimeoutMs), ("ingress.maxRetries", ingressMaxRetries.map(Int64.init)),
+            ("ingress.replayBufferBytes", ingressReplayBufferBytes.map(Int64.init)), ("ingress.holdTimeoutMs", ingressHoldTimeoutMs),
+            ("ingress.holdQueueDepth", ingressHoldQueueDepth.map(Int64.init)),
+            ("ingress.responseHeaderTimeoutMs", ingressResponseHeaderTimeoutMs), ("ingress.headerTimeoutMs", ingressHeaderTimeoutMs),
+            ("ingress.maxHeaderBytes", ingressMaxHeaderBytes.map(Int64.init)), ("ingress.maxBodyBytes", ingressMaxBodyBytes),
+            ("ingress.streamDrainDeadlineMs", ingressStreamDrainDeadlineMs), ("ingress.streamCloseJitterMs", ingressStreamCloseJitterMs),
+        ]
+        return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })
     }
 }

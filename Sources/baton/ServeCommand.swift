@@ -1,6 +1,8 @@
 import ArgumentParser
 import BatonHost
 import BatonIngress
+import BatonPlugins
+import Foundation
 import BatonRPC
 import Logging
 import NIOCore
@@ -16,14 +18,20 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var socket: SocketOptions
     @OptionGroup var logging: LoggingOptions
 
+    @Option(help: "A JSON config file with the same settings as these flags; a flag given here wins over the file.")
+    var config: String?
+    @Option(help: "Where the host and its plugins keep their files (default .baton).")
+    var state: String?
+    @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
+    var noPlugins = false
     @Option(help: "Longest RPC line in bytes (rpc.maxLineBytes).")
-    var rpcMaxLineBytes: Int?
+    var rpcMaxLineBytes: Int64?
     @Option(help: "Most RPC connections open at once (rpc.maxConnections).")
-    var rpcMaxConnections: Int?
+    var rpcMaxConnections: Int64?
     @Option(help: "Most requests in flight per RPC connection (rpc.maxInFlight).")
-    var rpcMaxInFlight: Int?
+    var rpcMaxInFlight: Int64?
     @Option(help: "Messages queued for a client that does not read before it is disconnected (rpc.outboundQueue).")
-    var rpcOutboundQueue: Int?
+    var rpcOutboundQueue: Int64?
     @Option(help: "Milliseconds a client may leave its socket unread before it is disconnected (rpc.writeStallTimeoutMs).")
     var rpcWriteStallTimeoutMs: Int64?
     @Option(help: "Milliseconds a new connection has to send host.hello (rpc.helloTimeoutMs).")
@@ -47,14 +55,16 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.bootstrap()
         let configuration: HostConfiguration
+        let file: ConfigFile
         do {
-            configuration = try makeConfiguration()
+            file = try config.map { path throws(ConfigFile.Problem) in try ConfigFile.load(path) } ?? ConfigFile()
+            configuration = try makeConfiguration(file)
         } catch {
             printError("\(error)", command: "serve")
             throw ExitCode.failure
         }
         let eventLoopGroup: any EventLoopGroup =
-            eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
+            (eventLoops ?? file.eventLoops).map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
         let host = BatonHost(configuration: configuration, logger: logger, group: eventLoopGroup)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -67,29 +77,47 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeConfiguration() throws -> HostConfiguration {
-        var configuration = HostConfiguration(socketPath: socket.socket)
-        if let value = rpcMaxLineBytes { configuration.rpc.maxLineBytes = try positive(value, "--rpc-max-line-bytes") }
-        if let value = rpcMaxConnections { configuration.rpc.maxConnections = try positive(value, "--rpc-max-connections") }
-        if let value = rpcMaxInFlight { configuration.rpc.maxInFlight = try positive(value, "--rpc-max-in-flight") }
-        if let value = rpcOutboundQueue { configuration.rpc.outboundQueue = try positive(value, "--rpc-outbound-queue") }
-        if let value = rpcWriteStallTimeoutMs {
-            configuration.rpc.writeStallTimeout = .milliseconds(Int64(try positive(Int(value), "--rpc-write-stall-timeout-ms")))
+    /// The flags given, by setting name.
+    private var rpcSettings: [String: Int64] {
+        let given: [(String, Int64?)] = [
+            ("rpc.maxLineBytes", rpcMaxLineBytes), ("rpc.maxConnections", rpcMaxConnections), ("rpc.maxInFlight", rpcMaxInFlight),
+            ("rpc.outboundQueue", rpcOutboundQueue), ("rpc.writeStallTimeoutMs", rpcWriteStallTimeoutMs),
+            ("rpc.helloTimeoutMs", rpcHelloTimeoutMs),
+        ]
+        return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })
+    }
+
+    private func makeConfiguration(_ file: ConfigFile) throws -> HostConfiguration {
+        var configuration = HostConfiguration(socketPath: socket.given ?? file.socket ?? SocketLocation.defaultPath())
+        let settings = file.settings.merging(rpcSettings.merging(ingressLimits.settings) { $1 }) { $1 }
+        var ingress: IngressConfiguration?
+        if let http = http ?? file.http {
+            let (host, port) = try Self.address(http, flag: "--http")
+            ingress = IngressConfiguration(host: host, port: port)
+            ingress?.defaultApp = defaultApp ?? file.defaultApp
         }
-        if let value = rpcHelloTimeoutMs {
-            configuration.rpc.helloTimeout = .milliseconds(Int64(try positive(Int(value), "--rpc-hello-timeout-ms")))
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+            if let setting = RPCServerConfiguration.numericSettings[name] {
+                try Self.check(name, value, setting.minimum)
+                setting.apply(&configuration.rpc, value)
+            } else if let setting = IngressConfiguration.numericSettings[name] {
+                try Self.check(name, value, setting.minimum)
+                if ingress != nil { setting.apply(&ingress!, value) }
+            } else {
+                let known = (Array(RPCServerConfiguration.numericSettings.keys) + Array(IngressConfiguration.numericSettings.keys)).sorted()
+                throw ValidationError("unknown setting \(name); known: \(known.joined(separator: ", "))")
+            }
         }
+        configuration.ingress = ingress
         if !allowedUIDs.isEmpty { configuration.rpc.allowedUIDs = Set(allowedUIDs) }
-        configuration.defaultScheduler = defaultScheduler
-        if let metrics {
+        configuration.defaultScheduler = defaultScheduler ?? file.defaultScheduler
+        if let metrics = metrics ?? file.metrics {
             configuration.metricsAddress = try Self.address(metrics, flag: "--metrics")
         }
-        if let http {
-            let (host, port) = try Self.address(http, flag: "--http")
-            var ingress = IngressConfiguration(host: host, port: port)
-            ingress.defaultApp = defaultApp
-            try ingressLimits.apply(to: &ingress)
-            configuration.ingress = ingress
+        configuration.stateDirectory = state ?? file.state ?? configuration.stateDirectory
+        configuration.routes = file.routes
+        if !noPlugins {
+            configuration.plugins = file.plugins ?? [Self.builtInScheduler]
         }
         for entry in tokenFiles {
             guard let equals = entry.firstIndex(of: "="),
@@ -102,6 +130,20 @@ struct ServeCommand: AsyncParsableCommand {
         return configuration
     }
 
+    /// The process scheduler, from the executable built next to this one.
+    static var builtInScheduler: PluginSpec {
+        PluginSpec(name: "process", role: "scheduler", command: ChildCommand(command: siblingExecutable("baton-process-scheduler")))
+    }
+
+    static func siblingExecutable(_ name: String) -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((me as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
+    }
+
+    private static func check(_ name: String, _ value: Int64, _ minimum: Int64) throws {
+        guard value >= minimum else { throw ValidationError("\(name) must be at least \(minimum); got \(value)") }
+    }
+
     private static func address(_ text: String, flag: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("\(flag) takes HOST:PORT, for example 127.0.0.1:8080; got \(text)")
@@ -109,8 +151,4 @@ struct ServeCommand: AsyncParsableCommand {
         return (String(text[..<colon]), port)
     }
 
-    private func positive(_ value: Int, _ flag: String) throws -> Int {
-        guard value > 0 else { throw ValidationError("\(flag) must be positive; got \(value)") }
-        return value
-    }
 }

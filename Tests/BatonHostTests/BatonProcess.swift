@@ -5,16 +5,25 @@ import SystemPackage
 
 /// Runs the real `baton` executable, the one built next to this test bundle.
 enum BatonProcess {
-    static var executable: FilePath {
+    static var executable: FilePath { FilePath(builtExecutable("baton")) }
+
+    /// The path of an executable built with the tests (`baton`, `baton-process-scheduler`).
+    static func builtExecutable(_ name: String) -> String {
         let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var directory = testBinary.deletingLastPathComponent()
         // The bundle sits in the build directory; its executable may sit inside it.
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("baton").path),
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path),
             directory.path != "/"
         {
             directory.deleteLastPathComponent()
         }
-        return FilePath(directory.appendingPathComponent("baton").path)
+        return directory.appendingPathComponent(name).path
+    }
+
+    /// A path in this repository, such as `examples/hello/app.py`.
+    static func repositoryPath(_ relative: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(relative).path
     }
 
     /// Runs `baton ARGS` to completion and returns its exit code and output.

@@ -28,6 +28,7 @@ func withHost<T>(
     let directory = TemporaryDirectory()
     defer { directory.remove() }
     var configuration = HostConfiguration(socketPath: directory.file("baton.sock"))
+    configuration.stateDirectory = directory.file("state")
     configure(&configuration)
     var logger = Logger(label: "host-test")
     logger.logLevel = .critical

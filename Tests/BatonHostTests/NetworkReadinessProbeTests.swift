@@ -1,5 +1,5 @@
 import BatonCore
-@testable import BatonHost
+import BatonProbe
 import BatonTestSupport
 import NIOPosix
 import Testing

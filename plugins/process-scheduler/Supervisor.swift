@@ -27,6 +27,8 @@ actor Supervisor {
     private var pools: [String: Pool] = [:]
     private var sandboxes: [String: Sandbox] = [:]
     private var started = 0
+    /// Set by `stopAll`: nothing starts any more.
+    private var shuttingDown = false
     private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     private let reporter: Reporter
     private let probe: any ReadinessProbe
@@ -58,7 +60,7 @@ actor Supervisor {
     }
 
     private func reconcile(_ poolID: String) {
-        guard let pool = pools[poolID] else { return }
+        guard !shuttingDown, let pool = pools[poolID] else { return }
         let live = sandboxes.values.filter { $0.pool == poolID && !$0.stopping }
         if live.count > pool.desired.desired {
             // Not-yet-ready ones go first, then the newest.
@@ -175,6 +177,7 @@ actor Supervisor {
 
     /// Stops every sandbox and returns once all are gone.
     func stopAll() async {
+        shuttingDown = true
         let processes = sandboxes.values.compactMap(\.process)
         for id in Array(sandboxes.keys) { stop(id) }
         for process in processes { await process.value }

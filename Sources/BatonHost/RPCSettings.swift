@@ -1,0 +1,15 @@
+import BatonCore
+import BatonRPC
+import NIOCore
+
+/// The socket's limits, by setting name.
+extension RPCServerConfiguration {
+    public static let numericSettings: [String: NumericSetting<RPCServerConfiguration>] = [
+        "rpc.maxLineBytes": NumericSetting(minimum: 1) { $0.maxLineBytes = Int($1) },
+        "rpc.maxConnections": NumericSetting(minimum: 1) { $0.maxConnections = Int($1) },
+        "rpc.maxInFlight": NumericSetting(minimum: 1) { $0.maxInFlight = Int($1) },
+        "rpc.outboundQueue": NumericSetting(minimum: 1) { $0.outboundQueue = Int($1) },
+        "rpc.writeStallTimeoutMs": NumericSetting(minimum: 1) { $0.writeStallTimeout = .milliseconds($1) },
+        "rpc.helloTimeoutMs": NumericSetting(minimum: 1) { $0.helloTimeout = .milliseconds($1) },
+    ]
+}

@@ -1,0 +1,102 @@
+import BatonJSON
+import BatonPlugins
+import Foundation
+
+/// `baton serve --config FILE`: the same settings as the flags, in one JSON file, read with
+/// the same JSON parser as the protocol. A flag given on the command line wins over the file.
+///
+///     {"socket": PATH, "http": "HOST:PORT", "metrics": "HOST:PORT", "state": DIR,
+///      "defaultApp": APP, "defaultScheduler": NAME, "eventLoops": N,
+///      "settings": {"ingress.holdTimeoutMs": 30000, "rpc.maxLineBytes": 1048576, ...},
+///      "plugins": [{"name", "command", "args"?, "env"?, "role"?: "scheduler", "cwd"?, "graceMs"?}],
+///      "routes": [{"host", "app"}]}
+///
+/// Relative paths in `plugins` are taken from the file's directory.
+struct ConfigFile {
+    var socket: String?
+    var http: String?
+    var metrics: String?
+    var state: String?
+    var defaultApp: String?
+    var defaultScheduler: String?
+    var eventLoops: Int?
+    var settings: [String: Int64] = [:]
+    /// nil when the file has no `plugins` member: the built-in scheduler then runs.
+    var plugins: [PluginSpec]?
+    var routes: [(host: String, app: String)] = []
+
+    struct Problem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func load(_ path: String) throws(Problem) -> ConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Problem(description: "cannot read the config file \(path)")
+        }
+        let json: JSON
+        do {
+            json = try JSON.parse(data)
+        } catch {
+            throw Problem(description: "the config file \(path) is not valid JSON: \(error)")
+        }
+        guard let root = json.objectValue else { throw Problem(description: "the config file \(path) must hold a JSON object") }
+        let directory = (path as NSString).deletingLastPathComponent
+        var file = ConfigFile()
+        let known: Set<String> = ["socket", "http", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings", "plugins", "routes"]
+        for key in root.keys where !known.contains(key) {
+            throw Problem(description: "\(path): unknown member \"\(key)\"; known: \(known.sorted().joined(separator: ", "))")
+        }
+        func string(_ key: String, in object: JSON = json) throws(Problem) -> String? {
+            guard let value = object[key], value != .null else { return nil }
+            guard let text = value.stringValue else { throw Problem(description: "\(path): \"\(key)\" must be a string") }
+            return text
+        }
+        file.socket = try string("socket")
+        file.http = try string("http")
+        file.metrics = try string("metrics")
+        file.state = try string("state")
+        file.defaultApp = try string("defaultApp")
+        file.defaultScheduler = try string("defaultScheduler")
+        if let loops = json["eventLoops"] {
+            guard let count = loops.intValue, count > 0 else { throw Problem(description: "\(path): \"eventLoops\" must be a positive integer") }
+            file.eventLoops = Int(count)
+        }
+        for member in json["settings"]?.objectValue?.members ?? [] {
+            guard let value = member.value.intValue else {
+                throw Problem(description: "\(path): setting \"\(member.key)\" must be an integer")
+            }
+            file.settings[member.key] = value
+        }
+        if let plugins = json["plugins"] {
+            guard let list = plugins.arrayValue else { throw Problem(description: "\(path): \"plugins\" must be an array") }
+            file.plugins = try list.enumerated().map { (index, entry) throws(Problem) in
+                guard let name = try string("name", in: entry), let command = try string("command", in: entry) else {
+                    throw Problem(description: "\(path): plugins[\(index)] needs \"name\" and \"command\"")
+                }
+                var environment: [String: String] = [:]
+                for member in entry["env"]?.objectValue?.members ?? [] { environment[member.key] = member.value.stringValue }
+                return PluginSpec(
+                    name: name, role: try string("role", in: entry) ?? "scheduler",
+                    command: ChildCommand(
+                        command: Self.resolve(command, from: directory),
+                        arguments: entry["args"]?.arrayValue?.compactMap(\.stringValue) ?? [], environment: environment,
+                        workingDirectory: try string("cwd", in: entry).map { Self.resolve($0, from: directory) },
+                        grace: .milliseconds(entry["graceMs"]?.intValue ?? 10_000)))
+            }
+        }
+        for (index, entry) in (json["routes"]?.arrayValue ?? []).enumerated() {
+            guard let host = try string("host", in: entry), let app = try string("app", in: entry) else {
+                throw Problem(description: "\(path): routes[\(index)] needs \"host\" and \"app\"")
+            }
+            file.routes.append((host, app))
+        }
+        return file
+    }
+
+    /// A relative path (one with a slash, or ".") is taken from `directory`; a bare command
+    /// name is looked up on PATH when it runs.
+    static func resolve(_ path: String, from directory: String) -> String {
+        guard !path.hasPrefix("/"), path.contains("/") || path == "." || path == ".." else { return path }
+        return ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent(path)
+    }
+}

@@ -1,0 +1,107 @@
+import BatonHost
+import BatonIngress
+import BatonJSON
+import BatonPlugins
+import BatonRPC
+import BatonTestSupport
+import Foundation
+import Testing
+
+/// The built-in process scheduler, run by the host as its plugin, running examples/hello.
+@Suite("Process scheduler", .timeLimit(.minutes(1)))
+struct ProcessSchedulerTests {
+    /// A host with the process scheduler as its plugin and HTTP on a free port; an admin
+    /// watching events.
+    private func withScheduledHost(_ body: (HostHarness, RPCClient, inout NotificationReader) async throws -> Void) async throws {
+        try await withHost(configure: { configuration in
+            configuration.plugins = [
+                PluginSpec(name: "process", role: "scheduler", command: ChildCommand(command: BatonProcess.builtExecutable("baton-process-scheduler")))
+            ]
+            configuration.ingress = IngressConfiguration(port: 0)
+        }) { harness in
+            let admin = try await harness.client(.admin)
+            defer { Task { await admin.close() } }
+            var events = NotificationReader(admin)
+            _ = try await admin.call("events.watch")
+            try await body(harness, admin, &events)
+        }
+    }
+
+    /// A deploy of examples/hello; `marker` is passed as an extra argument so the test can
+    /// find its processes.
+    private func hello(_ version: String, instances: Int = 2, marker: String, command: [String]? = nil) -> JSON {
+        let argv = command ?? ["python3", "-u", BatonProcess.repositoryPath("examples/hello/app.py"), marker]
+        return [
+            "app": "hello", "version": .string(version), "readyTimeoutMs": 20_000, "drainTimeoutMs": 5_000,
+            "services": [
+                [
+                    "name": "web", "instances": .int(Int64(instances)), "health": ["path": "/healthz"],
+                    "spec": [
+                        "command": .string(argv[0]), "args": .array(argv.dropFirst().map(JSON.string)),
+                        "env": ["VERSION": .string(version)], "graceMs": 2_000,
+                    ],
+                ]
+            ],
+        ]
+    }
+
+    @Test func sandboxesStartBecomeReadyServeAndStopWhenScaledDown() async throws {
+        let marker = "--test-\(UUID().uuidString)"
+        try await withScheduledHost { harness, admin, events in
+            _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+            _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
+            // Not inside #expect: the macro would advance a copy of the reader.
+            let v1Done = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v1" }
+            #expect(v1Done != nil)
+            let v1 = ProcessTable.pids(withArgument: marker)
+            #expect(v1.count == 2)
+            let port = try #require(harness.host.ingress?.port)
+            let answer = try await TestHTTPClient.send(port: port, host: "hello.test")
+            #expect(answer.status == 200)
+            #expect(answer.body.hasPrefix("hello from v1"))
+
+            _ = try await admin.call("app.deploy", hello("v2", marker: marker + "-v2"))
+            let scaledDown = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+            let v2Done = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" }
+            #expect(scaledDown != nil && v2Done != nil)
+            #expect(try await TestHTTPClient.send(port: port, host: "hello.test").body.hasPrefix("hello from v2"))
+            let status = try await admin.call("app.status", ["app": "hello"])
+            let stopped = status["sandboxes"]?.arrayValue?.filter { $0["state"] == "stopped" }.count
+            #expect(stopped == 2, "the v1 sandboxes were reported stopped")
+            for pid in v1 { #expect(!ProcessTable.isRunning(pid), "v1 process \(pid) is gone") }
+        }
+        #expect(ProcessTable.pids(withArgument: marker).isEmpty, "the host's shutdown stopped every sandbox")
+    }
+
+    @Test func aSandboxKilledWithSignal9IsReportedAndReplaced() async throws {
+        let marker = "--test-\(UUID().uuidString)"
+        try await withScheduledHost { harness, admin, events in
+            _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+            let done = await events.next("event") { $0["type"] == "deploy.done" }
+            #expect(done != nil)
+            let before = ProcessTable.pids(withArgument: marker)
+            let victim = try #require(before.first)
+            kill(victim, SIGKILL)
+            let replaced = await events.next("event") { $0["type"] == "sandbox.ready" }
+            #expect(replaced != nil)
+            let after = ProcessTable.pids(withArgument: marker)
+            #expect(after.count == 2)
+            #expect(!after.contains(victim))
+            let status = try await admin.call("app.status", ["app": "hello"])
+            let failed = status["sandboxes"]?.arrayValue?.first { $0["state"] == "failed" }
+            #expect(failed?["reason"]?.stringValue?.contains("killed by signal 9") == true)
+        }
+    }
+
+    @Test func aCrashLoopIsReportedAndTheDeployRollsBack() async throws {
+        try await withScheduledHost { harness, admin, events in
+            var deploy = hello("v1", instances: 1, marker: "", command: ["sh", "-c", "exit 3"])
+            deploy = deploy.setting("readyTimeoutMs", to: 3_000)
+            _ = try await admin.call("app.deploy", deploy)
+            let failed = await events.next("event") { $0["type"] == "deploy.failed" }
+            let reason = failed?["reason"]?.stringValue ?? ""
+            #expect(reason.contains("exited with status 3"))
+            #expect(reason.contains("crash loop"), "reason: \(reason)")
+        }
+    }
+}
