@@ -27,10 +27,8 @@ struct RPCCommand: AsyncParsableCommand {
         }
         do {
             let params = try self.params.map { try JSON.parse($0, options: .init(allowScalarRoot: true)) }
-            let token = try tokenFile.map { path throws(TokenFile.Problem) in try TokenFile.read(path) }
-            let client = try await RPCClient.connect(socketPath: socket.socket)
+            let client = try await HostSession.open(socket: socket.socket, role: role, tokenFile: tokenFile, name: "baton-rpc")
             defer { Task { await client.close() } }
-            try await client.hello(role: role, client: RPCProgramInfo(name: "baton-rpc", version: BatonVersion.string), token: token)
             let result = try await client.call(method, params)
             print(try result.serializedString())
         } catch let error as RPCError {

@@ -1,0 +1,47 @@
+import ArgumentParser
+import BatonJSON
+import BatonRPC
+
+struct DeployCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Deploy a version from a file and follow it until it is done or failed.",
+        discussion: """
+            The file holds app.deploy's params. --version replaces its version and every ${version} in its \
+            services; a relative cwd in a spec is taken from the file's directory. Exits 0 once the deploy is \
+            done, 1 with the reason if it failed.
+            """)
+
+    @OptionGroup var socket: SocketOptions
+    @Option(help: "A file holding the admin token, for hosts that require one.")
+    var tokenFile: String?
+    @Option(help: "The deploy file (app.deploy's params as JSON).")
+    var file: String
+    @Option(help: "The version to deploy, instead of the file's.")
+    var version: String?
+
+    func run() async throws {
+        let deploy: JSON
+        do {
+            deploy = try DeployFile.load(file, version: version)
+        } catch {
+            printError("\(error)", command: "deploy")
+            throw ExitCode.failure
+        }
+        let progress = DeployProgress(socket: socket.socket, tokenFile: tokenFile) { print($0) }
+        let outcome: DeployProgress.Outcome
+        do {
+            outcome = try await progress.run(deploy)
+        } catch let error as RPCError {
+            printError("refused: \(error.message) (error \(error.code))", command: "deploy")
+            throw ExitCode.failure
+        } catch {
+            printError("cannot reach the host at \(socket.socket): \(error)", command: "deploy")
+            throw ExitCode.failure
+        }
+        guard outcome.succeeded else {
+            printError("deploy \(outcome.deployment) failed: \(outcome.reason ?? "unknown reason")", command: "deploy")
+            throw ExitCode.failure
+        }
+    }
+}

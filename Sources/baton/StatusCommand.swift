@@ -1,0 +1,84 @@
+import ArgumentParser
+import BatonJSON
+import BatonRPC
+import Foundation
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show apps and routes, or one app's deployments, pools, sandboxes and leases.")
+
+    @OptionGroup var socket: SocketOptions
+    @Option(help: "A file holding the admin token, for hosts that require one.")
+    var tokenFile: String?
+    @Flag(help: "Print JSON for scripts instead of tables.")
+    var json = false
+    @Argument(help: "The app to show; every app when left out.")
+    var app: String?
+
+    func run() async throws {
+        do {
+            let client = try await HostSession.open(socket: socket.socket, tokenFile: tokenFile, name: "baton-status")
+            defer { Task { await client.close() } }
+            if let app {
+                let status = try await client.call("app.status", ["app": .string(app)])
+                print(json ? try status.serializedString() : Self.describe(app: status))
+            } else {
+                let apps = try await client.call("app.list")
+                let routes = try await client.call("route.list")
+                let both: JSON = ["apps": apps["apps"] ?? [], "routes": routes["routes"] ?? []]
+                print(json ? try both.serializedString() : Self.describe(overview: both))
+            }
+        } catch let error as RPCError {
+            printError("\(error.message) (error \(error.code))", command: "status")
+            throw ExitCode.failure
+        } catch {
+            printError("cannot reach the host at \(socket.socket): \(error)", command: "status")
+            throw ExitCode.failure
+        }
+    }
+
+    private static func text(_ value: JSON?) -> String {
+        switch value {
+        case .string(let text)?: text
+        case .int(let number)?: "\(number)"
+        case .bool(let flag)?: flag ? "yes" : "no"
+        default: "-"
+        }
+    }
+
+    static func describe(overview: JSON) -> String {
+        var apps = TextTable("APP", "ACTIVE", "LATEST DEPLOYMENT", "STATE")
+        for app in overview["apps"]?.arrayValue ?? [] {
+            apps.add(text(app["app"]), text(app["activeVersion"]), text(app["deployment"]), text(app["state"]))
+        }
+        var routes = TextTable("HOST", "APP")
+        for route in overview["routes"]?.arrayValue ?? [] { routes.add(text(route["host"]), text(route["app"])) }
+        return apps.text + "\n\n" + routes.text
+    }
+
+    static func describe(app status: JSON) -> String {
+        let routes = (status["routes"]?.arrayValue ?? []).map { text($0) }.joined(separator: ", ")
+        var out = "app \(text(status["app"])): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n\n"
+        var deployments = TextTable("DEPLOYMENT", "VERSION", "STATE", "REASON")
+        for deployment in status["deployments"]?.arrayValue ?? [] {
+            deployments.add(text(deployment["deployment"]), text(deployment["version"]), text(deployment["state"]), text(deployment["reason"]))
+        }
+        var pools = TextTable("POOL", "SERVICE", "VERSION", "DESIRED", "STARTING", "READY", "DRAINING", "STOPPED", "FAILED", "SCHEDULER", "WAITING")
+        for pool in status["pools"]?.arrayValue ?? [] {
+            let counts = pool["sandboxes"]
+            pools.add(
+                text(pool["pool"]), text(pool["service"]), text(pool["version"]), text(pool["desired"]), text(counts?["starting"]),
+                text(counts?["ready"]), text(counts?["draining"]), text(counts?["stopped"]), text(counts?["failed"]),
+                text(pool["scheduler"]), text(pool["waiting"]))
+        }
+        var sandboxes = TextTable("SANDBOX", "POOL", "STATE", "URL", "ADMITTED", "SUSPECT", "LEASES", "SLOTS OUT", "REASON")
+        for sandbox in status["sandboxes"]?.arrayValue ?? [] {
+            sandboxes.add(
+                text(sandbox["sandbox"]), text(sandbox["pool"]), text(sandbox["state"]), text(sandbox["url"]), text(sandbox["admitted"]),
+                text(sandbox["suspect"]), text(sandbox["leases"]), text(sandbox["slotsOut"]), text(sandbox["reason"]))
+        }
+        out += deployments.text + "\n\n" + pools.text + "\n\n" + sandboxes.text
+        return out
+    }
+}
