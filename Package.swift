@@ -100,6 +100,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BatonLoad",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BatonPlugins",
             dependencies: [
                 "BatonJSON",
@@ -130,6 +140,7 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: [
+                "BatonLoad",
                 "BatonPlugins",
                 "BatonCore",
                 "baton-process-scheduler",  // the embedded default scheduler, run next to it

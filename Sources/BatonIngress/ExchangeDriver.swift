@@ -317,6 +317,10 @@ extension ExchangeDriver: UpstreamDelegate {
         exchange.responseStarted = true
         exchange.status = head.status.code
         cancelResponseTimer()
+        if let lease = exchange.lease, head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
+            // An event stream lives on like a WebSocket: its sandbox drains until the stream ends.
+            ingress.leases.markStream(lease)
+        }
         sink?.sendHead(ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive))
     }
 

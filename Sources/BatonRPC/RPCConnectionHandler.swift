@@ -1,6 +1,9 @@
 import BatonJSON
 import Logging
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Serves JSON-RPC 2.0 on one connection. It lives on the connection's event loop and
 /// owns everything about the connection: the handshake, in-flight accounting and
@@ -104,6 +107,14 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A client that closes with answers still unread resets the connection: that is a
+        // normal goodbye, not a fault.
+        if let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
+            logger.info("client reset the connection")
+            closing = true
+            context.close(promise: nil)
+            return
+        }
         close(reason: "connection error: \(error)", immediately: true)
     }
 

@@ -20,7 +20,10 @@ struct LoggingOptions: ParsableArguments {
 
     /// Logs go to standard error, one line per event.
     func bootstrap() -> Logger {
-        let level = logLevel
+        Self.bootstrap(level: logLevel)
+    }
+
+    static func bootstrap(level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -1,0 +1,103 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What one request got back.
+public struct LoadResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+}
+
+/// One keep-alive HTTP/1.1 connection that sends one request at a time.
+public final class LoadConnection: Sendable {
+    private let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    public static func connect(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws
+        -> LoadConnection
+    {
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector())
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        return LoadConnection(channel: channel)
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    public func request(_ method: HTTPMethod, _ path: String, headers: HTTPHeaders, body: ByteBuffer? = nil) async throws -> LoadResponse {
+        var headers = headers
+        if let body { headers.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
+        let promise = channel.eventLoop.makePromise(of: LoadResponse.self)
+        channel.write(ResponseCollector.Outbound(head: head, body: body, promise: promise), promise: nil)
+        channel.flush()
+        return try await promise.futureResult.get()
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Sends a request and completes its promise with the whole response; a connection that
+/// closes first fails it.
+private final class ResponseCollector: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = Outbound
+    typealias OutboundOut = HTTPClientRequestPart
+
+    struct Outbound {
+        var head: HTTPRequestHead
+        var body: ByteBuffer?
+        var promise: EventLoopPromise<LoadResponse>
+    }
+
+    private var pending: EventLoopPromise<LoadResponse>?
+    private var response: LoadResponse?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        pending = request.promise
+        context.write(wrapOutboundOut(.head(request.head)), promise: nil)
+        if let body = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            response = LoadResponse(status: Int(head.status.code), headers: head.headers, body: context.channel.allocator.buffer(capacity: 0))
+        case .body(var part):
+            response?.body.writeBuffer(&part)
+        case .end:
+            if let response, let pending {
+                self.pending = nil
+                self.response = nil
+                pending.succeed(response)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pending?.fail(ChannelError.ioOnClosedChannel)
+        pending = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        pending?.fail(error)
+        pending = nil
+        context.close(promise: nil)
+    }
+}

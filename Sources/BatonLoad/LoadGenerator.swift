@@ -1,0 +1,69 @@
+import NIOCore
+import NIOHTTP1
+
+/// Steady HTTP load on one app through the ingress: GETs, and POSTs to `/echo` that each
+/// carry a unique `X-Request-Id` and must come back executed exactly once with their body.
+public struct LoadGenerator: Sendable {
+    public var host: String
+    public var port: Int
+    public var hostHeader: String
+    public var getWorkers = 3
+    public var postWorkers = 1
+    /// Pause between one worker's requests, so the load stays steady rather than maximal.
+    public var pause: Duration = .milliseconds(2)
+    public let recorder: LoadRecorder
+
+    public init(host: String, port: Int, hostHeader: String, recorder: LoadRecorder) {
+        self.host = host
+        self.port = port
+        self.hostHeader = hostHeader
+        self.recorder = recorder
+    }
+
+    /// Runs until the calling task is cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<getWorkers { group.addTask { await work(kind: "GET", worker: index) } }
+            for index in 0..<postWorkers { group.addTask { await work(kind: "POST", worker: index) } }
+        }
+    }
+
+    private func work(kind: String, worker: Int) async {
+        var connection: LoadConnection?
+        var sequence = 0
+        while !Task.isCancelled {
+            sequence += 1
+            let started = ContinuousClock.now
+            var failure: String?
+            do {
+                if connection?.isActive != true {
+                    connection = try await LoadConnection.connect(host: host, port: port)
+                }
+                failure = try await exchange(kind, on: connection!, id: "load-\(kind)-\(worker)-\(sequence)")
+            } catch {
+                failure = "socket error: \(error)"
+                connection = nil
+            }
+            recorder.record(LoadRecorder.Sample(started: started, latency: .now - started, kind: kind, failure: failure))
+            try? await Task.sleep(for: pause)
+        }
+        await connection?.close()
+    }
+
+    /// Sends one request; returns what was wrong with the answer, or nil.
+    private func exchange(_ kind: String, on connection: LoadConnection, id: String) async throws -> String? {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: hostHeader)
+        headers.add(name: "X-Request-Id", value: id)
+        if kind == "GET" {
+            let response = try await connection.request(.GET, "/", headers: headers)
+            return response.status == 200 ? nil : "GET answered \(response.status)"
+        }
+        let body = "payload of \(id)"
+        let response = try await connection.request(.POST, "/echo", headers: headers, body: ByteBuffer(string: body))
+        guard response.status == 200 else { return "POST answered \(response.status)" }
+        guard String(buffer: response.body) == body else { return "POST body came back changed" }
+        let count = response.headers.first(name: "X-Request-Count") ?? "?"
+        return count == "1" ? nil : "POST \(id) was executed \(count) times"
+    }
+}

@@ -1,0 +1,89 @@
+@preconcurrency import Glibc
+import BatonHost
+import BatonJSON
+import BatonLoad
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// The demo itself: start the host, deploy v1, route it, then serve or roll over under load.
+final class DemoService: Service, Sendable {
+    let host: BatonHost
+    let socket: String
+    let deployFile: String
+    let rollovers: Int
+    /// Whether anything went wrong that the exit code must say.
+    let failed = NIOLockedValueBox(false)
+
+    init(host: BatonHost, socket: String, deployFile: String, rollovers: Int) {
+        self.host = host
+        self.socket = socket
+        self.deployFile = deployFile
+        self.rollovers = rollovers
+    }
+
+    func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // progress shows as it happens, also through a pipe
+        try await host.start()
+        do {
+            try await demo()
+        } catch {
+            say("demo stopped: \(error)")
+            failed.withLockedValue { $0 = true }
+        }
+        say("stopping the host and its sandboxes")
+        await host.stop()
+    }
+
+    private func say(_ line: String) {
+        print(line)
+    }
+
+    private func demo() async throws {
+        guard let port = host.ingress?.port else { return }
+        let first = try DeployFile.load(deployFile, version: "v1")
+        let app = first["app"]?.stringValue ?? "hello"
+        let hostName = "\(app).localhost"
+        say("Baton serves HTTP on 127.0.0.1:\(port); the built-in process scheduler runs the sandboxes.")
+        let progress = DeployProgress(socket: socket, tokenFile: nil, say: { print($0) }, untilCutover: true)
+        guard try await progress.run(first).succeeded else {
+            failed.withLockedValue { $0 = true }
+            return
+        }
+        let admin = try await HostSession.open(socket: socket, name: "baton-demo")
+        _ = try await admin.call("route.set", ["host": .string(hostName), "app": .string(app)])
+        await admin.close()
+        say("")
+        say("Try:  curl -H 'Host: \(hostName)' http://127.0.0.1:\(port)/")
+        guard rollovers > 0 else {
+            say("Serving until Ctrl-C.")
+            try? await gracefulShutdown()
+            return
+        }
+        try await rollOver(app: app, hostName: hostName, port: port, progress: progress)
+    }
+
+    private func rollOver(app: String, hostName: String, port: Int, progress: DeployProgress) async throws {
+        say("")
+        say("Sending load (GET /, POST /echo, one open event stream) and rolling over \(rollovers) times.")
+        let recorder = LoadRecorder()
+        let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: hostName, recorder: recorder)
+        let loading = Task { await load.run() }
+        let stream = try await EventStreamWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/events?interval_ms=100")
+        try await Task.sleep(for: .seconds(1))  // a baseline before the first rollover
+        var outcomes: [DeployProgress.Outcome] = []
+        for index in 0..<rollovers {
+            let started = ContinuousClock.now
+            let outcome = try await progress.run(try DeployFile.load(deployFile, version: "v\(index + 2)"))
+            recorder.rollover(from: started, to: .now)
+            outcomes.append(outcome)
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        try await Task.sleep(for: .seconds(1))
+        loading.cancel()
+        await loading.value
+        let streamState = stream.current
+        await stream.close()
+        let ok = DemoSummary(recorder: recorder, outcomes: outcomes, stream: streamState).print { say($0) }
+        if !ok { failed.withLockedValue { $0 = true } }
+    }
+}
