@@ -6,6 +6,8 @@ public struct CoreEvent: Sendable, Hashable {
         case sandboxReady = "sandbox.ready"
         case deployCutover = "deploy.cutover"
         case sandboxDraining = "sandbox.draining"
+        case sandboxFailed = "sandbox.failed"
+        case sandboxStopped = "sandbox.stopped"
         case poolScaledDown = "pool.scaled_down"
         case deployDone = "deploy.done"
         case deployFailed = "deploy.failed"

@@ -10,11 +10,14 @@ extension Launcher {
         case .failed(let pool, let sandbox, let reason, let admitted):
             guard let record = pools[pool] else { return }
             pools[pool]?.admitted = admitted
+            publish(.sandboxFailed, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox, reason: reason)
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
                 deployments[waiting]?.failures.append("sandbox \(sandbox) of \(record.spec.name) failed: \(reason)")
             }
-        case .stopped(let pool, _, let admitted):
+        case .stopped(let pool, let sandbox, let admitted):
             pools[pool]?.admitted = admitted
+            guard let record = pools[pool] else { return }
+            publish(.sandboxStopped, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox)
         case .drained(let pool, let sandbox):
             guard let record = pools[pool],
                 let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.drainingPools[pool] != nil })

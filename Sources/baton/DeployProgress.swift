@@ -42,7 +42,7 @@ struct DeployProgress {
             let detail = [event["service"], event["pool"], event["sandbox"], event["reason"]].compactMap { $0?.stringValue }.joined(separator: " ")
             if type == "sandbox.ready", event["version"]?.stringValue == version { lastReadyMs = event["time"]?.intValue }
             switch type {
-            case "sandbox.ready" where event["version"]?.stringValue == version,
+            case "sandbox.ready" where event["version"]?.stringValue == version, "sandbox.failed" where event["version"]?.stringValue == version,
                 "pool.created" where own, "sandbox.draining" where own, "pool.scaled_down" where own:
                 say("  \(Self.milliseconds(elapsed)) ms  \(type)  \(detail)")
             case "deploy.cutover" where own:

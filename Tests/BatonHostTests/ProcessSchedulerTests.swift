@@ -8,7 +8,8 @@ import Foundation
 import Testing
 
 /// The built-in process scheduler, run by the host as its plugin, running examples/hello.
-@Suite("Process scheduler", .timeLimit(.minutes(1)))
+/// Serialized: a test finds its host's scheduler among this process's children.
+@Suite("Process scheduler", .serialized, .timeLimit(.minutes(1)))
 struct ProcessSchedulerTests {
     /// A host with the process scheduler as its plugin and HTTP on a free port; an admin
     /// watching events.
@@ -65,8 +66,10 @@ struct ProcessSchedulerTests {
             let v2Done = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" }
             #expect(scaledDown != nil && v2Done != nil)
             #expect(try await TestHTTPClient.send(port: port, host: "hello.test").body.hasPrefix("hello from v2"))
-            let status = try await admin.call("app.status", ["app": "hello"])
-            let stopped = status["sandboxes"]?.arrayValue?.filter { $0["state"] == "stopped" }.count
+            var stopped = 0
+            while stopped < 2, await events.next("event", where: { $0["type"] == "sandbox.stopped" && $0["version"] == "v1" }) != nil {
+                stopped += 1
+            }
             #expect(stopped == 2, "the v1 sandboxes were reported stopped")
             for pid in v1 { #expect(!ProcessTable.isRunning(pid), "v1 process \(pid) is gone") }
         }
@@ -103,5 +106,32 @@ struct ProcessSchedulerTests {
             #expect(reason.contains("exited with status 3"))
             #expect(reason.contains("crash loop"), "reason: \(reason)")
         }
+    }
+
+    @Test func aKilledSchedulerIsRestartedAndAdoptsItsSandboxesWithoutRestartingThem() async throws {
+        let marker = "--test-\(UUID().uuidString)"
+        try await withScheduledHost { harness, admin, events in
+            _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+            let done = await events.next("event") { $0["type"] == "deploy.done" }
+            #expect(done != nil)
+            let sandboxesBefore = ProcessTable.pids(withArgument: marker)
+            let scheduler = try #require(ProcessTable.children(withArgument: "baton-process-scheduler").first)
+            kill(scheduler, SIGKILL)
+
+            // A new version needs the scheduler again: the host must have restarted it.
+            _ = try await admin.call("app.deploy", hello("v2", marker: marker + "-v2"))
+            let cutover = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == "v2" }
+            #expect(cutover != nil)
+            #expect(ProcessTable.children(withArgument: "baton-process-scheduler").count == 1)
+            #expect(!ProcessTable.isRunning(scheduler))
+            let status = try await admin.call("app.status", ["app": "hello"])
+            let v1 = status["sandboxes"]?.arrayValue?.filter { $0["pool"] == "p-1" } ?? []
+            #expect(v1.count == 2, "no v1 sandbox was started again")
+            #expect(v1.allSatisfy { $0["state"] != "failed" }, "\(v1)")
+            let drained = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+            #expect(drained != nil)
+            #expect(sandboxesBefore.count == 2)
+        }
+        #expect(ProcessTable.pids(withArgument: marker).isEmpty, "adopted sandboxes were stopped too, none left behind")
     }
 }

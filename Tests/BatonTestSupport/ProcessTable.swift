@@ -15,6 +15,17 @@ public enum ProcessTable {
         }.sorted()
     }
 
+    /// The children of this process whose command line contains `marker`.
+    public static func children(withArgument marker: String) -> [Int32] {
+        pids(withArgument: marker).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+                return false
+            }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == getpid()
+        }
+    }
+
     /// Whether `pid` is still running (a zombie is not).
     public static func isRunning(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 && !isZombie(pid)

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonJSON
 import BatonPlugins
+import Foundation
 import Logging
 
 /// Runs the desired sandboxes of every pool as local processes and reports what they do.
@@ -20,8 +21,11 @@ actor Supervisor {
         var pid: Int32?
         var ready = false
         var stopping = false
+        /// The task that runs the process; nil for one adopted after a restart, which a
+        /// watch task follows instead.
         var process: Task<Void, Never>?
         var readiness: Task<Void, Never>?
+        var startTime: UInt64?
     }
 
     private var pools: [String: Pool] = [:]
@@ -33,13 +37,58 @@ actor Supervisor {
     private let reporter: Reporter
     private let probe: any ReadinessProbe
     private let logDirectory: String
+    private let recordsPath: String
     private let logger: Logger
 
-    init(reporter: Reporter, probe: any ReadinessProbe, logDirectory: String, logger: Logger) {
+    init(reporter: Reporter, probe: any ReadinessProbe, logDirectory: String, recordsPath: String, logger: Logger) {
         self.reporter = reporter
         self.probe = probe
         self.logDirectory = logDirectory
+        self.recordsPath = recordsPath
         self.logger = logger
+    }
+
+    // MARK: Adoption
+
+    /// Takes back the sandboxes a previous run of this scheduler left running: each one
+    /// whose process is still the recorded one and still answers is reported ready again,
+    /// so a scheduler restart restarts no sandbox. One that no longer answers is killed.
+    func adoptRecorded() async {
+        for record in SandboxRecord.load(from: recordsPath) where record.isAlive {
+            if await probe.isReady(url: record.url, health: nil) {
+                logger.info("adopted sandbox", metadata: ["sandbox": "\(record.sandbox)", "pid": "\(record.pid)"])
+                sandboxes[record.sandbox] = Sandbox(
+                    id: record.sandbox, pool: record.pool, url: record.url, pid: record.pid, ready: true, startTime: record.startTime)
+                watch(record)
+                reporter.report(["sandbox": .string(record.sandbox), "pool": .string(record.pool), "state": "ready", "url": .string(record.url)])
+            } else {
+                logger.warning("killing a recorded sandbox that no longer answers", metadata: ["sandbox": "\(record.sandbox)", "pid": "\(record.pid)"])
+                kill(-record.pid, SIGKILL)
+            }
+        }
+        persist()
+    }
+
+    /// Follows an adopted process, which is not this scheduler's child: it polls, as
+    /// there is no exit status to wait for.
+    private func watch(_ record: SandboxRecord) {
+        sandboxes[record.sandbox]?.process = nil
+        Task {
+            while record.isAlive { try? await Task.sleep(for: .milliseconds(200)) }
+            self.exited(record.sandbox, reason: "exited (adopted after a scheduler restart, so its status is unknown)")
+        }
+    }
+
+    private func persist() {
+        let records = sandboxes.values.compactMap { sandbox -> SandboxRecord? in
+            guard let pid = sandbox.pid, let start = sandbox.startTime else { return nil }
+            return SandboxRecord(sandbox: sandbox.id, pool: sandbox.pool, pid: pid, url: sandbox.url, startTime: start)
+        }.sorted { $0.sandbox < $1.sandbox }
+        do {
+            try SandboxRecord.save(records, to: recordsPath)
+        } catch {
+            logger.error("cannot record sandboxes", metadata: ["file": "\(recordsPath)", "error": "\(error)"])
+        }
     }
 
     /// Takes in desired pools. A complete list (a subscription snapshot) is the whole truth:
@@ -48,6 +97,8 @@ actor Supervisor {
         if complete {
             let named = Set(desired.map(\.id))
             for id in pools.keys where !named.contains(id) { pools[id]?.desired.desired = 0 }
+            // Adopted sandboxes of pools the host no longer wants.
+            for sandbox in sandboxes.values where !named.contains(sandbox.pool) && pools[sandbox.pool] == nil { stop(sandbox.id) }
         }
         for pool in desired {
             if pools[pool.id] == nil {
@@ -113,6 +164,8 @@ actor Supervisor {
     private func spawned(_ id: String, pid: Int32) {
         guard let sandbox = sandboxes[id], let pool = pools[sandbox.pool] else { return }
         sandboxes[id]?.pid = pid
+        sandboxes[id]?.startTime = ProcessStart.time(of: pid)
+        persist()
         let probe = probe
         let health = pool.desired.health
         let url = sandbox.url
@@ -135,6 +188,7 @@ actor Supervisor {
 
     private func exited(_ id: String, reason: String) {
         guard let sandbox = sandboxes.removeValue(forKey: id) else { return }
+        persist()
         sandbox.readiness?.cancel()
         sandboxEnded(id, pool: sandbox.pool, reason: reason, stopping: sandbox.stopping)
     }
@@ -172,7 +226,18 @@ actor Supervisor {
         logger.info("stopping sandbox", metadata: ["sandbox": "\(id)", "pid": "\(sandbox.pid.map(String.init) ?? "-")"])
         sandboxes[id]?.stopping = true
         sandbox.readiness?.cancel()
-        sandbox.process?.cancel()
+        if let process = sandbox.process {
+            process.cancel()
+        } else if let pid = sandbox.pid {
+            // Adopted: signal its process group ourselves, SIGKILL after the grace.
+            kill(-pid, SIGTERM)
+            let grace = pools[sandbox.pool].flatMap { try? $0.desired.command.get().grace } ?? .seconds(10)
+            let start = sandbox.startTime
+            Task {
+                try? await Task.sleep(for: grace)
+                if ProcessStart.time(of: pid) == start { kill(-pid, SIGKILL) }
+            }
+        }
     }
 
     /// Stops every sandbox and returns once all are gone.
@@ -181,5 +246,6 @@ actor Supervisor {
         let processes = sandboxes.values.compactMap(\.process)
         for id in Array(sandboxes.keys) { stop(id) }
         for process in processes { await process.value }
+        while !sandboxes.isEmpty { try? await Task.sleep(for: .milliseconds(50)) }  // adopted ones, followed by polling
     }
 }

@@ -2,8 +2,9 @@
 // process and speaks only the public protocol, as role `scheduler`.
 //
 // Environment: BATON_SOCKET (the host's socket; required), BATON_TOKEN (if the host wants
-// one), BATON_SCHEDULER_NAME (default "process"), BATON_STATE_DIR (default ".baton"; sandbox
-// logs go to its sandboxes/ directory), BATON_LOG_LEVEL (default info). Logs go to stderr.
+// one), BATON_SCHEDULER_NAME (default "process"), BATON_STATE_DIR (default ".baton"; its
+// process-scheduler/ directory holds a log file per sandbox and the record of running ones,
+// which a restarted scheduler adopts), BATON_LOG_LEVEL (default info). Logs go to stderr.
 import BatonPlugins
 import BatonProbe
 import Foundation
@@ -28,7 +29,8 @@ if let role = environment["BATON_ROLE"], !role.isEmpty, role != "scheduler" {
     logger.critical("this plugin is a scheduler, but BATON_ROLE is \(role)")
     exit(2)
 }
-let logDirectory = (environment["BATON_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".baton") + "/sandboxes"
+let stateDirectory = (environment["BATON_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".baton") + "/process-scheduler"
+let logDirectory = stateDirectory + "/logs"
 do {
     try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
 } catch {
@@ -39,7 +41,7 @@ do {
 let reporter = Reporter()
 let supervisor = Supervisor(
     reporter: reporter, probe: NetworkReadinessProbe(group: MultiThreadedEventLoopGroup.singleton, timeout: .milliseconds(500)),
-    logDirectory: logDirectory, logger: logger)
+    logDirectory: logDirectory, recordsPath: stateDirectory + "/sandboxes.json", logger: logger)
 let link = HostLink(
     socketPath: socketPath, name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
     token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }, supervisor: supervisor, reporter: reporter, logger: logger)
@@ -48,6 +50,7 @@ let link = HostLink(
 struct SchedulerService: Service {
     func run() async throws {
         let delivering = Task { await reporter.run(logger: logger) }
+        await supervisor.adoptRecorded()
         let linking = Task { await link.run() }
         try? await gracefulShutdown()
         logger.info("stopping every sandbox")
