@@ -89,7 +89,10 @@ public enum ChildProcess {
                 platformOptions: options, input: .none, output: .discarded, error: .sequence
             ) { execution in
                 await started(execution.processIdentifier.value)
-                for try await text in execution.standardError.strings() { line(text) }
+                // Read to the end even once stopping began: a child whose stderr closed
+                // early would fail on its last words instead of shutting down cleanly.
+                let errors = execution.standardError
+                try await Task { for try await text in errors.strings() { line(text) } }.value
             }
             return ChildExit(status: result.terminationStatus)
         }

@@ -7,17 +7,35 @@ import BatonTestSupport
 import Foundation
 import Testing
 
-/// The built-in process scheduler, run by the host as its plugin, running examples/hello.
+/// A scheduler plugin that must pass the same scenarios.
+enum SchedulerPlugin: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case builtIn = "the built-in process scheduler"
+    case python = "examples/python-scheduler"
+
+    var testDescription: String { rawValue }
+
+    var spec: PluginSpec {
+        switch self {
+        case .builtIn:
+            PluginSpec(name: "process", role: "scheduler", command: ChildCommand(command: BatonProcess.builtExecutable("baton-process-scheduler")))
+        case .python:
+            PluginSpec(
+                name: "python", role: "scheduler",
+                command: ChildCommand(command: "python3", arguments: ["-u", BatonProcess.repositoryPath("examples/python-scheduler/scheduler.py")]))
+        }
+    }
+}
+
+/// Scheduler plugins run by the host, running examples/hello.
 /// Serialized: a test finds its host's scheduler among this process's children.
-@Suite("Process scheduler", .serialized, .timeLimit(.minutes(1)))
+@Suite("Scheduler plugins", .serialized, .timeLimit(.minutes(1)))
 struct ProcessSchedulerTests {
-    /// A host with the process scheduler as its plugin and HTTP on a free port; an admin
-    /// watching events.
-    private func withScheduledHost(_ body: (HostHarness, RPCClient, inout NotificationReader) async throws -> Void) async throws {
+    /// A host with `plugin` as its scheduler and HTTP on a free port; an admin watching events.
+    private func withScheduledHost(
+        _ plugin: SchedulerPlugin = .builtIn, _ body: (HostHarness, RPCClient, inout NotificationReader) async throws -> Void
+    ) async throws {
         try await withHost(configure: { configuration in
-            configuration.plugins = [
-                PluginSpec(name: "process", role: "scheduler", command: ChildCommand(command: BatonProcess.builtExecutable("baton-process-scheduler")))
-            ]
+            configuration.plugins = [plugin.spec]
             configuration.ingress = IngressConfiguration(port: 0)
         }) { harness in
             let admin = try await harness.client(.admin)
@@ -46,9 +64,10 @@ struct ProcessSchedulerTests {
         ]
     }
 
-    @Test func sandboxesStartBecomeReadyServeAndStopWhenScaledDown() async throws {
+    @Test(arguments: SchedulerPlugin.allCases)
+    func sandboxesStartBecomeReadyServeAndStopWhenScaledDown(_ plugin: SchedulerPlugin) async throws {
         let marker = "--test-\(UUID().uuidString)"
-        try await withScheduledHost { harness, admin, events in
+        try await withScheduledHost(plugin) { harness, admin, events in
             _ = try await admin.call("app.deploy", hello("v1", marker: marker))
             _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
             // Not inside #expect: the macro would advance a copy of the reader.
@@ -76,9 +95,10 @@ struct ProcessSchedulerTests {
         #expect(ProcessTable.pids(withArgument: marker).isEmpty, "the host's shutdown stopped every sandbox")
     }
 
-    @Test func aSandboxKilledWithSignal9IsReportedAndReplaced() async throws {
+    @Test(arguments: SchedulerPlugin.allCases)
+    func aSandboxKilledWithSignal9IsReportedAndReplaced(_ plugin: SchedulerPlugin) async throws {
         let marker = "--test-\(UUID().uuidString)"
-        try await withScheduledHost { harness, admin, events in
+        try await withScheduledHost(plugin) { harness, admin, events in
             _ = try await admin.call("app.deploy", hello("v1", marker: marker))
             let done = await events.next("event") { $0["type"] == "deploy.done" }
             #expect(done != nil)
@@ -96,8 +116,9 @@ struct ProcessSchedulerTests {
         }
     }
 
-    @Test func aCrashLoopIsReportedAndTheDeployRollsBack() async throws {
-        try await withScheduledHost { harness, admin, events in
+    @Test(arguments: SchedulerPlugin.allCases)
+    func aCrashLoopIsReportedAndTheDeployRollsBack(_ plugin: SchedulerPlugin) async throws {
+        try await withScheduledHost(plugin) { harness, admin, events in
             var deploy = hello("v1", instances: 1, marker: "", command: ["sh", "-c", "exit 3"])
             deploy = deploy.setting("readyTimeoutMs", to: 3_000)
             _ = try await admin.call("app.deploy", deploy)
