@@ -13,7 +13,6 @@ Environment: BATON_SOCKET (required), BATON_TOKEN, BATON_SCHEDULER_NAME (default
 BATON_STATE_DIR (sandbox logs go to its python-scheduler/ directory).
 """
 import http.client
-import json
 import os
 import signal
 import socket
@@ -21,6 +20,9 @@ import subprocess
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from baton_rpc import Connection  # noqa: E402
 
 NAME = os.environ.get("BATON_SCHEDULER_NAME", "python")
 SOCKET = os.environ.get("BATON_SOCKET", "")
@@ -34,68 +36,6 @@ def log(message):
         sys.stderr.flush()
     except OSError:
         pass  # the host stopped reading: keep going, the sandboxes still need stopping
-
-
-class Connection:
-    """Newline-delimited JSON-RPC 2.0 over the host's unix socket."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.reader = self.sock.makefile("rb")
-        self.lock = threading.Lock()
-        self.next_id = 0
-        self.waiting = {}
-        self.notifications = []
-        self.arrived = threading.Condition()
-        self.closed = False
-        threading.Thread(target=self.read_loop, daemon=True).start()
-
-    def read_loop(self):
-        try:
-            for line in self.reader:
-                message = json.loads(line)
-                with self.arrived:
-                    if "id" in message and ("result" in message or "error" in message):
-                        self.waiting[message["id"]] = message
-                    elif "method" in message:
-                        self.notifications.append(message)
-                    self.arrived.notify_all()
-        except (OSError, ValueError):
-            pass
-        with self.arrived:
-            self.closed = True
-            self.arrived.notify_all()
-
-    def call(self, method, params=None):
-        with self.lock:
-            self.next_id += 1
-            request_id = self.next_id
-            request = {"jsonrpc": "2.0", "id": request_id, "method": method}
-            if params is not None:
-                request["params"] = params
-            self.sock.sendall((json.dumps(request) + "\n").encode())
-        with self.arrived:
-            while request_id not in self.waiting and not self.closed:
-                self.arrived.wait()
-            if request_id not in self.waiting:
-                raise ConnectionError("the host closed the connection")
-            answer = self.waiting.pop(request_id)
-        if "error" in answer:
-            raise RuntimeError("%s failed: %s" % (method, answer["error"]))
-        return answer["result"]
-
-    def next_notification(self):
-        with self.arrived:
-            while not self.notifications and not self.closed:
-                self.arrived.wait()
-            return self.notifications.pop(0) if self.notifications else None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def free_port():
@@ -275,8 +215,7 @@ class Scheduler:
             process.wait()
 
     def serve(self, connection):
-        connection.call("host.hello", {"protocol": "baton/1", "role": "scheduler",
-                                       "client": {"name": NAME, "version": "0.1.0"}, "token": TOKEN})
+        connection.hello("scheduler", NAME, TOKEN)
         subscription, seq = self.subscribe(connection)
         log("connected to the host")
         while True:
