@@ -27,7 +27,11 @@ public final class RawTCPClient: Sendable {
     }
 
     public func send(_ text: String) async throws {
-        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+        try await send(bytes: Array(text.utf8))
+    }
+
+    public func send(bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
     }
 
     /// Everything received so far once it contains `text`; what it returns is consumed.

@@ -156,8 +156,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    global PORT
     server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     server.daemon_threads = True
+    PORT = server.server_address[1]  # PORT=0 asks for any free port
     sys.stderr.write("hello %s listening on 127.0.0.1:%d\n" % (VERSION, PORT))
     server.serve_forever()
 
