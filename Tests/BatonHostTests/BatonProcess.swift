@@ -34,15 +34,15 @@ enum BatonProcess {
         return (result.terminationStatus, result.standardOutput, result.standardError)
     }
 
-    /// Starts `baton serve ARGS`, waits until its socket is listening, runs `body`, and
+    /// Starts `baton serve ARGS` (with `--no-plugins` unless `plugins`), runs `body`, and
     /// makes sure the process is gone before returning, whether `body` succeeded or not.
     /// Returns what `body` returned and how the process ended.
     static func serving<T: Sendable>(
-        _ arguments: [String],
+        _ arguments: [String], plugins: Bool = false,
         _ body: (Execution<NoInput, DiscardedOutput, SequenceOutput>, ServeLog) async throws -> T
     ) async throws -> (value: T, status: TerminationStatus) {
         let result = try await Subprocess.run(
-            .path(executable), arguments: Arguments(["serve"] + arguments),
+            .path(executable), arguments: Arguments(["serve"] + arguments + (plugins ? [] : ["--no-plugins"])),
             input: .none, output: .discarded, error: .sequence
         ) { execution in
             let log = ServeLog(lines: execution.standardError.strings().makeAsyncIterator())

@@ -14,12 +14,15 @@ struct ServeProcessTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let socket = directory.file("run/baton.sock")
-        let outcome = try await BatonProcess.serving(["--socket", socket]) { execution, log in
+        // With the built-in scheduler, as a user runs it: it starts, and stops with the host.
+        let outcome = try await BatonProcess.serving(["--socket", socket, "--state", directory.file("state")], plugins: true) { execution, log in
             try await log.waitFor("rpc socket listening")
+            try await log.waitFor("process-scheduler")  // its own log lines, in the host's log
             let ping = try await BatonProcess.run(["rpc", "--socket", socket, "host.ping"])
             #expect(ping.status == .exited(0))
             #expect(ping.stdout == "{}\n")
             try execution.send(signal: signal)
+            try await log.waitFor("plugin stopped")
             try await log.waitFor("rpc socket closed")
             return true
         }
@@ -136,5 +139,41 @@ struct ServeProcessTests {
         close(fd)
         var info = stat()
         #expect(lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK)
+    }
+
+    @Test func aConfigFileSetsUpTheHostAndAFlagWinsOverIt() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let socket = directory.file("baton.sock")
+        let config = directory.file("baton.json")
+        try """
+            {"socket": "\(socket)", "state": "\(directory.file("state"))", "plugins": [],
+             "settings": {"rpc.maxLineBytes": 64}, "routes": [{"host": "Shop.Test", "app": "shop"}]}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let outcome = try await BatonProcess.serving(["--config", config, "--rpc-max-line-bytes", "4096"], plugins: true) { execution, log in
+            try await log.waitFor("rpc socket listening")
+            let routes = try await BatonProcess.run(["rpc", "--socket", socket, "route.list"])
+            #expect(routes.stdout.contains(#""host":"shop.test","app":"shop""#), "\(routes)")
+            let long = try await BatonProcess.run(["rpc", "--socket", socket, "app.status", #"{"app":"\#(String(repeating: "x", count: 200))"}"#])
+            #expect(long.stderr.contains("error 2002"), "a 200-byte line is under the flag's 4096, not the file's 64: \(long)")
+            try execution.send(signal: .terminate)
+            return try await log.rest().contains { $0.contains("starting plugin") }
+        }
+        #expect(outcome.value == false, "\"plugins\": [] starts none")
+        #expect(outcome.status == .exited(0))
+    }
+
+    @Test func aBadConfigFileIsRefusedWithTheReason() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = directory.file("bad.json")
+        try #"{"settings": {"ingress.holdTimeoutMillis": 5}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let unknown = try await BatonProcess.run(["serve", "--config", config, "--socket", directory.file("s.sock")])
+        #expect(unknown.status == .exited(1))
+        #expect(unknown.stderr.contains("unknown setting ingress.holdTimeoutMillis"))
+        try #"{"socket": 5"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let broken = try await BatonProcess.run(["serve", "--config", config])
+        #expect(broken.status == .exited(1))
+        #expect(broken.stderr.contains("is not valid JSON"))
     }
 }
