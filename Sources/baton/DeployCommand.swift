@@ -29,16 +29,7 @@ struct DeployCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let progress = DeployProgress(socket: socket.socket, tokenFile: tokenFile) { print($0) }
-        let outcome: DeployProgress.Outcome
-        do {
-            outcome = try await progress.run(deploy)
-        } catch let error as RPCError {
-            printError("refused: \(error.message) (error \(error.code))", command: "deploy")
-            throw ExitCode.failure
-        } catch {
-            printError("cannot reach the host at \(socket.socket): \(error)", command: "deploy")
-            throw ExitCode.failure
-        }
+        let outcome = try await HostSession.reporting("deploy", socket: socket.socket) { try await progress.run(deploy) }
         guard outcome.succeeded else {
             printError("deploy \(outcome.deployment) failed: \(outcome.reason ?? "unknown reason")", command: "deploy")
             throw ExitCode.failure

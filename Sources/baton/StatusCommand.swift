@@ -17,7 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
     var app: String?
 
     func run() async throws {
-        do {
+        try await HostSession.reporting("status", socket: socket.socket) {
             let client = try await HostSession.open(socket: socket.socket, tokenFile: tokenFile, name: "baton-status")
             defer { Task { await client.close() } }
             if let app {
@@ -29,12 +29,6 @@ struct StatusCommand: AsyncParsableCommand {
                 let both: JSON = ["apps": apps["apps"] ?? [], "routes": routes["routes"] ?? []]
                 print(json ? try both.serializedString() : Self.describe(overview: both))
             }
-        } catch let error as RPCError {
-            printError("\(error.message) (error \(error.code))", command: "status")
-            throw ExitCode.failure
-        } catch {
-            printError("cannot reach the host at \(socket.socket): \(error)", command: "status")
-            throw ExitCode.failure
         }
     }
 

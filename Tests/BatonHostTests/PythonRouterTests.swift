@@ -59,7 +59,7 @@ struct PythonRouterTests {
                 await (used == "first" ? first : second).stop()
                 for _ in 0..<4 {
                     let answer = try await TestHTTPClient.send(port: port, host: "shop.test")
-                    #expect(answer.status == 200)
+                    #expect(answer.status == 200, "\(answer.body)")
                     #expect(answer.body != used)
                 }
                 let status = try await admin.call("app.status", ["app": "shop"])

@@ -7,7 +7,8 @@ It shows how an outside proxy integrates with Baton over the socket, as role `ro
   - it watches revocations (`lease.watch`): a revoked lease takes no new request and is
     released once its requests are done, so a cutover moves traffic at once;
   - a sandbox it cannot connect to is reported (`lease.invalidate`) and the request is
-    retried on another one (`exclude`), which is safe because nothing reached the app;
+    retried on another one (`exclude`), which is safe because nothing reached the app; a
+    request lost after it was sent is retried elsewhere only if it may run twice;
   - it releases every lease when it stops.
 
 Usage: router.py --app APP [--port 0]    (BATON_SOCKET, BATON_TOKEN from the environment)
@@ -25,6 +26,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from baton_rpc import Connection  # noqa: E402
 
+IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 
 
@@ -148,8 +150,12 @@ def make_handler(leases):
                     self.end_headers()
                     self.wfile.write(data)
                     return
-                except OSError as error:
-                    return self.answer(502, "the sandbox failed after the request was sent: %s\n" % error)
+                except (OSError, http.client.HTTPException) as error:
+                    # Lost before any answer: only a request that may run twice goes elsewhere.
+                    if self.command not in IDEMPOTENT and "Idempotency-Key" not in self.headers:
+                        return self.answer(502, "the sandbox failed after the request was sent: %s\n" % error)
+                    tried.add(lease["sandbox"])
+                    continue
                 finally:
                     connection.close()
                     leases.checkin(lease)
