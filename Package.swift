@@ -100,6 +100,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BatonContract",
+            dependencies: [
+                "BatonJSON",
+                "BatonLoad",
+                "BatonRPC",
+                "BatonPlugins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BatonLoad",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -140,6 +154,7 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: [
+                "BatonContract",
                 "BatonLoad",
                 "BatonPlugins",
                 "BatonCore",

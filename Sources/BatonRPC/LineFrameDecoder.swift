@@ -3,28 +3,28 @@ import NIOCore
 /// Sent down the pipeline, as a user event, for a line longer than the limit; its bytes
 /// are being discarded up to the next `\n`. Lines themselves travel as plain buffers, so
 /// the common case carries nothing extra.
-struct LineTooLong: Hashable {
-    var limit: Int
+public struct LineTooLong: Hashable, Sendable {
+    public var limit: Int
 }
 
 /// Splits a byte stream on `\n`, accepting `\r\n`, and passes each line on without its
 /// line ending. A line longer than `maxLineBytes` is reported once as `LineTooLong` as soon
 /// as the limit is crossed, and the rest of it
 /// is skipped without being buffered, so the connection can carry on with the next line.
-struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
+public struct LineFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
 
-    let maxLineBytes: Int
+    public let maxLineBytes: Int
     /// Bytes of the current line already searched for a newline.
     private var scanned = 0
     /// True while skipping the tail of an over-long line.
     private var discarding = false
 
-    init(maxLineBytes: Int) {
+    public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         let newline = view.dropFirst(scanned).firstIndex(of: UInt8(ascii: "\n"))
         if discarding {
@@ -61,7 +61,7 @@ struct LineFrameDecoder: ByteToMessageDecoder {
     }
 
     /// At end of input a final line without a newline is still delivered.
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if !discarding, buffer.readableBytes > 0 {
             let line = buffer.readSlice(length: buffer.readableBytes)!

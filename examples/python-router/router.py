@@ -175,7 +175,7 @@ def make_handler(leases):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--app", required=True)
+    parser.add_argument("--app", default=os.environ.get("BATON_APP"), required="BATON_APP" not in os.environ)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "0")))
     options = parser.parse_args()
     socket_path = os.environ.get("BATON_SOCKET", "")

@@ -1,0 +1,46 @@
+import BatonPlugins
+import Foundation
+import NIOConcurrencyHelpers
+
+/// The program a kit checks, started for one case with the environment a host would give
+/// it, and stopped (SIGTERM, then SIGKILL) when the case ends.
+public final class PluginUnderTest: Sendable {
+    private let running: Task<Void, Never>
+    private let stderr = NIOLockedValueBox<[String]>([])
+
+    public init(_ command: [String], role: String, socket: String, stateDirectory: String, extra: [String: String] = [:]) {
+        var environment = ["BATON_SOCKET": socket, "BATON_ROLE": role, "BATON_TOKEN": "", "BATON_STATE_DIR": stateDirectory]
+        environment.merge(extra) { $1 }
+        let child = ChildCommand(
+            command: command[0], arguments: Array(command.dropFirst()), environment: environment, grace: .seconds(5))
+        let lines = stderr
+        running = Task {
+            _ = try? await ChildProcess.run(child, output: .errorLines { line in lines.withLockedValue { $0.append(line) } })
+        }
+    }
+
+    /// The plugin's last stderr lines, for a failing case.
+    public var lastLines: [String] { stderr.withLockedValue { Array($0.suffix(10)) } }
+
+    public func stop() async {
+        running.cancel()
+        await running.value
+    }
+}
+
+/// A scratch directory for one case.
+public struct CaseDirectory: Sendable {
+    public let path: String
+
+    public init() throws {
+        var template = Array("/tmp/baton-contract-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw CaseFailure("cannot create a directory in /tmp")
+        }
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

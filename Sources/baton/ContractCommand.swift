@@ -1,0 +1,94 @@
+@preconcurrency import Glibc
+import ArgumentParser
+import BatonContract
+import Foundation
+
+struct ContractCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "contract",
+        abstract: "Check that a scheduler, a router or a host speaks the protocol (protocol/PROTOCOL.md).",
+        discussion: """
+            One line per case: PASS, FAIL (with the spec section and the lines exchanged) or SKIP. Exits 1 when a \
+            MUST case failed, or with --strict any case.
+            """,
+        subcommands: [SchedulerContract.self, RouterContract.self, FixtureApp.self])
+}
+
+/// `--run`, `--skip`, `--strict`, `--junit`, shared by every kit.
+struct KitOptions: ParsableArguments {
+    @Option(help: "Run only the cases whose name matches this regular expression.")
+    var run: String?
+    @Option(help: "Skip the cases whose name matches this regular expression.")
+    var skip: String?
+    @Flag(help: "Fail on SHOULD cases too.")
+    var strict = false
+    @Option(help: "Also write the outcomes as JUnit XML to this file.")
+    var junit: String?
+
+    func runner() throws -> ContractRunner {
+        do {
+            return try ContractRunner(run: run, skip: skip, strict: strict) { print($0) }
+        } catch {
+            throw ValidationError("--run and --skip take regular expressions: \(error)")
+        }
+    }
+
+    /// Writes the JUnit file if asked and exits as the outcomes say.
+    func finish(_ outcomes: [ContractRunner.Outcome], runner: ContractRunner, suite: String) throws {
+        if let junit {
+            try ContractRunner.junit(outcomes, suite: suite).write(toFile: junit, atomically: true, encoding: .utf8)
+        }
+        if runner.failed(outcomes) { throw ExitCode.failure }
+    }
+}
+
+struct SchedulerContract: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Start a scheduler plugin against a mock host and check the scheduler rules.",
+        discussion: "The plugin gets BATON_SOCKET, BATON_ROLE, BATON_TOKEN and BATON_STATE_DIR as from a host.")
+
+    @OptionGroup var kit: KitOptions
+    @Argument(parsing: .captureForPassthrough, help: "The plugin's command, after --.")
+    var command: [String]
+
+    func run() async throws {
+        let command = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !command.isEmpty else { throw ValidationError("give the plugin's command after --") }
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let runner = try kit.runner()
+        let schedulerKit = SchedulerKit(command: command, fixtureCommand: [ServeCommand.siblingExecutable("baton"), "contract", "fixture-app"])
+        try kit.finish(await schedulerKit.run(runner), runner: runner, suite: "scheduler")
+    }
+}
+
+struct RouterContract: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router",
+        abstract: "Start a router against a mock host and the kit's backends, and check the router rules.",
+        discussion: "The router gets BATON_SOCKET, BATON_ROLE, BATON_TOKEN, BATON_APP (the app to route) and PORT (where to listen).")
+
+    @OptionGroup var kit: KitOptions
+    @Argument(parsing: .captureForPassthrough, help: "The router's command, after --.")
+    var command: [String]
+
+    func run() async throws {
+        let command = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !command.isEmpty else { throw ValidationError("give the router's command after --") }
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let runner = try kit.runner()
+        try kit.finish(await RouterKit(command: command).run(runner), runner: runner, suite: "router")
+    }
+}
+
+/// The app the scheduler kit has plugins run as a sandbox.
+struct FixtureApp: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fixture-app", abstract: "Serve 200 on $PORT (the kit's sandbox app).", shouldDisplay: false)
+
+    func run() async throws {
+        let port = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 0
+        let server = try await FixtureServer.start(name: "fixture", port: port)
+        try await server.wait()
+    }
+}
