@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// The conformance kit against the plugins that must pass it, and against fixtures that
+/// break one rule each, which must fail the case named for that rule: the kit can fail.
+@Suite("Contract kit", .timeLimit(.minutes(1)))
+struct ContractKitTests {
+    static let schedulers: [[String]] = [
+        [BatonProcess.builtExecutable("baton-process-scheduler")],
+        ["python3", "-u", BatonProcess.repositoryPath("examples/python-scheduler/scheduler.py")],
+    ]
+
+    @Test(arguments: schedulers)
+    func schedulersPassEveryCase(_ command: [String]) async throws {
+        let run = try await BatonProcess.run(["contract", "scheduler", "--strict", "--"] + command)
+        #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("7 cases: 7 passed, 0 failed"))
+    }
+
+    @Test func thePythonRouterPassesEveryCase() async throws {
+        let run = try await BatonProcess.run(["contract", "router", "--strict", "--", "python3", "-u", BatonProcess.repositoryPath("examples/python-router/router.py")])
+        #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("5 cases: 5 passed, 0 failed"))
+    }
+
+    @Test(arguments: [
+        ("scheduler", "no-hello", "hello-comes-first"),
+        ("scheduler", "never-ready", "desired-leads-to-starting-then-ready"),
+        ("scheduler", "ignores-scale-down", "scale-down-leads-to-stopped"),
+        ("router", "never-releases", "revoked-leases-are-released"),
+        ("router", "ignores-revocation", "revocation-moves-traffic"),
+    ])
+    func aBrokenPluginFailsTheCaseForTheRuleItBreaks(_ role: String, _ fault: String, _ failingCase: String) async throws {
+        let fixture = BatonProcess.repositoryPath("protocol/fixtures/broken_\(role).py")
+        let run = try await BatonProcess.run(["contract", role, "--run", "^\(failingCase)$", "--", "python3", "-u", fixture, "--fault", fault])
+        #expect(run.status == .exited(1), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("FAIL \(failingCase) [MUST §"), "\(run.stdout)")
+        #expect(run.stdout.contains("lines exchanged"), "a failure shows the lines exchanged")
+    }
+
+    @Test func outcomesCanBeWrittenAsJUnit() async throws {
+        let file = "/tmp/baton-contract-junit-\(getpid()).xml"
+        defer { unlink(file) }
+        let run = try await BatonProcess.run([
+            "contract", "scheduler", "--run", "hello", "--junit", file, "--", BatonProcess.builtExecutable("baton-process-scheduler"),
+        ])
+        #expect(run.status == .exited(0))
+        let xml = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(xml.contains(#"<testsuite name="scheduler" tests="1" failures="0""#))
+        #expect(xml.contains(#"name="hello-comes-first""#))
+    }
+}
