@@ -5,7 +5,7 @@ import NIOPosix
 
 /// `baton contract router -- CMD`: a mock host handing out leases on the kit's own
 /// backends, the router started with `BATON_APP` and `PORT`, and HTTP sent through it to
-/// check the router rules of PROTOCOL.md §4.4.
+/// check the router rules of PROTOCOL.md §4 (Router role).
 public struct RouterKit: Sendable {
     public var command: [String]
 
@@ -116,12 +116,12 @@ public struct RouterKit: Sendable {
 
     public var cases: [ContractCase<Context>] {
         [
-            ContractCase("requests-reach-the-leased-backend", section: "§4.4 Router role") { context in
+            ContractCase("requests-reach-the-leased-backend", section: "§4 Router role") { context in
                 let answer = try await context.get()
                 try require(answer == "a", "the request reached \(answer), not the leased backend a")
                 _ = try await context.inbox.next("lease.acquire", within: 1)
             },
-            ContractCase("revocation-moves-traffic", section: "§4.4 Router role") { context in
+            ContractCase("revocation-moves-traffic", section: "§4 Router role") { context in
                 _ = try await context.get()
                 try await Self.revokeA(context)
                 let moved = try await within(3, "a request reaching b after the revocation") {
@@ -130,19 +130,19 @@ public struct RouterKit: Sendable {
                 }
                 try require(moved, "traffic stayed on the revoked lease")
             },
-            ContractCase("revoked-leases-are-released", section: "§4.4 Router role") { context in
+            ContractCase("revoked-leases-are-released", section: "§4 Router role") { context in
                 _ = try await context.get()
                 let revoked = try await Self.revokeA(context)
                 _ = try await context.inbox.next("lease.release", within: 5) { revoked.contains($0.params["lease"]?.stringValue ?? "") }
             },
-            ContractCase("a-dead-backend-is-invalidated-and-retried-elsewhere", section: "§4.4 Router role") { context in
+            ContractCase("a-dead-backend-is-invalidated-and-retried-elsewhere", section: "§4 Router role") { context in
                 _ = try await context.get()
                 await context.backends["a"]?.stop()
                 let answer = try await context.get()
                 try require(answer == "b", "the request was not retried on b")
                 _ = try await context.inbox.next("lease.invalidate", within: 2)
             },
-            ContractCase("leases-are-released-on-stop", section: "§4.4 Router role", .should) { context in
+            ContractCase("leases-are-released-on-stop", section: "§4 Router role", .should) { context in
                 _ = try await context.get()
                 await context.plugin.stop()
                 let open = context.leases.withLockedValue { state in Set(state.issued.keys).subtracting(state.released) }

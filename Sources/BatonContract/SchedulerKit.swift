@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import NIOHTTP1
 
 /// `baton contract scheduler -- CMD`: a mock host on a temporary socket, the plugin started
-/// as a host would start it, and the scheduler rules of PROTOCOL.md §4.3 checked one by one.
+/// as a host would start it, and the scheduler rules of PROTOCOL.md §4 (Scheduler role) checked one by one.
 public struct SchedulerKit: Sendable {
     public var command: [String]
     /// How a sandbox runs the kit's fixture app (it reads `$PORT`).
@@ -90,29 +90,29 @@ public struct SchedulerKit: Sendable {
 
     public var cases: [ContractCase<Context>] {
         [
-            ContractCase("hello-comes-first", section: "§2 Sessions") { context in
+            ContractCase("hello-comes-first", section: "§3 Sessions and roles") { context in
                 _ = try await context.inbox.next("host.hello")
                 let first = await context.inbox.all.first?.method
                 try require(first == "host.hello", "the first message was \(first ?? "nothing"), not host.hello")
             },
-            ContractCase("desired-leads-to-starting-then-ready", section: "§4.3 Scheduler role") { context in
+            ContractCase("desired-leads-to-starting-then-ready", section: "§4 Scheduler role") { context in
                 _ = try await context.ready()
             },
-            ContractCase("scale-down-leads-to-stopped", section: "§4.3 Scheduler role") { context in
+            ContractCase("scale-down-leads-to-stopped", section: "§4 Scheduler role") { context in
                 let (sandbox, _) = try await context.ready()
                 try context.push(desired: 0)
                 _ = try await context.inbox.next("scheduler.report", within: 15) {
                     $0.params["state"] == "stopped" && $0.params["sandbox"]?.stringValue == sandbox
                 }
             },
-            ContractCase("repeated-desired-changes-nothing", section: "§4.3 Scheduler role") { context in
+            ContractCase("repeated-desired-changes-nothing", section: "§4 Scheduler role") { context in
                 let (_, url) = try await context.ready()
                 try context.push(desired: 1)
                 let started = await context.inbox.arrives("scheduler.report", within: 2) { $0.params["state"] == "starting" }
                 try require(!started, "the same desired state again started another sandbox")
                 try await Kit.expectAnswer(from: url, path: "/")
             },
-            ContractCase("dropped-connection-leads-to-reconnect-and-sync", section: "§4.3 Scheduler role") { context in
+            ContractCase("dropped-connection-leads-to-reconnect-and-sync", section: "§4 Scheduler role") { context in
                 let (sandbox, _) = try await context.ready()
                 for connection in context.host.openConnections { context.host.drop(connection) }
                 _ = try await context.inbox.next("host.hello", within: 15)
@@ -120,13 +120,13 @@ public struct SchedulerKit: Sendable {
                 let listed = sync.params["sandboxes"]?.arrayValue?.contains { $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready" }
                 try require(listed == true, "scheduler.sync after reconnecting did not list \(sandbox) as ready")
             },
-            ContractCase("seq-gap-leads-to-resubscribe", section: "§4.3 Scheduler role") { context in
+            ContractCase("seq-gap-leads-to-resubscribe", section: "§4 Scheduler role") { context in
                 _ = try await context.inbox.next("scheduler.subscribe")
                 _ = try await context.ready()
                 try context.push(desired: 1, seq: 2)  // seq 1 never came
                 _ = try await context.inbox.next("scheduler.subscribe", within: 10)
             },
-            ContractCase("unknown-notifications-are-ignored", section: "§5 Notifications") { context in
+            ContractCase("unknown-notifications-are-ignored", section: "§5 Notifications from the host") { context in
                 _ = try await context.ready()
                 guard let current = context.subscription.withLockedValue({ $0 }) else { throw CaseFailure("no subscription") }
                 context.host.notify(current.connection, "host.somethingNew", ["from": "a later protocol"])

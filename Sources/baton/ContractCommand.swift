@@ -11,7 +11,7 @@ struct ContractCommand: AsyncParsableCommand {
             One line per case: PASS, FAIL (with the spec section and the lines exchanged) or SKIP. Exits 1 when a \
             MUST case failed, or with --strict any case.
             """,
-        subcommands: [SchedulerContract.self, RouterContract.self, FixtureApp.self])
+        subcommands: [HostContract.self, SchedulerContract.self, RouterContract.self, FixtureApp.self])
 }
 
 /// `--run`, `--skip`, `--strict`, `--junit`, shared by every kit.
@@ -59,6 +59,30 @@ struct SchedulerContract: AsyncParsableCommand {
         let runner = try kit.runner()
         let schedulerKit = SchedulerKit(command: command, fixtureCommand: [ServeCommand.siblingExecutable("baton"), "contract", "fixture-app"])
         try kit.finish(await schedulerKit.run(runner), runner: runner, suite: "scheduler")
+    }
+}
+
+struct HostContract: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Play admin, scheduler and router against a running host and check what it promises.",
+        discussion: "Each scenario uses an app of its own and sends its pools to the kit's scheduler by name.")
+
+    @OptionGroup var socket: SocketOptions
+    @OptionGroup var kit: KitOptions
+    @Option(help: "The directory of wire transcripts (*.jsonl) to replay.")
+    var transcripts = "protocol/transcripts"
+
+    func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let runner = try kit.runner()
+        let loaded: [Transcript]
+        do {
+            loaded = try Transcript.load(directory: transcripts)
+        } catch {
+            throw ValidationError("cannot read the transcripts in \(transcripts): \(error)")
+        }
+        try kit.finish(await HostKit(socket: socket.socket, transcripts: loaded).run(runner), runner: runner, suite: "host")
     }
 }
 

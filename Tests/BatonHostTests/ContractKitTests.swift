@@ -1,3 +1,4 @@
+import BatonTestSupport
 import Foundation
 import Testing
 
@@ -48,5 +49,34 @@ struct ContractKitTests {
         let xml = try String(contentsOfFile: file, encoding: .utf8)
         #expect(xml.contains(#"<testsuite name="scheduler" tests="1" failures="0""#))
         #expect(xml.contains(#"name="hello-comes-first""#))
+    }
+
+    @Test func theHostPassesEveryCaseAndAWrongTranscriptFails() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let socket = directory.file("baton.sock")
+        let wrong = directory.file("wrong")
+        try FileManager.default.createDirectory(atPath: wrong, withIntermediateDirectories: true)
+        try """
+            {"send": {"jsonrpc": "2.0", "id": 1, "method": "host.ping"}}
+            {"expect": {"jsonrpc": "2.0", "id": 1, "result": {}}}
+            """.write(toFile: wrong + "/ping-before-hello.jsonl", atomically: true, encoding: .utf8)
+        let outcome = try await BatonProcess.serving(["--socket", socket, "--state", directory.file("state")], plugins: true) { execution, log in
+            try await log.waitFor("rpc socket listening")
+            let kit = try await BatonProcess.run([
+                "contract", "host", "--socket", socket, "--transcripts", BatonProcess.repositoryPath("protocol/transcripts"),
+            ])
+            #expect(kit.status == .exited(0), "\(kit.stdout)\(kit.stderr)")
+            #expect(kit.stdout.contains("0 failed"))
+            #expect(!kit.stdout.contains("FAIL"))
+            let failing = try await BatonProcess.run(["contract", "host", "--socket", socket, "--transcripts", wrong, "--run", "^transcript-"])
+            #expect(failing.status == .exited(1))
+            #expect(failing.stdout.contains("FAIL transcript-ping-before-hello"), "\(failing.stdout)")
+            #expect(failing.stdout.contains("-32002"), "the failure shows what the host answered")
+            try execution.send(signal: .terminate)
+            _ = try await log.rest()
+            return true
+        }
+        #expect(outcome.status == .exited(0))
     }
 }

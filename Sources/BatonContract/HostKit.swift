@@ -1,0 +1,209 @@
+import BatonJSON
+import BatonRPC
+import Foundation
+import NIOConcurrencyHelpers
+
+/// `baton contract host --socket PATH`: plays admin, scheduler and router against a running
+/// host: the transcripts, then the deploy scenarios of PROTOCOL.md §4, each on an app of
+/// its own, with the kit's fixture backends as sandboxes. Pools go to the kit's scheduler
+/// by name, so a host that runs its own schedulers can be checked as it is.
+public struct HostKit: Sendable {
+    public var socket: String
+    public var transcripts: [Transcript]
+
+    public init(socket: String, transcripts: [Transcript]) {
+        self.socket = socket
+        self.transcripts = transcripts
+    }
+
+    public final class Context: Sendable {
+        let socket: String
+        let app = "kit-\(UInt32.random(in: 0...UInt32.max))"
+        let admin: RPCClient
+        let scheduler: RPCClient
+        let router: RPCClient
+        let lines = NIOLockedValueBox<[String]>([])
+        let backends = NIOLockedValueBox<[FixtureServer]>([])
+        let adminEvents: Inbox
+        let desired: Inbox
+        let revocations: Inbox
+        private let hosts: [MockHost]
+
+        init(socket: String) async throws {
+            self.socket = socket
+            admin = try await Self.session(socket, .admin)
+            scheduler = try await Self.session(socket, .scheduler)
+            router = try await Self.session(socket, .router)
+            // The kit reads pushes through the same Inbox as the plugin kits.
+            let feeds = [admin, scheduler, router].map { client in
+                MockHost.feed(client.notifications)
+            }
+            hosts = feeds
+            adminEvents = Inbox(feeds[0])
+            desired = Inbox(feeds[1])
+            revocations = Inbox(feeds[2])
+            _ = try await call(admin, "events.watch", ["apps": [.string(app)]])
+            _ = try await call(scheduler, "scheduler.subscribe")
+            _ = try await call(router, "lease.watch", ["apps": [.string(app)]])
+        }
+
+        static func session(_ socket: String, _ role: RPCRole) async throws -> RPCClient {
+            let client = try await RPCClient.connect(socketPath: socket)
+            try await client.hello(role: role, client: RPCProgramInfo(name: "contract-kit", version: "0.1.0"))
+            return client
+        }
+
+        /// Calls and records the exchange for a failing case.
+        func call(_ client: RPCClient, _ method: String, _ params: JSON? = nil) async throws -> JSON {
+            lines.withLockedValue { $0.append("→ \(method) \((try? params?.serializedString()) ?? "")") }
+            do {
+                let result = try await client.call(method, params)
+                lines.withLockedValue { $0.append("← \((try? result.serializedString()) ?? "?")") }
+                return result
+            } catch {
+                lines.withLockedValue { $0.append("← error \(error)") }
+                throw error
+            }
+        }
+
+        /// Deploys `version` with `instances` sandboxes for the kit's scheduler; returns its pool.
+        func deploy(_ version: String, instances: Int = 1, readyTimeoutMs: Int64 = 20_000) async throws -> String {
+            _ = try await call(
+                admin, "app.deploy",
+                [
+                    "app": .string(app), "version": .string(version), "readyTimeoutMs": .int(readyTimeoutMs), "drainTimeoutMs": 5_000,
+                    "services": [["name": "web", "instances": .int(Int64(instances)), "scheduler": "contract-kit", "spec": ["kit": .string(version)]]],
+                ])
+            let update = try await desired.next("scheduler.desired", within: 5) { message in
+                message.params["pools"]?.arrayValue?.contains { $0["version"]?.stringValue == version && $0["app"]?.stringValue == self.app } == true
+            }
+            guard let pool = update.params["pools"]?.arrayValue?.first(where: { $0["version"]?.stringValue == version })?["pool"]?.stringValue
+            else { throw CaseFailure("scheduler.desired named no pool for \(version)") }
+            return pool
+        }
+
+        /// Starts a backend and reports it ready as `sandbox` of `pool`.
+        func ready(_ sandbox: String, pool: String) async throws {
+            let backend = try await FixtureServer.start(name: sandbox)
+            backends.withLockedValue { $0.append(backend) }
+            _ = try await call(
+                scheduler, "scheduler.report",
+                ["sandbox": .string(sandbox), "pool": .string(pool), "state": "ready", "url": .string(backend.url)])
+        }
+
+        func event(_ type: String, within seconds: Double = 10, version: String? = nil) async throws -> MockHost.Inbound {
+            try await adminEvents.next("event", within: seconds) {
+                $0.params["type"]?.stringValue == type && (version == nil || $0.params["version"]?.stringValue == version)
+            }
+        }
+
+        /// A live app: v1 deployed and cut over, one sandbox `a`.
+        func live() async throws {
+            let pool = try await deploy("v1")
+            try await ready("\(app)-a", pool: pool)
+            _ = try await event("deploy.cutover", version: "v1")
+        }
+
+        func lease() async throws -> JSON {
+            try await call(router, "lease.acquire", ["app": .string(app), "waitMs": 2_000])
+        }
+
+        func finish() async {
+            for client in [admin, scheduler, router] { await client.close() }
+            for backend in backends.withLockedValue({ $0 }) { await backend.stop() }
+        }
+    }
+
+    public var cases: [ContractCase<Context>] {
+        let socket = socket
+        let wire = transcripts.map { transcript in
+            ContractCase<Context>("transcript-\(transcript.name)", section: "§2 JSON-RPC 2.0, §3 Sessions and roles") { context in
+                try await transcript.run(socket: socket) { line in context.lines.withLockedValue { $0.append(line) } }
+            }
+        }
+        return wire + [
+            ContractCase("readiness-gate-holds-cutover", section: "§4 Admin role, promises 3 and 4") { context in
+                let pool = try await context.deploy("v1", instances: 2)
+                try await context.ready("\(context.app)-a", pool: pool)
+                let early = await context.adminEvents.arrives("event", within: 1) { $0.params["type"] == "deploy.cutover" }
+                try require(!early, "cut over with 1 of 2 sandboxes ready")
+                try await context.ready("\(context.app)-b", pool: pool)
+                _ = try await context.event("deploy.cutover", version: "v1")
+            },
+            ContractCase("cutover-moves-new-leases", section: "§4 Admin role, promise 4") { context in
+                try await context.live()
+                try require(try await context.lease()["version"] == "v1", "the first lease is not on v1")
+                let pool = try await context.deploy("v2")
+                try await context.ready("\(context.app)-c", pool: pool)
+                _ = try await context.event("deploy.cutover", version: "v2")
+                let lease = try await context.lease()
+                try require(lease["version"] == "v2", "a lease after the cutover is on \(lease["version"]?.stringValue ?? "?"), not v2")
+            },
+            ContractCase("cutover-revokes-old-leases", section: "§4 Router role") { context in
+                try await context.live()
+                let old = try await context.lease()["lease"]?.stringValue ?? ""
+                let pool = try await context.deploy("v2")
+                try await context.ready("\(context.app)-c", pool: pool)
+                let revoked = try await context.revocations.next("lease.revoked", within: 5) {
+                    $0.params["leases"]?.arrayValue?.contains(.string(old)) == true
+                }
+                try require(revoked.params["reason"] == "cutover", "revoked with reason \(revoked.params["reason"]?.stringValue ?? "?")")
+            },
+            ContractCase("drain-ends-when-leases-are-released", section: "§4 Admin role, promise 5") { context in
+                try await context.live()
+                let old = try await context.lease()["lease"] ?? .null
+                let pool = try await context.deploy("v2")
+                try await context.ready("\(context.app)-c", pool: pool)
+                _ = try await context.event("deploy.cutover", version: "v2")
+                let early = await context.adminEvents.arrives("event", within: 1) { $0.params["type"] == "pool.scaled_down" }
+                try require(!early, "scaled down while a lease was still held")
+                _ = try await context.call(context.router, "lease.release", ["lease": old])
+                let scaled = try await context.event("pool.scaled_down", within: 5, version: "v1")
+                try require(scaled.params["reason"] == "drained", "scaled down for \(scaled.params["reason"]?.stringValue ?? "?")")
+            },
+            ContractCase("a-version-that-never-gets-ready-rolls-back", section: "§4 Admin role, promise 6") { context in
+                try await context.live()
+                _ = try await context.deploy("v2", readyTimeoutMs: 1_000)
+                _ = try await context.event("deploy.failed", within: 10, version: "v2")
+                let lease = try await context.lease()
+                try require(lease["version"] == "v1", "after the rollback a lease is on \(lease["version"]?.stringValue ?? "?")")
+            },
+            ContractCase("a-newer-deploy-supersedes-a-waiting-one", section: "§4 Admin role, promise 7") { context in
+                try await context.live()
+                _ = try await context.deploy("v2")
+                _ = try await context.deploy("v3")
+                _ = try await context.event("deploy.superseded", version: "v2")
+            },
+            ContractCase("lease-expiry", section: "§4 Router role", .should) { _ in
+                throw CaseSkip("leases live 30 s without renewal; too slow for this kit's run")
+            },
+            ContractCase("bad-params-on-every-method", section: "§2 JSON-RPC 2.0, §6 Error codes") { context in
+                let clients: [(RPCClient, [String])] = [
+                    (context.admin, ["app.deploy", "app.status", "route.set", "route.remove", "events.watch"]),
+                    (context.scheduler, ["scheduler.report", "scheduler.sync"]),
+                    (context.router, ["lease.acquire", "lease.renew", "lease.release", "lease.invalidate", "lease.watch"]),
+                ]
+                for (client, methods) in clients {
+                    for method in methods {
+                        for params: JSON in [[1, 2], ["app": 5, "lease": 5, "sandbox": 5, "host": 5, "apps": 5, "sandboxes": 5]] {
+                            do {
+                                _ = try await context.call(client, method, params)
+                                throw CaseFailure("\(method) accepted \((try? params.serializedString()) ?? "")")
+                            } catch let error as RPCError {
+                                try require(error.code == -32602, "\(method) answered \(error.code), not -32602")
+                            }
+                        }
+                    }
+                    _ = try await context.call(client, "host.ping")
+                }
+            },
+        ]
+    }
+
+    public func run(_ runner: ContractRunner) async -> [ContractRunner.Outcome] {
+        let socket = socket
+        return await runner.runAll(
+            cases, prepare: { try await Context(socket: socket) }, transcript: { $0.lines.withLockedValue { $0 } },
+            finish: { await $0.finish() })
+    }
+}
