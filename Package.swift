@@ -227,6 +227,8 @@ let package = Package(
                 "baton-process-scheduler",
                 "BatonPlugins",
                 "BatonProbe",
+                "BatonContract",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "BatonIngress",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -20,11 +20,27 @@ public final class LeaseCache: Sendable {
         var lastUsed = ContinuousClock.now
     }
 
+    /// A request waiting for a slot: a slot given back to this cache goes to it at once,
+    /// rather than sit idle while the request waits on the broker.
+    struct Waiter: Sendable {
+        var id: Int
+        var excluding: Set<String>
+        var deliver: @Sendable (Lease) -> Void
+    }
+
+    /// The leases and the requests waiting for one, under one lock so that a slot given
+    /// back is either free or handed on, never both.
+    struct Shelf {
+        var leases: [Key: [String: Entry]] = [:]
+        var waiters: [Key: [Waiter]] = [:]
+        var nextWaiter = 0
+    }
+
     private let broker: LeaseBroker
     private let slotsPerLease: Int
     private let logger: Logger
     private let metrics: IngressMetrics
-    private let entries = NIOLockedValueBox<[Key: [String: Entry]]>([:])
+    private let entries = NIOLockedValueBox(Shelf())
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
 
     /// A lease unused this long is released.
@@ -60,18 +76,18 @@ public final class LeaseCache: Sendable {
 
     public func stop() async {
         for task in tasks.withLockedValue({ $0 }) { task.cancel() }
-        let all = entries.withLockedValue { current -> [Entry] in
-            defer { current = [:] }
-            return current.values.flatMap(\.values)
+        let all = entries.withLockedValue { shelf -> [Entry] in
+            defer { shelf.leases = [:] }
+            return shelf.leases.values.flatMap(\.values)
         }
         for entry in all { await broker.release(entry.lease.id) }
     }
 
     /// One slot of a cached lease on a sandbox not in `excluding`, when one is free.
     func checkoutCached(app: String, service: String, excluding: Set<String>) -> Lease? {
-        entries.withLockedValue { all in
+        entries.withLockedValue { shelf in
             let key = Key(app: app, service: service)
-            guard let leases = all[key] else { return nil }
+            guard let leases = shelf.leases[key] else { return nil }
             var chosen: String?
             var fewest = Int.max
             for (id, entry) in leases
@@ -80,41 +96,61 @@ public final class LeaseCache: Sendable {
                 fewest = entry.inUse
             }
             guard let chosen else { return nil }
-            all[key]![chosen]!.inUse += 1
-            all[key]![chosen]!.lastUsed = .now
-            return all[key]![chosen]!.lease
+            shelf.leases[key]![chosen]!.inUse += 1
+            shelf.leases[key]![chosen]!.lastUsed = .now
+            return shelf.leases[key]![chosen]!.lease
         }
     }
 
     /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
     /// one of its slots.
     func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
+        // A full lease if a sandbox has the room now; otherwise wait for a single slot, so a
+        // sandbox offering fewer slots than a full lease still serves at once.
         let lease: Lease
         do {
-            lease = try await broker.acquire(app: app, service: service, slots: slotsPerLease, waitMs: waitMs, excluding: excluding)
+            lease = try await broker.acquire(app: app, service: service, slots: slotsPerLease, waitMs: 0, excluding: excluding)
         } catch where error.code == CoreError.noSandboxCode && slotsPerLease > 1 {
-            lease = try await broker.acquire(app: app, service: service, slots: 1, waitMs: 0, excluding: excluding)
+            lease = try await broker.acquire(app: app, service: service, slots: 1, waitMs: waitMs, excluding: excluding)
         }
         metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)
-        entries.withLockedValue { all in
+        entries.withLockedValue { shelf in
             var entry = Entry(lease: lease)
             entry.inUse = 1
-            all[key, default: [:]][lease.id] = entry
+            shelf.leases[key, default: [:]][lease.id] = entry
         }
         return lease
     }
 
-    /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome.
+    /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome, which is
+    /// the broker's lease or a slot another request of this cache gave back first.
     func checkoutNew(
         app: String, service: String, waitMs: Int64, excluding: Set<String>, on loop: any EventLoop,
         then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
     ) {
+        let key = Key(app: app, service: service)
+        let waiter = entries.withLockedValue { shelf -> Int in
+            shelf.nextWaiter += 1
+            let id = shelf.nextWaiter
+            shelf.waiters[key, default: []].append(
+                Waiter(id: id, excluding: excluding, deliver: { lease in loop.execute { then.value(.success(lease)) } }))
+            return id
+        }
         Task {
             let result = await Self.outcome { () async throws(CoreError) in
                 try await self.checkoutNew(app: app, service: service, waitMs: waitMs, excluding: excluding)
             }
-            loop.execute { then.value(result) }
+            let stillWaiting = self.entries.withLockedValue { shelf -> Bool in
+                guard let index = shelf.waiters[key]?.firstIndex(where: { $0.id == waiter }) else { return false }
+                shelf.waiters[key]?.remove(at: index)
+                return true
+            }
+            if stillWaiting {
+                loop.execute { then.value(result) }
+            } else if case .success(let lease) = result {
+                self.checkin(lease)  // served from the cache meanwhile: this slot goes back
+            }
         }
     }
 
@@ -128,21 +164,27 @@ public final class LeaseCache: Sendable {
         Task { await broker.markStream(lease.id) }
     }
 
-    /// Gives back the slot a request held.
+    /// Gives back the slot a request held, or hands it straight to a request waiting for one.
     func checkin(_ lease: Lease) {
-        let release = entries.withLockedValue { all -> Bool in
-            let key = Key(app: lease.app, service: lease.service)
-            guard var entry = all[key]?[lease.id] else { return false }
-            entry.inUse -= 1
+        let key = Key(app: lease.app, service: lease.service)
+        let (release, handover) = entries.withLockedValue { shelf -> (Bool, Waiter?) in
+            guard var entry = shelf.leases[key]?[lease.id] else { return (false, nil) }
             entry.lastUsed = .now
-            if entry.revoked && entry.inUse == 0 {
-                all[key]?.removeValue(forKey: lease.id)
-                return true
+            if !entry.revoked, let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) }) {
+                shelf.leases[key]?[lease.id] = entry  // the slot stays in use, by the waiter now
+                return (false, shelf.waiters[key]?.remove(at: index))
             }
-            all[key]?[lease.id] = entry
-            return false
+            entry.inUse -= 1
+            if entry.revoked && entry.inUse == 0 {
+                shelf.leases[key]?.removeValue(forKey: lease.id)
+                return (true, nil)
+            }
+            shelf.leases[key]?[lease.id] = entry
+            return (false, nil)
         }
-        if release {
+        if let handover {
+            handover.deliver(lease)
+        } else if release {
             let broker = self.broker
             Task { await broker.release(lease.id) }
         }
@@ -152,11 +194,11 @@ public final class LeaseCache: Sendable {
     /// again, and the broker takes the sandbox out until it proves itself again.
     func invalidate(_ lease: Lease, reason: String) async {
         let sandbox = lease.sandbox
-        let idle = entries.withLockedValue { all -> [String] in
+        let idle = entries.withLockedValue { shelf -> [String] in
             var idle: [String] = []
-            for (key, leases) in all {
+            for (key, leases) in shelf.leases {
                 for (id, entry) in leases where entry.lease.sandbox == sandbox {
-                    all[key]?[id]?.revoked = true
+                    shelf.leases[key]?[id]?.revoked = true
                     if entry.inUse == 0 || id == lease.id { idle.append(id) }
                 }
             }
@@ -168,16 +210,16 @@ public final class LeaseCache: Sendable {
     }
 
     private func markRevoked(_ ids: Set<String>, reason: String) {
-        let idle = entries.withLockedValue { all -> [String] in
+        let idle = entries.withLockedValue { shelf -> [String] in
             var idle: [String] = []
-            for (key, leases) in all {
+            for (key, leases) in shelf.leases {
                 for (id, entry) in leases where ids.contains(id) {
                     metrics.leaseRevoked(app: key.app, reason: reason)
                     if entry.inUse == 0 {
-                        all[key]?.removeValue(forKey: id)
+                        shelf.leases[key]?.removeValue(forKey: id)
                         idle.append(id)
                     } else {
-                        all[key]?[id]?.revoked = true
+                        shelf.leases[key]?[id]?.revoked = true
                     }
                 }
             }
@@ -192,15 +234,15 @@ public final class LeaseCache: Sendable {
     /// Renews leases in use or used lately; releases the rest.
     private func maintain() async {
         let now = ContinuousClock.now
-        let (renew, release) = entries.withLockedValue { all -> ([String], [String]) in
+        let (renew, release) = entries.withLockedValue { shelf -> ([String], [String]) in
             var renew: [String] = []
             var release: [String] = []
-            for (key, leases) in all {
+            for (key, leases) in shelf.leases {
                 for (id, entry) in leases where !entry.revoked {
                     if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
                         renew.append(id)
                     } else {
-                        all[key]?.removeValue(forKey: id)
+                        shelf.leases[key]?.removeValue(forKey: id)
                         release.append(id)
                     }
                 }

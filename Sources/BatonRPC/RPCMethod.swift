@@ -55,4 +55,7 @@ public struct RPCMethodTable: Sendable {
     }
 
     subscript(name: String) -> RPCMethod? { methods[name] }
+
+    /// Every method's name, for checking that each one is specified.
+    public var names: [String] { methods.keys.sorted() }
 }

@@ -56,6 +56,9 @@ public final class RPCServer: Sendable {
 
     public var configuration: RPCServerConfiguration { state.configuration }
 
+    /// The names of the methods this server answers, besides `host.hello`.
+    public var methodNames: [String] { state.methods.names }
+
     /// Binds the socket; throws with a clear message when the path cannot be used.
     public func start() async throws {
         let path = state.configuration.socketPath

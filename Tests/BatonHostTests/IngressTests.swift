@@ -258,6 +258,23 @@ struct IngressTests {
         }
     }
 
+    @Test func aSandboxOfferingFewerSlotsThanALeaseServesAtOnce() async throws {
+        let backend = try await TestBackend.start(body: "small")
+        defer { Task { await backend.stop() } }
+        // With a hold of a minute, waiting for a full lease would run past the time limit.
+        try await withStage(holdTimeoutMs: 120_000) { stage in
+            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "slots": 2]]])
+            _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = await stage.events.next("event") { $0["type"] == "deploy.cutover" }
+            let (requests, _) = stage.concurrentGets(3)
+            var served = 0
+            for request in requests where await request.value?.status == 200 { served += 1 }
+            #expect(served == 3, "two slots serve two requests at once; the third gets the first slot given back")
+        }
+    }
+
     @Test func aSandboxThatNeverStartsAnsweringGets504AndTheLeaseIsKept() async throws {
         let attempts = NIOLockedValueBox(0)
         let stalled = try await TestBackend.start { head, _ in
