@@ -151,11 +151,14 @@ public struct HostKit: Sendable {
             },
             ContractCase("drain-ends-when-leases-are-released", section: "§4 Admin role, promise 5") { context in
                 try await context.live()
-                let old = try await context.lease()["lease"] ?? .null
+                let lease = try await context.lease()
+                let old = lease["lease"] ?? .null
                 let pool = try await context.deploy("v2")
                 try await context.ready("\(context.app)-c", pool: pool)
                 _ = try await context.event("deploy.cutover", version: "v2")
-                let early = await context.adminEvents.arrives("event", within: 1) { $0.params["type"] == "pool.scaled_down" }
+                // Watched for less than the lease's life, so only a release can end the drain.
+                let watch = min(1.0, Double(lease["ttlMs"]?.intValue ?? 2_000) / 3000)
+                let early = await context.adminEvents.arrives("event", within: watch) { $0.params["type"] == "pool.scaled_down" }
                 try require(!early, "scaled down while a lease was still held")
                 _ = try await context.call(context.router, "lease.release", ["lease": old])
                 let scaled = try await context.event("pool.scaled_down", within: 5, version: "v1")
@@ -174,8 +177,23 @@ public struct HostKit: Sendable {
                 _ = try await context.deploy("v3")
                 _ = try await context.event("deploy.superseded", version: "v2")
             },
-            ContractCase("lease-expiry", section: "§4 Router role", .should) { _ in
-                throw CaseSkip("leases live 30 s without renewal; too slow for this kit's run")
+            ContractCase("an-unrenewed-lease-expires", section: "§4 Router role") { context in
+                try await context.live()
+                let lease = try await context.lease()
+                let ttl = lease["ttlMs"]?.intValue ?? 0
+                guard ttl <= 5_000 else {
+                    throw CaseSkip("this host's leases live \(ttl) ms; run it with leases.ttlMs of 5000 or less to check expiry")
+                }
+                let revoked = try await context.revocations.next("lease.revoked", within: Double(ttl) / 1000 + 3) {
+                    $0.params["leases"]?.arrayValue?.contains(lease["lease"] ?? .null) == true
+                }
+                try require(revoked.params["reason"] == "expired", "revoked for \(revoked.params["reason"]?.stringValue ?? "?"), not expired")
+                do {
+                    _ = try await context.call(context.router, "lease.renew", ["lease": lease["lease"] ?? .null])
+                    throw CaseFailure("an expired lease was renewed")
+                } catch let error as RPCError {
+                    try require(error.code == 2003, "renewing an expired lease answered \(error.code), not 2003")
+                }
             },
             ContractCase("bad-params-on-every-method", section: "§2 JSON-RPC 2.0, §6 Error codes") { context in
                 let clients: [(RPCClient, [String])] = [

@@ -61,7 +61,11 @@ public actor LeaseBroker {
     public static let defaultLeaseTTLMs: Int64 = 30_000
     public static let retryAfterMs: Int64 = 100
 
-    public init(clock: any CoreClock, probe: any ReadinessProbe, logger: Logger) {
+    /// How long a lease lives without renewal (setting `leases.ttlMs`).
+    private let leaseTTLMs: Int64
+
+    public init(clock: any CoreClock, probe: any ReadinessProbe, logger: Logger, leaseTTLMs: Int64 = LeaseBroker.defaultLeaseTTLMs) {
+        self.leaseTTLMs = leaseTTLMs
         self.clock = clock
         self.probe = probe
         self.logger = logger
@@ -278,7 +282,7 @@ public actor LeaseBroker {
         nextLease += 1
         let lease = Lease(
             id: "l-\(nextLease)", url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,
-            slots: slots, ttlMs: Self.defaultLeaseTTLMs)
+            slots: slots, ttlMs: leaseTTLMs)
         sandboxes[chosen.id]?.slotsOut += slots
         sandboxes[chosen.id]?.leases.insert(lease.id)
         leases[lease.id] = LeaseRecord(lease: lease, expiresAtMs: clock.nowMs() + lease.ttlMs)

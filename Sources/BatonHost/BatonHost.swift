@@ -37,7 +37,7 @@ public final class BatonHost: Service, Sendable {
         self.logger = logger
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger)
+        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger, leaseTTLMs: configuration.leaseTTLMs)
         let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp)
         self.routes = routes
         launcher = Launcher(

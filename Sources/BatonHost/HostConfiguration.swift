@@ -1,3 +1,4 @@
+import BatonCore
 import BatonIngress
 import BatonPlugins
 import BatonRPC
@@ -15,6 +16,8 @@ public struct HostConfiguration: Sendable {
     public var plugins: [PluginSpec] = []
     /// Where the host and its plugins keep their files (plugins get it as `BATON_STATE_DIR`).
     public var stateDirectory = ".baton"
+    /// How long a lease lives without renewal (setting `leases.ttlMs`).
+    public var leaseTTLMs = LeaseBroker.defaultLeaseTTLMs
     /// Routes set at start, before any admin call: host name → app.
     public var routes: [(host: String, app: String)] = []
 

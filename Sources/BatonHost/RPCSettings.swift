@@ -2,6 +2,13 @@ import BatonCore
 import BatonRPC
 import NIOCore
 
+/// Host-wide settings, by name.
+extension HostConfiguration {
+    public static let numericSettings: [String: NumericSetting<HostConfiguration>] = [
+        "leases.ttlMs": NumericSetting(minimum: 100) { $0.leaseTTLMs = $1 }
+    ]
+}
+
 /// The socket's limits, by setting name.
 extension RPCServerConfiguration {
     public static let numericSettings: [String: NumericSetting<RPCServerConfiguration>] = [

@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     var state: String?
     @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
     var noPlugins = false
+    @Option(help: "How long a lease lives without renewal, in ms (leases.ttlMs, default 30000).")
+    var leaseTtlMs: Int64?
     @Option(help: "Longest RPC line in bytes (rpc.maxLineBytes).")
     var rpcMaxLineBytes: Int64?
     @Option(help: "Most RPC connections open at once (rpc.maxConnections).")
@@ -82,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         let given: [(String, Int64?)] = [
             ("rpc.maxLineBytes", rpcMaxLineBytes), ("rpc.maxConnections", rpcMaxConnections), ("rpc.maxInFlight", rpcMaxInFlight),
             ("rpc.outboundQueue", rpcOutboundQueue), ("rpc.writeStallTimeoutMs", rpcWriteStallTimeoutMs),
-            ("rpc.helloTimeoutMs", rpcHelloTimeoutMs),
+            ("rpc.helloTimeoutMs", rpcHelloTimeoutMs), ("leases.ttlMs", leaseTtlMs),
         ]
         return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })
     }
@@ -97,14 +99,18 @@ struct ServeCommand: AsyncParsableCommand {
             ingress?.defaultApp = defaultApp ?? file.defaultApp
         }
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
-            if let setting = RPCServerConfiguration.numericSettings[name] {
+            if let setting = HostConfiguration.numericSettings[name] {
+                try Self.check(name, value, setting.minimum)
+                setting.apply(&configuration, value)
+            } else if let setting = RPCServerConfiguration.numericSettings[name] {
                 try Self.check(name, value, setting.minimum)
                 setting.apply(&configuration.rpc, value)
             } else if let setting = IngressConfiguration.numericSettings[name] {
                 try Self.check(name, value, setting.minimum)
                 if ingress != nil { setting.apply(&ingress!, value) }
             } else {
-                let known = (Array(RPCServerConfiguration.numericSettings.keys) + Array(IngressConfiguration.numericSettings.keys)).sorted()
+                let known = (Array(HostConfiguration.numericSettings.keys) + Array(RPCServerConfiguration.numericSettings.keys)
+                    + Array(IngressConfiguration.numericSettings.keys)).sorted()
                 throw ValidationError("unknown setting \(name); known: \(known.joined(separator: ", "))")
             }
         }
