@@ -1,5 +1,6 @@
 import BatonTestSupport
 import Foundation
+import Subprocess
 import Testing
 
 /// The conformance kit against the plugins that must pass it, and against fixtures that
@@ -71,6 +72,17 @@ struct ContractKitTests {
             #expect(kit.status == .exited(0), "\(kit.stdout)\(kit.stderr)")
             #expect(kit.stdout.contains("0 failed, 0 skipped"), "\(kit.stdout)")
             #expect(!kit.stdout.contains("FAIL"))
+            let replay = try await Subprocess.run(
+                .name("python3"),
+                arguments: Arguments([BatonProcess.repositoryPath("scripts/replay-transcript"), socket]
+                    + Transcripts.files(in: BatonProcess.repositoryPath("protocol/transcripts"))),
+                output: .string(limit: 1 << 16), error: .string(limit: 1 << 16))
+            #expect(replay.terminationStatus == .exited(0), "socat replay: \(replay.standardOutput)\(replay.standardError)")
+            let replayWrong = try await Subprocess.run(
+                .name("python3"), arguments: Arguments([BatonProcess.repositoryPath("scripts/replay-transcript"), socket] + Transcripts.files(in: wrong)),
+                output: .string(limit: 1 << 16), error: .discarded)
+            #expect(replayWrong.terminationStatus == .exited(1))
+            #expect(replayWrong.standardOutput.contains("FAIL"))
             let failing = try await BatonProcess.run(["contract", "host", "--socket", socket, "--transcripts", wrong, "--run", "^transcript-"])
             #expect(failing.status == .exited(1))
             #expect(failing.stdout.contains("FAIL transcript-ping-before-hello"), "\(failing.stdout)")
@@ -80,5 +92,12 @@ struct ContractKitTests {
             return true
         }
         #expect(outcome.status == .exited(0))
+    }
+}
+
+enum Transcripts {
+    static func files(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
+            .map { directory + "/" + $0 }
     }
 }
