@@ -173,9 +173,8 @@ let package = Package(
         .executableTarget(
             name: "baton-bench-nio-floor",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
+                "BatonContract",
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "scripts/bench/nio-floor",
             swiftSettings: strict

@@ -18,12 +18,16 @@ public final class FixtureServer: Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
-    public static func start(name: String, port: Int = 0) async throws -> FixtureServer {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    public static func start(
+        name: String, port: Int = 0, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> FixtureServer {
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false)
                     try channel.pipeline.syncOperations.addHandler(NameResponder(name: name))
                 }
             }

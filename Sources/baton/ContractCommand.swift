@@ -25,6 +25,14 @@ struct KitOptions: ParsableArguments {
     @Option(help: "Also write the outcomes as JUnit XML to this file.")
     var junit: String?
 
+    /// The plugin's command as given after `--`; also makes the case lines show at once.
+    static func pluginCommand(_ arguments: [String]) throws -> [String] {
+        let command = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
+        guard !command.isEmpty else { throw ValidationError("give the plugin's command after --") }
+        setvbuf(stdout, nil, _IOLBF, 0)
+        return command
+    }
+
     func runner() throws -> ContractRunner {
         do {
             return try ContractRunner(run: run, skip: skip, strict: strict) { print($0) }
@@ -53,9 +61,7 @@ struct SchedulerContract: AsyncParsableCommand {
     var command: [String]
 
     func run() async throws {
-        let command = command.first == "--" ? Array(command.dropFirst()) : command
-        guard !command.isEmpty else { throw ValidationError("give the plugin's command after --") }
-        setvbuf(stdout, nil, _IOLBF, 0)
+        let command = try KitOptions.pluginCommand(command)
         let runner = try kit.runner()
         let schedulerKit = SchedulerKit(command: command, fixtureCommand: [ServeCommand.siblingExecutable("baton"), "contract", "fixture-app"])
         try kit.finish(await schedulerKit.run(runner), runner: runner, suite: "scheduler")
@@ -97,9 +103,7 @@ struct RouterContract: AsyncParsableCommand {
     var command: [String]
 
     func run() async throws {
-        let command = command.first == "--" ? Array(command.dropFirst()) : command
-        guard !command.isEmpty else { throw ValidationError("give the router's command after --") }
-        setvbuf(stdout, nil, _IOLBF, 0)
+        let command = try KitOptions.pluginCommand(command)
         let runner = try kit.runner()
         try kit.finish(await RouterKit(command: command).run(runner), runner: runner, suite: "router")
     }
