@@ -61,12 +61,17 @@ public actor Launcher {
     private var nextPool = 0
     private var signalTask: Task<Void, Never>?
 
+    /// Off only to show what a rollover without it looks like (the seed system before its
+    /// fix): a deploy cuts over at once and the old pools stop at once, without draining.
+    let readinessGate: Bool
+
     public init(
         broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger,
         routesChanged: @escaping @Sendable ([String: String]) -> Void = { _ in },
-        streamDrainMs: Int64 = Launcher.defaultStreamDrainMs
+        streamDrainMs: Int64 = Launcher.defaultStreamDrainMs, readinessGate: Bool = true
     ) {
         self.broker = broker
+        self.readinessGate = readinessGate
         self.streamDrainMs = streamDrainMs
         self.routesChanged = routesChanged
         self.clock = clock

@@ -44,9 +44,9 @@ extension Launcher {
 
     /// Cuts over the moment every changed service has its quorum.
     func evaluate(_ id: String) async {
-        guard let deployment = deployments[id], deployment.state == .waiting,
-            quorumReached(deployment, atLeast: \.quorum)
-        else { return }
+        guard let deployment = deployments[id], deployment.state == .waiting else { return }
+        guard readinessGate else { return await cutover(id, reason: "readiness gate off") }
+        guard quorumReached(deployment, atLeast: \.quorum) else { return }
         await cutover(id, reason: nil)
     }
 
@@ -67,10 +67,10 @@ extension Launcher {
                 publish(.sandboxDraining, app: app, deployment: id, version: pools[pool]?.version, pool: pool, sandbox: sandbox)
             }
         }
-        for pool in result.draining.keys.sorted() where result.undrained[pool] == nil {
-            scaleDown(pool, reason: "drained", deployment: id)
+        for pool in result.draining.keys.sorted() where result.undrained[pool] == nil || !readinessGate {
+            scaleDown(pool, reason: readinessGate ? "drained" : "readiness gate off: no drain", deployment: id)
         }
-        let stillDraining = result.undrained
+        let stillDraining = readinessGate ? result.undrained : [:]
         deployments[id]?.drainingPools = stillDraining
         deployments[id]?.state = .draining
         startTimer(for: id, afterMs: deployment.request.drainTimeoutMs) { launcher in await launcher.drainTimeoutPassed(id) }

@@ -63,9 +63,16 @@ public actor LeaseBroker {
 
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
     private let leaseTTLMs: Int64
+    /// Off only to show what happens without a readiness gate: a sandbox then takes traffic
+    /// from its first report that names a URL, unchecked (setting `launcher.readinessGate`).
+    private let readinessGate: Bool
 
-    public init(clock: any CoreClock, probe: any ReadinessProbe, logger: Logger, leaseTTLMs: Int64 = LeaseBroker.defaultLeaseTTLMs) {
+    public init(
+        clock: any CoreClock, probe: any ReadinessProbe, logger: Logger, leaseTTLMs: Int64 = LeaseBroker.defaultLeaseTTLMs,
+        readinessGate: Bool = true
+    ) {
         self.leaseTTLMs = leaseTTLMs
+        self.readinessGate = readinessGate
         self.clock = clock
         self.probe = probe
         self.logger = logger
@@ -125,6 +132,8 @@ public actor LeaseBroker {
         guard pools[report.pool] != nil else {
             throw CoreError(code: CoreError.unknownPoolCode, message: "Unknown pool \"\(report.pool)\"")
         }
+        var report = report
+        if !readinessGate, report.state == .starting, report.url != nil { report.state = .ready }
         var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool, state: .starting)
         record.reporter = scheduler ?? record.reporter
         let isNew = sandboxes[report.sandbox] == nil
@@ -151,7 +160,9 @@ public actor LeaseBroker {
             record.url = url
             record.suspect = false
             sandboxes[report.sandbox] = record
-            if !record.admitted { startProbe(record.id) }
+            if !record.admitted {
+                if readinessGate { startProbe(record.id) } else { admit(record.id, generation: record.generation) }
+            }
         case .stopped, .failed:
             let terminal: SandboxState = report.state == .stopped ? .stopped : .failed
             if record.state == terminal, !isNew { return }

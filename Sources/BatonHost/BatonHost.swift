@@ -37,7 +37,8 @@ public final class BatonHost: Service, Sendable {
         self.logger = logger
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger, leaseTTLMs: configuration.leaseTTLMs)
+        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger, leaseTTLMs: configuration.leaseTTLMs,
+            readinessGate: configuration.readinessGate)
         let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp)
         self.routes = routes
         launcher = Launcher(
@@ -46,7 +47,7 @@ public final class BatonHost: Service, Sendable {
             streamDrainMs: configuration.ingress.map {
                 // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
                 ($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds / 1_000_000 + 30_000
-            } ?? Launcher.defaultStreamDrainMs)
+            } ?? Launcher.defaultStreamDrainMs, readinessGate: configuration.readinessGate)
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         if let ingressConfiguration = configuration.ingress {
             let cache = LeaseCache(

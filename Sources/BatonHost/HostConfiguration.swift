@@ -18,6 +18,9 @@ public struct HostConfiguration: Sendable {
     public var stateDirectory = ".baton"
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
     public var leaseTTLMs = LeaseBroker.defaultLeaseTTLMs
+    /// Off only to show a rollover without Baton's protection (setting `launcher.readinessGate`,
+    /// 0 or 1): cutover at once, no host check, no drain.
+    public var readinessGate = true
     /// Routes set at start, before any admin call: host name → app.
     public var routes: [(host: String, app: String)] = []
 

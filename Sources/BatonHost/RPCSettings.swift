@@ -5,7 +5,8 @@ import NIOCore
 /// Host-wide settings, by name.
 extension HostConfiguration {
     public static let numericSettings: [String: NumericSetting<HostConfiguration>] = [
-        "leases.ttlMs": NumericSetting(minimum: 100) { $0.leaseTTLMs = $1 }
+        "leases.ttlMs": NumericSetting(minimum: 100) { $0.leaseTTLMs = $1 },
+        "launcher.readinessGate": NumericSetting(minimum: 0) { $0.readinessGate = $1 != 0 },
     ]
 }
 

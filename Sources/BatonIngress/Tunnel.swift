@@ -10,21 +10,38 @@ final class TunnelHalf: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// What runs when the tunnel ends, shared by both halves so it runs once however the
+    /// two closes interleave (both live on one event loop).
+    private final class Ending {
+        private var action: (() -> Void)?
+
+        init(_ action: @escaping () -> Void) {
+            self.action = action
+        }
+
+        func run() {
+            let action = self.action
+            self.action = nil
+            action?()
+        }
+    }
+
     private var partner: TunnelHalf?
     private var context: ChannelHandlerContext?
-    private let onClose: (() -> Void)?
+    private let ending: Ending
 
     /// Two halves that relay to each other; `onClose` runs once, when the tunnel ends.
     static func pair(onClose: @escaping () -> Void) -> (TunnelHalf, TunnelHalf) {
-        let first = TunnelHalf(onClose: onClose)
-        let second = TunnelHalf(onClose: nil)
+        let ending = Ending(onClose)
+        let first = TunnelHalf(ending: ending)
+        let second = TunnelHalf(ending: ending)
         first.partner = second
         second.partner = first
         return (first, second)
     }
 
-    private init(onClose: (() -> Void)?) {
-        self.onClose = onClose
+    private init(ending: Ending) {
+        self.ending = ending
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -52,9 +69,19 @@ final class TunnelHalf: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         partner?.close()
-        onClose?()
-        partner?.onClose?()
+        ending.run()
         context.fireChannelInactive()
+    }
+
+    /// A side that finished sending (the ingress allows half-closure) ends the tunnel: a
+    /// WebSocket peer that sends FIN is gone, and waiting on the other side would hold its
+    /// lease, and its sandbox's drain, until that side gives up.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            partner?.close()
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -35,6 +35,9 @@ public final class LoadConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
+    /// A request without a whole answer after this long fails, and its connection is closed.
+    public static let requestTimeout: TimeAmount = .seconds(10)
+
     public func request(_ method: HTTPMethod, _ path: String, headers: HTTPHeaders, body: ByteBuffer? = nil) async throws -> LoadResponse {
         var headers = headers
         if let body { headers.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
@@ -66,9 +69,20 @@ private final class ResponseCollector: ChannelDuplexHandler {
     private var pending: EventLoopPromise<LoadResponse>?
     private var response: LoadResponse?
 
+    struct TimedOut: Error, CustomStringConvertible {
+        var description: String { "no whole answer within \(LoadConnection.requestTimeout.nanoseconds / 1_000_000_000) s" }
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         pending = request.promise
+        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: LoadConnection.requestTimeout) { [weak self] in
+            guard let self, let pending = self.pending, pending.futureResult === request.promise.futureResult else { return }
+            self.pending = nil
+            pending.fail(TimedOut())
+            context.close(promise: nil)
+        }
+        request.promise.futureResult.whenComplete { _ in deadline.cancel() }
         context.write(wrapOutboundOut(.head(request.head)), promise: nil)
         if let body = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.write(wrapOutboundOut(.end(nil)), promise: promise)

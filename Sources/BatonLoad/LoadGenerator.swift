@@ -1,14 +1,16 @@
 import NIOCore
 import NIOHTTP1
 
-/// Steady HTTP load on one app through the ingress: GETs, and POSTs to `/echo` that each
-/// carry a unique `X-Request-Id` and must come back executed exactly once with their body.
+/// Steady HTTP load on one app through the ingress: GETs; POSTs to `/echo` that each carry
+/// a unique `X-Request-Id` and must come back executed exactly once with their body; and PUTs
+/// of 10 KiB whose length and SHA-256 the app must report intact (examples/hello).
 public struct LoadGenerator: Sendable {
     public var host: String
     public var port: Int
     public var hostHeader: String
     public var getWorkers = 3
     public var postWorkers = 1
+    public var putWorkers = 1
     /// Pause between one worker's requests, so the load stays steady rather than maximal.
     public var pause: Duration = .milliseconds(2)
     public let recorder: LoadRecorder
@@ -25,6 +27,7 @@ public struct LoadGenerator: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<getWorkers { group.addTask { await work(kind: "GET", worker: index) } }
             for index in 0..<postWorkers { group.addTask { await work(kind: "POST", worker: index) } }
+            for index in 0..<putWorkers { group.addTask { await work(kind: "PUT", worker: index) } }
         }
     }
 
@@ -59,6 +62,11 @@ public struct LoadGenerator: Sendable {
             let response = try await connection.request(.GET, "/", headers: headers)
             return response.status == 200 ? nil : "GET answered \(response.status)"
         }
+        if kind == "PUT" {
+            let response = try await connection.request(.PUT, "/data", headers: headers, body: ByteBuffer(string: Self.putBody))
+            guard response.status == 200 else { return "PUT answered \(response.status)" }
+            return String(buffer: response.body).hasSuffix(" 10240 \(Self.putDigest)\n") ? nil : "PUT body arrived changed"
+        }
         let body = "payload of \(id)"
         let response = try await connection.request(.POST, "/echo", headers: headers, body: ByteBuffer(string: body))
         guard response.status == 200 else { return "POST answered \(response.status)" }
@@ -66,4 +74,8 @@ public struct LoadGenerator: Sendable {
         let count = response.headers.first(name: "X-Request-Count") ?? "?"
         return count == "1" ? nil : "POST \(id) was executed \(count) times"
     }
+
+    /// 10 KiB, and the SHA-256 the app reports for it when it arrives whole.
+    static let putBody = String(repeating: "0123456789abcdef", count: 640)
+    static let putDigest = "94d5d2c9605e967fbd1cb0f7b6247dce1cab2e70452d27a98b6773f2ea084bd5"
 }

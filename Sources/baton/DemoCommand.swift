@@ -23,6 +23,8 @@ struct DemoCommand: AsyncParsableCommand {
     var http = "127.0.0.1:8080"
     @Option(help: "The app's directory, holding deploy.json.")
     var appDirectory = "examples/hello"
+    @Flag(help: "Run as the seed system did before its fix, to see what Baton prevents: no readiness gate, no drain, no retries, no holding.")
+    var unprotected = false
     @Option(help: "Least severe host log level shown.")
     var logLevel: Logger.Level = .warning
 
@@ -35,6 +37,11 @@ struct DemoCommand: AsyncParsableCommand {
         var configuration = HostConfiguration(socketPath: work.path + "/baton.sock")
         configuration.stateDirectory = work.path + "/state"
         configuration.ingress = IngressConfiguration(host: String(http[..<colon]), port: port)
+        if unprotected {
+            configuration.readinessGate = false
+            configuration.ingress?.maxRetries = 0
+            configuration.ingress?.holdTimeout = .zero
+        }
         configuration.plugins = [ServeCommand.builtInScheduler]
         let host = BatonHost(configuration: configuration, logger: logger)
         let demo = DemoService(host: host, socket: configuration.rpc.socketPath, deployFile: appDirectory + "/deploy.json", rollovers: rollovers)

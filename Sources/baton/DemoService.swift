@@ -64,11 +64,12 @@ final class DemoService: Service, Sendable {
 
     private func rollOver(app: String, hostName: String, port: Int, progress: DeployProgress) async throws {
         say("")
-        say("Sending load (GET /, POST /echo, one open event stream) and rolling over \(rollovers) times.")
+        say("Sending load (GET /, POST /echo, PUT of 10 KiB, an open event stream and WebSocket) and rolling over \(rollovers) times.")
         let recorder = LoadRecorder()
         let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: hostName, recorder: recorder)
         let loading = Task { await load.run() }
         let stream = try await EventStreamWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/events?interval_ms=100")
+        let socket = try await WebSocketWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/ws")
         try await Task.sleep(for: .seconds(1))  // a baseline before the first rollover
         var outcomes: [DeployProgress.Outcome] = []
         for index in 0..<rollovers {
@@ -82,8 +83,29 @@ final class DemoService: Service, Sendable {
         loading.cancel()
         await loading.value
         let streamState = stream.current
+        let socketState = socket.current
         await stream.close()
-        let ok = DemoSummary(recorder: recorder, outcomes: outcomes, stream: streamState).print { say($0) }
+        await socket.close()
+        let leftOver = try await oldSandboxesLeft(app: app)
+        let ok = DemoSummary(recorder: recorder, outcomes: outcomes, stream: streamState, socket: socketState, oldSandboxesLeft: leftOver)
+            .print { say($0) }
         if !ok { failed.withLockedValue { $0 = true } }
+    }
+
+    /// Once the streams are closed the old versions finish draining: sandboxes of a version
+    /// other than the active one still not stopped after 15 s are left over.
+    private func oldSandboxesLeft(app: String) async throws -> [String] {
+        let admin = try await HostSession.open(socket: socket, name: "baton-demo")
+        defer { Task { await admin.close() } }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while true {
+            let status = try await admin.call("app.status", ["app": .string(app)])
+            let active = Set((status["pools"]?.arrayValue ?? []).filter { $0["version"] == status["activeVersion"] }.compactMap { $0["pool"]?.stringValue })
+            let left = (status["sandboxes"]?.arrayValue ?? []).filter { sandbox in
+                !active.contains(sandbox["pool"]?.stringValue ?? "") && sandbox["state"] != "stopped" && sandbox["state"] != "failed"
+            }.compactMap { $0["sandbox"]?.stringValue }
+            if left.isEmpty || ContinuousClock.now > deadline { return left }
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 }

@@ -5,16 +5,19 @@ struct DemoSummary {
     var recorder: LoadRecorder
     var outcomes: [DeployProgress.Outcome]
     var stream: EventStreamWatcher.State
+    var socket: WebSocketWatcher.State
+    var oldSandboxesLeft: [String]
 
     /// Prints the summary; returns whether the clients saw no error at all.
     func print(_ say: (String) -> Void) -> Bool {
         let samples = recorder.all
         let failures = samples.compactMap(\.failure)
         let posts = samples.filter { $0.kind == "POST" }
+        let puts = samples.filter { $0.kind == "PUT" }
         let failedDeploys = outcomes.filter { !$0.succeeded }
         say("")
         say("Summary of \(outcomes.count) rollovers:")
-        say("  requests: \(samples.count) (GET \(samples.count - posts.count), POST \(posts.count)); errors: \(failures.count)")
+        say("  requests: \(samples.count) (GET \(samples.count - posts.count - puts.count), POST \(posts.count), PUT \(puts.count)); errors: \(failures.count)")
         var kinds: [String: Int] = [:]
         for failure in failures { kinds[String(failure.prefix(80)), default: 0] += 1 }
         for (kind, count) in kinds.sorted(by: { $0.value > $1.value }).prefix(5) { say("    \(count) × \(kind)") }
@@ -29,13 +32,19 @@ struct DemoSummary {
                     + " max \(DeployProgress.milliseconds(deploy)) ms)")
         }
         say("  POSTs executed exactly once: \(posts.filter { $0.failure == nil }.count) of \(posts.count)")
+        say("  PUT bodies that arrived intact: \(puts.filter { $0.failure == nil }.count) of \(puts.count)")
         let streamAlive = stream.ended == nil && stream.events > 0
         say(
             "  event stream opened before the first rollover: "
                 + (streamAlive ? "still open, \(stream.events) events" : "ended (\(stream.ended ?? "no events")) after \(stream.events) events")
                 + (stream.lastLine.map { ", last \"\($0)\"" } ?? ""))
+        let socketAlive = socket.upgraded && socket.ended == nil && socket.echoed > 0
+        say(
+            "  WebSocket opened before the first rollover: "
+                + (socketAlive ? "still open, \(socket.echoed) of \(socket.sent) messages echoed" : "ended (\(socket.ended ?? "never upgraded"))"))
+        say("  sandboxes of old versions still running at the end: \(oldSandboxesLeft.count)\(oldSandboxesLeft.isEmpty ? "" : " (\(oldSandboxesLeft.joined(separator: ", ")))")")
         for outcome in failedDeploys { say("  deploy \(outcome.deployment) failed: \(outcome.reason ?? "?")") }
-        let clean = failures.isEmpty && failedDeploys.isEmpty && streamAlive
+        let clean = failures.isEmpty && failedDeploys.isEmpty && streamAlive && socketAlive && oldSandboxesLeft.isEmpty
         say(clean ? "No client saw an error." : "Clients saw errors: see above.")
         return clean
     }

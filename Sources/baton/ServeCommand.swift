@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     var state: String?
     @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
     var noPlugins = false
+    @Flag(help: "Only to see what Baton prevents: cut over at once, admit sandboxes unchecked, no drain (launcher.readinessGate 0).")
+    var noReadinessGate = false
     @Option(help: "How long a lease lives without renewal, in ms (leases.ttlMs, default 30000).")
     var leaseTtlMs: Int64?
     @Option(help: "Longest RPC line in bytes (rpc.maxLineBytes).")
@@ -85,6 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("rpc.maxLineBytes", rpcMaxLineBytes), ("rpc.maxConnections", rpcMaxConnections), ("rpc.maxInFlight", rpcMaxInFlight),
             ("rpc.outboundQueue", rpcOutboundQueue), ("rpc.writeStallTimeoutMs", rpcWriteStallTimeoutMs),
             ("rpc.helloTimeoutMs", rpcHelloTimeoutMs), ("leases.ttlMs", leaseTtlMs),
+            ("launcher.readinessGate", noReadinessGate ? 0 : nil),
         ]
         return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })
     }

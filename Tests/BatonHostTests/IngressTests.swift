@@ -85,9 +85,11 @@ struct IngressTests {
     }
 
     private func withStage(
-        holdTimeoutMs: Int64 = 5_000, adjust: (inout IngressConfiguration) -> Void = { _ in }, _ body: (inout Stage) async throws -> Void
+        holdTimeoutMs: Int64 = 5_000, leaseTTLMs: Int64? = nil, adjust: (inout IngressConfiguration) -> Void = { _ in },
+        _ body: (inout Stage) async throws -> Void
     ) async throws {
         try await withHost(configure: { configuration in
+            if let leaseTTLMs { configuration.leaseTTLMs = leaseTTLMs }
             var ingress = IngressConfiguration(port: 0)
             ingress.holdTimeout = .milliseconds(holdTimeoutMs)
             adjust(&ingress)
@@ -374,6 +376,25 @@ struct IngressTests {
             #expect(try await stage.get().body == "v2", "new requests go to the new version")
             try await client.send("still there")
             #expect(try await client.read(until: "still there") == "v1:still there", "the open tunnel was not cut")
+        }
+    }
+
+    @Test func aClientClosingItsWebSocketEndsTheTunnelSoTheOldVersionDrains() async throws {
+        let first = try await TunnelBackend.start(name: "v1")
+        let second = try await TunnelBackend.start(name: "v2")
+        defer { Task { await first.stop(); await second.stop() } }
+        // Leases outlive the test's time limit, so only the tunnel's end can release this one.
+        try await withStage(leaseTTLMs: 600_000) { stage in
+            try await stage.live("v1", urls: [first.url])
+            let (client, _) = try await stage.webSocket()
+            try await client.send("hello")
+            _ = try await client.read(until: "hello")
+            try await stage.live("v2", urls: [second.url])
+            // The sandbox keeps the tunnel open; only the client's close can end it. Before,
+            // the FIN went unnoticed and v1 waited for the stream drain deadline (an hour).
+            await client.close()
+            let drained = await stage.events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+            #expect(drained?["reason"] == "drained")
         }
     }
 

@@ -146,7 +146,7 @@ actor Supervisor {
         let url = "http://127.0.0.1:\(port)"
         let log = "\(logDirectory)/\(id).log"
         logger.info("starting sandbox", metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"])
-        reporter.report(["sandbox": .string(id), "pool": .string(pool.id), "state": "starting"])
+        reporter.report(["sandbox": .string(id), "pool": .string(pool.id), "state": "starting", "url": .string(url)])
         let process = Task {
             let reason: String
             do {
