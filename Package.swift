@@ -227,6 +227,7 @@ let package = Package(
                 "BatonPlugins",
                 "BatonProbe",
                 "BatonContract",
+                "BatonLoad",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 "BatonIngress",
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import BatonHost
 import BatonIngress
 import BatonJSON
+import BatonLoad
 import BatonPlugins
 import BatonRPC
 import BatonTestSupport
@@ -154,5 +155,61 @@ struct ProcessSchedulerTests {
             #expect(sandboxesBefore.count == 2)
         }
         #expect(ProcessTable.pids(withArgument: marker).isEmpty, "adopted sandboxes were stopped too, none left behind")
+    }
+
+    // MARK: Faults under load
+
+    /// Sends load through the ingress to hello while `fault` runs; returns what clients saw.
+    private func underLoad(_ harness: HostHarness, _ admin: RPCClient, marker: String, _ fault: () async throws -> Void) async throws
+        -> [LoadRecorder.Sample]
+    {
+        _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
+        let recorder = LoadRecorder()
+        let load = LoadGenerator(host: "127.0.0.1", port: try #require(harness.host.ingress?.port), hostHeader: "hello.test", recorder: recorder)
+        let running = Task { await load.run() }
+        try await Task.sleep(for: .milliseconds(500))  // load before the fault, to be seen through it
+        try await fault()
+        try await Task.sleep(for: .seconds(1))  // and after it
+        running.cancel()
+        await running.value
+        return recorder.all
+    }
+
+    @Test func killingTheSchedulerUnderLoadFailsNoRequest() async throws {
+        let marker = "--test-\(UUID().uuidString)"
+        try await withScheduledHost { harness, admin, events in
+            _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+            let done = await events.next("event") { $0["type"] == "deploy.done" }
+            #expect(done != nil)
+            let sandboxes = ProcessTable.pids(withArgument: marker)
+            let samples = try await underLoad(harness, admin, marker: marker) {
+                let scheduler = try #require(ProcessTable.children(withArgument: "baton-process-scheduler").first)
+                kill(scheduler, SIGKILL)
+            }
+            let failures = samples.compactMap(\.failure)
+            #expect(samples.count > 50)
+            #expect(failures.isEmpty, "\(failures.prefix(5))")
+            #expect(ProcessTable.pids(withArgument: marker) == sandboxes, "no sandbox was restarted")
+        }
+    }
+
+    @Test func killingASandboxUnderLoadFailsOnlyWhatWasOnItAndCleanly() async throws {
+        let marker = "--test-\(UUID().uuidString)"
+        try await withScheduledHost { harness, admin, events in
+            _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+            let done = await events.next("event") { $0["type"] == "deploy.done" }
+            #expect(done != nil)
+            let samples = try await underLoad(harness, admin, marker: marker) {
+                kill(try #require(ProcessTable.pids(withArgument: marker).first), SIGKILL)
+            }
+            // A request lost with the sandbox is retried when it may run twice; a POST is not,
+            // and gets a clean 502; a retry past the app's budget (max(3, 20% of active)) gets
+            // 503. Nothing hangs, and nothing beyond what was in flight fails.
+            let failures = samples.compactMap(\.failure)
+            let clean: Set<String> = ["POST answered 502", "GET answered 503", "PUT answered 503"]
+            #expect(failures.allSatisfy { clean.contains($0) }, "\(failures)")
+            #expect(failures.count <= 5, "no more than the 5 requests in flight may fail: \(failures)")
+            #expect(samples.count > 50)
+        }
     }
 }
