@@ -43,8 +43,11 @@ public final class LoadConnection: Sendable {
         if let body { headers.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         let promise = channel.eventLoop.makePromise(of: LoadResponse.self)
-        channel.write(ResponseCollector.Outbound(head: head, body: body, promise: promise), promise: nil)
-        channel.flush()
+        // A connection that closed before the write never reaches the collector: the failed
+        // write is then the only news, and must end the request rather than leave it waiting.
+        channel.writeAndFlush(ResponseCollector.Outbound(head: head, body: body, promise: promise)).whenFailure { error in
+            promise.fail(error)
+        }
         return try await promise.futureResult.get()
     }
 
