@@ -282,12 +282,12 @@ struct IngressTests {
         let stalled = try await TestBackend.start { head, _ in
             if head.uri == "/stall" {
                 attempts.withLockedValue { $0 += 1 }
-                return TestBackend.Reply(delayMs: 5_000)
+                return TestBackend.Reply(delayMs: 20_000)
             }
             return TestBackend.Reply(body: "fine")
         }
         defer { Task { await stalled.stop() } }
-        try await withStage(adjust: { $0.responseHeaderTimeout = .milliseconds(200) }) { stage in
+        try await withStage(adjust: { $0.responseHeaderTimeout = .seconds(2) }) { stage in
             try await stage.live("v1", [stalled])
             let response = try await stage.get("/stall")
             #expect(response.status == 504)
