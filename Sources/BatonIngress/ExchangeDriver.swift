@@ -190,10 +190,20 @@ final class ExchangeDriver {
         let wait = TimeAmount.nanoseconds(max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000))
         responseTimer = timers.schedule(in: wait) { [self] in
             guard self.exchange === exchange, !exchange.responseStarted else { return }
-            respondWithError(
-                .gatewayTimeout,
-                "App \(exchange.app) did not start answering within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.responseHeaderTimeoutMs).",
-                head: exchange.head)
+            let answer = NIOLoopBound(
+                { [self] in
+                    guard self.exchange === exchange, !exchange.responseStarted else { return }
+                    respondWithError(
+                        .gatewayTimeout,
+                        "App \(exchange.app) did not start answering within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.responseHeaderTimeoutMs).",
+                        head: exchange.head)
+                }, eventLoop: eventLoop)
+            guard let lease = exchange.lease, ingress.leases.responseTimedOut(lease) else { return answer.value() }
+            // A sandbox that lets requests time out again and again is stuck (stopped,
+            // deadlocked): like one that refuses connections, it gets no more until it passes
+            // the host's check again. It is out before the client hears of the timeout.
+            Self.spawnInvalidate(
+                ingress.leases, lease, reason: "\(LeaseCache.timeoutsBeforeSuspect) response timeouts in a row", on: eventLoop, then: answer)
         }
     }
 
@@ -317,6 +327,7 @@ extension ExchangeDriver: UpstreamDelegate {
         exchange.responseStarted = true
         exchange.status = head.status.code
         cancelResponseTimer()
+        if let lease = exchange.lease { ingress.leases.responded(lease) }
         if let lease = exchange.lease, head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
             // An event stream lives on like a WebSocket: its sandbox drains until the stream ends.
             ingress.leases.markStream(lease)

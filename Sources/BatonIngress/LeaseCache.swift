@@ -42,6 +42,11 @@ public final class LeaseCache: Sendable {
     private let metrics: IngressMetrics
     private let entries = NIOLockedValueBox(Shelf())
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+    /// Response header timeouts in a row, per sandbox.
+    private let timeouts = NIOLockedValueBox<[String: Int]>([:])
+
+    /// Timeouts in a row that make a sandbox suspect.
+    static let timeoutsBeforeSuspect = 2
 
     /// A lease unused this long is released.
     static let idleRelease: Duration = .seconds(10)
@@ -187,6 +192,24 @@ public final class LeaseCache: Sendable {
         } else if release {
             let broker = self.broker
             Task { await broker.release(lease.id) }
+        }
+    }
+
+    /// Counts a response header timeout on `lease`'s sandbox; true when it has had enough of
+    /// them in a row to be taken out.
+    func responseTimedOut(_ lease: Lease) -> Bool {
+        timeouts.withLockedValue { counts in
+            counts[lease.sandbox, default: 0] += 1
+            guard counts[lease.sandbox]! >= Self.timeoutsBeforeSuspect else { return false }
+            counts[lease.sandbox] = nil
+            return true
+        }
+    }
+
+    /// The sandbox answered: its count of timeouts in a row starts again.
+    func responded(_ lease: Lease) {
+        timeouts.withLockedValue { counts in
+            if !counts.isEmpty { counts[lease.sandbox] = nil }
         }
     }
 

@@ -260,6 +260,30 @@ struct IngressTests {
         }
     }
 
+    @Test func aSandboxThatLetsRequestsTimeOutTwiceInARowIsTakenOut() async throws {
+        // Healthy at first; then stuck: nothing answers, its health check included.
+        let stuck = NIOLockedValueBox(false)
+        let backend = try await TestBackend.start { head, _ in
+            head.uri == "/healthz" && !stuck.withLockedValue({ $0 }) ? TestBackend.Reply(body: "ok") : TestBackend.Reply(delayMs: 20_000)
+        }
+        defer { Task { await backend.stop() } }
+        try await withStage(adjust: { $0.responseHeaderTimeout = .milliseconds(500) }) { stage in
+            _ = try await stage.admin.call(
+                "app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "health": ["path": "/healthz"]]]])
+            _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = await stage.events.next("event") { $0["type"] == "deploy.cutover" }
+            stuck.withLockedValue { $0 = true }
+            #expect(try await stage.get().status == 504)
+            var status = try await stage.admin.call("app.status", ["app": "shop"])
+            #expect(status["sandboxes"]?.arrayValue?.first?["suspect"] == false, "one timeout may be a slow request")
+            #expect(try await stage.get().status == 504)
+            status = try await stage.admin.call("app.status", ["app": "shop"])
+            #expect(status["sandboxes"]?.arrayValue?.first?["suspect"] == true, "two in a row: the sandbox is stuck")
+        }
+    }
+
     @Test func aSandboxOfferingFewerSlotsThanALeaseServesAtOnce() async throws {
         let backend = try await TestBackend.start(body: "small")
         defer { Task { await backend.stop() } }

@@ -1,6 +1,7 @@
 import BatonHost
 import BatonIngress
 import BatonJSON
+import NIOCore
 import BatonLoad
 import BatonPlugins
 import BatonRPC
@@ -33,11 +34,13 @@ enum SchedulerPlugin: String, CaseIterable, Sendable, CustomTestStringConvertibl
 struct ProcessSchedulerTests {
     /// A host with `plugin` as its scheduler and HTTP on a free port; an admin watching events.
     private func withScheduledHost(
-        _ plugin: SchedulerPlugin = .builtIn, _ body: (HostHarness, RPCClient, inout NotificationReader) async throws -> Void
+        _ plugin: SchedulerPlugin = .builtIn, responseHeaderTimeout: TimeAmount = .seconds(60),
+        _ body: (HostHarness, RPCClient, inout NotificationReader) async throws -> Void
     ) async throws {
         try await withHost(configure: { configuration in
             configuration.plugins = [plugin.spec]
             configuration.ingress = IngressConfiguration(port: 0)
+            configuration.ingress?.responseHeaderTimeout = responseHeaderTimeout
         }) { harness in
             let admin = try await harness.client(.admin)
             defer { Task { await admin.close() } }
@@ -160,16 +163,16 @@ struct ProcessSchedulerTests {
     // MARK: Faults under load
 
     /// Sends load through the ingress to hello while `fault` runs; returns what clients saw.
-    private func underLoad(_ harness: HostHarness, _ admin: RPCClient, marker: String, _ fault: () async throws -> Void) async throws
-        -> [LoadRecorder.Sample]
-    {
+    private func underLoad(
+        _ harness: HostHarness, _ admin: RPCClient, marker: String, after: Duration = .seconds(1), _ fault: () async throws -> Void
+    ) async throws -> [LoadRecorder.Sample] {
         _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
         let recorder = LoadRecorder()
         let load = LoadGenerator(host: "127.0.0.1", port: try #require(harness.host.ingress?.port), hostHeader: "hello.test", recorder: recorder)
         let running = Task { await load.run() }
         try await Task.sleep(for: .milliseconds(500))  // load before the fault, to be seen through it
         try await fault()
-        try await Task.sleep(for: .seconds(1))  // and after it
+        try await Task.sleep(for: after)  // and after it
         running.cancel()
         await running.value
         return recorder.all
@@ -210,6 +213,25 @@ struct ProcessSchedulerTests {
             #expect(failures.allSatisfy { clean.contains($0) }, "\(failures)")
             #expect(failures.count <= 5, "no more than the 5 requests in flight may fail: \(failures)")
             #expect(samples.count > 50)
+        }
+    }
+
+    @Test func aFrozenSandboxCostsAFew504sAndNothingElse() async throws {
+        let marker = "--test-\(UUID().uuidString)"
+        try await withScheduledHost(responseHeaderTimeout: .seconds(1)) { harness, admin, events in
+            _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+            let done = await events.next("event") { $0["type"] == "deploy.done" }
+            #expect(done != nil)
+            let frozen = try #require(ProcessTable.pids(withArgument: marker).first)
+            defer { kill(frozen, SIGCONT) }
+            // SIGSTOP: the kernel still accepts connections for it, but nothing answers.
+            let samples = try await underLoad(harness, admin, marker: marker, after: .seconds(4)) { kill(frozen, SIGSTOP) }
+            let failures = samples.compactMap(\.failure)
+            #expect(failures.allSatisfy { $0.hasSuffix("answered 504") }, "\(failures)")
+            #expect(failures.count <= 10, "a few 504s, then the sandbox is out: \(failures.count)")
+            #expect(samples.count > 100, "the other sandbox kept serving")
+            // Whether it was taken out depends on how many requests the lease cache still
+            // sent it (it prefers the least busy lease); the rule itself is tested in the ingress.
         }
     }
 }
