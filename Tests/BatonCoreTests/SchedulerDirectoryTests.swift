@@ -50,22 +50,25 @@ struct SchedulerDirectoryTests {
             "shop", "v1", services: [ServiceSpec(name: "trainer", instances: 1, spec: [:], scheduler: "gpu")])
         var status = try await core.status("shop")
         #expect(status.pools.first?.waiting == "scheduler \"gpu\" is not connected")
-        let (_, snapshot, _) = await core.launcher.subscribeScheduler(name: "gpu")
+        let (_, snapshot, updates) = await core.launcher.subscribeScheduler(name: "gpu")
         #expect(snapshot.count == 1)
         status = try await core.status("shop")
         #expect(status.pools.first?.waiting == nil)
+        withExtendedLifetime(updates) {}
     }
 
     @Test func withoutADefaultTheOnlySchedulerRunsUnnamedServices() async throws {
         let core = await CoreHarness()
         _ = try await core.deploy("shop", "v1", services: [web(image: "a")])
         #expect(try await core.status("shop").pools.first?.waiting == "no scheduler is connected")
-        let (id, snapshot, _) = await core.launcher.subscribeScheduler(name: "only")
+        // The update streams are kept: a stream let go ends its subscription.
+        let (id, snapshot, onlyUpdates) = await core.launcher.subscribeScheduler(name: "only")
         #expect(snapshot.count == 1)
-        let (_, second, _) = await core.launcher.subscribeScheduler(name: "another")
+        let (_, second, anotherUpdates) = await core.launcher.subscribeScheduler(name: "another")
         #expect(second.isEmpty)
         #expect(try await core.status("shop").pools.first?.waiting?.contains("none is the default") == true)
         await core.launcher.unsubscribeScheduler(id)
         #expect(try await core.status("shop").pools.first?.scheduler == "another")
+        withExtendedLifetime((onlyUpdates, anotherUpdates)) {}
     }
 }
