@@ -10,14 +10,18 @@ import NIOConcurrencyHelpers
 public struct HostKit: Sendable {
     public var socket: String
     public var transcripts: [Transcript]
+    /// When given, every call's params and result are checked against the protocol's schemas.
+    public var schemas: SchemaValidator?
 
-    public init(socket: String, transcripts: [Transcript]) {
+    public init(socket: String, transcripts: [Transcript], schemas: SchemaValidator? = nil) {
         self.socket = socket
         self.transcripts = transcripts
+        self.schemas = schemas
     }
 
     public final class Context: Sendable {
         let socket: String
+        let schemas: SchemaValidator?
         let app = "kit-\(UInt32.random(in: 0...UInt32.max))"
         let admin: RPCClient
         let scheduler: RPCClient
@@ -29,8 +33,9 @@ public struct HostKit: Sendable {
         let revocations: Inbox
         private let hosts: [MockHost]
 
-        init(socket: String) async throws {
+        init(socket: String, schemas: SchemaValidator?) async throws {
             self.socket = socket
+            self.schemas = schemas
             admin = try await Self.session(socket, .admin)
             scheduler = try await Self.session(socket, .scheduler)
             router = try await Self.session(socket, .router)
@@ -53,12 +58,15 @@ public struct HostKit: Sendable {
             return client
         }
 
-        /// Calls and records the exchange for a failing case.
+        /// Calls and records the exchange for a failing case; with schemas, checks the result.
         func call(_ client: RPCClient, _ method: String, _ params: JSON? = nil) async throws -> JSON {
             lines.withLockedValue { $0.append("→ \(method) \((try? params?.serializedString()) ?? "")") }
             do {
                 let result = try await client.call(method, params)
                 lines.withLockedValue { $0.append("← \((try? result.serializedString()) ?? "?")") }
+                if let problems = schemas?.problems(result, file: "\(method).result.schema.json"), !problems.isEmpty {
+                    throw CaseFailure("the result of \(method) breaks its schema: \(problems.joined(separator: "; "))")
+                }
                 return result
             } catch {
                 lines.withLockedValue { $0.append("← error \(error)") }
@@ -220,8 +228,9 @@ public struct HostKit: Sendable {
 
     public func run(_ runner: ContractRunner) async -> [ContractRunner.Outcome] {
         let socket = socket
+        let schemas = schemas
         return await runner.runAll(
-            cases, prepare: { try await Context(socket: socket) }, transcript: { $0.lines.withLockedValue { $0 } },
+            cases, prepare: { try await Context(socket: socket, schemas: schemas) }, transcript: { $0.lines.withLockedValue { $0 } },
             finish: { await $0.finish() })
     }
 }

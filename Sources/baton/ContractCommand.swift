@@ -78,6 +78,8 @@ struct HostContract: AsyncParsableCommand {
     @OptionGroup var kit: KitOptions
     @Option(help: "The directory of wire transcripts (*.jsonl) to replay.")
     var transcripts = "protocol/transcripts"
+    @Option(help: "The directory of JSON Schemas every result is checked against; none to skip.")
+    var schemas = "protocol/schemas"
 
     func run() async throws {
         setvbuf(stdout, nil, _IOLBF, 0)
@@ -88,7 +90,10 @@ struct HostContract: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot read the transcripts in \(transcripts): \(error)")
         }
-        try kit.finish(await HostKit(socket: socket.socket, transcripts: loaded).run(runner), runner: runner, suite: "host")
+        let validator = schemas == "none" ? nil : try? SchemaValidator(directory: schemas)
+        if validator == nil && schemas != "none" { print("note: no schemas in \(schemas); results are not checked against them") }
+        try kit.finish(
+            await HostKit(socket: socket.socket, transcripts: loaded, schemas: validator).run(runner), runner: runner, suite: "host")
     }
 }
 
