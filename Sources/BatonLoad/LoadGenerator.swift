@@ -14,6 +14,8 @@ public struct LoadGenerator: Sendable {
     /// Pause between one worker's requests, so the load stays steady rather than maximal.
     public var pause: Duration = .milliseconds(2)
     public let recorder: LoadRecorder
+    /// Makes this run's request ids its own, so two runs on one machine never share one.
+    private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 
     public init(host: String, port: Int, hostHeader: String, recorder: LoadRecorder) {
         self.host = host
@@ -42,7 +44,7 @@ public struct LoadGenerator: Sendable {
                 if connection?.isActive != true {
                     connection = try await LoadConnection.connect(host: host, port: port)
                 }
-                failure = try await exchange(kind, on: connection!, id: "load-\(kind)-\(worker)-\(sequence)")
+                failure = try await exchange(kind, on: connection!, id: "load-\(runTag)-\(kind)-\(worker)-\(sequence)")
             } catch {
                 failure = "socket error: \(error)"
                 connection = nil

@@ -2,7 +2,8 @@ import Testing
 
 /// `baton demo`, the README's first command, as a user runs it: rollovers under load through
 /// the process scheduler and examples/hello, which exits at once on SIGTERM.
-@Suite("Demo", .timeLimit(.minutes(2)))
+/// Serialized: two demos at once would share the machine's ports for their sandboxes.
+@Suite("Demo", .serialized, .timeLimit(.minutes(2)))
 struct DemoTests {
     private func demo(_ arguments: [String]) async throws -> (status: Bool, stdout: String) {
         let run = try await BatonProcess.run(
