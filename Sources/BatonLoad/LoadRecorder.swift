@@ -11,20 +11,45 @@ public final class LoadRecorder: Sendable {
         public var failure: String?
     }
 
-    private let samples = NIOLockedValueBox<[Sample]>([])
+    private struct Samples {
+        var all: [Sample] = []
+        /// Those waiting for the count to reach theirs.
+        var waiting: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let samples = NIOLockedValueBox(Samples())
     private let windows = NIOLockedValueBox<[Range<ContinuousClock.Instant>]>([])
 
     public init() {}
 
     public func record(_ sample: Sample) {
-        samples.withLockedValue { $0.append(sample) }
+        let reached = samples.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.all.append(sample)
+            let count = state.all.count
+            let reached = state.waiting.filter { $0.count <= count }.map(\.continuation)
+            state.waiting.removeAll { $0.count <= count }
+            return reached
+        }
+        for continuation in reached { continuation.resume() }
+    }
+
+    /// Returns once `count` requests in all have been recorded.
+    public func waitFor(count: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = samples.withLockedValue { state -> Bool in
+                guard state.all.count < count else { return true }
+                state.waiting.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
     public func rollover(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) {
         windows.withLockedValue { $0.append(start..<end) }
     }
 
-    public var all: [Sample] { samples.withLockedValue { $0 } }
+    public var all: [Sample] { samples.withLockedValue { $0.all } }
 
     /// Latencies of successful requests started inside (or outside) a rollover window.
     public func latencies(insideRollovers inside: Bool) -> [Duration] {

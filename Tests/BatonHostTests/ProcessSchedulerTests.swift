@@ -162,17 +162,18 @@ struct ProcessSchedulerTests {
 
     // MARK: Faults under load
 
-    /// Sends load through the ingress to hello while `fault` runs; returns what clients saw.
+    /// Sends load through the ingress to hello, runs `fault` once 50 requests have been
+    /// answered, and goes on for `afterwards` more; returns what clients saw.
     private func underLoad(
-        _ harness: HostHarness, _ admin: RPCClient, marker: String, after: Duration = .seconds(1), _ fault: () async throws -> Void
+        _ harness: HostHarness, _ admin: RPCClient, marker: String, afterwards: Int = 500, _ fault: () async throws -> Void
     ) async throws -> [LoadRecorder.Sample] {
         _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
         let recorder = LoadRecorder()
         let load = LoadGenerator(host: "127.0.0.1", port: try #require(harness.host.ingress?.port), hostHeader: "hello.test", recorder: recorder)
         let running = Task { await load.run() }
-        try await Task.sleep(for: .milliseconds(500))  // load before the fault, to be seen through it
+        await recorder.waitFor(count: 50)
         try await fault()
-        try await Task.sleep(for: after)  // and after it
+        await recorder.waitFor(count: recorder.all.count + afterwards)
         running.cancel()
         await running.value
         return recorder.all
@@ -193,6 +194,14 @@ struct ProcessSchedulerTests {
             #expect(samples.count > 50)
             #expect(failures.isEmpty, "\(failures.prefix(5))")
             #expect(ProcessTable.pids(withArgument: marker) == sandboxes, "no sandbox was restarted")
+            // The restarted scheduler runs the next version and stops the v1 sandboxes it adopted.
+            _ = try await admin.call("app.deploy", hello("v2", marker: marker + "-v2"))
+            let v1Gone = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+            var stopped = 0
+            while stopped < 2, await events.next("event", where: { $0["type"] == "sandbox.stopped" && $0["version"] == "v1" }) != nil {
+                stopped += 1
+            }
+            #expect(v1Gone != nil && stopped == 2)
         }
     }
 
@@ -206,10 +215,11 @@ struct ProcessSchedulerTests {
                 kill(try #require(ProcessTable.pids(withArgument: marker).first), SIGKILL)
             }
             // A request lost with the sandbox is retried when it may run twice; a POST is not,
-            // and gets a clean 502; a retry past the app's budget (max(3, 20% of active)) gets
-            // 503. Nothing hangs, and nothing beyond what was in flight fails.
+            // and gets a clean 502. Any request that could not connect is retried, and a retry
+            // past the app's budget (max(3, 20% of active)) gets 503. Nothing hangs, and
+            // nothing beyond what was in flight fails.
             let failures = samples.compactMap(\.failure)
-            let clean: Set<String> = ["POST answered 502", "GET answered 503", "PUT answered 503"]
+            let clean: Set<String> = ["POST answered 502", "GET answered 503", "PUT answered 503", "POST answered 503"]
             #expect(failures.allSatisfy { clean.contains($0) }, "\(failures)")
             #expect(failures.count <= 5, "no more than the 5 requests in flight may fail: \(failures)")
             #expect(samples.count > 50)
@@ -225,7 +235,7 @@ struct ProcessSchedulerTests {
             let frozen = try #require(ProcessTable.pids(withArgument: marker).first)
             defer { kill(frozen, SIGCONT) }
             // SIGSTOP: the kernel still accepts connections for it, but nothing answers.
-            let samples = try await underLoad(harness, admin, marker: marker, after: .seconds(4)) { kill(frozen, SIGSTOP) }
+            let samples = try await underLoad(harness, admin, marker: marker, afterwards: 2_000) { kill(frozen, SIGSTOP) }
             let failures = samples.compactMap(\.failure)
             #expect(failures.allSatisfy { $0.hasSuffix("answered 504") }, "\(failures)")
             #expect(failures.count <= 10, "a few 504s, then the sandbox is out: \(failures.count)")
