@@ -1,7 +1,7 @@
 import BatonJSON
+import BatonPlugins
 import Foundation
 import NIOConcurrencyHelpers
-import NIOPosix
 
 /// `baton contract router -- CMD`: a mock host handing out leases on the kit's own
 /// backends, the router started with `BATON_APP` and `PORT`, and HTTP sent through it to
@@ -62,7 +62,7 @@ public struct RouterKit: Sendable {
             }
             try await host.start()
             inbox = Inbox(host)
-            port = try Self.freePort()
+            port = try FreePort.pick()
             plugin = PluginUnderTest(
                 kit.command, role: "router", socket: host.socketPath, stateDirectory: directory.path + "/state",
                 extra: ["BATON_APP": "kit", "PORT": "\(port)"])
@@ -91,12 +91,6 @@ public struct RouterKit: Sendable {
                     "slots": 4, "ttlMs": 30_000,
                 ]
             }
-        }
-
-        static func freePort() throws -> Int {
-            let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-            defer { try? socket.close().wait() }
-            return socket.localAddress?.port ?? 0
         }
 
         /// GET / through the router: which backend answered.

@@ -20,6 +20,17 @@ enum BatonProcess {
         return directory.appendingPathComponent(name).path
     }
 
+    /// Reads a child's stderr lines until it says "listening on 127.0.0.1:PORT"; nil if it
+    /// ends first. The example programs all announce themselves so.
+    static func listeningPort(_ lines: inout SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator) async throws -> Int? {
+        while let line = try await lines.next() {
+            if let range = line.range(of: "listening on 127.0.0.1:") {
+                return Int(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return nil
+    }
+
     /// A path in this repository, such as `examples/hello/app.py`.
     static func repositoryPath(_ relative: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

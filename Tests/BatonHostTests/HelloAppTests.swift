@@ -14,10 +14,7 @@ struct HelloAppTests {
         ) { execution in
             defer { try? execution.send(signal: .kill) }  // only matters if the test failed first
             var lines = execution.standardError.strings().makeAsyncIterator()
-            var port: Int?
-            while port == nil, let line = try await lines.next() {
-                if let range = line.range(of: "listening on 127.0.0.1:") { port = Int(line[range.upperBound...].trimmingCharacters(in: .whitespaces)) }
-            }
+            let port = try await BatonProcess.listeningPort(&lines)
             let app = try #require(port)
             #expect(try await TestHTTPClient.send(port: app, host: "h").body == "hello from vt on port \(app)\n")
             #expect(try await TestHTTPClient.send(port: app, path: "/healthz", host: "h").status == 200)

@@ -18,10 +18,7 @@ struct PythonRouterTests {
         ) { execution in
             defer { try? execution.send(signal: .terminate) }
             var lines = execution.standardError.strings().makeAsyncIterator()
-            var port: Int?
-            while port == nil, let line = try await lines.next() {
-                if let range = line.range(of: "listening on 127.0.0.1:") { port = Int(line[range.upperBound...].trimmingCharacters(in: .whitespaces)) }
-            }
+            let port = try await BatonProcess.listeningPort(&lines)
             try await body(try #require(port, "the router did not start"))
             try? execution.send(signal: .terminate)
             while try await lines.next() != nil {}

@@ -3,13 +3,13 @@ import Glibc
 #endif
 
 /// A loopback TCP port nobody listens on right now: the kernel picks it for a socket that
-/// is closed at once, so the sandbox can bind it.
-enum FreePort {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+/// is closed at once, so a child (a sandbox, a router under test) can bind it.
+public enum FreePort {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    static func pick() throws -> Int {
+    public static func pick() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         defer { close(fd) }
