@@ -34,7 +34,7 @@ public actor LeaseBroker {
         var id: Int
         var app: String
         var service: String
-        var slots: Int
+        var slots: ClosedRange<Int>
         var excluding: Set<String>
         var continuation: CheckedContinuation<Result<Lease, CoreError>, Never>
         var timeout: Task<Void, Never>?
@@ -228,11 +228,13 @@ public actor LeaseBroker {
 
     /// A lease on the least-loaded admitted sandbox of the app's active version, other than
     /// those in `excluding` (sandboxes a retried request already failed on); waits up to
-    /// `waitMs` for one, then fails with a retryable error.
+    /// `waitMs` for one, then fails with a retryable error. The lease holds `slots`, or with
+    /// `minimumSlots` as many as the sandbox has free, from that minimum up to `slots`.
     public func acquire(
-        app: String, service: String, slots: Int = 1, waitMs: Int64 = 0, excluding: Set<String> = []
+        app: String, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<String> = []
     ) async throws(CoreError) -> Lease {
         guard knownApps.contains(app) else { throw .unknownApp(app) }
+        let slots = min(minimumSlots ?? slots, slots)...slots
         if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) { return lease }
         guard waitMs > 0 else { throw noSandbox(app: app, service: service) }
         nextWaiter += 1
@@ -277,12 +279,12 @@ public actor LeaseBroker {
         return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfterMs: Self.retryAfterMs)
     }
 
-    private func allocate(app: String, service: String, slots: Int, excluding: Set<String>) -> Lease? {
+    private func allocate(app: String, service: String, slots: ClosedRange<Int>, excluding: Set<String>) -> Lease? {
         guard let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
         for record in sandboxes.values where servicePools.contains(record.pool) && !excluding.contains(record.id) {
             guard record.state == .ready, record.admitted, !record.suspect, record.url != nil,
-                let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots
+                let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots.lowerBound
             else { continue }
             if let current = best, current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id) {
                 continue
@@ -290,6 +292,7 @@ public actor LeaseBroker {
             best = record
         }
         guard let chosen = best, let pool = pools[chosen.pool], let url = chosen.url else { return nil }
+        let slots = min(slots.upperBound, pool.slotsPerSandbox - chosen.slotsOut)
         nextLease += 1
         let lease = Lease(
             id: "l-\(nextLease)", url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,

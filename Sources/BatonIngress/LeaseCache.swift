@@ -110,14 +110,10 @@ public final class LeaseCache: Sendable {
     /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
     /// one of its slots.
     func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
-        // A full lease if a sandbox has the room now; otherwise wait for a single slot, so a
-        // sandbox offering fewer slots than a full lease still serves at once.
-        let lease: Lease
-        do {
-            lease = try await broker.acquire(app: app, service: service, slots: slotsPerLease, waitMs: 0, excluding: excluding)
-        } catch where error.code == CoreError.noSandboxCode && slotsPerLease > 1 {
-            lease = try await broker.acquire(app: app, service: service, slots: 1, waitMs: waitMs, excluding: excluding)
-        }
+        // As many slots as the sandbox has free, up to a full lease: one free slot is enough
+        // to serve, so a sandbox offering fewer slots than a full lease serves at once.
+        let lease = try await broker.acquire(
+            app: app, service: service, slots: slotsPerLease, minimumSlots: 1, waitMs: waitMs, excluding: excluding)
         metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)
         entries.withLockedValue { shelf in

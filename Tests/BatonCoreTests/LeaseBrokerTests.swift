@@ -30,6 +30,16 @@ struct LeaseBrokerTests {
         #expect(status.sandboxes.first?.slotsOut == 3)
     }
 
+    @Test func aLeaseWithAMinimumTakesWhatIsFreeUpToItsSize() async throws {
+        let (core, _) = try await serving(sandboxes: ["a"], slots: 3)
+        let first = try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1)
+        #expect(first.slots == 3, "the sandbox has 3 free slots, not 16")
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1) }
+        await core.broker.release(first.id)
+        _ = try await core.broker.acquire(app: "shop", service: "web", slots: 2)
+        #expect(try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1).slots == 1)
+    }
+
     @Test func leasesGoToTheLeastLoadedSandbox() async throws {
         let (core, _) = try await serving(sandboxes: ["a", "b"], slots: 10)
         let first = try await core.broker.acquire(app: "shop", service: "web", slots: 3)
