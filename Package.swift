@@ -91,6 +91,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BatonAdmin",
+            dependencies: ["BatonHost", "BatonJSON", "BatonRPC"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BatonProbe",
             dependencies: [
                 "BatonCore",
@@ -154,6 +159,7 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: [
+                "BatonAdmin",
                 "BatonContract",
                 "BatonLoad",
                 "BatonPlugins",
@@ -177,6 +183,22 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "scripts/bench/nio-floor",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "baton-bench-rollover",
+            dependencies: [
+                "BatonAdmin",
+                "BatonJSON",
+                "BatonLoad",
+                "BatonPlugins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "scripts/bench/rollover",
             swiftSettings: strict
         ),
         .target(

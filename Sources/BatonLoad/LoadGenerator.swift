@@ -39,42 +39,51 @@ public struct LoadGenerator: Sendable {
         while !Task.isCancelled {
             sequence += 1
             let started = ContinuousClock.now
-            var failure: String?
+            var answer = Answer()
             do {
                 if connection?.isActive != true {
                     connection = try await LoadConnection.connect(host: host, port: port)
                 }
-                failure = try await exchange(kind, on: connection!, id: "load-\(runTag)-\(kind)-\(worker)-\(sequence)")
+                answer = try await exchange(kind, on: connection!, id: "load-\(runTag)-\(kind)-\(worker)-\(sequence)")
             } catch {
-                failure = "socket error: \(error)"
+                answer.failure = "socket error: \(error)"
                 connection = nil
             }
-            recorder.record(LoadRecorder.Sample(started: started, latency: .now - started, kind: kind, failure: failure))
+            recorder.record(
+                LoadRecorder.Sample(started: started, latency: .now - started, kind: kind, failure: answer.failure, servedBy: answer.servedBy))
             try? await Task.sleep(for: pause)
         }
         await connection?.close()
     }
 
-    /// Sends one request; returns what was wrong with the answer, or nil.
-    private func exchange(_ kind: String, on connection: LoadConnection, id: String) async throws -> String? {
+    private struct Answer {
+        /// What was wrong with the answer, or nil.
+        var failure: String?
+        var servedBy: String?
+    }
+
+    private func exchange(_ kind: String, on connection: LoadConnection, id: String) async throws -> Answer {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: hostHeader)
         headers.add(name: "X-Request-Id", value: id)
         if kind == "GET" {
             let response = try await connection.request(.GET, "/", headers: headers)
-            return response.status == 200 ? nil : "GET answered \(response.status)"
+            guard response.status == 200 else { return Answer(failure: "GET answered \(response.status)") }
+            // "hello from VERSION on port PORT"
+            let words = String(buffer: response.body).split(separator: " ")
+            return Answer(servedBy: words.count > 2 ? String(words[2]) : nil)
         }
         if kind == "PUT" {
             let response = try await connection.request(.PUT, "/data", headers: headers, body: ByteBuffer(string: Self.putBody))
-            guard response.status == 200 else { return "PUT answered \(response.status)" }
-            return String(buffer: response.body).hasSuffix(" 10240 \(Self.putDigest)\n") ? nil : "PUT body arrived changed"
+            guard response.status == 200 else { return Answer(failure: "PUT answered \(response.status)") }
+            return Answer(failure: String(buffer: response.body).hasSuffix(" 10240 \(Self.putDigest)\n") ? nil : "PUT body arrived changed")
         }
         let body = "payload of \(id)"
         let response = try await connection.request(.POST, "/echo", headers: headers, body: ByteBuffer(string: body))
-        guard response.status == 200 else { return "POST answered \(response.status)" }
-        guard String(buffer: response.body) == body else { return "POST body came back changed" }
+        guard response.status == 200 else { return Answer(failure: "POST answered \(response.status)") }
+        guard String(buffer: response.body) == body else { return Answer(failure: "POST body came back changed") }
         let count = response.headers.first(name: "X-Request-Count") ?? "?"
-        return count == "1" ? nil : "POST \(id) was executed \(count) times"
+        return Answer(failure: count == "1" ? nil : "POST \(id) was executed \(count) times")
     }
 
     /// 10 KiB, and the SHA-256 the app reports for it when it arrives whole.

@@ -9,6 +9,10 @@ public final class LoadRecorder: Sendable {
         public var kind: String
         /// nil when the request succeeded; otherwise what went wrong.
         public var failure: String?
+        /// The version that answered a GET, as examples/hello names itself.
+        public var servedBy: String?
+
+        public var finished: ContinuousClock.Instant { started + latency }
     }
 
     private struct Samples {

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import BatonAdmin
 import BatonHost
 import BatonJSON
 import BatonLoad

@@ -1,3 +1,4 @@
+import BatonAdmin
 import BatonLoad
 
 /// What the demo's clients saw across the rollovers, in a few lines.

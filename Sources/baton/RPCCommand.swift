@@ -1,3 +1,4 @@
+import BatonAdmin
 import ArgumentParser
 import BatonHost
 import BatonJSON

@@ -5,12 +5,12 @@ import Foundation
 /// next to the app: `--version` replaces `version` and every `${version}` inside the
 /// services, so one file serves every release; and a relative `cwd` in a spec is taken
 /// from the file's directory, which is where a process scheduler should run it.
-struct DeployFile {
-    struct Problem: Error, CustomStringConvertible {
-        var description: String
+public struct DeployFile {
+    public struct Problem: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    static func load(_ path: String, version: String?) throws(Problem) -> JSON {
+    public static func load(_ path: String, version: String?) throws(Problem) -> JSON {
         guard let data = FileManager.default.contents(atPath: path) else { throw Problem(description: "cannot read \(path)") }
         var deploy: JSON
         do {

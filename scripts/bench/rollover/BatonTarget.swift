@@ -1,0 +1,90 @@
+import BatonAdmin
+import BatonJSON
+import BatonPlugins
+import Foundation
+import NIOConcurrencyHelpers
+
+/// `baton serve` with its built-in process scheduler, rolled over by `app.deploy` of
+/// examples/hello's deploy.json. `unprotected` turns off the readiness gate, the drain, the
+/// retries and the holding: the seed system before its fix.
+final class BatonTarget: RolloverTarget {
+    let port: Int
+    let socket: String
+    private let executable: String
+    private let deployFile: String
+    private let workDirectory: String
+    private let unprotected: Bool
+    private let neverReadyWait: Duration
+    private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    init(executable: String, appDirectory: String, workDirectory: String, unprotected: Bool, neverReadyWait: Duration) throws {
+        self.executable = executable
+        deployFile = appDirectory + "/deploy.json"
+        self.workDirectory = workDirectory
+        self.unprotected = unprotected
+        self.neverReadyWait = neverReadyWait
+        socket = workDirectory + "/baton.sock"
+        port = try FreePort.pick()
+        // The host refuses a socket in a directory others can enter.
+        try FileManager.default.createDirectory(
+            atPath: workDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    func start() async throws {
+        var arguments = ["serve", "--socket", socket, "--http", "127.0.0.1:\(port)", "--state", workDirectory + "/state", "--log-level", "warning"]
+        if unprotected {
+            let config = #"{"settings": {"launcher.readinessGate": 0, "ingress.maxRetries": 0, "ingress.holdTimeoutMs": 0}}"#
+            try config.write(toFile: workDirectory + "/unprotected.json", atomically: true, encoding: .utf8)
+            arguments += ["--config", workDirectory + "/unprotected.json"]
+        }
+        let command = ChildCommand(command: executable, arguments: arguments, grace: .seconds(20))
+        let log = workDirectory + "/baton.log"
+        running.withLockedValue { $0 = Task { _ = try? await ChildProcess.run(command, output: .file(log)) } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while true {
+            if let probe = try? await HostSession.open(socket: socket, name: "baton-bench-rollover") {
+                await probe.close()
+                break
+            }
+            guard ContinuousClock.now < deadline else { throw SwitchFailure(description: "baton serve did not start; see \(log)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        _ = try await rollOver(to: "v1")
+        let admin = try await HostSession.open(socket: socket, name: "baton-bench-rollover")
+        _ = try await admin.call("route.set", ["host": "hello.localhost", "app": "hello"])
+        await admin.close()
+    }
+
+    func rollOver(to version: String) async throws -> RolloverStep {
+        let outcome = try await deploy(try DeployFile.load(deployFile, version: version))
+        guard outcome.succeeded else { throw SwitchFailure(description: "deploy of \(version) failed: \(outcome.reason ?? "?")") }
+        return RolloverStep(version: version, readyAt: outcome.readyHeardAt, hostReadyToCutoverMs: outcome.readyToCutoverMs)
+    }
+
+    func deployNeverReady(version: String) async throws -> String {
+        var deploy = try DeployFile.load(deployFile, version: version)
+        let timeoutMs = Int64(neverReadyWait.components.seconds * 1000)
+        deploy = deploy.setting("readyTimeoutMs", to: .int(timeoutMs))
+        let services = (deploy["services"]?.arrayValue ?? []).map { service in
+            service.setting("spec", to: service["spec"]!.setting("command", to: "python3").setting("args", to: ["-c", "import time; time.sleep(3600)"]))
+        }
+        let started = ContinuousClock.now
+        let outcome = try await self.deploy(deploy.setting("services", to: .array(services)))
+        let took = ContinuousClock.now - started
+        if outcome.succeeded {
+            try await Task.sleep(for: neverReadyWait - took)
+            return "the deploy \"succeeded\" at once: traffic went to sandboxes that never listen"
+        }
+        return "the deploy failed after \(DeployProgress.milliseconds(took)) ms (\(outcome.reason ?? "?")); the old version kept serving"
+    }
+
+    func stop() async {
+        let task = running.withLockedValue { $0 }
+        task?.cancel()
+        await task?.value
+    }
+
+    private func deploy(_ deploy: JSON) async throws -> DeployProgress.Outcome {
+        try await DeployProgress(socket: socket, tokenFile: nil, say: { _ in }).run(deploy)
+    }
+}
