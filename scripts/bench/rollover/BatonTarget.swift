@@ -5,23 +5,29 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// `baton serve` with its built-in process scheduler, rolled over by `app.deploy` of
-/// examples/hello's deploy.json. `unprotected` turns off the readiness gate, the drain, the
-/// retries and the holding: the seed system before its fix.
+/// examples/hello's deploy.json, with host `settings` from a config file.
 final class BatonTarget: RolloverTarget {
     let port: Int
     let socket: String
     private let executable: String
     private let deployFile: String
     private let workDirectory: String
-    private let unprotected: Bool
+    private let settings: [String: Int]
     private let neverReadyWait: Duration
     private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// The `baton serve` process, once it runs.
+    let pid = NIOLockedValueBox<Int32?>(nil)
+    var stateDirectory: String { workDirectory + "/state" }
 
-    init(executable: String, appDirectory: String, workDirectory: String, unprotected: Bool, neverReadyWait: Duration) throws {
+    /// Turns off the readiness gate, the drain, the retries and the holding: the seed
+    /// system before its fix.
+    static let unprotectedSettings = ["launcher.readinessGate": 0, "ingress.maxRetries": 0, "ingress.holdTimeoutMs": 0]
+
+    init(executable: String, appDirectory: String, workDirectory: String, settings: [String: Int] = [:], neverReadyWait: Duration) throws {
         self.executable = executable
         deployFile = appDirectory + "/deploy.json"
         self.workDirectory = workDirectory
-        self.unprotected = unprotected
+        self.settings = settings
         self.neverReadyWait = neverReadyWait
         socket = workDirectory + "/baton.sock"
         port = try FreePort.pick()
@@ -31,15 +37,18 @@ final class BatonTarget: RolloverTarget {
     }
 
     func start() async throws {
-        var arguments = ["serve", "--socket", socket, "--http", "127.0.0.1:\(port)", "--state", workDirectory + "/state", "--log-level", "warning"]
-        if unprotected {
-            let config = #"{"settings": {"launcher.readinessGate": 0, "ingress.maxRetries": 0, "ingress.holdTimeoutMs": 0}}"#
-            try config.write(toFile: workDirectory + "/unprotected.json", atomically: true, encoding: .utf8)
-            arguments += ["--config", workDirectory + "/unprotected.json"]
-        }
+        let members = settings.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
+        try "{\"settings\": {\(members)}}".write(toFile: workDirectory + "/config.json", atomically: true, encoding: .utf8)
+        let arguments = [
+            "serve", "--socket", socket, "--http", "127.0.0.1:\(port)", "--state", stateDirectory, "--log-level", "warning",
+            "--config", workDirectory + "/config.json",
+        ]
         let command = ChildCommand(command: executable, arguments: arguments, grace: .seconds(20))
         let log = workDirectory + "/baton.log"
-        running.withLockedValue { $0 = Task { _ = try? await ChildProcess.run(command, output: .file(log)) } }
+        let pid = self.pid
+        running.withLockedValue {
+            $0 = Task { _ = try? await ChildProcess.run(command, output: .file(log)) { started in pid.withLockedValue { $0 = started } } }
+        }
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             if let probe = try? await HostSession.open(socket: socket, name: "baton-bench-rollover") {

@@ -25,6 +25,8 @@ struct BenchRollover: AsyncParsableCommand {
     var pauseMs = 500
     @Option(help: "How long a never-ready version is waited for, in ms.")
     var neverReadyMs = 5000
+    @Flag(inversion: .prefixedNo, help: "Also measure faults through Baton: kill -9 of a sandbox and of the scheduler, SIGSTOP of a sandbox.")
+    var faults = true
     @Option(help: "Load workers sending GET / in a loop.")
     var getWorkers = 6
     @Option(help: "Load workers sending POST /echo.")
@@ -50,6 +52,14 @@ struct BenchRollover: AsyncParsableCommand {
                 results.append(await scenario.run { print($0) })
             }
         }
+        var faultOutcomes: [Faults.Outcome] = []
+        if faults {
+            print("Baton: faults under load")
+            let target = try BatonTarget(
+                executable: baton, appDirectory: app, workDirectory: "\(work)/faults", settings: Faults.settings,
+                neverReadyWait: .milliseconds(neverReadyMs))
+            faultOutcomes = await Faults(target: target, load: shape).run { print($0) }
+        }
         if results.allSatisfy({ $0.abort == nil }) {
             try? FileManager.default.removeItem(atPath: work)
         } else {
@@ -61,6 +71,11 @@ struct BenchRollover: AsyncParsableCommand {
         print("")
         print("A version that never becomes ready (waited for \(neverReadyMs) ms):")
         Report.neverReady(results).forEach { print($0) }
+        if faults {
+            print("")
+            print("Faults through Baton (load for 1 s before and 4 s after each; ingress.responseHeaderTimeoutMs 1000):")
+            Report.faults(faultOutcomes).forEach { print($0) }
+        }
     }
 
     private func makeTargets(_ name: String, app: String, work: String) throws -> [(String, String, any RolloverTarget)] {
@@ -68,7 +83,9 @@ struct BenchRollover: AsyncParsableCommand {
         switch name {
         case "baton", "unprotected":
             let unprotected = name == "unprotected"
-            let target = try BatonTarget(executable: baton, appDirectory: app, workDirectory: work, unprotected: unprotected, neverReadyWait: wait)
+            let target = try BatonTarget(
+                executable: baton, appDirectory: app, workDirectory: work, settings: unprotected ? BatonTarget.unprotectedSettings : [:],
+                neverReadyWait: wait)
             return [(unprotected ? "Baton, unprotected" : "Baton", unprotected ? "gate, drain, retries off" : "deploy", target)]
         case "nginx", "haproxy":
             return try RolloverOrder.allCases.map { order in

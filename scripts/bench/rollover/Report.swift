@@ -38,6 +38,15 @@ enum Report {
         return lines
     }
 
+    static func faults(_ outcomes: [Faults.Outcome]) -> [String] {
+        var lines = ["| fault | requests | errors | errors by kind | what happened |", "|---|---|---|---|---|"]
+        for outcome in outcomes {
+            let failures = outcome.samples.compactMap(\.failure)
+            lines.append("| \(outcome.fault) | \(outcome.samples.count) | \(failures.count) | \(byKind(failures)) | \(outcome.note) |")
+        }
+        return lines
+    }
+
     /// Ready → the first answer by the new version, per rollover that knew when it was ready.
     static func cutoverLatencies(_ result: Scenario.Result) -> [Duration] {
         result.steps.compactMap { step -> Duration? in
