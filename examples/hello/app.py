@@ -154,11 +154,17 @@ class Handler(BaseHTTPRequestHandler):
             return
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of new connections (a proxy
+    # opening its pool) would see SYNs dropped and wait a second for the retransmission.
+    request_queue_size = 128
+
+
 def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     global PORT
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", PORT), Handler)
     PORT = server.server_address[1]  # PORT=0 asks for any free port
     sys.stderr.write("hello %s listening on 127.0.0.1:%d\n" % (VERSION, PORT))
     server.serve_forever()
