@@ -46,7 +46,7 @@ public actor Launcher {
     let logger: Logger
     public nonisolated let events = EventBus<CoreEvent>()
     /// Told the whole route table each time it changes, before the change is acknowledged.
-    private let routesChanged: @Sendable ([String: String]) -> Void
+    let routesChanged: @Sendable ([String: String]) -> Void
     /// How long a draining pool whose sandboxes still carry streams is kept past the request
     /// drain timeout; the ingress closes such streams before it.
     let streamDrainMs: Int64
@@ -57,8 +57,12 @@ public actor Launcher {
     var deployments: [String: DeploymentRecord] = [:]
     var routes: [String: String] = [:]
     var schedulers: SchedulerDirectory
-    private var nextDeployment = 0
-    private var nextPool = 0
+    var nextDeployment = 0
+    var nextPool = 0
+    /// Where changes go; set by `restore(from:)`, in memory only until then.
+    var store: any LauncherStore = EphemeralStore()
+    /// Records changed since the last `commit()`, by key.
+    var changed = ChangedRecords()
     private var signalTask: Task<Void, Never>?
 
     /// Off only to show what a rollover without it looks like (the seed system before its
@@ -86,6 +90,7 @@ public actor Launcher {
         signalTask = Task { [weak self] in
             for await signal in signals {
                 await self?.handle(signal)
+                await self?.commit()
             }
         }
     }
@@ -100,6 +105,7 @@ public actor Launcher {
     /// Records the deploy and starts it; returns its id at once. Nothing is applied when
     /// the request is refused.
     public func deploy(_ request: DeployRequest) async throws(CoreError) -> String {
+        defer { commit() }
         try validate(request)
         if let known = apps[request.app]?.versions[request.version], known != request.services {
             throw CoreError(
@@ -114,6 +120,8 @@ public actor Launcher {
         var deployment = DeploymentRecord(id: id, request: request, startedMs: clock.nowMs())
         record.deployments.append(id)
         apps[app] = record
+        changed.apps.insert(app)
+        changed.versions.insert(VersionKey(app: app, version: request.version))
 
         var created: [PoolRecord] = []
         for service in request.services {
@@ -121,6 +129,7 @@ public actor Launcher {
             if let existing = pools.values.first(where: { $0.app == app && $0.spec.poolIdentity == identity }) {
                 deployment.servicePools[service.name] = existing.id
                 pools[existing.id]?.spec = service
+                changed.pools.insert(existing.id)
                 if record.activePools[service.name] != existing.id {
                     deployment.waitPools[service.name] = existing.id
                     deployment.startedPools.insert(existing.id)
@@ -130,6 +139,7 @@ public actor Launcher {
                 let pool = PoolRecord(
                     id: "p-\(nextPool)", app: app, version: request.version, spec: service, desired: 0)
                 pools[pool.id] = pool
+                changed.pools.insert(pool.id)
                 created.append(pool)
                 deployment.servicePools[service.name] = pool.id
                 deployment.waitPools[service.name] = pool.id
@@ -137,6 +147,7 @@ public actor Launcher {
             }
         }
         deployments[id] = deployment
+        changed.deployments.insert(id)
         let superseded = record.deployments.dropLast().filter { deployments[$0]?.state == .waiting }
         for older in superseded { supersede(older, by: deployment) }
 
@@ -186,6 +197,7 @@ public actor Launcher {
         older.state = .superseded
         older.reason = "superseded by \(newer.id) (version \(newer.request.version))"
         deployments[id] = older
+        changed.deployments.insert(id)
         publish(.deploySuperseded, app: older.request.app, deployment: id, version: older.request.version, reason: older.reason)
         let keep = Set(newer.servicePools.values).union(apps[older.request.app]?.activePools.values ?? [:].values)
         for pool in older.startedPools.subtracting(keep).sorted() {
@@ -198,6 +210,7 @@ public actor Launcher {
     func setDesired(_ id: String, _ desired: Int) {
         guard let pool = pools[id], pool.desired != desired else { return }
         pools[id]?.desired = desired
+        changed.pools.insert(id)
         schedulers.publish([desiredPool(pools[id]!)])
     }
 
@@ -233,6 +246,8 @@ public actor Launcher {
     public func setRoute(host: String, app: String, allowingUnknownApp: Bool = false) throws(CoreError) {
         guard apps[app] != nil || allowingUnknownApp else { throw .unknownApp(app) }
         routes[host.lowercased()] = app
+        changed.routes.insert(host.lowercased())
+        commit()
         routesChanged(routes)
     }
 
@@ -240,6 +255,8 @@ public actor Launcher {
         guard routes.removeValue(forKey: host.lowercased()) != nil else {
             throw CoreError(code: CoreError.unknownRouteCode, message: "No route for host \"\(host)\"")
         }
+        changed.routes.insert(host.lowercased())
+        commit()
         routesChanged(routes)
     }
 
@@ -273,6 +290,7 @@ public actor Launcher {
             do { try await clock.suspend(untilMs: deadline) } catch { return }
             guard let self else { return }
             await action(self)
+            await self.commit()
         }
     }
 }

@@ -13,6 +13,7 @@ extension Launcher {
             publish(.sandboxFailed, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox, reason: reason)
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
                 deployments[waiting]?.failures.append("sandbox \(sandbox) of \(record.spec.name) failed: \(reason)")
+                changed.deployments.insert(waiting)
             }
         case .stopped(let pool, let sandbox, let admitted):
             pools[pool]?.admitted = admitted
@@ -56,11 +57,13 @@ extension Launcher {
         deployment.state = .cutover
         deployment.reason = reason
         deployments[id] = deployment
+        changed.deployments.insert(id)
         let app = deployment.request.app
         let routing = deployment.servicePools.mapValues { Set([$0]) }
         let result = await broker.cutover(app: app, servicePools: routing)
         apps[app]?.activeVersion = deployment.request.version
         apps[app]?.activePools = deployment.servicePools
+        changed.apps.insert(app)
         publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: reason)
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
             for sandbox in sandboxes {
@@ -81,6 +84,7 @@ extension Launcher {
         guard let deployment = deployments[id], deployment.state == .draining, deployment.drainingPools.isEmpty else { return }
         deployment.timer?.cancel()
         deployments[id]?.state = .done
+        changed.deployments.insert(id)
         publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version)
     }
 
@@ -125,6 +129,7 @@ extension Launcher {
         }
         deployments[id]?.state = .failed
         deployments[id]?.reason = reason
+        changed.deployments.insert(id)
         let active = Set(apps[deployment.request.app]?.activePools.values ?? [:].values)
         for pool in deployment.startedPools.subtracting(active).sorted() {
             scaleDown(pool, reason: "rollback", deployment: id)

@@ -5,6 +5,7 @@ import BatonPlugins
 import Foundation
 import NIOConcurrencyHelpers
 import BatonRPC
+import BatonStore
 import Logging
 import NIOCore
 import NIOPosix
@@ -29,6 +30,9 @@ public final class BatonHost: Service, Sendable {
     private let plugins: PluginSupervisor
     private let pluginsRunning = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let bootstrapRoutes: [(host: String, app: String)]
+    private let stateDirectory: String?
+    /// Held from start to stop: one host per state directory.
+    private let stateLock = NIOLockedValueBox<StateLock?>(nil)
 
     public init(
         configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
@@ -70,6 +74,7 @@ public final class BatonHost: Service, Sendable {
         metrics = configuration.metricsAddress.map { MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group) }
         drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry))
         bootstrapRoutes = configuration.routes
+        stateDirectory = configuration.keepsState ? configuration.stateDirectory : nil
         let tokens = configuration.rpc.roleTokens
         plugins = PluginSupervisor(
             plugins: configuration.plugins,
@@ -86,6 +91,7 @@ public final class BatonHost: Service, Sendable {
 
     /// Starts listening; used directly by tests, and by `run()`.
     public func start() async throws {
+        if let stateDirectory { try await openState(stateDirectory) }
         await launcher.start()
         drainTimes.follow(launcher.events.subscribe())
         try await rpcServer.start()
@@ -115,6 +121,24 @@ public final class BatonHost: Service, Sendable {
         await leaseCache?.stop()
         await rpcServer.stop()
         await launcher.stop()
+        try? await launcher.durable()
+        stateLock.withLockedValue { $0?.release() }
+    }
+
+    /// Takes the state directory's lock, opens the store and brings its state back, before
+    /// the socket or the ingress take anyone in.
+    private func openState(_ directory: String) async throws {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreProblem("cannot create the state directory \(directory): \(error)")
+        }
+        let lock = try await StateLock.acquire(directory: directory)
+        stateLock.withLockedValue { $0 = lock }
+        let store = try SQLiteStore(directory: directory)
+        try await launcher.restore(from: store)
+        logger.info("state opened", metadata: ["path": "\(store.path)"])
     }
 
     public func run() async throws {

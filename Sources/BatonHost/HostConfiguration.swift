@@ -16,6 +16,10 @@ public struct HostConfiguration: Sendable {
     public var plugins: [PluginSpec] = []
     /// Where the host and its plugins keep their files (plugins get it as `BATON_STATE_DIR`).
     public var stateDirectory = ".baton"
+    /// Whether apps, versions, pools, deployments and routes are kept in
+    /// `stateDirectory/baton.sqlite` across restarts (`baton serve` always keeps them; tests of
+    /// the host alone need not).
+    public var keepsState = false
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
     public var leaseTTLMs = LeaseBroker.defaultLeaseTTLMs
     /// Off only to show a rollover without Baton's protection (setting `launcher.readinessGate`,

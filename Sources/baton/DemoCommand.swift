@@ -36,6 +36,7 @@ struct DemoCommand: AsyncParsableCommand {
         let work = try TemporaryWorkDirectory()
         var configuration = HostConfiguration(socketPath: work.path + "/baton.sock")
         configuration.stateDirectory = work.path + "/state"
+        configuration.keepsState = true
         configuration.ingress = IngressConfiguration(host: String(http[..<colon]), port: port)
         if unprotected {
             configuration.readinessGate = false

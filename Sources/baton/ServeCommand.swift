@@ -124,6 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.metricsAddress = try Self.address(metrics, flag: "--metrics")
         }
         configuration.stateDirectory = state ?? file.state ?? configuration.stateDirectory
+        configuration.keepsState = true
         configuration.routes = file.routes
         if !noPlugins {
             configuration.plugins = file.plugins ?? [Self.builtInScheduler]

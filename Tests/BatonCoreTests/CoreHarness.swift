@@ -26,10 +26,21 @@ struct CoreHarness {
     let launcher: Launcher
 
     init(defaultScheduler: String? = nil) async {
+        try! await self.init(defaultScheduler: defaultScheduler, store: nil)
+    }
+
+    /// A core that takes back what `store` kept, as a restarted host does, and keeps its
+    /// changes there.
+    init(restoringFrom store: any LauncherStore) async throws {
+        try await self.init(defaultScheduler: nil, store: store)
+    }
+
+    private init(defaultScheduler: String?, store: (any LauncherStore)?) async throws {
         var logger = Logger(label: "core-test")
         logger.logLevel = .critical
         broker = LeaseBroker(clock: clock, probe: probe, logger: logger)
         launcher = Launcher(broker: broker, clock: clock, defaultScheduler: defaultScheduler, logger: logger)
+        if let store { try await launcher.restore(from: store) }
         await launcher.start()
     }
 

@@ -40,9 +40,21 @@ enum BatonProcess {
     /// Runs `baton ARGS` to completion and returns its exit code and output.
     static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
         let result = try await Subprocess.run(
-            .path(executable), arguments: Arguments(arguments),
+            .path(executable), arguments: Arguments(arguments.first == "serve" ? withState(arguments) : arguments),
             output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
         return (result.terminationStatus, result.standardOutput, result.standardError)
+    }
+
+    /// `baton serve` keeps its state in `./.baton` unless told otherwise; a test's host keeps
+    /// it next to its socket or config file, in the test's own directory.
+    static func withState(_ arguments: [String]) -> [String] {
+        guard !arguments.contains("--state") else { return arguments }
+        for flag in ["--socket", "--config"] {
+            if let index = arguments.firstIndex(of: flag), index + 1 < arguments.count {
+                return arguments + ["--state", (arguments[index + 1] as NSString).deletingLastPathComponent + "/state"]
+            }
+        }
+        return arguments
     }
 
     /// Starts `baton serve ARGS` (with `--no-plugins` unless `plugins`), runs `body`, and
@@ -53,7 +65,7 @@ enum BatonProcess {
         _ body: (Execution<NoInput, DiscardedOutput, SequenceOutput>, ServeLog) async throws -> T
     ) async throws -> (value: T, status: TerminationStatus) {
         let result = try await Subprocess.run(
-            .path(executable), arguments: Arguments(["serve"] + arguments + (plugins ? [] : ["--no-plugins"])),
+            .path(executable), arguments: Arguments(["serve"] + withState(arguments) + (plugins ? [] : ["--no-plugins"])),
             input: .none, output: .discarded, error: .sequence
         ) { execution in
             let log = ServeLog(lines: execution.standardError.strings().makeAsyncIterator())

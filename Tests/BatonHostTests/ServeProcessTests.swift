@@ -46,15 +46,18 @@ struct ServeProcessTests {
         #expect(outcome.status == .exited(0))
     }
 
-    @Test func aSecondHostOnALiveSocketRefusesToStartAndLeavesTheFirstAlone() async throws {
+    @Test func aSecondHostOnALiveSocketOrStateDirectoryRefusesToStartAndLeavesTheFirstAlone() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let socket = directory.file("baton.sock")
         let outcome = try await BatonProcess.serving(["--socket", socket]) { execution, log in
             try await log.waitFor("rpc socket listening")
-            let second = try await BatonProcess.run(["serve", "--socket", socket])
+            let second = try await BatonProcess.run(["serve", "--socket", socket, "--state", directory.file("other-state")])
             #expect(second.status == .exited(1))
             #expect(second.stderr.contains("another host is already listening on \(socket)"))
+            let sameState = try await BatonProcess.run(["serve", "--socket", directory.file("other.sock"), "--state", directory.file("state")])
+            #expect(sameState.status == .exited(1))
+            #expect(sameState.stderr.contains("another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"))
             let ping = try await BatonProcess.run(["rpc", "--socket", socket, "host.ping"])
             #expect(ping.status == .exited(0))
             try execution.send(signal: .terminate)

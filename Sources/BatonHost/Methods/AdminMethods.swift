@@ -10,6 +10,7 @@ enum AdminMethods {
             .async("app.deploy", roles: [.admin]) { call in
                 let request = try CoreJSON.deployRequest(try call.namedParams())
                 let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
+                try await durable(launcher)
                 return ["deployment": .string(id)]
             },
             .async("app.status", roles: [.admin]) { call in
@@ -31,11 +32,13 @@ enum AdminMethods {
                 let host = try params.string("host")
                 let app = try params.string("app")
                 try await CoreJSON.call { () async throws(CoreError) in try await launcher.setRoute(host: host, app: app) }
+                try await durable(launcher)
                 return [:]
             },
             .async("route.remove", roles: [.admin]) { call in
                 let host = try call.namedParams().string("host")
                 try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
+                try await durable(launcher)
                 return [:]
             },
             .async("route.list", roles: [.admin]) { _ in
@@ -52,6 +55,15 @@ enum AdminMethods {
                 return ["subscription": .string(id)]
             },
         ]
+    }
+
+    /// An admin change is answered only once the store has it.
+    static func durable(_ launcher: Launcher) async throws(RPCError) {
+        do {
+            try await launcher.durable()
+        } catch {
+            throw .internalError("the change is made but could not be stored: \(error)")
+        }
     }
 
     /// The optional `apps` filter of the watch methods.

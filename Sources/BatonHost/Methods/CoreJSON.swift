@@ -62,17 +62,6 @@ enum CoreJSON {
             slotsPerSandbox: Int(try params.optionalInt("slots") ?? Int64(ServiceSpec.defaultSlotsPerSandbox)))
     }
 
-    static func service(_ spec: ServiceSpec) -> JSON {
-        var object: JSONObject = [
-            "name": .string(spec.name), "instances": .int(Int64(spec.instances)), "spec": spec.spec,
-            "slots": .int(Int64(spec.slotsPerSandbox)),
-        ]
-        object["health"] = spec.health.map { ["path": .string($0.path)] }
-        object["minReady"] = spec.minReady.map { .int(Int64($0)) }
-        object["scheduler"] = spec.scheduler.map(JSON.string)
-        return .object(object)
-    }
-
     static func lease(_ lease: Lease) -> JSON {
         [
             "lease": .string(lease.id), "url": .string(lease.url), "sandbox": .string(lease.sandbox),

@@ -1,0 +1,131 @@
+/// What the launcher writes to its store, and how it comes back after a restart.
+struct ChangedRecords {
+    var apps: Set<String> = []
+    var versions: Set<VersionKey> = []
+    var pools: Set<String> = []
+    var deployments: Set<String> = []
+    var routes: Set<String> = []
+}
+
+struct VersionKey: Hashable {
+    var app: String
+    var version: String
+}
+
+extension Launcher {
+    /// Queues every record changed since the last call, as it is now.
+    func commit() {
+        var out: [StoredChange] = []
+        for name in changed.apps.sorted() {
+            guard let app = apps[name] else { continue }
+            out.append(.app(StoredApp(name: name, activeVersion: app.activeVersion, activePools: app.activePools)))
+        }
+        for key in changed.versions.sorted(by: { ($0.app, $0.version) < ($1.app, $1.version) }) {
+            guard let services = apps[key.app]?.versions[key.version] else { continue }
+            out.append(.version(StoredVersion(app: key.app, version: key.version, services: services)))
+        }
+        for id in changed.pools.sorted() {
+            guard let pool = pools[id] else { continue }
+            out.append(.pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: pool.desired)))
+        }
+        for id in changed.deployments.sorted(by: Self.creationOrder) {
+            guard let deployment = deployments[id] else { continue }
+            out.append(
+                .deployment(
+                    StoredDeployment(
+                        id: id, request: deployment.request, state: deployment.state, reason: deployment.reason,
+                        servicePools: deployment.servicePools, waitPools: deployment.waitPools,
+                        startedPools: deployment.startedPools.sorted(), failures: deployment.failures)))
+        }
+        for host in changed.routes.sorted() { out.append(.route(host: host, app: routes[host])) }
+        changed = ChangedRecords()
+        if !out.isEmpty { store.enqueue(out) }
+    }
+
+    /// Returns once every change made so far is durable: an admin call is answered after it.
+    public func durable() async throws {
+        try await store.flush()
+    }
+
+    /// Takes back what the store kept, before any scheduler or client connects. Pools and
+    /// routing come back as they were; sandboxes come back as their schedulers report them.
+    /// A deploy that was waiting for readiness waits again, for its whole ready timeout from
+    /// now. A deploy that was draining ends: the leases it waited for died with the old host
+    /// process, so its old pools are scaled down.
+    public func restore(from store: any LauncherStore) async throws {
+        let state = try store.load()
+        self.store = store
+        for app in state.apps {
+            apps[app.name] = AppRecord(name: app.name, activeVersion: app.activeVersion, activePools: app.activePools)
+        }
+        for version in state.versions {
+            apps[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
+        }
+        for pool in state.pools {
+            pools[pool.id] = PoolRecord(id: pool.id, app: pool.app, version: pool.version, spec: pool.spec, desired: pool.desired)
+            nextPool = max(nextPool, Self.number(in: pool.id))
+        }
+        for stored in state.deployments {
+            var deployment = DeploymentRecord(id: stored.id, request: stored.request, startedMs: clock.nowMs())
+            deployment.state = stored.state
+            deployment.reason = stored.reason
+            deployment.servicePools = stored.servicePools
+            deployment.waitPools = stored.waitPools
+            deployment.startedPools = Set(stored.startedPools)
+            deployment.failures = stored.failures
+            deployments[stored.id] = deployment
+            apps[stored.request.app, default: AppRecord(name: stored.request.app)].deployments.append(stored.id)
+            nextDeployment = max(nextDeployment, Self.number(in: stored.id))
+        }
+        routes = state.routes
+        for app in apps.keys.sorted() { await broker.registerApp(app) }
+        for pool in pools.values.sorted(by: { $0.id < $1.id }) {
+            await broker.registerPool(
+                PoolInfo(
+                    id: pool.id, app: pool.app, version: pool.version, service: pool.spec.name,
+                    slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
+        }
+        for app in apps.values.sorted(by: { $0.name < $1.name }) where !app.activePools.isEmpty {
+            _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
+        }
+        routesChanged(routes)
+        resumeDeployments()
+        commit()
+        logger.info("state restored", metadata: ["apps": "\(apps.count)", "pools": "\(pools.count)", "deployments": "\(deployments.count)"])
+    }
+
+    private func resumeDeployments() {
+        for id in deployments.keys.sorted(by: Self.creationOrder) {
+            guard let deployment = deployments[id] else { continue }
+            switch deployment.state {
+            case .waiting:
+                logger.info("deploy resumes its wait", metadata: ["deployment": "\(id)", "app": "\(deployment.request.app)"])
+                startTimer(for: id, afterMs: deployment.request.readyTimeoutMs) { launcher in await launcher.readyTimeoutPassed(id) }
+            case .cutover, .draining:
+                deployments[id]?.state = .done
+                deployments[id]?.reason = "the host restarted while the old version drained"
+                changed.deployments.insert(id)
+                publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: deployments[id]?.reason)
+            case .done, .failed, .superseded:
+                continue
+            }
+        }
+        // Pools that neither serve nor are waited for have no reason left to run.
+        let waitedFor = Set(deployments.values.filter { $0.state == .waiting }.flatMap { $0.waitPools.values })
+        for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired > 0 {
+            let active = apps[pool.app]?.activePools.values.contains(pool.id) == true
+            if !active && !waitedFor.contains(pool.id) {
+                scaleDown(pool.id, reason: "not serving when the host restarted", deployment: nil)
+            }
+        }
+    }
+
+    /// "d-12" → 12: ids are numbered in the order they were made.
+    static func number(in id: String) -> Int {
+        Int(id.split(separator: "-").last ?? "") ?? 0
+    }
+
+    static func creationOrder(_ left: String, _ right: String) -> Bool {
+        number(in: left) < number(in: right)
+    }
+}

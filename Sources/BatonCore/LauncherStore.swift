@@ -1,0 +1,119 @@
+/// Where the launcher keeps what must outlive the host process: apps, versions, pools with
+/// their desired counts, deployments with their state and reason, and routes. Sandboxes,
+/// leases and slots are not kept: they are rebuilt from scheduler reports after a restart.
+public protocol LauncherStore: Sendable {
+    /// Everything kept, as the last run left it.
+    func load() throws -> StoredState
+    /// Queues changes to be written in the order queued; returns at once.
+    func enqueue(_ changes: [StoredChange])
+    /// Returns once every change queued before the call is durable; throws when one could
+    /// not be written.
+    func flush() async throws
+}
+
+public struct StoredApp: Sendable, Hashable {
+    public var name: String
+    public var activeVersion: String?
+    /// service → pool serving the active version.
+    public var activePools: [String: String]
+
+    public init(name: String, activeVersion: String?, activePools: [String: String]) {
+        self.name = name
+        self.activeVersion = activeVersion
+        self.activePools = activePools
+    }
+}
+
+public struct StoredVersion: Sendable, Hashable {
+    public var app: String
+    public var version: String
+    public var services: [ServiceSpec]
+
+    public init(app: String, version: String, services: [ServiceSpec]) {
+        self.app = app
+        self.version = version
+        self.services = services
+    }
+}
+
+public struct StoredPool: Sendable, Hashable {
+    public var id: String
+    public var app: String
+    public var version: String
+    public var spec: ServiceSpec
+    public var desired: Int
+
+    public init(id: String, app: String, version: String, spec: ServiceSpec, desired: Int) {
+        self.id = id
+        self.app = app
+        self.version = version
+        self.spec = spec
+        self.desired = desired
+    }
+}
+
+public struct StoredDeployment: Sendable, Hashable {
+    public var id: String
+    public var request: DeployRequest
+    public var state: DeploymentState
+    public var reason: String?
+    /// service → pool, for every service of the version.
+    public var servicePools: [String: String]
+    /// The pools the cutover waits for, by service.
+    public var waitPools: [String: String]
+    /// Pools this deploy started or brought back, which a rollback scales down.
+    public var startedPools: [String]
+    public var failures: [String]
+
+    public init(
+        id: String, request: DeployRequest, state: DeploymentState, reason: String?, servicePools: [String: String],
+        waitPools: [String: String], startedPools: [String], failures: [String]
+    ) {
+        self.id = id
+        self.request = request
+        self.state = state
+        self.reason = reason
+        self.servicePools = servicePools
+        self.waitPools = waitPools
+        self.startedPools = startedPools
+        self.failures = failures
+    }
+}
+
+/// One record as it is now; writing it replaces what was kept under its key.
+public enum StoredChange: Sendable, Hashable {
+    case app(StoredApp)
+    case version(StoredVersion)
+    case pool(StoredPool)
+    case deployment(StoredDeployment)
+    /// A route set, or removed when `app` is nil.
+    case route(host: String, app: String?)
+}
+
+public struct StoredState: Sendable, Hashable {
+    public var apps: [StoredApp]
+    public var versions: [StoredVersion]
+    public var pools: [StoredPool]
+    /// In the order they were made.
+    public var deployments: [StoredDeployment]
+    public var routes: [String: String]
+
+    public init(
+        apps: [StoredApp] = [], versions: [StoredVersion] = [], pools: [StoredPool] = [], deployments: [StoredDeployment] = [],
+        routes: [String: String] = [:]
+    ) {
+        self.apps = apps
+        self.versions = versions
+        self.pools = pools
+        self.deployments = deployments
+        self.routes = routes
+    }
+}
+
+/// Keeps nothing: for a host that starts empty every time, and for tests of the core alone.
+public struct EphemeralStore: LauncherStore {
+    public init() {}
+    public func load() throws -> StoredState { StoredState() }
+    public func enqueue(_ changes: [StoredChange]) {}
+    public func flush() async throws {}
+}

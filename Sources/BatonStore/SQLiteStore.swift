@@ -1,0 +1,237 @@
+import BatonCore
+import BatonJSON
+import Foundation
+import GRDB
+import NIOConcurrencyHelpers
+
+/// The launcher's store: SQLite through GRDB at `DIR/baton.sqlite`, in WAL mode with
+/// `synchronous = FULL`, so a committed change survives a crash of the process or the machine.
+/// Changes are queued in order and written by one writer, several to a transaction when they
+/// pile up; `flush()` returns once what was queued before it is committed.
+public final class SQLiteStore: LauncherStore {
+    public let path: String
+    private let database: DatabaseQueue
+    private let queue = NIOLockedValueBox(WriteQueue())
+
+    private struct WriteQueue {
+        var pending: [StoredChange] = []
+        var queued = 0
+        var written = 0
+        var writing = false
+        var failure: StoreProblem?
+        var waiting: [(upTo: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    }
+
+    /// Opens or creates the store. A file that is not an SQLite database, fails its integrity
+    /// check, or carries migrations this build does not know (written by a newer Baton) is
+    /// refused, never reset.
+    public init(directory: String) throws {
+        path = directory + "/baton.sqlite"
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try database.read { db in
+                let check = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no answer"
+                guard check == "ok" else { throw StoreProblem("the state database \(path) is damaged (quick_check: \(check))") }
+            }
+            let migrator = StoreSchema.migrator
+            let unknown = try database.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+            guard unknown.isEmpty else {
+                throw StoreProblem(
+                    "the state database \(path) was written by a newer Baton (schema \(unknown.sorted().joined(separator: ", "))); "
+                        + "this one knows up to \(migrator.migrations.last ?? "-"). Run the newer Baton, or move the file away")
+            }
+            try migrator.migrate(database)
+        } catch let problem as StoreProblem {
+            throw problem
+        } catch {
+            throw StoreProblem("the state database \(path) cannot be used: \(error). It is left as it is; move it away to start empty")
+        }
+    }
+
+    // MARK: Reading
+
+    public func load() throws -> StoredState {
+        do {
+            return try database.read { db in
+                var state = StoredState()
+                for row in try Row.fetchAll(db, sql: "SELECT name, activeVersion, activePools FROM app ORDER BY name") {
+                    state.apps.append(
+                        StoredApp(name: row["name"], activeVersion: row["activeVersion"], activePools: try stringMap(row["activePools"])))
+                }
+                var services: [VersionID: [ServiceSpec]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT app, version, spec FROM service ORDER BY app, version, position") {
+                    services[VersionID(app: row["app"], version: row["version"]), default: []].append(try spec(row["spec"]))
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT app, version FROM version ORDER BY app, version") {
+                    let id = VersionID(app: row["app"], version: row["version"])
+                    state.versions.append(StoredVersion(app: id.app, version: id.version, services: services[id] ?? []))
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT id, app, version, spec, desired FROM pool ORDER BY id") {
+                    state.pools.append(
+                        StoredPool(id: row["id"], app: row["app"], version: row["version"], spec: try spec(row["spec"]), desired: row["desired"]))
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM deployment ORDER BY rowid") {
+                    guard let state_ = DeploymentState(rawValue: row["state"]),
+                        let request = DeployRequest(stored: try JSON.parse(row["request"] as String))
+                    else { throw StoreProblem("deployment \(row["id"] as String) has an unreadable state or request") }
+                    state.deployments.append(
+                        StoredDeployment(
+                            id: row["id"], request: request, state: state_, reason: row["reason"],
+                            servicePools: try stringMap(row["servicePools"]), waitPools: try stringMap(row["waitPools"]),
+                            startedPools: try strings(row["startedPools"]), failures: try strings(row["failures"])))
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT host, app FROM route") { state.routes[row["host"]] = row["app"] }
+                return state
+            }
+        } catch {
+            throw StoreProblem("the state database \(path) holds records this Baton cannot read: \(error)")
+        }
+    }
+
+    private struct VersionID: Hashable {
+        var app: String
+        var version: String
+    }
+
+    // MARK: Writing
+
+    public func enqueue(_ changes: [StoredChange]) {
+        let start = queue.withLockedValue { queue -> Bool in
+            queue.pending += changes
+            queue.queued += changes.count
+            guard !queue.writing else { return false }
+            queue.writing = true
+            return true
+        }
+        if start { Task { await writeAll() } }
+    }
+
+    public func flush() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let now = queue.withLockedValue { queue -> Result<Void, any Error>? in
+                if let failure = queue.failure { return .failure(failure) }
+                guard queue.written < queue.queued else { return .success(()) }
+                queue.waiting.append((queue.queued, continuation))
+                return nil
+            }
+            if let now { continuation.resume(with: now) }
+        }
+    }
+
+    /// The one writer: takes everything queued, writes it in one transaction, repeats.
+    private func writeAll() async {
+        while true {
+            let batch = queue.withLockedValue { queue -> [StoredChange]? in
+                guard !queue.pending.isEmpty else {
+                    queue.writing = false
+                    return nil
+                }
+                defer { queue.pending = [] }
+                return queue.pending
+            }
+            guard let batch else { return }
+            var failure: StoreProblem?
+            do {
+                try await database.write { db in
+                    for change in batch { try Self.write(change, db) }
+                }
+            } catch {
+                failure = StoreProblem("a change could not be written to \(path): \(error)")
+            }
+            let done = queue.withLockedValue { queue -> [(CheckedContinuation<Void, any Error>, StoreProblem?)] in
+                queue.written += batch.count
+                if let failure { queue.failure = failure }
+                let ready = queue.waiting.filter { $0.upTo <= queue.written || queue.failure != nil }
+                queue.waiting.removeAll { $0.upTo <= queue.written || queue.failure != nil }
+                return ready.map { ($0.continuation, queue.failure) }
+            }
+            for (continuation, problem) in done {
+                if let problem { continuation.resume(throwing: problem) } else { continuation.resume() }
+            }
+        }
+    }
+
+    private static func write(_ change: StoredChange, _ db: Database) throws {
+        switch change {
+        case .app(let app):
+            try db.execute(
+                sql: """
+                    INSERT INTO app (name, activeVersion, activePools) VALUES (?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET activeVersion = excluded.activeVersion, activePools = excluded.activePools
+                    """,
+                arguments: [app.name, app.activeVersion, try text(stringMap: app.activePools)])
+        case .version(let version):
+            try db.execute(sql: "INSERT OR IGNORE INTO version (app, version) VALUES (?, ?)", arguments: [version.app, version.version])
+            try db.execute(sql: "DELETE FROM service WHERE app = ? AND version = ?", arguments: [version.app, version.version])
+            for (position, service) in version.services.enumerated() {
+                try db.execute(
+                    sql: "INSERT INTO service (app, version, position, name, spec) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [version.app, version.version, position, service.name, try service.json.serializedString()])
+            }
+        case .pool(let pool):
+            try db.execute(
+                sql: """
+                    INSERT INTO pool (id, app, version, service, spec, desired) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, desired = excluded.desired
+                    """,
+                arguments: [pool.id, pool.app, pool.version, pool.spec.name, try pool.spec.json.serializedString(), pool.desired])
+        case .deployment(let deployment):
+            try db.execute(
+                sql: """
+                    INSERT INTO deployment (id, app, version, state, reason, request, servicePools, waitPools, startedPools, failures)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, reason = excluded.reason, servicePools = excluded.servicePools,
+                      waitPools = excluded.waitPools, startedPools = excluded.startedPools, failures = excluded.failures
+                    """,
+                arguments: [
+                    deployment.id, deployment.request.app, deployment.request.version, deployment.state.rawValue, deployment.reason,
+                    try deployment.request.json.serializedString(), try text(stringMap: deployment.servicePools),
+                    try text(stringMap: deployment.waitPools), try text(strings: deployment.startedPools),
+                    try text(strings: deployment.failures),
+                ])
+        case .route(let host, let app?):
+            try db.execute(
+                sql: "INSERT INTO route (host, app) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET app = excluded.app", arguments: [host, app])
+        case .route(let host, nil):
+            try db.execute(sql: "DELETE FROM route WHERE host = ?", arguments: [host])
+        }
+    }
+}
+
+// MARK: JSON columns
+
+private func text(stringMap: [String: String]) throws -> String {
+    try JSON.object(JSONObject(stringMap.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })).serializedString()
+}
+
+private func text(strings: [String]) throws -> String {
+    try JSON.array(strings.map(JSON.string)).serializedString()
+}
+
+private func stringMap(_ text: String) throws -> [String: String] {
+    guard let object = try JSON.parse(text).objectValue else { throw StoreProblem("expected a JSON object, found \(text)") }
+    var map: [String: String] = [:]
+    for member in object.members {
+        guard let string = member.value.stringValue else { throw StoreProblem("expected strings in \(text)") }
+        map[member.key] = string
+    }
+    return map
+}
+
+private func strings(_ text: String) throws -> [String] {
+    guard let array = try JSON.parse(text).arrayValue else { throw StoreProblem("expected a JSON array, found \(text)") }
+    return try array.map { value in
+        guard let string = value.stringValue else { throw StoreProblem("expected strings in \(text)") }
+        return string
+    }
+}
+
+private func spec(_ text: String) throws -> ServiceSpec {
+    guard let spec = ServiceSpec(stored: try JSON.parse(text)) else { throw StoreProblem("unreadable service \(text)") }
+    return spec
+}

@@ -1,0 +1,105 @@
+import BatonCore
+import BatonStore
+import BatonTestSupport
+import Foundation
+import GRDB
+import Testing
+
+/// The SQLite store on its own: what goes in comes back, and what it cannot trust it refuses.
+@Suite("Store", .timeLimit(.minutes(1)))
+struct StoreTests {
+    let request = DeployRequest(
+        app: "shop", version: "v2",
+        services: [
+            ServiceSpec(name: "web", instances: 2, spec: ["image": "a", "env": ["K": "V"]], health: HealthCheck(path: "/healthz"), minReady: 1),
+            ServiceSpec(name: "worker", instances: 1, spec: ["image": "w"], scheduler: "k8s", slotsPerSandbox: 4),
+        ], readyTimeoutMs: 5_000, drainTimeoutMs: 1_000, onTimeout: .proceed)
+
+    @Test func whatIsWrittenComesBackAfterReopening() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(directory: directory.path)
+        #expect(try store.load() == StoredState(), "a new store starts empty, its schema made by the migrations")
+        let app = StoredApp(name: "shop", activeVersion: "v1", activePools: ["web": "p-1", "worker": "p-2"])
+        let version = StoredVersion(app: "shop", version: "v2", services: request.services)
+        let pool = StoredPool(id: "p-3", app: "shop", version: "v2", spec: request.services[0], desired: 2)
+        var deployment = StoredDeployment(
+            id: "d-2", request: request, state: .waiting, reason: nil, servicePools: ["web": "p-3", "worker": "p-2"],
+            waitPools: ["web": "p-3"], startedPools: ["p-3"], failures: [])
+        store.enqueue([
+            .app(app), .version(version), .pool(pool), .deployment(deployment),
+            .route(host: "shop.example", app: "shop"), .route(host: "old.example", app: "shop"),
+        ])
+        deployment.state = .failed
+        deployment.reason = "not ready after 5000 ms"
+        deployment.failures = ["sandbox s1 of web failed: exited with status 1"]
+        var scaledDown = pool
+        scaledDown.desired = 0
+        store.enqueue([.deployment(deployment), .pool(scaledDown), .route(host: "old.example", app: nil)])
+        try await store.flush()
+
+        let state = try SQLiteStore(directory: directory.path).load()
+        #expect(state.apps == [app])
+        #expect(state.versions == [version])
+        #expect(state.pools == [scaledDown])
+        #expect(state.deployments == [deployment])
+        #expect(state.routes == ["shop.example": "shop"])
+    }
+
+    @Test func deploymentsComeBackInTheOrderTheyWereMade() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(directory: directory.path)
+        let ids = (1...12).map { "d-\($0)" }
+        store.enqueue([.app(StoredApp(name: "shop", activeVersion: nil, activePools: [:]))])
+        for id in ids {
+            store.enqueue([
+                .deployment(
+                    StoredDeployment(
+                        id: id, request: request, state: .done, reason: nil, servicePools: [:], waitPools: [:], startedPools: [], failures: []))
+            ])
+        }
+        try await store.flush()
+        #expect(try SQLiteStore(directory: directory.path).load().deployments.map(\.id) == ids)
+    }
+
+    @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAsItIs() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("baton.sqlite")
+        let garbage = Data(String(repeating: "not a database, ", count: 512).utf8)
+        try garbage.write(to: URL(fileURLWithPath: path))
+        let problem = #expect(throws: StoreProblem.self) { try SQLiteStore(directory: directory.path) }
+        #expect(problem?.description.contains(path) == true, "the message names the file: \(problem?.description ?? "")")
+        #expect(FileManager.default.contents(atPath: path) == garbage, "never silently reset")
+    }
+
+    @Test func aDatabaseFromANewerBatonIsRefused() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("baton.sqlite")
+        _ = try SQLiteStore(directory: directory.path)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9-from-a-newer-baton')")
+        }
+        let problem = #expect(throws: StoreProblem.self) { try SQLiteStore(directory: directory.path) }
+        #expect(problem?.description.contains("newer Baton") == true)
+        #expect(problem?.description.contains(path) == true)
+        #expect(problem?.description.contains("9-from-a-newer-baton") == true)
+    }
+
+    @Test func aSecondHostOnTheSameDirectoryIsRefusedUntilTheFirstLetsGo() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try await StateLock.acquire(directory: directory.path)
+        let problem = await #expect(throws: StoreProblem.self) { try await StateLock.acquire(directory: directory.path) }
+        #expect(problem?.description.contains("pid \(getpid())") == true, "names who holds it: \(problem?.description ?? "")")
+        #expect(problem?.description.contains(directory.file("baton.lock")) == true)
+
+        // One stepping down lets a waiting one in.
+        let waiting = Task { try await StateLock.acquire(directory: directory.path, wait: .seconds(30)) }
+        first.release()
+        let second = try await waiting.value
+        #expect(second.path == first.path)
+    }
+}
