@@ -232,6 +232,7 @@ let package = Package(
                 "BatonCore",
                 "BatonJSON",
                 "BatonStore",
+                "BatonPlugins",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

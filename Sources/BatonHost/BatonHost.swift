@@ -31,8 +31,9 @@ public final class BatonHost: Service, Sendable {
     private let pluginsRunning = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let bootstrapRoutes: [(host: String, app: String)]
     private let stateDirectory: String?
+    private let stopsSandboxesAtExit: Bool
     /// Held from start to stop: one host per state directory.
-    private let stateLock = NIOLockedValueBox<StateLock?>(nil)
+    private let stateLock = NIOLockedValueBox<DirectoryLock?>(nil)
 
     public init(
         configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
@@ -75,6 +76,7 @@ public final class BatonHost: Service, Sendable {
         drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry))
         bootstrapRoutes = configuration.routes
         stateDirectory = configuration.keepsState ? configuration.stateDirectory : nil
+        stopsSandboxesAtExit = configuration.stopsSandboxesAtExit
         let tokens = configuration.rpc.roleTokens
         plugins = PluginSupervisor(
             plugins: configuration.plugins,
@@ -110,7 +112,8 @@ public final class BatonHost: Service, Sendable {
     }
 
     public func stop() async {
-        // Plugins first, while the socket still takes the reports of what they stop.
+        // Sandboxes and plugins first, while the socket still takes the reports of what stops.
+        if stopsSandboxesAtExit { await launcher.stopAllSandboxes(timeout: .seconds(30)) }
         if let running = pluginsRunning.withLockedValue({ $0 }) {
             running.cancel()
             await running.value
@@ -134,7 +137,8 @@ public final class BatonHost: Service, Sendable {
         } catch {
             throw StoreProblem("cannot create the state directory \(directory): \(error)")
         }
-        let lock = try await StateLock.acquire(directory: directory)
+        let lock = try await DirectoryLock.acquire(
+            directory: directory, file: "baton.lock", holder: "baton serve")
         stateLock.withLockedValue { $0 = lock }
         let store = try SQLiteStore(directory: directory)
         try await launcher.restore(from: store)

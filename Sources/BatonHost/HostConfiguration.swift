@@ -20,6 +20,9 @@ public struct HostConfiguration: Sendable {
     /// `stateDirectory/baton.sqlite` across restarts (`baton serve` always keeps them; tests of
     /// the host alone need not).
     public var keepsState = false
+    /// Whether the host stops every sandbox before it exits. `baton serve` does not: its
+    /// sandboxes outlive it, and the next host takes them back (`--stop-sandboxes-at-exit`).
+    public var stopsSandboxesAtExit = true
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
     public var leaseTTLMs = LeaseBroker.defaultLeaseTTLMs
     /// Off only to show a rollover without Baton's protection (setting `launcher.readinessGate`,

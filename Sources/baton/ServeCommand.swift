@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     var state: String?
     @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
     var noPlugins = false
+    @Flag(help: "Stop every sandbox before exiting. Without it sandboxes keep running, and the next host on the same --state takes them back.")
+    var stopSandboxesAtExit = false
     @Flag(help: "Only to see what Baton prevents: cut over at once, admit sandboxes unchecked, no drain (launcher.readinessGate 0).")
     var noReadinessGate = false
     @Option(help: "How long a lease lives without renewal, in ms (leases.ttlMs, default 30000).")
@@ -125,6 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.stateDirectory = state ?? file.state ?? configuration.stateDirectory
         configuration.keepsState = true
+        configuration.stopsSandboxesAtExit = stopSandboxesAtExit
         configuration.routes = file.routes
         if !noPlugins {
             configuration.plugins = file.plugins ?? [Self.builtInScheduler]

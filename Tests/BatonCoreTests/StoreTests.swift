@@ -1,4 +1,5 @@
 import BatonCore
+import BatonPlugins
 import BatonStore
 import BatonTestSupport
 import Foundation
@@ -91,13 +92,16 @@ struct StoreTests {
     @Test func aSecondHostOnTheSameDirectoryIsRefusedUntilTheFirstLetsGo() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let first = try await StateLock.acquire(directory: directory.path)
-        let problem = await #expect(throws: StoreProblem.self) { try await StateLock.acquire(directory: directory.path) }
+        func lock(wait: Duration = .zero) async throws -> DirectoryLock {
+            try await DirectoryLock.acquire(directory: directory.path, file: "baton.lock", holder: "host", wait: wait)
+        }
+        let first = try await lock()
+        let problem = await #expect(throws: DirectoryLock.Held.self) { try await lock() }
         #expect(problem?.description.contains("pid \(getpid())") == true, "names who holds it: \(problem?.description ?? "")")
         #expect(problem?.description.contains(directory.file("baton.lock")) == true)
 
         // One stepping down lets a waiting one in.
-        let waiting = Task { try await StateLock.acquire(directory: directory.path, wait: .seconds(30)) }
+        let waiting = Task { try await lock(wait: .seconds(30)) }
         first.release()
         let second = try await waiting.value
         #expect(second.path == first.path)

@@ -57,7 +57,8 @@ enum BatonProcess {
         return arguments
     }
 
-    /// Starts `baton serve ARGS` (with `--no-plugins` unless `plugins`), runs `body`, and
+    /// Starts `baton serve ARGS` (with `--no-plugins` unless `plugins`, and then taking its
+    /// sandboxes down when it exits, so none outlives the test), runs `body`, and
     /// makes sure the process is gone before returning, whether `body` succeeded or not.
     /// Returns what `body` returned and how the process ended.
     static func serving<T: Sendable>(
@@ -65,7 +66,8 @@ enum BatonProcess {
         _ body: (Execution<NoInput, DiscardedOutput, SequenceOutput>, ServeLog) async throws -> T
     ) async throws -> (value: T, status: TerminationStatus) {
         let result = try await Subprocess.run(
-            .path(executable), arguments: Arguments(["serve"] + withState(arguments) + (plugins ? [] : ["--no-plugins"])),
+            .path(executable),
+            arguments: Arguments(["serve"] + withState(arguments) + (plugins ? ["--stop-sandboxes-at-exit"] : ["--no-plugins"])),
             input: .none, output: .discarded, error: .sequence
         ) { execution in
             let log = ServeLog(lines: execution.standardError.strings().makeAsyncIterator())

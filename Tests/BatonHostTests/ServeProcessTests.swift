@@ -57,7 +57,9 @@ struct ServeProcessTests {
             #expect(second.stderr.contains("another host is already listening on \(socket)"))
             let sameState = try await BatonProcess.run(["serve", "--socket", directory.file("other.sock"), "--state", directory.file("state")])
             #expect(sameState.status == .exited(1))
-            #expect(sameState.stderr.contains("another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"))
+            #expect(
+                sameState.stderr.contains(
+                    "another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"))
             let ping = try await BatonProcess.run(["rpc", "--socket", socket, "host.ping"])
             #expect(ping.status == .exited(0))
             try execution.send(signal: .terminate)

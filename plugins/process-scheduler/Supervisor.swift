@@ -31,7 +31,7 @@ actor Supervisor {
     private var pools: [String: Pool] = [:]
     private var sandboxes: [String: Sandbox] = [:]
     private var started = 0
-    /// Set by `stopAll`: nothing starts any more.
+    /// Set by `leaveRunning`: nothing starts any more.
     private var shuttingDown = false
     private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     private let reporter: Reporter
@@ -240,12 +240,13 @@ actor Supervisor {
         }
     }
 
-    /// Stops every sandbox and returns once all are gone.
-    func stopAll() async {
+    /// For the scheduler's exit: nothing starts any more, and the sandboxes keep running, on
+    /// record for the next run to adopt, so a restart of the host or of this scheduler
+    /// restarts no sandbox. A host that means to take its sandboxes down scales their pools
+    /// to 0 first.
+    func leaveRunning() -> Int {
         shuttingDown = true
-        let processes = sandboxes.values.compactMap(\.process)
-        for id in Array(sandboxes.keys) { stop(id) }
-        for process in processes { await process.value }
-        while !sandboxes.isEmpty { try? await Task.sleep(for: .milliseconds(50)) }  // adopted ones, followed by polling
+        persist()
+        return sandboxes.values.filter { !$0.stopping }.count
     }
 }

@@ -5,6 +5,10 @@
 // one), BATON_SCHEDULER_NAME (default "process"), BATON_STATE_DIR (default ".baton"; its
 // process-scheduler/ directory holds a log file per sandbox and the record of running ones,
 // which a restarted scheduler adopts), BATON_LOG_LEVEL (default info). Logs go to stderr.
+//
+// Sandboxes outlive this process: on SIGTERM, or when the host that started it is gone, it
+// exits and leaves them running for the next run to adopt. One process scheduler at a time
+// uses a state directory; a second waits up to 10 s for the first to exit.
 import BatonPlugins
 import BatonProbe
 import Foundation
@@ -38,6 +42,14 @@ do {
     exit(1)
 }
 
+let lock: DirectoryLock
+do {
+    lock = try await DirectoryLock.acquire(directory: stateDirectory, file: "scheduler.lock", holder: "process scheduler", wait: .seconds(10))
+} catch {
+    logger.critical("\(error)")
+    exit(1)
+}
+
 let reporter = Reporter()
 let supervisor = Supervisor(
     reporter: reporter, probe: NetworkReadinessProbe(group: MultiThreadedEventLoopGroup.singleton, timeout: .milliseconds(500)),
@@ -46,20 +58,36 @@ let link = HostLink(
     socketPath: socketPath, name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
     token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }, supervisor: supervisor, reporter: reporter, logger: logger)
 
-/// Runs until SIGTERM or SIGINT, then stops the sandboxes before it exits.
+/// Runs until SIGTERM or SIGINT, or until the host that started it dies, then exits and
+/// leaves its sandboxes running.
 struct SchedulerService: Service {
     func run() async throws {
         let delivering = Task { await reporter.run(logger: logger) }
         await supervisor.adoptRecorded()
         let linking = Task { await link.run() }
+        let orphaned = Task { await Self.exitWhenOrphaned() }
         try? await gracefulShutdown()
-        logger.info("stopping every sandbox")
-        // The sandboxes go first, so that their `stopped` reports still reach the host.
-        await supervisor.stopAll()
+        orphaned.cancel()
+        let left = await supervisor.leaveRunning()
+        logger.info("exiting; sandboxes keep running for the next scheduler to adopt", metadata: ["sandboxes": "\(left)"])
         reporter.finish()
         await delivering.value
         linking.cancel()
         await linking.value
+        lock.release()
+    }
+
+    /// A scheduler whose host was killed would otherwise linger beside the one the next host
+    /// starts: when its parent changes, it takes itself down like on SIGTERM.
+    static func exitWhenOrphaned() async {
+        let parent = getppid()
+        guard parent > 1 else { return }
+        while !Task.isCancelled, getppid() == parent {
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        guard !Task.isCancelled else { return }
+        logger.warning("the host process that started this scheduler is gone")
+        kill(getpid(), SIGTERM)
     }
 }
 

@@ -41,7 +41,7 @@ final class BatonTarget: RolloverTarget {
         try "{\"settings\": {\(members)}}".write(toFile: workDirectory + "/config.json", atomically: true, encoding: .utf8)
         let arguments = [
             "serve", "--socket", socket, "--http", "127.0.0.1:\(port)", "--state", stateDirectory, "--log-level", "warning",
-            "--config", workDirectory + "/config.json",
+            "--config", workDirectory + "/config.json", "--stop-sandboxes-at-exit",
         ]
         let command = ChildCommand(command: executable, arguments: arguments, grace: .seconds(20))
         let log = workDirectory + "/baton.log"
