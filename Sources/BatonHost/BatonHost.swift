@@ -26,14 +26,16 @@ public final class BatonHost: Service, Sendable {
     private let leaseCache: LeaseCache?
     private let drainTimes: DrainTimes
     private let routes: RouteTable
-    private let logger: Logger
+    let logger: Logger
     private let plugins: PluginSupervisor
     private let pluginsRunning = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let bootstrapRoutes: [(host: String, app: String)]
     private let stateDirectory: String?
     private let stopsSandboxesAtExit: Bool
+    let handover: HandoverState
     /// Held from start to stop: one host per state directory.
     private let stateLock = NIOLockedValueBox<DirectoryLock?>(nil)
+    private let store = NIOLockedValueBox<SQLiteStore?>(nil)
 
     public init(
         configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
@@ -77,6 +79,10 @@ public final class BatonHost: Service, Sendable {
         bootstrapRoutes = configuration.routes
         stateDirectory = configuration.keepsState ? configuration.stateDirectory : nil
         stopsSandboxesAtExit = configuration.stopsSandboxesAtExit
+        handover = HandoverState(
+            takesOver: configuration.takesOver, drain: configuration.handoverDrain,
+            ingressAddress: configuration.ingress.map { "\($0.host):\($0.port)" },
+            metricsAddress: configuration.metricsAddress.map { "\($0.host):\($0.port)" })
         let tokens = configuration.rpc.roleTokens
         plugins = PluginSupervisor(
             plugins: configuration.plugins,
@@ -93,13 +99,19 @@ public final class BatonHost: Service, Sendable {
 
     /// Starts listening; used directly by tests, and by `run()`.
     public func start() async throws {
-        if let stateDirectory { try await openState(stateDirectory) }
+        var inherited: [HandedListener] = []
+        if let stateDirectory {
+            try Self.makeStateDirectory(stateDirectory)
+            if handover.takesOver { inherited = try await HandoffClient.takeOver(path: handover.socketPath(in: stateDirectory), logger: logger) }
+            try await openState(stateDirectory, wait: inherited.isEmpty ? .zero : .seconds(10))
+        }
         await launcher.start()
         drainTimes.follow(launcher.events.subscribe())
-        try await rpcServer.start()
+        try await rpcServer.start(inheriting: HandoverState.take("rpc", at: rpcServer.configuration.socketPath, from: &inherited))
         leaseCache?.start()
-        try await ingress?.start()
-        try await metrics?.start(logger: logger)
+        try await ingress?.start(inheriting: HandoverState.take("http", at: handover.ingressAddress, from: &inherited))
+        try await metrics?.start(logger: logger, inheriting: HandoverState.take("metrics", at: handover.metricsAddress, from: &inherited))
+        for unused in inherited { close(unused.descriptor) }
         for route in bootstrapRoutes {
             do {
                 try await launcher.setRoute(host: route.host, app: route.app, allowingUnknownApp: true)
@@ -109,45 +121,69 @@ public final class BatonHost: Service, Sendable {
         }
         let plugins = plugins
         pluginsRunning.withLockedValue { $0 = Task { await plugins.run() } }
+        if let stateDirectory { try startHandoff(in: stateDirectory) }
     }
 
     public func stop() async {
+        handover.stopServing()
+        let handedOver = handover.handedOver
         // Sandboxes and plugins first, while the socket still takes the reports of what stops.
-        if stopsSandboxesAtExit { await launcher.stopAllSandboxes(timeout: .seconds(30)) }
-        if let running = pluginsRunning.withLockedValue({ $0 }) {
-            running.cancel()
-            await running.value
-        }
+        if stopsSandboxesAtExit && !handedOver { await launcher.stopAllSandboxes(timeout: .seconds(30)) }
+        await stopPlugins()
         await metrics?.stop()
         drainTimes.stop()
         await ingress?.stop()
         await leaseCache?.stop()
-        await rpcServer.stop()
+        await rpcServer.stop(removingSocket: !handedOver)
         await launcher.stop()
-        try? await launcher.durable()
+        await releaseState()
+    }
+
+    func stopPlugins() async {
+        if let running = pluginsRunning.withLockedValue({ $0 }) {
+            running.cancel()
+            await running.value
+        }
+    }
+
+    /// Closes the store and lets go of the state directory, for the next host.
+    func releaseState() async {
+        await store.withLockedValue { $0 }?.close()
         stateLock.withLockedValue { $0?.release() }
     }
 
-    /// Takes the state directory's lock, opens the store and brings its state back, before
-    /// the socket or the ingress take anyone in.
-    private func openState(_ directory: String) async throws {
+    private static func makeStateDirectory(_ directory: String) throws {
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw StoreProblem("cannot create the state directory \(directory): \(error)")
         }
+    }
+
+    /// Takes the state directory's lock, opens the store and brings its state back, before
+    /// the socket or the ingress take anyone in.
+    private func openState(_ directory: String, wait: Duration) async throws {
         let lock = try await DirectoryLock.acquire(
-            directory: directory, file: "baton.lock", holder: "baton serve")
+            directory: directory, file: "baton.lock", holder: "baton serve", wait: wait)
         stateLock.withLockedValue { $0 = lock }
         let store = try SQLiteStore(directory: directory)
+        self.store.withLockedValue { $0 = store }
         try await launcher.restore(from: store)
         logger.info("state opened", metadata: ["path": "\(store.path)"])
     }
 
+    /// Serves until a graceful shutdown signal, or until it has handed over to the next host
+    /// and its requests in flight have finished.
     public func run() async throws {
         try await start()
-        try? await gracefulShutdown()
+        let handover = self.handover
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await gracefulShutdown() }
+            group.addTask { await handover.finished() }
+            await group.next()
+            group.cancelAll()
+        }
         logger.info("shutting down")
         await stop()
     }

@@ -23,6 +23,12 @@ public struct HostConfiguration: Sendable {
     /// Whether the host stops every sandbox before it exits. `baton serve` does not: its
     /// sandboxes outlive it, and the next host takes them back (`--stop-sandboxes-at-exit`).
     public var stopsSandboxesAtExit = true
+    /// Whether to take over from a host running on the same state directory, if one is: its
+    /// listening sockets pass to this one, so no connection is refused across the restart.
+    public var takesOver = false
+    /// How long a host that handed over lets its requests in flight finish before it exits
+    /// (setting `host.handoverDrainMs`).
+    public var handoverDrain: Duration = .seconds(30)
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
     public var leaseTTLMs = LeaseBroker.defaultLeaseTTLMs
     /// Off only to show a rollover without Baton's protection (setting `launcher.readinessGate`,

@@ -22,10 +22,11 @@ public final class MetricsServer: Sendable {
 
     /// The port the listener is bound to, once started.
     public var boundPort: Int? { channel.withLockedValue { $0?.localAddress?.port } }
+    var localAddress: SocketAddress? { channel.withLockedValue { $0?.localAddress } }
 
-    func start(logger: Logger) async throws {
+    func start(logger: Logger, inheriting inherited: Int32? = nil) async throws {
         let registry = self.registry
-        let bound = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -33,8 +34,12 @@ public final class MetricsServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry))
                 }
             }
-            .bind(host: host, port: port)
-            .get()
+        let bound: any Channel
+        if let inherited {
+            bound = try await bootstrap.withBoundSocket(inherited).get()
+        } else {
+            bound = try await bootstrap.bind(host: host, port: port).get()
+        }
         channel.withLockedValue { $0 = bound }
         logger.info("metrics listening", metadata: ["address": "\(host):\(bound.localAddress?.port ?? port)"])
     }

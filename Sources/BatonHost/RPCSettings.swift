@@ -7,6 +7,7 @@ extension HostConfiguration {
     public static let numericSettings: [String: NumericSetting<HostConfiguration>] = [
         "leases.ttlMs": NumericSetting(minimum: 100) { $0.leaseTTLMs = $1 },
         "launcher.readinessGate": NumericSetting(minimum: 0) { $0.readinessGate = $1 != 0 },
+        "host.handoverDrainMs": NumericSetting(minimum: 0) { $0.handoverDrain = .milliseconds($1) },
     ]
 }
 

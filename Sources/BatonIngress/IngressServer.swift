@@ -2,6 +2,7 @@ import BatonCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 
@@ -53,9 +54,12 @@ public final class IngressServer: Sendable {
     let context: IngressContext
     let group: any EventLoopGroup
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+    /// Tracks client connections, so that a handover can let them finish.
+    private let quiescing: ServerQuiescingHelper
 
     /// The port the listener is bound to, once started.
     public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
+    public var localAddress: SocketAddress? { channel.withLockedValue { $0?.localAddress } }
 
     public init(
         configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger,
@@ -63,16 +67,24 @@ public final class IngressServer: Sendable {
     ) {
         context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger, metrics: metrics)
         self.group = group
+        quiescing = ServerQuiescingHelper(group: group)
     }
 
-    /// Binds the listener; returns the port it got (useful with port 0).
+    /// Binds the listener, or takes over `inherited`, a listening socket a previous host
+    /// handed over; returns the port it got (useful with port 0).
     @discardableResult
-    public func start() async throws -> Int {
+    public func start(inheriting inherited: Int32? = nil) async throws -> Int {
         let context = self.context
         context.tunnels.follow(context.leases.revocations())
-        let bound = try await ServerBootstrap(group: group)
+        let quiescing = self.quiescing
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
@@ -99,12 +111,32 @@ public final class IngressServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }
-            .bind(host: context.configuration.host, port: context.configuration.port)
-            .get()
+        let bound: any Channel
+        if let inherited {
+            bound = try await bootstrap.withBoundSocket(inherited).get()
+        } else {
+            bound = try await bootstrap.bind(host: context.configuration.host, port: context.configuration.port).get()
+        }
         channel.withLockedValue { $0 = bound }
         let port = bound.localAddress?.port ?? context.configuration.port
         context.logger.info("ingress listening", metadata: ["address": "\(context.configuration.host):\(port)"])
         return port
+    }
+
+    /// Stops accepting, lets every request in flight finish (its response says
+    /// `Connection: close`), closes keep-alive connections once idle, and returns when all
+    /// client connections are closed or at `deadline`. For a host handing over to the next.
+    public func quiesce(deadline: Duration) async {
+        guard channel.withLockedValue({ $0 }) != nil else { return }
+        let done = group.next().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: done)
+        await withTaskGroup(of: Void.self) { race in
+            race.addTask { try? await done.futureResult.get() }
+            race.addTask { try? await Task.sleep(for: deadline) }
+            await race.next()
+            race.cancelAll()
+        }
+        channel.withLockedValue { $0 = nil }
     }
 
     public func stop() async {

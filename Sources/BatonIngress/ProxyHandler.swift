@@ -19,6 +19,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var clientReading = true
     /// Parts of requests that came in while another was in flight, in order.
     private var pipelined: [HTTPServerRequestPart] = []
+    /// Set when the host hands over to the next one: every answer says `Connection: close`
+    /// and ends its connection.
+    private var quiescing = false
+    /// How long an idle connection is kept once quiescing, so that a request a client is
+    /// sending at that moment is answered rather than cut off.
+    static let quiescingIdleGrace: TimeAmount = .seconds(1)
 
     init(ingress: IngressContext, headGuard: RequestHeadGuard) {
         self.ingress = ingress
@@ -80,6 +86,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.quiescingIdleGrace) { [weak self] in
+            guard let self, let context = self.context, self.driver?.exchange == nil, self.pipelined.isEmpty else { return }
+            context.close(promise: nil)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         driver?.abandon()
         context.fireChannelInactive()
@@ -130,6 +145,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
 extension ProxyHandler: ExchangeSink {
     func sendHead(_ head: HTTPResponseHead) {
+        var head = head
+        if quiescing { head.headers.replaceOrAdd(name: "Connection", value: "close") }
         context?.write(wrapOutboundOut(.head(head)), promise: nil)
     }
 
@@ -146,7 +163,7 @@ extension ProxyHandler: ExchangeSink {
     func sendEnd(keepAlive: Bool) {
         guard let context else { return }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if keepAlive {
+        if keepAlive && !quiescing {
             headGuard.requestFinished()
             resumePipelined()
         } else {

@@ -59,35 +59,49 @@ public final class RPCServer: Sendable {
     /// The names of the methods this server answers, besides `host.hello`.
     public var methodNames: [String] { state.methods.names }
 
-    /// Binds the socket; throws with a clear message when the path cannot be used.
-    public func start() async throws {
+    /// Binds the socket, or takes over `inherited`, the listening socket a previous host
+    /// handed over at the same path; throws with a clear message when the path cannot be used.
+    public func start(inheriting inherited: Int32? = nil) async throws {
         let path = state.configuration.socketPath
-        try UnixSocketFile.prepare(path)
         let state = self.state
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 RPCServer.initialize(channel, state: state)
             }
-            .bind(unixDomainSocketPath: path)
-            .get()
-        try UnixSocketFile.restrictToOwner(path)
+        let channel: any Channel
+        if let inherited {
+            channel = try await bootstrap.withBoundSocket(inherited).get()
+        } else {
+            try UnixSocketFile.prepare(path)
+            channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            try UnixSocketFile.restrictToOwner(path)
+        }
         listener.withLockedValue { $0 = (channel, UnixSocketFile.inode(of: path)) }
         state.logger.info("rpc socket listening", metadata: ["socket": "\(path)"])
     }
 
-    /// Stops accepting, closes every connection and removes the socket file.
-    public func stop() async {
+    /// Stops accepting, closes every connection and removes the socket file, unless the next
+    /// host took it over (`removingSocket` false).
+    public func stop(removingSocket: Bool = true) async {
         guard let (channel, inode) = listener.withLockedValue({ current in
             defer { current = nil }
             return current
         }) else { return }
-        try? await channel.close()
+        if removingSocket {
+            try? await channel.close()
+        } else {
+            // SwiftNIO removes the file of a unix socket it bound when it closes it; the next
+            // host listens on the same socket, so the name is kept under a second link.
+            let kept = UnixSocketFile.keepName(state.configuration.socketPath)
+            try? await channel.close()
+            kept()
+        }
         for connection in state.openConnections {
             try? await connection.close()
         }
-        UnixSocketFile.remove(state.configuration.socketPath, inode: inode)
+        if removingSocket { UnixSocketFile.remove(state.configuration.socketPath, inode: inode) }
         state.logger.info("rpc socket closed", metadata: ["socket": "\(state.configuration.socketPath)"])
     }
 

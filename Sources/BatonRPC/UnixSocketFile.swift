@@ -49,6 +49,15 @@ public enum UnixSocketFile {
     }
 
     /// Removes the socket file if it is still the one this host bound.
+    /// Links `path` under a second name; the returned function puts it back, for after
+    /// something removed it.
+    static func keepName(_ path: String) -> () -> Void {
+        let spare = path + ".kept"
+        unlink(spare)
+        guard link(path, spare) == 0 else { return {} }
+        return { rename(spare, path) }
+    }
+
     public static func remove(_ path: String, inode: UInt64?) {
         guard let inode, Self.inode(of: path) == inode else { return }
         unlink(path)

@@ -28,6 +28,7 @@ public final class SQLiteStore: LauncherStore {
     public init(directory: String) throws {
         path = directory + "/baton.sqlite"
         var configuration = Configuration()
+        configuration.busyMode = .timeout(10)  // a host handing over may still be closing it
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -51,6 +52,13 @@ public final class SQLiteStore: LauncherStore {
         } catch {
             throw StoreProblem("the state database \(path) cannot be used: \(error). It is left as it is; move it away to start empty")
         }
+    }
+
+    /// Closes the database once what was queued is written: for a host handing over to the
+    /// next, which opens it next.
+    public func close() async {
+        try? await flush()
+        try? database.close()
     }
 
     // MARK: Reading

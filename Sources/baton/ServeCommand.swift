@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     var state: String?
     @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
     var noPlugins = false
+    @Flag(help: "Take over from the host running on the same --state, if any: its listening sockets pass to this one, so no connection is refused; it then lets its requests in flight finish and exits.")
+    var takeOver = false
     @Flag(help: "Stop every sandbox before exiting. Without it sandboxes keep running, and the next host on the same --state takes them back.")
     var stopSandboxesAtExit = false
     @Flag(help: "Only to see what Baton prevents: cut over at once, admit sandboxes unchecked, no drain (launcher.readinessGate 0).")
@@ -74,7 +76,9 @@ struct ServeCommand: AsyncParsableCommand {
         let host = BatonHost(configuration: configuration, logger: logger, group: eventLoopGroup)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [host], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                // The host also returns by itself, once it handed over to the next one.
+                services: [ServiceGroupConfiguration.ServiceConfiguration(service: host, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -128,6 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.stateDirectory = state ?? file.state ?? configuration.stateDirectory
         configuration.keepsState = true
         configuration.stopsSandboxesAtExit = stopSandboxesAtExit
+        configuration.takesOver = takeOver
         configuration.routes = file.routes
         if !noPlugins {
             configuration.plugins = file.plugins ?? [Self.builtInScheduler]

@@ -1,0 +1,50 @@
+import BatonJSON
+import Logging
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The next host's end of a restart without a gap (`baton serve --take-over`).
+enum HandoffClient {
+    /// Takes the listening sockets of the host running on `path` and has it step down; returns
+    /// them by name once it has let go of the state directory, or none when no host answers.
+    static func takeOver(path: String, logger: Logger) async throws -> [HandedListener] {
+        try await NIOThreadPool.singleton.runIfActive {
+            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard descriptor >= 0 else { throw HandoffChannel.Failure(description: "cannot make a socket: \(String(cString: strerror(errno)))") }
+            defer { close(descriptor) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return [] }
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard connected == 0 else {
+                logger.info("no running host to take over", metadata: ["handover": "\(path)"])
+                return []
+            }
+            // The running host's drain does not delay it: it answers once it let go.
+            var channel = HandoffChannel(descriptor: descriptor, timeoutSeconds: 120)
+            try channel.send(["take": "listeners"])
+            let (offer, descriptors) = try channel.receive()
+            let entries = offer["listeners"]?.arrayValue ?? []
+            guard entries.count == descriptors.count else {
+                descriptors.forEach { close($0) }
+                throw HandoffChannel.Failure(description: "the running host offered \(entries.count) listeners with \(descriptors.count) descriptors")
+            }
+            let listeners = zip(entries, descriptors).map { entry, descriptor in
+                HandedListener(name: entry["name"]?.stringValue ?? "", address: entry["address"]?.stringValue ?? "", descriptor: descriptor)
+            }
+            try channel.send(["stepDown": true])
+            guard try channel.receive().message["released"] == true else {
+                throw HandoffChannel.Failure(description: "the running host did not step down")
+            }
+            logger.info("took over from the running host", metadata: ["listeners": "\(listeners.map(\.name))"])
+            return listeners
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import BatonJSON
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The running host's end of a restart without a gap. On `STATE/handoff.sock` the next host
+/// (`baton serve --take-over`) asks for the listening sockets and gets them, then asks this
+/// one to step down: it stops accepting, stops its plugins, commits its state and lets go of
+/// the state directory, answers, and then lets its requests in flight finish. The listening
+/// sockets never close, so no connection is refused; connections that arrive meanwhile wait
+/// in their queue for the next host.
+///
+/// It runs on a thread of its own with blocking calls: one short conversation per restart.
+final class HandoffServer: Sendable {
+    let path: String
+    private let listener: Int32
+    private let logger: Logger
+
+    /// Binds `path` (mode 0600, in the 0700 state directory) and starts answering.
+    init(
+        path: String, logger: Logger, listeners: @escaping @Sendable () -> [HandedListener],
+        stepDown: @escaping @Sendable () async -> Void
+    ) throws {
+        self.path = path
+        self.logger = logger
+        unlink(path)  // one left by a host that was killed: nobody answers on it
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard descriptor >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw HandoffChannel.Failure(description: "cannot make the handover socket \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, chmod(path, 0o600) == 0, listen(descriptor, 4) == 0 else {
+            close(descriptor)
+            throw HandoffChannel.Failure(description: "cannot listen on the handover socket \(path): \(String(cString: strerror(errno)))")
+        }
+        listener = descriptor
+        let thread = Thread { [logger] in
+            Self.serve(listener: descriptor, logger: logger, listeners: listeners, stepDown: stepDown)
+        }
+        thread.name = "baton-handoff"
+        thread.start()
+    }
+
+    /// Stops answering and removes the socket file.
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        unlink(path)
+    }
+
+    private static func serve(
+        listener: Int32, logger: Logger, listeners: @Sendable () -> [HandedListener], stepDown: @escaping @Sendable () async -> Void
+    ) {
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                close(listener)
+                return
+            }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            do {
+                let steppedDown = try converse(HandoffChannel(descriptor: connection, timeoutSeconds: 60), listeners: listeners, stepDown: stepDown)
+                close(connection)
+                if steppedDown {
+                    close(listener)
+                    return
+                }
+            } catch {
+                logger.warning("handover failed; this host keeps serving", metadata: ["error": "\(error)"])
+                close(connection)
+            }
+        }
+    }
+
+    /// One next host: listeners, then step down. Returns whether this host stepped down.
+    private static func converse(
+        _ channel: HandoffChannel, listeners: @Sendable () -> [HandedListener], stepDown: @escaping @Sendable () async -> Void
+    ) throws -> Bool {
+        var channel = channel
+        guard try channel.receive().message["take"] == "listeners" else { throw HandoffChannel.Failure(description: "unexpected request") }
+        let handed = listeners()
+        let names: [JSON] = handed.map { ["name": .string($0.name), "address": .string($0.address)] }
+        try channel.send(["listeners": .array(names)], descriptors: handed.map(\.descriptor))
+        guard try channel.receive().message["stepDown"] == true else { return false }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await stepDown()
+            done.signal()
+        }
+        done.wait()
+        try channel.send(["released": true])
+        return true
+    }
+}
