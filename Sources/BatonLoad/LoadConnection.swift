@@ -71,6 +71,7 @@ private final class ResponseCollector: ChannelDuplexHandler {
 
     private var pending: EventLoopPromise<LoadResponse>?
     private var response: LoadResponse?
+    private var keepAlive = true
 
     struct TimedOut: Error, CustomStringConvertible {
         var description: String { "no whole answer within \(LoadConnection.requestTimeout.nanoseconds / 1_000_000_000) s" }
@@ -95,12 +96,16 @@ private final class ResponseCollector: ChannelDuplexHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             response = LoadResponse(status: Int(head.status.code), headers: head.headers, body: context.channel.allocator.buffer(capacity: 0))
+            keepAlive = head.isKeepAlive
         case .body(var part):
             response?.body.writeBuffer(&part)
         case .end:
             if let response, let pending {
                 self.pending = nil
                 self.response = nil
+                // `Connection: close`: closed before the answer is handed on, so the next
+                // request goes out on a new connection rather than one the server is closing.
+                if !keepAlive { context.close(promise: nil) }
                 pending.succeed(response)
             }
         }

@@ -58,32 +58,45 @@ enum BatonProcess {
     }
 
     /// Starts `baton serve ARGS` (with `--no-plugins` unless `plugins`, and then taking its
-    /// sandboxes down when it exits, so none outlives the test), runs `body`, and
+    /// sandboxes down when it exits, so none outlives the test, unless `keepingSandboxes`
+    /// for a host a next one takes over from), runs `body`, and
     /// makes sure the process is gone before returning, whether `body` succeeded or not.
     /// Returns what `body` returned and how the process ended.
     static func serving<T: Sendable>(
-        _ arguments: [String], plugins: Bool = false,
+        _ arguments: [String], plugins: Bool = false, keepingSandboxes: Bool = false,
         _ body: (Execution<NoInput, DiscardedOutput, SequenceOutput>, ServeLog) async throws -> T
     ) async throws -> (value: T, status: TerminationStatus) {
         let result = try await Subprocess.run(
             .path(executable),
-            arguments: Arguments(["serve"] + withState(arguments) + (plugins ? ["--stop-sandboxes-at-exit"] : ["--no-plugins"])),
+            arguments: Arguments(
+                ["serve"] + withState(arguments) + (!plugins ? ["--no-plugins"] : keepingSandboxes ? [] : ["--stop-sandboxes-at-exit"])),
             input: .none, output: .discarded, error: .sequence
         ) { execution in
-            let log = ServeLog(lines: execution.standardError.strings().makeAsyncIterator())
+            let log = ServeLog(execution.standardError.strings())
             return try await body(execution, log)
         }
         return (result.closureResult, result.terminationStatus)
     }
 }
 
-/// The host's log lines as they come, so a test can wait for an event in it.
+/// The host's log lines as they come, so a test can wait for an event in it. They are read
+/// from the pipe as soon as they are written, whether or not the test is waiting: a host
+/// whose log pipe filled up would block on its next line.
 final class ServeLog {
-    private var lines: SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator
+    private var lines: AsyncThrowingStream<String, any Error>.Iterator
     private(set) var seen: [String] = []
 
-    init(lines: SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator) {
-        self.lines = lines
+    init(_ output: SubprocessOutputSequence.StringSequence<UTF8>) {
+        let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream()
+        Task {
+            do {
+                for try await line in output { continuation.yield(line) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        lines = stream.makeAsyncIterator()
     }
 
     /// Reads log lines until one contains `text`; throws if the log ends first.

@@ -50,24 +50,6 @@ struct ProcessSchedulerTests {
         }
     }
 
-    /// A deploy of examples/hello; `marker` is passed as an extra argument so the test can
-    /// find its processes.
-    private func hello(_ version: String, instances: Int = 2, marker: String, command: [String]? = nil) -> JSON {
-        let argv = command ?? ["python3", "-u", BatonProcess.repositoryPath("examples/hello/app.py"), marker]
-        return [
-            "app": "hello", "version": .string(version), "readyTimeoutMs": 20_000, "drainTimeoutMs": 5_000,
-            "services": [
-                [
-                    "name": "web", "instances": .int(Int64(instances)), "health": ["path": "/healthz"],
-                    "spec": [
-                        "command": .string(argv[0]), "args": .array(argv.dropFirst().map(JSON.string)),
-                        "env": ["VERSION": .string(version)], "graceMs": 2_000,
-                    ],
-                ]
-            ],
-        ]
-    }
-
     @Test(arguments: SchedulerPlugin.allCases)
     func sandboxesStartBecomeReadyServeAndStopWhenScaledDown(_ plugin: SchedulerPlugin) async throws {
         let marker = "--test-\(UUID().uuidString)"

@@ -70,11 +70,17 @@ struct SchedulerService: Service {
         orphaned.cancel()
         let left = await supervisor.leaveRunning()
         logger.info("exiting; sandboxes keep running for the next scheduler to adopt", metadata: ["sandboxes": "\(left)"])
+        lock.release()
+        // The last reports get a moment; a host that no longer reads does not keep this
+        // process alive.
+        Task.detached {
+            try? await Task.sleep(for: .seconds(3))
+            exit(0)
+        }
         reporter.finish()
         await delivering.value
         linking.cancel()
         await linking.value
-        lock.release()
     }
 
     /// A scheduler whose host was killed would otherwise linger beside the one the next host
