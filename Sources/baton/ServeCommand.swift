@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     var noReadinessGate = false
     @Option(help: "How long a lease lives without renewal, in ms (leases.ttlMs, default 30000).")
     var leaseTtlMs: Int64?
+    @Option(help: "How long a host that handed over to a --take-over host lets its requests in flight finish, in ms (host.handoverDrainMs, default 30000).")
+    var handoverDrainMs: Int64?
     @Option(help: "Longest RPC line in bytes (rpc.maxLineBytes).")
     var rpcMaxLineBytes: Int64?
     @Option(help: "Most RPC connections open at once (rpc.maxConnections).")
@@ -92,7 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
         let given: [(String, Int64?)] = [
             ("rpc.maxLineBytes", rpcMaxLineBytes), ("rpc.maxConnections", rpcMaxConnections), ("rpc.maxInFlight", rpcMaxInFlight),
             ("rpc.outboundQueue", rpcOutboundQueue), ("rpc.writeStallTimeoutMs", rpcWriteStallTimeoutMs),
-            ("rpc.helloTimeoutMs", rpcHelloTimeoutMs), ("leases.ttlMs", leaseTtlMs),
+            ("rpc.helloTimeoutMs", rpcHelloTimeoutMs), ("leases.ttlMs", leaseTtlMs), ("host.handoverDrainMs", handoverDrainMs),
             ("launcher.readinessGate", noReadinessGate ? 0 : nil),
         ]
         return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })

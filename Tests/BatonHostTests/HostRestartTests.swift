@@ -101,6 +101,8 @@ struct HostRestartTests {
             try await setup.deploy("v1")
             load = setup.load(recorder)  // runs on through the restart
             await recorder.waitFor(count: recorder.all.count + 200)
+            // Answered means stored: the host dies right after the answer.
+            _ = try await setup.admin().call("route.set", ["host": "acked.localhost", "app": "hello"])
             try first.send(signal: kind.signal)
             _ = try await firstLog.rest()
             return setup.sandboxes
@@ -116,6 +118,8 @@ struct HostRestartTests {
             #expect(recorder.all.suffix(100).allSatisfy { $0.failure == nil }, "the restarted host serves")
             let status = try await setup.admin().call("app.status", ["app": "hello"])
             #expect(status["activeVersion"] == "v1", "the app and its active version came back")
+            let routes = try await setup.admin().call("route.list")["routes"]?.arrayValue ?? []
+            #expect(routes.contains { $0["host"] == "acked.localhost" }, "an acknowledged change survived: \(routes)")
             let after = setup.sandboxes
             try second.send(signal: .terminate)
             _ = try await secondLog.rest()
@@ -127,6 +131,36 @@ struct HostRestartTests {
         #expect(notAtTheSocket.count == 0, "only connections failed: \(notAtTheSocket.prefix(5))")
         print("\(kind) restart: \(failures.count) of \(recorder.all.count) requests failed; not at the socket: \(Set(notAtTheSocket))")
         #expect(setup.sandboxes.isEmpty)
+    }
+
+    @Test func aSchedulerKilledUnderServeComesBackAndAdoptsItsSandboxesWithoutAFailedRequest() async throws {
+        let setup = try Setup()
+        defer { setup.cleanUp() }
+        let recorder = LoadRecorder()
+        let (pids, _) = try await BatonProcess.serving(setup.arguments, plugins: true) { host, log in
+            try await log.waitFor("ingress listening")
+            try await setup.deploy("v1")
+            let before = setup.sandboxes
+            let load = setup.load(recorder)
+            defer { load.cancel() }
+            await recorder.waitFor(count: 200)
+            let killed = ProcessTable.children(withArgument: "baton-process-scheduler", of: host.processIdentifier.value)
+            #expect(killed.count == 1)
+            for pid in killed { kill(pid, SIGKILL) }
+            try await log.waitFor("adopted sandbox")
+            await recorder.waitFor(count: recorder.all.count + 300)
+            load.cancel()
+            await load.value
+            let restarted = ProcessTable.children(withArgument: "baton-process-scheduler", of: host.processIdentifier.value)
+            let after = setup.sandboxes
+            try host.send(signal: .terminate)
+            _ = try await log.rest()
+            return (before: before, after: after, killed: killed, restarted: restarted)
+        }
+        #expect(pids.restarted.count == 1 && pids.restarted != pids.killed, "the host started the scheduler again")
+        #expect(pids.after == pids.before, "no sandbox restarted")
+        let failures = recorder.all.compactMap(\.failure)
+        #expect(failures.count == 0, "\(failures.count) requests failed: \(failures.prefix(5))")
     }
 
     @Test func aDeployWaitingForReadinessAcrossARestartResumesAndCutsOver() async throws {

@@ -15,14 +15,14 @@ public enum ProcessTable {
         }.sorted()
     }
 
-    /// The children of this process whose command line contains `marker`.
-    public static func children(withArgument marker: String) -> [Int32] {
+    /// The children of `parent` (this process by default) whose command line contains `marker`.
+    public static func children(withArgument marker: String, of parent: Int32 = getpid()) -> [Int32] {
         pids(withArgument: marker).filter { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
                 return false
             }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == getpid()
+            return fields.count > 1 && Int32(fields[1]) == parent
         }
     }
 
