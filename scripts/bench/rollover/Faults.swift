@@ -61,12 +61,7 @@ struct Faults {
     /// Load for a second, the fault, then load for `after`; the counts are this fault's alone.
     private func measure(_ fault: String, _ inject: () async throws -> String) async throws -> Outcome {
         let recorder = LoadRecorder()
-        var generator = LoadGenerator(host: "127.0.0.1", port: target.port, hostHeader: "hello.localhost", recorder: recorder)
-        generator.getWorkers = load.getWorkers
-        generator.postWorkers = load.postWorkers
-        generator.putWorkers = load.putWorkers
-        generator.pause = load.pause
-        let loading = Task { await generator.run() }
+        let loading = load.start(port: target.port, recorder: recorder)
         defer { loading.cancel() }
         try await Task.sleep(for: .seconds(1))
         let started = ContinuousClock.now

@@ -15,6 +15,16 @@ struct Scenario {
         var postWorkers: Int
         var putWorkers: Int
         var pause: Duration
+
+        /// Starts this load on `port`; it runs until the task is cancelled.
+        func start(port: Int, recorder: LoadRecorder) -> Task<Void, Never> {
+            var generator = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: "hello.localhost", recorder: recorder)
+            generator.getWorkers = getWorkers
+            generator.postWorkers = postWorkers
+            generator.putWorkers = putWorkers
+            generator.pause = pause
+            return Task { await generator.run() }
+        }
     }
 
     struct Result {
@@ -75,11 +85,6 @@ struct Scenario {
     }
 
     private func startLoad(_ recorder: LoadRecorder) -> Task<Void, Never> {
-        var generator = LoadGenerator(host: "127.0.0.1", port: target.port, hostHeader: "hello.localhost", recorder: recorder)
-        generator.getWorkers = load.getWorkers
-        generator.postWorkers = load.postWorkers
-        generator.putWorkers = load.putWorkers
-        generator.pause = load.pause
-        return Task { await generator.run() }
+        load.start(port: target.port, recorder: recorder)
     }
 }
