@@ -22,6 +22,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set when the host hands over to the next one: every answer says `Connection: close`
     /// and ends its connection.
     private var quiescing = false
+    /// Whether the response going out told the client `Connection: close`.
+    private var announcedClose = false
     /// How long an idle connection is kept once quiescing, so that a request a client is
     /// sending at that moment is answered rather than cut off.
     static let quiescingIdleGrace: TimeAmount = .seconds(1)
@@ -89,6 +91,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         quiescing = true
+        closeIfStillIdle(context: context)
+    }
+
+    /// Closes the connection after the grace if no request came meanwhile.
+    private func closeIfStillIdle(context: ChannelHandlerContext) {
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.quiescingIdleGrace) { [weak self] in
             guard let self, let context = self.context, self.driver?.exchange == nil, self.pipelined.isEmpty else { return }
             context.close(promise: nil)
@@ -147,6 +154,7 @@ extension ProxyHandler: ExchangeSink {
     func sendHead(_ head: HTTPResponseHead) {
         var head = head
         if quiescing { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+        announcedClose = quiescing
         context?.write(wrapOutboundOut(.head(head)), promise: nil)
     }
 
@@ -163,9 +171,12 @@ extension ProxyHandler: ExchangeSink {
     func sendEnd(keepAlive: Bool) {
         guard let context else { return }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if keepAlive && !quiescing {
+        if keepAlive && !announcedClose {
             headGuard.requestFinished()
             resumePipelined()
+            // Quiescing began after this answer's head had promised keep-alive: the client
+            // may send again at once, so the connection ends with the next answer, or once idle.
+            if quiescing { closeIfStillIdle(context: context) }
         } else {
             context.close(promise: nil)
         }

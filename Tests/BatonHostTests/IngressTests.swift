@@ -92,6 +92,9 @@ struct IngressTests {
             if let leaseTTLMs { configuration.leaseTTLMs = leaseTTLMs }
             var ingress = IngressConfiguration(port: 0)
             ingress.holdTimeout = .milliseconds(holdTimeoutMs)
+            // Loopback connects are instant, unless the machine is starved by the tests beside
+            // this one: a refused connect still fails at once.
+            ingress.connectTimeout = .seconds(10)
             adjust(&ingress)
             configuration.ingress = ingress
             configuration.metricsAddress = ("127.0.0.1", 0)
