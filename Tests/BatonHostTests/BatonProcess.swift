@@ -1,4 +1,5 @@
 import BatonRPC
+import NIOConcurrencyHelpers
 import Foundation
 import Subprocess
 import SystemPackage
@@ -86,11 +87,19 @@ final class ServeLog {
     private var lines: AsyncThrowingStream<String, any Error>.Iterator
     private(set) var seen: [String] = []
 
+    /// Every line read from the pipe so far, waited for or not: for a failure's message.
+    var written: [String] { received.withLockedValue { $0 } }
+    private let received = NIOLockedValueBox<[String]>([])
+
     init(_ output: SubprocessOutputSequence.StringSequence<UTF8>) {
         let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream()
+        let received = self.received
         Task {
             do {
-                for try await line in output { continuation.yield(line) }
+                for try await line in output {
+                    received.withLockedValue { $0.append(line) }
+                    continuation.yield(line)
+                }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
