@@ -2,7 +2,6 @@ import BatonCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOHTTP1
 import NIOPosix
 
@@ -54,8 +53,8 @@ public final class IngressServer: Sendable {
     let context: IngressContext
     let group: any EventLoopGroup
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
-    /// Tracks client connections, so that a handover can let them finish.
-    private let quiescing: ServerQuiescingHelper
+    /// Client connections, so that a handover can let them finish.
+    private let connections = ClientConnections()
 
     /// The port the listener is bound to, once started.
     public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
@@ -67,7 +66,6 @@ public final class IngressServer: Sendable {
     ) {
         context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger, metrics: metrics)
         self.group = group
-        quiescing = ServerQuiescingHelper(group: group)
     }
 
     /// Binds the listener, or takes over `inherited`, a listening socket a previous host
@@ -76,19 +74,15 @@ public final class IngressServer: Sendable {
     public func start(inheriting inherited: Int32? = nil) async throws -> Int {
         let context = self.context
         context.tunnels.follow(context.leases.revocations())
-        let quiescing = self.quiescing
+        let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     let headGuard = RequestHeadGuard(configuration: context.configuration, timers: context.timers)
                     try channel.pipeline.syncOperations.addHandler(headGuard)
                     let proxy = ProxyHandler(ingress: context, headGuard: headGuard)
@@ -127,16 +121,13 @@ public final class IngressServer: Sendable {
     /// `Connection: close`), closes keep-alive connections once idle, and returns when all
     /// client connections are closed or at `deadline`. For a host handing over to the next.
     public func quiesce(deadline: Duration) async {
-        guard channel.withLockedValue({ $0 }) != nil else { return }
-        let done = group.next().makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: done)
-        await withTaskGroup(of: Void.self) { race in
-            race.addTask { try? await done.futureResult.get() }
-            race.addTask { try? await Task.sleep(for: deadline) }
-            await race.next()
-            race.cancelAll()
-        }
-        channel.withLockedValue { $0 = nil }
+        guard let bound = channel.withLockedValue({ current in
+            defer { current = nil }
+            return current
+        }) else { return }
+        try? await bound.close()
+        connections.quiesce()
+        await connections.allClosed(within: deadline)
     }
 
     public func stop() async {
