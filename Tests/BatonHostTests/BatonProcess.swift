@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import Foundation
 import Subprocess
 import SystemPackage
+import Testing
 
 /// Runs the real `baton` executable, the one built next to this test bundle.
 enum BatonProcess {
@@ -74,7 +75,13 @@ enum BatonProcess {
             input: .none, output: .discarded, error: .sequence
         ) { execution in
             let log = ServeLog(execution.standardError.strings())
-            return try await body(execution, log)
+            do {
+                return try await body(execution, log)
+            } catch {
+                // What this host said last, for a failure that may be its doing.
+                Issue.record("baton serve \(execution.processIdentifier.value) said last: \(log.written.suffix(25).joined(separator: "\n"))")
+                throw error
+            }
         }
         return (result.closureResult, result.terminationStatus)
     }
