@@ -7,7 +7,7 @@ extension BatonHost {
     func startHandoff(in stateDirectory: String) throws {
         let handoff = try HandoffServer(
             path: handover.socketPath(in: stateDirectory), logger: logger, listeners: { [self] in listenersToHand() },
-            stepDown: { [self] in await stepDown() })
+            stepDown: { [self] in await stepDown() }, answered: { [handover] in handover.answered() })
         handover.serve(with: handoff)
     }
 

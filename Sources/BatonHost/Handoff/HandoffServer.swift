@@ -24,7 +24,7 @@ final class HandoffServer: Sendable {
     /// Binds `path` (mode 0600, in the 0700 state directory) and starts answering.
     init(
         path: String, logger: Logger, listeners: @escaping @Sendable () -> [HandedListener],
-        stepDown: @escaping @Sendable () async -> Void
+        stepDown: @escaping @Sendable () async -> Void, answered: @escaping @Sendable () -> Void
     ) throws {
         self.path = path
         self.logger = logger
@@ -47,6 +47,7 @@ final class HandoffServer: Sendable {
         listener = descriptor
         let thread = Thread { [logger] in
             Self.serve(listener: descriptor, logger: logger, listeners: listeners, stepDown: stepDown)
+            answered()
         }
         thread.name = "baton-handoff"
         thread.start()
@@ -58,6 +59,7 @@ final class HandoffServer: Sendable {
         unlink(path)
     }
 
+    /// Returns once it answered a host it stepped down for, or stopped listening.
     private static func serve(
         listener: Int32, logger: Logger, listeners: @Sendable () -> [HandedListener], stepDown: @escaping @Sendable () async -> Void
     ) {

@@ -14,6 +14,9 @@ final class HandoverState: Sendable {
     private let server = NIOLockedValueBox<HandoffServer?>(nil)
     private let handedOverFlag = NIOLockedValueBox(false)
     private let drained = AsyncStream<Void>.makeStream()
+    /// Of the two things a host that handed over waits for before it exits: its answer to the
+    /// next host has gone out, and its requests in flight are done.
+    private let pending = NIOLockedValueBox(2)
 
     init(takesOver: Bool, drain: Duration, ingressAddress: String?, metricsAddress: String?) {
         self.takesOver = takesOver
@@ -50,10 +53,26 @@ final class HandoverState: Sendable {
 
     /// The host that handed over is done with its requests in flight.
     func finishDraining() {
-        drained.continuation.finish()
+        countDown()
     }
 
-    /// Returns once `finishDraining()` was called, or when the calling task is cancelled.
+    /// The handover server answered the next host, or stopped listening.
+    func answered() {
+        guard handedOver else { return }
+        countDown()
+    }
+
+    private func countDown() {
+        if pending.withLockedValue({ left in
+            left -= 1
+            return left == 0
+        }) {
+            drained.continuation.finish()
+        }
+    }
+
+    /// Returns once the handover is over (answered and drained), or when the calling task is
+    /// cancelled.
     func finished() async {
         for await _ in drained.stream {}
     }
