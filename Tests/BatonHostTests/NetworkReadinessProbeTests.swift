@@ -1,3 +1,4 @@
+import Glibc
 import BatonCore
 import BatonProbe
 import BatonTestSupport
@@ -25,10 +26,19 @@ struct NetworkReadinessProbeTests {
     }
 
     @Test func aClosedPortOrABadURLFails() async throws {
-        let backend = try await TestBackend.start()
-        let url = backend.url
-        await backend.stop()
-        #expect(await !probe.isReady(url: url, health: nil))
+        // A port bound but not listening refuses connections, and no other process on the
+        // machine can take it while it is held (a port just freed could be).
+        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(held) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(held, $0, size) == 0 && getsockname(held, $0, &size) == 0 }
+        }
+        #expect(bound)
+        #expect(await !probe.isReady(url: "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))", health: nil))
         #expect(await !probe.isReady(url: "ftp://127.0.0.1:21", health: nil))
         #expect(await !probe.isReady(url: "http://", health: nil))
     }
