@@ -26,7 +26,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var announcedClose = false
     /// How long an idle connection is kept once quiescing, so that a request a client is
     /// sending at that moment is answered rather than cut off.
-    static let quiescingIdleGrace: TimeAmount = .seconds(1)
+    static let quiescingIdleGrace: TimeAmount = .seconds(5)
 
     init(ingress: IngressContext, headGuard: RequestHeadGuard) {
         self.ingress = ingress
