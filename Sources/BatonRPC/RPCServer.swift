@@ -65,19 +65,18 @@ public final class RPCServer: Sendable {
         let path = state.configuration.socketPath
         let state = self.state
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 RPCServer.initialize(channel, state: state)
             }
-        let channel: any Channel
+        let descriptor: Int32
         if let inherited {
-            channel = try await bootstrap.withBoundSocket(inherited).get()
+            descriptor = inherited
         } else {
             try UnixSocketFile.prepare(path)
-            channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
-            try UnixSocketFile.restrictToOwner(path)
+            descriptor = try UnixSocketFile.listen(path, backlog: 256)
         }
+        let channel = try await bootstrap.withBoundSocket(descriptor).get()
         listener.withLockedValue { $0 = (channel, UnixSocketFile.inode(of: path)) }
         state.logger.info("rpc socket listening", metadata: ["socket": "\(path)"])
     }
@@ -89,15 +88,7 @@ public final class RPCServer: Sendable {
             defer { current = nil }
             return current
         }) else { return }
-        if removingSocket {
-            try? await channel.close()
-        } else {
-            // SwiftNIO removes the file of a unix socket it bound when it closes it; the next
-            // host listens on the same socket, so the name is kept under a second link.
-            let kept = UnixSocketFile.keepName(state.configuration.socketPath)
-            try? await channel.close()
-            kept()
-        }
+        try? await channel.close()
         for connection in state.openConnections {
             try? await connection.close()
         }

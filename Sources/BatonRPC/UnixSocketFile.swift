@@ -34,11 +34,35 @@ public enum UnixSocketFile {
         }
     }
 
-    /// Restricts the bound socket to its owner.
-    public static func restrictToOwner(_ path: String) throws(Problem) {
-        guard chmod(path, 0o600) == 0 else {
-            throw Problem(description: "cannot set mode 0600 on \(path): \(errnoText())")
+    /// A listening socket bound at `path`, mode 0600. Made here rather than by SwiftNIO, which
+    /// removes the file of a socket it bound when it closes it: the file is the host's to
+    /// remove at shutdown, or to leave to the next host that takes the socket over.
+    public static func listen(_ path: String, backlog: Int32) throws(Problem) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Problem(description: "cannot make a socket for \(path): \(errnoText())") }
+        let bound = withAddress(path) { bind(fd, $0, $1) }
+        guard bound == 0 else {
+            let text = errnoText()
+            close(fd)
+            throw Problem(description: "cannot bind \(path): \(text)")
         }
+        guard chmod(path, 0o600) == 0, Glibc.listen(fd, backlog) == 0 else {
+            let text = errnoText()
+            close(fd)
+            throw Problem(description: "cannot listen on \(path) with mode 0600: \(text)")
+        }
+        return fd
+    }
+
+    /// A socket connected to `path`, or nil when nobody accepts there.
+    public static func connect(_ path: String) -> Int32? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        guard withAddress(path, { Glibc.connect(fd, $0, $1) }) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     /// The inode of the socket file, so that shutdown removes only the file it created.
@@ -49,15 +73,6 @@ public enum UnixSocketFile {
     }
 
     /// Removes the socket file if it is still the one this host bound.
-    /// Links `path` under a second name; the returned function puts it back, for after
-    /// something removed it.
-    static func keepName(_ path: String) -> () -> Void {
-        let spare = path + ".kept"
-        unlink(spare)
-        guard link(path, spare) == 0 else { return {} }
-        return { rename(spare, path) }
-    }
-
     public static func remove(_ path: String, inode: UInt64?) {
         guard let inode, Self.inode(of: path) == inode else { return }
         unlink(path)
@@ -106,21 +121,21 @@ public enum UnixSocketFile {
 
     /// True when a connect to `path` succeeds, meaning a live process accepts there.
     static func isListening(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard let fd = connect(path) else { return false }
+        close(fd)
+        return true
+    }
+
+    private static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             raw.copyBytes(from: path.utf8.prefix(maximumPathBytes - 1))
         }
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        return result == 0
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonRPC
 import Logging
 import NIOPosix
 
@@ -12,21 +13,11 @@ enum HandoffClient {
     /// them by name once it has let go of the state directory, or none when no host answers.
     static func takeOver(path: String, logger: Logger) async throws -> [HandedListener] {
         try await NIOThreadPool.singleton.runIfActive {
-            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard descriptor >= 0 else { throw HandoffChannel.Failure(description: "cannot make a socket: \(String(cString: strerror(errno)))") }
-            defer { close(descriptor) }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return [] }
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            guard connected == 0 else {
+            guard let descriptor = UnixSocketFile.connect(path) else {
                 logger.info("no running host to take over", metadata: ["handover": "\(path)"])
                 return []
             }
+            defer { close(descriptor) }
             // The running host's drain does not delay it: it answers once it let go.
             var channel = HandoffChannel(descriptor: descriptor, timeoutSeconds: 120)
             try channel.send(["take": "listeners"])

@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonRPC
 import Dispatch
 import Foundation
 import Logging
@@ -29,20 +30,11 @@ final class HandoffServer: Sendable {
         self.path = path
         self.logger = logger
         unlink(path)  // one left by a host that was killed: nobody answers on it
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard descriptor >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw HandoffChannel.Failure(description: "cannot make the handover socket \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, chmod(path, 0o600) == 0, listen(descriptor, 4) == 0 else {
-            close(descriptor)
-            throw HandoffChannel.Failure(description: "cannot listen on the handover socket \(path): \(String(cString: strerror(errno)))")
+        let descriptor: Int32
+        do {
+            descriptor = try UnixSocketFile.listen(path, backlog: 4)
+        } catch {
+            throw HandoffChannel.Failure(description: "cannot listen on the handover socket: \(error)")
         }
         listener = descriptor
         let thread = Thread { [logger] in

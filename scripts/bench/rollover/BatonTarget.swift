@@ -14,9 +14,9 @@ final class BatonTarget: RolloverTarget {
     private let workDirectory: String
     private let settings: [String: Int]
     private let neverReadyWait: Duration
-    private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let process = NIOLockedValueBox<BackgroundChild?>(nil)
     /// The `baton serve` process, once it runs.
-    let pid = NIOLockedValueBox<Int32?>(nil)
+    var pid: Int32? { process.withLockedValue { $0?.pid } }
     var stateDirectory: String { workDirectory + "/state" }
 
     /// Turns off the readiness gate, the drain, the retries and the holding: the seed
@@ -45,10 +45,7 @@ final class BatonTarget: RolloverTarget {
         ]
         let command = ChildCommand(command: executable, arguments: arguments, grace: .seconds(20))
         let log = workDirectory + "/baton.log"
-        let pid = self.pid
-        running.withLockedValue {
-            $0 = Task { _ = try? await ChildProcess.run(command, output: .file(log)) { started in pid.withLockedValue { $0 = started } } }
-        }
+        process.withLockedValue { $0 = BackgroundChild(command, log: log) }
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             if let probe = try? await HostSession.open(socket: socket, name: "baton-bench-rollover") {
@@ -88,9 +85,7 @@ final class BatonTarget: RolloverTarget {
     }
 
     func stop() async {
-        let task = running.withLockedValue { $0 }
-        task?.cancel()
-        await task?.value
+        await process.withLockedValue { $0 }?.stop()
     }
 
     private func deploy(_ deploy: JSON) async throws -> DeployProgress.Outcome {

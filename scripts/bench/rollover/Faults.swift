@@ -82,7 +82,7 @@ struct Faults {
 
     /// The child of `baton serve` that runs the built-in scheduler.
     private func schedulerPid() throws -> Int32 {
-        guard let host = target.pid.withLockedValue({ $0 }) else { throw SwitchFailure(description: "baton serve has no pid") }
+        guard let host = target.pid else { throw SwitchFailure(description: "baton serve has no pid") }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
                 let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")

@@ -12,7 +12,7 @@ final class HAProxySwitch: TrafficSwitch {
     let port: Int
     private let directory: String
     private var adminSocket: String { directory + "/admin.sock" }
-    private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let process = NIOLockedValueBox<BackgroundChild?>(nil)
     /// The slot taking traffic: "blue" or "green".
     private let live = NIOLockedValueBox("blue")
 
@@ -45,11 +45,9 @@ final class HAProxySwitch: TrafficSwitch {
         try config.write(toFile: directory + "/haproxy.cfg", atomically: true, encoding: .utf8)
         let command = ChildCommand(command: "haproxy", arguments: ["-f", directory + "/haproxy.cfg"], grace: .seconds(5))
         let log = directory + "/output.log"
-        running.withLockedValue { $0 = Task { _ = try? await ChildProcess.run(command, output: .file(log)) } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while await HelloBackend.answers(port: port, path: "/healthz") == nil {
-            guard ContinuousClock.now < deadline else { throw SwitchFailure(description: "HAProxy did not start; see \(log)") }
-            try await Task.sleep(for: .milliseconds(20))
+        process.withLockedValue { $0 = BackgroundChild(command, log: log) }
+        guard await HelloBackend.waitAnswering(port: port, timeout: .seconds(10)) != nil else {
+            throw SwitchFailure(description: "HAProxy did not start; see \(log)")
         }
     }
 
@@ -65,9 +63,7 @@ final class HAProxySwitch: TrafficSwitch {
     }
 
     func stop() async {
-        let task = running.withLockedValue { $0 }
-        task?.cancel()
-        await task?.value
+        await process.withLockedValue { $0 }?.stop()
     }
 
     /// One runtime API command line; HAProxy answers and closes the connection.

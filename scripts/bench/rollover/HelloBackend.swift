@@ -1,6 +1,5 @@
 import BatonLoad
 import BatonPlugins
-import NIOConcurrencyHelpers
 import NIOHTTP1
 
 #if canImport(Glibc)
@@ -12,8 +11,7 @@ import Glibc
 final class HelloBackend: Sendable {
     let version: String
     let port: Int
-    private let running: Task<Void, Never>
-    private let pid = NIOLockedValueBox<Int32?>(nil)
+    private let process: BackgroundChild
 
     /// `neverReady` runs a process that never listens, for the never-ready deploy.
     init(version: String, appDirectory: String, logFile: String, neverReady: Bool = false) throws {
@@ -25,26 +23,28 @@ final class HelloBackend: Sendable {
             : ChildCommand(
                 command: "python3", arguments: ["-u", "app.py"], environment: ["PORT": String(port), "VERSION": version],
                 workingDirectory: appDirectory, grace: .seconds(2))
-        let pid = self.pid
-        running = Task {
-            _ = try? await ChildProcess.run(command, output: .file(logFile)) { started in pid.withLockedValue { $0 = started } }
-        }
+        process = BackgroundChild(command, log: logFile)
     }
 
-    /// Polls /healthz every 5 ms; returns when it first answers 200, or nil after `timeout`.
+    /// When /healthz first answered 200, or nil after `timeout`.
     func waitHealthy(timeout: Duration) async -> ContinuousClock.Instant? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if await Self.answers(port: port, path: "/healthz") != nil { return .now }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return nil
+        await Self.waitAnswering(port: port, timeout: timeout)
     }
 
     /// SIGTERM, and wait until it is gone.
     func stop() async {
-        running.cancel()
-        await running.value
+        await process.stop()
+    }
+
+    /// Polls `GET /healthz` on `port` every 5 ms; returns when it first answers 200, or nil
+    /// after `timeout`.
+    static func waitAnswering(port: Int, timeout: Duration) async -> ContinuousClock.Instant? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await answers(port: port, path: "/healthz") != nil { return .now }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
     }
 
     /// One GET on a fresh connection; the body when it answered 200.

@@ -12,8 +12,7 @@ final class NginxSwitch: TrafficSwitch {
     let name = "nginx"
     let port: Int
     private let directory: String
-    private let master = NIOLockedValueBox<Int32?>(nil)
-    private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let master = NIOLockedValueBox<BackgroundChild?>(nil)
 
     init(directory: String) throws {
         self.directory = directory
@@ -25,29 +24,22 @@ final class NginxSwitch: TrafficSwitch {
         try writeConfig(backendPort: backendPort)
         let command = ChildCommand(
             command: "nginx", arguments: ["-p", directory + "/", "-c", directory + "/nginx.conf"], grace: .seconds(5))
-        let master = self.master
         let log = directory + "/logs/output.log"
-        running.withLockedValue {
-            $0 = Task { _ = try? await ChildProcess.run(command, output: .file(log)) { pid in master.withLockedValue { $0 = pid } } }
-        }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while await HelloBackend.answers(port: port, path: "/healthz") == nil {
-            guard ContinuousClock.now < deadline else { throw SwitchFailure(description: "nginx did not start; see \(log)") }
-            try await Task.sleep(for: .milliseconds(20))
+        master.withLockedValue { $0 = BackgroundChild(command, log: log) }
+        guard await HelloBackend.waitAnswering(port: port, timeout: .seconds(10)) != nil else {
+            throw SwitchFailure(description: "nginx did not start; see \(log)")
         }
     }
 
     func route(to backendPort: Int) async throws {
         try writeConfig(backendPort: backendPort)
-        guard let pid = master.withLockedValue({ $0 }), kill(pid, SIGHUP) == 0 else {
+        guard let pid = master.withLockedValue({ $0?.pid }), kill(pid, SIGHUP) == 0 else {
             throw SwitchFailure(description: "cannot signal nginx to reload")
         }
     }
 
     func stop() async {
-        let task = running.withLockedValue { $0 }
-        task?.cancel()
-        await task?.value
+        await master.withLockedValue { $0 }?.stop()
     }
 
     private func writeConfig(backendPort: Int) throws {
