@@ -91,3 +91,27 @@ enum BrokerSignal: Sendable {
 public protocol ReadinessProbe: Sendable {
     func isReady(url: String, health: HealthCheck?) async -> Bool
 }
+
+/// What a lease request got at once: a lease, or its place in the queue.
+public enum LeaseRequestOutcome: Sendable {
+    case granted(Lease)
+    case queued(LeaseWait)
+}
+
+/// A queued lease request. Waiting for it returns the lease or the broker's refusal once
+/// the request's wait is over; a waiter that is cancelled gives its place up.
+public struct LeaseWait: Sendable {
+    let outcome: AsyncStream<Result<Lease, CoreError>>
+    let abandon: @Sendable () async -> Void
+
+    public func lease() async throws(CoreError) -> Lease {
+        let result = await withTaskCancellationHandler {
+            var answers = outcome.makeAsyncIterator()
+            return await answers.next()
+        } onCancel: {
+            Task { await abandon() }  // the broker is an actor: a cancel handler cannot await it
+        }
+        guard let result else { throw CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: the wait was cancelled") }
+        return try result.get()
+    }
+}

@@ -36,7 +36,7 @@ public actor LeaseBroker {
         var service: String
         var slots: ClosedRange<Int>
         var excluding: Set<String>
-        var continuation: CheckedContinuation<Result<Lease, CoreError>, Never>
+        var answer: AsyncStream<Result<Lease, CoreError>>.Continuation
         var timeout: Task<Void, Never>?
     }
 
@@ -233,29 +233,47 @@ public actor LeaseBroker {
     public func acquire(
         app: String, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<String> = []
     ) async throws(CoreError) -> Lease {
+        switch try requestLease(app: app, service: service, slots: slots, minimumSlots: minimumSlots, waitMs: waitMs, excluding: excluding) {
+        case .granted(let lease): return lease
+        case .queued(let wait): return try await wait.lease()
+        }
+    }
+
+    /// `acquire` in two steps: takes a free lease now, or queues the request behind the
+    /// earlier ones and returns the wait, so a caller that must keep order can go on.
+    public func requestLease(
+        app: String, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<String> = []
+    ) throws(CoreError) -> LeaseRequestOutcome {
         guard knownApps.contains(app) else { throw .unknownApp(app) }
         let slots = min(minimumSlots ?? slots, slots)...slots
-        if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) { return lease }
+        if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) { return .granted(lease) }
         guard waitMs > 0 else { throw noSandbox(app: app, service: service) }
         nextWaiter += 1
         let id = nextWaiter
         let deadline = clock.nowMs() + waitMs
-        let result = await withCheckedContinuation { continuation in
-            let clock = self.clock
-            let timeout = Task { [weak self] in
-                do { try await clock.suspend(untilMs: deadline) } catch { return }
-                await self?.expireWaiter(id)
-            }
-            waiters.append(
-                Waiter(id: id, app: app, service: service, slots: slots, excluding: excluding, continuation: continuation, timeout: timeout))
+        let (outcome, answer) = AsyncStream.makeStream(of: Result<Lease, CoreError>.self)
+        let clock = self.clock
+        let timeout = Task { [weak self] in
+            do { try await clock.suspend(untilMs: deadline) } catch { return }
+            await self?.expireWaiter(id)
         }
-        return try result.get()
+        waiters.append(Waiter(id: id, app: app, service: service, slots: slots, excluding: excluding, answer: answer, timeout: timeout))
+        return .queued(LeaseWait(outcome: outcome) { [weak self] in await self?.abandonWaiter(id) })
     }
 
     private func expireWaiter(_ id: Int) {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
         let waiter = waiters.remove(at: index)
-        waiter.continuation.resume(returning: .failure(noSandbox(app: waiter.app, service: waiter.service)))
+        waiter.answer.yield(.failure(noSandbox(app: waiter.app, service: waiter.service)))
+        waiter.answer.finish()
+    }
+
+    /// The caller stopped waiting: its place goes, and a lease granted meanwhile comes back.
+    private func abandonWaiter(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = waiters.remove(at: index)
+        waiter.timeout?.cancel()
+        waiter.answer.finish()
     }
 
     private func wakeWaiters() {
@@ -265,7 +283,8 @@ public actor LeaseBroker {
             if let lease = allocate(app: waiter.app, service: waiter.service, slots: waiter.slots, excluding: waiter.excluding) {
                 waiters.remove(at: index)
                 waiter.timeout?.cancel()
-                waiter.continuation.resume(returning: .success(lease))
+                if case .dropped = waiter.answer.yield(.success(lease)) { forget(lease: lease.id) }
+                waiter.answer.finish()
             } else {
                 index += 1
             }

@@ -14,6 +14,9 @@ import Glibc
 /// the host buffer without bound. What the host pushes by itself cannot wait that way,
 /// so a client that leaves its socket unread for `writeStallTimeout`, or lets more than
 /// `outboundQueue` messages pile up, is disconnected with a log line saying which.
+///
+/// Lifecycle: `open` → `inputClosed` (the client shut its side; calls in flight are still
+/// answered) → `closing`; or `open` → `closing` on an error, a refusal or a stall.
 final class RPCConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -25,10 +28,16 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var session: RPCSession?
 
+    private var lane: RPCSessionLane?
+    private var lifecycle = Lifecycle.open
+    /// Calls started and not answered yet; bounded by `rpc.maxInFlight`.
     private var inFlight = 0
+    /// Calls in the lane whose effect has not finished: a `sync` call waits behind them.
+    private var effectsQueued = 0
+    /// Calls read while the connection was at its limit, in arrival order.
+    private var parked = CircularBuffer<Incoming>()
+    /// A read the channel asked for while reading was paused; owed once it resumes.
     private var readWithheld = false
-    private var inputClosed = false
-    private var closing = false
     private var pendingOutput: ByteBuffer?
     private var queuedWhileBlocked = 0
     private var stallTimer: Scheduled<Void>?
@@ -39,6 +48,14 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         self.peer = peer
         self.logger = logger
     }
+
+    private enum Lifecycle {
+        case open
+        case inputClosed
+        case closing
+    }
+
+    private var closing: Bool { lifecycle == .closing }
 
     private var configuration: RPCServerConfiguration { server.configuration }
 
@@ -61,6 +78,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         helloTimer?.cancel()
         stallTimer?.cancel()
         self.context = nil
+        lane?.finish()
+        lane = nil
         session = nil  // the session refers back to this handler; let both go
     }
 
@@ -98,7 +117,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
                 data: ["setting": "rpc.maxLineBytes", "limit": .int(Int64(tooLong.limit))])
             write(RPCEnvelope.error(error, id: .null))
         case ChannelEvent.inputClosed:
-            inputClosed = true
+            if lifecycle == .open { lifecycle = .inputClosed }
             closeIfFinished()
             context.fireUserInboundEventTriggered(event)
         default:
@@ -111,7 +130,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         // normal goodbye, not a fault.
         if let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
             logger.info("client reset the connection")
-            closing = true
+            lifecycle = .closing
             context.close(promise: nil)
             return
         }
@@ -127,6 +146,19 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     // MARK: Requests
+
+    /// One line's worth of calls: a single message or a batch.
+    private enum Incoming {
+        case single(JSON)
+        case batch([JSON])
+
+        var calls: Int {
+            switch self {
+            case .single: return 1
+            case .batch(let elements): return elements.count
+            }
+        }
+    }
 
     private func handleLine(_ line: ByteBuffer) {
         if line.readableBytesView.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
@@ -145,14 +177,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             write(RPCEnvelope.error(rpcError, id: .null))
             return
         }
-        guard case .array(let elements) = message else {
-            dispatch(message, to: .single)
-            return
-        }
-        handleBatch(elements)
-    }
-
-    private func handleBatch(_ elements: [JSON]) {
+        guard case .array(let elements) = message else { return admit(.single(message)) }
         guard !elements.isEmpty else {
             write(RPCEnvelope.error(.invalidRequest("an empty batch"), id: .null))
             return
@@ -164,9 +189,35 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             write(RPCEnvelope.error(error, id: .null))
             return
         }
-        let batch = BatchReplies(outstanding: elements.count)
-        for element in elements {
-            dispatch(element, to: .batch(batch))
+        admit(.batch(elements))
+    }
+
+    /// Starts the calls at once when they fit under `rpc.maxInFlight`; otherwise they wait,
+    /// in order, with reading paused, until enough earlier calls are answered. Lines that one
+    /// read already brought in wait here too, so the limit is exact.
+    private func admit(_ incoming: Incoming) {
+        if parked.isEmpty, inFlight + incoming.calls <= configuration.maxInFlight {
+            start(incoming)
+        } else {
+            parked.append(incoming)
+        }
+    }
+
+    private func startParked() {
+        while let next = parked.first, inFlight + next.calls <= configuration.maxInFlight {
+            parked.removeFirst()
+            start(next)
+        }
+    }
+
+    private func start(_ incoming: Incoming) {
+        inFlight += incoming.calls
+        switch incoming {
+        case .single(let message):
+            dispatch(message, to: .single)
+        case .batch(let elements):
+            let batch = BatchReplies(outstanding: elements.count)
+            for element in elements { dispatch(element, to: .batch(batch)) }
         }
     }
 
@@ -186,8 +237,10 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Hands over one answer; `nil` stands for a notification, which gets none.
+    /// Hands over one answer (`nil` stands for a notification, which gets none) and
+    /// counts the call as finished.
     private func deliver(_ response: JSON?, to target: ReplyTarget) {
+        inFlight -= 1
         switch target {
         case .single:
             if let response { write(response) }
@@ -208,7 +261,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Answers one message: sync methods at once, async ones when their task ends.
+    /// Answers one message: checks it, then applies it in its session's order.
     private func dispatch(_ message: JSON, to target: ReplyTarget) {
         let request: RPCRequest
         switch RPCRequest.validate(message) {
@@ -219,7 +272,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         if request.method == RPCHandshake.helloMethod {
             return deliver(hello(request.params), for: request, to: target)
         }
-        guard let session else {
+        guard let session, let lane else {
             let error = RPCError(
                 code: RPCError.notInitializedCode,
                 message: "Not initialized: call host.hello before \(request.method)")
@@ -236,17 +289,50 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             return deliver(.failure(error), for: request, to: target)
         }
         let call = RPCCall(method: request.method, params: request.params, session: session)
-        switch method.body {
-        case .sync(let body):
-            deliver(Self.run { try body(call) }, for: request, to: target)
-        case .async(let body):
-            inFlight += 1
-            let eventLoop = session.channel.eventLoop
-            let completion = NIOLoopBound({ [self] (result: Result<JSON, RPCError>) in
-                deliver(result, for: request, to: target)
-                finishedAsync()
-            }, eventLoop: eventLoop)
-            Self.spawn(body, call, eventLoop: eventLoop, completion: completion)
+        if case .sync(let body) = method.body, effectsQueued == 0 {
+            return deliver(Self.run { try body(call) }, for: request, to: target)  // nothing earlier to wait for
+        }
+        effectsQueued += 1
+        let loop = session.channel.eventLoop
+        let answer = NIOLoopBound({ [self] (result: Result<JSON, RPCError>) in
+            deliver(result, for: request, to: target)
+            finishedCall()
+        }, eventLoop: loop)
+        let effectApplied = NIOLoopBound({ [self] in effectsQueued -= 1 }, eventLoop: loop)
+        let answerOnLoop: @Sendable (Result<JSON, RPCError>) -> Void = { result in loop.execute { answer.value(result) } }
+        let effectAppliedOnLoop: @Sendable () -> Void = { loop.execute { effectApplied.value() } }
+        lane.enqueue(Self.effect(of: method.body, call, applied: effectAppliedOnLoop, answer: answerOnLoop))
+    }
+
+    /// The lane step of one call: its effect, then what it waits for, if anything.
+    private static func effect(
+        of body: RPCMethod.Body, _ call: RPCCall, applied: @escaping @Sendable () -> Void,
+        answer: @escaping @Sendable (Result<JSON, RPCError>) -> Void
+    ) -> RPCSessionLane.Effect {
+        {
+            switch body {
+            case .sync(let body):
+                let result = run { try body(call) }
+                applied()
+                answer(result)
+                return nil
+            case .ordered(let body):
+                let result = await invoke { try await body(call) }
+                applied()
+                answer(result)
+                return nil
+            case .waiting(let body):
+                let remainder: RPCRemainder
+                do {
+                    remainder = try await body(call)
+                } catch {
+                    applied()
+                    answer(.failure(rpcError(error)))
+                    return nil
+                }
+                applied()
+                return { answer(await invoke(remainder.run)) }
+            }
         }
     }
 
@@ -254,26 +340,16 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         do { return .success(try body()) } catch { return .failure(rpcError(error)) }
     }
 
-    private static func spawn(
-        _ body: @escaping RPCMethod.AsyncBody, _ call: RPCCall, eventLoop: any EventLoop,
-        completion: NIOLoopBound<(Result<JSON, RPCError>) -> Void>
-    ) {
-        Task {
-            let result = await invoke(body, call)
-            eventLoop.execute { completion.value(result) }
-        }
-    }
-
-    private static func invoke(_ body: RPCMethod.AsyncBody, _ call: RPCCall) async -> Result<JSON, RPCError> {
-        do { return .success(try await body(call)) } catch { return .failure(rpcError(error)) }
+    private static func invoke(_ body: () async throws -> JSON) async -> Result<JSON, RPCError> {
+        do { return .success(try await body()) } catch { return .failure(rpcError(error)) }
     }
 
     private static func rpcError(_ error: any Error) -> RPCError {
         (error as? RPCError) ?? .internalError(String(describing: error))
     }
 
-    private func finishedAsync() {
-        inFlight -= 1
+    private func finishedCall() {
+        startParked()
         flushIfNeeded()
         resumeReadingIfPossible()
         closeIfFinished()
@@ -296,6 +372,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
                 id: accepted.sessionID, role: accepted.role, client: accepted.client, peer: peer,
                 connection: NIOLoopBound(self, eventLoop: context.eventLoop), channel: context.channel)
             self.session = session
+            lane = RPCSessionLane()
             helloTimer?.cancel()
             logger[metadataKey: "session"] = "\(session.id)"
             logger.info(
@@ -349,7 +426,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     // MARK: Flow control and closing
 
     private var mustPauseReading: Bool {
-        closing || inFlight >= configuration.maxInFlight || !(context?.channel.isWritable ?? false)
+        closing || !parked.isEmpty || inFlight >= configuration.maxInFlight || !(context?.channel.isWritable ?? false)
     }
 
     private func resumeReadingIfPossible() {
@@ -359,7 +436,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     }
 
     private func closeIfFinished() {
-        guard inputClosed, inFlight == 0 else { return }
+        guard lifecycle == .inputClosed, inFlight == 0, parked.isEmpty else { return }
         closeAfterOutput()
     }
 
@@ -367,7 +444,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     /// answer reaches the client. A client too stuck to take it is closed by the stall timer.
     private func closeAfterOutput() {
         guard !closing, let context else { return }
-        closing = true
+        lifecycle = .closing
         guard let output = pendingOutput else { return context.close(promise: nil) }
         pendingOutput = nil
         context.writeAndFlush(wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
@@ -381,7 +458,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         guard !closing, let context else { return }
         logger.warning("closing connection", metadata: ["reason": "\(reason)"])
         if immediately {
-            closing = true
+            lifecycle = .closing
             pendingOutput = nil
             context.close(promise: nil)
         } else {

@@ -1,15 +1,22 @@
 import BatonJSON
 
-/// One callable method: its name, the roles allowed to call it, and its body. A
-/// `sync` body runs on the connection's event loop and must not block; an `async`
-/// body runs as a task and counts toward the connection's in-flight limit.
+/// One callable method: its name, the roles allowed to call it, and its body.
+///
+/// The calls of one session take effect in the order they were sent (PROTOCOL.md,
+/// "Ordering"). A `sync` body runs on the connection's event loop; an `ordered` body runs
+/// as a task, and the session's next call starts only once it has returned. A `waiting`
+/// body applies its effect in order too, then hands back the rest of its work (waiting for
+/// a slot, for the disk, for an HTTP answer), which runs beside the session's later calls.
+/// Every call but a `sync` one answered at once counts toward `rpc.maxInFlight`.
 public struct RPCMethod: Sendable {
     public typealias SyncBody = @Sendable (RPCCall) throws -> JSON
-    public typealias AsyncBody = @Sendable (RPCCall) async throws -> JSON
+    public typealias OrderedBody = @Sendable (RPCCall) async throws -> JSON
+    public typealias WaitingBody = @Sendable (RPCCall) async throws -> RPCRemainder
 
     enum Body: Sendable {
         case sync(SyncBody)
-        case async(AsyncBody)
+        case ordered(OrderedBody)
+        case waiting(WaitingBody)
     }
 
     public let name: String
@@ -20,8 +27,27 @@ public struct RPCMethod: Sendable {
         RPCMethod(name: name, roles: roles, body: .sync(body))
     }
 
-    public static func async(_ name: String, roles: Set<RPCRole>, _ body: @escaping AsyncBody) -> RPCMethod {
-        RPCMethod(name: name, roles: roles, body: .async(body))
+    public static func ordered(_ name: String, roles: Set<RPCRole>, _ body: @escaping OrderedBody) -> RPCMethod {
+        RPCMethod(name: name, roles: roles, body: .ordered(body))
+    }
+
+    public static func waiting(_ name: String, roles: Set<RPCRole>, _ body: @escaping WaitingBody) -> RPCMethod {
+        RPCMethod(name: name, roles: roles, body: .waiting(body))
+    }
+}
+
+/// What a `waiting` method still has to do once its effect is applied; its result is the
+/// call's answer.
+public struct RPCRemainder: Sendable {
+    let run: @Sendable () async throws -> JSON
+
+    public init(_ run: @escaping @Sendable () async throws -> JSON) {
+        self.run = run
+    }
+
+    /// Nothing left to wait for: the answer is ready.
+    public static func answer(_ value: JSON) -> RPCRemainder {
+        RPCRemainder { value }
     }
 }
 

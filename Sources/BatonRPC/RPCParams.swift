@@ -30,10 +30,20 @@ public struct RPCParams: Sendable {
         return RPCParams(members: object)
     }
 
-    public func optionalInt(_ key: String) throws(RPCError) -> Int64? {
+    public func int(_ key: String, in range: ClosedRange<Int64> = .min ... .max) throws(RPCError) -> Int64 {
+        guard let value = try optionalInt(key, in: range) else { throw .invalidParams("missing integer member \"\(key)\"") }
+        return value
+    }
+
+    /// An integer member, refused unless it lies in `range`: every number a method takes
+    /// has a range, checked before anything is applied or stored.
+    public func optionalInt(_ key: String, in range: ClosedRange<Int64> = .min ... .max) throws(RPCError) -> Int64? {
         guard let value = members[key], value != .null else { return nil }
         guard let int = value.intValue else {
             throw .invalidParams("member \"\(key)\" must be an integer, not \(value.typeName)")
+        }
+        guard range.contains(int) else {
+            throw .invalidParams("member \"\(key)\" must be from \(range.lowerBound) to \(range.upperBound), not \(int)")
         }
         return int
     }

@@ -29,6 +29,9 @@ func withHost<T>(
     defer { directory.remove() }
     var configuration = HostConfiguration(socketPath: directory.file("baton.sock"))
     configuration.stateDirectory = directory.file("state")
+    // Scripted schedulers run no processes and never report them stopped; the suites that
+    // run real sandboxes turn this back on.
+    configuration.stopsSandboxesAtExit = false
     configure(&configuration)
     var logger = Logger(label: "host-test")
     logger.logLevel = .critical

@@ -40,6 +40,7 @@ extension ProcessHeavySuites {
         ) async throws {
             try await withHost(configure: { configuration in
                 configuration.plugins = [plugin.spec]
+                configuration.stopsSandboxesAtExit = true
                 configuration.ingress = IngressConfiguration(port: 0)
                 configuration.ingress?.responseHeaderTimeout = responseHeaderTimeout
             }) { harness in

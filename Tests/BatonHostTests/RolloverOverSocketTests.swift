@@ -128,6 +128,30 @@ struct RolloverOverSocketTests {
         }
     }
 
+    @Test func aSchedulerThatPipelinesStartingAndReadyEndsWithEverySandboxReady() async throws {
+        let backend = try await TestBackend.start()
+        defer { Task { await backend.stop() } }
+        try await withHost { harness in
+            let (admin, scheduler, _) = try await harness.clients()
+            defer { Task { await admin.close(); await scheduler.close() } }
+            var desired = NotificationReader(scheduler)
+            _ = try await scheduler.call("scheduler.subscribe")
+            _ = try await deploy(admin, "v1", image: "one")
+            let pool = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
+            let count = 2_000
+            for index in 0..<count {
+                let sandbox = JSON.string("s\(index)")
+                // Notifications: nothing waits for an answer between `starting` and `ready`.
+                try await scheduler.notify("scheduler.report", ["sandbox": sandbox, "pool": pool, "state": "starting"])
+                try await scheduler.notify("scheduler.report", ["sandbox": sandbox, "pool": pool, "state": "ready", "url": .string(backend.url)])
+            }
+            _ = try await scheduler.call("host.ping")  // taken in order: every report before it has taken effect
+            let sandboxes = try #require(try await admin.call("app.status", ["app": "shop"])["sandboxes"]?.arrayValue)
+            #expect(sandboxes.count == count)
+            #expect(sandboxes.filter { $0["state"] != "ready" }.map { $0["sandbox"] ?? .null } == [])
+        }
+    }
+
     @Test func badRequestsGetTheirErrors() async throws {
         try await withHost { harness in
             let admin = try await harness.client(.admin)

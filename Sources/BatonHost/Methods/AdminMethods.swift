@@ -7,17 +7,19 @@ import Glibc
 enum AdminMethods {
     static func all(launcher: Launcher, clock: any CoreClock) -> [RPCMethod] {
         [
-            .async("app.deploy", roles: [.admin]) { call in
+            .waiting("app.deploy", roles: [.admin]) { call in
                 let request = try CoreJSON.deployRequest(try call.namedParams())
                 let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
-                try await durable(launcher)
-                return ["deployment": .string(id)]
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return ["deployment": .string(id)]
+                }
             },
-            .async("app.status", roles: [.admin]) { call in
+            .ordered("app.status", roles: [.admin]) { call in
                 let app = try call.namedParams().string("app")
                 return CoreJSON.status(try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) })
             },
-            .async("app.list", roles: [.admin]) { _ in
+            .ordered("app.list", roles: [.admin]) { _ in
                 let apps: [JSON] = await launcher.appSummaries().map { summary in
                     var object: JSONObject = ["app": .string(summary.app)]
                     object["activeVersion"] = summary.activeVersion.map(JSON.string) ?? .null
@@ -27,21 +29,25 @@ enum AdminMethods {
                 }
                 return ["apps": .array(apps)]
             },
-            .async("route.set", roles: [.admin]) { call in
+            .waiting("route.set", roles: [.admin]) { call in
                 let params = try call.namedParams()
                 let host = try params.string("host")
                 let app = try params.string("app")
                 try await CoreJSON.call { () async throws(CoreError) in try await launcher.setRoute(host: host, app: app) }
-                try await durable(launcher)
-                return [:]
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return [:]
+                }
             },
-            .async("route.remove", roles: [.admin]) { call in
+            .waiting("route.remove", roles: [.admin]) { call in
                 let host = try call.namedParams().string("host")
                 try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
-                try await durable(launcher)
-                return [:]
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return [:]
+                }
             },
-            .async("route.list", roles: [.admin]) { _ in
+            .ordered("route.list", roles: [.admin]) { _ in
                 let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .string($0.app)] }
                 return ["routes": .array(routes)]
             },
@@ -57,7 +63,8 @@ enum AdminMethods {
         ]
     }
 
-    /// An admin change is answered only once the store has it.
+    /// An admin change is answered only once the store has it; the wait for the disk
+    /// comes after the change took effect, so it does not hold back the session's next call.
     static func durable(_ launcher: Launcher) async throws(RPCError) {
         do {
             try await launcher.durable()

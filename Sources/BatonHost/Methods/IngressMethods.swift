@@ -11,7 +11,9 @@ import NIOHTTP1
 enum IngressMethods {
     static func all(ingress: IngressServer, defaultTimeout: TimeAmount) -> [RPCMethod] {
         [
-            .async("ingress.request", roles: [.admin, .router]) { call in
+            // Like an HTTP request, it takes effect when it reaches a sandbox, not in the
+            // session's order: its effect here is only the check of its params.
+            .waiting("ingress.request", roles: [.admin, .router]) { call in
                 let params = try call.namedParams()
                 let app = try params.string("app")
                 let service = try params.optionalString("service") ?? "web"
@@ -34,19 +36,21 @@ enum IngressMethods {
                     body = ByteBuffer(bytes: bytes)
                 }
                 let timeout = try params.optionalInt("timeoutMs").map { TimeAmount.milliseconds($0) } ?? defaultTimeout
-                let response: InternalResponse
-                do {
-                    response = try await ingress.request(
-                        app: app, service: service, method: method, path: path, headers: headers, body: body, timeout: timeout)
-                } catch {
-                    throw RPCError(code: 2004, message: "Request failed: \(error)")
+                return RPCRemainder { [headers, body] in
+                    let response: InternalResponse
+                    do {
+                        response = try await ingress.request(
+                            app: app, service: service, method: method, path: path, headers: headers, body: body, timeout: timeout)
+                    } catch {
+                        throw RPCError(code: 2004, message: "Request failed: \(error)")
+                    }
+                    var responseHeaders = JSONObject()
+                    for (name, value) in response.headers { responseHeaders[name] = .string(value) }
+                    return [
+                        "status": .int(Int64(response.status)), "headers": .object(responseHeaders),
+                        "body": .string(Data(response.body.readableBytesView).base64EncodedString()),
+                    ]
                 }
-                var responseHeaders = JSONObject()
-                for (name, value) in response.headers { responseHeaders[name] = .string(value) }
-                return [
-                    "status": .int(Int64(response.status)), "headers": .object(responseHeaders),
-                    "body": .string(Data(response.body.readableBytesView).base64EncodedString()),
-                ]
             }
         ]
     }

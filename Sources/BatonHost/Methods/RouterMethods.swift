@@ -6,7 +6,9 @@ import BatonRPC
 enum RouterMethods {
     static func all(broker: LeaseBroker) -> [RPCMethod] {
         [
-            .async("lease.acquire", roles: [.router]) { call in
+            // The request takes its place in the broker's queue in order; the wait for a slot
+            // does not hold back the session's later calls.
+            .waiting("lease.acquire", roles: [.router]) { call in
                 let params = try call.namedParams()
                 let app = try params.string("app")
                 let service = try params.optionalString("service") ?? "web"
@@ -14,20 +16,24 @@ enum RouterMethods {
                 let waitMs = try params.optionalInt("waitMs") ?? 0
                 let exclude = try params.optionalStringArray("exclude") ?? []
                 guard slots >= 1, waitMs >= 0 else { throw RPCError.invalidParams("slots must be at least 1 and waitMs not negative") }
-                return CoreJSON.lease(
-                    try await CoreJSON.call { () async throws(CoreError) in
-                        try await broker.acquire(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude))
-                    })
+                let outcome = try await CoreJSON.call { () async throws(CoreError) in
+                    try await broker.requestLease(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude))
+                }
+                switch outcome {
+                case .granted(let lease): return .answer(CoreJSON.lease(lease))
+                case .queued(let wait):
+                    return RPCRemainder { CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await wait.lease() }) }
+                }
             },
-            .async("lease.renew", roles: [.router]) { call in
+            .ordered("lease.renew", roles: [.router]) { call in
                 let id = try call.namedParams().string("lease")
                 return CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await broker.renew(id) })
             },
-            .async("lease.release", roles: [.router]) { call in
+            .ordered("lease.release", roles: [.router]) { call in
                 await broker.release(try call.namedParams().string("lease"))
                 return [:]
             },
-            .async("lease.invalidate", roles: [.router]) { call in
+            .ordered("lease.invalidate", roles: [.router]) { call in
                 let params = try call.namedParams()
                 await broker.invalidate(try params.string("lease"), reason: try params.optionalString("reason") ?? "unspecified")
                 return [:]

@@ -7,7 +7,7 @@ import BatonRPC
 enum SchedulerMethods {
     static func all(launcher: Launcher, broker: LeaseBroker) -> [RPCMethod] {
         [
-            .async("scheduler.subscribe", roles: [.scheduler]) { call in
+            .ordered("scheduler.subscribe", roles: [.scheduler]) { call in
                 let (id, snapshot, updates) = await launcher.subscribeScheduler(name: call.session.client.name)
                 let subscription = "scheduler-\(id)"
                 Subscriptions.forward(updates, to: call.session, method: "scheduler.desired") { update in
@@ -21,13 +21,13 @@ enum SchedulerMethods {
                     "pools": .array(snapshot.map(CoreJSON.desiredPool)),
                 ]
             },
-            .async("scheduler.report", roles: [.scheduler]) { call in
+            .ordered("scheduler.report", roles: [.scheduler]) { call in
                 let report = try sandboxReport(try call.namedParams())
                 let name = call.session.client.name
                 try await CoreJSON.call { () async throws(CoreError) in try await broker.report(report, from: name) }
                 return [:]
             },
-            .async("scheduler.sync", roles: [.scheduler]) { call in
+            .ordered("scheduler.sync", roles: [.scheduler]) { call in
                 let params = try call.namedParams()
                 guard let list = params.members["sandboxes"]?.arrayValue else {
                     throw RPCError.invalidParams("scheduler.sync takes {sandboxes: [report, ...]}")
