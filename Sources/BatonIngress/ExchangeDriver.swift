@@ -16,6 +16,8 @@ protocol ExchangeSink: AnyObject {
     /// The response was cut off after it started: the receiver must not take it for whole.
     func abort()
     func setReading(_ on: Bool)
+    /// The sandbox switched protocols: the sink now owns the connection and the lease.
+    func switchProtocols(_ head: HTTPResponseHead, to upstream: UpstreamConnection, lease: Lease)
 }
 
 /// Carries one request at a time to a sandbox and its answer back to a sink: it takes a
@@ -167,7 +169,8 @@ final class ExchangeDriver {
         exchange.upstream = connection
         exchange.connected = .now
         connection.delegate = self
-        let head = ProxyHeaders.upstreamRequest(exchange.head, clientAddress: sink?.clientAddress, requestID: exchange.requestID)
+        let head = ProxyHeaders.upstreamRequest(
+            exchange.head, exchange.checked, clientAddress: sink?.clientAddress, requestID: exchange.requestID)
         connection.write(.head(head))
         let body = exchange.requestSent ? (exchange.replay ?? []) : exchange.unsent
         for part in body { connection.write(.body(.byteBuffer(part))) }
@@ -324,6 +327,11 @@ final class ExchangeDriver {
 extension ExchangeDriver: UpstreamDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange else { return }
+        if head.status == .switchingProtocols {
+            // The tunnel opens at the 101's end: the decoder still has that end to hand over.
+            exchange.switchingProtocols = head
+            return cancelResponseTimer()
+        }
         exchange.responseStarted = true
         exchange.status = head.status.code
         cancelResponseTimer()
@@ -333,6 +341,24 @@ extension ExchangeDriver: UpstreamDelegate {
             ingress.leases.markStream(lease)
         }
         sink?.sendHead(ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive))
+    }
+
+    /// A 101 for a request that asked to switch hands the connection and the lease over to
+    /// the sink; the exchange itself ends. A 101 nobody asked for is the sandbox's fault.
+    private func switchedProtocols(_ exchange: ProxyExchange, _ head: HTTPResponseHead) {
+        guard exchange.checked.upgrade != nil, let upstream = exchange.upstream, let lease = exchange.lease else {
+            return respondWithError(
+                .badGateway, "App \(exchange.app) switched protocols for a request that did not ask to.", head: exchange.head)
+        }
+        exchange.responseStarted = true
+        exchange.status = head.status.code
+        exchange.lease = nil
+        exchange.upstream = nil
+        ingress.leases.responded(lease)
+        finish(exchange, reuseUpstream: false)
+        var head = head  // the sandbox's own Upgrade, Connection and Sec-WebSocket-Accept go to the client
+        head.version = exchange.head.version
+        sink?.switchProtocols(head, to: upstream, lease: lease)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -347,6 +373,7 @@ extension ExchangeDriver: UpstreamDelegate {
 
     func upstreamResponseEnd() {
         guard let exchange else { return }
+        if let head = exchange.switchingProtocols { return switchedProtocols(exchange, head) }
         finish(exchange, reuseUpstream: true)
         sink?.sendEnd(keepAlive: exchange.keepAlive)
     }

@@ -86,22 +86,15 @@ public final class IngressServer: Sendable {
                     let headGuard = RequestHeadGuard(configuration: context.configuration, timers: context.timers)
                     try channel.pipeline.syncOperations.addHandler(headGuard)
                     let proxy = ProxyHandler(ingress: context, headGuard: headGuard)
-                    let upgrade: NIOHTTPServerUpgradeConfiguration = (
-                        upgraders: [TunnelUpgrader(ingress: context)],
-                        completionHandler: { context in
-                            // The connection is a tunnel now; the HTTP-level guards step aside.
-                            let pipeline = context.pipeline.syncOperations
-                            if let proxy = try? pipeline.handler(type: ProxyHandler.self) { pipeline.removeHandler(proxy, promise: nil) }
-                            if let guardHandler = try? pipeline.handler(type: RequestHeadGuard.self) {
-                                pipeline.removeHandler(guardHandler, promise: nil)
-                            }
-                        }
-                    )
-                    // Headers pass through as they were parsed; validating them again on the way out is work
-                    // without effect.
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withServerUpgrade: upgrade, withErrorHandling: true,
-                        withOutboundHeaderValidation: false)
+                    // Upgrades are proxied as ordinary requests (ExchangeDriver): a 101 from the sandbox
+                    // turns the connection into a tunnel, and the decoder then forwards what it read past
+                    // the request head. Headers pass through as parsed; validating them again on the way
+                    // out is work without effect.
+                    try channel.pipeline.syncOperations.addHandlers([
+                        HTTPResponseEncoder(),
+                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                        HTTPServerProtocolErrorHandler(),
+                    ])
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }

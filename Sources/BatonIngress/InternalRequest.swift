@@ -29,12 +29,13 @@ extension IngressServer {
             let promise = loop.makePromise(of: InternalResponse.self)
             let sink = CollectingSink(promise: promise, allocator: ByteBufferAllocator())
             let driver = ExchangeDriver(ingress: context, eventLoop: loop, sink: sink)
-            var requestHeaders = HTTPHeaders(headers)
-            if let body { requestHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
+            let requestHeaders = HTTPHeaders(headers)
             let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: requestHeaders)
+            let framing = body.map { BodyFraming.length(Int64($0.readableBytes)) } ?? .none
             driver.start(
                 ProxyExchange(
-                    head: head, app: app, service: service,
+                    head: head, checked: CheckedRequest(authority: nil, target: path, framing: framing, upgrade: nil),
+                    app: app, service: service,
                     requestID: requestHeaders.first(name: "x-request-id") ?? ProxyHandler.newRequestID(),
                     replayLimit: context.configuration.replayBufferBytes, deadline: .nanoseconds(timeout.nanoseconds)))
             if let body { driver.received(body) }
@@ -86,4 +87,10 @@ private final class CollectingSink: ExchangeSink {
     }
 
     func setReading(_ on: Bool) {}
+
+    /// Never asked for: an internal request carries no `Upgrade`.
+    func switchProtocols(_ head: HTTPResponseHead, to upstream: UpstreamConnection, lease: Lease) {
+        upstream.close()
+        promise.fail(InternalRequestFailed(description: "the sandbox switched protocols"))
+    }
 }

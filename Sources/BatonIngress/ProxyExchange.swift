@@ -6,6 +6,8 @@ import NIOHTTP1
 /// again, and how far the tries have got.
 final class ProxyExchange {
     let head: HTTPRequestHead
+    /// What the checks made of the head: target, authority, framing, upgrade.
+    let checked: CheckedRequest
     let app: String
     let service: String
     let requestID: String
@@ -44,14 +46,22 @@ final class ProxyExchange {
     var requestSent = false
     /// Whether the client has received any byte of the response; after that, no retry.
     var responseStarted = false
+    /// The sandbox's 101, from its head until its end, when the tunnel opens.
+    var switchingProtocols: HTTPResponseHead?
 
-    init(head: HTTPRequestHead, app: String, service: String, requestID: String, replayLimit: Int, deadline: Duration) {
+    init(
+        head: HTTPRequestHead, checked: CheckedRequest, app: String, service: String, requestID: String, replayLimit: Int,
+        deadline: Duration
+    ) {
         self.deadline = started + deadline
         self.head = head
+        self.checked = checked
         self.app = app
         self.service = service
         self.requestID = requestID
-        self.keepAlive = head.isKeepAlive
+        // The parser reads nothing after a request that asked to switch protocols, so such a
+        // connection ends with its answer unless it becomes a tunnel.
+        self.keepAlive = head.isKeepAlive && checked.upgrade == nil
         self.replayLimit = replayLimit
     }
 

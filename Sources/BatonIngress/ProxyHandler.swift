@@ -24,6 +24,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var quiescing = false
     /// Whether the response going out told the client `Connection: close`.
     private var announcedClose = false
+    /// Where the client's current request is: the decoder hands over its end separately.
+    private var reading = RequestReading.betweenRequests
+    /// A 101 that came before the decoder handed over the request's end; the tunnel opens
+    /// once it has, since nothing but raw bytes may follow the decoder then.
+    private var pendingTunnel: (head: HTTPResponseHead, upstream: UpstreamConnection, lease: Lease)?
+
+    private enum RequestReading {
+        case betweenRequests
+        case inRequest
+    }
     /// How long an idle connection is kept once quiescing, so that a request a client is
     /// sending at that moment is answered rather than cut off.
     static let quiescingIdleGrace: TimeAmount = .seconds(5)
@@ -59,12 +69,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart) {
         switch part {
         case .head(let head):
+            reading = .inRequest
             headGuard.headReceived()
             requestStarted(head)
         case .body(let body):
             driver?.received(body)
         case .end:
+            reading = .betweenRequests
             driver?.ended()
+            if let (head, upstream, lease) = pendingTunnel {
+                pendingTunnel = nil
+                switchProtocols(head, to: upstream, lease: lease)
+            }
         }
     }
 
@@ -104,6 +120,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         driver?.abandon()
+        if let (_, upstream, lease) = pendingTunnel {
+            pendingTunnel = nil
+            upstream.close()
+            ingress.leases.checkin(lease)
+        }
         context.fireChannelInactive()
     }
 
@@ -115,10 +136,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func requestStarted(_ head: HTTPRequestHead) {
+        let checked: CheckedRequest
+        switch RequestCheck.check(head) {
+        case .success(let valid): checked = valid
+        case .failure(let refusal):
+            ingress.logger.info(
+                "request", metadata: ["status": "\(refusal.status.code)", "method": "\(head.method.rawValue)", "reason": "\(refusal.reason)"])
+            ingress.metrics.request(app: "-", status: "\(refusal.status.code)")
+            return refuse(refusal.status, refusal.reason, version: head.version, retryAfter: nil)
+        }
         let requestID = head.headers.first(name: "x-request-id") ?? Self.newRequestID()
-        guard let app = ingress.routes.app(forHost: head.headers.first(name: "host")) else {
-            let host = head.headers.first(name: "host") ?? "(none)"
-            let message = "No app is routed for host \(host)."
+        guard let app = ingress.routes.app(forHost: checked.authority) else {
+            let message = "No app is routed for host \(checked.authority ?? "(none)")."
             ingress.logger.info("request", metadata: ["status": "404", "method": "\(head.method.rawValue)", "path": "\(head.uri)", "reason": "\(message)"])
             ingress.metrics.request(app: "-", status: "404")
             return refuse(.notFound, message, version: head.version, retryAfter: nil)
@@ -130,8 +159,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let timeout = ingress.configuration.responseHeaderTimeout
         driver?.start(
             ProxyExchange(
-                head: head, app: app, service: "web", requestID: requestID, replayLimit: ingress.configuration.replayBufferBytes,
-                deadline: .nanoseconds(timeout.nanoseconds)))
+                head: head, checked: checked, app: app, service: "web", requestID: requestID,
+                replayLimit: ingress.configuration.replayBufferBytes, deadline: .nanoseconds(timeout.nanoseconds)))
     }
 
     private func setClientReading(_ on: Bool) {
@@ -198,6 +227,41 @@ extension ProxyHandler: ExchangeSink {
 
     func abort() {
         context?.close(promise: nil)
+    }
+
+    /// The sandbox answered 101: the client gets that answer, then the HTTP handlers leave
+    /// and the two connections relay raw bytes, holding the lease slot until either closes.
+    /// Bytes the client sent past the request head reach the tunnel: the decoder forwards
+    /// them to the half placed right behind it when it is removed.
+    func switchProtocols(_ head: HTTPResponseHead, to upstream: UpstreamConnection, lease: Lease) {
+        let cache = ingress.leases
+        guard let context else {
+            upstream.close()
+            return cache.checkin(lease)
+        }
+        guard reading == .betweenRequests else {
+            pendingTunnel = (head, upstream, lease)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease) }
+        ingress.tunnels.add(lease: lease, client: context.channel)
+        cache.markStream(lease)
+        let pipeline = context.pipeline.syncOperations
+        do {
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(clientHalf, position: .after(decoder))
+            try upstream.becomeTunnel(with: sandboxHalf)
+            pipeline.removeHandler(headGuard, promise: nil)
+            pipeline.removeHandler(try pipeline.handler(type: HTTPServerProtocolErrorHandler.self), promise: nil)
+            pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self), promise: nil)
+            pipeline.removeHandler(self, promise: nil)
+            pipeline.removeHandler(decoder, promise: nil)
+        } catch {
+            ingress.logger.error("tunnel not opened", metadata: ["error": "\(error)"])
+            upstream.close()
+            context.close(promise: nil)
+        }
     }
 
     func setReading(_ on: Bool) {

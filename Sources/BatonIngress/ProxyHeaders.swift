@@ -22,14 +22,28 @@ enum ProxyHeaders {
         for name in doomed { headers.remove(name: name) }
     }
 
-    /// The request as the sandbox gets it: hop-by-hop headers gone, `X-Forwarded-*`
-    /// appended, and an `X-Request-Id` (the client's, or a new one).
-    static func upstreamRequest(_ head: HTTPRequestHead, clientAddress: String?, requestID: String) -> HTTPRequestHead {
+    /// The request as the sandbox gets it: hop-by-hop headers gone, the target in origin
+    /// form, Host and the body's framing set by the proxy alone (never what the client sent
+    /// or hid behind `Connection`), `X-Forwarded-*` appended, and an `X-Request-Id` (the
+    /// client's, or a new one).
+    static func upstreamRequest(
+        _ head: HTTPRequestHead, _ checked: CheckedRequest, clientAddress: String?, requestID: String
+    ) -> HTTPRequestHead {
         var head = head
-        let originalHost = head.headers.first(name: "host")
         stripHopByHop(&head.headers)
-        head.headers.remove(name: "expect")  // answered by the proxy itself
+        for name in ["expect", "content-length", "host"] { head.headers.remove(name: name) }  // expect: answered by the proxy
         head.version = .http1_1
+        head.uri = checked.target
+        if let authority = checked.authority { head.headers.add(name: "Host", value: authority) }
+        switch checked.framing {
+        case .none: break
+        case .length(let length): head.headers.add(name: "Content-Length", value: "\(length)")
+        case .chunked: head.headers.add(name: "Transfer-Encoding", value: "chunked")
+        }
+        if let upgrade = checked.upgrade {
+            head.headers.add(name: "Connection", value: "Upgrade")
+            head.headers.add(name: "Upgrade", value: upgrade)
+        }
         if let clientAddress {
             if let existing = head.headers.first(name: "x-forwarded-for") {
                 head.headers.replaceOrAdd(name: "X-Forwarded-For", value: "\(existing), \(clientAddress)")
@@ -38,7 +52,7 @@ enum ProxyHeaders {
             }
         }
         head.headers.add(name: "X-Forwarded-Proto", value: "http")
-        if let originalHost { head.headers.add(name: "X-Forwarded-Host", value: originalHost) }
+        if let authority = checked.authority { head.headers.add(name: "X-Forwarded-Host", value: authority) }
         if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "X-Request-Id", value: requestID) }
         return head
     }

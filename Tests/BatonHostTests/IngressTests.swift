@@ -14,7 +14,7 @@ import Testing
 struct IngressTests {
     /// A host with its ingress on a free port, an admin and a scheduler session, and the
     /// route shop.test → shop.
-    private struct Stage {
+    struct Stage {
         let harness: HostHarness
         let admin: RPCClient
         let scheduler: RPCClient
@@ -84,7 +84,7 @@ struct IngressTests {
         }
     }
 
-    private func withStage(
+    func withStage(
         holdTimeoutMs: Int64 = 5_000, leaseTTLMs: Int64? = nil, adjust: (inout IngressConfiguration) -> Void = { _ in },
         _ body: (inout Stage) async throws -> Void
     ) async throws {

@@ -9,6 +9,9 @@ import NIOHTTP1
 /// the same leases, retries and holds as HTTP traffic; each service has its own leases, so a
 /// worker's sandbox never serves web traffic.
 enum IngressMethods {
+    /// The longest `timeoutMs` an internal request may ask for: one day.
+    static let maxTimeoutMs: Int64 = 86_400_000
+
     static func all(ingress: IngressServer, defaultTimeout: TimeAmount) -> [RPCMethod] {
         [
             // Like an HTTP request, it takes effect when it reaches a sandbox, not in the
@@ -17,15 +20,24 @@ enum IngressMethods {
                 let params = try call.namedParams()
                 let app = try params.string("app")
                 let service = try params.optionalString("service") ?? "web"
-                let method = HTTPMethod(rawValue: try params.optionalString("method") ?? "GET")
+                let methodName = try params.optionalString("method") ?? "GET"
+                guard RequestCheck.isToken(methodName), methodName != "CONNECT" else {
+                    throw RPCError.invalidParams("method must be an HTTP method token other than CONNECT")
+                }
+                let method = HTTPMethod(rawValue: methodName)
                 let path = try params.optionalString("path") ?? "/"
-                guard path.hasPrefix("/") else { throw RPCError.invalidParams("path must start with /") }
+                guard RequestCheck.isOriginTarget(path) else {
+                    throw RPCError.invalidParams("path must start with / and hold only visible ASCII, no spaces")
+                }
                 var headers: [(String, String)] = []
                 if let raw = params.members["headers"], raw != .null {
                     guard let object = raw.objectValue else { throw RPCError.invalidParams("headers must be an object of strings") }
                     for member in object.members {
                         guard let value = member.value.stringValue else {
                             throw RPCError.invalidParams("header \(member.key) must be a string")
+                        }
+                        guard RequestCheck.isToken(member.key), RequestCheck.isFieldValue(value) else {
+                            throw RPCError.invalidParams("header names must be tokens and values must not hold CR, LF or NUL")
                         }
                         headers.append((member.key, value))
                     }
@@ -35,7 +47,7 @@ enum IngressMethods {
                     guard let bytes = Data(base64Encoded: encoded) else { throw RPCError.invalidParams("body must be base64") }
                     body = ByteBuffer(bytes: bytes)
                 }
-                let timeout = try params.optionalInt("timeoutMs").map { TimeAmount.milliseconds($0) } ?? defaultTimeout
+                let timeout = try params.optionalInt("timeoutMs", in: 1...IngressMethods.maxTimeoutMs).map { TimeAmount.milliseconds($0) } ?? defaultTimeout
                 return RPCRemainder { [headers, body] in
                     let response: InternalResponse
                     do {
