@@ -13,7 +13,6 @@ public actor LeaseBroker {
         var suspect = false
         var leases: Set<String> = []
         var slotsOut = 0
-        var inFlight = 0
         var drainSignalled = false
         var reporter: String?
         var reason: String?
@@ -62,7 +61,7 @@ public actor LeaseBroker {
     public static let retryAfterMs: Int64 = 100
 
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
-    private let leaseTTLMs: Int64
+    public nonisolated let leaseTTLMs: Int64
     /// Off only to show what happens without a readiness gate: a sandbox then takes traffic
     /// from its first report that names a URL, unchecked (setting `launcher.readinessGate`).
     private let readinessGate: Bool
@@ -110,7 +109,7 @@ public actor LeaseBroker {
                 sandboxes[id]?.state = .draining
                 result.draining[pool, default: []].append(id)
                 revokeLeases(onSandbox: id, reason: .cutover)
-                if let record = sandboxes[id], !record.leases.isEmpty || record.inFlight > 0 {
+                if let record = sandboxes[id], !record.leases.isEmpty {
                     result.undrained[pool, default: []].insert(id)
                 } else {
                     sandboxes[id]?.drainSignalled = true  // drained already; the launcher hears it from the result
@@ -352,6 +351,15 @@ public actor LeaseBroker {
         return record.lease
     }
 
+    /// Keeps a lease alive for the requests or stream it still carries, revoked or not: a
+    /// revoked lease takes no new requests (`renew` refuses it), but its sandbox must not be
+    /// taken as drained while it serves. Nothing happens to a lease that is gone.
+    public func keepAlive(_ id: String) {
+        guard leases[id] != nil else { return }
+        leases[id]?.expiresAtMs = clock.nowMs() + leaseTTLMs
+        scheduleExpiry(id)
+    }
+
     /// Says the lease carries a long-lived stream: a draining sandbox that holds one outlives
     /// the request drain timeout, up to the stream drain deadline.
     public func markStream(_ id: String) {
@@ -384,13 +392,6 @@ public actor LeaseBroker {
         forget(lease: id)
     }
 
-    /// How many requests the ingress has in flight on a sandbox; draining waits for 0.
-    public func reportInFlight(sandbox: String, count: Int) {
-        guard sandboxes[sandbox] != nil else { return }
-        sandboxes[sandbox]?.inFlight = count
-        signalIfDrained(sandbox)
-    }
-
     private func revokeLeases(onSandbox id: String, reason: RevocationReason) {
         guard let sandbox = sandboxes[id] else { return }
         let live = sandbox.leases.filter { leases[$0]?.revoked == false }.sorted()
@@ -414,7 +415,7 @@ public actor LeaseBroker {
 
     private func signalIfDrained(_ id: String) {
         guard let record = sandboxes[id], record.state == .draining, !record.drainSignalled,
-            record.leases.isEmpty, record.inFlight == 0
+            record.leases.isEmpty
         else { return }
         sandboxes[id]?.drainSignalled = true
         signalSink.yield(.drained(pool: record.pool, sandbox: id))

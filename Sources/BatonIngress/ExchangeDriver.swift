@@ -272,7 +272,9 @@ final class ExchangeDriver {
         if let lease = exchange.lease { ingress.leases.checkin(lease) }
         exchange.lease = nil
         if let upstream = exchange.upstream {
-            if reuseUpstream && exchange.requestEnded {
+            // After a request that asked to switch protocols, the sandbox's parser may read
+            // nothing more on that connection, as ours does not.
+            if reuseUpstream && exchange.requestEnded && exchange.checked.upgrade == nil {
                 ingress.upstreamPools.value(for: eventLoop).recycle(upstream)
             } else {
                 upstream.close()

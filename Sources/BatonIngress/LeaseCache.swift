@@ -50,10 +50,13 @@ public final class LeaseCache: Sendable {
 
     /// A lease unused this long is released.
     static let idleRelease: Duration = .seconds(10)
-    static let maintenanceInterval: Duration = .seconds(5)
+    /// How often leases in use are renewed: a third of the lease TTL, so two renewals may be
+    /// late before one expires, and at most every 5 s.
+    private let maintenanceInterval: Duration
 
     public init(broker: LeaseBroker, slotsPerLease: Int, logger: Logger, metrics: IngressMetrics = .disabled) {
         self.broker = broker
+        self.maintenanceInterval = min(.seconds(5), .milliseconds(broker.leaseTTLMs) / 3)
         self.slotsPerLease = slotsPerLease
         self.logger = logger
         self.metrics = metrics
@@ -70,9 +73,10 @@ public final class LeaseCache: Sendable {
         let follow = Task { [weak self] in
             for await revocation in revocations { self?.markRevoked(Set(revocation.leases), reason: revocation.reason.rawValue) }
         }
+        let interval = maintenanceInterval
         let maintain = Task { [weak self] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: Self.maintenanceInterval)
+                try? await Task.sleep(for: interval)
                 await self?.maintain()
             }
         }
@@ -250,15 +254,20 @@ public final class LeaseCache: Sendable {
         }
     }
 
-    /// Renews leases in use or used lately; releases the rest.
+    /// Renews leases in use or used lately and releases the rest. A revoked lease still
+    /// carrying requests or a stream is kept alive: its sandbox drains until they end, or
+    /// until the stream drain deadline closes them, whatever the lease TTL.
     private func maintain() async {
         let now = ContinuousClock.now
-        let (renew, release) = entries.withLockedValue { shelf -> ([String], [String]) in
+        let (renew, keepAlive, release) = entries.withLockedValue { shelf -> ([String], [String], [String]) in
             var renew: [String] = []
+            var keepAlive: [String] = []
             var release: [String] = []
             for (key, leases) in shelf.leases {
-                for (id, entry) in leases where !entry.revoked {
-                    if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
+                for (id, entry) in leases {
+                    if entry.revoked {
+                        if entry.inUse > 0 { keepAlive.append(id) }
+                    } else if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
                         renew.append(id)
                     } else {
                         shelf.leases[key]?.removeValue(forKey: id)
@@ -266,11 +275,12 @@ public final class LeaseCache: Sendable {
                     }
                 }
             }
-            return (renew, release)
+            return (renew, keepAlive, release)
         }
         for id in release { await broker.release(id) }
         for id in renew {
             do { _ = try await broker.renew(id) } catch { markRevoked([id], reason: "renewal refused") }
         }
+        for id in keepAlive { await broker.keepAlive(id) }
     }
 }

@@ -439,6 +439,51 @@ struct IngressTests {
         }
     }
 
+    /// The old version's pool, as `app.status` shows it.
+    private func oldPool(_ stage: Stage) async throws -> JSON? {
+        try await stage.admin.call("app.status", ["app": "shop"])["pools"]?.arrayValue?.first { $0["version"] == "v1" }
+    }
+
+    @Test func anEventStreamOutlivesTheLeaseTTLAfterACutover() async throws {
+        let streaming = try await StreamingBackend.start(firstEvent: "one")
+        let next = try await TestBackend.start(body: "v2")
+        defer { Task { await streaming.stop(); await next.stop() } }
+        try await withStage(leaseTTLMs: 600) { stage in
+            try await stage.live("v1", urls: [streaming.url])
+            let client = try await stage.raw("GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n")
+            defer { Task { await client.close() } }
+            _ = try await client.read(until: "data: one")
+            try await stage.live("v2", [next])
+            // Time passing is what is tested: three lease TTLs, so an unrenewed lease would be gone.
+            try await Task.sleep(for: .milliseconds(1_800))
+            try await streaming.send("two", last: false)
+            _ = try await client.read(until: "data: two")
+            #expect(try await stage.get().body == "v2")
+            #expect(try await oldPool(stage)?["desired"] == 1, "the stream's sandbox was scaled down under it")
+            try await streaming.send("three", last: true)
+            _ = try await client.read(until: "data: three")
+            _ = await stage.events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+        }
+    }
+
+    @Test func aWebSocketOutlivesTheLeaseTTLAfterACutover() async throws {
+        let first = try await TunnelBackend.start(name: "v1")
+        let second = try await TunnelBackend.start(name: "v2")
+        defer { Task { await first.stop(); await second.stop() } }
+        try await withStage(leaseTTLMs: 600) { stage in
+            try await stage.live("v1", urls: [first.url])
+            let (client, head) = try await stage.webSocket()
+            defer { Task { await client.close() } }
+            #expect(head.hasPrefix("HTTP/1.1 101"))
+            try await stage.live("v2", urls: [second.url])
+            try await Task.sleep(for: .milliseconds(1_800))  // three lease TTLs
+            try await client.send("later")
+            #expect(try await client.read(until: "later") == "v1:later")
+            #expect(try await stage.get().body == "v2")
+            #expect(try await oldPool(stage)?["desired"] == 1, "the tunnel's sandbox was scaled down under it")
+        }
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrderAndBodiesKeepTheirFraming() async throws {
         let backend = try await TestBackend.start { head, body in
             TestBackend.Reply(
