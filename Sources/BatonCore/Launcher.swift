@@ -124,6 +124,8 @@ public actor Launcher {
         changed.versions.insert(VersionKey(app: app, version: request.version))
 
         var created: [PoolRecord] = []
+        /// Older pools this deploy runs again (a rollback), perhaps while they drain.
+        var reclaimed: [String] = []
         for service in request.services {
             let identity = service.poolIdentity
             if let existing = pools.values.first(where: { $0.app == app && $0.spec.poolIdentity == identity }) {
@@ -133,6 +135,7 @@ public actor Launcher {
                 if record.activePools[service.name] != existing.id {
                     deployment.waitPools[service.name] = existing.id
                     deployment.startedPools.insert(existing.id)
+                    reclaimed.append(existing.id)
                 }
             } else {
                 nextPool += 1
@@ -159,6 +162,7 @@ public actor Launcher {
                     id: pool.id, app: app, version: pool.version, service: pool.spec.name,
                     slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
         }
+        for pool in reclaimed { await reclaim(pool) }
         guard deployments[id]?.state == .waiting else { return id }  // superseded meanwhile
         publish(.deployStarted, app: app, deployment: id, version: request.version)
         for pool in created {
@@ -214,8 +218,30 @@ public actor Launcher {
         schedulers.publish([desiredPool(pools[id]!)])
     }
 
+    /// A pool taken back by a deploy stops draining: no older deploy may scale it down once
+    /// its leases are gone, and its live sandboxes serve again.
+    private func reclaim(_ pool: String) async {
+        for id in deployments.keys.sorted(by: Self.creationOrder) where deployments[id]?.drainingPools[pool] != nil {
+            deployments[id]?.drainingPools.removeValue(forKey: pool)
+            finishIfDrained(id)
+        }
+        await broker.returnToService(pool: pool)
+    }
+
+    /// Whether a pool serves its app's active version or is waited for by a deploy: such a
+    /// pool is never scaled down, whatever drain or rollback asks for it.
+    func isNeeded(_ id: String) -> Bool {
+        guard let pool = pools[id] else { return false }
+        if apps[pool.app]?.activePools.values.contains(id) == true { return true }
+        return apps[pool.app]?.deployments.contains { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(id) == true }
+            ?? false
+    }
+
     func scaleDown(_ id: String, reason: String, deployment: String?) {
         guard let pool = pools[id], pool.desired > 0 else { return }
+        guard !isNeeded(id) else {
+            return logger.notice("pool kept: it serves or is waited for", metadata: ["pool": "\(id)", "asked": "\(reason)"])
+        }
         setDesired(id, 0)
         publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason)
     }

@@ -45,10 +45,18 @@ extension Launcher {
 
     /// Cuts over the moment every changed service has its quorum.
     func evaluate(_ id: String) async {
-        guard let deployment = deployments[id], deployment.state == .waiting else { return }
+        guard deployments[id]?.state == .waiting else { return }
         guard readinessGate else { return await cutover(id, reason: "readiness gate off") }
-        guard quorumReached(deployment, atLeast: \.quorum) else { return }
+        await refreshAdmitted(id)
+        guard let deployment = deployments[id], deployment.state == .waiting, quorumReached(deployment, atLeast: \.quorum) else { return }
         await cutover(id, reason: nil)
+    }
+
+    /// Counts what serves now, from the broker: a pool taken back while it drained, or whose
+    /// sandboxes died, must not count sandboxes that take no leases.
+    private func refreshAdmitted(_ id: String) async {
+        guard let waitPools = deployments[id]?.waitPools.values else { return }
+        for (pool, count) in await broker.admittedCounts(pools: Set(waitPools)) { pools[pool]?.admitted = count }
     }
 
     private func cutover(_ id: String, reason: String?) async {
@@ -117,6 +125,7 @@ extension Launcher {
     }
 
     func readyTimeoutPassed(_ id: String) async {
+        await refreshAdmitted(id)
         guard let deployment = deployments[id], deployment.state == .waiting else { return }
         let progress = readinessSummary(deployment)
         if deployment.request.onTimeout == .proceed, quorumReached(deployment, atLeast: { _ in 1 }) {

@@ -120,6 +120,30 @@ public actor LeaseBroker {
         return result
     }
 
+    /// A pool taken back into use while it drains (a rollback): its draining sandboxes serve
+    /// again, those admitted at once, the others once they pass the check.
+    func returnToService(pool: String) {
+        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state == .draining {
+            sandboxes[id]?.state = .ready
+            sandboxes[id]?.drainSignalled = false
+            guard let record = sandboxes[id] else { continue }
+            if record.admitted {
+                signalSink.yield(.admitted(pool: pool, sandbox: id, admittedInPool: admittedCount(inPool: pool)))
+            } else if readinessGate {
+                startProbe(id)
+            } else {
+                admit(id, generation: record.generation)
+            }
+        }
+        wakeWaiters()
+    }
+
+    /// For each pool, how many of its sandboxes could take a lease now.
+    func admittedCounts(pools wanted: Set<String>) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: wanted.map { ($0, admittedCount(inPool: $0)) })
+    }
+
+    /// The sandboxes of `pool` that could take a lease now: ready, admitted, not suspect.
     func admittedCount(inPool pool: String) -> Int {
         sandboxes.values.filter { $0.pool == pool && $0.admitted && $0.state == .ready }.count
     }

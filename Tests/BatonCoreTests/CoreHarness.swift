@@ -55,13 +55,16 @@ struct CoreHarness {
     }
 
     /// Deploys `version` of "shop", makes `sandboxes[i]` ready for `services[i]`, and returns
-    /// the deployment once it is done.
-    func live(_ version: String, _ services: [ServiceSpec], sandboxes: [String], events: inout EventRecorder) async throws -> String {
+    /// the deployment once it reaches `milestone` (done, unless the test holds a drain open).
+    func live(
+        _ version: String, _ services: [ServiceSpec], sandboxes: [String], events: inout EventRecorder,
+        waitingFor milestone: CoreEvent.Kind = .deployDone
+    ) async throws -> String {
         let deployment = try await deploy("shop", version, services: services)
         for (service, sandbox) in zip(services, sandboxes) {
             try await ready(sandbox, pool: try await pool(of: deployment, service.name))
         }
-        await events.next(.deployDone) { $0.deployment == deployment }
+        await events.next(milestone) { $0.deployment == deployment }
         return deployment
     }
 

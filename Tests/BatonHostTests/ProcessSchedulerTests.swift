@@ -189,6 +189,41 @@ extension ProcessHeavySuites {
             }
         }
 
+        @Test func rollingBackToADrainingVersionUnderLoadFailsNoRequestAndKeepsServing() async throws {
+            let marker = "--test-\(UUID().uuidString)"
+            try await withScheduledHost { harness, admin, events in
+                _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+                #expect(await events.next("event") { $0["type"] == "deploy.done" } != nil)
+                let port = try #require(harness.host.ingress?.port)
+                _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
+                // An open stream keeps v1 draining while the operator rolls back to it.
+                let stream = try await EventStreamWatcher.open(host: "127.0.0.1", port: port, hostHeader: "hello.test", path: "/events")
+                let recorder = LoadRecorder()
+                let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: "hello.test", recorder: recorder)
+                let running = Task { await load.run() }
+                await recorder.waitFor(count: 50)
+                _ = try await admin.call("app.deploy", hello("v2", marker: marker + "-v2"))
+                #expect(await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == "v2" } != nil)
+                await recorder.waitFor(count: recorder.all.count + 100)
+                _ = try await admin.call("app.deploy", hello("v1", marker: marker))
+                #expect(await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == "v1" } != nil)
+                await stream.close()
+                #expect(await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v2" } != nil)
+                await recorder.waitFor(count: recorder.all.count + 300)
+                running.cancel()
+                await running.value
+                let samples = recorder.all
+                let failures = samples.compactMap(\.failure)
+                #expect(failures.isEmpty, "\(failures.prefix(5))")
+                let status = try await admin.call("app.status", ["app": "hello"])
+                #expect(status["activeVersion"] == "v1")
+                let v1 = status["pools"]?.arrayValue?.first { $0["version"] == "v1" }
+                #expect(v1?["desired"] == 2, "the version rolled back to still runs")
+                let last = samples.suffix(100).compactMap(\.servedBy)
+                #expect(!last.isEmpty && last.allSatisfy { $0 == "v1" }, "\(Set(last))")
+            }
+        }
+
         @Test func killingASandboxUnderLoadFailsOnlyWhatWasOnItAndCleanly() async throws {
             let marker = "--test-\(UUID().uuidString)"
             try await withScheduledHost { harness, admin, events in
