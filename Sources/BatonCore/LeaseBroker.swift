@@ -384,6 +384,12 @@ public actor LeaseBroker {
         scheduleExpiry(id)
     }
 
+    /// Of `ids`, those that take no new requests any more: revoked, released or expired. A
+    /// follower of `revocations` that fell behind resynchronises from this.
+    public func revokedOrGone(among ids: [String]) -> [String] {
+        ids.filter { leases[$0]?.revoked ?? true }
+    }
+
     /// Says the lease carries a long-lived stream: a draining sandbox that holds one outlives
     /// the request drain timeout, up to the stream drain deadline.
     public func markStream(_ id: String) {

@@ -73,7 +73,8 @@ public final class IngressServer: Sendable {
     @discardableResult
     public func start(inheriting inherited: Int32? = nil) async throws -> Int {
         let context = self.context
-        context.tunnels.follow(context.leases.revocations())
+        let tunnels = context.tunnels
+        context.leases.onRevocation { tunnels.revoked($0) }
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -124,7 +125,6 @@ public final class IngressServer: Sendable {
     }
 
     public func stop() async {
-        context.tunnels.stop()
         guard let bound = channel.withLockedValue({ current in
             defer { current = nil }
             return current

@@ -42,6 +42,7 @@ public final class LeaseCache: Sendable {
     private let metrics: IngressMetrics
     private let entries = NIOLockedValueBox(Shelf())
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+    private let revocationListeners = NIOLockedValueBox<[@Sendable ([String]) -> Void]>([])
     /// Response header timeouts in a row, per sandbox.
     private let timeouts = NIOLockedValueBox<[String: Int]>([:])
 
@@ -62,16 +63,19 @@ public final class LeaseCache: Sendable {
         self.metrics = metrics
     }
 
-    /// The broker's revocations, from now on.
-    func revocations() -> AsyncStream<LeaseRevocation> {
-        broker.revocations.subscribe()
+    /// Runs `action` with the ids of every lease revoked from now on, after the cache has
+    /// marked them; the tunnel registry closes its streams from it.
+    func onRevocation(_ action: @escaping @Sendable ([String]) -> Void) {
+        revocationListeners.withLockedValue { $0.append(action) }
     }
 
     /// Starts following revocations and renewing leases in use.
     public func start() {
-        let revocations = broker.revocations.subscribe()
-        let follow = Task { [weak self] in
-            for await revocation in revocations { self?.markRevoked(Set(revocation.leases), reason: revocation.reason.rawValue) }
+        // Held until `stop()` cancels it, like the maintenance loop.
+        let follow = Task { [self] in
+            await Self.followRevocations(of: broker) { ids, reason in self.revoked(ids, reason: reason) } resync: {
+                await self.resynchronise()
+            }
         }
         let interval = maintenanceInterval
         let maintain = Task { [weak self] in
@@ -81,6 +85,34 @@ public final class LeaseCache: Sendable {
             }
         }
         tasks.withLockedValue { $0 = [follow, maintain] }
+    }
+
+    /// Follows the broker's revocations until cancelled. A stream that ends because this
+    /// follower fell behind is never the end: it subscribes again, then resynchronises, so
+    /// no revocation is missed and none stays unseen.
+    private static func followRevocations(
+        of broker: LeaseBroker, revoked: @escaping @Sendable (Set<String>, String) -> Void, resync: @Sendable () async -> Void
+    ) async {
+        var revocations = broker.revocations.subscribe()
+        while !Task.isCancelled {
+            for await revocation in revocations { revoked(Set(revocation.leases), revocation.reason.rawValue) }
+            guard !Task.isCancelled else { return }
+            revocations = broker.revocations.subscribe()
+            await resync()
+        }
+    }
+
+    /// Asks the broker which cached leases are revoked or gone and treats them as revoked.
+    private func resynchronise() async {
+        let ids = entries.withLockedValue { shelf in shelf.leases.values.flatMap(\.keys) }
+        let stale = await broker.revokedOrGone(among: ids)
+        logger.warning("lease revocations fell behind; resynchronised", metadata: ["revoked": "\(stale.count)", "cached": "\(ids.count)"])
+        revoked(Set(stale), reason: "resync")
+    }
+
+    private func revoked(_ ids: Set<String>, reason: String) {
+        markRevoked(ids, reason: reason)
+        for listener in revocationListeners.withLockedValue({ $0 }) { listener(Array(ids)) }
     }
 
     public func stop() async {
@@ -279,7 +311,7 @@ public final class LeaseCache: Sendable {
         }
         for id in release { await broker.release(id) }
         for id in renew {
-            do { _ = try await broker.renew(id) } catch { markRevoked([id], reason: "renewal refused") }
+            do { _ = try await broker.renew(id) } catch { revoked([id], reason: "renewal refused") }
         }
         for id in keepAlive { await broker.keepAlive(id) }
     }

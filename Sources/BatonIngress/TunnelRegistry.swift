@@ -14,22 +14,10 @@ final class TunnelRegistry: Sendable {
     private let tunnels = NIOLockedValueBox<[String: [ObjectIdentifier: Tunnel]]>([:])
     private let configuration: IngressConfiguration
     private let metrics: IngressMetrics
-    private let follower = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(configuration: IngressConfiguration, metrics: IngressMetrics) {
         self.configuration = configuration
         self.metrics = metrics
-    }
-
-    func follow(_ revocations: AsyncStream<LeaseRevocation>) {
-        let task = Task { [weak self] in
-            for await revocation in revocations { self?.revoked(revocation.leases) }
-        }
-        follower.withLockedValue { $0 = task }
-    }
-
-    func stop() {
-        follower.withLockedValue { $0?.cancel() }
     }
 
     /// Records a tunnel for as long as its client connection is open.
@@ -44,7 +32,8 @@ final class TunnelRegistry: Sendable {
         }
     }
 
-    private func revoked(_ leases: [String]) {
+    /// Closes the tunnels on `leases` at the stream drain deadline, each with its jitter.
+    func revoked(_ leases: [String]) {
         let doomed = tunnels.withLockedValue { all in leases.flatMap { all[$0]?.values.map { $0 } ?? [] } }
         let deadline = configuration.streamDrainDeadline.nanoseconds
         let window = configuration.streamCloseJitter.nanoseconds

@@ -152,6 +152,28 @@ struct RolloverOverSocketTests {
         }
     }
 
+    @Test func subscribingAgainEndsTheEarlierSubscription() async throws {
+        try await withHost { harness in
+            let (admin, scheduler, _) = try await harness.clients()
+            defer { Task { await admin.close(); await scheduler.close() } }
+            var desired = NotificationReader(scheduler)
+            let first = try await scheduler.call("scheduler.subscribe")["subscription"]
+            let second = try #require(try await scheduler.call("scheduler.subscribe")["subscription"])
+            #expect(first != second)
+            var seen: [JSON] = []
+            for version in ["v1", "v2", "v3"] {
+                _ = try await deploy(admin, version, image: version)
+                while let update = await desired.next("scheduler.desired") {
+                    seen.append(update["subscription"] ?? .null)
+                    if update["subscription"] == second, update["pools"]?.arrayValue?.contains(where: { $0["version"] == .string(version) }) == true {
+                        break
+                    }
+                }
+            }
+            #expect(!seen.contains(first ?? .null), "the replaced subscription still pushed: \(seen)")
+        }
+    }
+
     @Test func badRequestsGetTheirErrors() async throws {
         try await withHost { harness in
             let admin = try await harness.client(.admin)
