@@ -179,10 +179,22 @@ public actor Launcher {
     private func validate(_ request: DeployRequest) throws(CoreError) {
         guard !request.app.isEmpty else { throw .invalidDeploy("the app needs a name") }
         guard !request.version.isEmpty else { throw .invalidDeploy("the deploy needs a version") }
+        guard WireLimits.isName(request.app), WireLimits.isName(request.version) else {
+            throw .invalidDeploy("app and version names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces")
+        }
         guard !request.services.isEmpty else { throw .invalidDeploy("the version needs at least one service") }
+        guard WireLimits.timeoutMs.contains(request.readyTimeoutMs), WireLimits.timeoutMs.contains(request.drainTimeoutMs) else {
+            throw .invalidDeploy("readyTimeoutMs and drainTimeoutMs must be within \(WireLimits.timeoutMs)")
+        }
         var names: Set<String> = []
         for service in request.services {
             guard !service.name.isEmpty else { throw .invalidDeploy("every service needs a name") }
+            guard WireLimits.isName(service.name), service.scheduler.map(WireLimits.isName) ?? true else {
+                throw .invalidDeploy("service and scheduler names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces")
+            }
+            guard WireLimits.instances.contains(Int64(service.instances)), WireLimits.slots.contains(Int64(service.slotsPerSandbox)) else {
+                throw .invalidDeploy("service \"\(service.name)\" needs instances within \(WireLimits.instances) and slots within \(WireLimits.slots)")
+            }
             guard names.insert(service.name).inserted else { throw .invalidDeploy("service \"\(service.name)\" is listed twice") }
             guard service.instances >= 1 else { throw .invalidDeploy("service \"\(service.name)\" needs at least 1 instance") }
             guard service.slotsPerSandbox >= 1 else { throw .invalidDeploy("service \"\(service.name)\" needs at least 1 slot per sandbox") }
@@ -270,6 +282,11 @@ public actor Launcher {
     /// Routes `host` to `app`. Only routes from the host's own configuration may name an
     /// app not deployed yet: its requests get 503 until it is.
     public func setRoute(host: String, app: String, allowingUnknownApp: Bool = false) throws(CoreError) {
+        guard WireLimits.isHost(host), WireLimits.isName(app) else {
+            throw CoreError(
+                code: CoreError.invalidDeployCode,
+                message: "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', and an app a name")
+        }
         guard apps[app] != nil || allowingUnknownApp else { throw .unknownApp(app) }
         routes[host.lowercased()] = app
         changed.routes.insert(host.lowercased())

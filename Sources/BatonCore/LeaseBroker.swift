@@ -152,6 +152,13 @@ public actor LeaseBroker {
 
     /// Applies one report; repeating a report changes nothing.
     public func report(_ report: SandboxReport, from scheduler: String?) throws(CoreError) {
+        guard WireLimits.isName(report.sandbox), report.url.map(WireLimits.isSandboxURL) ?? true,
+            (report.reason?.utf8.count ?? 0) <= WireLimits.reasonBytes
+        else {
+            throw CoreError(
+                code: -32602,
+                message: "Invalid params: a sandbox id is a name of 1 to \(WireLimits.nameBytes) visible ASCII characters, a url is http://host:port, and a reason at most \(WireLimits.reasonBytes) bytes")
+        }
         guard pools[report.pool] != nil else {
             throw CoreError(code: CoreError.unknownPoolCode, message: "Unknown pool \"\(report.pool)\"")
         }

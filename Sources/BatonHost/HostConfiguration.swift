@@ -15,7 +15,7 @@ public struct HostConfiguration: Sendable {
     /// Programs started beside the host and restarted when they exit.
     public var plugins: [PluginSpec] = []
     /// Where the host and its plugins keep their files (plugins get it as `BATON_STATE_DIR`).
-    public var stateDirectory = ".baton"
+    public var stateDirectory = StateLocation.defaultDirectory()
     /// Whether apps, versions, pools, deployments and routes are kept in
     /// `stateDirectory/baton.sqlite` across restarts (`baton serve` always keeps them; tests of
     /// the host alone need not).

@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "A JSON config file with the same settings as these flags; a flag given here wins over the file.")
     var config: String?
-    @Option(help: "Where the host and its plugins keep their files (default .baton).")
+    @Option(help: "Where the host and its plugins keep their files (default /var/lib/baton for root, else $XDG_STATE_HOME/baton or ~/.local/state/baton).")
     var state: String?
     @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
     var noPlugins = false

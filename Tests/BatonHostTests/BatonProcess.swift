@@ -47,8 +47,8 @@ enum BatonProcess {
         return (result.terminationStatus, result.standardOutput, result.standardError)
     }
 
-    /// `baton serve` keeps its state in `./.baton` unless told otherwise; a test's host keeps
-    /// it next to its socket or config file, in the test's own directory.
+    /// `baton serve` keeps its state in the user's state directory unless told otherwise; a
+    /// test's host keeps it next to its socket or config file, in the test's own directory.
     static func withState(_ arguments: [String]) -> [String] {
         guard !arguments.contains("--state") else { return arguments }
         for flag in ["--socket", "--config"] {

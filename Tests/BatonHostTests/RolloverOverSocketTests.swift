@@ -212,3 +212,61 @@ struct RolloverOverSocketTests {
         return nil
     }
 }
+
+/// Calls that once crashed the host or poisoned its store: each is refused before anything
+/// is applied, the host goes on, and it starts again on its own state.
+@Suite("Hostile calls over the socket", .timeLimit(.minutes(1)))
+struct HostileCallTests {
+    private static let huge = JSON.int(.max)
+
+    @Test func extremeNumbersAndBadNamesAreRefusedAndTheStateStillLoads() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let web: JSON = ["name": "web", "spec": ["image": "a"]]
+        let refused: [(String, JSON)] = [
+            ("app.deploy", ["app": "shop", "version": "v1", "readyTimeoutMs": Self.huge, "services": [web]]),
+            ("app.deploy", ["app": "shop", "version": "v1", "drainTimeoutMs": Self.huge, "services": [web]]),
+            ("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "we\u{0}b", "spec": [:]]]]),
+            ("app.deploy", ["app": "sh\r\nop", "version": "v1", "services": [web]]),
+            ("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "instances": Self.huge]]]),
+            ("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "slots": Self.huge]]]),
+            ("route.set", ["host": "a\r\nb", "app": "shop"]),
+        ]
+        try await withHost(configure: { configuration in
+            configuration.stateDirectory = directory.file("state")
+            configuration.keepsState = true
+        }) { harness in
+            let admin = try await harness.client(.admin)
+            let router = try await harness.client(.router)
+            let scheduler = try await harness.client(.scheduler)
+            defer { Task { await admin.close(); await router.close(); await scheduler.close() } }
+            for (method, params) in refused {
+                do {
+                    _ = try await admin.call(method, params)
+                    Issue.record("\(method) accepted \(params)")
+                } catch let error as RPCError {
+                    #expect(error.code == -32602 || error.code == CoreError.invalidDeployCode, "\(error.message)")
+                }
+            }
+            _ = try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [web]])
+            let hostile: [(RPCClient, String, JSON)] = [
+                (router, "lease.acquire", ["app": "shop", "waitMs": Self.huge]),
+                (scheduler, "scheduler.report", ["sandbox": "s\u{0}1", "pool": "p-1", "state": "starting"]),
+                (scheduler, "scheduler.report", ["sandbox": "s1", "pool": "p-1", "state": "ready", "url": "http://127.0.0.1:1/\r\nX: y"]),
+            ]
+            for (client, method, params) in hostile {
+                await #expect(throws: RPCError.self, "\(method) \(params)") { try await client.call(method, params) }
+            }
+            #expect(try await admin.call("host.ping") == [:])
+        }
+        try await withHost(configure: { configuration in
+            configuration.stateDirectory = directory.file("state")
+            configuration.keepsState = true
+        }) { harness in
+            let admin = try await harness.client(.admin)
+            defer { Task { await admin.close() } }
+            let apps = try await admin.call("app.list")
+            #expect(apps["apps"]?.arrayValue?.compactMap { $0["app"]?.stringValue } == ["shop"], "\(apps)")
+        }
+    }
+}

@@ -16,3 +16,16 @@ struct SocketLocationTests {
         #expect(SocketLocation.defaultPath(environment: [:]) == "/tmp/baton-\(getuid())/baton.sock")
     }
 }
+
+@Suite("Default state directory")
+struct StateLocationTests {
+    @Test func rootKeepsItsStateInVarLib() {
+        #expect(StateLocation.defaultDirectory(environment: ["XDG_STATE_HOME": "/s", "HOME": "/root"], uid: 0) == "/var/lib/baton")
+    }
+
+    @Test func aUserKeepsItInTheXDGStateHomeOrUnderHome() {
+        #expect(StateLocation.defaultDirectory(environment: ["XDG_STATE_HOME": "/s", "HOME": "/home/a"], uid: 1000) == "/s/baton")
+        #expect(StateLocation.defaultDirectory(environment: ["XDG_STATE_HOME": "relative", "HOME": "/home/a"], uid: 1000) == "/home/a/.local/state/baton")
+        #expect(StateLocation.defaultDirectory(environment: ["HOME": "/home/a"], uid: 1000) == "/home/a/.local/state/baton")
+    }
+}

@@ -139,7 +139,8 @@ struct SessionTests {
             var admitted = false
             for _ in 0..<50 where !admitted {
                 let next = try await LineClient.connect(path)
-                admitted = try await next.hello()["result"] != nil
+                // A refused connection may be closed before the hello is even written.
+                admitted = (try? await next.hello())?["result"] != nil
                 await next.close()
             }
             #expect(admitted)

@@ -39,8 +39,8 @@ enum CoreJSON {
         }
         return DeployRequest(
             app: app, version: version, services: services,
-            readyTimeoutMs: try params.optionalInt("readyTimeoutMs") ?? DeployRequest.defaultReadyTimeoutMs,
-            drainTimeoutMs: try params.optionalInt("drainTimeoutMs") ?? DeployRequest.defaultDrainTimeoutMs,
+            readyTimeoutMs: try params.optionalInt("readyTimeoutMs", in: WireLimits.timeoutMs) ?? DeployRequest.defaultReadyTimeoutMs,
+            drainTimeoutMs: try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs) ?? DeployRequest.defaultDrainTimeoutMs,
             onTimeout: onTimeout)
     }
 
@@ -55,11 +55,11 @@ enum CoreJSON {
         }
         return ServiceSpec(
             name: try params.optionalString("name") ?? "",
-            instances: Int(try params.optionalInt("instances") ?? 1),
+            instances: Int(try params.optionalInt("instances", in: WireLimits.instances) ?? 1),
             spec: spec, health: health,
-            minReady: try params.optionalInt("minReady").map(Int.init),
+            minReady: try params.optionalInt("minReady", in: WireLimits.instances).map(Int.init),
             scheduler: try params.optionalString("scheduler"),
-            slotsPerSandbox: Int(try params.optionalInt("slots") ?? Int64(ServiceSpec.defaultSlotsPerSandbox)))
+            slotsPerSandbox: Int(try params.optionalInt("slots", in: WireLimits.slots) ?? Int64(ServiceSpec.defaultSlotsPerSandbox)))
     }
 
     static func lease(_ lease: Lease) -> JSON {

@@ -1,3 +1,4 @@
+import BatonCore
 import BatonIngress
 import BatonJSON
 import BatonRPC
@@ -9,8 +10,6 @@ import NIOHTTP1
 /// the same leases, retries and holds as HTTP traffic; each service has its own leases, so a
 /// worker's sandbox never serves web traffic.
 enum IngressMethods {
-    /// The longest `timeoutMs` an internal request may ask for: one day.
-    static let maxTimeoutMs: Int64 = 86_400_000
 
     static func all(ingress: IngressServer, defaultTimeout: TimeAmount) -> [RPCMethod] {
         [
@@ -47,7 +46,7 @@ enum IngressMethods {
                     guard let bytes = Data(base64Encoded: encoded) else { throw RPCError.invalidParams("body must be base64") }
                     body = ByteBuffer(bytes: bytes)
                 }
-                let timeout = try params.optionalInt("timeoutMs", in: 1...IngressMethods.maxTimeoutMs).map { TimeAmount.milliseconds($0) } ?? defaultTimeout
+                let timeout = try params.optionalInt("timeoutMs", in: 1...WireLimits.timeoutMs.upperBound).map { TimeAmount.milliseconds($0) } ?? defaultTimeout
                 return RPCRemainder { [headers, body] in
                     let response: InternalResponse
                     do {

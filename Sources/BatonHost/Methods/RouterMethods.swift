@@ -12,10 +12,9 @@ enum RouterMethods {
                 let params = try call.namedParams()
                 let app = try params.string("app")
                 let service = try params.optionalString("service") ?? "web"
-                let slots = Int(try params.optionalInt("slots") ?? 1)
-                let waitMs = try params.optionalInt("waitMs") ?? 0
+                let slots = Int(try params.optionalInt("slots", in: WireLimits.slots) ?? 1)
+                let waitMs = try params.optionalInt("waitMs", in: WireLimits.leaseWaitMs) ?? 0
                 let exclude = try params.optionalStringArray("exclude") ?? []
-                guard slots >= 1, waitMs >= 0 else { throw RPCError.invalidParams("slots must be at least 1 and waitMs not negative") }
                 let outcome = try await CoreJSON.call { () async throws(CoreError) in
                     try await broker.requestLease(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude))
                 }
