@@ -190,6 +190,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "BatonSimulation",
+            dependencies: [
+                "BatonCore",
+                "BatonJSON",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "baton-simulate",
+            dependencies: [
+                "BatonSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "baton-bench-nio-floor",
             dependencies: [

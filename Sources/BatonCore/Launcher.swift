@@ -51,6 +51,8 @@ public actor Launcher {
     /// drain timeout; the ingress closes such streams before it.
     let streamDrainMs: Int64
     public static let defaultStreamDrainMs: Int64 = 3_600_000 + 120_000
+    /// Sandbox failures a waiting deploy keeps for its reason; the latest ones.
+    static let failuresKept = 16
 
     var apps: [String: AppRecord] = [:]
     var pools: [String: PoolRecord] = [:]
@@ -152,7 +154,7 @@ public actor Launcher {
         deployments[id] = deployment
         changed.deployments.insert(id)
         let superseded = record.deployments.dropLast().filter { deployments[$0]?.state == .waiting }
-        for older in superseded { supersede(older, by: deployment) }
+        for older in superseded { await supersede(older, by: deployment) }
 
         // The broker must know a pool before any scheduler hears of it.
         await broker.registerApp(app)
@@ -173,6 +175,7 @@ public actor Launcher {
         }
         startTimer(for: id, afterMs: request.readyTimeoutMs) { launcher in await launcher.readyTimeoutPassed(id) }
         await evaluate(id)
+        await prune(app: app)
         return id
     }
 
@@ -207,7 +210,7 @@ public actor Launcher {
         }
     }
 
-    private func supersede(_ id: String, by newer: DeploymentRecord) {
+    private func supersede(_ id: String, by newer: DeploymentRecord) async {
         guard var older = deployments[id] else { return }
         older.timer?.cancel()
         older.state = .superseded
@@ -217,7 +220,7 @@ public actor Launcher {
         publish(.deploySuperseded, app: older.request.app, deployment: id, version: older.request.version, reason: older.reason)
         let keep = Set(newer.servicePools.values).union(apps[older.request.app]?.activePools.values ?? [:].values)
         for pool in older.startedPools.subtracting(keep).sorted() {
-            scaleDown(pool, reason: "superseded", deployment: id)
+            await giveUp(pool, reason: "superseded", deployment: id)
         }
     }
 
@@ -232,12 +235,28 @@ public actor Launcher {
 
     /// A pool taken back by a deploy stops draining: no older deploy may scale it down once
     /// its leases are gone, and its live sandboxes serve again.
+    ///
+    /// An older drain keeps its hold on the pool until the pool serves again (`cutover`): if
+    /// this deploy is superseded or rolled back first, the pool drains on as it did.
     private func reclaim(_ pool: String) async {
-        for id in deployments.keys.sorted(by: Self.creationOrder) where deployments[id]?.drainingPools[pool] != nil {
-            deployments[id]?.drainingPools.removeValue(forKey: pool)
-            finishIfDrained(id)
-        }
         await broker.returnToService(pool: pool)
+    }
+
+    /// The deploy that took a pool back no longer wants it: a pool an older drain still
+    /// holds goes back to draining, with its streams and its deadlines; others stop.
+    func giveUp(_ pool: String, reason: String, deployment: String) async {
+        if drainHolder(of: pool, other: deployment) != nil {
+            await broker.resumeDrain(pool: pool)
+        } else {
+            await scaleDown(pool, reason: reason, deployment: deployment)
+        }
+    }
+
+    /// The draining deployment, other than `other`, that waits for `pool` to drain.
+    func drainHolder(of pool: String, other: String?) -> String? {
+        deployments.keys.sorted(by: Self.creationOrder).first { id in
+            id != other && deployments[id]?.state == .draining && deployments[id]?.drainingPools[pool] != nil
+        }
     }
 
     /// Whether a pool serves its app's active version or is waited for by a deploy: such a
@@ -249,13 +268,16 @@ public actor Launcher {
             ?? false
     }
 
-    func scaleDown(_ id: String, reason: String, deployment: String?) {
+    /// Stops a pool, unless it serves, is waited for, or drains for another deployment
+    /// (`deployment`'s own drain may end it).
+    func scaleDown(_ id: String, reason: String, deployment: String?) async {
         guard let pool = pools[id], pool.desired > 0 else { return }
-        guard !isNeeded(id) else {
-            return logger.notice("pool kept: it serves or is waited for", metadata: ["pool": "\(id)", "asked": "\(reason)"])
+        guard !isNeeded(id), drainHolder(of: id, other: deployment) == nil else {
+            return logger.notice("pool kept: it serves, is waited for or drains", metadata: ["pool": "\(id)", "asked": "\(reason)"])
         }
         setDesired(id, 0)
         publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason)
+        await broker.retire(pool: id)
     }
 
     func desiredPool(_ pool: PoolRecord) -> DesiredPool {

@@ -5,6 +5,7 @@ struct ChangedRecords {
     var pools: Set<String> = []
     var deployments: Set<String> = []
     var routes: Set<String> = []
+    var removed: Set<StoredKey> = []
 }
 
 struct VersionKey: Hashable {
@@ -15,7 +16,8 @@ struct VersionKey: Hashable {
 extension Launcher {
     /// Queues every record changed since the last call, as it is now.
     func commit() {
-        var out: [StoredChange] = []
+        // Removals first: a version forgotten and deployed again in one commit is kept.
+        var out: [StoredChange] = changed.removed.sorted { "\($0)" < "\($1)" }.map { .removed($0) }
         for name in changed.apps.sorted() {
             guard let app = apps[name] else { continue }
             out.append(.app(StoredApp(name: name, activeVersion: app.activeVersion, activePools: app.activePools)))
@@ -89,12 +91,12 @@ extension Launcher {
             _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
         }
         routesChanged(routes)
-        resumeDeployments()
+        await resumeDeployments()
         commit()
         logger.info("state restored", metadata: ["apps": "\(apps.count)", "pools": "\(pools.count)", "deployments": "\(deployments.count)"])
     }
 
-    private func resumeDeployments() {
+    private func resumeDeployments() async {
         for id in deployments.keys.sorted(by: Self.creationOrder) {
             guard let deployment = deployments[id] else { continue }
             switch deployment.state {
@@ -115,7 +117,7 @@ extension Launcher {
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired > 0 {
             let active = apps[pool.app]?.activePools.values.contains(pool.id) == true
             if !active && !waitedFor.contains(pool.id) {
-                scaleDown(pool.id, reason: "not serving when the host restarted", deployment: nil)
+                await scaleDown(pool.id, reason: "not serving when the host restarted", deployment: nil)
             }
         }
     }

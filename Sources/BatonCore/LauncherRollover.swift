@@ -12,13 +12,16 @@ extension Launcher {
             pools[pool]?.admitted = admitted
             publish(.sandboxFailed, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox, reason: reason)
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
-                deployments[waiting]?.failures.append("sandbox \(sandbox) of \(record.spec.name) failed: \(reason)")
+                let failures = (deployments[waiting]?.failures ?? []) + ["sandbox \(sandbox) of \(record.spec.name) failed: \(reason)"]
+                deployments[waiting]?.failures = Array(failures.suffix(Self.failuresKept))
                 changed.deployments.insert(waiting)
             }
+            if record.desired == 0 { await prune(app: record.app) }
         case .stopped(let pool, let sandbox, let admitted):
             pools[pool]?.admitted = admitted
             guard let record = pools[pool] else { return }
             publish(.sandboxStopped, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox)
+            if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
             guard let record = pools[pool],
                 let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.drainingPools[pool] != nil })
@@ -26,7 +29,7 @@ extension Launcher {
             deployments[id]?.drainingPools[pool]?.remove(sandbox)
             if deployments[id]?.drainingPools[pool]?.isEmpty == true {
                 deployments[id]?.drainingPools.removeValue(forKey: pool)
-                scaleDown(pool, reason: "drained", deployment: id)
+                await scaleDown(pool, reason: "drained", deployment: id)
             }
             finishIfDrained(id)
         }
@@ -72,6 +75,13 @@ extension Launcher {
         apps[app]?.activeVersion = deployment.request.version
         apps[app]?.activePools = deployment.servicePools
         changed.apps.insert(app)
+        // A pool taken back serves again: the older drains that held it are over for it.
+        for pool in Set(deployment.servicePools.values) {
+            while let holder = drainHolder(of: pool, other: id) {
+                deployments[holder]?.drainingPools.removeValue(forKey: pool)
+                finishIfDrained(holder)
+            }
+        }
         publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: reason)
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
             for sandbox in sandboxes {
@@ -79,7 +89,7 @@ extension Launcher {
             }
         }
         for pool in result.draining.keys.sorted() where result.undrained[pool] == nil || !readinessGate {
-            scaleDown(pool, reason: readinessGate ? "drained" : "readiness gate off: no drain", deployment: id)
+            await scaleDown(pool, reason: readinessGate ? "drained" : "readiness gate off: no drain", deployment: id)
         }
         let stillDraining = readinessGate ? result.undrained : [:]
         deployments[id]?.drainingPools = stillDraining
@@ -105,7 +115,7 @@ extension Launcher {
             if await broker.holdsStreams(pool: pool) {
                 streaming[pool] = deployment.drainingPools[pool]
             } else {
-                scaleDown(pool, reason: "drain timeout after \(deployment.request.drainTimeoutMs) ms", deployment: id)
+                await scaleDown(pool, reason: "drain timeout after \(deployment.request.drainTimeoutMs) ms", deployment: id)
             }
         }
         deployments[id]?.drainingPools = streaming
@@ -115,10 +125,10 @@ extension Launcher {
         finishIfDrained(id)
     }
 
-    func streamDrainPassed(_ id: String) {
+    func streamDrainPassed(_ id: String) async {
         guard let deployment = deployments[id], deployment.state == .draining else { return }
         for pool in deployment.drainingPools.keys.sorted() {
-            scaleDown(pool, reason: "stream drain deadline after \(streamDrainMs) ms", deployment: id)
+            await scaleDown(pool, reason: "stream drain deadline after \(streamDrainMs) ms", deployment: id)
         }
         deployments[id]?.drainingPools = [:]
         finishIfDrained(id)
@@ -141,7 +151,7 @@ extension Launcher {
         changed.deployments.insert(id)
         let active = Set(apps[deployment.request.app]?.activePools.values ?? [:].values)
         for pool in deployment.startedPools.subtracting(active).sorted() {
-            scaleDown(pool, reason: "rollback", deployment: id)
+            await giveUp(pool, reason: "rollback", deployment: id)
         }
         publish(.deployFailed, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: reason)
     }

@@ -88,6 +88,15 @@ public enum StoredChange: Sendable, Hashable {
     case deployment(StoredDeployment)
     /// A route set, or removed when `app` is nil.
     case route(host: String, app: String?)
+    /// A record forgotten: history past what the host keeps.
+    case removed(StoredKey)
+}
+
+/// The key of a record that can be forgotten.
+public enum StoredKey: Sendable, Hashable {
+    case version(app: String, version: String)
+    case pool(String)
+    case deployment(String)
 }
 
 public struct StoredState: Sendable, Hashable {

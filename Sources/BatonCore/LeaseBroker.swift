@@ -4,7 +4,7 @@ import Logging
 /// sandboxes of each app's active version. It owns the switch from one version to the
 /// next (`cutover`), so that from that moment every new lease is for the new version.
 public actor LeaseBroker {
-    private struct SandboxRecord {
+    struct SandboxRecord {
         var id: String
         var pool: String
         var state: SandboxState
@@ -18,9 +18,14 @@ public actor LeaseBroker {
         var reason: String?
         /// Bumped on every change that makes a running probe's answer stale.
         var generation = 0
+        /// When it ended, in the order sandboxes end: the oldest ended are forgotten first.
+        var ending = 0
+        /// Its pool was scaled to 0, so its scheduler may be stopping it: it takes no lease and
+        /// counts for no quorum until its scheduler reports it again after the pool rises.
+        var retiring = false
     }
 
-    private struct LeaseRecord {
+    struct LeaseRecord {
         var lease: Lease
         var expiresAtMs: Int64
         var revoked = false
@@ -29,7 +34,7 @@ public actor LeaseBroker {
         var expiry: Task<Void, Never>?
     }
 
-    private struct Waiter {
+    struct Waiter {
         var id: Int
         var app: String
         var service: String
@@ -47,15 +52,20 @@ public actor LeaseBroker {
     private let signalSink: AsyncStream<BrokerSignal>.Continuation
 
     private var knownApps: Set<String> = []
-    private var pools: [String: PoolInfo] = [:]
-    private var sandboxes: [String: SandboxRecord] = [:]
-    private var leases: [String: LeaseRecord] = [:]
+    var pools: [String: PoolInfo] = [:]
+    var sandboxes: [String: SandboxRecord] = [:]
+    var leases: [String: LeaseRecord] = [:]
     /// The pools each service of an app's active version is served from.
-    private var routing: [String: [String: Set<String>]] = [:]
-    private var waiters: [Waiter] = []
-    private var probes: [String: Task<Void, Never>] = [:]
+    var routing: [String: [String: Set<String>]] = [:]
+    var waiters: [Waiter] = []
+    var probes: [String: Task<Void, Never>] = [:]
     private var nextLease = 0
     private var nextWaiter = 0
+    private var nextEnding = 0
+    /// Pools scaled to 0 and not taken back: every sandbox reported in them is retiring.
+    private var retiredPools: Set<String> = []
+    /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
+    static let endedSandboxesKept = 8
 
     public static let defaultLeaseTTLMs: Int64 = 30_000
     public static let retryAfterMs: Int64 = 100
@@ -120,10 +130,36 @@ public actor LeaseBroker {
         return result
     }
 
-    /// A pool taken back into use while it drains (a rollback): its draining sandboxes serve
-    /// again, those admitted at once, the others once they pass the check.
+    /// A pool taken back, then given up before it served again: its sandboxes drain as they
+    /// did, and those with nothing left to finish are drained at once.
+    func resumeDrain(pool: String) {
+        retiredPools.remove(pool)
+        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state == .ready {
+            sandboxes[id]?.state = .draining
+            sandboxes[id]?.drainSignalled = false
+            signalIfDrained(id)
+        }
+    }
+
+    /// A pool scaled to 0: its scheduler is told to stop every sandbox, so none may serve or
+    /// count any more, whatever it last reported.
+    func retire(pool: String) {
+        retiredPools.insert(pool)
+        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state.isTerminal == false {
+            sandboxes[id]?.retiring = true
+            sandboxes[id]?.admitted = false
+            sandboxes[id]?.generation += 1
+            probes.removeValue(forKey: id)?.cancel()
+            revokeLeases(onSandbox: id, reason: .draining)
+        }
+    }
+
+    /// A pool taken back into use (a rollback): its draining sandboxes serve again, those
+    /// admitted at once, the others once they pass the check. Sandboxes it retired when it
+    /// was scaled to 0 may be stopping: they serve only once their scheduler reports them again.
     func returnToService(pool: String) {
-        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state == .draining {
+        retiredPools.remove(pool)
+        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state == .draining && sandboxes[id]?.retiring == false {
             sandboxes[id]?.state = .ready
             sandboxes[id]?.drainSignalled = false
             guard let record = sandboxes[id] else { continue }
@@ -136,6 +172,28 @@ public actor LeaseBroker {
             }
         }
         wakeWaiters()
+    }
+
+    /// Keeps the last few ended sandboxes of a pool to show, so a pool whose sandboxes crash
+    /// again and again does not grow without bound.
+    private func forgetEndedSandboxes(ofPool pool: String) {
+        let ended = sandboxes.values.filter { $0.pool == pool && $0.state.isTerminal }.sorted { $0.ending > $1.ending }
+        for record in ended.dropFirst(Self.endedSandboxesKept) { sandboxes.removeValue(forKey: record.id) }
+    }
+
+    /// How many sandboxes of `pool` have not ended.
+    func liveSandboxCount(inPool pool: String) -> Int {
+        sandboxes.values.filter { $0.pool == pool && !$0.state.isTerminal }.count
+    }
+
+    /// Forgets a pool whose sandboxes have all ended, and them with it.
+    func forget(pool: String) {
+        pools.removeValue(forKey: pool)
+        retiredPools.remove(pool)
+        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
+            probes.removeValue(forKey: id)?.cancel()
+            sandboxes.removeValue(forKey: id)
+        }
     }
 
     /// For each pool, how many of its sandboxes could take a lease now.
@@ -160,6 +218,8 @@ public actor LeaseBroker {
                 message: "Invalid params: a sandbox id is a name of 1 to \(WireLimits.nameBytes) visible ASCII characters, a url is http://host:port, and a reason at most \(WireLimits.reasonBytes) bytes")
         }
         guard pools[report.pool] != nil else {
+            // The end of a sandbox of a pool already forgotten changes nothing.
+            if report.state == .stopped || report.state == .failed { return }
             throw CoreError(code: CoreError.unknownPoolCode, message: "Unknown pool \"\(report.pool)\"")
         }
         var report = report
@@ -167,9 +227,20 @@ public actor LeaseBroker {
         var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool, state: .starting)
         record.reporter = scheduler ?? record.reporter
         let isNew = sandboxes[report.sandbox] == nil
+        var unretired = false
+        if retiredPools.contains(report.pool) {
+            record.retiring = true
+        } else if record.retiring, report.state == .starting || report.state == .ready {
+            unretired = true
+            // Reported again after its pool rose: its scheduler keeps it.
+            record.retiring = false
+            record.admitted = false
+            record.generation += 1
+            if record.state == .draining { record.state = .starting }
+        }
         switch report.state {
         case .starting:
-            if !isNew, record.state == .starting { return }
+            if !isNew, !unretired, record.state == .starting { return }
             let wasServing = record.admitted
             record.state = .starting
             record.admitted = false
@@ -180,7 +251,7 @@ public actor LeaseBroker {
             guard let url = report.url, !url.isEmpty else {
                 throw CoreError(code: -32602, message: "Invalid params: a ready report needs the sandbox's url")
             }
-            if record.state == .ready, record.url == url, !record.suspect, !isNew { return }
+            if record.state == .ready, record.url == url, !record.suspect, !isNew, !unretired { return }
             if record.state.isTerminal { record.generation += 1 }
             if record.state != .draining { record.state = .ready }
             if record.url != url {
@@ -190,13 +261,15 @@ public actor LeaseBroker {
             record.url = url
             record.suspect = false
             sandboxes[report.sandbox] = record
-            if !record.admitted {
+            if !record.admitted, !record.retiring {
                 if readinessGate { startProbe(record.id) } else { admit(record.id, generation: record.generation) }
             }
         case .stopped, .failed:
             let terminal: SandboxState = report.state == .stopped ? .stopped : .failed
             if record.state == terminal, !isNew { return }
             record.state = terminal
+            nextEnding += 1
+            record.ending = nextEnding
             record.admitted = false
             record.reason = report.reason
             record.generation += 1
@@ -204,6 +277,7 @@ public actor LeaseBroker {
             probes.removeValue(forKey: record.id)?.cancel()
             revokeLeases(onSandbox: record.id, reason: .stopped)
             for leaseID in record.leases { forget(lease: leaseID) }
+            forgetEndedSandboxes(ofPool: record.pool)
             let admitted = admittedCount(inPool: record.pool)
             signalSink.yield(
                 terminal == .failed
@@ -242,7 +316,7 @@ public actor LeaseBroker {
     }
 
     private func admit(_ id: String, generation: Int) {
-        guard var record = sandboxes[id], record.generation == generation, !record.state.isTerminal else { return }
+        guard var record = sandboxes[id], record.generation == generation, !record.state.isTerminal, !record.retiring else { return }
         probes.removeValue(forKey: id)
         record.admitted = true
         record.suspect = false

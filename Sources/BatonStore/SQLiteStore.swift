@@ -207,6 +207,12 @@ public final class SQLiteStore: LauncherStore {
                 sql: "INSERT INTO route (host, app) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET app = excluded.app", arguments: [host, app])
         case .route(let host, nil):
             try db.execute(sql: "DELETE FROM route WHERE host = ?", arguments: [host])
+        case .removed(.version(let app, let version)):
+            try db.execute(sql: "DELETE FROM version WHERE app = ? AND version = ?", arguments: [app, version])
+        case .removed(.pool(let id)):
+            try db.execute(sql: "DELETE FROM pool WHERE id = ?", arguments: [id])
+        case .removed(.deployment(let id)):
+            try db.execute(sql: "DELETE FROM deployment WHERE id = ?", arguments: [id])
         }
     }
 }

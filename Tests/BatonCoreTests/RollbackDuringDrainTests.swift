@@ -64,4 +64,24 @@ struct RollbackDuringDrainTests {
         await events.next(.deployDone) { $0.deployment == back }
         #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "a2")
     }
+
+    @Test func historyIsForgottenPastTheLastFewDeploysOfAnApp() async throws {
+        let core = await CoreHarness()
+        var events = core.events()
+        for index in 1...30 {
+            _ = try await core.live("v\(index)", [web(image: "image-\(index)")], sandboxes: ["s\(index)"], events: &events)
+            let status = try await core.status("shop")
+            for pool in status.pools where pool.desired == 0 {
+                for sandbox in status.sandboxes where sandbox.pool == pool.id && sandbox.state == .draining {
+                    try await core.broker.report(SandboxReport(sandbox: sandbox.id, pool: pool.id, state: .stopped), from: "fake")
+                }
+            }
+        }
+        let status = try await core.status("shop")
+        #expect(status.activeVersion == "v30")
+        #expect(status.deployments.count <= 9, "\(status.deployments.count) deployments kept")
+        #expect(status.pools.count <= 9, "\(status.pools.count) pools kept")
+        #expect(status.sandboxes.count <= 9 * 8)
+        #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "s30")
+    }
 }

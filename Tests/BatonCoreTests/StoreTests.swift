@@ -47,6 +47,28 @@ struct StoreTests {
         #expect(state.routes == ["shop.example": "shop"])
     }
 
+    @Test func forgottenRecordsAreGoneAfterReopening() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(directory: directory.path)
+        let deployment = StoredDeployment(
+            id: "d-1", request: request, state: .done, reason: nil, servicePools: ["web": "p-1"], waitPools: [:], startedPools: ["p-1"],
+            failures: [])
+        store.enqueue([
+            .app(StoredApp(name: "shop", activeVersion: nil, activePools: [:])),
+            .version(StoredVersion(app: "shop", version: "v2", services: request.services)),
+            .pool(StoredPool(id: "p-1", app: "shop", version: "v2", spec: request.services[0], desired: 0)), .deployment(deployment),
+        ])
+        store.enqueue([.removed(.deployment("d-1")), .removed(.pool("p-1")), .removed(.version(app: "shop", version: "v2"))])
+        try await store.flush()
+        await store.close()
+        let reopened = try SQLiteStore(directory: directory.path)
+        let state = try reopened.load()
+        await reopened.close()
+        #expect(state.deployments.isEmpty && state.pools.isEmpty && state.versions.isEmpty)
+        #expect(state.apps.map(\.name) == ["shop"])
+    }
+
     @Test func deploymentsComeBackInTheOrderTheyWereMade() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -1,0 +1,101 @@
+/// What the core holds, whole, for the checks of the simulation and of tests: every
+/// sandbox and lease of the broker, every app, pool and deployment of the launcher.
+package struct BrokerView: Sendable {
+    package struct Sandbox: Sendable {
+        package var id: String
+        package var pool: String
+        package var state: SandboxState
+        package var admitted: Bool
+        package var suspect: Bool
+        package var slotsOut: Int
+        package var capacity: Int
+        package var leases: Int
+    }
+
+    package struct Lease: Sendable {
+        package var id: String
+        package var sandbox: String
+        package var app: String
+        package var slots: Int
+        package var revoked: Bool
+        package var stream: Bool
+        package var expiresAtMs: Int64
+    }
+
+    package var sandboxes: [String: Sandbox]
+    package var leases: [String: Lease]
+    /// Pools each app's new leases come from, by service.
+    package var routing: [String: [String: Set<String>]]
+    package var waiters: Int
+    package var probes: Int
+
+    /// Whether a lease for `app` could be granted now: an admitted, ready, unsuspected
+    /// sandbox of a pool it routes to.
+    package func serves(_ app: String) -> Bool {
+        let routed = Set((routing[app] ?? [:]).values.flatMap { $0 })
+        return sandboxes.values.contains { routed.contains($0.pool) && $0.state == .ready && $0.admitted && !$0.suspect }
+    }
+}
+
+package struct LauncherView: Sendable {
+    package struct App: Sendable, Equatable {
+        package var activeVersion: String?
+        package var activePools: [String: String]
+        package var deployments: [String]
+    }
+
+    package struct Pool: Sendable, Equatable {
+        package var app: String
+        package var version: String
+        package var desired: Int
+    }
+
+    package struct Deployment: Sendable, Equatable {
+        package var app: String
+        package var version: String
+        package var state: DeploymentState
+        package var startedMs: Int64
+        package var readyTimeoutMs: Int64
+        package var drainTimeoutMs: Int64
+        package var waitPools: Set<String>
+    }
+
+    package var apps: [String: App]
+    package var pools: [String: Pool]
+    package var deployments: [String: Deployment]
+    package var routes: [String: String]
+    package var versions: Int
+}
+
+extension LeaseBroker {
+    package func view() -> BrokerView {
+        var sandboxViews: [String: BrokerView.Sandbox] = [:]
+        for (id, record) in sandboxes {
+            sandboxViews[id] = BrokerView.Sandbox(
+                id: id, pool: record.pool, state: record.state, admitted: record.admitted, suspect: record.suspect,
+                slotsOut: record.slotsOut, capacity: pools[record.pool]?.slotsPerSandbox ?? 0, leases: record.leases.count)
+        }
+        var leaseViews: [String: BrokerView.Lease] = [:]
+        for (id, record) in leases {
+            leaseViews[id] = BrokerView.Lease(
+                id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.revoked,
+                stream: record.stream, expiresAtMs: record.expiresAtMs)
+        }
+        return BrokerView(sandboxes: sandboxViews, leases: leaseViews, routing: routing, waiters: waiters.count, probes: probes.count)
+    }
+}
+
+extension Launcher {
+    package func view() -> LauncherView {
+        LauncherView(
+            apps: apps.mapValues { LauncherView.App(activeVersion: $0.activeVersion, activePools: $0.activePools, deployments: $0.deployments) },
+            pools: pools.mapValues { LauncherView.Pool(app: $0.app, version: $0.version, desired: $0.desired) },
+            deployments: deployments.mapValues {
+                LauncherView.Deployment(
+                    app: $0.request.app, version: $0.request.version, state: $0.state, startedMs: $0.startedMs,
+                    readyTimeoutMs: $0.request.readyTimeoutMs, drainTimeoutMs: $0.request.drainTimeoutMs,
+                    waitPools: Set($0.waitPools.values))
+            },
+            routes: routes, versions: apps.values.reduce(0) { $0 + $1.versions.count })
+    }
+}

@@ -1,0 +1,123 @@
+import BatonCore
+
+/// A broken promise: the seed and step that broke it, and the steps that led there.
+public struct InvariantBroken: Error, CustomStringConvertible {
+    public var seed: UInt64
+    public var step: Int
+    public var invariant: String
+    public var detail: String
+    public var trace: [String]
+
+    public var description: String {
+        """
+        seed \(seed) broke "\(invariant)" at step \(step): \(detail)
+        replay: scripts/simulate --seed \(seed) --steps \(step)
+        last steps:
+        \(trace.suffix(40).joined(separator: "\n"))
+        """
+    }
+}
+
+/// What held before a step, for the checks that compare.
+struct Snapshot {
+    var serving: Set<String>
+
+    static func take(_ simulation: Simulation) async -> Snapshot {
+        let broker = await simulation.host.broker.view()
+        return Snapshot(serving: Set(Simulation.apps.filter(broker.serves)))
+    }
+}
+
+/// What the launcher held before a restart, and what it took back from the store before
+/// any scheduler spoke.
+struct RestartCheck {
+    var before: LauncherView
+    var after: LauncherView
+}
+
+extension Simulation {
+    /// The most any collection may hold over a run of any length.
+    static let bounds = ["broker.sandboxes": 200, "broker.leases": 200, "launcher.pools": 64, "launcher.deployments": 64, "launcher.versions": 64]
+
+    func check(after kind: StepKind, before: Snapshot) async throws(InvariantBroken) {
+        let broker = await host.broker.view()
+        let launcher = await host.launcher.view()
+        let now = clock.nowMs()
+
+        for sandbox in broker.sandboxes.values where sandbox.slotsOut > sandbox.capacity || sandbox.slotsOut < 0 {
+            try broken("slots out never exceed capacity", "\(sandbox.id) has \(sandbox.slotsOut) of \(sandbox.capacity)")
+        }
+        for lease in broker.leases.values {
+            guard let sandbox = broker.sandboxes[lease.sandbox], !(sandbox.state == .stopped || sandbox.state == .failed) else {
+                try broken("no lease on a stopped sandbox", "\(lease.id) on \(lease.sandbox) (\(broker.sandboxes[lease.sandbox]?.state.rawValue ?? "gone"))")
+            }
+        }
+        for (name, app) in launcher.apps {
+            for pool in app.activePools.values where (launcher.pools[pool]?.desired ?? 0) < 1 {
+                try broken("an active pool is never scaled to 0", "\(name)'s active pool \(pool) has desired 0")
+            }
+        }
+        for (id, deployment) in launcher.deployments where deployment.state == .waiting {
+            for pool in deployment.waitPools where (launcher.pools[pool]?.desired ?? 0) < 1 {
+                try broken("a pool a deploy waits for is never scaled to 0", "\(id) waits for \(pool), which has desired 0")
+            }
+            if now > deployment.startedMs + deployment.readyTimeoutMs {
+                try broken("every deployment ends within its timeouts", "\(id) still waits \(now - deployment.startedMs) ms after it started")
+            }
+        }
+        for (id, deployment) in launcher.deployments where deployment.state == .draining || deployment.state == .cutover {
+            let deadline = (cutoverAt[id] ?? deployment.startedMs) + deployment.drainTimeoutMs + Self.streamDrainMs
+            if now > deadline { try broken("every deployment ends within its timeouts", "\(id) still drains at \(now), past \(deadline)") }
+        }
+        if kind == .calm {
+            for app in before.serving where !broker.serves(app) {
+                let routed = Set((broker.routing[app] ?? [:]).values.flatMap { $0 })
+                let sandboxes = broker.sandboxes.values.filter { routed.contains($0.pool) }.sorted { $0.id < $1.id }
+                    .map { "\($0.id) \($0.state)\($0.admitted ? " admitted" : "")\($0.suspect ? " suspect" : "")" }
+                try broken(
+                    "an app that serves keeps serving unless a fault strikes",
+                    "\(app) stopped serving; it routes to \(routed.sorted()) (active \(launcher.apps[app]?.activePools ?? [:])) with \(sandboxes)")
+            }
+        }
+        for stream in streams {
+            guard broker.leases[stream.id] != nil, let sandbox = broker.sandboxes[stream.sandbox] else { continue }
+            let since = drainingSince[stream.sandbox] ?? now
+            if (launcher.pools[sandbox.pool]?.desired ?? 0) == 0, now < since + Self.streamDrainMs {
+                try broken("a stream's sandbox lives until the stream drain deadline", "\(stream.sandbox) scaled down \(now - since) ms into its drain")
+            }
+        }
+        if let restart = restartCheck {
+            restartCheck = nil
+            try compare(restart.before, restart.after)
+        }
+        try measure("broker.sandboxes", broker.sandboxes.count)
+        try measure("broker.leases", broker.leases.count)
+        try measure("launcher.pools", launcher.pools.count)
+        try measure("launcher.deployments", launcher.deployments.count)
+        try measure("launcher.versions", launcher.versions)
+    }
+
+    /// State after a restart equals state before, but for leases and the drains a restart ends.
+    private func compare(_ before: LauncherView, _ after: LauncherView) throws(InvariantBroken) {
+        let invariant = "state after a restart equals state before, minus leases"
+        for (name, app) in before.apps where after.apps[name]?.activeVersion != app.activeVersion || after.apps[name]?.activePools != app.activePools {
+            try broken(invariant, "\(name) served \(app.activeVersion ?? "nothing") and now \(after.apps[name]?.activeVersion ?? "nothing")")
+        }
+        if before.routes != after.routes { try broken(invariant, "routes \(before.routes) became \(after.routes)") }
+        for (id, deployment) in before.deployments {
+            let expected: DeploymentState = deployment.state == .cutover || deployment.state == .draining ? .done : deployment.state
+            if after.deployments[id]?.state != expected {
+                try broken(invariant, "\(id) was \(deployment.state) and came back \(after.deployments[id]?.state.rawValue ?? "missing")")
+            }
+        }
+    }
+
+    private func measure(_ name: String, _ count: Int) throws(InvariantBroken) {
+        report.most[name] = max(report.most[name] ?? 0, count)
+        if let bound = Self.bounds[name], count > bound { try broken("collections stay bounded", "\(name) holds \(count), more than \(bound)") }
+    }
+
+    func broken(_ invariant: String, _ detail: String) throws(InvariantBroken) -> Never {
+        throw InvariantBroken(seed: options.seed, step: step, invariant: invariant, detail: detail, trace: trace)
+    }
+}
