@@ -152,7 +152,8 @@ final class ExchangeDriver {
         if exchange.holdEnded == nil { exchange.holdEnded = .now }
         exchange.connectStarted = .now
         let pool = ingress.upstreamPools.value(for: eventLoop)
-        pool.connection(to: lease.url, timeout: ingress.configuration.connectTimeout) {
+        let idleAtMost = exchange.needsFreshConnection ? .zero : exchange.isIdempotent ? nil : ingress.configuration.upstreamSafeReuse
+        pool.connection(to: lease.url, timeout: ingress.configuration.connectTimeout, idleAtMost: idleAtMost) {
             [self] result in
             guard self.exchange === exchange else {
                 if case .success(let connection) = result { connection.close() }
@@ -382,6 +383,7 @@ extension ExchangeDriver: UpstreamDelegate {
 
     func upstreamFailed(_ reason: String) {
         guard let exchange else { return }
+        let stale = exchange.upstream?.reused == true && !exchange.responseStarted
         exchange.upstream = nil
         if exchange.responseStarted {
             // The client has part of a response: it must not take it for the whole.
@@ -391,18 +393,21 @@ extension ExchangeDriver: UpstreamDelegate {
             return
         }
         if let lease = exchange.lease {
-            exchange.failedSandboxes.insert(lease.sandbox)
+            // A pooled connection closed under the request is the connection's age, not the
+            // sandbox's fault: the retry may go to the same sandbox, on a new connection.
+            if !stale { exchange.failedSandboxes.insert(lease.sandbox) }
             ingress.leases.checkin(lease)
             exchange.lease = nil
         }
-        let (retryable, why) = exchange.retryableAfterSend
-        guard retryable else {
-            ingress.metrics.retryNotMade(app: exchange.app, reason: why.contains("replay buffer") ? "body_too_large" : "not_idempotent")
+        if let refusal = exchange.noRetryAfterSend {
+            ingress.metrics.retryNotMade(app: exchange.app, reason: refusal.rawValue)
             return respondWithError(
-                .badGateway, "App \(exchange.app) closed the connection before answering, and the request was not retried: \(why).",
+                .badGateway,
+                "App \(exchange.app) closed the connection before answering, and the request was not retried: \(exchange.explain(refusal)).",
                 head: exchange.head)
         }
-        retry(exchange, after: reason, kind: "lost_before_response")
+        exchange.needsFreshConnection = stale
+        retry(exchange, after: reason, kind: stale ? "stale_connection" : "lost_before_response")
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {

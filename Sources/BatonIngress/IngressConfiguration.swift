@@ -35,6 +35,11 @@ public struct IngressConfiguration: Sendable {
     /// Closes at that deadline are spread at random over this window, so clients do not all
     /// reconnect at once (setting `ingress.streamCloseJitterMs`).
     public var streamCloseJitter: TimeAmount = .seconds(60)
+    /// A request that must not run twice (POST or PATCH without an `Idempotency-Key`) goes
+    /// only on a sandbox connection idle for less than this, else on a new one: a sandbox that
+    /// closes idle connections cannot close it under such a request, which could not be retried
+    /// (setting `ingress.upstreamSafeReuseMs`).
+    public var upstreamSafeReuse: TimeAmount = .seconds(1)
     /// Largest request body (setting `ingress.maxBodyBytes`); past it, 413.
     public var maxBodyBytes: Int64 = 1 << 30
 

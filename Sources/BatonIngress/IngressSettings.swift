@@ -17,5 +17,6 @@ extension IngressConfiguration {
         "ingress.leaseSlots": NumericSetting(minimum: 1) { $0.leaseSlots = Int($1) },
         "ingress.streamDrainDeadlineMs": NumericSetting(minimum: 0) { $0.streamDrainDeadline = .milliseconds($1) },
         "ingress.streamCloseJitterMs": NumericSetting(minimum: 0) { $0.streamCloseJitter = .milliseconds($1) },
+        "ingress.upstreamSafeReuseMs": NumericSetting(minimum: 0) { $0.upstreamSafeReuse = .milliseconds($1) },
     ]
 }

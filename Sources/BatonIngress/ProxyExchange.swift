@@ -46,6 +46,9 @@ final class ProxyExchange {
     var requestSent = false
     /// Whether the client has received any byte of the response; after that, no retry.
     var responseStarted = false
+    /// The next try must use a new connection: the last one was a pooled connection its
+    /// sandbox had closed, which says nothing against the sandbox.
+    var needsFreshConnection = false
     /// The sandbox's 101, from its head until its end, when the tunnel opens.
     var switchingProtocols: HTTPResponseHead?
 
@@ -76,16 +79,32 @@ final class ProxyExchange {
         }
     }
 
-    /// Safe to send again after the sandbox may have seen it: an idempotent method, or an
-    /// `Idempotency-Key`, and the whole body still at hand.
-    var retryableAfterSend: (Bool, reason: String) {
+    /// Whether running the request twice does no harm: an idempotent method, or an
+    /// `Idempotency-Key` the app honours.
+    var isIdempotent: Bool {
         let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE]
-        guard idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key") else {
-            return (false, "\(head.method.rawValue) is not idempotent and has no Idempotency-Key")
+        return idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key")
+    }
+
+    /// Why a request the sandbox may have seen is not sent again; the raw value is the
+    /// metric label.
+    enum NoRetry: String {
+        case notIdempotent = "not_idempotent"
+        case bodyTooLarge = "body_too_large"
+    }
+
+    /// Nil when it is safe to send again after the sandbox may have seen it: an idempotent
+    /// method, or an `Idempotency-Key`, and the whole body still at hand.
+    var noRetryAfterSend: NoRetry? {
+        guard isIdempotent else { return .notIdempotent }
+        guard replay != nil, requestEnded else { return .bodyTooLarge }
+        return nil
+    }
+
+    func explain(_ reason: NoRetry) -> String {
+        switch reason {
+        case .notIdempotent: "\(head.method.rawValue) is not idempotent and has no Idempotency-Key"
+        case .bodyTooLarge: "its body is larger than the \(replayLimit)-byte replay buffer (setting ingress.replayBufferBytes)"
         }
-        guard replay != nil, requestEnded else {
-            return (false, "its body is larger than the \(replayLimit)-byte replay buffer (setting ingress.replayBufferBytes)")
-        }
-        return (true, "")
     }
 }

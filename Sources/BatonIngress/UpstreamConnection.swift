@@ -47,6 +47,10 @@ final class UpstreamConnection {
     private var reading = true
     /// Whether the pool watches this connection's close.
     fileprivate var pooled = false
+    /// Since when it waits in the pool for its next request.
+    fileprivate var idleSince = NIODeadline.now()
+    /// Whether it came from the pool rather than a fresh connect.
+    fileprivate(set) var reused = false
 
     func setReading(_ on: Bool) {
         guard reading != on else { return }
@@ -136,12 +140,20 @@ final class UpstreamPool {
 
     /// An idle connection to `url`, or a new one; `done` runs on this pool's event loop.
     /// The address is only parsed when a connection has to be made.
+    /// With `idleAtMost`, only a connection idle for less than that is reused: the most
+    /// recently used one is tried, and if it is older a new connection is made.
     func connection(
-        to url: String, timeout: TimeAmount, _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
+        to url: String, timeout: TimeAmount, idleAtMost: TimeAmount? = nil,
+        _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
     ) {
-        while var list = idle[url], let reused = list.popLast() {
+        while var list = idle[url], let reused = list.last {
+            if let idleAtMost, NIODeadline.now() - reused.idleSince >= idleAtMost { break }
+            list.removeLast()
             idle[url] = list
-            if reused.channel.isActive { return done(.success(reused)) }
+            if reused.channel.isActive {
+                reused.reused = true
+                return done(.success(reused))
+            }
         }
         guard let endpoint = SandboxEndpoint(url) else { return done(.failure(UnusableSandboxAddress(url: url))) }
         ClientBootstrap(group: eventLoop)
@@ -171,6 +183,7 @@ final class UpstreamPool {
         connection.delegate = nil
         guard connection.reusable else { return connection.close() }
         connection.setReading(true)
+        connection.idleSince = .now()
         if !connection.pooled {
             // Once per connection: when the sandbox closes it, it leaves the idle list.
             connection.pooled = true

@@ -22,6 +22,8 @@ struct IngressLimitOptions: ParsableArguments {
     var ingressStreamDrainDeadlineMs: Int64?
     @Option(help: "Window over which those closes are spread, in ms (ingress.streamCloseJitterMs, default 60000).")
     var ingressStreamCloseJitterMs: Int64?
+    @Option(help: "A POST goes only on a sandbox connection idle less than this, in ms (ingress.upstreamSafeReuseMs, default 1000).")
+    var ingressUpstreamSafeReuseMs: Int64?
     @Option(help: "Largest request body in bytes (ingress.maxBodyBytes, default 1 GiB).")
     var ingressMaxBodyBytes: Int64?
 
@@ -34,6 +36,7 @@ struct IngressLimitOptions: ParsableArguments {
             ("ingress.responseHeaderTimeoutMs", ingressResponseHeaderTimeoutMs), ("ingress.headerTimeoutMs", ingressHeaderTimeoutMs),
             ("ingress.maxHeaderBytes", ingressMaxHeaderBytes.map(Int64.init)), ("ingress.maxBodyBytes", ingressMaxBodyBytes),
             ("ingress.streamDrainDeadlineMs", ingressStreamDrainDeadlineMs), ("ingress.streamCloseJitterMs", ingressStreamCloseJitterMs),
+            ("ingress.upstreamSafeReuseMs", ingressUpstreamSafeReuseMs),
         ]
         return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })
     }

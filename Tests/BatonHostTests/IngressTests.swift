@@ -484,6 +484,26 @@ struct IngressTests {
         }
     }
 
+    @Test func aPostIsNeverSentOnAConnectionItsSandboxClosesForBeingIdle() async throws {
+        let runs = NIOLockedValueBox<[String: Int]>([:])
+        let backend = try await TestBackend.start(closingIdleAfter: .milliseconds(300)) { head, _ in
+            runs.withLockedValue { $0[head.headers.first(name: "x-request-id") ?? "", default: 0] += 1 }
+            return TestBackend.Reply(body: "ran")
+        }
+        defer { Task { await backend.stop() } }
+        try await withStage(adjust: { $0.upstreamSafeReuse = .milliseconds(200) }) { stage in
+            try await stage.live("v1", [backend])
+            for round in 0..<3 {
+                let post = try await stage.get(method: .POST, headers: [("X-Request-Id", "post-\(round)")], body: "x")
+                #expect(post.status == 200, "round \(round): \(post.body)")
+                let get = try await stage.get(headers: [("X-Request-Id", "get-\(round)")])
+                #expect(get.status == 200, "a GET on a stale connection is retried")
+                try await Task.sleep(for: .milliseconds(400))  // the sandbox's idle timer is what is tested
+            }
+            #expect(runs.withLockedValue { $0.filter { $0.key.hasPrefix("post-") }.values.sorted() } == [1, 1, 1])
+        }
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrderAndBodiesKeepTheirFraming() async throws {
         let backend = try await TestBackend.start { head, body in
             TestBackend.Reply(

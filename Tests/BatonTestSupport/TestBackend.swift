@@ -37,13 +37,16 @@ public final class TestBackend: Sendable {
         try await start { _, _ in Reply(status: HTTPResponseStatus(statusCode: status), body: body) }
     }
 
-    public static func start(_ respond: @escaping Responder) async throws -> TestBackend {
+    /// With `closingIdleAfter`, a request that comes on a connection idle that long finds it
+    /// closed, unanswered and unrun: the moment a server's idle timer fires as a request
+    /// arrives, made certain.
+    public static func start(closingIdleAfter: TimeAmount? = nil, _ respond: @escaping Responder) async throws -> TestBackend {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(BackendHandler(respond: respond))
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(respond: respond, closingIdleAfter: closingIdleAfter))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -61,16 +64,23 @@ private final class BackendHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let respond: TestBackend.Responder
+    private let closingIdleAfter: TimeAmount?
     private var head: HTTPRequestHead?
     private var body = ""
+    private var idleSince = NIODeadline.now()
 
-    init(respond: @escaping TestBackend.Responder) {
+    init(respond: @escaping TestBackend.Responder, closingIdleAfter: TimeAmount?) {
         self.respond = respond
+        self.closingIdleAfter = closingIdleAfter
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            if let closingIdleAfter, NIODeadline.now() - idleSince >= closingIdleAfter {
+                self.head = nil  // the rest of this request is never run
+                return context.close(promise: nil)
+            }
             self.head = head
             body = ""
         case .body(let buffer):
@@ -91,7 +101,8 @@ private final class BackendHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: reply.body)))), promise: nil)
         let keepAlive = head.isKeepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] _ in
+            idleSince = .now()
             if !keepAlive { context.close(promise: nil) }
         }
     }
