@@ -87,6 +87,8 @@ extension Launcher {
                     id: pool.id, app: pool.app, version: pool.version, service: pool.spec.name,
                     slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
         }
+        // A pool stored at 0 may still have sandboxes its scheduler is stopping.
+        for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired == 0 { await broker.retire(pool: pool.id) }
         for app in apps.values.sorted(by: { $0.name < $1.name }) where !app.activePools.isEmpty {
             _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
         }

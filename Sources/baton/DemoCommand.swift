@@ -25,6 +25,8 @@ struct DemoCommand: AsyncParsableCommand {
     var appDirectory = "examples/hello"
     @Flag(help: "Run as the seed system did before its fix, to see what Baton prevents: no readiness gate, no drain, no retries, no holding.")
     var unprotected = false
+    @Option(help: "Keep the event stream and the WebSocket open at least this long; past the lease TTL (30 s) it proves no timeout cuts them.")
+    var streamSeconds = 0
     @Option(help: "Least severe host log level shown.")
     var logLevel: Logger.Level = .warning
 
@@ -45,7 +47,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         configuration.plugins = [ServeCommand.builtInScheduler]
         let host = BatonHost(configuration: configuration, logger: logger)
-        let demo = DemoService(host: host, socket: configuration.rpc.socketPath, deployFile: appDirectory + "/deploy.json", rollovers: rollovers)
+        let demo = DemoService(
+            host: host, socket: configuration.rpc.socketPath, deployFile: appDirectory + "/deploy.json", rollovers: rollovers,
+            streamSeconds: streamSeconds, ledger: work.path + "/echo-ledger")
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [ServiceGroupConfiguration.ServiceConfiguration(service: demo, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -12,14 +12,32 @@ final class DemoService: Service, Sendable {
     let socket: String
     let deployFile: String
     let rollovers: Int
+    /// How long the event stream and the WebSocket must stay open, at least, from before the
+    /// first rollover: longer than the lease TTL proves that no timeout cuts them.
+    let streamSeconds: Int
+    /// Where every sandbox of every version writes the id of each POST it runs.
+    let ledger: String
     /// Whether anything went wrong that the exit code must say.
     let failed = NIOLockedValueBox(false)
 
-    init(host: BatonHost, socket: String, deployFile: String, rollovers: Int) {
+    init(host: BatonHost, socket: String, deployFile: String, rollovers: Int, streamSeconds: Int, ledger: String) {
         self.host = host
         self.socket = socket
         self.deployFile = deployFile
         self.rollovers = rollovers
+        self.streamSeconds = streamSeconds
+        self.ledger = ledger
+    }
+
+    /// The deploy file's version, its sandboxes told where the shared POST ledger is.
+    private func deploy(_ version: String) throws -> JSON {
+        let loaded = try DeployFile.load(deployFile, version: version)
+        let services: [JSON] = (loaded["services"]?.arrayValue ?? []).map { service in
+            let spec = service["spec"] ?? [:]
+            let env = (spec["env"] ?? [:]).setting("ECHO_LEDGER", to: .string(ledger))
+            return service.setting("spec", to: spec.setting("env", to: env))
+        }
+        return loaded.setting("services", to: .array(services))
     }
 
     func run() async throws {
@@ -41,7 +59,7 @@ final class DemoService: Service, Sendable {
 
     private func demo() async throws {
         guard let port = host.ingress?.port else { return }
-        let first = try DeployFile.load(deployFile, version: "v1")
+        let first = try deploy("v1")
         let app = first["app"]?.stringValue ?? "hello"
         let hostName = "\(app).localhost"
         say("Baton serves HTTP on 127.0.0.1:\(port); the built-in process scheduler runs the sandboxes.")
@@ -71,16 +89,22 @@ final class DemoService: Service, Sendable {
         let loading = Task { await load.run() }
         let stream = try await EventStreamWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/events?interval_ms=100")
         let socket = try await WebSocketWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/ws")
+        let streamsOpened = ContinuousClock.now
         try await Task.sleep(for: .seconds(1))  // a baseline before the first rollover
         var outcomes: [DeployProgress.Outcome] = []
         for index in 0..<rollovers {
             let started = ContinuousClock.now
-            let outcome = try await progress.run(try DeployFile.load(deployFile, version: "v\(index + 2)"))
+            let outcome = try await progress.run(try deploy("v\(index + 2)"))
             recorder.rollover(from: started, to: .now)
             outcomes.append(outcome)
             try await Task.sleep(for: .milliseconds(500))
         }
         try await Task.sleep(for: .seconds(1))
+        let streamsDue = streamsOpened + .seconds(streamSeconds)
+        if ContinuousClock.now < streamsDue {
+            say("Keeping the event stream and the WebSocket open until \(streamSeconds) s after they opened.")
+            try await Task.sleep(until: streamsDue)  // the time passing is what is checked
+        }
         loading.cancel()
         await loading.value
         let streamState = stream.current
@@ -88,7 +112,9 @@ final class DemoService: Service, Sendable {
         await stream.close()
         await socket.close()
         let leftOver = try await oldSandboxesLeft(app: app)
-        let ok = DemoSummary(recorder: recorder, outcomes: outcomes, stream: streamState, socket: socketState, oldSandboxesLeft: leftOver)
+        let ok = DemoSummary(
+            recorder: recorder, outcomes: outcomes, stream: streamState, socket: socketState, oldSandboxesLeft: leftOver,
+            postRuns: PostLedger.runs(in: ledger))
             .print { say($0) }
         if !ok { failed.withLockedValue { $0 = true } }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import BatonAdmin
 import BatonLoad
 
@@ -8,6 +9,8 @@ struct DemoSummary {
     var stream: EventStreamWatcher.State
     var socket: WebSocketWatcher.State
     var oldSandboxesLeft: [String]
+    /// How many times each POST ran, counted across every sandbox of every version.
+    var postRuns: [String: Int]
 
     /// Prints the summary; returns whether the clients saw no error at all.
     func print(_ say: (String) -> Void) -> Bool {
@@ -32,7 +35,10 @@ struct DemoSummary {
                     + " (deploy to cutover, sandboxes starting included: median \(DeployProgress.milliseconds(deploys[deploys.count / 2])) ms,"
                     + " max \(DeployProgress.milliseconds(deploy)) ms)")
         }
-        say("  POSTs executed exactly once: \(posts.filter { $0.failure == nil }.count) of \(posts.count)")
+        let ranTwice = postRuns.filter { $0.value > 1 }.keys.sorted()
+        let answered = posts.filter { $0.failure == nil }.count
+        say("  POSTs executed exactly once: \(answered) of \(posts.count) answered; across all sandboxes \(postRuns.count) ran, \(ranTwice.count) more than once")
+        for id in ranTwice.prefix(5) { say("    \(id) ran \(postRuns[id] ?? 0) times") }
         say("  PUT bodies that arrived intact: \(puts.filter { $0.failure == nil }.count) of \(puts.count)")
         let streamAlive = stream.ended == nil && stream.events > 0
         say(
@@ -45,7 +51,7 @@ struct DemoSummary {
                 + (socketAlive ? "still open, \(socket.echoed) of \(socket.sent) messages echoed" : "ended (\(socket.ended ?? "never upgraded"))"))
         say("  sandboxes of old versions still running at the end: \(oldSandboxesLeft.count)\(oldSandboxesLeft.isEmpty ? "" : " (\(oldSandboxesLeft.joined(separator: ", ")))")")
         for outcome in failedDeploys { say("  deploy \(outcome.deployment) failed: \(outcome.reason ?? "?")") }
-        let clean = failures.isEmpty && failedDeploys.isEmpty && streamAlive && socketAlive && oldSandboxesLeft.isEmpty
+        let clean = failures.isEmpty && failedDeploys.isEmpty && streamAlive && socketAlive && oldSandboxesLeft.isEmpty && ranTwice.isEmpty
         say(clean ? "No client saw an error." : "Clients saw errors: see above.")
         return clean
     }
@@ -60,5 +66,15 @@ struct DemoSummary {
     private static func format(_ duration: Duration) -> String {
         let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
         return microseconds < 10_000 ? "\(Double(microseconds / 10) / 100) ms" : "\(microseconds / 1000) ms"
+    }
+}
+
+/// The shared file where every sandbox of examples/hello writes the id of each POST it runs.
+enum PostLedger {
+    static func runs(in path: String) -> [String: Int] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var runs: [String: Int] = [:]
+        for line in text.split(separator: "\n") where !line.isEmpty { runs[String(line), default: 0] += 1 }
+        return runs
     }
 }

@@ -13,11 +13,12 @@ extension ProcessHeavySuites {
         }
 
         @Test func tenRolloversUnderLoadShowClientsNoError() async throws {
-            let (succeeded, output) = try await demo(["--rollovers", "10"])
+            // Streams held past the 30 s lease TTL: no timeout may cut them.
+            let (succeeded, output) = try await demo(["--rollovers", "10", "--stream-seconds", "35"])
             #expect(succeeded, "\(output)")
             #expect(output.contains("Summary of 10 rollovers"))
             #expect(output.contains("errors: 0"), "no non-2xx answer and no socket error")
-            #expect(output.contains(#/POSTs executed exactly once: (\d+) of \1\n/#), "every POST ran exactly once")
+            #expect(output.contains(#/POSTs executed exactly once: (\d+) of \1 answered; across all sandboxes \d+ ran, 0 more than once\n/#))
             #expect(output.contains(#/PUT bodies that arrived intact: (\d+) of \1\n/#))
             #expect(output.contains("event stream opened before the first rollover: still open"))
             #expect(output.contains("WebSocket opened before the first rollover: still open"))

@@ -5,6 +5,7 @@
   GET  /healthz     200 "ok"
   GET  /slow?ms=N   answers after N milliseconds
   POST /echo        the body back; X-Request-Count says how many times this X-Request-Id came
+                    to this process; with ECHO_LEDGER, the id is also appended to that shared file
   GET  /events      server-sent events, one a second (?interval_ms=N), until the client goes
   GET  /ws          a WebSocket that echoes every message
 
@@ -28,6 +29,9 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 counts = {}
 counts_lock = threading.Lock()
+# With ECHO_LEDGER set, every sandbox of every version appends each POST /echo's request id
+# to that one file (O_APPEND: whole lines), so a checker can count runs across processes.
+LEDGER = os.environ.get("ECHO_LEDGER")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -89,6 +93,12 @@ class Handler(BaseHTTPRequestHandler):
         with counts_lock:
             counts[request_id] = counts.get(request_id, 0) + 1
             count = counts[request_id]
+        if LEDGER:
+            descriptor = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, (request_id + "\n").encode())
+            finally:
+                os.close(descriptor)
         self.reply(200, body, "application/octet-stream",
                    [("X-Request-Count", str(count)), ("X-Version", VERSION)])
 
