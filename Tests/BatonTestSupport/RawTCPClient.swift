@@ -13,16 +13,24 @@ public final class RawTCPClient: Sendable {
     }
 
     public static func connect(port: Int) async throws -> RawTCPClient {
+        try await connect { $0.connect(host: "127.0.0.1", port: port) }
+    }
+
+    /// The same over a unix socket, such as the host's RPC socket.
+    public static func connect(unixPath: String) async throws -> RawTCPClient {
+        try await connect { $0.connect(unixDomainSocketPath: unixPath) }
+    }
+
+    private static func connect(_ dial: (ClientBootstrap) -> EventLoopFuture<any Channel>) async throws -> RawTCPClient {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let collector = try await loop.submit { NIOLoopBound(Collector(loop: loop), eventLoop: loop) }.get()
-        let channel = try await ClientBootstrap(group: loop)
+        let bootstrap = ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(collector.value)
                 }
             }
-            .connect(host: "127.0.0.1", port: port)
-            .get()
+        let channel = try await dial(bootstrap).get()
         return RawTCPClient(channel: channel, collector: collector)
     }
 
