@@ -72,7 +72,7 @@ extension LeaseBroker {
         var sandboxViews: [String: BrokerView.Sandbox] = [:]
         for (id, record) in sandboxes {
             sandboxViews[id] = BrokerView.Sandbox(
-                id: id, pool: record.pool, state: record.state, admitted: record.admitted, suspect: record.suspect,
+                id: id, pool: record.pool, state: record.state, admitted: record.life.isServing, suspect: record.life.isSuspect,
                 slotsOut: record.slotsOut, capacity: pools[record.pool]?.slotsPerSandbox ?? 0, leases: record.leases.count)
         }
         var leaseViews: [String: BrokerView.Lease] = [:]

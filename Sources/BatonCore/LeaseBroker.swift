@@ -7,22 +7,16 @@ public actor LeaseBroker {
     struct SandboxRecord {
         var id: String
         var pool: String
-        var state: SandboxState
-        var url: String?
-        var admitted = false
-        var suspect = false
+        var life = SandboxLifecycle()
         var leases: Set<String> = []
         var slotsOut = 0
-        var drainSignalled = false
         var reporter: String?
         var reason: String?
-        /// Bumped on every change that makes a running probe's answer stale.
-        var generation = 0
         /// When it ended, in the order sandboxes end: the oldest ended are forgotten first.
         var ending = 0
-        /// Its pool was scaled to 0, so its scheduler may be stopping it: it takes no lease and
-        /// counts for no quorum until its scheduler reports it again after the pool rises.
-        var retiring = false
+
+        var url: String? { life.url }
+        var state: SandboxState { life.state }
     }
 
     struct LeaseRecord {
@@ -114,15 +108,15 @@ public actor LeaseBroker {
         var result = CutoverResult()
         for pool in previous.subtracting(current) {
             result.draining[pool] = []
-            for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
-                guard let state = sandboxes[id]?.state, !state.isTerminal else { continue }
-                sandboxes[id]?.state = .draining
+            for id in sandboxIDs(inPool: pool) {
+                let actions = sandboxes[id]!.life.cutAway()
+                guard !actions.isEmpty else { continue }
+                perform(actions, on: id)
                 result.draining[pool, default: []].append(id)
-                revokeLeases(onSandbox: id, reason: .cutover)
-                if let record = sandboxes[id], !record.leases.isEmpty {
+                if sandboxes[id]?.leases.isEmpty == false {
                     result.undrained[pool, default: []].insert(id)
                 } else {
-                    sandboxes[id]?.drainSignalled = true  // drained already; the launcher hears it from the result
+                    sandboxes[id]?.life.drainAnnounced()  // drained already; the launcher hears it from the result
                 }
             }
         }
@@ -134,9 +128,8 @@ public actor LeaseBroker {
     /// did, and those with nothing left to finish are drained at once.
     func resumeDrain(pool: String) {
         retiredPools.remove(pool)
-        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state == .ready {
-            sandboxes[id]?.state = .draining
-            sandboxes[id]?.drainSignalled = false
+        for id in sandboxIDs(inPool: pool) {
+            perform(sandboxes[id]!.life.drainsAgain(), on: id)
             signalIfDrained(id)
         }
     }
@@ -145,45 +138,60 @@ public actor LeaseBroker {
     /// count any more, whatever it last reported.
     func retire(pool: String) {
         retiredPools.insert(pool)
-        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state.isTerminal == false {
-            sandboxes[id]?.retiring = true
-            sandboxes[id]?.admitted = false
-            sandboxes[id]?.generation += 1
-            probes.removeValue(forKey: id)?.cancel()
-            revokeLeases(onSandbox: id, reason: .draining)
-        }
+        for id in sandboxIDs(inPool: pool) { perform(sandboxes[id]!.life.retired(), on: id) }
     }
 
     /// A pool taken back into use (a rollback): its draining sandboxes serve again, those
-    /// admitted at once, the others once they pass the check. Sandboxes it retired when it
+    /// that served at once, the others once they pass the check. Sandboxes it retired when it
     /// was scaled to 0 may be stopping: they serve only once their scheduler reports them again.
     func returnToService(pool: String) {
         retiredPools.remove(pool)
-        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool && sandboxes[id]?.state == .draining && sandboxes[id]?.retiring == false {
-            sandboxes[id]?.state = .ready
-            sandboxes[id]?.drainSignalled = false
-            guard let record = sandboxes[id] else { continue }
-            if record.admitted {
-                signalSink.yield(.admitted(pool: pool, sandbox: id, admittedInPool: admittedCount(inPool: pool)))
-            } else if readinessGate {
-                startProbe(id)
-            } else {
-                admit(id, generation: record.generation)
+        for id in sandboxIDs(inPool: pool) { perform(sandboxes[id]!.life.returned(), on: id) }
+        wakeWaiters()
+    }
+
+    private func sandboxIDs(inPool pool: String) -> [String] {
+        sandboxes.values.filter { $0.pool == pool }.map(\.id).sorted()
+    }
+
+    /// Does what a transition of sandbox `id` asks for.
+    private func perform(_ actions: [SandboxLifecycle.Action], on id: String) {
+        guard let record = sandboxes[id] else { return }
+        for action in actions {
+            switch action {
+            case .probe(let generation):
+                if readinessGate { startProbe(id, generation: generation) } else { admit(id, generation: generation) }
+            case .stopProbe:
+                probes.removeValue(forKey: id)?.cancel()
+            case .revokeLeases(let reason):
+                revokeLeases(onSandbox: id, reason: reason)
+            case .announceAdmitted:
+                logger.debug("sandbox admitted", metadata: ["sandbox": "\(id)", "pool": "\(record.pool)"])
+                signalSink.yield(.admitted(pool: record.pool, sandbox: id, admittedInPool: admittedCount(inPool: record.pool)))
+            case .announceEnd:
+                nextEnding += 1
+                sandboxes[id]?.ending = nextEnding
+                for leaseID in record.leases { forget(lease: leaseID) }
+                forgetEndedSandboxes(ofPool: record.pool)
+                let admitted = admittedCount(inPool: record.pool)
+                signalSink.yield(
+                    record.state == .failed
+                        ? .failed(pool: record.pool, sandbox: id, reason: record.reason ?? "failed", admittedInPool: admitted)
+                        : .stopped(pool: record.pool, sandbox: id, admittedInPool: admitted))
             }
         }
-        wakeWaiters()
     }
 
     /// Keeps the last few ended sandboxes of a pool to show, so a pool whose sandboxes crash
     /// again and again does not grow without bound.
     private func forgetEndedSandboxes(ofPool pool: String) {
-        let ended = sandboxes.values.filter { $0.pool == pool && $0.state.isTerminal }.sorted { $0.ending > $1.ending }
+        let ended = sandboxes.values.filter { $0.pool == pool && $0.life.hasEnded }.sorted { $0.ending > $1.ending }
         for record in ended.dropFirst(Self.endedSandboxesKept) { sandboxes.removeValue(forKey: record.id) }
     }
 
     /// How many sandboxes of `pool` have not ended.
     func liveSandboxCount(inPool pool: String) -> Int {
-        sandboxes.values.filter { $0.pool == pool && !$0.state.isTerminal }.count
+        sandboxes.values.filter { $0.pool == pool && !$0.life.hasEnded }.count
     }
 
     /// Forgets a pool whose sandboxes have all ended, and them with it.
@@ -201,9 +209,9 @@ public actor LeaseBroker {
         Dictionary(uniqueKeysWithValues: wanted.map { ($0, admittedCount(inPool: $0)) })
     }
 
-    /// The sandboxes of `pool` that could take a lease now: ready, admitted, not suspect.
+    /// The sandboxes of `pool` that could take a lease now.
     func admittedCount(inPool pool: String) -> Int {
-        sandboxes.values.filter { $0.pool == pool && $0.admitted && $0.state == .ready }.count
+        sandboxes.values.filter { $0.pool == pool && $0.life.isServing }.count
     }
 
     // MARK: Scheduler reports
@@ -224,66 +232,15 @@ public actor LeaseBroker {
         }
         var report = report
         if !readinessGate, report.state == .starting, report.url != nil { report.state = .ready }
-        var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool, state: .starting)
+        if report.state == .ready, report.url?.isEmpty ?? true {
+            throw CoreError(code: -32602, message: "Invalid params: a ready report needs the sandbox's url")
+        }
+        var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool)
         record.reporter = scheduler ?? record.reporter
-        let isNew = sandboxes[report.sandbox] == nil
-        var unretired = false
-        if retiredPools.contains(report.pool) {
-            record.retiring = true
-        } else if record.retiring, report.state == .starting || report.state == .ready {
-            unretired = true
-            // Reported again after its pool rose: its scheduler keeps it.
-            record.retiring = false
-            record.admitted = false
-            record.generation += 1
-            if record.state == .draining { record.state = .starting }
-        }
-        switch report.state {
-        case .starting:
-            if !isNew, !unretired, record.state == .starting { return }
-            let wasServing = record.admitted
-            record.state = .starting
-            record.admitted = false
-            record.generation += 1
-            sandboxes[report.sandbox] = record
-            if wasServing { revokeLeases(onSandbox: record.id, reason: .stopped) }
-        case .ready:
-            guard let url = report.url, !url.isEmpty else {
-                throw CoreError(code: -32602, message: "Invalid params: a ready report needs the sandbox's url")
-            }
-            if record.state == .ready, record.url == url, !record.suspect, !isNew, !unretired { return }
-            if record.state.isTerminal { record.generation += 1 }
-            if record.state != .draining { record.state = .ready }
-            if record.url != url {
-                record.admitted = false
-                record.generation += 1
-            }
-            record.url = url
-            record.suspect = false
-            sandboxes[report.sandbox] = record
-            if !record.admitted, !record.retiring {
-                if readinessGate { startProbe(record.id) } else { admit(record.id, generation: record.generation) }
-            }
-        case .stopped, .failed:
-            let terminal: SandboxState = report.state == .stopped ? .stopped : .failed
-            if record.state == terminal, !isNew { return }
-            record.state = terminal
-            nextEnding += 1
-            record.ending = nextEnding
-            record.admitted = false
-            record.reason = report.reason
-            record.generation += 1
-            sandboxes[report.sandbox] = record
-            probes.removeValue(forKey: record.id)?.cancel()
-            revokeLeases(onSandbox: record.id, reason: .stopped)
-            for leaseID in record.leases { forget(lease: leaseID) }
-            forgetEndedSandboxes(ofPool: record.pool)
-            let admitted = admittedCount(inPool: record.pool)
-            signalSink.yield(
-                terminal == .failed
-                    ? .failed(pool: record.pool, sandbox: record.id, reason: report.reason ?? "failed", admittedInPool: admitted)
-                    : .stopped(pool: record.pool, sandbox: record.id, admittedInPool: admitted))
-        }
+        let actions = record.life.reported(report.state, url: report.url, poolRetired: retiredPools.contains(report.pool))
+        if actions.contains(.announceEnd) { record.reason = report.reason }
+        sandboxes[report.sandbox] = record
+        perform(actions, on: record.id)
     }
 
     /// Replaces what `scheduler` reported before with `reports`: sandboxes it reported
@@ -291,15 +248,14 @@ public actor LeaseBroker {
     public func sync(_ reports: [SandboxReport], from scheduler: String) throws(CoreError) {
         let listed = Set(reports.map(\.sandbox))
         for report in reports { try self.report(report, from: scheduler) }
-        for record in sandboxes.values where record.reporter == scheduler && !listed.contains(record.id) && !record.state.isTerminal {
+        for record in sandboxes.values where record.reporter == scheduler && !listed.contains(record.id) && !record.life.hasEnded {
             try report(SandboxReport(sandbox: record.id, pool: record.pool, state: .stopped, reason: "missing from sync"), from: scheduler)
         }
     }
 
-    private func startProbe(_ id: String) {
+    private func startProbe(_ id: String, generation: Int) {
         guard let record = sandboxes[id], let url = record.url, let pool = pools[record.pool] else { return }
         probes[id]?.cancel()
-        let generation = record.generation
         let probe = self.probe
         let clock = self.clock
         probes[id] = Task { [weak self] in
@@ -315,16 +271,11 @@ public actor LeaseBroker {
         }
     }
 
+    /// The host's check of the sandbox passed.
     private func admit(_ id: String, generation: Int) {
-        guard var record = sandboxes[id], record.generation == generation, !record.state.isTerminal, !record.retiring else { return }
+        guard sandboxes[id] != nil else { return }
         probes.removeValue(forKey: id)
-        record.admitted = true
-        record.suspect = false
-        sandboxes[id] = record
-        logger.debug("sandbox admitted", metadata: ["sandbox": "\(id)", "pool": "\(record.pool)"])
-        if record.state == .ready {
-            signalSink.yield(.admitted(pool: record.pool, sandbox: id, admittedInPool: admittedCount(inPool: record.pool)))
-        }
+        perform(sandboxes[id]!.life.checkPassed(generation: generation), on: id)
         wakeWaiters()
     }
 
@@ -406,7 +357,7 @@ public actor LeaseBroker {
         guard let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
         for record in sandboxes.values where servicePools.contains(record.pool) && !excluding.contains(record.id) {
-            guard record.state == .ready, record.admitted, !record.suspect, record.url != nil,
+            guard record.life.isServing, record.url != nil,
                 let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots.lowerBound
             else { continue }
             if let current = best, current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id) {
@@ -490,16 +441,10 @@ public actor LeaseBroker {
     /// The caller found the lease's sandbox broken: it gets no new leases until it is
     /// reported ready again or passes the host's check, and every lease on it is revoked.
     public func invalidate(_ id: String, reason: String) {
-        guard let record = leases[id], var sandbox = sandboxes[record.lease.sandbox] else { return }
-        logger.notice("sandbox suspect", metadata: ["sandbox": "\(sandbox.id)", "reason": "\(reason)"])
-        if !sandbox.suspect {
-            sandbox.suspect = true
-            sandbox.admitted = false
-            sandbox.generation += 1
-            sandboxes[sandbox.id] = sandbox
-            revokeLeases(onSandbox: sandbox.id, reason: .suspect)
-            if sandbox.state == .ready { startProbe(sandbox.id) }
-        }
+        guard let record = leases[id], sandboxes[record.lease.sandbox] != nil else { return }
+        let sandbox = record.lease.sandbox
+        logger.notice("sandbox suspect", metadata: ["sandbox": "\(sandbox)", "reason": "\(reason)"])
+        perform(sandboxes[sandbox]!.life.invalidated(), on: sandbox)
         forget(lease: id)
     }
 
@@ -525,10 +470,8 @@ public actor LeaseBroker {
     }
 
     private func signalIfDrained(_ id: String) {
-        guard let record = sandboxes[id], record.state == .draining, !record.drainSignalled,
-            record.leases.isEmpty
-        else { return }
-        sandboxes[id]?.drainSignalled = true
+        guard let record = sandboxes[id], record.life.owesDrainAnnouncement, record.leases.isEmpty else { return }
+        sandboxes[id]?.life.drainAnnounced()
         signalSink.yield(.drained(pool: record.pool, sandbox: id))
     }
 
@@ -537,8 +480,8 @@ public actor LeaseBroker {
     public func sandboxStatuses(pools wanted: Set<String>) -> [SandboxStatus] {
         sandboxes.values.filter { wanted.contains($0.pool) }.sorted { $0.id < $1.id }.map { record in
             SandboxStatus(
-                id: record.id, pool: record.pool, state: record.state, url: record.url, admitted: record.admitted,
-                suspect: record.suspect, leases: record.leases.count, slotsOut: record.slotsOut, reason: record.reason)
+                id: record.id, pool: record.pool, state: record.state, url: record.url, admitted: record.life.admitted,
+                suspect: record.life.isSuspect, leases: record.leases.count, slotsOut: record.slotsOut, reason: record.reason)
         }
     }
 }
