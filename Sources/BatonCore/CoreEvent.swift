@@ -25,6 +25,23 @@ public struct CoreEvent: Sendable, Hashable {
     public var reason: String?
 }
 
+/// Why a pool was scaled to 0; the raw value is the `reason` of its `pool.scaled_down` event
+/// and a metric label.
+public enum ScaleDownReason: String, Sendable, Hashable {
+    /// Its sandboxes finished what they carried.
+    case drained
+    /// The request drain timeout passed first.
+    case drainTimeout = "drain timeout"
+    /// Streams kept it past the request drain timeout, up to the stream drain deadline.
+    case streamDrainDeadline = "stream drain deadline"
+    case superseded
+    case rollback
+    /// It neither served nor was waited for when the host came back.
+    case hostRestarted = "host restarted"
+    /// No drain at all: the rollover the seed system did, shown by the demo.
+    case readinessGateOff = "readiness gate off"
+}
+
 /// A deployment's progress.
 public enum DeploymentState: String, Sendable, Hashable {
     case waiting, cutover, draining, done, failed, superseded

@@ -220,7 +220,7 @@ public actor Launcher {
         publish(.deploySuperseded, app: older.request.app, deployment: id, version: older.request.version, reason: older.reason)
         let keep = Set(newer.servicePools.values).union(apps[older.request.app]?.activePools.values ?? [:].values)
         for pool in older.startedPools.subtracting(keep).sorted() {
-            await giveUp(pool, reason: "superseded", deployment: id)
+            await giveUp(pool, reason: .superseded, deployment: id)
         }
     }
 
@@ -244,7 +244,7 @@ public actor Launcher {
 
     /// The deploy that took a pool back no longer wants it: a pool an older drain still
     /// holds goes back to draining, with its streams and its deadlines; others stop.
-    func giveUp(_ pool: String, reason: String, deployment: String) async {
+    func giveUp(_ pool: String, reason: ScaleDownReason, deployment: String) async {
         if drainHolder(of: pool, other: deployment) != nil {
             await broker.resumeDrain(pool: pool)
         } else {
@@ -270,13 +270,13 @@ public actor Launcher {
 
     /// Stops a pool, unless it serves, is waited for, or drains for another deployment
     /// (`deployment`'s own drain may end it).
-    func scaleDown(_ id: String, reason: String, deployment: String?) async {
+    func scaleDown(_ id: String, reason: ScaleDownReason, deployment: String?) async {
         guard let pool = pools[id], pool.desired > 0 else { return }
         guard !isNeeded(id), drainHolder(of: id, other: deployment) == nil else {
-            return logger.notice("pool kept: it serves, is waited for or drains", metadata: ["pool": "\(id)", "asked": "\(reason)"])
+            return logger.notice("pool kept: it serves, is waited for or drains", metadata: ["pool": "\(id)", "asked": "\(reason.rawValue)"])
         }
         setDesired(id, 0)
-        publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason)
+        publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason.rawValue)
         await broker.retire(pool: id)
     }
 

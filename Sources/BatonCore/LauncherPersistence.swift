@@ -119,7 +119,7 @@ extension Launcher {
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired > 0 {
             let active = apps[pool.app]?.activePools.values.contains(pool.id) == true
             if !active && !waitedFor.contains(pool.id) {
-                await scaleDown(pool.id, reason: "not serving when the host restarted", deployment: nil)
+                await scaleDown(pool.id, reason: .hostRestarted, deployment: nil)
             }
         }
     }

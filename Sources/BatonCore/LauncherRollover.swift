@@ -29,7 +29,7 @@ extension Launcher {
             deployments[id]?.drainingPools[pool]?.remove(sandbox)
             if deployments[id]?.drainingPools[pool]?.isEmpty == true {
                 deployments[id]?.drainingPools.removeValue(forKey: pool)
-                await scaleDown(pool, reason: "drained", deployment: id)
+                await scaleDown(pool, reason: .drained, deployment: id)
             }
             finishIfDrained(id)
         }
@@ -89,7 +89,7 @@ extension Launcher {
             }
         }
         for pool in result.draining.keys.sorted() where result.undrained[pool] == nil || !readinessGate {
-            await scaleDown(pool, reason: readinessGate ? "drained" : "readiness gate off: no drain", deployment: id)
+            await scaleDown(pool, reason: readinessGate ? .drained : .readinessGateOff, deployment: id)
         }
         let stillDraining = readinessGate ? result.undrained : [:]
         deployments[id]?.drainingPools = stillDraining
@@ -115,7 +115,7 @@ extension Launcher {
             if await broker.holdsStreams(pool: pool) {
                 streaming[pool] = deployment.drainingPools[pool]
             } else {
-                await scaleDown(pool, reason: "drain timeout after \(deployment.request.drainTimeoutMs) ms", deployment: id)
+                await scaleDown(pool, reason: .drainTimeout, deployment: id)
             }
         }
         deployments[id]?.drainingPools = streaming
@@ -128,7 +128,7 @@ extension Launcher {
     func streamDrainPassed(_ id: String) async {
         guard let deployment = deployments[id], deployment.state == .draining else { return }
         for pool in deployment.drainingPools.keys.sorted() {
-            await scaleDown(pool, reason: "stream drain deadline after \(streamDrainMs) ms", deployment: id)
+            await scaleDown(pool, reason: .streamDrainDeadline, deployment: id)
         }
         deployments[id]?.drainingPools = [:]
         finishIfDrained(id)
@@ -151,7 +151,7 @@ extension Launcher {
         changed.deployments.insert(id)
         let active = Set(apps[deployment.request.app]?.activePools.values ?? [:].values)
         for pool in deployment.startedPools.subtracting(active).sorted() {
-            await giveUp(pool, reason: "rollback", deployment: id)
+            await giveUp(pool, reason: .rollback, deployment: id)
         }
         publish(.deployFailed, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: reason)
     }

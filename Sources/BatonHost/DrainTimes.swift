@@ -25,7 +25,7 @@ final class DrainTimes: Sendable {
                         cutovers[deployment] = event.timeMs
                     case .poolScaledDown:
                         guard let start = cutovers[deployment] else { continue }
-                        let outcome = event.reason == "drained" ? "drained" : "timeout"
+                        let outcome = event.reason.flatMap(ScaleDownReason.init(rawValue:)) == .drained ? "drained" : "timeout"
                         Timer(label: "baton_drain_seconds", dimensions: [("app", event.app), ("outcome", outcome)], factory: factory)
                             .recordMilliseconds(event.timeMs - start)
                     case .deployDone, .deployFailed, .deploySuperseded:
