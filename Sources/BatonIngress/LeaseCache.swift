@@ -73,7 +73,8 @@ public final class LeaseCache: Sendable {
     public func start() {
         // Held until `stop()` cancels it, like the maintenance loop.
         let follow = Task { [self] in
-            await Self.followRevocations(of: broker) { ids, reason in self.revoked(ids, reason: reason) } resync: {
+            let bus = broker.revocations
+            await Self.followRevocations(subscribe: { bus.subscribe() }) { ids, reason in self.revoked(ids, reason: reason) } resync: {
                 await self.resynchronise()
             }
         }
@@ -90,14 +91,15 @@ public final class LeaseCache: Sendable {
     /// Follows the broker's revocations until cancelled. A stream that ends because this
     /// follower fell behind is never the end: it subscribes again, then resynchronises, so
     /// no revocation is missed and none stays unseen.
-    private static func followRevocations(
-        of broker: LeaseBroker, revoked: @escaping @Sendable (Set<String>, String) -> Void, resync: @Sendable () async -> Void
+    static func followRevocations(
+        subscribe: () -> AsyncStream<LeaseRevocation>, revoked: @escaping @Sendable (Set<String>, String) -> Void,
+        resync: @Sendable () async -> Void
     ) async {
-        var revocations = broker.revocations.subscribe()
+        var revocations = subscribe()
         while !Task.isCancelled {
             for await revocation in revocations { revoked(Set(revocation.leases), revocation.reason.rawValue) }
             guard !Task.isCancelled else { return }
-            revocations = broker.revocations.subscribe()
+            revocations = subscribe()
             await resync()
         }
     }
