@@ -50,6 +50,19 @@ public struct Lease: Sendable, Hashable {
     public var ttlMs: Int64
 }
 
+/// Whether a lease takes new requests.
+public enum LeaseStanding: Sendable, Hashable {
+    case active
+    case revoked
+}
+
+/// What a lease carries: requests, or a long-lived stream that keeps its draining sandbox up
+/// to the stream drain deadline.
+enum LeaseLoad: Sendable, Hashable {
+    case requests
+    case stream
+}
+
 /// Why leases stopped being good.
 public enum RevocationReason: String, Sendable, Hashable {
     case cutover, draining, stopped, suspect, expired

@@ -78,8 +78,8 @@ extension LeaseBroker {
         var leaseViews: [String: BrokerView.Lease] = [:]
         for (id, record) in leases {
             leaseViews[id] = BrokerView.Lease(
-                id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.revoked,
-                stream: record.stream, expiresAtMs: record.expiresAtMs)
+                id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.standing == .revoked,
+                stream: record.carries == .stream, expiresAtMs: record.expiresAtMs)
         }
         return BrokerView(sandboxes: sandboxViews, leases: leaseViews, routing: routing, waiters: waiters.count, probes: probes.count)
     }

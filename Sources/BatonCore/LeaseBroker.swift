@@ -22,9 +22,10 @@ public actor LeaseBroker {
     struct LeaseRecord {
         var lease: Lease
         var expiresAtMs: Int64
-        var revoked = false
-        /// Held by a long-lived stream (an upgraded connection) rather than by requests.
-        var stream = false
+        /// `active` takes requests; `revoked` takes no new ones and lives on (kept alive) only
+        /// for what it still carries, until released or expired.
+        var standing = LeaseStanding.active
+        var carries = LeaseLoad.requests
         var expiry: Task<Void, Never>?
     }
 
@@ -391,7 +392,7 @@ public actor LeaseBroker {
 
     private func expire(_ id: String, deadline: Int64) {
         guard let record = leases[id], record.expiresAtMs == deadline else { return }
-        if !record.revoked {
+        if record.standing == .active {
             revocations.publish(LeaseRevocation(leases: [id], sandbox: record.lease.sandbox, app: record.lease.app, reason: .expired))
         }
         forget(lease: id)
@@ -399,7 +400,7 @@ public actor LeaseBroker {
 
     /// Extends a lease by its TTL; a revoked, expired or unknown lease cannot be renewed.
     public func renew(_ id: String) throws(CoreError) -> Lease {
-        guard let record = leases[id], !record.revoked else {
+        guard let record = leases[id], record.standing == .active else {
             throw CoreError(code: CoreError.leaseGoneCode, message: "Lease \(id) is gone: released, revoked or expired; acquire a new one")
         }
         leases[id]?.expiresAtMs = clock.nowMs() + record.lease.ttlMs
@@ -419,18 +420,18 @@ public actor LeaseBroker {
     /// Of `ids`, those that take no new requests any more: revoked, released or expired. A
     /// follower of `revocations` that fell behind resynchronises from this.
     public func revokedOrGone(among ids: [String]) -> [String] {
-        ids.filter { leases[$0]?.revoked ?? true }
+        ids.filter { leases[$0]?.standing != .active }
     }
 
     /// Says the lease carries a long-lived stream: a draining sandbox that holds one outlives
     /// the request drain timeout, up to the stream drain deadline.
     public func markStream(_ id: String) {
-        leases[id]?.stream = true
+        leases[id]?.carries = .stream
     }
 
     /// Whether a sandbox of `pool` still holds a stream lease.
     func holdsStreams(pool: String) -> Bool {
-        leases.values.contains { $0.stream && sandboxes[$0.lease.sandbox]?.pool == pool }
+        leases.values.contains { $0.carries == .stream && sandboxes[$0.lease.sandbox]?.pool == pool }
     }
 
     /// Gives the lease's slots back; releasing twice, or a lease that is gone, is fine.
@@ -450,9 +451,9 @@ public actor LeaseBroker {
 
     private func revokeLeases(onSandbox id: String, reason: RevocationReason) {
         guard let sandbox = sandboxes[id] else { return }
-        let live = sandbox.leases.filter { leases[$0]?.revoked == false }.sorted()
+        let live = sandbox.leases.filter { leases[$0]?.standing == .active }.sorted()
         guard !live.isEmpty else { return }
-        for lease in live { leases[lease]?.revoked = true }
+        for lease in live { leases[lease]?.standing = .revoked }
         let app = pools[sandbox.pool]?.app ?? ""
         revocations.publish(LeaseRevocation(leases: live, sandbox: id, app: app, reason: reason))
     }

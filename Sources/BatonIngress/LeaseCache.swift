@@ -16,7 +16,7 @@ public final class LeaseCache: Sendable {
     struct Entry {
         var lease: Lease
         var inUse = 0
-        var revoked = false
+        var standing = LeaseStanding.active
         var lastUsed = ContinuousClock.now
     }
 
@@ -134,7 +134,7 @@ public final class LeaseCache: Sendable {
             var chosen: String?
             var fewest = Int.max
             for (id, entry) in leases
-            where !entry.revoked && entry.inUse < entry.lease.slots && entry.inUse < fewest && !excluding.contains(entry.lease.sandbox) {
+            where entry.standing == .active && entry.inUse < entry.lease.slots && entry.inUse < fewest && !excluding.contains(entry.lease.sandbox) {
                 chosen = id
                 fewest = entry.inUse
             }
@@ -209,12 +209,12 @@ public final class LeaseCache: Sendable {
         let (release, handover) = entries.withLockedValue { shelf -> (Bool, Waiter?) in
             guard var entry = shelf.leases[key]?[lease.id] else { return (false, nil) }
             entry.lastUsed = .now
-            if !entry.revoked, let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) }) {
+            if entry.standing == .active, let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) }) {
                 shelf.leases[key]?[lease.id] = entry  // the slot stays in use, by the waiter now
                 return (false, shelf.waiters[key]?.remove(at: index))
             }
             entry.inUse -= 1
-            if entry.revoked && entry.inUse == 0 {
+            if entry.standing == .revoked && entry.inUse == 0 {
                 shelf.leases[key]?.removeValue(forKey: lease.id)
                 return (true, nil)
             }
@@ -255,7 +255,7 @@ public final class LeaseCache: Sendable {
             var idle: [String] = []
             for (key, leases) in shelf.leases {
                 for (id, entry) in leases where entry.lease.sandbox == sandbox {
-                    shelf.leases[key]?[id]?.revoked = true
+                    shelf.leases[key]?[id]?.standing = .revoked
                     if entry.inUse == 0 || id == lease.id { idle.append(id) }
                 }
             }
@@ -276,7 +276,7 @@ public final class LeaseCache: Sendable {
                         shelf.leases[key]?.removeValue(forKey: id)
                         idle.append(id)
                     } else {
-                        shelf.leases[key]?[id]?.revoked = true
+                        shelf.leases[key]?[id]?.standing = .revoked
                     }
                 }
             }
@@ -299,7 +299,7 @@ public final class LeaseCache: Sendable {
             var release: [String] = []
             for (key, leases) in shelf.leases {
                 for (id, entry) in leases {
-                    if entry.revoked {
+                    if entry.standing == .revoked {
                         if entry.inUse > 0 { keepAlive.append(id) }
                     } else if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
                         renew.append(id)
