@@ -249,6 +249,7 @@ let package = Package(
             name: "BatonCoreTests",
             dependencies: [
                 "BatonTestSupport",
+                "BatonSimulation",
                 "BatonCore",
                 "BatonJSON",
                 "BatonStore",

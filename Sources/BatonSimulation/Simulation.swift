@@ -54,7 +54,7 @@ public final class Simulation {
 
     let options: Options
     var random: SeededGenerator
-    let clock = SimulatedClock()
+    let clock = ManualClock()
     let world = SimulatedWorld()
     let store = MemoryStore()
     var host: SimulatedHost!
@@ -151,7 +151,7 @@ struct SimulatedHost {
     let snapshot: [DesiredPool]
     let followers: [Task<Void, Never>]
 
-    static func boot(clock: SimulatedClock, world: SimulatedWorld, store: MemoryStore) async -> SimulatedHost {
+    static func boot(clock: ManualClock, world: SimulatedWorld, store: MemoryStore) async -> SimulatedHost {
         var logger = Logger(label: "simulation")
         logger.logLevel = .critical
         let broker = LeaseBroker(clock: clock, probe: world, logger: logger, leaseTTLMs: Simulation.leaseTTLMs)

@@ -184,10 +184,16 @@ extension Simulation {
     }
 
     func release() async {
-        guard let lease = pick(leases) else { return }
-        leases.removeAll { $0.id == lease.id }
-        await host.broker.release(lease.id)
+        guard let lease = await releaseOne(of: \.leases) else { return }
         note("router releases \(lease.id)")
+    }
+
+    /// Gives back a random lease of `list`.
+    private func releaseOne(of list: ReferenceWritableKeyPath<Simulation, [Lease]>) async -> Lease? {
+        guard let lease = pick(self[keyPath: list]) else { return nil }
+        self[keyPath: list].removeAll { $0.id == lease.id }
+        await host.broker.release(lease.id)
+        return lease
     }
 
     func renew() async {
@@ -215,9 +221,7 @@ extension Simulation {
     }
 
     func closeStream() async {
-        guard let stream = pick(streams) else { return }
-        streams.removeAll { $0.id == stream.id }
-        await host.broker.release(stream.id)
+        guard let stream = await releaseOne(of: \.streams) else { return }
         note("stream on \(stream.sandbox) closes")
     }
 

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonSimulation
 import BatonJSON
 import BatonTestSupport
 import Logging

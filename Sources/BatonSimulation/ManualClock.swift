@@ -1,8 +1,9 @@
 import BatonCore
 import NIOConcurrencyHelpers
 
-/// For tests: a clock that moves only when the test says so, so timeouts are tested
-/// without waiting for them.
+/// A clock that moves only when told: tests of timeouts advance it instead of waiting, and
+/// the simulation jumps it past every TTL and deadline. Sleepers wake in the order of their
+/// deadlines, then of their arrival, so a seed replays the same way.
 public final class ManualClock: CoreClock {
     private struct Sleeper {
         var deadline: Int64
@@ -59,13 +60,13 @@ public final class ManualClock: CoreClock {
         }
     }
 
-    /// Moves time forward and wakes every sleeper whose deadline has come.
+    /// Moves time forward and wakes every sleeper whose deadline has come, earliest first.
     public func advance(byMs amount: Int64) {
         let due = state.withLockedValue { state -> [Sleeper] in
             state.now += amount
-            let ready = state.sleepers.filter { $0.value.deadline <= state.now }
-            for id in ready.keys { state.sleepers.removeValue(forKey: id) }
-            return Array(ready.values)
+            let ready = state.sleepers.filter { $0.value.deadline <= state.now }.sorted { ($0.value.deadline, $0.key) < ($1.value.deadline, $1.key) }
+            for (id, _) in ready { state.sleepers.removeValue(forKey: id) }
+            return ready.map(\.value)
         }
         for sleeper in due { sleeper.continuation.resume() }
     }
