@@ -37,7 +37,8 @@ public actor Launcher {
         /// Pools this deploy started or brought back, which a rollback scales down.
         var startedPools: Set<String> = []
         var failures: [String] = []
-        var drainingPools: [String: Set<String>] = [:]
+        /// The drain of the pools it cut away from, once it cut over.
+        var drain: DrainLifecycle?
         var timer: Task<Void, Never>?
     }
 
@@ -255,7 +256,7 @@ public actor Launcher {
     /// The draining deployment, other than `other`, that waits for `pool` to drain.
     func drainHolder(of pool: String, other: String?) -> String? {
         deployments.keys.sorted(by: Self.creationOrder).first { id in
-            id != other && deployments[id]?.state == .draining && deployments[id]?.drainingPools[pool] != nil
+            id != other && deployments[id]?.state == .draining && deployments[id]?.drain?.holds(pool) == true
         }
     }
 

@@ -24,14 +24,9 @@ extension Launcher {
             if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
             guard let record = pools[pool],
-                let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.drainingPools[pool] != nil })
+                let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.drain?.holds(pool) == true })
             else { return }
-            deployments[id]?.drainingPools[pool]?.remove(sandbox)
-            if deployments[id]?.drainingPools[pool]?.isEmpty == true {
-                deployments[id]?.drainingPools.removeValue(forKey: pool)
-                await scaleDown(pool, reason: .drained, deployment: id)
-            }
-            finishIfDrained(id)
+            await drain(id) { $0.sandboxDrained(sandbox, of: pool) }
         }
     }
 
@@ -76,11 +71,8 @@ extension Launcher {
         apps[app]?.activePools = deployment.servicePools
         changed.apps.insert(app)
         // A pool taken back serves again: the older drains that held it are over for it.
-        for pool in Set(deployment.servicePools.values) {
-            while let holder = drainHolder(of: pool, other: id) {
-                deployments[holder]?.drainingPools.removeValue(forKey: pool)
-                finishIfDrained(holder)
-            }
+        for pool in Set(deployment.servicePools.values).sorted() {
+            while let holder = drainHolder(of: pool, other: id) { await drain(holder) { $0.poolServesAgain(pool) } }
         }
         publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: reason)
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
@@ -91,47 +83,40 @@ extension Launcher {
         for pool in result.draining.keys.sorted() where result.undrained[pool] == nil || !readinessGate {
             await scaleDown(pool, reason: readinessGate ? .drained : .readinessGateOff, deployment: id)
         }
-        let stillDraining = readinessGate ? result.undrained : [:]
-        deployments[id]?.drainingPools = stillDraining
+        deployments[id]?.drain = DrainLifecycle(holding: readinessGate ? result.undrained : [:])
         deployments[id]?.state = .draining
         startTimer(for: id, afterMs: deployment.request.drainTimeoutMs) { launcher in await launcher.drainTimeoutPassed(id) }
-        finishIfDrained(id)
+        await drain(id) { $0.begin() }
     }
 
-    func finishIfDrained(_ id: String) {
-        guard let deployment = deployments[id], deployment.state == .draining, deployment.drainingPools.isEmpty else { return }
-        deployment.timer?.cancel()
-        deployments[id]?.state = .done
-        changed.deployments.insert(id)
-        publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version)
+    /// Runs one transition of deployment `id`'s drain and does what it asks for.
+    func drain(_ id: String, _ transition: (inout DrainLifecycle) -> [DrainLifecycle.Action]) async {
+        guard deployments[id]?.state == .draining, var drain = deployments[id]?.drain else { return }
+        let actions = transition(&drain)
+        deployments[id]?.drain = drain
+        for action in actions {
+            switch action {
+            case .release(let pool, let reason):
+                await scaleDown(pool, reason: reason, deployment: id)
+            case .waitForStreams:
+                startTimer(for: id, afterMs: streamDrainMs) { launcher in await launcher.drain(id) { $0.streamDeadlinePassed() } }
+            case .finish:
+                guard let deployment = deployments[id], deployment.state == .draining else { continue }
+                deployment.timer?.cancel()
+                deployments[id]?.state = .done
+                changed.deployments.insert(id)
+                publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version)
+            }
+        }
     }
 
     /// Pools still draining at the request drain timeout are scaled down, except those whose
     /// sandboxes carry streams: they get until the stream drain deadline.
     func drainTimeoutPassed(_ id: String) async {
-        guard let deployment = deployments[id], deployment.state == .draining else { return }
-        var streaming: [String: Set<String>] = [:]
-        for pool in deployment.drainingPools.keys.sorted() {
-            if await broker.holdsStreams(pool: pool) {
-                streaming[pool] = deployment.drainingPools[pool]
-            } else {
-                await scaleDown(pool, reason: .drainTimeout, deployment: id)
-            }
-        }
-        deployments[id]?.drainingPools = streaming
-        if !streaming.isEmpty {
-            startTimer(for: id, afterMs: streamDrainMs) { launcher in await launcher.streamDrainPassed(id) }
-        }
-        finishIfDrained(id)
-    }
-
-    func streamDrainPassed(_ id: String) async {
-        guard let deployment = deployments[id], deployment.state == .draining else { return }
-        for pool in deployment.drainingPools.keys.sorted() {
-            await scaleDown(pool, reason: .streamDrainDeadline, deployment: id)
-        }
-        deployments[id]?.drainingPools = [:]
-        finishIfDrained(id)
+        guard let held = deployments[id]?.drain?.holding.keys else { return }
+        var streaming: Set<String> = []
+        for pool in held.sorted() where await broker.holdsStreams(pool: pool) { streaming.insert(pool) }
+        await drain(id) { $0.requestDeadlinePassed(streaming: streaming) }
     }
 
     func readyTimeoutPassed(_ id: String) async {

@@ -1,0 +1,77 @@
+/// A deployment's drain of the pools it cut away from: each pool is held until its last
+/// sandbox has nothing left to finish, or until the request drain timeout, or, for pools
+/// whose sandboxes carry streams, until the stream drain deadline. The transitions are pure
+/// and return what the launcher must do.
+///
+/// | phase \ event | a sandbox drained | request deadline | stream deadline | a pool serves again |
+/// |---|---|---|---|---|
+/// | requests | its pool released once all its sandboxes drained; over when no pool is held | pools with streams kept (streams), the others released | – | let go of, unreleased |
+/// | streams | as in requests | – | every pool released; over | let go of, unreleased |
+/// | over | – | – | – | – |
+struct DrainLifecycle: Equatable {
+    enum Phase: Equatable {
+        case requests
+        case streams
+        case over
+    }
+
+    enum Action: Equatable {
+        /// Scale the pool down: its drain is over.
+        case release(pool: String, ScaleDownReason)
+        /// Wake at the stream drain deadline.
+        case waitForStreams
+        /// The drain, and with it the deployment, is done.
+        case finish
+    }
+
+    private(set) var phase = Phase.requests
+    /// Pools still held, with their sandboxes that carry something.
+    private(set) var holding: [String: Set<String>]
+
+    init(holding: [String: Set<String>]) {
+        self.holding = holding
+    }
+
+    func holds(_ pool: String) -> Bool { phase != .over && holding[pool] != nil }
+
+    /// Starts the drain: with nothing to wait for it is over at once.
+    mutating func begin() -> [Action] {
+        finishIfEmpty()
+    }
+
+    mutating func sandboxDrained(_ sandbox: String, of pool: String) -> [Action] {
+        guard phase != .over, holding[pool]?.remove(sandbox) != nil, holding[pool]?.isEmpty == true else { return [] }
+        holding.removeValue(forKey: pool)
+        return [.release(pool: pool, .drained)] + finishIfEmpty()
+    }
+
+    /// The request drain timeout passed: pools whose sandboxes carry streams wait on.
+    mutating func requestDeadlinePassed(streaming: Set<String>) -> [Action] {
+        guard phase == .requests else { return [] }
+        let released = holding.keys.filter { !streaming.contains($0) }.sorted()
+        for pool in released { holding.removeValue(forKey: pool) }
+        let actions = released.map { Action.release(pool: $0, .drainTimeout) }
+        if holding.isEmpty { return actions + finishIfEmpty() }
+        phase = .streams
+        return actions + [.waitForStreams]
+    }
+
+    mutating func streamDeadlinePassed() -> [Action] {
+        guard phase == .streams else { return [] }
+        let released = holding.keys.sorted()
+        holding = [:]
+        return released.map { Action.release(pool: $0, .streamDrainDeadline) } + finishIfEmpty()
+    }
+
+    /// A later deploy took the pool back and it serves again: it is no longer drained.
+    mutating func poolServesAgain(_ pool: String) -> [Action] {
+        guard phase != .over, holding.removeValue(forKey: pool) != nil else { return [] }
+        return finishIfEmpty()
+    }
+
+    private mutating func finishIfEmpty() -> [Action] {
+        guard phase != .over, holding.isEmpty else { return [] }
+        phase = .over
+        return [.finish]
+    }
+}
