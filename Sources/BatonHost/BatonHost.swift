@@ -75,7 +75,7 @@ public final class BatonHost: Service, Sendable {
         }
         rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
         metrics = configuration.metricsAddress.map { MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group) }
-        drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry))
+        drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry), logger: logger)
         bootstrapRoutes = configuration.routes
         stateDirectory = configuration.keepsState ? configuration.stateDirectory : nil
         stopsSandboxesAtExit = configuration.stopsSandboxesAtExit
@@ -106,7 +106,7 @@ public final class BatonHost: Service, Sendable {
             try await openState(stateDirectory, wait: inherited.isEmpty ? .zero : .seconds(10))
         }
         await launcher.start()
-        drainTimes.follow(launcher.events.subscribe())
+        drainTimes.follow(launcher.events)
         try await rpcServer.start(inheriting: HandoverState.take("rpc", at: rpcServer.configuration.socketPath, from: &inherited))
         leaseCache?.start()
         try await ingress?.start(inheriting: HandoverState.take("http", at: handover.ingressAddress, from: &inherited))

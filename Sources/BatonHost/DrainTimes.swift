@@ -1,5 +1,6 @@
 import BatonCore
 import CoreMetrics
+import Logging
 import Metrics
 import NIOConcurrencyHelpers
 
@@ -7,34 +8,49 @@ import NIOConcurrencyHelpers
 /// drained or hit the drain timeout (`baton_drain_seconds{app, outcome}`).
 final class DrainTimes: Sendable {
     private let factory: any MetricsFactory
+    private let logger: Logger
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    init(factory: any MetricsFactory) {
+    init(factory: any MetricsFactory, logger: Logger) {
         self.factory = factory
+        self.logger = logger
     }
 
-    func follow(_ events: AsyncStream<CoreEvent>) {
+    /// Follows the launcher's events until stopped. A stream that ends because this follower
+    /// fell behind is subscribed again, with a log line: the drains in between are not timed.
+    func follow(_ bus: EventBus<CoreEvent>) {
         let factory = self.factory
+        let logger = self.logger
+        let first = bus.subscribe()  // from now on, before the task runs
         task.withLockedValue {
             $0 = Task {
                 var cutovers: [String: Int64] = [:]
-                for await event in events {
-                    guard let deployment = event.deployment else { continue }
-                    switch event.kind {
-                    case .deployCutover:
-                        cutovers[deployment] = event.timeMs
-                    case .poolScaledDown:
-                        guard let start = cutovers[deployment] else { continue }
-                        let outcome = event.reason.flatMap(ScaleDownReason.init(rawValue:)) == .drained ? "drained" : "timeout"
-                        Timer(label: "baton_drain_seconds", dimensions: [("app", event.app), ("outcome", outcome)], factory: factory)
-                            .recordMilliseconds(event.timeMs - start)
-                    case .deployDone, .deployFailed, .deploySuperseded:
-                        cutovers.removeValue(forKey: deployment)
-                    default:
-                        break
-                    }
+                var events = first
+                while !Task.isCancelled {
+                    for await event in events { Self.record(event, cutovers: &cutovers, factory: factory) }
+                    guard !Task.isCancelled else { return }
+                    logger.warning("drain timing fell behind the launcher's events; some drains are not timed")
+                    cutovers = [:]
+                    events = bus.subscribe()
                 }
             }
+        }
+    }
+
+    private static func record(_ event: CoreEvent, cutovers: inout [String: Int64], factory: any MetricsFactory) {
+        guard let deployment = event.deployment else { return }
+        switch event.kind {
+        case .deployCutover:
+            cutovers[deployment] = event.timeMs
+        case .poolScaledDown:
+            guard let start = cutovers[deployment] else { return }
+            let outcome = event.reason.flatMap(ScaleDownReason.init(rawValue:)) == .drained ? "drained" : "timeout"
+            Timer(label: "baton_drain_seconds", dimensions: [("app", event.app), ("outcome", outcome)], factory: factory)
+                .recordMilliseconds(event.timeMs - start)
+        case .deployDone, .deployFailed, .deploySuperseded:
+            cutovers.removeValue(forKey: deployment)
+        default:
+            break
         }
     }
 
