@@ -194,6 +194,7 @@ let package = Package(
             name: "BatonSimulation",
             dependencies: [
                 "BatonCore",
+                "BatonIngress",
                 "BatonJSON",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -58,7 +58,7 @@ public final class BatonHost: Service, Sendable {
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         if let ingressConfiguration = configuration.ingress {
             let cache = LeaseCache(
-                broker: broker, slotsPerLease: ingressConfiguration.leaseSlots, logger: logger, metrics: ingressMetrics)
+                broker: broker, clock: clock, slotsPerLease: ingressConfiguration.leaseSlots, logger: logger, metrics: ingressMetrics)
             leaseCache = cache
             ingress = IngressServer(
                 configuration: ingressConfiguration, routes: routes, leases: cache, logger: logger, metrics: ingressMetrics,

@@ -17,7 +17,7 @@ public final class LeaseCache: Sendable {
         var lease: Lease
         var inUse = 0
         var standing = LeaseStanding.active
-        var lastUsed = ContinuousClock.now
+        var lastUsedMs: Int64
     }
 
     /// A request waiting for a slot: a slot given back to this cache goes to it at once,
@@ -50,14 +50,19 @@ public final class LeaseCache: Sendable {
     static let timeoutsBeforeSuspect = 2
 
     /// A lease unused this long is released.
-    static let idleRelease: Duration = .seconds(10)
+    static let idleReleaseMs: Int64 = 10_000
     /// How often leases in use are renewed: a third of the lease TTL, so two renewals may be
     /// late before one expires, and at most every 5 s.
-    private let maintenanceInterval: Duration
+    private let maintenanceIntervalMs: Int64
+    /// The core's clock: renewals keep time with the leases they renew.
+    private let clock: any CoreClock
 
-    public init(broker: LeaseBroker, slotsPerLease: Int, logger: Logger, metrics: IngressMetrics = .disabled) {
+    public init(
+        broker: LeaseBroker, clock: any CoreClock, slotsPerLease: Int, logger: Logger, metrics: IngressMetrics = .disabled
+    ) {
         self.broker = broker
-        self.maintenanceInterval = min(.seconds(5), .milliseconds(broker.leaseTTLMs) / 3)
+        self.clock = clock
+        self.maintenanceIntervalMs = min(5_000, broker.leaseTTLMs / 3)
         self.slotsPerLease = slotsPerLease
         self.logger = logger
         self.metrics = metrics
@@ -78,10 +83,11 @@ public final class LeaseCache: Sendable {
                 await self.resynchronise()
             }
         }
-        let interval = maintenanceInterval
+        let intervalMs = maintenanceIntervalMs
+        let clock = self.clock
         let maintain = Task { [weak self] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                do { try await clock.suspend(untilMs: clock.nowMs() + intervalMs) } catch { return }
                 await self?.maintain()
             }
         }
@@ -127,7 +133,7 @@ public final class LeaseCache: Sendable {
     }
 
     /// One slot of a cached lease on a sandbox not in `excluding`, when one is free.
-    func checkoutCached(app: String, service: String, excluding: Set<String>) -> Lease? {
+    package func checkoutCached(app: String, service: String, excluding: Set<String>) -> Lease? {
         entries.withLockedValue { shelf in
             let key = Key(app: app, service: service)
             guard let leases = shelf.leases[key] else { return nil }
@@ -140,14 +146,14 @@ public final class LeaseCache: Sendable {
             }
             guard let chosen else { return nil }
             shelf.leases[key]![chosen]!.inUse += 1
-            shelf.leases[key]![chosen]!.lastUsed = .now
+            shelf.leases[key]![chosen]!.lastUsedMs = clock.nowMs()
             return shelf.leases[key]![chosen]!.lease
         }
     }
 
     /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
     /// one of its slots.
-    func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
+    package func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
         // As many slots as the sandbox has free, up to a full lease: one free slot is enough
         // to serve, so a sandbox offering fewer slots than a full lease serves at once.
         let lease = try await broker.acquire(
@@ -155,7 +161,7 @@ public final class LeaseCache: Sendable {
         metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)
         entries.withLockedValue { shelf in
-            var entry = Entry(lease: lease)
+            var entry = Entry(lease: lease, lastUsedMs: clock.nowMs())
             entry.inUse = 1
             shelf.leases[key, default: [:]][lease.id] = entry
         }
@@ -198,17 +204,17 @@ public final class LeaseCache: Sendable {
     }
 
     /// The lease now carries a long-lived stream (see `LeaseBroker.markStream`).
-    func markStream(_ lease: Lease) {
+    package func markStream(_ lease: Lease) {
         let broker = self.broker
         Task { await broker.markStream(lease.id) }
     }
 
     /// Gives back the slot a request held, or hands it straight to a request waiting for one.
-    func checkin(_ lease: Lease) {
+    package func checkin(_ lease: Lease) {
         let key = Key(app: lease.app, service: lease.service)
         let (release, handover) = entries.withLockedValue { shelf -> (Bool, Waiter?) in
             guard var entry = shelf.leases[key]?[lease.id] else { return (false, nil) }
-            entry.lastUsed = .now
+            entry.lastUsedMs = clock.nowMs()
             if entry.standing == .active, let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) }) {
                 shelf.leases[key]?[lease.id] = entry  // the slot stays in use, by the waiter now
                 return (false, shelf.waiters[key]?.remove(at: index))
@@ -292,7 +298,7 @@ public final class LeaseCache: Sendable {
     /// carrying requests or a stream is kept alive: its sandbox drains until they end, or
     /// until the stream drain deadline closes them, whatever the lease TTL.
     private func maintain() async {
-        let now = ContinuousClock.now
+        let now = clock.nowMs()
         let (renew, keepAlive, release) = entries.withLockedValue { shelf -> ([String], [String], [String]) in
             var renew: [String] = []
             var keepAlive: [String] = []
@@ -301,7 +307,7 @@ public final class LeaseCache: Sendable {
                 for (id, entry) in leases {
                     if entry.standing == .revoked {
                         if entry.inUse > 0 { keepAlive.append(id) }
-                    } else if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
+                    } else if entry.inUse > 0 || now - entry.lastUsedMs < Self.idleReleaseMs {
                         renew.append(id)
                     } else {
                         shelf.leases[key]?.removeValue(forKey: id)

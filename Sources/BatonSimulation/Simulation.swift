@@ -1,4 +1,5 @@
 import BatonCore
+import BatonIngress
 import BatonJSON
 import Logging
 
@@ -146,6 +147,9 @@ public final class Simulation {
 struct SimulatedHost {
     let broker: LeaseBroker
     let launcher: Launcher
+    /// The ingress's lease cache, as the ingress uses it for streams: it renews and keeps
+    /// alive on the simulated clock.
+    let cache: LeaseCache
     let desired: Inbox<DesiredUpdate>
     let events: Inbox<CoreEvent>
     let snapshot: [DesiredPool]
@@ -159,6 +163,8 @@ struct SimulatedHost {
             broker: broker, clock: clock, defaultScheduler: "sim", logger: logger, streamDrainMs: Simulation.streamDrainMs)
         do { try await launcher.restore(from: store) } catch { fatalError("the simulated store failed to load: \(error)") }
         await launcher.start()
+        let cache = LeaseCache(broker: broker, clock: clock, slotsPerLease: 2, logger: logger)
+        cache.start()
         let desired = Inbox<DesiredUpdate>()
         let events = Inbox<CoreEvent>()
         let eventStream = launcher.events.subscribe()
@@ -167,11 +173,13 @@ struct SimulatedHost {
             Task { for await update in updates { desired.put(update) } },
             Task { for await event in eventStream { events.put(event) } },
         ]
-        return SimulatedHost(broker: broker, launcher: launcher, desired: desired, events: events, snapshot: snapshot, followers: followers)
+        return SimulatedHost(
+            broker: broker, launcher: launcher, cache: cache, desired: desired, events: events, snapshot: snapshot, followers: followers)
     }
 
     func stop() async {
         for follower in followers { follower.cancel() }
+        await cache.stop()
         await launcher.stop()
     }
 }

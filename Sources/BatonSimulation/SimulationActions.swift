@@ -184,16 +184,10 @@ extension Simulation {
     }
 
     func release() async {
-        guard let lease = await releaseOne(of: \.leases) else { return }
-        note("router releases \(lease.id)")
-    }
-
-    /// Gives back a random lease of `list`.
-    private func releaseOne(of list: ReferenceWritableKeyPath<Simulation, [Lease]>) async -> Lease? {
-        guard let lease = pick(self[keyPath: list]) else { return nil }
-        self[keyPath: list].removeAll { $0.id == lease.id }
+        guard let lease = pick(leases) else { return }
+        leases.removeAll { $0.id == lease.id }
         await host.broker.release(lease.id)
-        return lease
+        note("router releases \(lease.id)")
     }
 
     func renew() async {
@@ -213,28 +207,32 @@ extension Simulation {
         return .fault
     }
 
+    /// A stream through the ingress: a slot of the lease cache, held until it closes.
     func openStream() async {
-        guard let app = pick(Self.apps), let lease = try? await host.broker.acquire(app: app, service: "web") else { return }
-        await host.broker.markStream(lease.id)
+        guard let app = pick(Self.apps),
+            let lease = try? await host.cache.checkoutNew(app: app, service: "web", waitMs: 0, excluding: [])
+        else { return }
+        host.cache.markStream(lease)
         streams.append(lease)
         note("stream opens on \(lease.sandbox) (\(lease.id))")
     }
 
     func closeStream() async {
-        guard let stream = await releaseOne(of: \.streams) else { return }
+        guard let stream = pick(streams) else { return }
+        streams.removeAll { $0.id == stream.id }
+        host.cache.checkin(stream)
         note("stream on \(stream.sandbox) closes")
     }
 
     // MARK: Time and restarts
 
-    /// Moves time in steps of a third of the lease TTL, the ingress keeping its streams'
-    /// leases alive between them as it does every third of a TTL.
+    /// Moves time in steps of a third of the lease TTL, so the lease cache's renewals, due
+    /// every third of a TTL, run between them as they would in real time.
     func tick(byMs amount: Int64) async {
         note("time +\(amount) ms")
         var left = amount
         while left > 0 {
             let chunk = min(left, Self.leaseTTLMs / 3)
-            for stream in streams { await host.broker.keepAlive(stream.id) }
             clock.advance(byMs: chunk)
             left -= chunk
             await settle()

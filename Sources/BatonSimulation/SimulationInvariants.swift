@@ -79,8 +79,13 @@ extension Simulation {
                     "\(app) stopped serving; it routes to \(routed.sorted()) (active \(launcher.apps[app]?.activePools ?? [:])) with \(sandboxes)")
             }
         }
+        // A stream dies with its sandbox; otherwise it keeps its lease as long as it is open.
+        streams.removeAll { broker.sandboxes[$0.sandbox].map { $0.state == .stopped || $0.state == .failed } ?? true }
         for stream in streams {
-            guard broker.leases[stream.id] != nil, let sandbox = broker.sandboxes[stream.sandbox] else { continue }
+            guard broker.leases[stream.id] != nil else {
+                try broken("a stream keeps its lease while it is open", "\(stream.id) on \(stream.sandbox) is gone, whatever its TTL")
+            }
+            guard let sandbox = broker.sandboxes[stream.sandbox] else { continue }
             let since = drainingSince[stream.sandbox] ?? now
             if (launcher.pools[sandbox.pool]?.desired ?? 0) == 0, now < since + Self.streamDrainMs {
                 try broken("a stream's sandbox lives until the stream drain deadline", "\(stream.sandbox) scaled down \(now - since) ms into its drain")
