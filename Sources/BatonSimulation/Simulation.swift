@@ -136,10 +136,6 @@ public final class Simulation {
     func pick<T>(_ items: [T]) -> T? {
         items.isEmpty ? nil : items[Int.random(in: 0..<items.count, using: &random)]
     }
-
-    func chance(_ percent: Int) -> Bool {
-        Int.random(in: 0..<100, using: &random) < percent
-    }
 }
 
 /// The host's core as a restart sees it: the two actors and what the simulation hears
