@@ -123,7 +123,7 @@ extension Simulation {
         let next = scheduler.pending.removeFirst()
         note("deliver \(next.sandbox) \(next.state)")
         await send(next)
-        let newsOfADeath = unreportedDeaths.remove(next.sandbox) != nil
+        let newsOfADeath = next.state == .failed && unreportedDeaths.remove(next.sandbox) != nil
         return newsOfADeath || reportsDisordered ? .fault : .calm
     }
 

@@ -32,6 +32,9 @@ func withHost<T>(
     // Scripted schedulers run no processes and never report them stopped; the suites that
     // run real sandboxes turn this back on.
     configuration.stopsSandboxesAtExit = false
+    // The suites run side by side on two cores; a hello must not time out because a busy
+    // neighbour held the event loops (no test here is about the hello timeout).
+    configuration.rpc.helloTimeout = .seconds(60)
     configure(&configuration)
     var logger = Logger(label: "host-test")
     logger.logLevel = .critical

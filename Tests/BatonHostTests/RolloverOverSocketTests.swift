@@ -138,7 +138,7 @@ struct RolloverOverSocketTests {
             _ = try await scheduler.call("scheduler.subscribe")
             _ = try await deploy(admin, "v1", image: "one")
             let pool = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
-            let count = 2_000
+            let count = 1_000
             for index in 0..<count {
                 let sandbox = JSON.string("s\(index)")
                 // Notifications: nothing waits for an answer between `starting` and `ready`.
