@@ -52,14 +52,16 @@ struct ServeProcessTests {
         let socket = directory.file("baton.sock")
         let outcome = try await BatonProcess.serving(["--socket", socket]) { execution, log in
             try await log.waitFor("rpc socket listening")
+            // What each refused host said and how it ended, whole: a failure here once showed only an empty stderr.
             let second = try await BatonProcess.run(["serve", "--socket", socket, "--state", directory.file("other-state")])
-            #expect(second.status == .exited(1))
-            #expect(second.stderr.contains("another host is already listening on \(socket)"))
+            #expect(second.status == .exited(1), "\(second)")
+            #expect(second.stderr.contains("another host is already listening on \(socket)"), "\(second)")
             let sameState = try await BatonProcess.run(["serve", "--socket", directory.file("other.sock"), "--state", directory.file("state")])
-            #expect(sameState.status == .exited(1))
+            #expect(sameState.status == .exited(1), "\(sameState)")
             #expect(
                 sameState.stderr.contains(
-                    "another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"))
+                    "another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"),
+                "\(sameState)")
             let ping = try await BatonProcess.run(["rpc", "--socket", socket, "host.ping"])
             #expect(ping.status == .exited(0))
             try execution.send(signal: .terminate)
