@@ -50,11 +50,16 @@ extension Launcher {
         await cutover(id, reason: nil)
     }
 
-    /// Counts what serves now, from the broker: a pool taken back while it drained, or whose
-    /// sandboxes died, must not count sandboxes that take no leases.
+    /// Counts only what serves now: a pool taken back while it drained, or whose sandboxes
+    /// died or retired, must not count sandboxes that take no leases. Counts rise only with
+    /// the broker's `admitted` signals, so a cutover never comes before the `sandbox.ready`
+    /// events of the sandboxes it counted.
     private func refreshAdmitted(_ id: String) async {
         guard let waitPools = deployments[id]?.waitPools.values else { return }
-        for (pool, count) in await broker.admittedCounts(pools: Set(waitPools)) { pools[pool]?.admitted = count }
+        for (pool, count) in await broker.admittedCounts(pools: Set(waitPools)) {
+            let counted = min(pools[pool]?.admitted ?? 0, count)  // read first: one access to `pools` at a time
+            pools[pool]?.admitted = counted
+        }
     }
 
     private func cutover(_ id: String, reason: String?) async {
