@@ -79,10 +79,33 @@ public struct SchedulerKit: Sendable {
             return (sandbox, url)
         }
 
+        /// A scheduler leaves its sandboxes running when it exits, for the next one to adopt;
+        /// the kit leaves nothing behind, so it scales the pool to 0 and waits for the stops.
         func finish() async {
+            if (try? push(desired: 0)) != nil {
+                let deadline = ContinuousClock.now + .seconds(5)
+                while ContinuousClock.now < deadline, await !running().isEmpty {
+                    _ = await inbox.arrives("scheduler.report", within: 1) {
+                        $0.params["state"] == "stopped" || $0.params["state"] == "failed"
+                    }
+                }
+            }
             await plugin.stop()
             await host.stop()
             directory.remove()
+        }
+
+        /// The sandboxes the plugin last reported starting or ready.
+        private func running() async -> Set<String> {
+            var last: [String: String] = [:]
+            for message in await inbox.all {
+                let reports = message.method == "scheduler.sync" ? message.params["sandboxes"]?.arrayValue ?? [] : [message.params]
+                guard message.method == "scheduler.report" || message.method == "scheduler.sync" else { continue }
+                for report in reports {
+                    if let sandbox = report["sandbox"]?.stringValue { last[sandbox] = report["state"]?.stringValue }
+                }
+            }
+            return Set(last.filter { $0.value == "starting" || $0.value == "ready" }.keys)
         }
     }
 
