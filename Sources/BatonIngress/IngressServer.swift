@@ -72,6 +72,10 @@ public final class IngressServer: Sendable {
     /// handed over; returns the port it got (useful with port 0).
     @discardableResult
     public func start(inheriting inherited: Int32? = nil) async throws -> Int {
+        // The Swift runtime once crashed (a null metadata pointer) when the first connections,
+        // accepted on two event loops at once, instantiated these generic handler types
+        // together; making them here, once, before any connection, leaves nothing to race.
+        _ = (HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
         let context = self.context
         let tunnels = context.tunnels
         context.leases.onRevocation { tunnels.revoked($0) }
