@@ -486,7 +486,7 @@ struct IngressTests {
 
     @Test func aPostIsNeverSentOnAConnectionItsSandboxClosesForBeingIdle() async throws {
         let runs = NIOLockedValueBox<[String: Int]>([:])
-        let backend = try await TestBackend.start(closingIdleAfter: .milliseconds(300)) { head, _ in
+        let backend = try await TestBackend.start(closingIdleAfter: .milliseconds(800)) { head, _ in
             runs.withLockedValue { $0[head.headers.first(name: "x-request-id") ?? "", default: 0] += 1 }
             return TestBackend.Reply(body: "ran")
         }
@@ -498,7 +498,7 @@ struct IngressTests {
                 #expect(post.status == 200, "round \(round): \(post.body)")
                 let get = try await stage.get(headers: [("X-Request-Id", "get-\(round)")])
                 #expect(get.status == 200, "a GET on a stale connection is retried")
-                try await Task.sleep(for: .milliseconds(400))  // the sandbox's idle timer is what is tested
+                try await Task.sleep(for: .milliseconds(1_000))  // the sandbox's idle timer is what is tested
             }
             #expect(runs.withLockedValue { $0.filter { $0.key.hasPrefix("post-") }.values.sorted() } == [1, 1, 1])
         }

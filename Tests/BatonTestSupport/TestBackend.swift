@@ -37,9 +37,9 @@ public final class TestBackend: Sendable {
         try await start { _, _ in Reply(status: HTTPResponseStatus(statusCode: status), body: body) }
     }
 
-    /// With `closingIdleAfter`, a request that comes on a connection idle that long finds it
-    /// closed, unanswered and unrun: the moment a server's idle timer fires as a request
-    /// arrives, made certain.
+    /// With `closingIdleAfter`, a request that comes on a keep-alive connection idle that long
+    /// since its last answer finds it closed, unanswered and unrun: the moment a server's idle
+    /// timer fires as a request arrives, made certain.
     public static func start(closingIdleAfter: TimeAmount? = nil, _ respond: @escaping Responder) async throws -> TestBackend {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -67,7 +67,8 @@ private final class BackendHandler: ChannelInboundHandler {
     private let closingIdleAfter: TimeAmount?
     private var head: HTTPRequestHead?
     private var body = ""
-    private var idleSince = NIODeadline.now()
+    /// Since when the connection waits for its next request; nil before its first.
+    private var idleSince: NIODeadline?
 
     init(respond: @escaping TestBackend.Responder, closingIdleAfter: TimeAmount?) {
         self.respond = respond
@@ -77,7 +78,7 @@ private final class BackendHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if let closingIdleAfter, NIODeadline.now() - idleSince >= closingIdleAfter {
+            if let closingIdleAfter, let idleSince, NIODeadline.now() - idleSince >= closingIdleAfter {
                 self.head = nil  // the rest of this request is never run
                 return context.close(promise: nil)
             }
