@@ -53,15 +53,18 @@ struct PythonRouterTests {
                 }
                 // A dead sandbox: the router invalidates it and retries elsewhere.
                 let used = try await TestHTTPClient.send(port: port, host: "shop.test").body
-                await (used == "first" ? first : second).stop()
+                let dead = used == "first" ? first : second
+                await dead.stop()
+                let held = HeldPort(dead.port)  // its address must not answer again for another test
+                defer { withExtendedLifetime(held) {} }
                 for _ in 0..<4 {
                     let answer = try await TestHTTPClient.send(port: port, host: "shop.test")
                     #expect(answer.status == 200, "\(answer.body)")
                     #expect(answer.body != used)
                 }
                 let status = try await admin.call("app.status", ["app": "shop"])
-                let dead = status["sandboxes"]?.arrayValue?.first { $0["sandbox"] == (used == "first" ? "a" : "b") }
-                #expect(dead?["suspect"] == true, "the router said the sandbox was broken")
+                let deadStatus = status["sandboxes"]?.arrayValue?.first { $0["sandbox"] == (used == "first" ? "a" : "b") }
+                #expect(deadStatus?["suspect"] == true, "the router said the sandbox was broken")
 
                 // A cutover revokes the router's lease: the next request goes to v2, and the
                 // old lease is released, which lets v1 drain.
