@@ -309,6 +309,8 @@ public actor LeaseBroker {
         let deadline = clock.nowMs() + waitMs
         let (outcome, answer) = AsyncStream.makeStream(of: Result<Lease, CoreError>.self)
         let clock = self.clock
+        // Owned by the waiter it times out: cancelled when the waiter is answered or abandoned,
+        // and it ends at the deadline; an actor method cannot hold a task group open for it.
         let timeout = Task { [weak self] in
             do { try await clock.suspend(untilMs: deadline) } catch { return }
             await self?.expireWaiter(id)

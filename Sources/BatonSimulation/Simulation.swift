@@ -165,6 +165,7 @@ struct SimulatedHost {
         let events = Inbox<CoreEvent>()
         let eventStream = launcher.events.subscribe()
         let (_, snapshot, updates) = await launcher.subscribeScheduler(name: "sim")
+        // Held in `followers` and cancelled by `stop()`: they outlive this boot function.
         let followers = [
             Task { for await update in updates { desired.put(update) } },
             Task { for await event in eventStream { events.put(event) } },
