@@ -27,8 +27,7 @@ public actor Launcher {
     struct DeploymentRecord {
         var id: String
         var request: DeployRequest
-        var state: DeploymentState = .waiting
-        var reason: String?
+        var life = DeploymentLifecycle()
         var startedMs: Int64
         /// service → pool for every service of the version.
         var servicePools: [String: String] = [:]
@@ -37,9 +36,10 @@ public actor Launcher {
         /// Pools this deploy started or brought back, which a rollback scales down.
         var startedPools: Set<String> = []
         var failures: [String] = []
-        /// The drain of the pools it cut away from, once it cut over.
-        var drain: DrainLifecycle?
         var timer: Task<Void, Never>?
+
+        var state: DeploymentState { life.phase }
+        var reason: String? { life.reason }
     }
 
     let broker: LeaseBroker
@@ -155,7 +155,7 @@ public actor Launcher {
         deployments[id] = deployment
         changed.deployments.insert(id)
         let superseded = record.deployments.dropLast().filter { deployments[$0]?.state == .waiting }
-        for older in superseded { await supersede(older, by: deployment) }
+        for older in superseded { await step(older) { $0.superseded(by: id, version: request.version) } }
 
         // The broker must know a pool before any scheduler hears of it.
         await broker.registerApp(app)
@@ -174,7 +174,7 @@ public actor Launcher {
         for service in request.services {
             if let pool = deployment.servicePools[service.name] { setDesired(pool, service.instances) }
         }
-        startTimer(for: id, afterMs: request.readyTimeoutMs) { launcher in await launcher.readyTimeoutPassed(id) }
+        startTimer(for: id, at: .ready)
         await evaluate(id)
         await prune(app: app)
         return id
@@ -211,20 +211,6 @@ public actor Launcher {
         }
     }
 
-    private func supersede(_ id: String, by newer: DeploymentRecord) async {
-        guard var older = deployments[id] else { return }
-        older.timer?.cancel()
-        older.state = .superseded
-        older.reason = "superseded by \(newer.id) (version \(newer.request.version))"
-        deployments[id] = older
-        changed.deployments.insert(id)
-        publish(.deploySuperseded, app: older.request.app, deployment: id, version: older.request.version, reason: older.reason)
-        let keep = Set(newer.servicePools.values).union(apps[older.request.app]?.activePools.values ?? [:].values)
-        for pool in older.startedPools.subtracting(keep).sorted() {
-            await giveUp(pool, reason: .superseded, deployment: id)
-        }
-    }
-
     // MARK: Pools and schedulers
 
     func setDesired(_ id: String, _ desired: Int) {
@@ -256,7 +242,7 @@ public actor Launcher {
     /// The draining deployment, other than `other`, that waits for `pool` to drain.
     func drainHolder(of pool: String, other: String?) -> String? {
         deployments.keys.sorted(by: Self.creationOrder).first { id in
-            id != other && deployments[id]?.state == .draining && deployments[id]?.drain?.holds(pool) == true
+            id != other && deployments[id]?.life.holds(pool) == true
         }
     }
 
@@ -348,14 +334,21 @@ public actor Launcher {
         events.publish(event)
     }
 
-    func startTimer(for deployment: String, afterMs: Int64, _ action: @escaping @Sendable (Launcher) async -> Void) {
-        deployments[deployment]?.timer?.cancel()
-        let deadline = clock.nowMs() + afterMs
+    /// Arms deployment `id`'s one timer for `deadline`, replacing the one before.
+    func startTimer(for id: String, at deadline: DeploymentLifecycle.Deadline) {
+        guard let request = deployments[id]?.request else { return }
+        deployments[id]?.timer?.cancel()
+        let afterMs = switch deadline {
+        case .ready: request.readyTimeoutMs
+        case .requestDrain: request.drainTimeoutMs
+        case .streamDrain: streamDrainMs
+        }
         let clock = self.clock
-        deployments[deployment]?.timer = Task { [weak self] in
-            do { try await clock.suspend(untilMs: deadline) } catch { return }
+        let wakeMs = clock.nowMs() + afterMs
+        deployments[id]?.timer = Task { [weak self] in
+            do { try await clock.suspend(untilMs: wakeMs) } catch { return }
             guard let self else { return }
-            await action(self)
+            await self.deadlinePassed(deadline, of: id)
             await self.commit()
         }
     }

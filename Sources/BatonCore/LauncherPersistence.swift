@@ -69,8 +69,7 @@ extension Launcher {
         }
         for stored in state.deployments {
             var deployment = DeploymentRecord(id: stored.id, request: stored.request, startedMs: clock.nowMs())
-            deployment.state = stored.state
-            deployment.reason = stored.reason
+            deployment.life = DeploymentLifecycle(restored: stored.state, reason: stored.reason)
             deployment.servicePools = stored.servicePools
             deployment.waitPools = stored.waitPools
             deployment.startedPools = Set(stored.startedPools)
@@ -100,19 +99,10 @@ extension Launcher {
 
     private func resumeDeployments() async {
         for id in deployments.keys.sorted(by: Self.creationOrder) {
-            guard let deployment = deployments[id] else { continue }
-            switch deployment.state {
-            case .waiting:
-                logger.info("deploy resumes its wait", metadata: ["deployment": "\(id)", "app": "\(deployment.request.app)"])
-                startTimer(for: id, afterMs: deployment.request.readyTimeoutMs) { launcher in await launcher.readyTimeoutPassed(id) }
-            case .cutover, .draining:
-                deployments[id]?.state = .done
-                deployments[id]?.reason = "the host restarted while the old version drained"
-                changed.deployments.insert(id)
-                publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: deployments[id]?.reason)
-            case .done, .failed, .superseded:
-                continue
+            if deployments[id]?.state == .waiting {
+                logger.info("deploy resumes its wait", metadata: ["deployment": "\(id)", "app": "\(deployments[id]!.request.app)"])
             }
+            await step(id) { $0.hostRestarted() }
         }
         // Pools that neither serve nor are waited for have no reason left to run.
         let waitedFor = Set(deployments.values.filter { $0.state == .waiting }.flatMap { $0.waitPools.values })

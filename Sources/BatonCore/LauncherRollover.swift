@@ -24,9 +24,9 @@ extension Launcher {
             if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
             guard let record = pools[pool],
-                let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.drain?.holds(pool) == true })
+                let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.life.holds(pool) == true })
             else { return }
-            await drain(id) { $0.sandboxDrained(sandbox, of: pool) }
+            await step(id) { $0.drain { $0.sandboxDrained(sandbox, of: pool) } }
         }
     }
 
@@ -44,10 +44,10 @@ extension Launcher {
     /// Cuts over the moment every changed service has its quorum.
     func evaluate(_ id: String) async {
         guard deployments[id]?.state == .waiting else { return }
-        guard readinessGate else { return await cutover(id, reason: "readiness gate off") }
+        guard readinessGate else { return await step(id) { $0.quorumReached(reason: "readiness gate off") } }
         await refreshAdmitted(id)
         guard let deployment = deployments[id], deployment.state == .waiting, quorumReached(deployment, atLeast: \.quorum) else { return }
-        await cutover(id, reason: nil)
+        await step(id) { $0.quorumReached() }
     }
 
     /// Counts only what serves now: a pool taken back while it drained, or whose sandboxes
@@ -62,13 +62,47 @@ extension Launcher {
         }
     }
 
-    private func cutover(_ id: String, reason: String?) async {
-        guard var deployment = deployments[id], deployment.state == .waiting else { return }
-        deployment.timer?.cancel()
-        deployment.state = .cutover
-        deployment.reason = reason
-        deployments[id] = deployment
-        changed.deployments.insert(id)
+    /// Runs one transition of deployment `id` and does what it asks for.
+    func step(_ id: String, _ transition: (inout DeploymentLifecycle) -> [DeploymentLifecycle.Action]) async {
+        guard var life = deployments[id]?.life else { return }
+        let actions = transition(&life)
+        if life != deployments[id]?.life {
+            deployments[id]?.life = life
+            changed.deployments.insert(id)
+        }
+        for action in actions {
+            guard let deployment = deployments[id] else { return }
+            switch action {
+            case .cutOver:
+                await cutOver(id)
+            case .giveUpPools(let reason):
+                for pool in deployment.startedPools.sorted() where !isNeeded(pool) {
+                    await giveUp(pool, reason: reason, deployment: id)
+                }
+            case .release(let pool, let reason):
+                await scaleDown(pool, reason: reason, deployment: id)
+            case .wake(let deadline):
+                startTimer(for: id, at: deadline)
+            case .stopTimer:
+                deployment.timer?.cancel()
+                deployments[id]?.timer = nil
+            case .announce(let kind):
+                publish(kind, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: deployment.reason)
+            }
+        }
+    }
+
+    func deadlinePassed(_ deadline: DeploymentLifecycle.Deadline, of id: String) async {
+        switch deadline {
+        case .ready: await readyTimeoutPassed(id)
+        case .requestDrain: await drainTimeoutPassed(id)
+        case .streamDrain: await step(id) { $0.drain { $0.streamDeadlinePassed() } }
+        }
+    }
+
+    /// Routes the app to the deployment's pools; the pools cut away from start draining.
+    private func cutOver(_ id: String) async {
+        guard let deployment = deployments[id] else { return }
         let app = deployment.request.app
         let routing = deployment.servicePools.mapValues { Set([$0]) }
         let result = await broker.cutover(app: app, servicePools: routing)
@@ -77,73 +111,38 @@ extension Launcher {
         changed.apps.insert(app)
         // A pool taken back serves again: the older drains that held it are over for it.
         for pool in Set(deployment.servicePools.values).sorted() {
-            while let holder = drainHolder(of: pool, other: id) { await drain(holder) { $0.poolServesAgain(pool) } }
+            while let holder = drainHolder(of: pool, other: id) { await step(holder) { $0.drain { $0.poolServesAgain(pool) } } }
         }
-        publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: reason)
+        publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: deployments[id]?.reason)
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
             for sandbox in sandboxes {
                 publish(.sandboxDraining, app: app, deployment: id, version: pools[pool]?.version, pool: pool, sandbox: sandbox)
             }
         }
-        for pool in result.draining.keys.sorted() where result.undrained[pool] == nil || !readinessGate {
-            await scaleDown(pool, reason: readinessGate ? .drained : .readinessGateOff, deployment: id)
-        }
-        deployments[id]?.drain = DrainLifecycle(holding: readinessGate ? result.undrained : [:])
-        deployments[id]?.state = .draining
-        startTimer(for: id, afterMs: deployment.request.drainTimeoutMs) { launcher in await launcher.drainTimeoutPassed(id) }
-        await drain(id) { $0.begin() }
-    }
-
-    /// Runs one transition of deployment `id`'s drain and does what it asks for.
-    func drain(_ id: String, _ transition: (inout DrainLifecycle) -> [DrainLifecycle.Action]) async {
-        guard deployments[id]?.state == .draining, var drain = deployments[id]?.drain else { return }
-        let actions = transition(&drain)
-        deployments[id]?.drain = drain
-        for action in actions {
-            switch action {
-            case .release(let pool, let reason):
-                await scaleDown(pool, reason: reason, deployment: id)
-            case .waitForStreams:
-                startTimer(for: id, afterMs: streamDrainMs) { launcher in await launcher.drain(id) { $0.streamDeadlinePassed() } }
-            case .finish:
-                guard let deployment = deployments[id], deployment.state == .draining else { continue }
-                deployment.timer?.cancel()
-                deployments[id]?.state = .done
-                changed.deployments.insert(id)
-                publish(.deployDone, app: deployment.request.app, deployment: id, version: deployment.request.version)
-            }
-        }
+        let cutAway = result.draining.keys.reduce(into: [String: Set<String>]()) { $0[$1] = result.undrained[$1] ?? [] }
+        await step(id) { $0.cutOverApplied(cutAway: cutAway, gated: readinessGate) }
     }
 
     /// Pools still draining at the request drain timeout are scaled down, except those whose
     /// sandboxes carry streams: they get until the stream drain deadline.
     func drainTimeoutPassed(_ id: String) async {
-        guard let held = deployments[id]?.drain?.holding.keys else { return }
+        guard let held = deployments[id]?.life.heldPools else { return }
         var streaming: Set<String> = []
         for pool in held.sorted() where await broker.holdsStreams(pool: pool) { streaming.insert(pool) }
-        await drain(id) { $0.requestDeadlinePassed(streaming: streaming) }
+        await step(id) { $0.drain { $0.requestDeadlinePassed(streaming: streaming) } }
     }
 
     func readyTimeoutPassed(_ id: String) async {
         await refreshAdmitted(id)
-        guard let deployment = deployments[id], deployment.state == .waiting else { return }
+        guard let deployment = deployments[id] else { return }
+        let request = deployment.request
+        let oneReadyPerService = quorumReached(deployment, atLeast: { _ in 1 })
         let progress = readinessSummary(deployment)
-        if deployment.request.onTimeout == .proceed, quorumReached(deployment, atLeast: { _ in 1 }) {
-            await cutover(id, reason: "proceeded after \(deployment.request.readyTimeoutMs) ms with \(progress)")
-            return
+        await step(id) {
+            $0.readyDeadlinePassed(
+                onTimeout: request.onTimeout, oneReadyPerService: oneReadyPerService, timeoutMs: request.readyTimeoutMs,
+                progress: progress, failures: deployment.failures)
         }
-        var reason = "not ready after \(deployment.request.readyTimeoutMs) ms: \(progress)"
-        if !deployment.failures.isEmpty {
-            reason += "; \(deployment.failures.count) sandbox(es) failed: " + deployment.failures.joined(separator: "; ")
-        }
-        deployments[id]?.state = .failed
-        deployments[id]?.reason = reason
-        changed.deployments.insert(id)
-        let active = Set(apps[deployment.request.app]?.activePools.values ?? [:].values)
-        for pool in deployment.startedPools.subtracting(active).sorted() {
-            await giveUp(pool, reason: .rollback, deployment: id)
-        }
-        publish(.deployFailed, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: reason)
     }
 
     private func readinessSummary(_ deployment: DeploymentRecord) -> String {
