@@ -48,6 +48,10 @@ package struct LauncherView: Sendable {
         package var app: String
         package var version: String
         package var desired: Int
+        package var serving: Bool
+        /// The deployment that waits for it, and the one whose drain holds it.
+        package var waiter: String?
+        package var drainHolder: String?
     }
 
     package struct Deployment: Sendable, Equatable {
@@ -58,6 +62,7 @@ package struct LauncherView: Sendable {
         package var readyTimeoutMs: Int64
         package var drainTimeoutMs: Int64
         package var waitPools: Set<String>
+        package var heldPools: Set<String>
     }
 
     package var apps: [String: App]
@@ -89,12 +94,16 @@ extension Launcher {
     package func view() -> LauncherView {
         LauncherView(
             apps: apps.mapValues { LauncherView.App(activeVersion: $0.activeVersion, activePools: $0.activePools, deployments: $0.deployments) },
-            pools: pools.mapValues { LauncherView.Pool(app: $0.app, version: $0.version, desired: $0.desired) },
+            pools: pools.mapValues { pool in
+                LauncherView.Pool(
+                    app: pool.app, version: pool.version, desired: pool.desired, serving: pool.life.state == .serving,
+                    waiter: pool.life.waiter, drainHolder: pool.life.drainHolder)
+            },
             deployments: deployments.mapValues {
                 LauncherView.Deployment(
                     app: $0.request.app, version: $0.request.version, state: $0.state, startedMs: $0.startedMs,
                     readyTimeoutMs: $0.request.readyTimeoutMs, drainTimeoutMs: $0.request.drainTimeoutMs,
-                    waitPools: Set($0.waitPools.values))
+                    waitPools: Set($0.waitPools.values), heldPools: $0.life.heldPools)
             },
             routes: routes, versions: apps.values.reduce(0) { $0 + $1.versions.count })
     }

@@ -22,6 +22,7 @@ public actor Launcher {
         var spec: ServiceSpec
         var desired: Int
         var admitted = 0
+        var life = PoolLifecycle()
     }
 
     struct DeploymentRecord {
@@ -128,7 +129,7 @@ public actor Launcher {
 
         var created: [PoolRecord] = []
         /// Older pools this deploy runs again (a rollback), perhaps while they drain.
-        var reclaimed: [String] = []
+        var reclaimed: [(pool: String, actions: [PoolLifecycle.Action])] = []
         for service in request.services {
             let identity = service.poolIdentity
             if let existing = pools.values.first(where: { $0.app == app && $0.spec.poolIdentity == identity }) {
@@ -138,12 +139,13 @@ public actor Launcher {
                 if record.activePools[service.name] != existing.id {
                     deployment.waitPools[service.name] = existing.id
                     deployment.startedPools.insert(existing.id)
-                    reclaimed.append(existing.id)
+                    reclaimed.append((existing.id, pools[existing.id]?.life.wanted(by: id) ?? []))
                 }
             } else {
                 nextPool += 1
                 let pool = PoolRecord(
-                    id: "p-\(nextPool)", app: app, version: request.version, spec: service, desired: 0)
+                    id: "p-\(nextPool)", app: app, version: request.version, spec: service, desired: 0,
+                    life: PoolLifecycle(.starting(for: id)))
                 pools[pool.id] = pool
                 changed.pools.insert(pool.id)
                 created.append(pool)
@@ -165,7 +167,7 @@ public actor Launcher {
                     id: pool.id, app: app, version: pool.version, service: pool.spec.name,
                     slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
         }
-        for pool in reclaimed { await reclaim(pool) }
+        for (pool, actions) in reclaimed { await perform(actions, onPool: pool, for: id) }
         guard deployments[id]?.state == .waiting else { return id }  // superseded meanwhile
         publish(.deployStarted, app: app, deployment: id, version: request.version)
         for pool in created {
@@ -220,51 +222,38 @@ public actor Launcher {
         schedulers.publish([desiredPool(pools[id]!)])
     }
 
-    /// A pool taken back by a deploy stops draining: no older deploy may scale it down once
-    /// its leases are gone, and its live sandboxes serve again.
-    ///
-    /// An older drain keeps its hold on the pool until the pool serves again (`cutover`): if
-    /// this deploy is superseded or rolled back first, the pool drains on as it did.
-    private func reclaim(_ pool: String) async {
-        await broker.returnToService(pool: pool)
+    /// Runs one transition of pool `id`, on behalf of `deployment`, and does what it asks for.
+    func step(pool id: String, for deployment: String?, _ transition: (inout PoolLifecycle) -> [PoolLifecycle.Action]) async {
+        guard var life = pools[id]?.life else { return }
+        let actions = transition(&life)
+        pools[id]?.life = life
+        await perform(actions, onPool: id, for: deployment)
     }
 
-    /// The deploy that took a pool back no longer wants it: a pool an older drain still
-    /// holds goes back to draining, with its streams and its deadlines; others stop.
-    func giveUp(_ pool: String, reason: ScaleDownReason, deployment: String) async {
-        if drainHolder(of: pool, other: deployment) != nil {
-            await broker.resumeDrain(pool: pool)
-        } else {
-            await scaleDown(pool, reason: reason, deployment: deployment)
+    private func perform(_ actions: [PoolLifecycle.Action], onPool id: String, for deployment: String?) async {
+        for action in actions {
+            guard let pool = pools[id] else { return }
+            switch action {
+            case .returnToService:
+                await broker.returnToService(pool: id)
+            case .resumeDrain:
+                await broker.resumeDrain(pool: id)
+            case .endDrain(let holder):
+                await step(holder) { $0.drain { $0.poolServesAgain(id) } }
+            case .scaleDown(let reason):
+                guard pool.desired > 0 else { continue }  // given up before it was raised
+                setDesired(id, 0)
+                publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason.rawValue)
+                await broker.retire(pool: id)
+            case .keep(let reason):
+                logger.notice("pool kept: it serves, is waited for or drains", metadata: ["pool": "\(id)", "asked": "\(reason.rawValue)"])
+            }
         }
     }
 
-    /// The draining deployment, other than `other`, that waits for `pool` to drain.
-    func drainHolder(of pool: String, other: String?) -> String? {
-        deployments.keys.sorted(by: Self.creationOrder).first { id in
-            id != other && deployments[id]?.life.holds(pool) == true
-        }
-    }
-
-    /// Whether a pool serves its app's active version or is waited for by a deploy: such a
-    /// pool is never scaled down, whatever drain or rollback asks for it.
+    /// Whether a pool serves, is waited for, or was taken back: it is never scaled down.
     func isNeeded(_ id: String) -> Bool {
-        guard let pool = pools[id] else { return false }
-        if apps[pool.app]?.activePools.values.contains(id) == true { return true }
-        return apps[pool.app]?.deployments.contains { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(id) == true }
-            ?? false
-    }
-
-    /// Stops a pool, unless it serves, is waited for, or drains for another deployment
-    /// (`deployment`'s own drain may end it).
-    func scaleDown(_ id: String, reason: ScaleDownReason, deployment: String?) async {
-        guard let pool = pools[id], pool.desired > 0 else { return }
-        guard !isNeeded(id), drainHolder(of: id, other: deployment) == nil else {
-            return logger.notice("pool kept: it serves, is waited for or drains", metadata: ["pool": "\(id)", "asked": "\(reason.rawValue)"])
-        }
-        setDesired(id, 0)
-        publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason.rawValue)
-        await broker.retire(pool: id)
+        pools[id]?.life.isNeeded ?? false
     }
 
     func desiredPool(_ pool: PoolRecord) -> DesiredPool {

@@ -105,11 +105,14 @@ extension Launcher {
             await step(id) { $0.hostRestarted() }
         }
         // Pools that neither serve nor are waited for have no reason left to run.
-        let waitedFor = Set(deployments.values.filter { $0.state == .waiting }.flatMap { $0.waitPools.values })
-        for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired > 0 {
-            let active = apps[pool.app]?.activePools.values.contains(pool.id) == true
-            if !active && !waitedFor.contains(pool.id) {
-                await scaleDown(pool.id, reason: .hostRestarted, deployment: nil)
+        for id in pools.keys.sorted() {
+            guard let pool = pools[id], let app = apps[pool.app] else { continue }
+            let waiter = app.deployments.last { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(id) == true }
+            await step(pool: id, for: nil) { life in
+                let (restored, actions) = PoolLifecycle.restored(
+                    serving: app.activePools.values.contains(id), waitedForBy: waiter, running: pool.desired > 0)
+                life = restored
+                return actions
             }
         }
     }

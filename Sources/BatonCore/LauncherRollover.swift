@@ -76,11 +76,11 @@ extension Launcher {
             case .cutOver:
                 await cutOver(id)
             case .giveUpPools(let reason):
-                for pool in deployment.startedPools.sorted() where !isNeeded(pool) {
-                    await giveUp(pool, reason: reason, deployment: id)
+                for pool in deployment.startedPools.sorted() {
+                    await step(pool: pool, for: id) { $0.givenUp(by: id, reason: reason) }
                 }
             case .release(let pool, let reason):
-                await scaleDown(pool, reason: reason, deployment: id)
+                await step(pool: pool, for: id) { $0.released(by: id, reason: reason) }
             case .wake(let deadline):
                 startTimer(for: id, at: deadline)
             case .stopTimer:
@@ -109,10 +109,9 @@ extension Launcher {
         apps[app]?.activeVersion = deployment.request.version
         apps[app]?.activePools = deployment.servicePools
         changed.apps.insert(app)
-        // A pool taken back serves again: the older drains that held it are over for it.
-        for pool in Set(deployment.servicePools.values).sorted() {
-            while let holder = drainHolder(of: pool, other: id) { await step(holder) { $0.drain { $0.poolServesAgain(pool) } } }
-        }
+        // A pool taken back serves again: the older drain that held it is over for it.
+        for pool in Set(deployment.servicePools.values).sorted() { await step(pool: pool, for: id) { $0.serves() } }
+        for pool in result.draining.keys.sorted() { await step(pool: pool, for: id) { $0.cutAway(by: id) } }
         publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: deployments[id]?.reason)
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
             for sandbox in sandboxes {

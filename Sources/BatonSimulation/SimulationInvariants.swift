@@ -65,6 +65,7 @@ extension Simulation {
                 try broken("every deployment ends within its timeouts", "\(id) still waits \(now - deployment.startedMs) ms after it started")
             }
         }
+        try checkPoolRoles(launcher)
         for (id, deployment) in launcher.deployments where deployment.state == .draining || deployment.state == .cutover {
             let deadline = (cutoverAt[id] ?? deployment.startedMs) + deployment.drainTimeoutMs + Self.streamDrainMs
             if now > deadline { try broken("every deployment ends within its timeouts", "\(id) still drains at \(now), past \(deadline)") }
@@ -100,6 +101,29 @@ extension Simulation {
         try measure("launcher.pools", launcher.pools.count)
         try measure("launcher.deployments", launcher.deployments.count)
         try measure("launcher.versions", launcher.versions)
+    }
+
+    /// Each pool's lifecycle agrees with the deployments: it serves exactly when it is
+    /// active, waits for exactly the waiting deployment that waits for it, and is held by
+    /// exactly the drain that holds it; a pool that is none of these runs nothing.
+    private func checkPoolRoles(_ launcher: LauncherView) throws(InvariantBroken) {
+        let invariant = "a pool's lifecycle agrees with its app and deployments"
+        let active = Set(launcher.apps.values.flatMap { $0.activePools.values })
+        let waiters = launcher.deployments.filter { $0.value.state == .waiting }
+        for (id, pool) in launcher.pools {
+            if pool.serving != active.contains(id) { try broken(invariant, "\(id) serving \(pool.serving), active \(active.contains(id))") }
+            let waitedBy = waiters.filter { $0.value.waitPools.contains(id) }.map(\.key).sorted()
+            if !pool.serving, waitedBy != (pool.waiter.map { [$0] } ?? []) {
+                try broken(invariant, "\(id) waits for \(pool.waiter ?? "none") but \(waitedBy) wait for it")
+            }
+            let heldBy = launcher.deployments.filter { $0.value.heldPools.contains(id) }.map(\.key).sorted()
+            if heldBy != (pool.drainHolder.map { [$0] } ?? []) {
+                try broken(invariant, "\(id) is held by \(pool.drainHolder ?? "none") but \(heldBy) hold it")
+            }
+            if !pool.serving, pool.waiter == nil, pool.drainHolder == nil, pool.desired > 0 {
+                try broken(invariant, "\(id) is wanted by nothing but runs \(pool.desired)")
+            }
+        }
     }
 
     /// State after a restart equals state before, but for leases and the drains a restart ends.
