@@ -83,8 +83,8 @@ extension LeaseBroker {
         var leaseViews: [String: BrokerView.Lease] = [:]
         for (id, record) in leases {
             leaseViews[id] = BrokerView.Lease(
-                id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.standing == .revoked,
-                stream: record.carries == .stream, expiresAtMs: record.expiresAtMs)
+                id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.life.standing == .revoked,
+                stream: record.life.carries == .stream, expiresAtMs: record.life.expiresAtMs)
         }
         return BrokerView(sandboxes: sandboxViews, leases: leaseViews, routing: routing, waiters: waiters.count, probes: probes.count)
     }

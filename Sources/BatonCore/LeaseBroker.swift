@@ -21,11 +21,7 @@ public actor LeaseBroker {
 
     struct LeaseRecord {
         var lease: Lease
-        var expiresAtMs: Int64
-        /// `active` takes requests; `revoked` takes no new ones and lives on (kept alive) only
-        /// for what it still carries, until released or expired.
-        var standing = LeaseStanding.active
-        var carries = LeaseLoad.requests
+        var life: LeaseLifecycle
         var expiry: Task<Void, Never>?
     }
 
@@ -376,37 +372,42 @@ public actor LeaseBroker {
             slots: slots, ttlMs: leaseTTLMs)
         sandboxes[chosen.id]?.slotsOut += slots
         sandboxes[chosen.id]?.leases.insert(lease.id)
-        leases[lease.id] = LeaseRecord(lease: lease, expiresAtMs: clock.nowMs() + lease.ttlMs)
-        scheduleExpiry(lease.id)
+        leases[lease.id] = LeaseRecord(lease: lease, life: LeaseLifecycle(grantedAtMs: clock.nowMs(), ttlMs: lease.ttlMs))
+        perform([.expireAt(ms: leases[lease.id]!.life.expiresAtMs)], onLease: lease.id)
         return lease
     }
 
-    private func scheduleExpiry(_ id: String) {
-        guard let record = leases[id] else { return }
-        record.expiry?.cancel()
-        let deadline = record.expiresAtMs
-        let clock = self.clock
-        leases[id]?.expiry = Task { [weak self] in
-            do { try await clock.suspend(untilMs: deadline) } catch { return }
-            await self?.expire(id, deadline: deadline)
+    /// Does what a transition of lease `id` asks for.
+    private func perform(_ actions: [LeaseLifecycle.Action], onLease id: String) {
+        for action in actions {
+            guard let record = leases[id] else { return }
+            switch action {
+            case .expireAt(let deadline):
+                record.expiry?.cancel()
+                let clock = self.clock
+                leases[id]?.expiry = Task { [weak self] in
+                    do { try await clock.suspend(untilMs: deadline) } catch { return }
+                    await self?.deadlinePassed(deadline, ofLease: id)
+                }
+            case .announce(let reason):
+                revocations.publish(LeaseRevocation(leases: [id], sandbox: record.lease.sandbox, app: record.lease.app, reason: reason))
+            case .forget:
+                forget(lease: id)
+            }
         }
     }
 
-    private func expire(_ id: String, deadline: Int64) {
-        guard let record = leases[id], record.expiresAtMs == deadline else { return }
-        if record.standing == .active {
-            revocations.publish(LeaseRevocation(leases: [id], sandbox: record.lease.sandbox, app: record.lease.app, reason: .expired))
-        }
-        forget(lease: id)
+    private func deadlinePassed(_ deadline: Int64, ofLease id: String) {
+        guard let record = leases[id] else { return }
+        perform(record.life.deadlinePassed(deadline), onLease: id)
     }
 
     /// Extends a lease by its TTL; a revoked, expired or unknown lease cannot be renewed.
     public func renew(_ id: String) throws(CoreError) -> Lease {
-        guard let record = leases[id], record.standing == .active else {
+        guard let record = leases[id], let actions = leases[id]?.life.renew(nowMs: clock.nowMs(), ttlMs: record.lease.ttlMs) else {
             throw CoreError(code: CoreError.leaseGoneCode, message: "Lease \(id) is gone: released, revoked or expired; acquire a new one")
         }
-        leases[id]?.expiresAtMs = clock.nowMs() + record.lease.ttlMs
-        scheduleExpiry(id)
+        perform(actions, onLease: id)
         return record.lease
     }
 
@@ -414,26 +415,25 @@ public actor LeaseBroker {
     /// revoked lease takes no new requests (`renew` refuses it), but its sandbox must not be
     /// taken as drained while it serves. Nothing happens to a lease that is gone.
     public func keepAlive(_ id: String) {
-        guard leases[id] != nil else { return }
-        leases[id]?.expiresAtMs = clock.nowMs() + leaseTTLMs
-        scheduleExpiry(id)
+        guard let actions = leases[id]?.life.keepAlive(nowMs: clock.nowMs(), ttlMs: leaseTTLMs) else { return }
+        perform(actions, onLease: id)
     }
 
     /// Of `ids`, those that take no new requests any more: revoked, released or expired. A
     /// follower of `revocations` that fell behind resynchronises from this.
     public func revokedOrGone(among ids: [String]) -> [String] {
-        ids.filter { leases[$0]?.standing != .active }
+        ids.filter { leases[$0]?.life.standing != .active }
     }
 
     /// Says the lease carries a long-lived stream: a draining sandbox that holds one outlives
     /// the request drain timeout, up to the stream drain deadline.
     public func markStream(_ id: String) {
-        leases[id]?.carries = .stream
+        leases[id]?.life.carriesStream()
     }
 
     /// Whether a sandbox of `pool` still holds a stream lease.
     func holdsStreams(pool: String) -> Bool {
-        leases.values.contains { $0.carries == .stream && sandboxes[$0.lease.sandbox]?.pool == pool }
+        leases.values.contains { $0.life.carries == .stream && sandboxes[$0.lease.sandbox]?.pool == pool }
     }
 
     /// Gives the lease's slots back; releasing twice, or a lease that is gone, is fine.
@@ -453,9 +453,8 @@ public actor LeaseBroker {
 
     private func revokeLeases(onSandbox id: String, reason: RevocationReason) {
         guard let sandbox = sandboxes[id] else { return }
-        let live = sandbox.leases.filter { leases[$0]?.standing == .active }.sorted()
+        let live = sandbox.leases.sorted().filter { leases[$0]?.life.revoke() == true }
         guard !live.isEmpty else { return }
-        for lease in live { leases[lease]?.standing = .revoked }
         let app = pools[sandbox.pool]?.app ?? ""
         revocations.publish(LeaseRevocation(leases: live, sandbox: id, app: app, reason: reason))
     }

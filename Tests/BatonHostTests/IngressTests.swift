@@ -152,13 +152,23 @@ struct IngressTests {
     @Test func aHeldRequestIsReleasedByAReadinessReport() async throws {
         let backend = try await TestBackend.start(body: "late but here")
         defer { Task { await backend.stop() } }
+        // This test once hung under a full parallel run: a stuck step is named, not just timed out.
+        let step = NIOLockedValueBox("deploy")
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(40))
+            Issue.record("still waiting for: \(step.withLockedValue { $0 })")
+        }
+        defer { watchdog.cancel() }
         try await withStage { stage in
             _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            step.withLockedValue { $0 = "scheduler.desired" }
             let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
             let port = stage.port
             let held = Task { try await TestHTTPClient.send(port: port, host: "shop.test") }
+            step.withLockedValue { $0 = "the answer to scheduler.report" }
             _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            step.withLockedValue { $0 = "the held request's response" }
             let response = try await held.value
             #expect(response.status == 200)
             #expect(response.body == "late but here")
