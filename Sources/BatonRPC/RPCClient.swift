@@ -74,7 +74,10 @@ public final class RPCClient: Sendable {
         })
         let request = RPCRequest(method: method, params: params, id: id)
         let promise = channel.eventLoop.makePromise(of: Result<JSON, RPCError>.self)
-        channel.writeAndFlush(RPCClientHandler.Outbound.request(id, try request.json.serialized(), promise), promise: nil)
+        // A call written to a connection that already closed gets no answer: it fails now.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { promise.fail($0) }
+        channel.writeAndFlush(RPCClientHandler.Outbound.request(id, try request.json.serialized(), promise), promise: written)
         return try await promise.futureResult.get().get()
     }
 

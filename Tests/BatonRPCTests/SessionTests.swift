@@ -227,4 +227,15 @@ struct SessionTests {
             #expect(try await client.call("host.ping") == [:])
         }
     }
+
+    /// A scheduler that lost its host must not hang on its next call: it reconnects only
+    /// once that call has failed.
+    @Test(.timeLimit(.minutes(1))) func aCallOnAClosedConnectionFailsAtOnce() async throws {
+        try await withServer { _, path in
+            let client = try await RPCClient.connect(socketPath: path)
+            try await client.hello(role: .admin, client: RPCProgramInfo(name: "t", version: "1"))
+            await client.close()
+            await #expect(throws: (any Error).self) { try await client.call("host.ping") }
+        }
+    }
 }

@@ -3,43 +3,57 @@ import BatonRPC
 import NIOConcurrencyHelpers
 
 /// Forwards a stream of core events to a session as notifications for as long as the
-/// session lives. A session has at most one subscription per notification method: a new
-/// one (a scheduler subscribing again after a gap) ends the earlier one, which sends
-/// nothing more. A stream that ends while the session lives means its reader fell too far
-/// behind: the session is closed rather than left to miss events without knowing.
+/// session lives, one subscription per session and method (see `SubscriptionBook`).
 enum Subscriptions {
+    /// A subscription's forwarding task, known by a number unique within the process.
+    struct Forwarder: Identifiable, Sendable {
+        var id: Int
+        var task: Task<Void, Never>
+    }
+
     private static let counter = NIOLockedValueBox<Int>(0)
-    /// The forwarding task of each session's subscription, by session id and method.
-    private static let live = NIOLockedValueBox<[String: [String: Task<Void, Never>]]>([:])
+    private static let book = NIOLockedValueBox(SubscriptionBook<Forwarder>())
 
     /// A new subscription id, unique within this host.
     static func newID(prefix: String) -> String {
-        let number = counter.withLockedValue { value in
+        "\(prefix)-\(number())"
+    }
+
+    private static func number() -> Int {
+        counter.withLockedValue { value in
             value += 1
             return value
         }
-        return "\(prefix)-\(number)"
     }
 
     static func forward<Event: Sendable>(
         _ stream: AsyncStream<Event>, to session: RPCSession, method: String,
         _ encode: @escaping @Sendable (Event) -> JSON
     ) {
-        let task = Task {
-            for await event in stream {
-                guard !Task.isCancelled else { return }
-                session.notify(method, encode(event))
+        let id = number()
+        // Started under the book's lock, so that it is in the book before its end can be.
+        let actions = book.withLockedValue { book in
+            let task = Task {
+                for await event in stream {
+                    guard !Task.isCancelled else { return }
+                    session.notify(method, encode(event))
+                }
+                perform(Self.book.withLockedValue { $0.streamEnded(session: session.id, method: method, handle: id) }, on: session)
             }
-            if !Task.isCancelled { session.close(reason: "\(method) subscription fell too far behind") }
+            return book.subscribed(session: session.id, method: method, handle: Forwarder(id: id, task: task))
         }
-        let replaced = live.withLockedValue { all in
-            defer { all[session.id, default: [:]][method] = task }
-            return all[session.id]?[method]
-        }
-        replaced?.cancel()
+        perform(actions, on: session)
         session.closed.whenComplete { _ in
-            let tasks = live.withLockedValue { $0.removeValue(forKey: session.id) }
-            for task in tasks?.values ?? [:].values { task.cancel() }
+            perform(book.withLockedValue { $0.sessionClosed(session.id) }, on: session)
+        }
+    }
+
+    private static func perform(_ actions: [SubscriptionBook<Forwarder>.Action], on session: RPCSession) {
+        for action in actions {
+            switch action {
+            case .cancel(let forwarder): forwarder.task.cancel()
+            case .closeSession(let reason): session.close(reason: reason)
+            }
         }
     }
 }
