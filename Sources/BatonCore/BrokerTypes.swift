@@ -13,13 +13,13 @@ public enum ReportedState: String, Sendable, Hashable, CaseIterable {
 
 /// One scheduler report about one sandbox; reports are idempotent.
 public struct SandboxReport: Sendable, Hashable {
-    public var sandbox: String
-    public var pool: String
+    public var sandbox: SandboxID
+    public var pool: PoolID
     public var state: ReportedState
     public var url: String?
     public var reason: String?
 
-    public init(sandbox: String, pool: String, state: ReportedState, url: String? = nil, reason: String? = nil) {
+    public init(sandbox: SandboxID, pool: PoolID, state: ReportedState, url: String? = nil, reason: String? = nil) {
         self.sandbox = sandbox
         self.pool = pool
         self.state = state
@@ -30,8 +30,8 @@ public struct SandboxReport: Sendable, Hashable {
 
 /// What the broker needs to know of a pool to serve its sandboxes.
 public struct PoolInfo: Sendable, Hashable {
-    public var id: String
-    public var app: String
+    public var id: PoolID
+    public var app: AppName
     public var version: String
     public var service: String
     public var slotsPerSandbox: Int
@@ -40,10 +40,10 @@ public struct PoolInfo: Sendable, Hashable {
 
 /// Slots on one ready sandbox, held until released or `ttlMs` passes without renewal.
 public struct Lease: Sendable, Hashable {
-    public var id: String
+    public var id: LeaseID
     public var url: String
-    public var sandbox: String
-    public var app: String
+    public var sandbox: SandboxID
+    public var app: AppName
     public var version: String
     public var service: String
     public var slots: Int
@@ -70,16 +70,16 @@ public enum RevocationReason: String, Sendable, Hashable {
 
 /// Leases that must not take new requests any more, pushed to routers.
 public struct LeaseRevocation: Sendable, Hashable {
-    public var leases: [String]
-    public var sandbox: String
-    public var app: String
+    public var leases: [LeaseID]
+    public var sandbox: SandboxID
+    public var app: AppName
     public var reason: RevocationReason
 }
 
 /// A sandbox as `app.status` shows it.
 public struct SandboxStatus: Sendable, Hashable {
-    public var id: String
-    public var pool: String
+    public var id: SandboxID
+    public var pool: PoolID
     public var state: SandboxState
     public var url: String?
     public var admitted: Bool
@@ -92,11 +92,11 @@ public struct SandboxStatus: Sendable, Hashable {
 /// What the broker tells the launcher about sandboxes, in the order it happened.
 enum BrokerSignal: Sendable {
     /// The sandbox passed the host's own check; `admittedInPool` counts the pool's now.
-    case admitted(pool: String, sandbox: String, admittedInPool: Int)
-    case failed(pool: String, sandbox: String, reason: String, admittedInPool: Int)
-    case stopped(pool: String, sandbox: String, admittedInPool: Int)
+    case admitted(pool: PoolID, sandbox: SandboxID, admittedInPool: Int)
+    case failed(pool: PoolID, sandbox: SandboxID, reason: String, admittedInPool: Int)
+    case stopped(pool: PoolID, sandbox: SandboxID, admittedInPool: Int)
     /// A draining sandbox has no leases and no requests in flight any more.
-    case drained(pool: String, sandbox: String)
+    case drained(pool: PoolID, sandbox: SandboxID)
 }
 
 /// Checks that a sandbox answers before any traffic goes to it: a TCP connect to `url`,

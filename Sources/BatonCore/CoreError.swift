@@ -26,7 +26,7 @@ public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
         CoreError(code: invalidDeployCode, message: "Invalid deploy: \(detail)")
     }
 
-    public static func unknownApp(_ app: String) -> CoreError {
+    public static func unknownApp(_ app: AppName) -> CoreError {
         CoreError(code: unknownAppCode, message: "Unknown app \"\(app)\": deploy it first")
     }
 }

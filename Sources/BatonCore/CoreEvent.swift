@@ -16,12 +16,12 @@ public struct CoreEvent: Sendable, Hashable {
 
     public var timeMs: Int64
     public var kind: Kind
-    public var app: String
-    public var deployment: String?
+    public var app: AppName
+    public var deployment: DeploymentID?
     public var version: String?
     public var service: String?
-    public var pool: String?
-    public var sandbox: String?
+    public var pool: PoolID?
+    public var sandbox: SandboxID?
     public var reason: String?
 }
 
@@ -49,8 +49,8 @@ public enum DeploymentState: String, Sendable, Hashable {
 
 /// One pool as a scheduler must run it.
 public struct DesiredPool: Sendable, Hashable {
-    public var pool: String
-    public var app: String
+    public var pool: PoolID
+    public var app: AppName
     public var version: String
     public var service: String
     public var desired: Int

@@ -2,8 +2,8 @@
 /// sandbox and lease of the broker, every app, pool and deployment of the launcher.
 package struct BrokerView: Sendable {
     package struct Sandbox: Sendable {
-        package var id: String
-        package var pool: String
+        package var id: SandboxID
+        package var pool: PoolID
         package var state: SandboxState
         package var admitted: Bool
         package var suspect: Bool
@@ -13,25 +13,25 @@ package struct BrokerView: Sendable {
     }
 
     package struct Lease: Sendable {
-        package var id: String
-        package var sandbox: String
-        package var app: String
+        package var id: LeaseID
+        package var sandbox: SandboxID
+        package var app: AppName
         package var slots: Int
         package var revoked: Bool
         package var stream: Bool
         package var expiresAtMs: Int64
     }
 
-    package var sandboxes: [String: Sandbox]
-    package var leases: [String: Lease]
+    package var sandboxes: [SandboxID: Sandbox]
+    package var leases: [LeaseID: Lease]
     /// Pools each app's new leases come from, by service.
-    package var routing: [String: [String: Set<String>]]
+    package var routing: [AppName: [String: Set<PoolID>]]
     package var waiters: Int
     package var probes: Int
 
     /// Whether a lease for `app` could be granted now: an admitted, ready, unsuspected
     /// sandbox of a pool it routes to.
-    package func serves(_ app: String) -> Bool {
+    package func serves(_ app: AppName) -> Bool {
         let routed = Set((routing[app] ?? [:]).values.flatMap { $0 })
         return sandboxes.values.contains { routed.contains($0.pool) && $0.state == .ready && $0.admitted && !$0.suspect }
     }
@@ -40,47 +40,47 @@ package struct BrokerView: Sendable {
 package struct LauncherView: Sendable {
     package struct App: Sendable, Equatable {
         package var activeVersion: String?
-        package var activePools: [String: String]
-        package var deployments: [String]
+        package var activePools: [String: PoolID]
+        package var deployments: [DeploymentID]
     }
 
     package struct Pool: Sendable, Equatable {
-        package var app: String
+        package var app: AppName
         package var version: String
         package var desired: Int
         package var serving: Bool
         /// The deployment that waits for it, and the one whose drain holds it.
-        package var waiter: String?
-        package var drainHolder: String?
+        package var waiter: DeploymentID?
+        package var drainHolder: DeploymentID?
     }
 
     package struct Deployment: Sendable, Equatable {
-        package var app: String
+        package var app: AppName
         package var version: String
         package var state: DeploymentState
         package var startedMs: Int64
         package var readyTimeoutMs: Int64
         package var drainTimeoutMs: Int64
-        package var waitPools: Set<String>
-        package var heldPools: Set<String>
+        package var waitPools: Set<PoolID>
+        package var heldPools: Set<PoolID>
     }
 
-    package var apps: [String: App]
-    package var pools: [String: Pool]
-    package var deployments: [String: Deployment]
-    package var routes: [String: String]
+    package var apps: [AppName: App]
+    package var pools: [PoolID: Pool]
+    package var deployments: [DeploymentID: Deployment]
+    package var routes: [String: AppName]
     package var versions: Int
 }
 
 extension LeaseBroker {
     package func view() -> BrokerView {
-        var sandboxViews: [String: BrokerView.Sandbox] = [:]
+        var sandboxViews: [SandboxID: BrokerView.Sandbox] = [:]
         for (id, record) in sandboxes {
             sandboxViews[id] = BrokerView.Sandbox(
                 id: id, pool: record.pool, state: record.state, admitted: record.life.isServing, suspect: record.life.isSuspect,
                 slotsOut: record.slotsOut, capacity: pools[record.pool]?.slotsPerSandbox ?? 0, leases: record.leases.count)
         }
-        var leaseViews: [String: BrokerView.Lease] = [:]
+        var leaseViews: [LeaseID: BrokerView.Lease] = [:]
         for (id, record) in leases {
             leaseViews[id] = BrokerView.Lease(
                 id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.life.standing == .revoked,

@@ -31,7 +31,7 @@ struct DeploymentLifecycle: Equatable {
         /// The pools this deployment started and that do not serve stop, or drain on.
         case giveUpPools(ScaleDownReason)
         /// A pool's drain is over: scale it down.
-        case release(pool: String, ScaleDownReason)
+        case release(pool: PoolID, ScaleDownReason)
         /// Arm the timer for `deadline`, replacing any earlier one.
         case wake(at: Deadline)
         case stopTimer
@@ -75,13 +75,13 @@ struct DeploymentLifecycle: Equatable {
     var isWaiting: Bool { state == .waiting }
 
     /// Whether this deployment's drain holds `pool`.
-    func holds(_ pool: String) -> Bool {
+    func holds(_ pool: PoolID) -> Bool {
         guard case .draining(let drain) = state else { return false }
         return drain.holds(pool)
     }
 
     /// The pools its drain still holds.
-    var heldPools: Set<String> {
+    var heldPools: Set<PoolID> {
         guard case .draining(let drain) = state else { return [] }
         return Set(drain.holding.keys)
     }
@@ -111,7 +111,7 @@ struct DeploymentLifecycle: Equatable {
     }
 
     /// A newer deploy of the app came before this one cut over.
-    mutating func superseded(by newer: String, version: String) -> [Action] {
+    mutating func superseded(by newer: DeploymentID, version: String) -> [Action] {
         guard state == .waiting else { return [] }
         state = .superseded
         reason = "superseded by \(newer) (version \(version))"
@@ -120,7 +120,7 @@ struct DeploymentLifecycle: Equatable {
 
     /// The broker routes to the new pools. `cutAway` is each pool cut away from, with its
     /// sandboxes that still carry something; without the readiness gate none is waited for.
-    mutating func cutOverApplied(cutAway: [String: Set<String>], gated: Bool) -> [Action] {
+    mutating func cutOverApplied(cutAway: [PoolID: Set<SandboxID>], gated: Bool) -> [Action] {
         guard state == .cuttingOver else { return [] }
         var actions: [Action] = []
         for pool in cutAway.keys.sorted() where cutAway[pool]!.isEmpty || !gated {

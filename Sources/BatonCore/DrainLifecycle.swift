@@ -17,7 +17,7 @@ struct DrainLifecycle: Equatable {
 
     enum Action: Equatable {
         /// Scale the pool down: its drain is over.
-        case release(pool: String, ScaleDownReason)
+        case release(pool: PoolID, ScaleDownReason)
         /// Wake at the stream drain deadline.
         case waitForStreams
         /// The drain, and with it the deployment, is done.
@@ -26,27 +26,27 @@ struct DrainLifecycle: Equatable {
 
     private(set) var phase = Phase.requests
     /// Pools still held, with their sandboxes that carry something.
-    private(set) var holding: [String: Set<String>]
+    private(set) var holding: [PoolID: Set<SandboxID>]
 
-    init(holding: [String: Set<String>]) {
+    init(holding: [PoolID: Set<SandboxID>]) {
         self.holding = holding
     }
 
-    func holds(_ pool: String) -> Bool { phase != .over && holding[pool] != nil }
+    func holds(_ pool: PoolID) -> Bool { phase != .over && holding[pool] != nil }
 
     /// Starts the drain: with nothing to wait for it is over at once.
     mutating func begin() -> [Action] {
         finishIfEmpty()
     }
 
-    mutating func sandboxDrained(_ sandbox: String, of pool: String) -> [Action] {
+    mutating func sandboxDrained(_ sandbox: SandboxID, of pool: PoolID) -> [Action] {
         guard phase != .over, holding[pool]?.remove(sandbox) != nil, holding[pool]?.isEmpty == true else { return [] }
         holding.removeValue(forKey: pool)
         return [.release(pool: pool, .drained)] + finishIfEmpty()
     }
 
     /// The request drain timeout passed: pools whose sandboxes carry streams wait on.
-    mutating func requestDeadlinePassed(streaming: Set<String>) -> [Action] {
+    mutating func requestDeadlinePassed(streaming: Set<PoolID>) -> [Action] {
         guard phase == .requests else { return [] }
         let released = holding.keys.filter { !streaming.contains($0) }.sorted()
         for pool in released { holding.removeValue(forKey: pool) }
@@ -64,7 +64,7 @@ struct DrainLifecycle: Equatable {
     }
 
     /// A later deploy took the pool back and it serves again: it is no longer drained.
-    mutating func poolServesAgain(_ pool: String) -> [Action] {
+    mutating func poolServesAgain(_ pool: PoolID) -> [Action] {
         guard phase != .over, holding.removeValue(forKey: pool) != nil else { return [] }
         return finishIfEmpty()
     }

@@ -7,17 +7,17 @@ import Logging
 /// Deploys of different apps never wait on each other: nothing here blocks on an app.
 public actor Launcher {
     struct AppRecord {
-        var name: String
+        var name: AppName
         var activeVersion: String?
         /// service → pool serving the active version.
-        var activePools: [String: String] = [:]
+        var activePools: [String: PoolID] = [:]
         var versions: [String: [ServiceSpec]] = [:]
-        var deployments: [String] = []
+        var deployments: [DeploymentID] = []
     }
 
     struct PoolRecord {
-        var id: String
-        var app: String
+        var id: PoolID
+        var app: AppName
         var version: String
         var spec: ServiceSpec
         var desired: Int
@@ -26,16 +26,16 @@ public actor Launcher {
     }
 
     struct DeploymentRecord {
-        var id: String
+        var id: DeploymentID
         var request: DeployRequest
         var life = DeploymentLifecycle()
         var startedMs: Int64
         /// service → pool for every service of the version.
-        var servicePools: [String: String] = [:]
+        var servicePools: [String: PoolID] = [:]
         /// The pools whose quorum the cutover waits for, by service.
-        var waitPools: [String: String] = [:]
+        var waitPools: [String: PoolID] = [:]
         /// Pools this deploy started or brought back, which a rollback scales down.
-        var startedPools: Set<String> = []
+        var startedPools: Set<PoolID> = []
         var failures: [String] = []
         var timer: Task<Void, Never>?
 
@@ -48,7 +48,7 @@ public actor Launcher {
     let logger: Logger
     public nonisolated let events = EventBus<CoreEvent>()
     /// Told the whole route table each time it changes, before the change is acknowledged.
-    let routesChanged: @Sendable ([String: String]) -> Void
+    let routesChanged: @Sendable ([String: AppName]) -> Void
     /// How long a draining pool whose sandboxes still carry streams is kept past the request
     /// drain timeout; the ingress closes such streams before it.
     let streamDrainMs: Int64
@@ -56,10 +56,10 @@ public actor Launcher {
     /// Sandbox failures a waiting deploy keeps for its reason; the latest ones.
     static let failuresKept = 16
 
-    var apps: [String: AppRecord] = [:]
-    var pools: [String: PoolRecord] = [:]
-    var deployments: [String: DeploymentRecord] = [:]
-    var routes: [String: String] = [:]
+    var apps: [AppName: AppRecord] = [:]
+    var pools: [PoolID: PoolRecord] = [:]
+    var deployments: [DeploymentID: DeploymentRecord] = [:]
+    var routes: [String: AppName] = [:]
     var schedulers: SchedulerDirectory
     var nextDeployment = 0
     var nextPool = 0
@@ -75,7 +75,7 @@ public actor Launcher {
 
     public init(
         broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger,
-        routesChanged: @escaping @Sendable ([String: String]) -> Void = { _ in },
+        routesChanged: @escaping @Sendable ([String: AppName]) -> Void = { _ in },
         streamDrainMs: Int64 = Launcher.defaultStreamDrainMs, readinessGate: Bool = true
     ) {
         self.broker = broker
@@ -108,7 +108,7 @@ public actor Launcher {
 
     /// Records the deploy and starts it; returns its id at once. Nothing is applied when
     /// the request is refused.
-    public func deploy(_ request: DeployRequest) async throws(CoreError) -> String {
+    public func deploy(_ request: DeployRequest) async throws(CoreError) -> DeploymentID {
         defer { commit() }
         try validate(request)
         if let known = apps[request.app]?.versions[request.version], known != request.services {
@@ -120,7 +120,7 @@ public actor Launcher {
         var record = apps[app] ?? AppRecord(name: app)
         record.versions[request.version] = request.services
         nextDeployment += 1
-        let id = "d-\(nextDeployment)"
+        let id = DeploymentID("d-\(nextDeployment)")
         var deployment = DeploymentRecord(id: id, request: request, startedMs: clock.nowMs())
         record.deployments.append(id)
         apps[app] = record
@@ -129,7 +129,7 @@ public actor Launcher {
 
         var created: [PoolRecord] = []
         /// Older pools this deploy runs again (a rollback), perhaps while they drain.
-        var reclaimed: [(pool: String, actions: [PoolLifecycle.Action])] = []
+        var reclaimed: [(pool: PoolID, actions: [PoolLifecycle.Action])] = []
         for service in request.services {
             let identity = service.poolIdentity
             if let existing = pools.values.first(where: { $0.app == app && $0.spec.poolIdentity == identity }) {
@@ -144,7 +144,7 @@ public actor Launcher {
             } else {
                 nextPool += 1
                 let pool = PoolRecord(
-                    id: "p-\(nextPool)", app: app, version: request.version, spec: service, desired: 0,
+                    id: PoolID("p-\(nextPool)"), app: app, version: request.version, spec: service, desired: 0,
                     life: PoolLifecycle(.starting(for: id)))
                 pools[pool.id] = pool
                 changed.pools.insert(pool.id)
@@ -183,7 +183,7 @@ public actor Launcher {
     }
 
     private func validate(_ request: DeployRequest) throws(CoreError) {
-        guard !request.app.isEmpty else { throw .invalidDeploy("the app needs a name") }
+        guard !request.app.rawValue.isEmpty else { throw .invalidDeploy("the app needs a name") }
         guard !request.version.isEmpty else { throw .invalidDeploy("the deploy needs a version") }
         guard WireLimits.isName(request.app), WireLimits.isName(request.version) else {
             throw .invalidDeploy("app and version names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces")
@@ -215,7 +215,7 @@ public actor Launcher {
 
     // MARK: Pools and schedulers
 
-    func setDesired(_ id: String, _ desired: Int) {
+    func setDesired(_ id: PoolID, _ desired: Int) {
         guard let pool = pools[id], pool.desired != desired else { return }
         pools[id]?.desired = desired
         changed.pools.insert(id)
@@ -223,14 +223,14 @@ public actor Launcher {
     }
 
     /// Runs one transition of pool `id`, on behalf of `deployment`, and does what it asks for.
-    func step(pool id: String, for deployment: String?, _ transition: (inout PoolLifecycle) -> [PoolLifecycle.Action]) async {
+    func step(pool id: PoolID, for deployment: DeploymentID?, _ transition: (inout PoolLifecycle) -> [PoolLifecycle.Action]) async {
         guard var life = pools[id]?.life else { return }
         let actions = transition(&life)
         pools[id]?.life = life
         await perform(actions, onPool: id, for: deployment)
     }
 
-    private func perform(_ actions: [PoolLifecycle.Action], onPool id: String, for deployment: String?) async {
+    private func perform(_ actions: [PoolLifecycle.Action], onPool id: PoolID, for deployment: DeploymentID?) async {
         for action in actions {
             guard let pool = pools[id] else { return }
             switch action {
@@ -252,7 +252,7 @@ public actor Launcher {
     }
 
     /// Whether a pool serves, is waited for, or was taken back: it is never scaled down.
-    func isNeeded(_ id: String) -> Bool {
+    func isNeeded(_ id: PoolID) -> Bool {
         pools[id]?.life.isNeeded ?? false
     }
 
@@ -279,7 +279,7 @@ public actor Launcher {
 
     /// Routes `host` to `app`. Only routes from the host's own configuration may name an
     /// app not deployed yet: its requests get 503 until it is.
-    public func setRoute(host: String, app: String, allowingUnknownApp: Bool = false) throws(CoreError) {
+    public func setRoute(host: String, app: AppName, allowingUnknownApp: Bool = false) throws(CoreError) {
         guard WireLimits.isHost(host), WireLimits.isName(app) else {
             throw CoreError(
                 code: CoreError.invalidDeployCode,
@@ -301,15 +301,15 @@ public actor Launcher {
         routesChanged(routes)
     }
 
-    public func routeTable() -> [(host: String, app: String)] {
+    public func routeTable() -> [(host: String, app: AppName)] {
         routes.sorted { $0.key < $1.key }.map { (host: $0.key, app: $0.value) }
     }
 
     // MARK: Events
 
     func publish(
-        _ kind: CoreEvent.Kind, app: String, deployment: String? = nil, version: String? = nil, service: String? = nil,
-        pool: String? = nil, sandbox: String? = nil, reason: String? = nil
+        _ kind: CoreEvent.Kind, app: AppName, deployment: DeploymentID? = nil, version: String? = nil, service: String? = nil,
+        pool: PoolID? = nil, sandbox: SandboxID? = nil, reason: String? = nil
     ) {
         let event = CoreEvent(
             timeMs: clock.nowMs(), kind: kind, app: app, deployment: deployment, version: version, service: service,
@@ -324,7 +324,7 @@ public actor Launcher {
     }
 
     /// Arms deployment `id`'s one timer for `deadline`, replacing the one before.
-    func startTimer(for id: String, at deadline: DeploymentLifecycle.Deadline) {
+    func startTimer(for id: DeploymentID, at deadline: DeploymentLifecycle.Deadline) {
         guard let request = deployments[id]?.request else { return }
         deployments[id]?.timer?.cancel()
         let afterMs = switch deadline {

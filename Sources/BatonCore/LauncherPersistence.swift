@@ -1,15 +1,15 @@
 /// What the launcher writes to its store, and how it comes back after a restart.
 struct ChangedRecords {
-    var apps: Set<String> = []
+    var apps: Set<AppName> = []
     var versions: Set<VersionKey> = []
-    var pools: Set<String> = []
-    var deployments: Set<String> = []
+    var pools: Set<PoolID> = []
+    var deployments: Set<DeploymentID> = []
     var routes: Set<String> = []
     var removed: Set<StoredKey> = []
 }
 
 struct VersionKey: Hashable {
-    var app: String
+    var app: AppName
     var version: String
 }
 
@@ -118,11 +118,11 @@ extension Launcher {
     }
 
     /// "d-12" → 12: ids are numbered in the order they were made.
-    static func number(in id: String) -> Int {
-        Int(id.split(separator: "-").last ?? "") ?? 0
+    static func number(in id: some Identifier) -> Int {
+        Int(id.rawValue.split(separator: "-").last ?? "") ?? 0
     }
 
-    static func creationOrder(_ left: String, _ right: String) -> Bool {
+    static func creationOrder(_ left: DeploymentID, _ right: DeploymentID) -> Bool {
         number(in: left) < number(in: right)
     }
 }

@@ -5,7 +5,7 @@ extension Launcher {
     /// Finished deployments kept per app, for `app.status` and rollbacks to their pools.
     static let finishedDeploymentsKept = 8
 
-    func prune(app name: String) async {
+    func prune(app name: AppName) async {
         guard var app = apps[name] else { return }
         let finished = app.deployments.filter { deployments[$0]?.state.isFinished == true }
         let forgotten = Set(finished.dropLast(Self.finishedDeploymentsKept))

@@ -30,7 +30,7 @@ extension Launcher {
         }
     }
 
-    private func waitingDeployment(of app: String, waitingOn pool: String) -> String? {
+    private func waitingDeployment(of app: AppName, waitingOn pool: PoolID) -> DeploymentID? {
         apps[app]?.deployments.last { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(pool) == true }
     }
 
@@ -42,7 +42,7 @@ extension Launcher {
     }
 
     /// Cuts over the moment every changed service has its quorum.
-    func evaluate(_ id: String) async {
+    func evaluate(_ id: DeploymentID) async {
         guard deployments[id]?.state == .waiting else { return }
         guard readinessGate else { return await step(id) { $0.quorumReached(reason: "readiness gate off") } }
         await refreshAdmitted(id)
@@ -54,7 +54,7 @@ extension Launcher {
     /// died or retired, must not count sandboxes that take no leases. Counts rise only with
     /// the broker's `admitted` signals, so a cutover never comes before the `sandbox.ready`
     /// events of the sandboxes it counted.
-    private func refreshAdmitted(_ id: String) async {
+    private func refreshAdmitted(_ id: DeploymentID) async {
         guard let waitPools = deployments[id]?.waitPools.values else { return }
         for (pool, count) in await broker.admittedCounts(pools: Set(waitPools)) {
             let counted = min(pools[pool]?.admitted ?? 0, count)  // read first: one access to `pools` at a time
@@ -63,7 +63,7 @@ extension Launcher {
     }
 
     /// Runs one transition of deployment `id` and does what it asks for.
-    func step(_ id: String, _ transition: (inout DeploymentLifecycle) -> [DeploymentLifecycle.Action]) async {
+    func step(_ id: DeploymentID, _ transition: (inout DeploymentLifecycle) -> [DeploymentLifecycle.Action]) async {
         guard var life = deployments[id]?.life else { return }
         let actions = transition(&life)
         if life != deployments[id]?.life {
@@ -92,7 +92,7 @@ extension Launcher {
         }
     }
 
-    func deadlinePassed(_ deadline: DeploymentLifecycle.Deadline, of id: String) async {
+    func deadlinePassed(_ deadline: DeploymentLifecycle.Deadline, of id: DeploymentID) async {
         switch deadline {
         case .ready: await readyTimeoutPassed(id)
         case .requestDrain: await drainTimeoutPassed(id)
@@ -101,7 +101,7 @@ extension Launcher {
     }
 
     /// Routes the app to the deployment's pools; the pools cut away from start draining.
-    private func cutOver(_ id: String) async {
+    private func cutOver(_ id: DeploymentID) async {
         guard let deployment = deployments[id] else { return }
         let app = deployment.request.app
         let routing = deployment.servicePools.mapValues { Set([$0]) }
@@ -118,20 +118,20 @@ extension Launcher {
                 publish(.sandboxDraining, app: app, deployment: id, version: pools[pool]?.version, pool: pool, sandbox: sandbox)
             }
         }
-        let cutAway = result.draining.keys.reduce(into: [String: Set<String>]()) { $0[$1] = result.undrained[$1] ?? [] }
+        let cutAway = result.draining.keys.reduce(into: [PoolID: Set<SandboxID>]()) { $0[$1] = result.undrained[$1] ?? [] }
         await step(id) { $0.cutOverApplied(cutAway: cutAway, gated: readinessGate) }
     }
 
     /// Pools still draining at the request drain timeout are scaled down, except those whose
     /// sandboxes carry streams: they get until the stream drain deadline.
-    func drainTimeoutPassed(_ id: String) async {
+    func drainTimeoutPassed(_ id: DeploymentID) async {
         guard let held = deployments[id]?.life.heldPools else { return }
-        var streaming: Set<String> = []
+        var streaming: Set<PoolID> = []
         for pool in held.sorted() where await broker.holdsStreams(pool: pool) { streaming.insert(pool) }
         await step(id) { $0.drain { $0.requestDeadlinePassed(streaming: streaming) } }
     }
 
-    func readyTimeoutPassed(_ id: String) async {
+    func readyTimeoutPassed(_ id: DeploymentID) async {
         await refreshAdmitted(id)
         guard let deployment = deployments[id] else { return }
         let request = deployment.request

@@ -1,7 +1,7 @@
 /// What `app.status` and `app.list` report.
 public struct AppStatus: Sendable, Hashable {
     public struct Deployment: Sendable, Hashable {
-        public var id: String
+        public var id: DeploymentID
         public var version: String
         public var state: DeploymentState
         public var reason: String?
@@ -9,7 +9,7 @@ public struct AppStatus: Sendable, Hashable {
     }
 
     public struct Pool: Sendable, Hashable {
-        public var id: String
+        public var id: PoolID
         public var service: String
         public var version: String
         public var desired: Int
@@ -19,7 +19,7 @@ public struct AppStatus: Sendable, Hashable {
         public var counts: [SandboxState: Int]
     }
 
-    public var app: String
+    public var app: AppName
     public var activeVersion: String?
     public var routes: [String]
     public var deployments: [Deployment]
@@ -28,14 +28,14 @@ public struct AppStatus: Sendable, Hashable {
 }
 
 public struct AppSummary: Sendable, Hashable {
-    public var app: String
+    public var app: AppName
     public var activeVersion: String?
-    public var latestDeployment: String?
+    public var latestDeployment: DeploymentID?
     public var latestState: DeploymentState?
 }
 
 extension Launcher {
-    public func status(app: String) async throws(CoreError) -> AppStatus {
+    public func status(app: AppName) async throws(CoreError) -> AppStatus {
         guard let record = apps[app] else { throw .unknownApp(app) }
         let appPools = pools.values.filter { $0.app == app }.sorted { $0.id < $1.id }
         let sandboxes = await broker.sandboxStatuses(pools: Set(appPools.map(\.id)))

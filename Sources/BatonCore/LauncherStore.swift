@@ -12,12 +12,12 @@ public protocol LauncherStore: Sendable {
 }
 
 public struct StoredApp: Sendable, Hashable {
-    public var name: String
+    public var name: AppName
     public var activeVersion: String?
     /// service → pool serving the active version.
-    public var activePools: [String: String]
+    public var activePools: [String: PoolID]
 
-    public init(name: String, activeVersion: String?, activePools: [String: String]) {
+    public init(name: AppName, activeVersion: String?, activePools: [String: PoolID]) {
         self.name = name
         self.activeVersion = activeVersion
         self.activePools = activePools
@@ -25,11 +25,11 @@ public struct StoredApp: Sendable, Hashable {
 }
 
 public struct StoredVersion: Sendable, Hashable {
-    public var app: String
+    public var app: AppName
     public var version: String
     public var services: [ServiceSpec]
 
-    public init(app: String, version: String, services: [ServiceSpec]) {
+    public init(app: AppName, version: String, services: [ServiceSpec]) {
         self.app = app
         self.version = version
         self.services = services
@@ -37,13 +37,13 @@ public struct StoredVersion: Sendable, Hashable {
 }
 
 public struct StoredPool: Sendable, Hashable {
-    public var id: String
-    public var app: String
+    public var id: PoolID
+    public var app: AppName
     public var version: String
     public var spec: ServiceSpec
     public var desired: Int
 
-    public init(id: String, app: String, version: String, spec: ServiceSpec, desired: Int) {
+    public init(id: PoolID, app: AppName, version: String, spec: ServiceSpec, desired: Int) {
         self.id = id
         self.app = app
         self.version = version
@@ -53,21 +53,21 @@ public struct StoredPool: Sendable, Hashable {
 }
 
 public struct StoredDeployment: Sendable, Hashable {
-    public var id: String
+    public var id: DeploymentID
     public var request: DeployRequest
     public var state: DeploymentState
     public var reason: String?
     /// service → pool, for every service of the version.
-    public var servicePools: [String: String]
+    public var servicePools: [String: PoolID]
     /// The pools the cutover waits for, by service.
-    public var waitPools: [String: String]
+    public var waitPools: [String: PoolID]
     /// Pools this deploy started or brought back, which a rollback scales down.
-    public var startedPools: [String]
+    public var startedPools: [PoolID]
     public var failures: [String]
 
     public init(
-        id: String, request: DeployRequest, state: DeploymentState, reason: String?, servicePools: [String: String],
-        waitPools: [String: String], startedPools: [String], failures: [String]
+        id: DeploymentID, request: DeployRequest, state: DeploymentState, reason: String?, servicePools: [String: PoolID],
+        waitPools: [String: PoolID], startedPools: [PoolID], failures: [String]
     ) {
         self.id = id
         self.request = request
@@ -87,16 +87,16 @@ public enum StoredChange: Sendable, Hashable {
     case pool(StoredPool)
     case deployment(StoredDeployment)
     /// A route set, or removed when `app` is nil.
-    case route(host: String, app: String?)
+    case route(host: String, app: AppName?)
     /// A record forgotten: history past what the host keeps.
     case removed(StoredKey)
 }
 
 /// The key of a record that can be forgotten.
 public enum StoredKey: Sendable, Hashable {
-    case version(app: String, version: String)
-    case pool(String)
-    case deployment(String)
+    case version(app: AppName, version: String)
+    case pool(PoolID)
+    case deployment(DeploymentID)
 }
 
 public struct StoredState: Sendable, Hashable {
@@ -105,11 +105,11 @@ public struct StoredState: Sendable, Hashable {
     public var pools: [StoredPool]
     /// In the order they were made.
     public var deployments: [StoredDeployment]
-    public var routes: [String: String]
+    public var routes: [String: AppName]
 
     public init(
         apps: [StoredApp] = [], versions: [StoredVersion] = [], pools: [StoredPool] = [], deployments: [StoredDeployment] = [],
-        routes: [String: String] = [:]
+        routes: [String: AppName] = [:]
     ) {
         self.apps = apps
         self.versions = versions

@@ -5,10 +5,10 @@ import Logging
 /// next (`cutover`), so that from that moment every new lease is for the new version.
 public actor LeaseBroker {
     struct SandboxRecord {
-        var id: String
-        var pool: String
+        var id: SandboxID
+        var pool: PoolID
         var life = SandboxLifecycle()
-        var leases: Set<String> = []
+        var leases: Set<LeaseID> = []
         var slotsOut = 0
         var reporter: String?
         var reason: String?
@@ -27,10 +27,10 @@ public actor LeaseBroker {
 
     struct Waiter {
         var id: Int
-        var app: String
+        var app: AppName
         var service: String
         var slots: ClosedRange<Int>
-        var excluding: Set<String>
+        var excluding: Set<SandboxID>
         var answer: AsyncStream<Result<Lease, CoreError>>.Continuation
         var timeout: Task<Void, Never>?
     }
@@ -42,19 +42,19 @@ public actor LeaseBroker {
     nonisolated let signals: AsyncStream<BrokerSignal>
     private let signalSink: AsyncStream<BrokerSignal>.Continuation
 
-    private var knownApps: Set<String> = []
-    var pools: [String: PoolInfo] = [:]
-    var sandboxes: [String: SandboxRecord] = [:]
-    var leases: [String: LeaseRecord] = [:]
+    private var knownApps: Set<AppName> = []
+    var pools: [PoolID: PoolInfo] = [:]
+    var sandboxes: [SandboxID: SandboxRecord] = [:]
+    var leases: [LeaseID: LeaseRecord] = [:]
     /// The pools each service of an app's active version is served from.
-    var routing: [String: [String: Set<String>]] = [:]
+    var routing: [AppName: [String: Set<PoolID>]] = [:]
     var waiters: [Waiter] = []
-    var probes: [String: Task<Void, Never>] = [:]
+    var probes: [SandboxID: Task<Void, Never>] = [:]
     private var nextLease = 0
     private var nextWaiter = 0
     private var nextEnding = 0
     /// Pools scaled to 0 and not taken back: every sandbox reported in them is retiring.
-    private var retiredPools: Set<String> = []
+    private var retiredPools: Set<PoolID> = []
     /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
     static let endedSandboxesKept = 8
 
@@ -81,7 +81,7 @@ public actor LeaseBroker {
 
     // MARK: Apps and pools (from the launcher)
 
-    func registerApp(_ app: String) {
+    func registerApp(_ app: AppName) {
         knownApps.insert(app)
     }
 
@@ -92,13 +92,13 @@ public actor LeaseBroker {
     /// What a cutover started: every sandbox that began draining, by pool (a pool with no
     /// sandboxes left is listed empty), and those of them still holding leases or requests.
     struct CutoverResult {
-        var draining: [String: [String]] = [:]
-        var undrained: [String: Set<String>] = [:]
+        var draining: [PoolID: [SandboxID]] = [:]
+        var undrained: [PoolID: Set<SandboxID>] = [:]
     }
 
     /// Makes `servicePools` the place each service's new leases come from. Sandboxes of
     /// pools that leave the routing start draining, and their leases are revoked.
-    func cutover(app: String, servicePools: [String: Set<String>]) -> CutoverResult {
+    func cutover(app: AppName, servicePools: [String: Set<PoolID>]) -> CutoverResult {
         let previous = Set((routing[app] ?? [:]).values.flatMap { $0 })
         routing[app] = servicePools
         let current = Set(servicePools.values.flatMap { $0 })
@@ -123,7 +123,7 @@ public actor LeaseBroker {
 
     /// A pool taken back, then given up before it served again: its sandboxes drain as they
     /// did, and those with nothing left to finish are drained at once.
-    func resumeDrain(pool: String) {
+    func resumeDrain(pool: PoolID) {
         retiredPools.remove(pool)
         for id in sandboxIDs(inPool: pool) {
             perform(sandboxes[id]!.life.drainsAgain(), on: id)
@@ -133,7 +133,7 @@ public actor LeaseBroker {
 
     /// A pool scaled to 0: its scheduler is told to stop every sandbox, so none may serve or
     /// count any more, whatever it last reported.
-    func retire(pool: String) {
+    func retire(pool: PoolID) {
         retiredPools.insert(pool)
         for id in sandboxIDs(inPool: pool) { perform(sandboxes[id]!.life.retired(), on: id) }
     }
@@ -141,18 +141,18 @@ public actor LeaseBroker {
     /// A pool taken back into use (a rollback): its draining sandboxes serve again, those
     /// that served at once, the others once they pass the check. Sandboxes it retired when it
     /// was scaled to 0 may be stopping: they serve only once their scheduler reports them again.
-    func returnToService(pool: String) {
+    func returnToService(pool: PoolID) {
         retiredPools.remove(pool)
         for id in sandboxIDs(inPool: pool) { perform(sandboxes[id]!.life.returned(), on: id) }
         wakeWaiters()
     }
 
-    private func sandboxIDs(inPool pool: String) -> [String] {
+    private func sandboxIDs(inPool pool: PoolID) -> [SandboxID] {
         sandboxes.values.filter { $0.pool == pool }.map(\.id).sorted()
     }
 
     /// Does what a transition of sandbox `id` asks for.
-    private func perform(_ actions: [SandboxLifecycle.Action], on id: String) {
+    private func perform(_ actions: [SandboxLifecycle.Action], on id: SandboxID) {
         guard let record = sandboxes[id] else { return }
         for action in actions {
             switch action {
@@ -181,18 +181,18 @@ public actor LeaseBroker {
 
     /// Keeps the last few ended sandboxes of a pool to show, so a pool whose sandboxes crash
     /// again and again does not grow without bound.
-    private func forgetEndedSandboxes(ofPool pool: String) {
+    private func forgetEndedSandboxes(ofPool pool: PoolID) {
         let ended = sandboxes.values.filter { $0.pool == pool && $0.life.hasEnded }.sorted { $0.ending > $1.ending }
         for record in ended.dropFirst(Self.endedSandboxesKept) { sandboxes.removeValue(forKey: record.id) }
     }
 
     /// How many sandboxes of `pool` have not ended.
-    func liveSandboxCount(inPool pool: String) -> Int {
+    func liveSandboxCount(inPool pool: PoolID) -> Int {
         sandboxes.values.filter { $0.pool == pool && !$0.life.hasEnded }.count
     }
 
     /// Forgets a pool whose sandboxes have all ended, and them with it.
-    func forget(pool: String) {
+    func forget(pool: PoolID) {
         pools.removeValue(forKey: pool)
         retiredPools.remove(pool)
         for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
@@ -202,12 +202,12 @@ public actor LeaseBroker {
     }
 
     /// For each pool, how many of its sandboxes could take a lease now.
-    func admittedCounts(pools wanted: Set<String>) -> [String: Int] {
+    func admittedCounts(pools wanted: Set<PoolID>) -> [PoolID: Int] {
         Dictionary(uniqueKeysWithValues: wanted.map { ($0, admittedCount(inPool: $0)) })
     }
 
     /// The sandboxes of `pool` that could take a lease now.
-    func admittedCount(inPool pool: String) -> Int {
+    func admittedCount(inPool pool: PoolID) -> Int {
         sandboxes.values.filter { $0.pool == pool && $0.life.isServing }.count
     }
 
@@ -250,7 +250,7 @@ public actor LeaseBroker {
         }
     }
 
-    private func startProbe(_ id: String, generation: Int) {
+    private func startProbe(_ id: SandboxID, generation: Int) {
         guard let record = sandboxes[id], let url = record.url, let pool = pools[record.pool] else { return }
         probes[id]?.cancel()
         let probe = self.probe
@@ -269,7 +269,7 @@ public actor LeaseBroker {
     }
 
     /// The host's check of the sandbox passed.
-    private func admit(_ id: String, generation: Int) {
+    private func admit(_ id: SandboxID, generation: Int) {
         guard sandboxes[id] != nil else { return }
         probes.removeValue(forKey: id)
         perform(sandboxes[id]!.life.checkPassed(generation: generation), on: id)
@@ -283,7 +283,7 @@ public actor LeaseBroker {
     /// `waitMs` for one, then fails with a retryable error. The lease holds `slots`, or with
     /// `minimumSlots` as many as the sandbox has free, from that minimum up to `slots`.
     public func acquire(
-        app: String, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<String> = []
+        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<SandboxID> = []
     ) async throws(CoreError) -> Lease {
         switch try requestLease(app: app, service: service, slots: slots, minimumSlots: minimumSlots, waitMs: waitMs, excluding: excluding) {
         case .granted(let lease): return lease
@@ -294,7 +294,7 @@ public actor LeaseBroker {
     /// `acquire` in two steps: takes a free lease now, or queues the request behind the
     /// earlier ones and returns the wait, so a caller that must keep order can go on.
     public func requestLease(
-        app: String, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<String> = []
+        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<SandboxID> = []
     ) throws(CoreError) -> LeaseRequestOutcome {
         guard knownApps.contains(app) else { throw .unknownApp(app) }
         let slots = min(minimumSlots ?? slots, slots)...slots
@@ -345,14 +345,14 @@ public actor LeaseBroker {
         }
     }
 
-    private func noSandbox(app: String, service: String) -> CoreError {
+    private func noSandbox(app: AppName, service: String) -> CoreError {
         let why = routing[app]?[service] == nil
             ? "app \"\(app)\" has no active version with a service \"\(service)\" yet"
             : "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
         return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfterMs: Self.retryAfterMs)
     }
 
-    private func allocate(app: String, service: String, slots: ClosedRange<Int>, excluding: Set<String>) -> Lease? {
+    private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
         guard let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
         for record in sandboxes.values where servicePools.contains(record.pool) && !excluding.contains(record.id) {
@@ -368,7 +368,7 @@ public actor LeaseBroker {
         let slots = min(slots.upperBound, pool.slotsPerSandbox - chosen.slotsOut)
         nextLease += 1
         let lease = Lease(
-            id: "l-\(nextLease)", url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,
+            id: LeaseID("l-\(nextLease)"), url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,
             slots: slots, ttlMs: leaseTTLMs)
         sandboxes[chosen.id]?.slotsOut += slots
         sandboxes[chosen.id]?.leases.insert(lease.id)
@@ -378,7 +378,7 @@ public actor LeaseBroker {
     }
 
     /// Does what a transition of lease `id` asks for.
-    private func perform(_ actions: [LeaseLifecycle.Action], onLease id: String) {
+    private func perform(_ actions: [LeaseLifecycle.Action], onLease id: LeaseID) {
         for action in actions {
             guard let record = leases[id] else { return }
             switch action {
@@ -397,13 +397,13 @@ public actor LeaseBroker {
         }
     }
 
-    private func deadlinePassed(_ deadline: Int64, ofLease id: String) {
+    private func deadlinePassed(_ deadline: Int64, ofLease id: LeaseID) {
         guard let record = leases[id] else { return }
         perform(record.life.deadlinePassed(deadline), onLease: id)
     }
 
     /// Extends a lease by its TTL; a revoked, expired or unknown lease cannot be renewed.
-    public func renew(_ id: String) throws(CoreError) -> Lease {
+    public func renew(_ id: LeaseID) throws(CoreError) -> Lease {
         guard let record = leases[id], let actions = leases[id]?.life.renew(nowMs: clock.nowMs(), ttlMs: record.lease.ttlMs) else {
             throw CoreError(code: CoreError.leaseGoneCode, message: "Lease \(id) is gone: released, revoked or expired; acquire a new one")
         }
@@ -414,36 +414,36 @@ public actor LeaseBroker {
     /// Keeps a lease alive for the requests or stream it still carries, revoked or not: a
     /// revoked lease takes no new requests (`renew` refuses it), but its sandbox must not be
     /// taken as drained while it serves. Nothing happens to a lease that is gone.
-    public func keepAlive(_ id: String) {
+    public func keepAlive(_ id: LeaseID) {
         guard let actions = leases[id]?.life.keepAlive(nowMs: clock.nowMs(), ttlMs: leaseTTLMs) else { return }
         perform(actions, onLease: id)
     }
 
     /// Of `ids`, those that take no new requests any more: revoked, released or expired. A
     /// follower of `revocations` that fell behind resynchronises from this.
-    public func revokedOrGone(among ids: [String]) -> [String] {
+    public func revokedOrGone(among ids: [LeaseID]) -> [LeaseID] {
         ids.filter { leases[$0]?.life.standing != .active }
     }
 
     /// Says the lease carries a long-lived stream: a draining sandbox that holds one outlives
     /// the request drain timeout, up to the stream drain deadline.
-    public func markStream(_ id: String) {
+    public func markStream(_ id: LeaseID) {
         leases[id]?.life.carriesStream()
     }
 
     /// Whether a sandbox of `pool` still holds a stream lease.
-    func holdsStreams(pool: String) -> Bool {
+    func holdsStreams(pool: PoolID) -> Bool {
         leases.values.contains { $0.life.carries == .stream && sandboxes[$0.lease.sandbox]?.pool == pool }
     }
 
     /// Gives the lease's slots back; releasing twice, or a lease that is gone, is fine.
-    public func release(_ id: String) {
+    public func release(_ id: LeaseID) {
         forget(lease: id)
     }
 
     /// The caller found the lease's sandbox broken: it gets no new leases until it is
     /// reported ready again or passes the host's check, and every lease on it is revoked.
-    public func invalidate(_ id: String, reason: String) {
+    public func invalidate(_ id: LeaseID, reason: String) {
         guard let record = leases[id], sandboxes[record.lease.sandbox] != nil else { return }
         let sandbox = record.lease.sandbox
         logger.notice("sandbox suspect", metadata: ["sandbox": "\(sandbox)", "reason": "\(reason)"])
@@ -451,7 +451,7 @@ public actor LeaseBroker {
         forget(lease: id)
     }
 
-    private func revokeLeases(onSandbox id: String, reason: RevocationReason) {
+    private func revokeLeases(onSandbox id: SandboxID, reason: RevocationReason) {
         guard let sandbox = sandboxes[id] else { return }
         let live = sandbox.leases.sorted().filter { leases[$0]?.life.revoke() == true }
         guard !live.isEmpty else { return }
@@ -459,7 +459,7 @@ public actor LeaseBroker {
         revocations.publish(LeaseRevocation(leases: live, sandbox: id, app: app, reason: reason))
     }
 
-    private func forget(lease id: String) {
+    private func forget(lease id: LeaseID) {
         guard let record = leases.removeValue(forKey: id) else { return }
         record.expiry?.cancel()
         let sandbox = record.lease.sandbox
@@ -471,7 +471,7 @@ public actor LeaseBroker {
         wakeWaiters()
     }
 
-    private func signalIfDrained(_ id: String) {
+    private func signalIfDrained(_ id: SandboxID) {
         guard let record = sandboxes[id], record.life.owesDrainAnnouncement, record.leases.isEmpty else { return }
         sandboxes[id]?.life.drainAnnounced()
         signalSink.yield(.drained(pool: record.pool, sandbox: id))
@@ -479,7 +479,7 @@ public actor LeaseBroker {
 
     // MARK: Status
 
-    public func sandboxStatuses(pools wanted: Set<String>) -> [SandboxStatus] {
+    public func sandboxStatuses(pools wanted: Set<PoolID>) -> [SandboxStatus] {
         sandboxes.values.filter { wanted.contains($0.pool) }.sorted { $0.id < $1.id }.map { record in
             SandboxStatus(
                 id: record.id, pool: record.pool, state: record.state, url: record.url, admitted: record.life.admitted,

@@ -13,12 +13,12 @@ struct PoolLifecycle: Equatable {
     enum State: Equatable {
         case stopped
         /// A waiting deployment wants it.
-        case starting(for: String)
+        case starting(for: DeploymentID)
         case serving
         /// A deployment that cut away from it waits for its sandboxes to finish.
-        case draining(for: String)
+        case draining(for: DeploymentID)
         /// Taken back by a waiting deployment while it drains for another one.
-        case reclaimed(for: String, drainingFor: String)
+        case reclaimed(for: DeploymentID, drainingFor: DeploymentID)
     }
 
     enum Action: Equatable {
@@ -27,7 +27,7 @@ struct PoolLifecycle: Equatable {
         /// Its sandboxes drain again, as they did before it was taken back.
         case resumeDrain
         /// The drain held by this deployment is over for the pool, which serves again.
-        case endDrain(of: String)
+        case endDrain(of: DeploymentID)
         /// Scale it to 0 and retire its sandboxes.
         case scaleDown(ScaleDownReason)
         /// Asked to stop, it is kept: it serves, is waited for or drains for another.
@@ -49,7 +49,7 @@ struct PoolLifecycle: Equatable {
     }
 
     /// The deployment that waits for it, if any.
-    var waiter: String? {
+    var waiter: DeploymentID? {
         switch state {
         case .starting(let waiter), .reclaimed(let waiter, _): waiter
         case .stopped, .serving, .draining: nil
@@ -57,7 +57,7 @@ struct PoolLifecycle: Equatable {
     }
 
     /// The deployment whose drain holds it, if any.
-    var drainHolder: String? {
+    var drainHolder: DeploymentID? {
         switch state {
         case .draining(let holder), .reclaimed(_, let holder): holder
         case .stopped, .starting, .serving: nil
@@ -65,7 +65,7 @@ struct PoolLifecycle: Equatable {
     }
 
     /// A deploy waits for this pool's quorum (it is new, or a rollback takes it back).
-    mutating func wanted(by deployment: String) -> [Action] {
+    mutating func wanted(by deployment: DeploymentID) -> [Action] {
         switch state {
         case .stopped:
             state = .starting(for: deployment)
@@ -92,14 +92,14 @@ struct PoolLifecycle: Equatable {
     }
 
     /// A cutover routed the app away from it; `deployment`'s drain now holds it.
-    mutating func cutAway(by deployment: String) -> [Action] {
+    mutating func cutAway(by deployment: DeploymentID) -> [Action] {
         guard state == .serving else { return [] }
         state = .draining(for: deployment)
         return []
     }
 
     /// `deployment`'s drain is over for it (drained, or out of time).
-    mutating func released(by deployment: String, reason: ScaleDownReason) -> [Action] {
+    mutating func released(by deployment: DeploymentID, reason: ScaleDownReason) -> [Action] {
         switch state {
         case .draining(deployment):
             state = .stopped
@@ -115,7 +115,7 @@ struct PoolLifecycle: Equatable {
     }
 
     /// The deploy that wanted it was superseded or rolled back.
-    mutating func givenUp(by deployment: String, reason: ScaleDownReason) -> [Action] {
+    mutating func givenUp(by deployment: DeploymentID, reason: ScaleDownReason) -> [Action] {
         switch state {
         case .starting(deployment):
             state = .stopped
@@ -130,7 +130,7 @@ struct PoolLifecycle: Equatable {
 
     /// As a restart finds it: serving, waited for, or, when it still runs for a drain the
     /// restart ended, scaled down.
-    static func restored(serving: Bool, waitedForBy waiter: String?, running: Bool) -> (PoolLifecycle, [Action]) {
+    static func restored(serving: Bool, waitedForBy waiter: DeploymentID?, running: Bool) -> (PoolLifecycle, [Action]) {
         if serving { return (PoolLifecycle(.serving), []) }
         if let waiter { return (PoolLifecycle(.starting(for: waiter)), []) }
         return (PoolLifecycle(.stopped), running ? [.scaleDown(.hostRestarted)] : [])

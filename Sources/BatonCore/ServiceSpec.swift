@@ -70,7 +70,7 @@ public enum TimeoutPolicy: String, Sendable, Hashable {
 
 /// A request to run `version` of `app`.
 public struct DeployRequest: Sendable, Hashable {
-    public var app: String
+    public var app: AppName
     public var version: String
     public var services: [ServiceSpec]
     public var readyTimeoutMs: Int64
@@ -81,7 +81,7 @@ public struct DeployRequest: Sendable, Hashable {
     public static let defaultDrainTimeoutMs: Int64 = 30_000
 
     public init(
-        app: String, version: String, services: [ServiceSpec],
+        app: AppName, version: String, services: [ServiceSpec],
         readyTimeoutMs: Int64 = DeployRequest.defaultReadyTimeoutMs,
         drainTimeoutMs: Int64 = DeployRequest.defaultDrainTimeoutMs, onTimeout: TimeoutPolicy = .rollback
     ) {

@@ -23,6 +23,10 @@ public enum WireLimits {
         !value.isEmpty && value.utf8.count <= nameBytes && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
+    public static func isName(_ value: some Identifier) -> Bool {
+        isName(value.rawValue)
+    }
+
     /// Whether `value` can be a sandbox's URL: `http://host[:port]`, visible ASCII only.
     public static func isSandboxURL(_ value: String) -> Bool {
         value.utf8.count <= 2_048 && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } && SandboxEndpoint(value) != nil

@@ -46,7 +46,7 @@ public final class BatonHost: Service, Sendable {
         self.registry = registry
         broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger, leaseTTLMs: configuration.leaseTTLMs,
             readinessGate: configuration.readinessGate)
-        let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp)
+        let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp.map(AppName.init(rawValue:)))
         self.routes = routes
         launcher = Launcher(
             broker: broker, clock: clock, defaultScheduler: configuration.defaultScheduler, logger: logger,
@@ -114,7 +114,7 @@ public final class BatonHost: Service, Sendable {
         for unused in inherited { close(unused.descriptor) }
         for route in bootstrapRoutes {
             do {
-                try await launcher.setRoute(host: route.host, app: route.app, allowingUnknownApp: true)
+                try await launcher.setRoute(host: route.host, app: AppName(route.app), allowingUnknownApp: true)
             } catch {
                 logger.error("route not set", metadata: ["host": "\(route.host)", "app": "\(route.app)", "error": "\(error)"])
             }

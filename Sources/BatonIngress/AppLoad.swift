@@ -1,3 +1,4 @@
+import BatonCore
 import NIOConcurrencyHelpers
 
 /// Requests per app across all event loops: how many are active, waiting for a sandbox,
@@ -9,13 +10,13 @@ final class AppLoad: Sendable {
         var retrying = 0
     }
 
-    private let counts = NIOLockedValueBox<[String: Counts]>([:])
+    private let counts = NIOLockedValueBox<[AppName: Counts]>([:])
 
-    func started(_ app: String) {
+    func started(_ app: AppName) {
         counts.withLockedValue { $0[app, default: Counts()].active += 1 }
     }
 
-    func finished(_ app: String, wasRetrying: Bool) {
+    func finished(_ app: AppName, wasRetrying: Bool) {
         counts.withLockedValue { all in
             all[app]?.active -= 1
             if wasRetrying { all[app]?.retrying -= 1 }
@@ -23,7 +24,7 @@ final class AppLoad: Sendable {
     }
 
     /// Takes a place in the app's hold queue, unless `depth` are already waiting.
-    func startHolding(_ app: String, depth: Int) -> Bool {
+    func startHolding(_ app: AppName, depth: Int) -> Bool {
         counts.withLockedValue { all in
             guard all[app, default: Counts()].holding < depth else { return false }
             all[app, default: Counts()].holding += 1
@@ -31,13 +32,13 @@ final class AppLoad: Sendable {
         }
     }
 
-    func stopHolding(_ app: String) {
+    func stopHolding(_ app: AppName) {
         counts.withLockedValue { $0[app]?.holding -= 1 }
     }
 
     /// Lets a request start retrying if the app's concurrent retries stay within
     /// max(3, 20% of its active requests), as Envoy's retry budget does.
-    func startRetrying(_ app: String) -> Bool {
+    func startRetrying(_ app: AppName) -> Bool {
         counts.withLockedValue { all in
             let current = all[app, default: Counts()]
             guard current.retrying < max(3, current.active / 5) else { return false }

@@ -1,3 +1,4 @@
+import BatonCore
 import CoreMetrics
 import Metrics
 import NIOConcurrencyHelpers
@@ -32,35 +33,35 @@ public struct IngressMetrics: Sendable {
     /// Counts nothing; for an ingress without a metrics endpoint.
     public static let disabled = IngressMetrics(factory: NOOPMetricsHandler.instance)
 
-    func request(app: String, status: String) {
-        count("baton_ingress_requests_total", [("app", app), ("status", status)])
+    func request(app: AppName, status: String) {
+        count("baton_ingress_requests_total", [("app", app.rawValue), ("status", status)])
     }
 
-    func upstreamAttempt(app: String) {
-        count("baton_ingress_upstream_attempts_total", [("app", app)])
+    func upstreamAttempt(app: AppName) {
+        count("baton_ingress_upstream_attempts_total", [("app", app.rawValue)])
     }
 
-    func retry(app: String, reason: String) {
-        count("baton_ingress_retries_total", [("app", app), ("reason", reason)])
+    func retry(app: AppName, reason: String) {
+        count("baton_ingress_retries_total", [("app", app.rawValue), ("reason", reason)])
     }
 
-    func retryNotMade(app: String, reason: String) {
-        count("baton_ingress_retries_not_made_total", [("app", app), ("reason", reason)])
+    func retryNotMade(app: AppName, reason: String) {
+        count("baton_ingress_retries_not_made_total", [("app", app.rawValue), ("reason", reason)])
     }
 
-    func held(app: String, for duration: Duration) {
-        Timer(label: "baton_ingress_hold_seconds", dimensions: [("app", app)], factory: factory).record(duration: duration)
+    func held(app: AppName, for duration: Duration) {
+        Timer(label: "baton_ingress_hold_seconds", dimensions: [("app", app.rawValue)], factory: factory).record(duration: duration)
     }
 
-    func leaseAcquired(app: String) {
-        count("baton_ingress_lease_acquisitions_total", [("app", app)])
+    func leaseAcquired(app: AppName) {
+        count("baton_ingress_lease_acquisitions_total", [("app", app.rawValue)])
     }
 
-    func leaseRevoked(app: String, reason: String) {
-        count("baton_ingress_lease_revocations_total", [("app", app), ("reason", reason)])
+    func leaseRevoked(app: AppName, reason: String) {
+        count("baton_ingress_lease_revocations_total", [("app", app.rawValue), ("reason", reason)])
     }
 
-    func streamClosedAtDeadline(app: String) {
-        count("baton_ingress_streams_closed_at_deadline_total", [("app", app)])
+    func streamClosedAtDeadline(app: AppName) {
+        count("baton_ingress_streams_closed_at_deadline_total", [("app", app.rawValue)])
     }
 }

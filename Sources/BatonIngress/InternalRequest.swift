@@ -20,7 +20,7 @@ extension IngressServer {
     /// errors (no sandbox, retries exhausted, timeouts) come back as responses with their
     /// status, as they would to an HTTP client.
     public func request(
-        app: String, service: String, method: HTTPMethod, path: String, headers: [(String, String)], body: ByteBuffer?,
+        app: AppName, service: String, method: HTTPMethod, path: String, headers: [(String, String)], body: ByteBuffer?,
         timeout: TimeAmount
     ) async throws -> InternalResponse {
         let context = self.context

@@ -9,7 +9,7 @@ import NIOCore
 /// which is what lets a draining sandbox finish draining.
 public final class LeaseCache: Sendable {
     struct Key: Hashable {
-        var app: String
+        var app: AppName
         var service: String
     }
 
@@ -24,14 +24,14 @@ public final class LeaseCache: Sendable {
     /// rather than sit idle while the request waits on the broker.
     struct Waiter: Sendable {
         var id: Int
-        var excluding: Set<String>
+        var excluding: Set<SandboxID>
         var deliver: @Sendable (Lease) -> Void
     }
 
     /// The leases and the requests waiting for one, under one lock so that a slot given
     /// back is either free or handed on, never both.
     struct Shelf {
-        var leases: [Key: [String: Entry]] = [:]
+        var leases: [Key: [LeaseID: Entry]] = [:]
         var waiters: [Key: [Waiter]] = [:]
         var nextWaiter = 0
     }
@@ -42,9 +42,9 @@ public final class LeaseCache: Sendable {
     private let metrics: IngressMetrics
     private let entries = NIOLockedValueBox(Shelf())
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
-    private let revocationListeners = NIOLockedValueBox<[@Sendable ([String]) -> Void]>([])
+    private let revocationListeners = NIOLockedValueBox<[@Sendable ([LeaseID]) -> Void]>([])
     /// Response header timeouts in a row, per sandbox.
-    private let timeouts = NIOLockedValueBox<[String: Int]>([:])
+    private let timeouts = NIOLockedValueBox<[SandboxID: Int]>([:])
 
     /// Timeouts in a row that make a sandbox suspect.
     static let timeoutsBeforeSuspect = 2
@@ -70,7 +70,7 @@ public final class LeaseCache: Sendable {
 
     /// Runs `action` with the ids of every lease revoked from now on, after the cache has
     /// marked them; the tunnel registry closes its streams from it.
-    func onRevocation(_ action: @escaping @Sendable ([String]) -> Void) {
+    func onRevocation(_ action: @escaping @Sendable ([LeaseID]) -> Void) {
         revocationListeners.withLockedValue { $0.append(action) }
     }
 
@@ -98,7 +98,7 @@ public final class LeaseCache: Sendable {
     /// follower fell behind is never the end: it subscribes again, then resynchronises, so
     /// no revocation is missed and none stays unseen.
     static func followRevocations(
-        subscribe: () -> AsyncStream<LeaseRevocation>, revoked: @escaping @Sendable (Set<String>, String) -> Void,
+        subscribe: () -> AsyncStream<LeaseRevocation>, revoked: @escaping @Sendable (Set<LeaseID>, String) -> Void,
         resync: @Sendable () async -> Void
     ) async {
         var revocations = subscribe()
@@ -118,7 +118,7 @@ public final class LeaseCache: Sendable {
         revoked(Set(stale), reason: "resync")
     }
 
-    private func revoked(_ ids: Set<String>, reason: String) {
+    private func revoked(_ ids: Set<LeaseID>, reason: String) {
         markRevoked(ids, reason: reason)
         for listener in revocationListeners.withLockedValue({ $0 }) { listener(Array(ids)) }
     }
@@ -133,11 +133,11 @@ public final class LeaseCache: Sendable {
     }
 
     /// One slot of a cached lease on a sandbox not in `excluding`, when one is free.
-    package func checkoutCached(app: String, service: String, excluding: Set<String>) -> Lease? {
+    package func checkoutCached(app: AppName, service: String, excluding: Set<SandboxID>) -> Lease? {
         entries.withLockedValue { shelf in
             let key = Key(app: app, service: service)
             guard let leases = shelf.leases[key] else { return nil }
-            var chosen: String?
+            var chosen: LeaseID?
             var fewest = Int.max
             for (id, entry) in leases
             where entry.standing == .active && entry.inUse < entry.lease.slots && entry.inUse < fewest && !excluding.contains(entry.lease.sandbox) {
@@ -153,7 +153,7 @@ public final class LeaseCache: Sendable {
 
     /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
     /// one of its slots.
-    package func checkoutNew(app: String, service: String, waitMs: Int64, excluding: Set<String>) async throws(CoreError) -> Lease {
+    package func checkoutNew(app: AppName, service: String, waitMs: Int64, excluding: Set<SandboxID>) async throws(CoreError) -> Lease {
         // As many slots as the sandbox has free, up to a full lease: one free slot is enough
         // to serve, so a sandbox offering fewer slots than a full lease serves at once.
         let lease = try await broker.acquire(
@@ -171,7 +171,7 @@ public final class LeaseCache: Sendable {
     /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome, which is
     /// the broker's lease or a slot another request of this cache gave back first.
     func checkoutNew(
-        app: String, service: String, waitMs: Int64, excluding: Set<String>, on loop: any EventLoop,
+        app: AppName, service: String, waitMs: Int64, excluding: Set<SandboxID>, on loop: any EventLoop,
         then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
     ) {
         let key = Key(app: app, service: service)
@@ -257,8 +257,8 @@ public final class LeaseCache: Sendable {
     /// again, and the broker takes the sandbox out until it proves itself again.
     func invalidate(_ lease: Lease, reason: String) async {
         let sandbox = lease.sandbox
-        let idle = entries.withLockedValue { shelf -> [String] in
-            var idle: [String] = []
+        let idle = entries.withLockedValue { shelf -> [LeaseID] in
+            var idle: [LeaseID] = []
             for (key, leases) in shelf.leases {
                 for (id, entry) in leases where entry.lease.sandbox == sandbox {
                     shelf.leases[key]?[id]?.standing = .revoked
@@ -272,9 +272,9 @@ public final class LeaseCache: Sendable {
         for id in idle where id != lease.id { await broker.release(id) }
     }
 
-    private func markRevoked(_ ids: Set<String>, reason: String) {
-        let idle = entries.withLockedValue { shelf -> [String] in
-            var idle: [String] = []
+    private func markRevoked(_ ids: Set<LeaseID>, reason: String) {
+        let idle = entries.withLockedValue { shelf -> [LeaseID] in
+            var idle: [LeaseID] = []
             for (key, leases) in shelf.leases {
                 for (id, entry) in leases where ids.contains(id) {
                     metrics.leaseRevoked(app: key.app, reason: reason)
@@ -299,10 +299,10 @@ public final class LeaseCache: Sendable {
     /// until the stream drain deadline closes them, whatever the lease TTL.
     private func maintain() async {
         let now = clock.nowMs()
-        let (renew, keepAlive, release) = entries.withLockedValue { shelf -> ([String], [String], [String]) in
-            var renew: [String] = []
-            var keepAlive: [String] = []
-            var release: [String] = []
+        let (renew, keepAlive, release) = entries.withLockedValue { shelf -> ([LeaseID], [LeaseID], [LeaseID]) in
+            var renew: [LeaseID] = []
+            var keepAlive: [LeaseID] = []
+            var release: [LeaseID] = []
             for (key, leases) in shelf.leases {
                 for (id, entry) in leases {
                     if entry.standing == .revoked {

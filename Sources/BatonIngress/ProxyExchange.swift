@@ -8,7 +8,7 @@ final class ProxyExchange {
     let head: HTTPRequestHead
     /// What the checks made of the head: target, authority, framing, upgrade.
     let checked: CheckedRequest
-    let app: String
+    let app: AppName
     let service: String
     let requestID: String
     let keepAlive: Bool
@@ -30,7 +30,7 @@ final class ProxyExchange {
     var retrying = false
     /// When every try together must be done by.
     let deadline: ContinuousClock.Instant
-    var failedSandboxes: Set<String> = []
+    var failedSandboxes: Set<SandboxID> = []
     /// Why the last try failed, for the answer when no try is left.
     var lastFailure: String?
 
@@ -53,7 +53,7 @@ final class ProxyExchange {
     var switchingProtocols: HTTPResponseHead?
 
     init(
-        head: HTTPRequestHead, checked: CheckedRequest, app: String, service: String, requestID: String, replayLimit: Int,
+        head: HTTPRequestHead, checked: CheckedRequest, app: AppName, service: String, requestID: String, replayLimit: Int,
         deadline: Duration
     ) {
         self.deadline = started + deadline

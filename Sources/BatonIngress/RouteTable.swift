@@ -1,21 +1,22 @@
+import BatonCore
 import NIOConcurrencyHelpers
 
 /// Which app serves which host name: exact match on the lower-cased name without its
 /// port, with an optional default app for the rest. Read on every request from every
 /// event loop, written only when routes change.
 public final class RouteTable: Sendable {
-    private let state = NIOLockedValueBox<(routes: [String: String], defaultApp: String?)>(([:], nil))
+    private let state = NIOLockedValueBox<(routes: [String: AppName], defaultApp: AppName?)>(([:], nil))
 
-    public init(defaultApp: String? = nil) {
+    public init(defaultApp: AppName? = nil) {
         state.withLockedValue { $0.defaultApp = defaultApp }
     }
 
-    public func replace(with routes: [String: String]) {
+    public func replace(with routes: [String: AppName]) {
         state.withLockedValue { $0.routes = routes }
     }
 
     /// The app for a `Host` header value.
-    public func app(forHost header: String?) -> String? {
+    public func app(forHost header: String?) -> AppName? {
         let name = header.map(Self.normalize) ?? ""
         return state.withLockedValue { $0.routes[name] ?? $0.defaultApp }
     }

@@ -7,11 +7,11 @@ import NIOCore
 /// at a random point of the jitter window.
 final class TunnelRegistry: Sendable {
     private struct Tunnel {
-        var app: String
+        var app: AppName
         var client: any Channel
     }
 
-    private let tunnels = NIOLockedValueBox<[String: [ObjectIdentifier: Tunnel]]>([:])
+    private let tunnels = NIOLockedValueBox<[LeaseID: [ObjectIdentifier: Tunnel]]>([:])
     private let configuration: IngressConfiguration
     private let metrics: IngressMetrics
 
@@ -33,7 +33,7 @@ final class TunnelRegistry: Sendable {
     }
 
     /// Closes the tunnels on `leases` at the stream drain deadline, each with its jitter.
-    func revoked(_ leases: [String]) {
+    func revoked(_ leases: [LeaseID]) {
         let doomed = tunnels.withLockedValue { all in leases.flatMap { all[$0]?.values.map { $0 } ?? [] } }
         let deadline = configuration.streamDrainDeadline.nanoseconds
         let window = configuration.streamCloseJitter.nanoseconds

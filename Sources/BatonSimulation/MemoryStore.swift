@@ -5,12 +5,12 @@ import NIOConcurrencyHelpers
 /// what the launcher committed, as SQLite would (the store itself is tested on its own).
 final class MemoryStore: LauncherStore {
     private struct Records {
-        var apps: [String: StoredApp] = [:]
+        var apps: [AppName: StoredApp] = [:]
         var versions: [String: StoredVersion] = [:]
-        var pools: [String: StoredPool] = [:]
-        var deployments: [String: StoredDeployment] = [:]
-        var deploymentOrder: [String] = []
-        var routes: [String: String] = [:]
+        var pools: [PoolID: StoredPool] = [:]
+        var deployments: [DeploymentID: StoredDeployment] = [:]
+        var deploymentOrder: [DeploymentID] = []
+        var routes: [String: AppName] = [:]
     }
 
     private let records = NIOLockedValueBox(Records())
@@ -30,12 +30,12 @@ final class MemoryStore: LauncherStore {
             for change in changes {
                 switch change {
                 case .app(let app): records.apps[app.name] = app
-                case .version(let version): records.versions[version.app + "\u{1}" + version.version] = version
+                case .version(let version): records.versions[version.app.rawValue + "\u{1}" + version.version] = version
                 case .pool(let pool): records.pools[pool.id] = pool
                 case .deployment(let deployment):
                     if records.deployments.updateValue(deployment, forKey: deployment.id) == nil { records.deploymentOrder.append(deployment.id) }
                 case .route(let host, let app): records.routes[host] = app
-                case .removed(.version(let app, let version)): records.versions.removeValue(forKey: app + "\u{1}" + version)
+                case .removed(.version(let app, let version)): records.versions.removeValue(forKey: app.rawValue + "\u{1}" + version)
                 case .removed(.pool(let id)): records.pools.removeValue(forKey: id)
                 case .removed(.deployment(let id)):
                     records.deployments.removeValue(forKey: id)

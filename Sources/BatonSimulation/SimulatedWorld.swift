@@ -39,8 +39,8 @@ struct SimulatedScheduler {
     }
 
     struct Sandbox {
-        var id: String
-        var pool: String
+        var id: SandboxID
+        var pool: PoolID
         var url: String
         var phase: Phase
         var broken: Bool
@@ -48,8 +48,8 @@ struct SimulatedScheduler {
         var live: Bool { phase == .starting || phase == .ready }
     }
 
-    var desired: [String: DesiredPool] = [:]
-    var sandboxes: [String: Sandbox] = [:]
+    var desired: [PoolID: DesiredPool] = [:]
+    var sandboxes: [SandboxID: Sandbox] = [:]
     var pending: [SandboxReport] = []
     var nextSandbox = 0
 
@@ -69,7 +69,7 @@ struct SimulatedScheduler {
         }
     }
 
-    func live(in pool: String) -> [Sandbox] {
+    func live(in pool: PoolID) -> [Sandbox] {
         sandboxes.values.filter { $0.pool == pool && $0.live }.sorted { $0.id < $1.id }
     }
 
@@ -83,8 +83,13 @@ struct SimulatedScheduler {
     }
 
     /// Forgets sandboxes that ended long ago, as a real scheduler's records do.
+    /// "s12" → 12: sandboxes are numbered in the order they started.
+    private static func number(_ id: SandboxID) -> Int {
+        Int(id.rawValue.dropFirst()) ?? 0
+    }
+
     mutating func prune() {
-        let ended = sandboxes.values.filter { !$0.live }.map(\.id).sorted { Int($0.dropFirst()) ?? 0 < Int($1.dropFirst()) ?? 0 }
+        let ended = sandboxes.values.filter { !$0.live }.map(\.id).sorted { Self.number($0) < Self.number($1) }
         for id in ended.dropLast(32) { sandboxes.removeValue(forKey: id) }
     }
 }

@@ -49,7 +49,7 @@ public final class Simulation {
 
     static let leaseTTLMs: Int64 = 5_000
     static let streamDrainMs: Int64 = 60_000
-    static let apps = ["a0", "a1"]
+    static let apps: [AppName] = ["a0", "a1"]
     /// The specs an app is deployed with; a spec deployed again is a rollback to it.
     static let specs: [(image: String, instances: Int)] = [("good-0", 1), ("good-1", 2), ("good-2", 1), ("broken", 1)]
 
@@ -63,8 +63,8 @@ public final class Simulation {
     var leases: [Lease] = []
     var streams: [Lease] = []
     /// When each sandbox started draining, from the launcher's events.
-    var drainingSince: [String: Int64] = [:]
-    var cutoverAt: [String: Int64] = [:]
+    var drainingSince: [SandboxID: Int64] = [:]
+    var cutoverAt: [DeploymentID: Int64] = [:]
     /// Version names by app and spec image, so deploying a spec again reuses its version.
     var versionNames: [String: String] = [:]
     var nextVersion = 0
@@ -76,7 +76,7 @@ public final class Simulation {
     var reportsDisordered = false
     /// Sandboxes that died and whose death the host has not heard of: the step that tells
     /// it is part of the fault.
-    var unreportedDeaths: Set<String> = []
+    var unreportedDeaths: Set<SandboxID> = []
     /// Set by a restart: what the launcher held before, to compare with what came back.
     var restartCheck: RestartCheck?
 
@@ -115,7 +115,7 @@ public final class Simulation {
         for update in host.desired.take() { scheduler.apply(update.pools) }
         for event in host.events.take() {
             if [.deployCutover, .poolScaledDown, .deployDone, .deployFailed, .deploySuperseded].contains(event.kind) {
-                note("  host: \(event.kind.rawValue) \(event.app) \(event.deployment ?? "") \(event.pool ?? "") \(event.reason ?? "")")
+                note("  host: \(event.kind.rawValue) \(event.app) \(event.deployment?.rawValue ?? "") \(event.pool?.rawValue ?? "") \(event.reason ?? "")")
             }
             switch event.kind {
             case .sandboxDraining: if let sandbox = event.sandbox { drainingSince[sandbox] = event.timeMs }

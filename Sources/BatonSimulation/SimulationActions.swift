@@ -39,7 +39,7 @@ extension Simulation {
 
     func deploy() async {
         guard let app = pick(Self.apps), let spec = pick(Self.specs) else { return }
-        let key = app + "/" + spec.image
+        let key = app.rawValue + "/" + spec.image
         let version: String
         if let known = versionNames[key] {
             version = known
@@ -67,7 +67,7 @@ extension Simulation {
         let short = scheduler.desired.values.filter { scheduler.live(in: $0.pool).count < $0.desired }.sorted { $0.pool < $1.pool }
         guard let pool = pick(short) else { return }
         scheduler.nextSandbox += 1
-        let id = "s\(scheduler.nextSandbox)"
+        let id = SandboxID("s\(scheduler.nextSandbox)")
         let image = pool.spec.spec["image"]?.stringValue ?? ""
         scheduler.sandboxes[id] = SimulatedScheduler.Sandbox(
             id: id, pool: pool.pool, url: "http://127.0.0.1:\(10_000 + scheduler.nextSandbox)", phase: .starting, broken: image == "broken")

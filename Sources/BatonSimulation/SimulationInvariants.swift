@@ -20,7 +20,7 @@ public struct InvariantBroken: Error, CustomStringConvertible {
 
 /// What held before a step, for the checks that compare.
 struct Snapshot {
-    var serving: Set<String>
+    var serving: Set<AppName>
 
     static func take(_ simulation: Simulation) async -> Snapshot {
         let broker = await simulation.host.broker.view()

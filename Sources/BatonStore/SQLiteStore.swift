@@ -69,7 +69,7 @@ public final class SQLiteStore: LauncherStore {
                 var state = StoredState()
                 for row in try Row.fetchAll(db, sql: "SELECT name, activeVersion, activePools FROM app ORDER BY name") {
                     state.apps.append(
-                        StoredApp(name: row["name"], activeVersion: row["activeVersion"], activePools: try stringMap(row["activePools"])))
+                        StoredApp(name: row["name"], activeVersion: row["activeVersion"], activePools: try stringMap(row["activePools"]).mapValues(PoolID.init)))
                 }
                 var services: [VersionID: [ServiceSpec]] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT app, version, spec FROM service ORDER BY app, version, position") {
@@ -90,8 +90,9 @@ public final class SQLiteStore: LauncherStore {
                     state.deployments.append(
                         StoredDeployment(
                             id: row["id"], request: request, state: state_, reason: row["reason"],
-                            servicePools: try stringMap(row["servicePools"]), waitPools: try stringMap(row["waitPools"]),
-                            startedPools: try strings(row["startedPools"]), failures: try strings(row["failures"])))
+                            servicePools: try stringMap(row["servicePools"]).mapValues(PoolID.init),
+                            waitPools: try stringMap(row["waitPools"]).mapValues(PoolID.init),
+                            startedPools: try strings(row["startedPools"]).map(PoolID.init), failures: try strings(row["failures"])))
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT host, app FROM route") { state.routes[row["host"]] = row["app"] }
                 return state
@@ -102,7 +103,7 @@ public final class SQLiteStore: LauncherStore {
     }
 
     private struct VersionID: Hashable {
-        var app: String
+        var app: AppName
         var version: String
     }
 
@@ -172,7 +173,7 @@ public final class SQLiteStore: LauncherStore {
                     INSERT INTO app (name, activeVersion, activePools) VALUES (?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET activeVersion = excluded.activeVersion, activePools = excluded.activePools
                     """,
-                arguments: [app.name, app.activeVersion, try text(stringMap: app.activePools)])
+                arguments: [app.name, app.activeVersion, try text(stringMap: app.activePools.mapValues(\.rawValue))])
         case .version(let version):
             try db.execute(sql: "INSERT OR IGNORE INTO version (app, version) VALUES (?, ?)", arguments: [version.app, version.version])
             try db.execute(sql: "DELETE FROM service WHERE app = ? AND version = ?", arguments: [version.app, version.version])
@@ -198,8 +199,8 @@ public final class SQLiteStore: LauncherStore {
                     """,
                 arguments: [
                     deployment.id, deployment.request.app, deployment.request.version, deployment.state.rawValue, deployment.reason,
-                    try deployment.request.json.serializedString(), try text(stringMap: deployment.servicePools),
-                    try text(stringMap: deployment.waitPools), try text(strings: deployment.startedPools),
+                    try deployment.request.json.serializedString(), try text(stringMap: deployment.servicePools.mapValues(\.rawValue)),
+                    try text(stringMap: deployment.waitPools.mapValues(\.rawValue)), try text(strings: deployment.startedPools.map(\.rawValue)),
                     try text(strings: deployment.failures),
                 ])
         case .route(let host, let app?):

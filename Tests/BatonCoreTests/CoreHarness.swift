@@ -46,9 +46,9 @@ struct CoreHarness {
     }
 
     func deploy(
-        _ app: String, _ version: String, services: [ServiceSpec], readyTimeoutMs: Int64 = 60_000,
+        _ app: AppName, _ version: String, services: [ServiceSpec], readyTimeoutMs: Int64 = 60_000,
         drainTimeoutMs: Int64 = 30_000, onTimeout: TimeoutPolicy = .rollback
-    ) async throws -> String {
+    ) async throws -> DeploymentID {
         try await launcher.deploy(
             DeployRequest(
                 app: app, version: version, services: services, readyTimeoutMs: readyTimeoutMs,
@@ -58,9 +58,9 @@ struct CoreHarness {
     /// Deploys `version` of "shop", makes `sandboxes[i]` ready for `services[i]`, and returns
     /// the deployment once it reaches `milestone` (done, unless the test holds a drain open).
     func live(
-        _ version: String, _ services: [ServiceSpec], sandboxes: [String], events: inout EventRecorder,
+        _ version: String, _ services: [ServiceSpec], sandboxes: [SandboxID], events: inout EventRecorder,
         waitingFor milestone: CoreEvent.Kind = .deployDone
-    ) async throws -> String {
+    ) async throws -> DeploymentID {
         let deployment = try await deploy("shop", version, services: services)
         for (service, sandbox) in zip(services, sandboxes) {
             try await ready(sandbox, pool: try await pool(of: deployment, service.name))
@@ -69,7 +69,7 @@ struct CoreHarness {
         return deployment
     }
 
-    func events(_ apps: Set<String>? = nil) -> EventRecorder {
+    func events(_ apps: Set<AppName>? = nil) -> EventRecorder {
         EventRecorder(iterator: launcher.events.subscribe { apps?.contains($0.app) ?? true }.makeAsyncIterator())
     }
 
@@ -77,24 +77,24 @@ struct CoreHarness {
         RevocationRecorder(iterator: broker.revocations.subscribe().makeAsyncIterator())
     }
 
-    func ready(_ sandbox: String, pool: String) async throws {
+    func ready(_ sandbox: SandboxID, pool: PoolID) async throws {
         try await broker.report(SandboxReport(sandbox: sandbox, pool: pool, state: .starting), from: "fake")
         try await broker.report(SandboxReport(sandbox: sandbox, pool: pool, state: .ready, url: "http://127.0.0.1:9/\(sandbox)"), from: "fake")
     }
 
-    func status(_ app: String) async throws -> AppStatus {
+    func status(_ app: AppName) async throws -> AppStatus {
         try await launcher.status(app: app)
     }
 
     /// The pool serving `service` in `deployment`.
-    func pool(of deployment: String, _ service: String = "web", app: String = "shop") async throws -> String {
+    func pool(of deployment: DeploymentID, _ service: String = "web", app: AppName = "shop") async throws -> PoolID {
         let status = try await status(app)
         let version = status.deployments.first { $0.id == deployment }!.version
         return status.pools.last { $0.service == service && $0.version == version }?.id
             ?? status.pools.last { $0.service == service }!.id
     }
 
-    func desired(_ pool: String, app: String = "shop") async throws -> Int {
+    func desired(_ pool: PoolID, app: AppName = "shop") async throws -> Int {
         try await status(app).pools.first { $0.id == pool }!.desired
     }
 }
@@ -145,7 +145,7 @@ struct RevocationRecorder {
 /// `reconcile()` catches up with a fresh snapshot, as a scheduler does after resubscribing.
 actor FollowingScheduler {
     private let core: CoreHarness
-    private var running: [String: [String]] = [:]
+    private var running: [PoolID: [SandboxID]] = [:]
     private var started = 0
     private var follower: Task<Void, Never>?
 
@@ -172,13 +172,13 @@ actor FollowingScheduler {
     }
 
     /// Sandboxes this scheduler has running, by pool.
-    var runningSandboxes: [String: [String]] { running.filter { !$0.value.isEmpty } }
+    var runningSandboxes: [PoolID: [SandboxID]] { running.filter { !$0.value.isEmpty } }
 
     private func apply(_ pool: DesiredPool) async {
         var sandboxes = running[pool.pool] ?? []
         while sandboxes.count < pool.desired {
             started += 1
-            let sandbox = "\(pool.pool)-s\(started)"
+            let sandbox = SandboxID("\(pool.pool)-s\(started)")
             try? await core.ready(sandbox, pool: pool.pool)
             sandboxes.append(sandbox)
         }

@@ -205,7 +205,7 @@ struct LauncherTests {
         var events = core.events()
         let scheduler = FollowingScheduler(core: core)
         await scheduler.start()
-        var last = ""
+        var last: DeploymentID = ""
         for version in 1...10 {
             last = try await core.deploy("shop", "v\(version)", services: [web(image: "image-\(version)"), worker(image: "w\(version % 3)")])
         }
@@ -213,7 +213,7 @@ struct LauncherTests {
         await scheduler.reconcile()
         let status = try await core.status("shop")
         #expect(status.activeVersion == "v10")
-        var active: Set<String> = []
+        var active: Set<PoolID> = []
         for service in ["web", "worker"] {
             let running = status.pools.filter { $0.service == service && $0.desired > 0 }
             #expect(running.count == 1, "service \(service)")

@@ -6,7 +6,7 @@ import Testing
 @Suite("Lease broker", .timeLimit(.minutes(1)))
 struct LeaseBrokerTests {
     /// An app "shop" at v1 with `sandboxes` ready web sandboxes of `slots` slots each.
-    private func serving(sandboxes: [String], slots: Int) async throws -> (CoreHarness, String) {
+    private func serving(sandboxes: [SandboxID], slots: Int) async throws -> (CoreHarness, PoolID) {
         let core = await CoreHarness()
         var events = core.events()
         let deployment = try await core.deploy("shop", "v1", services: [web(sandboxes.count, image: "a", slots: slots)])

@@ -69,7 +69,7 @@ struct RollbackDuringDrainTests {
         let core = await CoreHarness()
         var events = core.events()
         for index in 1...30 {
-            _ = try await core.live("v\(index)", [web(image: "image-\(index)")], sandboxes: ["s\(index)"], events: &events)
+            _ = try await core.live("v\(index)", [web(image: "image-\(index)")], sandboxes: [SandboxID("s\(index)")], events: &events)
             let status = try await core.status("shop")
             for pool in status.pools where pool.desired == 0 {
                 for sandbox in status.sandboxes where sandbox.pool == pool.id && sandbox.state == .draining {

@@ -73,7 +73,7 @@ struct StoreTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try SQLiteStore(directory: directory.path)
-        let ids = (1...12).map { "d-\($0)" }
+        let ids = (1...12).map { DeploymentID("d-\($0)") }
         store.enqueue([.app(StoredApp(name: "shop", activeVersion: nil, activePools: [:]))])
         for id in ids {
             store.enqueue([

@@ -262,7 +262,7 @@ struct IngressTests {
             }
             let pool = try #require(try await stage.harness.host.launcher.status(app: "shop").pools.first?.id)
             _ = try await stage.scheduler.call(
-                "scheduler.report", ["sandbox": "v1-keeper", "pool": .string(pool), "state": "ready", "url": .string(keeper.url)])
+                "scheduler.report", ["sandbox": "v1-keeper", "pool": .string(pool.rawValue), "state": "ready", "url": .string(keeper.url)])
             var served = 0
             for request in requests where await request.value?.status == 200 { served += 1 }
             #expect(served == 3)

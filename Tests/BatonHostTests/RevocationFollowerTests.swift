@@ -10,7 +10,7 @@ struct RevocationFollowerTests {
     @Test func aStreamThatEndsIsSubscribedAgainAndResynchronised() async throws {
         let (subscriptions, subscribed) = AsyncStream.makeStream(of: AsyncStream<LeaseRevocation>.Continuation.self)
         let (resyncs, resynced) = AsyncStream.makeStream(of: Void.self)
-        let seen = NIOLockedValueBox<[String]>([])
+        let seen = NIOLockedValueBox<[LeaseID]>([])
         let follower = Task {
             await LeaseCache.followRevocations(
                 subscribe: {

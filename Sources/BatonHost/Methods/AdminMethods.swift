@@ -12,18 +12,18 @@ enum AdminMethods {
                 let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
                 return RPCRemainder {
                     try await durable(launcher)
-                    return ["deployment": .string(id)]
+                    return ["deployment": .id(id)]
                 }
             },
             .ordered("app.status", roles: [.admin]) { call in
-                let app = try call.namedParams().string("app")
+                let app: AppName = try call.namedParams().id("app")
                 return CoreJSON.status(try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) })
             },
             .ordered("app.list", roles: [.admin]) { _ in
                 let apps: [JSON] = await launcher.appSummaries().map { summary in
-                    var object: JSONObject = ["app": .string(summary.app)]
+                    var object: JSONObject = ["app": .id(summary.app)]
                     object["activeVersion"] = summary.activeVersion.map(JSON.string) ?? .null
-                    object["deployment"] = summary.latestDeployment.map(JSON.string)
+                    object["deployment"] = summary.latestDeployment.map(JSON.id)
                     object["state"] = summary.latestState.map { .string($0.rawValue) }
                     return .object(object)
                 }
@@ -32,7 +32,7 @@ enum AdminMethods {
             .waiting("route.set", roles: [.admin]) { call in
                 let params = try call.namedParams()
                 let host = try params.string("host")
-                let app = try params.string("app")
+                let app: AppName = try params.id("app")
                 try await CoreJSON.call { () async throws(CoreError) in try await launcher.setRoute(host: host, app: app) }
                 return RPCRemainder {
                     try await durable(launcher)
@@ -48,7 +48,7 @@ enum AdminMethods {
                 }
             },
             .ordered("route.list", roles: [.admin]) { _ in
-                let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .string($0.app)] }
+                let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .id($0.app)] }
                 return ["routes": .array(routes)]
             },
             .sync("events.watch", roles: [.admin]) { call in
@@ -74,8 +74,8 @@ enum AdminMethods {
     }
 
     /// The optional `apps` filter of the watch methods.
-    static func appFilter(_ params: RPCParams) throws(RPCError) -> Set<String>? {
-        try params.optionalStringArray("apps").map(Set.init)
+    static func appFilter(_ params: RPCParams) throws(RPCError) -> Set<AppName>? {
+        try params.optionalStringArray("apps").map { Set($0.map(AppName.init(rawValue:))) }
     }
 
     /// Milliseconds since the Unix epoch at which something happened at core time `coreMs`.

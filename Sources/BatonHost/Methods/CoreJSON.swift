@@ -19,7 +19,7 @@ enum CoreJSON {
     }
 
     static func deployRequest(_ params: RPCParams) throws(RPCError) -> DeployRequest {
-        let app = try params.string("app")
+        let app: AppName = try params.id("app")
         let version = try params.optionalString("version") ?? ""
         guard let rawServices = params.members["services"] else { throw .invalidParams("missing array member \"services\"") }
         guard let list = rawServices.arrayValue else {
@@ -64,15 +64,15 @@ enum CoreJSON {
 
     static func lease(_ lease: Lease) -> JSON {
         [
-            "lease": .string(lease.id), "url": .string(lease.url), "sandbox": .string(lease.sandbox),
-            "app": .string(lease.app), "version": .string(lease.version), "service": .string(lease.service),
+            "lease": .id(lease.id), "url": .string(lease.url), "sandbox": .id(lease.sandbox),
+            "app": .id(lease.app), "version": .string(lease.version), "service": .string(lease.service),
             "slots": .int(Int64(lease.slots)), "ttlMs": .int(lease.ttlMs),
         ]
     }
 
     static func desiredPool(_ pool: DesiredPool) -> JSON {
         var object: JSONObject = [
-            "pool": .string(pool.pool), "app": .string(pool.app), "version": .string(pool.version),
+            "pool": .id(pool.pool), "app": .id(pool.app), "version": .string(pool.version),
             "service": .string(pool.service), "desired": .int(Int64(pool.desired)), "spec": pool.spec.spec,
         ]
         object["health"] = pool.spec.health.map { ["path": .string($0.path)] }
@@ -80,27 +80,27 @@ enum CoreJSON {
     }
 
     static func event(_ event: CoreEvent, wallTimeMs: Int64) -> JSON {
-        var object: JSONObject = ["time": .int(wallTimeMs), "type": .string(event.kind.rawValue), "app": .string(event.app)]
-        object["deployment"] = event.deployment.map(JSON.string)
+        var object: JSONObject = ["time": .int(wallTimeMs), "type": .string(event.kind.rawValue), "app": .id(event.app)]
+        object["deployment"] = event.deployment.map(JSON.id)
         object["version"] = event.version.map(JSON.string)
         object["service"] = event.service.map(JSON.string)
-        object["pool"] = event.pool.map(JSON.string)
-        object["sandbox"] = event.sandbox.map(JSON.string)
+        object["pool"] = event.pool.map(JSON.id)
+        object["sandbox"] = event.sandbox.map(JSON.id)
         object["reason"] = event.reason.map(JSON.string)
         return .object(object)
     }
 
     static func revocation(_ revocation: LeaseRevocation) -> JSON {
         [
-            "leases": .array(revocation.leases.map(JSON.string)), "sandbox": .string(revocation.sandbox),
-            "app": .string(revocation.app), "reason": .string(revocation.reason.rawValue),
+            "leases": .array(revocation.leases.map(JSON.id)), "sandbox": .id(revocation.sandbox),
+            "app": .id(revocation.app), "reason": .string(revocation.reason.rawValue),
         ]
     }
 
     static func status(_ status: AppStatus) -> JSON {
         let deployments: [JSON] = status.deployments.map { deployment in
             var object: JSONObject = [
-                "deployment": .string(deployment.id), "version": .string(deployment.version),
+                "deployment": .id(deployment.id), "version": .string(deployment.version),
                 "state": .string(deployment.state.rawValue),
             ]
             object["reason"] = deployment.reason.map(JSON.string)
@@ -110,7 +110,7 @@ enum CoreJSON {
             var counts = JSONObject()
             for state in SandboxState.allCases { counts[state.rawValue] = .int(Int64(pool.counts[state] ?? 0)) }
             var object: JSONObject = [
-                "pool": .string(pool.id), "service": .string(pool.service), "version": .string(pool.version),
+                "pool": .id(pool.id), "service": .string(pool.service), "version": .string(pool.version),
                 "desired": .int(Int64(pool.desired)), "sandboxes": .object(counts),
             ]
             object["scheduler"] = pool.scheduler.map(JSON.string)
@@ -119,7 +119,7 @@ enum CoreJSON {
         }
         let sandboxes: [JSON] = status.sandboxes.map { sandbox in
             var object: JSONObject = [
-                "sandbox": .string(sandbox.id), "pool": .string(sandbox.pool), "state": .string(sandbox.state.rawValue),
+                "sandbox": .id(sandbox.id), "pool": .id(sandbox.pool), "state": .string(sandbox.state.rawValue),
                 "admitted": .bool(sandbox.admitted), "suspect": .bool(sandbox.suspect),
                 "leases": .int(Int64(sandbox.leases)), "slotsOut": .int(Int64(sandbox.slotsOut)),
             ]
@@ -128,10 +128,23 @@ enum CoreJSON {
             return .object(object)
         }
         var object: JSONObject = [
-            "app": .string(status.app), "routes": .array(status.routes.map(JSON.string)),
+            "app": .id(status.app), "routes": .array(status.routes.map(JSON.string)),
             "deployments": .array(deployments), "pools": .array(pools), "sandboxes": .array(sandboxes),
         ]
         object["activeVersion"] = status.activeVersion.map(JSON.string) ?? .null
         return .object(object)
+    }
+}
+
+extension JSON {
+    /// An identifier goes on the wire as its raw string.
+    static func id(_ value: some Identifier) -> JSON {
+        .string(value.rawValue)
+    }
+}
+
+extension RPCParams {
+    func id<ID: Identifier>(_ name: String, as type: ID.Type = ID.self) throws(RPCError) -> ID {
+        ID(try string(name))
     }
 }

@@ -17,7 +17,7 @@ enum IngressMethods {
             // session's order: its effect here is only the check of its params.
             .waiting("ingress.request", roles: [.admin, .router]) { call in
                 let params = try call.namedParams()
-                let app = try params.string("app")
+                let app: AppName = try params.id("app")
                 let service = try params.optionalString("service") ?? "web"
                 let methodName = try params.optionalString("method") ?? "GET"
                 guard RequestCheck.isToken(methodName), methodName != "CONNECT" else {

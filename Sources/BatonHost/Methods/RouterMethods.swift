@@ -10,13 +10,13 @@ enum RouterMethods {
             // does not hold back the session's later calls.
             .waiting("lease.acquire", roles: [.router]) { call in
                 let params = try call.namedParams()
-                let app = try params.string("app")
+                let app: AppName = try params.id("app")
                 let service = try params.optionalString("service") ?? "web"
                 let slots = Int(try params.optionalInt("slots", in: WireLimits.slots) ?? 1)
                 let waitMs = try params.optionalInt("waitMs", in: WireLimits.leaseWaitMs) ?? 0
                 let exclude = try params.optionalStringArray("exclude") ?? []
                 let outcome = try await CoreJSON.call { () async throws(CoreError) in
-                    try await broker.requestLease(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude))
+                    try await broker.requestLease(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude.map(SandboxID.init(rawValue:))))
                 }
                 switch outcome {
                 case .granted(let lease): return .answer(CoreJSON.lease(lease))
@@ -25,16 +25,16 @@ enum RouterMethods {
                 }
             },
             .ordered("lease.renew", roles: [.router]) { call in
-                let id = try call.namedParams().string("lease")
+                let id: LeaseID = try call.namedParams().id("lease")
                 return CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await broker.renew(id) })
             },
             .ordered("lease.release", roles: [.router]) { call in
-                await broker.release(try call.namedParams().string("lease"))
+                await broker.release(try call.namedParams().id("lease"))
                 return [:]
             },
             .ordered("lease.invalidate", roles: [.router]) { call in
                 let params = try call.namedParams()
-                await broker.invalidate(try params.string("lease"), reason: try params.optionalString("reason") ?? "unspecified")
+                await broker.invalidate(try params.id("lease"), reason: try params.optionalString("reason") ?? "unspecified")
                 return [:]
             },
             .sync("lease.watch", roles: [.router]) { call in

@@ -52,7 +52,7 @@ enum SchedulerMethods {
         let url = try params.optionalString("url")
         if state == .ready, url?.isEmpty ?? true { throw .invalidParams("a ready report needs the sandbox's url") }
         return SandboxReport(
-            sandbox: try params.string("sandbox"), pool: try params.string("pool"), state: state, url: url,
+            sandbox: try params.id("sandbox"), pool: try params.id("pool"), state: state, url: url,
             reason: try params.optionalString("reason"))
     }
 }

@@ -1,0 +1,7 @@
+import BatonCore
+import GRDB
+
+// Identifiers are stored as their raw strings (GRDB's RawRepresentable support).
+extension AppName: DatabaseValueConvertible {}
+extension PoolID: DatabaseValueConvertible {}
+extension DeploymentID: DatabaseValueConvertible {}
