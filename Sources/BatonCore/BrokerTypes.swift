@@ -38,7 +38,7 @@ public struct PoolInfo: Sendable, Hashable {
     public var health: HealthCheck?
 }
 
-/// Slots on one ready sandbox, held until released or `ttlMs` passes without renewal.
+/// Slots on one ready sandbox, held until released or `ttl` passes without renewal.
 public struct Lease: Sendable, Hashable {
     public var id: LeaseID
     public var url: String
@@ -47,7 +47,7 @@ public struct Lease: Sendable, Hashable {
     public var version: String
     public var service: String
     public var slots: Int
-    public var ttlMs: Int64
+    public var ttl: Duration
 }
 
 /// Whether a lease takes new requests.

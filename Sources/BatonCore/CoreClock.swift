@@ -1,9 +1,24 @@
-/// Time for the core, in milliseconds on a monotonic scale. Injected, so tests of
-/// timeouts advance time by hand instead of sleeping.
+/// A moment on the core's monotonic clock: how long after the clock started.
+public struct CoreInstant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var sinceStart: Duration
+
+    public init(sinceStart: Duration) {
+        self.sinceStart = sinceStart
+    }
+
+    public static func < (left: CoreInstant, right: CoreInstant) -> Bool { left.sinceStart < right.sinceStart }
+    public static func + (instant: CoreInstant, duration: Duration) -> CoreInstant { CoreInstant(sinceStart: instant.sinceStart + duration) }
+    public static func - (later: CoreInstant, earlier: CoreInstant) -> Duration { later.sinceStart - earlier.sinceStart }
+
+    public var description: String { "t=\(sinceStart.milliseconds)ms" }
+}
+
+/// Time for the core. Injected, so tests of timeouts and the simulation advance time by
+/// hand instead of sleeping.
 public protocol CoreClock: Sendable {
-    func nowMs() -> Int64
-    /// Returns at `deadlineMs` or later; throws `CancellationError` when cancelled first.
-    func suspend(untilMs deadlineMs: Int64) async throws
+    var now: CoreInstant { get }
+    /// Returns at `deadline` or later; throws `CancellationError` when cancelled first.
+    func sleep(until deadline: CoreInstant) async throws
 }
 
 /// The real clock.
@@ -12,13 +27,16 @@ public struct SystemClock: CoreClock {
 
     public init() {}
 
-    public func nowMs() -> Int64 {
-        let elapsed = ContinuousClock.now - origin
-        return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-    }
+    public var now: CoreInstant { CoreInstant(sinceStart: ContinuousClock.now - origin) }
 
-    public func suspend(untilMs deadlineMs: Int64) async throws {
-        let remaining = deadlineMs - nowMs()
-        if remaining > 0 { try await Task.sleep(for: .milliseconds(remaining)) }
+    public func sleep(until deadline: CoreInstant) async throws {
+        try await Task.sleep(until: origin + deadline.sinceStart, clock: .continuous)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as the wire and the settings count time.
+    public var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -3,15 +3,15 @@
 public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Int
     public var message: String
-    /// When set, the caller may try again after this many milliseconds.
-    public var retryAfterMs: Int64?
+    /// When set, the caller may try again after this long.
+    public var retryAfter: Duration?
 
     public var description: String { message }
 
-    public init(code: Int, message: String, retryAfterMs: Int64? = nil) {
+    public init(code: Int, message: String, retryAfter: Duration? = nil) {
         self.code = code
         self.message = message
-        self.retryAfterMs = retryAfterMs
+        self.retryAfter = retryAfter
     }
 
     public static let invalidDeployCode = 3001

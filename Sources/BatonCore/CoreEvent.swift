@@ -14,7 +14,7 @@ public struct CoreEvent: Sendable, Hashable {
         case deploySuperseded = "deploy.superseded"
     }
 
-    public var timeMs: Int64
+    public var time: CoreInstant
     public var kind: Kind
     public var app: AppName
     public var deployment: DeploymentID?

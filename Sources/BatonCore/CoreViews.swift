@@ -19,7 +19,7 @@ package struct BrokerView: Sendable {
         package var slots: Int
         package var revoked: Bool
         package var stream: Bool
-        package var expiresAtMs: Int64
+        package var expiresAt: CoreInstant
     }
 
     package var sandboxes: [SandboxID: Sandbox]
@@ -58,9 +58,9 @@ package struct LauncherView: Sendable {
         package var app: AppName
         package var version: String
         package var state: DeploymentState
-        package var startedMs: Int64
-        package var readyTimeoutMs: Int64
-        package var drainTimeoutMs: Int64
+        package var started: CoreInstant
+        package var readyTimeout: Duration
+        package var drainTimeout: Duration
         package var waitPools: Set<PoolID>
         package var heldPools: Set<PoolID>
     }
@@ -84,7 +84,7 @@ extension LeaseBroker {
         for (id, record) in leases {
             leaseViews[id] = BrokerView.Lease(
                 id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.life.standing == .revoked,
-                stream: record.life.carries == .stream, expiresAtMs: record.life.expiresAtMs)
+                stream: record.life.carries == .stream, expiresAt: record.life.expiresAt)
         }
         return BrokerView(sandboxes: sandboxViews, leases: leaseViews, routing: routing, waiters: waiters.count, probes: probes.count)
     }
@@ -101,8 +101,8 @@ extension Launcher {
             },
             deployments: deployments.mapValues {
                 LauncherView.Deployment(
-                    app: $0.request.app, version: $0.request.version, state: $0.state, startedMs: $0.startedMs,
-                    readyTimeoutMs: $0.request.readyTimeoutMs, drainTimeoutMs: $0.request.drainTimeoutMs,
+                    app: $0.request.app, version: $0.request.version, state: $0.state, started: $0.started,
+                    readyTimeout: $0.request.readyTimeout, drainTimeout: $0.request.drainTimeout,
                     waitPools: Set($0.waitPools.values), heldPools: $0.life.heldPools)
             },
             routes: routes, versions: apps.values.reduce(0) { $0 + $1.versions.count })

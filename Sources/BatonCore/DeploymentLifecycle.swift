@@ -97,13 +97,13 @@ struct DeploymentLifecycle: Equatable {
     /// The ready timeout passed. With `onTimeout: .proceed` and one ready sandbox per
     /// service it cuts over anyway; otherwise it fails and its pools are rolled back.
     mutating func readyDeadlinePassed(
-        onTimeout: TimeoutPolicy, oneReadyPerService: Bool, timeoutMs: Int64, progress: String, failures: [String]
+        onTimeout: TimeoutPolicy, oneReadyPerService: Bool, timeout: Duration, progress: String, failures: [String]
     ) -> [Action] {
         guard state == .waiting else { return [] }
         if onTimeout == .proceed, oneReadyPerService {
-            return quorumReached(reason: "proceeded after \(timeoutMs) ms with \(progress)")
+            return quorumReached(reason: "proceeded after \(timeout.milliseconds) ms with \(progress)")
         }
-        var reason = "not ready after \(timeoutMs) ms: \(progress)"
+        var reason = "not ready after \(timeout.milliseconds) ms: \(progress)"
         if !failures.isEmpty { reason += "; \(failures.count) sandbox(es) failed: " + failures.joined(separator: "; ") }
         state = .failed
         self.reason = reason

@@ -29,7 +29,7 @@ public actor Launcher {
         var id: DeploymentID
         var request: DeployRequest
         var life = DeploymentLifecycle()
-        var startedMs: Int64
+        var started: CoreInstant
         /// service → pool for every service of the version.
         var servicePools: [String: PoolID] = [:]
         /// The pools whose quorum the cutover waits for, by service.
@@ -51,8 +51,8 @@ public actor Launcher {
     let routesChanged: @Sendable ([String: AppName]) -> Void
     /// How long a draining pool whose sandboxes still carry streams is kept past the request
     /// drain timeout; the ingress closes such streams before it.
-    let streamDrainMs: Int64
-    public static let defaultStreamDrainMs: Int64 = 3_600_000 + 120_000
+    let streamDrain: Duration
+    public static let defaultStreamDrain = Duration.seconds(3_600 + 120)
     /// Sandbox failures a waiting deploy keeps for its reason; the latest ones.
     static let failuresKept = 16
 
@@ -76,11 +76,11 @@ public actor Launcher {
     public init(
         broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger,
         routesChanged: @escaping @Sendable ([String: AppName]) -> Void = { _ in },
-        streamDrainMs: Int64 = Launcher.defaultStreamDrainMs, readinessGate: Bool = true
+        streamDrain: Duration = Launcher.defaultStreamDrain, readinessGate: Bool = true
     ) {
         self.broker = broker
         self.readinessGate = readinessGate
-        self.streamDrainMs = streamDrainMs
+        self.streamDrain = streamDrain
         self.routesChanged = routesChanged
         self.clock = clock
         self.logger = logger
@@ -121,7 +121,7 @@ public actor Launcher {
         record.versions[request.version] = request.services
         nextDeployment += 1
         let id = DeploymentID("d-\(nextDeployment)")
-        var deployment = DeploymentRecord(id: id, request: request, startedMs: clock.nowMs())
+        var deployment = DeploymentRecord(id: id, request: request, started: clock.now)
         record.deployments.append(id)
         apps[app] = record
         changed.apps.insert(app)
@@ -189,7 +189,7 @@ public actor Launcher {
             throw .invalidDeploy("app and version names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces")
         }
         guard !request.services.isEmpty else { throw .invalidDeploy("the version needs at least one service") }
-        guard WireLimits.timeoutMs.contains(request.readyTimeoutMs), WireLimits.timeoutMs.contains(request.drainTimeoutMs) else {
+        guard WireLimits.timeoutMs.contains(request.readyTimeout.milliseconds), WireLimits.timeoutMs.contains(request.drainTimeout.milliseconds) else {
             throw .invalidDeploy("readyTimeoutMs and drainTimeoutMs must be within \(WireLimits.timeoutMs)")
         }
         var names: Set<String> = []
@@ -208,7 +208,7 @@ public actor Launcher {
                 throw .invalidDeploy("service \"\(service.name)\" has minReady \(minReady); it must be between 1 and its \(service.instances) instances")
             }
         }
-        guard request.readyTimeoutMs > 0, request.drainTimeoutMs >= 0 else {
+        guard request.readyTimeout > .zero, request.drainTimeout >= .zero else {
             throw .invalidDeploy("readyTimeoutMs must be positive and drainTimeoutMs not negative")
         }
     }
@@ -312,7 +312,7 @@ public actor Launcher {
         pool: PoolID? = nil, sandbox: SandboxID? = nil, reason: String? = nil
     ) {
         let event = CoreEvent(
-            timeMs: clock.nowMs(), kind: kind, app: app, deployment: deployment, version: version, service: service,
+            time: clock.now, kind: kind, app: app, deployment: deployment, version: version, service: service,
             pool: pool, sandbox: sandbox, reason: reason)
         logger.info(
             "\(kind.rawValue)",
@@ -327,15 +327,15 @@ public actor Launcher {
     func startTimer(for id: DeploymentID, at deadline: DeploymentLifecycle.Deadline) {
         guard let request = deployments[id]?.request else { return }
         deployments[id]?.timer?.cancel()
-        let afterMs = switch deadline {
-        case .ready: request.readyTimeoutMs
-        case .requestDrain: request.drainTimeoutMs
-        case .streamDrain: streamDrainMs
+        let after = switch deadline {
+        case .ready: request.readyTimeout
+        case .requestDrain: request.drainTimeout
+        case .streamDrain: streamDrain
         }
         let clock = self.clock
-        let wakeMs = clock.nowMs() + afterMs
+        let wake = clock.now + after
         deployments[id]?.timer = Task { [weak self] in
-            do { try await clock.suspend(untilMs: wakeMs) } catch { return }
+            do { try await clock.sleep(until: wake) } catch { return }
             guard let self else { return }
             await self.deadlinePassed(deadline, of: id)
             await self.commit()

@@ -68,7 +68,7 @@ extension Launcher {
             nextPool = max(nextPool, Self.number(in: pool.id))
         }
         for stored in state.deployments {
-            var deployment = DeploymentRecord(id: stored.id, request: stored.request, startedMs: clock.nowMs())
+            var deployment = DeploymentRecord(id: stored.id, request: stored.request, started: clock.now)
             deployment.life = DeploymentLifecycle(restored: stored.state, reason: stored.reason)
             deployment.servicePools = stored.servicePools
             deployment.waitPools = stored.waitPools

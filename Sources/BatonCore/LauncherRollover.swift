@@ -139,7 +139,7 @@ extension Launcher {
         let progress = readinessSummary(deployment)
         await step(id) {
             $0.readyDeadlinePassed(
-                onTimeout: request.onTimeout, oneReadyPerService: oneReadyPerService, timeoutMs: request.readyTimeoutMs,
+                onTimeout: request.onTimeout, oneReadyPerService: oneReadyPerService, timeout: request.readyTimeout,
                 progress: progress, failures: deployment.failures)
         }
     }

@@ -5,7 +5,7 @@ public struct AppStatus: Sendable, Hashable {
         public var version: String
         public var state: DeploymentState
         public var reason: String?
-        public var startedMs: Int64
+        public var started: CoreInstant
     }
 
     public struct Pool: Sendable, Hashable {
@@ -49,7 +49,7 @@ extension Launcher {
         }
         let deploymentStatuses = record.deployments.compactMap { id in
             deployments[id].map {
-                AppStatus.Deployment(id: id, version: $0.request.version, state: $0.state, reason: $0.reason, startedMs: $0.startedMs)
+                AppStatus.Deployment(id: id, version: $0.request.version, state: $0.state, reason: $0.reason, started: $0.started)
             }
         }
         return AppStatus(

@@ -58,20 +58,20 @@ public actor LeaseBroker {
     /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
     static let endedSandboxesKept = 8
 
-    public static let defaultLeaseTTLMs: Int64 = 30_000
-    public static let retryAfterMs: Int64 = 100
+    public static let defaultLeaseTTL = Duration.seconds(30)
+    public static let retryAfter = Duration.milliseconds(100)
 
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
-    public nonisolated let leaseTTLMs: Int64
+    public nonisolated let leaseTTL: Duration
     /// Off only to show what happens without a readiness gate: a sandbox then takes traffic
     /// from its first report that names a URL, unchecked (setting `launcher.readinessGate`).
     private let readinessGate: Bool
 
     public init(
-        clock: any CoreClock, probe: any ReadinessProbe, logger: Logger, leaseTTLMs: Int64 = LeaseBroker.defaultLeaseTTLMs,
+        clock: any CoreClock, probe: any ReadinessProbe, logger: Logger, leaseTTL: Duration = LeaseBroker.defaultLeaseTTL,
         readinessGate: Bool = true
     ) {
-        self.leaseTTLMs = leaseTTLMs
+        self.leaseTTL = leaseTTL
         self.readinessGate = readinessGate
         self.clock = clock
         self.probe = probe
@@ -256,14 +256,14 @@ public actor LeaseBroker {
         let probe = self.probe
         let clock = self.clock
         probes[id] = Task { [weak self] in
-            var delayMs: Int64 = 50
+            var delay = Duration.milliseconds(50)
             while !Task.isCancelled {
                 if await probe.isReady(url: url, health: pool.health) {
                     await self?.admit(id, generation: generation)
                     return
                 }
-                do { try await clock.suspend(untilMs: clock.nowMs() + delayMs) } catch { return }
-                delayMs = min(delayMs * 2, 2000)
+                do { try await clock.sleep(until: clock.now + delay) } catch { return }
+                delay = min(delay * 2, .seconds(2))
             }
         }
     }
@@ -280,12 +280,12 @@ public actor LeaseBroker {
 
     /// A lease on the least-loaded admitted sandbox of the app's active version, other than
     /// those in `excluding` (sandboxes a retried request already failed on); waits up to
-    /// `waitMs` for one, then fails with a retryable error. The lease holds `slots`, or with
+    /// `wait` for one, then fails with a retryable error. The lease holds `slots`, or with
     /// `minimumSlots` as many as the sandbox has free, from that minimum up to `slots`.
     public func acquire(
-        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<SandboxID> = []
+        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, wait: Duration = .zero, excluding: Set<SandboxID> = []
     ) async throws(CoreError) -> Lease {
-        switch try requestLease(app: app, service: service, slots: slots, minimumSlots: minimumSlots, waitMs: waitMs, excluding: excluding) {
+        switch try requestLease(app: app, service: service, slots: slots, minimumSlots: minimumSlots, wait: wait, excluding: excluding) {
         case .granted(let lease): return lease
         case .queued(let wait): return try await wait.lease()
         }
@@ -294,21 +294,21 @@ public actor LeaseBroker {
     /// `acquire` in two steps: takes a free lease now, or queues the request behind the
     /// earlier ones and returns the wait, so a caller that must keep order can go on.
     public func requestLease(
-        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, waitMs: Int64 = 0, excluding: Set<SandboxID> = []
+        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, wait: Duration = .zero, excluding: Set<SandboxID> = []
     ) throws(CoreError) -> LeaseRequestOutcome {
         guard knownApps.contains(app) else { throw .unknownApp(app) }
         let slots = min(minimumSlots ?? slots, slots)...slots
         if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) { return .granted(lease) }
-        guard waitMs > 0 else { throw noSandbox(app: app, service: service) }
+        guard wait > .zero else { throw noSandbox(app: app, service: service) }
         nextWaiter += 1
         let id = nextWaiter
-        let deadline = clock.nowMs() + waitMs
+        let deadline = clock.now + wait
         let (outcome, answer) = AsyncStream.makeStream(of: Result<Lease, CoreError>.self)
         let clock = self.clock
         // Owned by the waiter it times out: cancelled when the waiter is answered or abandoned,
         // and it ends at the deadline; an actor method cannot hold a task group open for it.
         let timeout = Task { [weak self] in
-            do { try await clock.suspend(untilMs: deadline) } catch { return }
+            do { try await clock.sleep(until: deadline) } catch { return }
             await self?.expireWaiter(id)
         }
         waiters.append(Waiter(id: id, app: app, service: service, slots: slots, excluding: excluding, answer: answer, timeout: timeout))
@@ -349,7 +349,7 @@ public actor LeaseBroker {
         let why = routing[app]?[service] == nil
             ? "app \"\(app)\" has no active version with a service \"\(service)\" yet"
             : "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
-        return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfterMs: Self.retryAfterMs)
+        return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfter: Self.retryAfter)
     }
 
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
@@ -369,11 +369,11 @@ public actor LeaseBroker {
         nextLease += 1
         let lease = Lease(
             id: LeaseID("l-\(nextLease)"), url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,
-            slots: slots, ttlMs: leaseTTLMs)
+            slots: slots, ttl: leaseTTL)
         sandboxes[chosen.id]?.slotsOut += slots
         sandboxes[chosen.id]?.leases.insert(lease.id)
-        leases[lease.id] = LeaseRecord(lease: lease, life: LeaseLifecycle(grantedAtMs: clock.nowMs(), ttlMs: lease.ttlMs))
-        perform([.expireAt(ms: leases[lease.id]!.life.expiresAtMs)], onLease: lease.id)
+        leases[lease.id] = LeaseRecord(lease: lease, life: LeaseLifecycle(grantedAt: clock.now, ttl: lease.ttl))
+        perform([.expireAt(leases[lease.id]!.life.expiresAt)], onLease: lease.id)
         return lease
     }
 
@@ -386,7 +386,7 @@ public actor LeaseBroker {
                 record.expiry?.cancel()
                 let clock = self.clock
                 leases[id]?.expiry = Task { [weak self] in
-                    do { try await clock.suspend(untilMs: deadline) } catch { return }
+                    do { try await clock.sleep(until: deadline) } catch { return }
                     await self?.deadlinePassed(deadline, ofLease: id)
                 }
             case .announce(let reason):
@@ -397,14 +397,14 @@ public actor LeaseBroker {
         }
     }
 
-    private func deadlinePassed(_ deadline: Int64, ofLease id: LeaseID) {
+    private func deadlinePassed(_ deadline: CoreInstant, ofLease id: LeaseID) {
         guard let record = leases[id] else { return }
         perform(record.life.deadlinePassed(deadline), onLease: id)
     }
 
     /// Extends a lease by its TTL; a revoked, expired or unknown lease cannot be renewed.
     public func renew(_ id: LeaseID) throws(CoreError) -> Lease {
-        guard let record = leases[id], let actions = leases[id]?.life.renew(nowMs: clock.nowMs(), ttlMs: record.lease.ttlMs) else {
+        guard let record = leases[id], let actions = leases[id]?.life.renew(now: clock.now, ttl: record.lease.ttl) else {
             throw CoreError(code: CoreError.leaseGoneCode, message: "Lease \(id) is gone: released, revoked or expired; acquire a new one")
         }
         perform(actions, onLease: id)
@@ -415,7 +415,7 @@ public actor LeaseBroker {
     /// revoked lease takes no new requests (`renew` refuses it), but its sandbox must not be
     /// taken as drained while it serves. Nothing happens to a lease that is gone.
     public func keepAlive(_ id: LeaseID) {
-        guard let actions = leases[id]?.life.keepAlive(nowMs: clock.nowMs(), ttlMs: leaseTTLMs) else { return }
+        guard let actions = leases[id]?.life.keepAlive(now: clock.now, ttl: leaseTTL) else { return }
         perform(actions, onLease: id)
     }
 

@@ -11,7 +11,7 @@
 struct LeaseLifecycle: Equatable {
     enum Action: Equatable {
         /// Wake at the new deadline, replacing the earlier wake-up.
-        case expireAt(ms: Int64)
+        case expireAt(CoreInstant)
         /// Tell the lease's holders it takes no new requests.
         case announce(RevocationReason)
         /// Take it out of the table and give its slots back.
@@ -20,22 +20,22 @@ struct LeaseLifecycle: Equatable {
 
     private(set) var standing = LeaseStanding.active
     private(set) var carries = LeaseLoad.requests
-    private(set) var expiresAtMs: Int64
+    private(set) var expiresAt: CoreInstant
 
-    init(grantedAtMs nowMs: Int64, ttlMs: Int64) {
-        expiresAtMs = nowMs + ttlMs
+    init(grantedAt now: CoreInstant, ttl: Duration) {
+        expiresAt = now + ttl
     }
 
     /// A holder extends it; nil when it is revoked, and takes no new requests.
-    mutating func renew(nowMs: Int64, ttlMs: Int64) -> [Action]? {
+    mutating func renew(now: CoreInstant, ttl: Duration) -> [Action]? {
         guard standing == .active else { return nil }
-        return keepAlive(nowMs: nowMs, ttlMs: ttlMs)
+        return keepAlive(now: now, ttl: ttl)
     }
 
     /// Its holder still serves on it, revoked or not.
-    mutating func keepAlive(nowMs: Int64, ttlMs: Int64) -> [Action] {
-        expiresAtMs = nowMs + ttlMs
-        return [.expireAt(ms: expiresAtMs)]
+    mutating func keepAlive(now: CoreInstant, ttl: Duration) -> [Action] {
+        expiresAt = now + ttl
+        return [.expireAt(expiresAt)]
     }
 
     /// Its sandbox stops taking requests. Returns whether this changed anything, so that
@@ -51,8 +51,8 @@ struct LeaseLifecycle: Equatable {
     }
 
     /// A wake-up for `deadline`; one for a deadline since moved is stale and does nothing.
-    func deadlinePassed(_ deadline: Int64) -> [Action] {
-        guard deadline == expiresAtMs else { return [] }
+    func deadlinePassed(_ deadline: CoreInstant) -> [Action] {
+        guard deadline == expiresAt else { return [] }
         return standing == .active ? [.announce(.expired), .forget] : [.forget]
     }
 }

@@ -73,23 +73,23 @@ public struct DeployRequest: Sendable, Hashable {
     public var app: AppName
     public var version: String
     public var services: [ServiceSpec]
-    public var readyTimeoutMs: Int64
-    public var drainTimeoutMs: Int64
+    public var readyTimeout: Duration
+    public var drainTimeout: Duration
     public var onTimeout: TimeoutPolicy
 
-    public static let defaultReadyTimeoutMs: Int64 = 60_000
-    public static let defaultDrainTimeoutMs: Int64 = 30_000
+    public static let defaultReadyTimeout = Duration.seconds(60)
+    public static let defaultDrainTimeout = Duration.seconds(30)
 
     public init(
         app: AppName, version: String, services: [ServiceSpec],
-        readyTimeoutMs: Int64 = DeployRequest.defaultReadyTimeoutMs,
-        drainTimeoutMs: Int64 = DeployRequest.defaultDrainTimeoutMs, onTimeout: TimeoutPolicy = .rollback
+        readyTimeout: Duration = DeployRequest.defaultReadyTimeout,
+        drainTimeout: Duration = DeployRequest.defaultDrainTimeout, onTimeout: TimeoutPolicy = .rollback
     ) {
         self.app = app
         self.version = version
         self.services = services
-        self.readyTimeoutMs = readyTimeoutMs
-        self.drainTimeoutMs = drainTimeoutMs
+        self.readyTimeout = readyTimeout
+        self.drainTimeout = drainTimeout
         self.onTimeout = onTimeout
     }
 }

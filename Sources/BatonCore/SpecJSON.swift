@@ -28,7 +28,7 @@ extension DeployRequest {
     public var json: JSON {
         [
             "app": .string(app.rawValue), "version": .string(version), "services": .array(services.map(\.json)),
-            "readyTimeoutMs": .int(readyTimeoutMs), "drainTimeoutMs": .int(drainTimeoutMs), "onTimeout": .string(onTimeout.rawValue),
+            "readyTimeoutMs": .int(readyTimeout.milliseconds), "drainTimeoutMs": .int(drainTimeout.milliseconds), "onTimeout": .string(onTimeout.rawValue),
         ]
     }
 
@@ -39,6 +39,6 @@ extension DeployRequest {
         else { return nil }
         let services = list.compactMap(ServiceSpec.init(stored:))
         guard services.count == list.count else { return nil }
-        self.init(app: AppName(app), version: version, services: services, readyTimeoutMs: ready, drainTimeoutMs: drain, onTimeout: onTimeout)
+        self.init(app: AppName(app), version: version, services: services, readyTimeout: .milliseconds(ready), drainTimeout: .milliseconds(drain), onTimeout: onTimeout)
     }
 }

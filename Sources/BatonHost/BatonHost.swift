@@ -44,17 +44,18 @@ public final class BatonHost: Service, Sendable {
         self.logger = logger
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger, leaseTTLMs: configuration.leaseTTLMs,
+        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger,
+            leaseTTL: .milliseconds(configuration.leaseTTLMs),
             readinessGate: configuration.readinessGate)
         let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp.map(AppName.init(rawValue:)))
         self.routes = routes
         launcher = Launcher(
             broker: broker, clock: clock, defaultScheduler: configuration.defaultScheduler, logger: logger,
             routesChanged: { routes.replace(with: $0) },
-            streamDrainMs: configuration.ingress.map {
+            streamDrain: configuration.ingress.map {
                 // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
-                ($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds / 1_000_000 + 30_000
-            } ?? Launcher.defaultStreamDrainMs, readinessGate: configuration.readinessGate)
+                .nanoseconds(($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds) + .seconds(30)
+            } ?? Launcher.defaultStreamDrain, readinessGate: configuration.readinessGate)
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         if let ingressConfiguration = configuration.ingress {
             let cache = LeaseCache(

@@ -24,7 +24,7 @@ final class DrainTimes: Sendable {
         let first = bus.subscribe()  // from now on, before the task runs
         task.withLockedValue {
             $0 = Task {
-                var cutovers: [DeploymentID: Int64] = [:]
+                var cutovers: [DeploymentID: CoreInstant] = [:]
                 var events = first
                 while !Task.isCancelled {
                     for await event in events { Self.record(event, cutovers: &cutovers, factory: factory) }
@@ -37,16 +37,16 @@ final class DrainTimes: Sendable {
         }
     }
 
-    private static func record(_ event: CoreEvent, cutovers: inout [DeploymentID: Int64], factory: any MetricsFactory) {
+    private static func record(_ event: CoreEvent, cutovers: inout [DeploymentID: CoreInstant], factory: any MetricsFactory) {
         guard let deployment = event.deployment else { return }
         switch event.kind {
         case .deployCutover:
-            cutovers[deployment] = event.timeMs
+            cutovers[deployment] = event.time
         case .poolScaledDown:
             guard let start = cutovers[deployment] else { return }
             let outcome = event.reason.flatMap(ScaleDownReason.init(rawValue:)) == .drained ? "drained" : "timeout"
             Timer(label: "baton_drain_seconds", dimensions: [("app", event.app.rawValue), ("outcome", outcome)], factory: factory)
-                .recordMilliseconds(event.timeMs - start)
+                .record(duration: event.time - start)
         case .deployDone, .deployFailed, .deploySuperseded:
             cutovers.removeValue(forKey: deployment)
         default:

@@ -30,7 +30,7 @@ public struct HostConfiguration: Sendable {
     /// (setting `host.handoverDrainMs`).
     public var handoverDrain: Duration = .seconds(30)
     /// How long a lease lives without renewal (setting `leases.ttlMs`).
-    public var leaseTTLMs = LeaseBroker.defaultLeaseTTLMs
+    public var leaseTTLMs = LeaseBroker.defaultLeaseTTL.milliseconds
     /// Off only to show a rollover without Baton's protection (setting `launcher.readinessGate`,
     /// 0 or 1): cutover at once, no host check, no drain.
     public var readinessGate = true

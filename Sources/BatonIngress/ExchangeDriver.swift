@@ -117,7 +117,7 @@ final class ExchangeDriver {
             leaseArrived(result, for: exchange)
         }, eventLoop: loop)
         ingress.leases.checkoutNew(
-            app: exchange.app, service: exchange.service, waitMs: ingress.configuration.holdTimeout.nanoseconds / 1_000_000,
+            app: exchange.app, service: exchange.service, wait: .nanoseconds(ingress.configuration.holdTimeout.nanoseconds),
             excluding: exchange.failedSandboxes, on: loop, then: completion)
     }
 

@@ -17,7 +17,7 @@ public final class LeaseCache: Sendable {
         var lease: Lease
         var inUse = 0
         var standing = LeaseStanding.active
-        var lastUsedMs: Int64
+        var lastUsed: CoreInstant
     }
 
     /// A request waiting for a slot: a slot given back to this cache goes to it at once,
@@ -50,10 +50,10 @@ public final class LeaseCache: Sendable {
     static let timeoutsBeforeSuspect = 2
 
     /// A lease unused this long is released.
-    static let idleReleaseMs: Int64 = 10_000
+    static let idleRelease = Duration.seconds(10)
     /// How often leases in use are renewed: a third of the lease TTL, so two renewals may be
     /// late before one expires, and at most every 5 s.
-    private let maintenanceIntervalMs: Int64
+    private let maintenanceInterval: Duration
     /// The core's clock: renewals keep time with the leases they renew.
     private let clock: any CoreClock
 
@@ -62,7 +62,7 @@ public final class LeaseCache: Sendable {
     ) {
         self.broker = broker
         self.clock = clock
-        self.maintenanceIntervalMs = min(5_000, broker.leaseTTLMs / 3)
+        self.maintenanceInterval = min(.seconds(5), broker.leaseTTL / 3)
         self.slotsPerLease = slotsPerLease
         self.logger = logger
         self.metrics = metrics
@@ -83,11 +83,11 @@ public final class LeaseCache: Sendable {
                 await self.resynchronise()
             }
         }
-        let intervalMs = maintenanceIntervalMs
+        let interval = maintenanceInterval
         let clock = self.clock
         let maintain = Task { [weak self] in
             while !Task.isCancelled {
-                do { try await clock.suspend(untilMs: clock.nowMs() + intervalMs) } catch { return }
+                do { try await clock.sleep(until: clock.now + interval) } catch { return }
                 await self?.maintain()
             }
         }
@@ -146,22 +146,22 @@ public final class LeaseCache: Sendable {
             }
             guard let chosen else { return nil }
             shelf.leases[key]![chosen]!.inUse += 1
-            shelf.leases[key]![chosen]!.lastUsedMs = clock.nowMs()
+            shelf.leases[key]![chosen]!.lastUsed = clock.now
             return shelf.leases[key]![chosen]!.lease
         }
     }
 
-    /// A new lease from the broker, waiting up to `waitMs` for a sandbox; the caller holds
+    /// A new lease from the broker, waiting up to `wait` for a sandbox; the caller holds
     /// one of its slots.
-    package func checkoutNew(app: AppName, service: String, waitMs: Int64, excluding: Set<SandboxID>) async throws(CoreError) -> Lease {
+    package func checkoutNew(app: AppName, service: String, wait: Duration, excluding: Set<SandboxID>) async throws(CoreError) -> Lease {
         // As many slots as the sandbox has free, up to a full lease: one free slot is enough
         // to serve, so a sandbox offering fewer slots than a full lease serves at once.
         let lease = try await broker.acquire(
-            app: app, service: service, slots: slotsPerLease, minimumSlots: 1, waitMs: waitMs, excluding: excluding)
+            app: app, service: service, slots: slotsPerLease, minimumSlots: 1, wait: wait, excluding: excluding)
         metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)
         entries.withLockedValue { shelf in
-            var entry = Entry(lease: lease, lastUsedMs: clock.nowMs())
+            var entry = Entry(lease: lease, lastUsed: clock.now)
             entry.inUse = 1
             shelf.leases[key, default: [:]][lease.id] = entry
         }
@@ -171,7 +171,7 @@ public final class LeaseCache: Sendable {
     /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome, which is
     /// the broker's lease or a slot another request of this cache gave back first.
     func checkoutNew(
-        app: AppName, service: String, waitMs: Int64, excluding: Set<SandboxID>, on loop: any EventLoop,
+        app: AppName, service: String, wait: Duration, excluding: Set<SandboxID>, on loop: any EventLoop,
         then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
     ) {
         let key = Key(app: app, service: service)
@@ -184,7 +184,7 @@ public final class LeaseCache: Sendable {
         }
         Task {
             let result = await Self.outcome { () async throws(CoreError) in
-                try await self.checkoutNew(app: app, service: service, waitMs: waitMs, excluding: excluding)
+                try await self.checkoutNew(app: app, service: service, wait: wait, excluding: excluding)
             }
             let stillWaiting = self.entries.withLockedValue { shelf -> Bool in
                 guard let index = shelf.waiters[key]?.firstIndex(where: { $0.id == waiter }) else { return false }
@@ -214,7 +214,7 @@ public final class LeaseCache: Sendable {
         let key = Key(app: lease.app, service: lease.service)
         let (release, handover) = entries.withLockedValue { shelf -> (Bool, Waiter?) in
             guard var entry = shelf.leases[key]?[lease.id] else { return (false, nil) }
-            entry.lastUsedMs = clock.nowMs()
+            entry.lastUsed = clock.now
             if entry.standing == .active, let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) }) {
                 shelf.leases[key]?[lease.id] = entry  // the slot stays in use, by the waiter now
                 return (false, shelf.waiters[key]?.remove(at: index))
@@ -298,7 +298,7 @@ public final class LeaseCache: Sendable {
     /// carrying requests or a stream is kept alive: its sandbox drains until they end, or
     /// until the stream drain deadline closes them, whatever the lease TTL.
     private func maintain() async {
-        let now = clock.nowMs()
+        let now = clock.now
         let (renew, keepAlive, release) = entries.withLockedValue { shelf -> ([LeaseID], [LeaseID], [LeaseID]) in
             var renew: [LeaseID] = []
             var keepAlive: [LeaseID] = []
@@ -307,7 +307,7 @@ public final class LeaseCache: Sendable {
                 for (id, entry) in leases {
                     if entry.standing == .revoked {
                         if entry.inUse > 0 { keepAlive.append(id) }
-                    } else if entry.inUse > 0 || now - entry.lastUsedMs < Self.idleReleaseMs {
+                    } else if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
                         renew.append(id)
                     } else {
                         shelf.leases[key]?.removeValue(forKey: id)

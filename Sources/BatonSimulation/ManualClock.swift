@@ -6,24 +6,24 @@ import NIOConcurrencyHelpers
 /// deadlines, then of their arrival, so a seed replays the same way.
 public final class ManualClock: CoreClock {
     private struct Sleeper {
-        var deadline: Int64
+        var deadline: CoreInstant
         var continuation: CheckedContinuation<Void, any Error>
     }
 
     private struct State {
-        var now: Int64 = 1_000
+        var now = CoreInstant(sinceStart: .seconds(1))
         var sleepers: [Int: Sleeper] = [:]
         var nextID = 0
-        var watchers: [(deadline: Int64, continuation: CheckedContinuation<Void, Never>)] = []
+        var watchers: [(deadline: CoreInstant, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = NIOLockedValueBox(State())
 
     public init() {}
 
-    public func nowMs() -> Int64 { state.withLockedValue { $0.now } }
+    public var now: CoreInstant { state.withLockedValue { $0.now } }
 
-    public func suspend(untilMs deadline: Int64) async throws {
+    public func sleep(until deadline: CoreInstant) async throws {
         let id = state.withLockedValue { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -49,7 +49,7 @@ public final class ManualClock: CoreClock {
 
     /// Returns once something sleeps until exactly `deadline`: a test's way to know a
     /// timer is set before it moves time past it.
-    public func waitForSleeper(until deadline: Int64) async {
+    public func waitForSleeper(until deadline: CoreInstant) async {
         await withCheckedContinuation { continuation in
             let present = state.withLockedValue { state -> Bool in
                 if state.sleepers.values.contains(where: { $0.deadline == deadline }) { return true }
@@ -61,9 +61,9 @@ public final class ManualClock: CoreClock {
     }
 
     /// Moves time forward and wakes every sleeper whose deadline has come, earliest first.
-    public func advance(byMs amount: Int64) {
+    public func advance(by amount: Duration) {
         let due = state.withLockedValue { state -> [Sleeper] in
-            state.now += amount
+            state.now = state.now + amount
             let ready = state.sleepers.filter { $0.value.deadline <= state.now }.sorted { ($0.value.deadline, $0.key) < ($1.value.deadline, $1.key) }
             for (id, _) in ready { state.sleepers.removeValue(forKey: id) }
             return ready.map(\.value)

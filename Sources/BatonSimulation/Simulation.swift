@@ -47,8 +47,8 @@ public final class Simulation {
         }
     }
 
-    static let leaseTTLMs: Int64 = 5_000
-    static let streamDrainMs: Int64 = 60_000
+    static let leaseTTL = Duration.seconds(5)
+    static let streamDrain = Duration.seconds(60)
     static let apps: [AppName] = ["a0", "a1"]
     /// The specs an app is deployed with; a spec deployed again is a rollback to it.
     static let specs: [(image: String, instances: Int)] = [("good-0", 1), ("good-1", 2), ("good-2", 1), ("broken", 1)]
@@ -63,8 +63,8 @@ public final class Simulation {
     var leases: [Lease] = []
     var streams: [Lease] = []
     /// When each sandbox started draining, from the launcher's events.
-    var drainingSince: [SandboxID: Int64] = [:]
-    var cutoverAt: [DeploymentID: Int64] = [:]
+    var drainingSince: [SandboxID: CoreInstant] = [:]
+    var cutoverAt: [DeploymentID: CoreInstant] = [:]
     /// Version names by app and spec image, so deploying a spec again reuses its version.
     var versionNames: [String: String] = [:]
     var nextVersion = 0
@@ -107,7 +107,7 @@ public final class Simulation {
     }
 
     func note(_ line: String) {
-        trace.append("\(step) t=\(clock.nowMs()): \(line)")
+        trace.append("\(step) t=\(clock.now.sinceStart.milliseconds): \(line)")
         if trace.count > 400 { trace.removeFirst(200) }
     }
 
@@ -118,9 +118,9 @@ public final class Simulation {
                 note("  host: \(event.kind.rawValue) \(event.app) \(event.deployment?.rawValue ?? "") \(event.pool?.rawValue ?? "") \(event.reason ?? "")")
             }
             switch event.kind {
-            case .sandboxDraining: if let sandbox = event.sandbox { drainingSince[sandbox] = event.timeMs }
+            case .sandboxDraining: if let sandbox = event.sandbox { drainingSince[sandbox] = event.time }
             case .deployCutover:
-                if let deployment = event.deployment { cutoverAt[deployment] = event.timeMs }
+                if let deployment = event.deployment { cutoverAt[deployment] = event.time }
                 report.cutovers += 1
             case .deployFailed: report.failedDeploys += 1
             default: break
@@ -154,9 +154,9 @@ struct SimulatedHost {
     static func boot(clock: ManualClock, world: SimulatedWorld, store: MemoryStore) async -> SimulatedHost {
         var logger = Logger(label: "simulation")
         logger.logLevel = .critical
-        let broker = LeaseBroker(clock: clock, probe: world, logger: logger, leaseTTLMs: Simulation.leaseTTLMs)
+        let broker = LeaseBroker(clock: clock, probe: world, logger: logger, leaseTTL: Simulation.leaseTTL)
         let launcher = Launcher(
-            broker: broker, clock: clock, defaultScheduler: "sim", logger: logger, streamDrainMs: Simulation.streamDrainMs)
+            broker: broker, clock: clock, defaultScheduler: "sim", logger: logger, streamDrain: Simulation.streamDrain)
         do { try await launcher.restore(from: store) } catch { fatalError("the simulated store failed to load: \(error)") }
         await launcher.start()
         let cache = LeaseCache(broker: broker, clock: clock, slotsPerLease: 2, logger: logger)

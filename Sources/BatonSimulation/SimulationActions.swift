@@ -28,8 +28,8 @@ extension Simulation {
         case 930..<940: return await invalidate()
         case 940..<960: await openStream()
         case 960..<980: await closeStream()
-        case 980..<997: await tick(byMs: Int64.random(in: 10...500, using: &random))
-        case 997..<999: await tick(byMs: pick([Self.leaseTTLMs + 1, 6_000, 12_000, Self.streamDrainMs + 5_000])!)
+        case 980..<997: await tick(by: .milliseconds(Int64.random(in: 10...500, using: &random)))
+        case 997..<999: await tick(by: pick([Self.leaseTTL + .milliseconds(1), .seconds(6), .seconds(12), Self.streamDrain + .seconds(5)])!)
         default: return await restart()
         }
         return .calm
@@ -51,7 +51,8 @@ extension Simulation {
         let request = DeployRequest(
             app: app, version: version,
             services: [ServiceSpec(name: "web", instances: spec.instances, spec: ["image": .string(spec.image)], slotsPerSandbox: 2)],
-            readyTimeoutMs: Int64.random(in: 1_000...5_000, using: &random), drainTimeoutMs: Int64.random(in: 0...3_000, using: &random))
+            readyTimeout: .milliseconds(Int64.random(in: 1_000...5_000, using: &random)),
+            drainTimeout: .milliseconds(Int64.random(in: 0...3_000, using: &random)))
         do {
             let id = try await host.launcher.deploy(request)
             report.deploys += 1
@@ -210,7 +211,7 @@ extension Simulation {
     /// A stream through the ingress: a slot of the lease cache, held until it closes.
     func openStream() async {
         guard let app = pick(Self.apps),
-            let lease = try? await host.cache.checkoutNew(app: app, service: "web", waitMs: 0, excluding: [])
+            let lease = try? await host.cache.checkoutNew(app: app, service: "web", wait: .zero, excluding: [])
         else { return }
         host.cache.markStream(lease)
         streams.append(lease)
@@ -228,12 +229,12 @@ extension Simulation {
 
     /// Moves time in steps of a third of the lease TTL, so the lease cache's renewals, due
     /// every third of a TTL, run between them as they would in real time.
-    func tick(byMs amount: Int64) async {
-        note("time +\(amount) ms")
+    func tick(by amount: Duration) async {
+        note("time +\(amount.milliseconds) ms")
         var left = amount
-        while left > 0 {
-            let chunk = min(left, Self.leaseTTLMs / 3)
-            clock.advance(byMs: chunk)
+        while left > .zero {
+            let chunk = min(left, Self.leaseTTL / 3)
+            clock.advance(by: chunk)
             left -= chunk
             await settle()
         }

@@ -42,7 +42,7 @@ extension Simulation {
     func check(after kind: StepKind, before: Snapshot) async throws(InvariantBroken) {
         let broker = await host.broker.view()
         let launcher = await host.launcher.view()
-        let now = clock.nowMs()
+        let now = clock.now
 
         for sandbox in broker.sandboxes.values where sandbox.slotsOut > sandbox.capacity || sandbox.slotsOut < 0 {
             try broken("slots out never exceed capacity", "\(sandbox.id) has \(sandbox.slotsOut) of \(sandbox.capacity)")
@@ -61,13 +61,13 @@ extension Simulation {
             for pool in deployment.waitPools where (launcher.pools[pool]?.desired ?? 0) < 1 {
                 try broken("a pool a deploy waits for is never scaled to 0", "\(id) waits for \(pool), which has desired 0")
             }
-            if now > deployment.startedMs + deployment.readyTimeoutMs {
-                try broken("every deployment ends within its timeouts", "\(id) still waits \(now - deployment.startedMs) ms after it started")
+            if now > deployment.started + deployment.readyTimeout {
+                try broken("every deployment ends within its timeouts", "\(id) still waits \((now - deployment.started).milliseconds) ms after it started")
             }
         }
         try checkPoolRoles(launcher)
         for (id, deployment) in launcher.deployments where deployment.state == .draining || deployment.state == .cutover {
-            let deadline = (cutoverAt[id] ?? deployment.startedMs) + deployment.drainTimeoutMs + Self.streamDrainMs
+            let deadline = (cutoverAt[id] ?? deployment.started) + deployment.drainTimeout + Self.streamDrain
             if now > deadline { try broken("every deployment ends within its timeouts", "\(id) still drains at \(now), past \(deadline)") }
         }
         if kind == .calm {
@@ -88,8 +88,8 @@ extension Simulation {
             }
             guard let sandbox = broker.sandboxes[stream.sandbox] else { continue }
             let since = drainingSince[stream.sandbox] ?? now
-            if (launcher.pools[sandbox.pool]?.desired ?? 0) == 0, now < since + Self.streamDrainMs {
-                try broken("a stream's sandbox lives until the stream drain deadline", "\(stream.sandbox) scaled down \(now - since) ms into its drain")
+            if (launcher.pools[sandbox.pool]?.desired ?? 0) == 0, now < since + Self.streamDrain {
+                try broken("a stream's sandbox lives until the stream drain deadline", "\(stream.sandbox) scaled down \((now - since).milliseconds) ms into its drain")
             }
         }
         if let restart = restartCheck {

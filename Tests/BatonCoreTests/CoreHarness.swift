@@ -46,13 +46,13 @@ struct CoreHarness {
     }
 
     func deploy(
-        _ app: AppName, _ version: String, services: [ServiceSpec], readyTimeoutMs: Int64 = 60_000,
-        drainTimeoutMs: Int64 = 30_000, onTimeout: TimeoutPolicy = .rollback
+        _ app: AppName, _ version: String, services: [ServiceSpec], readyTimeout: Duration = .seconds(60),
+        drainTimeout: Duration = .seconds(30), onTimeout: TimeoutPolicy = .rollback
     ) async throws -> DeploymentID {
         try await launcher.deploy(
             DeployRequest(
-                app: app, version: version, services: services, readyTimeoutMs: readyTimeoutMs,
-                drainTimeoutMs: drainTimeoutMs, onTimeout: onTimeout))
+                app: app, version: version, services: services, readyTimeout: readyTimeout,
+                drainTimeout: drainTimeout, onTimeout: onTimeout))
     }
 
     /// Deploys `version` of "shop", makes `sandboxes[i]` ready for `services[i]`, and returns

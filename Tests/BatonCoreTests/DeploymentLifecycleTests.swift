@@ -32,7 +32,7 @@ struct DeploymentLifecycleTests {
     @Test func theReadyDeadlineRollsBackOrProceedsOnlyWithOneReadySandboxPerService() {
         var failing = DeploymentLifecycle()
         let failed = failing.readyDeadlinePassed(
-            onTimeout: .proceed, oneReadyPerService: false, timeoutMs: 500, progress: "web 0 of 2 ready", failures: ["s1 exited"])
+            onTimeout: .proceed, oneReadyPerService: false, timeout: .milliseconds(500), progress: "web 0 of 2 ready", failures: ["s1 exited"])
         #expect(failed == [.giveUpPools(.rollback), .announce(.deployFailed)])
         #expect(failing.phase == .failed)
         #expect(failing.reason == "not ready after 500 ms: web 0 of 2 ready; 1 sandbox(es) failed: s1 exited")
@@ -40,7 +40,7 @@ struct DeploymentLifecycleTests {
 
         var proceeding = DeploymentLifecycle()
         let proceeded = proceeding.readyDeadlinePassed(
-            onTimeout: .proceed, oneReadyPerService: true, timeoutMs: 500, progress: "web 1 of 2 ready", failures: [])
+            onTimeout: .proceed, oneReadyPerService: true, timeout: .milliseconds(500), progress: "web 1 of 2 ready", failures: [])
         #expect(proceeded == [.stopTimer, .cutOver])
         #expect(proceeding.reason == "proceeded after 500 ms with web 1 of 2 ready")
     }

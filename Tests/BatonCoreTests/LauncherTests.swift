@@ -56,10 +56,10 @@ struct LauncherTests {
         let core = await CoreHarness()
         var events = core.events()
         let deployment = try await core.deploy("shop", "v1", services: [web(image: "a")])
-        let before = core.clock.nowMs()
+        let before = core.clock.now
         try await core.ready("s1", pool: try await core.pool(of: deployment))
         let cutover = await events.next(.deployCutover)
-        #expect(cutover?.timeMs == before, "no tick or poll stood between the report and the cutover")
+        #expect(cutover?.time == before, "no tick or poll stood between the report and the cutover")
     }
 
     @Test func allServicesCutOverTogetherAndOldLeasesAreRevoked() async throws {
@@ -134,10 +134,10 @@ struct LauncherTests {
         let oldPool = try await core.pool(of: first)
         _ = try await core.broker.acquire(app: "shop", service: "web")
 
-        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeoutMs: 5_000)
+        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeout: .milliseconds(5_000))
         try await core.ready("b", pool: try await core.pool(of: second))
         await events.next(.sandboxDraining)
-        core.clock.advance(byMs: 5_000)
+        core.clock.advance(by: .milliseconds(5_000))
         let scaled = await events.next(.poolScaledDown)
         #expect(scaled?.reason?.contains("drain timeout") == true)
         #expect(try await core.desired(oldPool) == 0)
@@ -154,7 +154,7 @@ struct LauncherTests {
         try await core.ready("b1", pool: newPool)
         try await core.broker.report(SandboxReport(sandbox: "b2", pool: newPool, state: .failed, reason: "exit 3"), from: "fake")
         await events.next(.sandboxReady) { $0.sandbox == "b1" }
-        core.clock.advance(byMs: 60_000)
+        core.clock.advance(by: .milliseconds(60_000))
         let failed = await events.next(.deployFailed)
         #expect(failed?.reason?.contains("web 1 of 2 ready") == true)
         #expect(failed?.reason?.contains("b2") == true)
@@ -173,12 +173,12 @@ struct LauncherTests {
         let first = try await core.deploy("shop", "v1", services: [web(2, image: "a")], onTimeout: .proceed)
         try await core.ready("a1", pool: try await core.pool(of: first))
         await events.next(.sandboxReady)
-        core.clock.advance(byMs: 60_000)
+        core.clock.advance(by: .milliseconds(60_000))
         let cutover = await events.next(.deployCutover)
         #expect(cutover?.reason?.contains("proceeded") == true)
 
         _ = try await core.deploy("shop", "v2", services: [web(2, image: "b")], onTimeout: .proceed)
-        core.clock.advance(byMs: 60_000)
+        core.clock.advance(by: .milliseconds(60_000))
         await events.next(.deployFailed)
         #expect(try await core.status("shop").activeVersion == "v1")
     }
@@ -310,11 +310,11 @@ struct LauncherTests {
         let oldPool = try await core.pool(of: first)
         let stream = try await core.broker.acquire(app: "shop", service: "web")
         await core.broker.markStream(stream.id)
-        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeoutMs: 5_000)
+        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeout: .milliseconds(5_000))
         try await core.ready("b", pool: try await core.pool(of: second))
         await events.next(.sandboxDraining)
-        core.clock.advance(byMs: 5_000)
-        await core.clock.waitForSleeper(until: core.clock.nowMs() + Launcher.defaultStreamDrainMs)
+        core.clock.advance(by: .milliseconds(5_000))
+        await core.clock.waitForSleeper(until: core.clock.now + Launcher.defaultStreamDrain)
         #expect(try await core.desired(oldPool) == 1, "the stream keeps its sandbox past the request drain timeout")
         await core.broker.release(stream.id)
         let scaled = await events.next(.poolScaledDown) { $0.pool == oldPool }

@@ -55,7 +55,7 @@ struct LeaseBrokerTests {
         let retried = try await core.broker.acquire(app: "shop", service: "web", excluding: ["a"])
         #expect(retried.sandbox == "b", "b is busier than a, but a failed this request")
         let broker = core.broker
-        let waiting = Task { try await broker.acquire(app: "shop", service: "web", waitMs: 30_000, excluding: ["a", "b"]) }
+        let waiting = Task { try await broker.acquire(app: "shop", service: "web", wait: .milliseconds(30_000), excluding: ["a", "b"]) }
         try await core.ready("c", pool: pool)
         #expect(try await waiting.value.sandbox == "c")
     }
@@ -65,7 +65,7 @@ struct LeaseBrokerTests {
         let deployment = try await core.deploy("shop", "v1", services: [web(image: "a")])
         let pool = try await core.pool(of: deployment)
         let broker = core.broker
-        let waiting = Task { try await broker.acquire(app: "shop", service: "web", waitMs: 30_000) }
+        let waiting = Task { try await broker.acquire(app: "shop", service: "web", wait: .milliseconds(30_000)) }
         try await core.ready("late", pool: pool)
         let lease = try await waiting.value
         #expect(lease.sandbox == "late")
@@ -75,31 +75,31 @@ struct LeaseBrokerTests {
         let core = await CoreHarness()
         _ = try await core.deploy("shop", "v1", services: [web(image: "a")])
         let broker = core.broker
-        let deadline = core.clock.nowMs() + 2_000
+        let deadline = core.clock.now + .milliseconds(2_000)
         let waiting = Task { () -> CoreError? in
             do throws(CoreError) {
-                _ = try await broker.acquire(app: "shop", service: "web", waitMs: 2_000)
+                _ = try await broker.acquire(app: "shop", service: "web", wait: .milliseconds(2_000))
                 return nil
             } catch {
                 return error
             }
         }
         await core.clock.waitForSleeper(until: deadline)
-        core.clock.advance(byMs: 2_000)
+        core.clock.advance(by: .milliseconds(2_000))
         let refusal = try #require(await waiting.value)
         #expect(refusal.code == CoreError.noSandboxCode)
-        #expect(refusal.retryAfterMs != nil)
+        #expect(refusal.retryAfter != nil)
     }
 
     @Test func anUnrenewedLeaseExpiresAndItsSlotsComeBack() async throws {
         let (core, _) = try await serving(sandboxes: ["a"], slots: 1)
         var revocations = core.revocations()
         let lease = try await core.broker.acquire(app: "shop", service: "web")
-        core.clock.advance(byMs: 20_000)
+        core.clock.advance(by: .milliseconds(20_000))
         _ = try await core.broker.renew(lease.id)
-        core.clock.advance(byMs: 20_000)
+        core.clock.advance(by: .milliseconds(20_000))
         #expect(try await core.status("shop").sandboxes.first?.slotsOut == 1, "renewed 20 s ago, TTL 30 s")
-        core.clock.advance(byMs: 10_000)
+        core.clock.advance(by: .milliseconds(10_000))
         let expired = await revocations.next()
         #expect(expired?.reason == .expired)
         #expect(expired?.leases == [lease.id])
@@ -125,7 +125,7 @@ struct LeaseBrokerTests {
         }
         #expect(try await core.broker.renew(other.id).id == other.id, "leases elsewhere are untouched")
         core.probe.setFailing(suspectURL, false)
-        core.clock.advance(byMs: 100)
+        core.clock.advance(by: .milliseconds(100))
         await events.next(.sandboxReady) { $0.sandbox == onA.sandbox }
         let status = try await core.status("shop")
         #expect(status.sandboxes.first { $0.id == onA.sandbox }?.suspect == false)

@@ -4,32 +4,34 @@ import Testing
 /// A lease on its own: renewal, keep-alive past revocation, and stale wake-ups.
 @Suite("Lease lifecycle")
 struct LeaseLifecycleTests {
+    private func at(_ ms: Int64) -> CoreInstant { CoreInstant(sinceStart: .milliseconds(ms)) }
+
     @Test func anActiveLeaseRenewsAndExpiresAnnouncedAtItsLatestDeadlineOnly() {
-        var lease = LeaseLifecycle(grantedAtMs: 1_000, ttlMs: 3_000)
-        #expect(lease.expiresAtMs == 4_000)
-        let renewed = lease.renew(nowMs: 2_000, ttlMs: 3_000)
-        #expect(renewed == [.expireAt(ms: 5_000)])
-        #expect(lease.deadlinePassed(4_000) == [], "the wake-up for the old deadline is stale")
-        #expect(lease.deadlinePassed(5_000) == [.announce(.expired), .forget])
+        var lease = LeaseLifecycle(grantedAt: at(1_000), ttl: .seconds(3))
+        #expect(lease.expiresAt == at(4_000))
+        let renewed = lease.renew(now: at(2_000), ttl: .seconds(3))
+        #expect(renewed == [.expireAt(at(5_000))])
+        #expect(lease.deadlinePassed(at(4_000)) == [], "the wake-up for the old deadline is stale")
+        #expect(lease.deadlinePassed(at(5_000)) == [.announce(.expired), .forget])
     }
 
     @Test func aRevokedLeaseIsNotRenewedButIsKeptAliveAndExpiresSilently() {
-        var lease = LeaseLifecycle(grantedAtMs: 0, ttlMs: 3_000)
+        var lease = LeaseLifecycle(grantedAt: at(0), ttl: .seconds(3))
         let revoked = lease.revoke()
         let revokedAgain = lease.revoke()
         #expect(revoked && !revokedAgain, "each lease is announced revoked once")
-        let renewed = lease.renew(nowMs: 1_000, ttlMs: 3_000)
+        let renewed = lease.renew(now: at(1_000), ttl: .seconds(3))
         #expect(renewed == nil)
-        let kept = lease.keepAlive(nowMs: 10_000, ttlMs: 3_000)
-        #expect(kept == [.expireAt(ms: 13_000)], "what it carries keeps it past any TTL")
-        #expect(lease.deadlinePassed(13_000) == [.forget], "its holders heard of the revocation already")
+        let kept = lease.keepAlive(now: at(10_000), ttl: .seconds(3))
+        #expect(kept == [.expireAt(at(13_000))], "what it carries keeps it past any TTL")
+        #expect(lease.deadlinePassed(at(13_000)) == [.forget], "its holders heard of the revocation already")
     }
 
     @Test func aStreamMarkStays() {
-        var lease = LeaseLifecycle(grantedAtMs: 0, ttlMs: 3_000)
+        var lease = LeaseLifecycle(grantedAt: at(0), ttl: .seconds(3))
         lease.carriesStream()
         _ = lease.revoke()
-        _ = lease.keepAlive(nowMs: 1, ttlMs: 3_000)
+        _ = lease.keepAlive(now: at(1), ttl: .seconds(3))
         #expect(lease.carries == .stream)
     }
 }

@@ -25,7 +25,7 @@ struct SchedulerDirectoryTests {
         #expect(started?.seq == 2)
         #expect(started?.pools.first?.version == "v2")
         #expect(started?.pools.first?.desired == 1)
-        core.clock.advance(byMs: 60_000)  // v2 never gets ready either: its pool goes back to 0
+        core.clock.advance(by: .milliseconds(60_000))  // v2 never gets ready either: its pool goes back to 0
         let rollback = await iterator.next()
         #expect(rollback?.seq == 3)
         #expect(rollback?.pools.first?.desired == 0)

@@ -14,7 +14,7 @@ struct StoreTests {
         services: [
             ServiceSpec(name: "web", instances: 2, spec: ["image": "a", "env": ["K": "V"]], health: HealthCheck(path: "/healthz"), minReady: 1),
             ServiceSpec(name: "worker", instances: 1, spec: ["image": "w"], scheduler: "k8s", slotsPerSandbox: 4),
-        ], readyTimeoutMs: 5_000, drainTimeoutMs: 1_000, onTimeout: .proceed)
+        ], readyTimeout: .milliseconds(5_000), drainTimeout: .milliseconds(1_000), onTimeout: .proceed)
 
     @Test func whatIsWrittenComesBackAfterReopening() async throws {
         let directory = TemporaryDirectory()

@@ -56,7 +56,7 @@ enum AdminMethods {
                 let id = Subscriptions.newID(prefix: "events")
                 let stream = launcher.events.subscribe { apps?.contains($0.app) ?? true }
                 Subscriptions.forward(stream, to: call.session, method: "event") { event in
-                    CoreJSON.event(event, wallTimeMs: wallTime(of: event.timeMs, clock: clock)).setting("subscription", to: .string(id))
+                    CoreJSON.event(event, wallTimeMs: wallTime(of: event.time, clock: clock)).setting("subscription", to: .string(id))
                 }
                 return ["subscription": .string(id)]
             },
@@ -78,11 +78,11 @@ enum AdminMethods {
         try params.optionalStringArray("apps").map { Set($0.map(AppName.init(rawValue:))) }
     }
 
-    /// Milliseconds since the Unix epoch at which something happened at core time `coreMs`.
-    static func wallTime(of coreMs: Int64, clock: any CoreClock) -> Int64 {
+    /// Milliseconds since the Unix epoch at which something happened at core time `instant`.
+    static func wallTime(of instant: CoreInstant, clock: any CoreClock) -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let wallNow = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-        return wallNow - (clock.nowMs() - coreMs)
+        return wallNow - (clock.now - instant).milliseconds
     }
 }

@@ -6,9 +6,9 @@ import BatonRPC
 enum CoreJSON {
     static func rpcError(_ error: CoreError) -> RPCError {
         var data = JSONObject()
-        if let retryAfterMs = error.retryAfterMs {
+        if let retryAfter = error.retryAfter {
             data["retryable"] = true
-            data["retryAfterMs"] = .int(retryAfterMs)
+            data["retryAfterMs"] = .int(retryAfter.milliseconds)
         }
         return RPCError(code: error.code, message: error.message, data: data.isEmpty ? nil : .object(data))
     }
@@ -39,8 +39,10 @@ enum CoreJSON {
         }
         return DeployRequest(
             app: app, version: version, services: services,
-            readyTimeoutMs: try params.optionalInt("readyTimeoutMs", in: WireLimits.timeoutMs) ?? DeployRequest.defaultReadyTimeoutMs,
-            drainTimeoutMs: try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs) ?? DeployRequest.defaultDrainTimeoutMs,
+            readyTimeout: try params.optionalInt("readyTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
+                ?? DeployRequest.defaultReadyTimeout,
+            drainTimeout: try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
+                ?? DeployRequest.defaultDrainTimeout,
             onTimeout: onTimeout)
     }
 
@@ -66,7 +68,7 @@ enum CoreJSON {
         [
             "lease": .id(lease.id), "url": .string(lease.url), "sandbox": .id(lease.sandbox),
             "app": .id(lease.app), "version": .string(lease.version), "service": .string(lease.service),
-            "slots": .int(Int64(lease.slots)), "ttlMs": .int(lease.ttlMs),
+            "slots": .int(Int64(lease.slots)), "ttlMs": .int(lease.ttl.milliseconds),
         ]
     }
 

@@ -16,7 +16,7 @@ enum RouterMethods {
                 let waitMs = try params.optionalInt("waitMs", in: WireLimits.leaseWaitMs) ?? 0
                 let exclude = try params.optionalStringArray("exclude") ?? []
                 let outcome = try await CoreJSON.call { () async throws(CoreError) in
-                    try await broker.requestLease(app: app, service: service, slots: slots, waitMs: waitMs, excluding: Set(exclude.map(SandboxID.init(rawValue:))))
+                    try await broker.requestLease(app: app, service: service, slots: slots, wait: .milliseconds(waitMs), excluding: Set(exclude.map(SandboxID.init(rawValue:))))
                 }
                 switch outcome {
                 case .granted(let lease): return .answer(CoreJSON.lease(lease))
