@@ -7,6 +7,8 @@ import NIOConcurrencyHelpers
 public final class PluginUnderTest: Sendable {
     private let running: Task<Void, Never>
     private let stderr = NIOLockedValueBox<[String]>([])
+    /// How it ended, once it has.
+    private let exit = NIOLockedValueBox<ChildExit?>(nil)
 
     public init(_ command: [String], role: String, socket: String, stateDirectory: String, extra: [String: String] = [:]) {
         var environment = ["BATON_SOCKET": socket, "BATON_ROLE": role, "BATON_TOKEN": "", "BATON_STATE_DIR": stateDirectory]
@@ -14,10 +16,15 @@ public final class PluginUnderTest: Sendable {
         let child = ChildCommand(
             command: command[0], arguments: Array(command.dropFirst()), environment: environment, grace: .seconds(5))
         let lines = stderr
+        let exit = self.exit
         running = Task {
-            _ = try? await ChildProcess.run(child, output: .errorLines { line in lines.withLockedValue { $0.append(line) } })
+            let status = try? await ChildProcess.run(child, output: .errorLines { line in lines.withLockedValue { $0.append(line) } })
+            exit.withLockedValue { $0 = status }
         }
     }
+
+    /// How it ended, or nil while it runs (or when it could not be started at all).
+    public var ended: ChildExit? { exit.withLockedValue { $0 } }
 
     /// The plugin's last stderr lines, for a failing case.
     public var lastLines: [String] { stderr.withLockedValue { Array($0.suffix(10)) } }

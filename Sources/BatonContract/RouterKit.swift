@@ -62,15 +62,31 @@ public struct RouterKit: Sendable {
             }
             try await host.start()
             inbox = Inbox(host)
-            port = try FreePort.pick()
-            plugin = PluginUnderTest(
-                kit.command, role: "router", socket: host.socketPath, stateDirectory: directory.path + "/state",
-                extra: ["BATON_APP": "kit", "PORT": "\(port)"])
-            _ = try await within(15, "the router listening on PORT \(port)") { [port] in
-                while (try? await Kit.get("http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
-                    try await Task.sleep(for: .milliseconds(100))
+            (port, plugin) = try await Self.startRouter(kit.command, socket: host.socketPath, state: directory.path + "/state")
+        }
+
+        /// Starts the router on a free port and returns once it answers there. A port picked
+        /// free can be taken by another program before the router binds it: a router that
+        /// ends before it listens gets another port, up to three times.
+        static func startRouter(_ command: [String], socket: String, state: String) async throws -> (Int, PluginUnderTest) {
+            var attempt = 1
+            while true {
+                let port = try FreePort.pick()
+                let router = PluginUnderTest(command, role: "router", socket: socket, stateDirectory: state, extra: ["BATON_APP": "kit", "PORT": "\(port)"])
+                let lastAttempt = attempt == 3
+                let listening = try await within(15, "the router listening on PORT \(port)") {
+                    while (try? await Kit.get("http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
+                        if let ended = router.ended {
+                            guard !lastAttempt else { throw CaseFailure("the router ended (\(ended)) before it listened") }
+                            return false
+                        }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    return true
                 }
-                return true
+                if listening { return (port, router) }
+                await router.stop()
+                attempt += 1
             }
         }
 

@@ -118,7 +118,7 @@ extension Launcher {
     }
 
     /// "d-12" → 12: ids are numbered in the order they were made.
-    static func number(in id: some Identifier) -> Int {
+    static func number<Kind>(in id: Identifier<Kind>) -> Int {
         Int(id.rawValue.split(separator: "-").last ?? "") ?? 0
     }
 

@@ -23,7 +23,7 @@ public enum WireLimits {
         !value.isEmpty && value.utf8.count <= nameBytes && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
-    public static func isName(_ value: some Identifier) -> Bool {
+    public static func isName<Kind>(_ value: Identifier<Kind>) -> Bool {
         isName(value.rawValue)
     }
 

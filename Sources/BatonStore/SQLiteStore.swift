@@ -69,7 +69,7 @@ public final class SQLiteStore: LauncherStore {
                 var state = StoredState()
                 for row in try Row.fetchAll(db, sql: "SELECT name, activeVersion, activePools FROM app ORDER BY name") {
                     state.apps.append(
-                        StoredApp(name: row["name"], activeVersion: row["activeVersion"], activePools: try stringMap(row["activePools"]).mapValues(PoolID.init)))
+                        StoredApp(name: row["name"], activeVersion: row["activeVersion"], activePools: try stringMap(row["activePools"]).mapValues(PoolID.init(rawValue:))))
                 }
                 var services: [VersionID: [ServiceSpec]] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT app, version, spec FROM service ORDER BY app, version, position") {
@@ -90,9 +90,9 @@ public final class SQLiteStore: LauncherStore {
                     state.deployments.append(
                         StoredDeployment(
                             id: row["id"], request: request, state: state_, reason: row["reason"],
-                            servicePools: try stringMap(row["servicePools"]).mapValues(PoolID.init),
-                            waitPools: try stringMap(row["waitPools"]).mapValues(PoolID.init),
-                            startedPools: try strings(row["startedPools"]).map(PoolID.init), failures: try strings(row["failures"])))
+                            servicePools: try stringMap(row["servicePools"]).mapValues(PoolID.init(rawValue:)),
+                            waitPools: try stringMap(row["waitPools"]).mapValues(PoolID.init(rawValue:)),
+                            startedPools: try strings(row["startedPools"]).map(PoolID.init(rawValue:)), failures: try strings(row["failures"])))
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT host, app FROM route") { state.routes[row["host"]] = row["app"] }
                 return state

@@ -2,6 +2,4 @@ import BatonCore
 import GRDB
 
 // Identifiers are stored as their raw strings (GRDB's RawRepresentable support).
-extension AppName: DatabaseValueConvertible {}
-extension PoolID: DatabaseValueConvertible {}
-extension DeploymentID: DatabaseValueConvertible {}
+extension Identifier: DatabaseValueConvertible {}

@@ -140,13 +140,13 @@ enum CoreJSON {
 
 extension JSON {
     /// An identifier goes on the wire as its raw string.
-    static func id(_ value: some Identifier) -> JSON {
+    static func id<Kind>(_ value: Identifier<Kind>) -> JSON {
         .string(value.rawValue)
     }
 }
 
 extension RPCParams {
-    func id<ID: Identifier>(_ name: String, as type: ID.Type = ID.self) throws(RPCError) -> ID {
-        ID(try string(name))
+    func id<Kind>(_ name: String, as type: Identifier<Kind>.Type = Identifier<Kind>.self) throws(RPCError) -> Identifier<Kind> {
+        Identifier(try string(name))
     }
 }
