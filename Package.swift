@@ -51,9 +51,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BatonProtocol",
+            dependencies: ["BatonJSON"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BatonCore",
             dependencies: [
                 "BatonJSON",
+                "BatonProtocol",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -75,6 +81,7 @@ let package = Package(
         .target(
             name: "BatonHost",
             dependencies: [
+                "BatonProtocol",
                 "BatonProbe",
                 "BatonPlugins",
                 "BatonJSON",
@@ -106,13 +113,13 @@ let package = Package(
         ),
         .target(
             name: "BatonAdmin",
-            dependencies: ["BatonHost", "BatonJSON", "BatonRPC"],
+            dependencies: ["BatonProtocol", "BatonJSON", "BatonRPC"],
             swiftSettings: strict
         ),
         .target(
             name: "BatonProbe",
             dependencies: [
-                "BatonCore",
+                "BatonProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -158,7 +165,7 @@ let package = Package(
             dependencies: [
                 "BatonJSON",
                 "BatonRPC",
-                "BatonCore",
+                "BatonProtocol",
                 "BatonProbe",
                 "BatonPlugins",
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -174,6 +181,7 @@ let package = Package(
             name: "baton",
             dependencies: [
                 "BatonAdmin",
+                "BatonProtocol",
                 "BatonContract",
                 "BatonLoad",
                 "BatonPlugins",
@@ -194,6 +202,7 @@ let package = Package(
             name: "BatonSimulation",
             dependencies: [
                 "BatonCore",
+                "BatonProtocol",
                 "BatonIngress",
                 "BatonJSON",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -252,6 +261,7 @@ let package = Package(
                 "BatonTestSupport",
                 "BatonSimulation",
                 "BatonCore",
+                "BatonProtocol",
                 "BatonJSON",
                 "BatonStore",
                 "BatonPlugins",
@@ -279,6 +289,7 @@ let package = Package(
             dependencies: [
                 "BatonTestSupport",
                 "BatonJSON",
+                "BatonProtocol",
                 "BatonRPC",
                 "BatonHost",
                 "baton",  // built so the tests can run it as a real process

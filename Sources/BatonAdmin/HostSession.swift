@@ -1,4 +1,4 @@
-import BatonHost
+import BatonProtocol
 import BatonRPC
 
 /// A session with a running host, opened the same way by every admin client.

@@ -1,3 +1,5 @@
+import BatonProtocol
+
 /// Where a sandbox is in its life. Schedulers report `starting`, `ready`, `stopped` and
 /// `failed`; the host itself moves a sandbox to `draining` at cutover.
 public enum SandboxState: String, Sendable, Hashable, CaseIterable {

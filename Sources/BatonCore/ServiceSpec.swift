@@ -1,14 +1,5 @@
 import BatonJSON
-
-/// How the host decides a sandbox is really ready, beyond its scheduler's word: a GET of
-/// `path` that must answer 2xx. Without one, a TCP connect to the sandbox's URL.
-public struct HealthCheck: Sendable, Hashable {
-    public var path: String
-
-    public init(path: String) {
-        self.path = path
-    }
-}
+import BatonProtocol
 
 /// One service of a version: what to run (`spec`, opaque to the host and passed to the
 /// scheduler), how many, and how readiness is judged.

@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonProtocol
 
 /// The JSON shape of services and deploys, as `app.deploy` takes them (PROTOCOL.md). Written
 /// for answers and for the store; read back from the store, where anything else means the

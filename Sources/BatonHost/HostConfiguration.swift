@@ -1,6 +1,7 @@
 import BatonCore
 import BatonIngress
 import BatonPlugins
+import BatonProtocol
 import BatonRPC
 
 /// Everything `baton serve` is configured with.

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import BatonProtocol
 import Glibc
 #endif
 

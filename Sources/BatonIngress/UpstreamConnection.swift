@@ -1,4 +1,5 @@
 import BatonCore
+import BatonProtocol
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,10 +1,10 @@
-import BatonCore
+import BatonProtocol
 import NIOCore
 import NIOPosix
 
 /// The host's own readiness check: a TCP connect to the sandbox's URL, or, with a health
 /// path, a GET of it that must answer 2xx. Every check has a deadline.
-public struct NetworkReadinessProbe: ReadinessProbe {
+public struct NetworkReadinessProbe: Sendable {
     public let group: any EventLoopGroup
     public var timeout: TimeAmount
 

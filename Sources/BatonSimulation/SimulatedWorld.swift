@@ -1,4 +1,5 @@
 import BatonCore
+import BatonProtocol
 import NIOConcurrencyHelpers
 
 /// The sandboxes as they really are, whatever the host has heard of them: the probe

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BatonHost
+import BatonProtocol
 
 @main
 struct Baton: AsyncParsableCommand {

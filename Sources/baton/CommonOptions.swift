@@ -1,6 +1,6 @@
 @preconcurrency import Glibc
 import ArgumentParser
-import BatonHost
+import BatonProtocol
 import Logging
 
 /// `--socket`, shared by every subcommand that talks to a host.

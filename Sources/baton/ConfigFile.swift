@@ -1,5 +1,6 @@
 import BatonJSON
 import BatonPlugins
+import BatonProtocol
 import Foundation
 
 /// `baton serve --config FILE`: the same settings as the flags, in one JSON file, read with
@@ -70,18 +71,20 @@ struct ConfigFile {
         if let plugins = json["plugins"] {
             guard let list = plugins.arrayValue else { throw Problem(description: "\(path): \"plugins\" must be an array") }
             file.plugins = try list.enumerated().map { (index, entry) throws(Problem) in
-                guard let name = try string("name", in: entry), let command = try string("command", in: entry) else {
-                    throw Problem(description: "\(path): plugins[\(index)] needs \"name\" and \"command\"")
+                guard let name = try string("name", in: entry) else { throw Problem(description: "\(path): plugins[\(index)] needs \"name\"") }
+                let process: ProcessSpec
+                do throws(ProcessSpec.Problem) {
+                    process = try ProcessSpec(json: entry)
+                } catch {
+                    throw Problem(description: "\(path): plugins[\(index)]: \(error)")
                 }
-                var environment: [String: String] = [:]
-                for member in entry["env"]?.objectValue?.members ?? [] { environment[member.key] = member.value.stringValue }
                 return PluginSpec(
                     name: name, role: try string("role", in: entry) ?? "scheduler",
                     command: ChildCommand(
-                        command: Self.resolve(command, from: directory),
-                        arguments: entry["args"]?.arrayValue?.compactMap(\.stringValue) ?? [], environment: environment,
-                        workingDirectory: try string("cwd", in: entry).map { Self.resolve($0, from: directory) },
-                        grace: .milliseconds(entry["graceMs"]?.intValue ?? 10_000)))
+                        command: Self.resolve(process.command, from: directory), arguments: process.arguments,
+                        environment: process.environment,
+                        workingDirectory: process.workingDirectory.map { Self.resolve($0, from: directory) },
+                        grace: .milliseconds(process.graceMs)))
             }
         }
         for (index, entry) in (json["routes"]?.arrayValue ?? []).enumerated() {

@@ -1,7 +1,7 @@
-import BatonAdmin
 import ArgumentParser
-import BatonHost
+import BatonAdmin
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 
 struct RPCCommand: AsyncParsableCommand {

@@ -2,8 +2,9 @@ import ArgumentParser
 import BatonHost
 import BatonIngress
 import BatonPlugins
-import Foundation
+import BatonProtocol
 import BatonRPC
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,6 +1,7 @@
 import BatonCore
-import BatonSimulation
 import BatonJSON
+import BatonProtocol
+import BatonSimulation
 import BatonTestSupport
 import Logging
 import NIOConcurrencyHelpers

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonPlugins
+import BatonProtocol
 import BatonStore
 import BatonTestSupport
 import Foundation

@@ -1,7 +1,8 @@
-import Glibc
 import BatonCore
 import BatonProbe
+import BatonProtocol
 import BatonTestSupport
+import Glibc
 import NIOPosix
 import Testing
 

@@ -1,4 +1,5 @@
 import BatonHost
+import BatonProtocol
 import Glibc
 import Testing
 

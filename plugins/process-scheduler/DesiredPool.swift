@@ -1,6 +1,6 @@
-import BatonCore
 import BatonJSON
 import BatonPlugins
+import BatonProtocol
 
 /// A pool as `scheduler.desired` describes it, with its spec read as a local command:
 /// `{command, args?, env?, cwd?, graceMs?}`.
@@ -12,36 +12,25 @@ struct DesiredPool: Sendable, Hashable {
     var desired: Int
     var health: HealthCheck?
     /// The command to run, or why the spec cannot be run.
-    var command: Result<ChildCommand, SpecProblem>
-
-    struct SpecProblem: Error, Hashable, CustomStringConvertible {
-        var description: String
-    }
+    var command: Result<ChildCommand, ProcessSpec.Problem>
 
     init?(_ json: JSON) {
-        guard let id = json["pool"]?.stringValue else { return nil }
-        self.id = id
-        app = json["app"]?.stringValue ?? "?"
-        version = json["version"]?.stringValue ?? "?"
-        service = json["service"]?.stringValue ?? "?"
-        desired = Int(json["desired"]?.intValue ?? 0)
-        health = json["health"]?["path"]?.stringValue.map(HealthCheck.init(path:))
-        command = Self.command(from: json["spec"] ?? .null)
+        guard let message = PoolMessage(json: json) else { return nil }
+        id = message.pool
+        app = message.app
+        version = message.version
+        service = message.service
+        desired = message.desired
+        health = message.health
+        command = Self.command(from: message.spec)
     }
 
-    private static func command(from spec: JSON) -> Result<ChildCommand, SpecProblem> {
-        guard let command = spec["command"]?.stringValue, !command.isEmpty else {
-            return .failure(SpecProblem(description: "the pool's spec has no \"command\" to run"))
+    private static func command(from spec: JSON) -> Result<ChildCommand, ProcessSpec.Problem> {
+        Result { () throws(ProcessSpec.Problem) in
+            let process = try ProcessSpec(json: spec)
+            return ChildCommand(
+                command: process.command, arguments: process.arguments, environment: process.environment,
+                workingDirectory: process.workingDirectory, grace: .milliseconds(process.graceMs))
         }
-        let arguments = spec["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        var environment: [String: String] = [:]
-        for member in spec["env"]?.objectValue?.members ?? [] {
-            if let value = member.value.stringValue { environment[member.key] = value }
-        }
-        let graceMs = spec["graceMs"]?.intValue ?? 10_000
-        return .success(
-            ChildCommand(
-                command: command, arguments: arguments, environment: environment, workingDirectory: spec["cwd"]?.stringValue,
-                grace: .milliseconds(max(0, graceMs))))
     }
 }

@@ -1,6 +1,7 @@
-import BatonCore
 import BatonJSON
 import BatonPlugins
+import BatonProbe
+import BatonProtocol
 import Foundation
 import Logging
 
@@ -35,12 +36,12 @@ actor Supervisor {
     private var shuttingDown = false
     private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     private let reporter: Reporter
-    private let probe: any ReadinessProbe
+    private let probe: NetworkReadinessProbe
     private let logDirectory: String
     private let recordsPath: String
     private let logger: Logger
 
-    init(reporter: Reporter, probe: any ReadinessProbe, logDirectory: String, recordsPath: String, logger: Logger) {
+    init(reporter: Reporter, probe: NetworkReadinessProbe, logDirectory: String, recordsPath: String, logger: Logger) {
         self.reporter = reporter
         self.probe = probe
         self.logDirectory = logDirectory

@@ -1,5 +1,6 @@
 import BatonCore
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 
 /// The JSON shapes of the core's requests and answers on the wire (see PROTOCOL.md).
@@ -73,12 +74,10 @@ enum CoreJSON {
     }
 
     static func desiredPool(_ pool: DesiredPool) -> JSON {
-        var object: JSONObject = [
-            "pool": .id(pool.pool), "app": .id(pool.app), "version": .string(pool.version),
-            "service": .string(pool.service), "desired": .int(Int64(pool.desired)), "spec": pool.spec.spec,
-        ]
-        object["health"] = pool.spec.health.map { ["path": .string($0.path)] }
-        return .object(object)
+        PoolMessage(
+            pool: pool.pool.rawValue, app: pool.app.rawValue, version: pool.version, service: pool.service, desired: pool.desired,
+            spec: pool.spec.spec, health: pool.spec.health
+        ).json
     }
 
     static func event(_ event: CoreEvent, wallTimeMs: Int64) -> JSON {
