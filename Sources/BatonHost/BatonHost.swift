@@ -12,10 +12,11 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// The host process's parts, wired together: the lease broker, the launcher, and the
-/// RPC socket that serves them. It runs as one swift-service-lifecycle service: started,
-/// it listens; on graceful shutdown it closes every connection and removes its socket.
-public final class BatonHost: Service, Sendable {
+/// The host process's parts, wired together: the lease broker, the launcher, the RPC
+/// socket, the ingress, the metrics endpoint and the plugins. `prepare()` takes the state
+/// back; `services` are the parts a `ServiceGroup` then runs, in start order, and shuts
+/// down in reverse, on a signal or when the next host takes over.
+public final class BatonHost: Sendable {
     public let rpcServer: RPCServer
     public let broker: LeaseBroker
     public let launcher: Launcher
@@ -23,19 +24,22 @@ public final class BatonHost: Service, Sendable {
     public let metrics: MetricsServer?
     /// Everything the host counts, whether or not it is served.
     public let registry: PrometheusCollectorRegistry
-    private let leaseCache: LeaseCache?
-    private let drainTimes: DrainTimes
+    let drainTimes: DrainTimes
     private let routes: RouteTable
     let logger: Logger
-    private let plugins: PluginSupervisor
-    private let pluginsRunning = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    let plugins: PluginSupervisor
     private let bootstrapRoutes: [(host: String, app: String)]
-    private let stateDirectory: String?
-    private let stopsSandboxesAtExit: Bool
+    let stateDirectory: String?
+    let stopsSandboxesAtExit: Bool
     let handover: HandoverState
     /// Held from start to stop: one host per state directory.
     private let stateLock = NIOLockedValueBox<DirectoryLock?>(nil)
     private let store = NIOLockedValueBox<SQLiteStore?>(nil)
+    /// Listeners the previous host handed over, by the part that takes each.
+    let inherited = NIOLockedValueBox(InheritedListeners())
+    let rpcListening = Milestone()
+    let ingressListening = Milestone()
+    let metricsListening = Milestone()
 
     public init(
         configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
@@ -57,16 +61,9 @@ public final class BatonHost: Service, Sendable {
                 .nanoseconds(($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds) + .seconds(30)
             } ?? Launcher.defaultStreamDrain, readinessGate: configuration.readinessGate)
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        if let ingressConfiguration = configuration.ingress {
-            let cache = LeaseCache(
-                broker: broker, clock: clock, slotsPerLease: ingressConfiguration.leaseSlots, logger: logger, metrics: ingressMetrics)
-            leaseCache = cache
-            ingress = IngressServer(
-                configuration: ingressConfiguration, routes: routes, leases: cache, logger: logger, metrics: ingressMetrics,
-                group: group)
-        } else {
-            leaseCache = nil
-            ingress = nil
+        let broker = self.broker
+        ingress = configuration.ingress.map {
+            IngressServer(configuration: $0, routes: routes, broker: broker, clock: clock, logger: logger, metrics: ingressMetrics, group: group)
         }
         var methods =
             HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
@@ -98,21 +95,27 @@ public final class BatonHost: Service, Sendable {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    /// Starts listening; used directly by tests, and by `run()`.
-    public func start() async throws {
-        var inherited: [HandedListener] = []
+    /// Takes over from a running host when asked to, opens the state directory and brings
+    /// the state back, and sets the configured routes: all before anyone is let in.
+    public func prepare() async throws {
         if let stateDirectory {
             try Self.makeStateDirectory(stateDirectory)
-            if handover.takesOver { inherited = try await HandoffClient.takeOver(path: handover.socketPath(in: stateDirectory), logger: logger) }
-            try await openState(stateDirectory, wait: inherited.isEmpty ? .zero : .seconds(10))
+            var handed: [HandedListener] = []
+            if handover.takesOver { handed = try await HandoffClient.takeOver(path: handover.socketPath(in: stateDirectory), logger: logger) }
+            let tookOver = !handed.isEmpty
+            inherited.withLockedValue { listeners in
+                listeners.rpc = HandoverState.take("rpc", at: rpcServer.configuration.socketPath, from: &handed)
+                listeners.http = HandoverState.take("http", at: handover.ingressAddress, from: &handed)
+                listeners.metrics = HandoverState.take("metrics", at: handover.metricsAddress, from: &handed)
+            }
+            for unused in handed { close(unused.descriptor) }
+            do {
+                try await openState(stateDirectory, wait: tookOver ? .seconds(10) : .zero)
+            } catch {
+                await releaseState()
+                throw error
+            }
         }
-        await launcher.start()
-        drainTimes.follow(launcher.events)
-        try await rpcServer.start(inheriting: HandoverState.take("rpc", at: rpcServer.configuration.socketPath, from: &inherited))
-        leaseCache?.start()
-        try await ingress?.start(inheriting: HandoverState.take("http", at: handover.ingressAddress, from: &inherited))
-        try await metrics?.start(logger: logger, inheriting: HandoverState.take("metrics", at: handover.metricsAddress, from: &inherited))
-        for unused in inherited { close(unused.descriptor) }
         for route in bootstrapRoutes {
             do {
                 try await launcher.setRoute(host: route.host, app: AppName(route.app), allowingUnknownApp: true)
@@ -120,31 +123,14 @@ public final class BatonHost: Service, Sendable {
                 logger.error("route not set", metadata: ["host": "\(route.host)", "app": "\(route.app)", "error": "\(error)"])
             }
         }
-        let plugins = plugins
-        pluginsRunning.withLockedValue { $0 = Task { await plugins.run() } }
-        if let stateDirectory { try startHandoff(in: stateDirectory) }
     }
 
-    public func stop() async {
-        handover.stopServing()
-        let handedOver = handover.handedOver
-        // Sandboxes and plugins first, while the socket still takes the reports of what stops.
-        if stopsSandboxesAtExit && !handedOver { await launcher.stopAllSandboxes(timeout: .seconds(30)) }
-        await stopPlugins()
-        await metrics?.stop()
-        drainTimes.stop()
-        await ingress?.stop()
-        await leaseCache?.stop()
-        await rpcServer.stop(removingSocket: !handedOver)
-        await launcher.stop()
-        await releaseState()
-    }
-
-    func stopPlugins() async {
-        if let running = pluginsRunning.withLockedValue({ $0 }) {
-            running.cancel()
-            await running.value
-        }
+    /// Returns once every listener is bound: the socket, and the ingress and metrics
+    /// endpoints when configured.
+    public func listening() async {
+        await rpcListening.reached()
+        if ingress != nil { await ingressListening.reached() }
+        if metrics != nil { await metricsListening.reached() }
     }
 
     /// Closes the store and lets go of the state directory, for the next host.
@@ -172,20 +158,5 @@ public final class BatonHost: Service, Sendable {
         self.store.withLockedValue { $0 = store }
         try await launcher.restore(from: store)
         logger.info("state opened", metadata: ["path": "\(store.path)"])
-    }
-
-    /// Serves until a graceful shutdown signal, or until it has handed over to the next host
-    /// and its requests in flight have finished.
-    public func run() async throws {
-        try await start()
-        let handover = self.handover
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await gracefulShutdown() }
-            group.addTask { await handover.finished() }
-            await group.next()
-            group.cancelAll()
-        }
-        logger.info("shutting down")
-        await stop()
     }
 }

@@ -60,10 +60,12 @@ public final class IngressServer: Sendable {
     public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
     public var localAddress: SocketAddress? { channel.withLockedValue { $0?.localAddress } }
 
+    /// An ingress with its own lease cache on `broker`, which it starts and stops with itself.
     public init(
-        configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger,
+        configuration: IngressConfiguration, routes: RouteTable, broker: LeaseBroker, clock: any CoreClock, logger: Logger,
         metrics: IngressMetrics = .disabled, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        let leases = LeaseCache(broker: broker, clock: clock, slotsPerLease: configuration.leaseSlots, logger: logger, metrics: metrics)
         context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger, metrics: metrics)
         self.group = group
     }
@@ -79,6 +81,7 @@ public final class IngressServer: Sendable {
         let context = self.context
         let tunnels = context.tunnels
         context.leases.onRevocation { tunnels.revoked($0) }
+        context.leases.start()
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -126,13 +129,15 @@ public final class IngressServer: Sendable {
         try? await bound.close()
         connections.quiesce()
         await connections.allClosed(within: deadline)
+        await context.leases.stop()
     }
 
     public func stop() async {
         guard let bound = channel.withLockedValue({ current in
             defer { current = nil }
             return current
-        }) else { return }
+        }) else { return await context.leases.stop() }
         try? await bound.close()
+        await context.leases.stop()
     }
 }

@@ -50,11 +50,14 @@ struct DemoCommand: AsyncParsableCommand {
         let demo = DemoService(
             host: host, socket: configuration.rpc.socketPath, deployFile: appDirectory + "/deploy.json", rollovers: rollovers,
             streamSeconds: streamSeconds, ledger: work.path + "/echo-ledger")
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [ServiceGroupConfiguration.ServiceConfiguration(service: demo, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
+            try await host.prepare()
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: host.services + [
+                        ServiceGroupConfiguration.ServiceConfiguration(service: demo, successTerminationBehavior: .gracefullyShutdownGroup)
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             printError("\(error)", command: "demo")

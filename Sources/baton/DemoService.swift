@@ -6,7 +6,8 @@ import BatonLoad
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// The demo itself: start the host, deploy v1, route it, then serve or roll over under load.
+/// The demo itself, beside the host's parts in one group: once the host listens, deploy v1,
+/// route it, then serve or roll over under load; its end shuts the group down.
 final class DemoService: Service, Sendable {
     let host: BatonHost
     let socket: String
@@ -42,7 +43,7 @@ final class DemoService: Service, Sendable {
 
     func run() async throws {
         setvbuf(stdout, nil, _IOLBF, 0)  // progress shows as it happens, also through a pipe
-        try await host.start()
+        await host.listening()
         do {
             try await demo()
         } catch {
@@ -50,7 +51,6 @@ final class DemoService: Service, Sendable {
             failed.withLockedValue { $0 = true }
         }
         say("stopping the host and its sandboxes")
-        await host.stop()
     }
 
     private func say(_ line: String) {

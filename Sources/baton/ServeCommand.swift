@@ -77,12 +77,11 @@ struct ServeCommand: AsyncParsableCommand {
         let eventLoopGroup: any EventLoopGroup =
             (eventLoops ?? file.eventLoops).map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
         let host = BatonHost(configuration: configuration, logger: logger, group: eventLoopGroup)
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                // The host also returns by itself, once it handed over to the next one.
-                services: [ServiceGroupConfiguration.ServiceConfiguration(service: host, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
+            try await host.prepare()
+            // The group also ends by itself once the host handed over to the next one.
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(services: host.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             printError("\(error)", command: "serve")

@@ -3,6 +3,7 @@ import BatonJSON
 import BatonRPC
 import BatonTestSupport
 import Logging
+import ServiceLifecycle
 
 /// A host in this process on a private socket, with clients in each role; everything
 /// it starts is stopped by `withHost`, however the body ends.
@@ -39,15 +40,39 @@ func withHost<T>(
     var logger = Logger(label: "host-test")
     logger.logLevel = .critical
     let host = BatonHost(configuration: configuration, logger: logger)
-    try await host.start()
-    do {
-        let result = try await body(HostHarness(host: host, socket: configuration.rpc.socketPath))
-        await host.stop()
-        return result
-    } catch {
-        await host.stop()
-        throw error
+    try await host.prepare()
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: host.services, logger: logger))
+    let harness = HostHarness(host: host, socket: configuration.rpc.socketPath)
+    return try await withThrowingTaskGroup(of: HostMilestone.self) { parts in
+        parts.addTask {
+            try await group.run()
+            return .ended
+        }
+        parts.addTask {
+            await host.listening()
+            return .listening
+        }
+        guard try await parts.next() == .listening else { throw HostEndedEarly() }
+        do {
+            let result = try await body(harness)
+            await group.triggerGracefulShutdown()
+            try await parts.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await parts.waitForAll()
+            throw error
+        }
     }
+}
+
+private enum HostMilestone: Sendable {
+    case listening
+    case ended
+}
+
+private struct HostEndedEarly: Error, CustomStringConvertible {
+    var description: String { "the host's group ended before it listened" }
 }
 
 /// Reads a client's notifications in order, skipping those a test does not wait for.

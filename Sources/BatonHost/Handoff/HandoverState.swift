@@ -1,22 +1,26 @@
 import NIOConcurrencyHelpers
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// What a host knows about handing over to the next one, or taking over from the last.
+/// A handover is a graceful shutdown with `handedOver` set: each part of the host reads it
+/// to keep what the next host takes (sockets, sandboxes) and to let requests in flight end.
 final class HandoverState: Sendable {
     let takesOver: Bool
     let drain: Duration
     /// The configured addresses, by which inherited listeners are matched.
     let ingressAddress: String?
     let metricsAddress: String?
-    private let server = NIOLockedValueBox<HandoffServer?>(nil)
-    private let handedOverFlag = NIOLockedValueBox(false)
-    private let drained = AsyncStream<Void>.makeStream()
-    /// Of the two things a host that handed over waits for before it exits: its answer to the
-    /// next host has gone out, and its requests in flight are done.
-    private let pending = NIOLockedValueBox(2)
+    /// The next host asked this one to step down.
+    let stepDownAsked = Milestone()
+    /// The state directory is free for the next host.
+    let stateReleased = Milestone()
+    /// The next host has been told so.
+    let answered = Milestone()
+    private let phase = NIOLockedValueBox(Phase.serving)
+
+    enum Phase {
+        case serving
+        case handedOver
+    }
 
     init(takesOver: Bool, drain: Duration, ingressAddress: String?, metricsAddress: String?) {
         self.takesOver = takesOver
@@ -34,46 +38,10 @@ final class HandoverState: Sendable {
         return inherited.remove(at: index).descriptor
     }
 
-    func serve(with handoff: HandoffServer) {
-        server.withLockedValue { $0 = handoff }
-    }
+    var handedOver: Bool { phase.withLockedValue { $0 == .handedOver } }
 
-    func stopServing() {
-        server.withLockedValue { current in
-            current?.stop()
-            current = nil
-        }
-    }
-
-    var handedOver: Bool { handedOverFlag.withLockedValue { $0 } }
-
-    func markHandedOver() {
-        handedOverFlag.withLockedValue { $0 = true }
-    }
-
-    /// The host that handed over is done with its requests in flight.
-    func finishDraining() {
-        countDown()
-    }
-
-    /// The handover server answered the next host, or stopped listening.
-    func answered() {
-        guard handedOver else { return }
-        countDown()
-    }
-
-    private func countDown() {
-        if pending.withLockedValue({ left in
-            left -= 1
-            return left == 0
-        }) {
-            drained.continuation.finish()
-        }
-    }
-
-    /// Returns once the handover is over (answered and drained), or when the calling task is
-    /// cancelled.
-    func finished() async {
-        for await _ in drained.stream {}
+    func stepDown() {
+        phase.withLockedValue { $0 = .handedOver }
+        stepDownAsked.reach()
     }
 }

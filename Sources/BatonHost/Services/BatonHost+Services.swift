@@ -1,0 +1,95 @@
+import BatonCore
+import ServiceLifecycle
+
+/// Listening sockets a previous host handed over, by the part that listens on each.
+struct InheritedListeners {
+    var rpc: Int32?
+    var http: Int32?
+    var metrics: Int32?
+}
+
+extension BatonHost {
+    /// The host's parts in start order, for a `ServiceGroup`, which shuts them down in
+    /// reverse: the handover server, the plugins (after the sandboxes, when the host takes
+    /// them down with it), the metrics endpoint, the socket, the launcher, the state, the
+    /// ingress (which lets requests in flight finish after a handover), drain timing, and the
+    /// handover's last word.
+    /// Call `prepare()` first.
+    public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
+        let handover = self.handover
+        let logger = self.logger
+        var parts: [any Service] = [
+            // First to start, so last to stop: after a handover, once requests in flight are done.
+            HostPart(
+                name: "handover end",
+                stop: { if handover.handedOver { logger.info("handed over; requests in flight are done") } }),
+            HostPart(name: "drain timing", start: { [drainTimes, launcher] in drainTimes.follow(launcher.events) }, stop: { [drainTimes] in drainTimes.stop() }),
+        ]
+        if let ingress {
+            let listening = ingressListening
+            let inherited = inherited.withLockedValue { $0.http }
+            parts.append(
+                HostPart(
+                    name: "ingress",
+                    start: {
+                        try await ingress.start(inheriting: inherited)
+                        listening.reach()
+                    },
+                    stop: {
+                        if handover.handedOver { await ingress.quiesce(deadline: handover.drain) } else { await ingress.stop() }
+                    }))
+        }
+        parts += [
+            HostPart(
+                name: "state",
+                stop: { [self] in
+                    await releaseState()
+                    handover.stateReleased.reach()
+                    if handover.handedOver { await handover.answered.reached() }  // before requests in flight end and the process exits
+                }),
+            HostPart(name: "launcher", start: { [launcher] in await launcher.start() }, stop: { [launcher] in await launcher.stop() }),
+        ]
+        let rpcServer = self.rpcServer
+        let rpcListening = self.rpcListening
+        let rpcInherited = inherited.withLockedValue { $0.rpc }
+        parts.append(
+            HostPart(
+                name: "rpc",
+                start: {
+                    try await rpcServer.start(inheriting: rpcInherited)
+                    rpcListening.reach()
+                },
+                stop: { await rpcServer.stop(removingSocket: !handover.handedOver) }))
+        if let metrics {
+            let listening = metricsListening
+            let inherited = inherited.withLockedValue { $0.metrics }
+            parts.append(
+                HostPart(
+                    name: "metrics",
+                    start: {
+                        try await metrics.start(logger: logger, inheriting: inherited)
+                        listening.reach()
+                    },
+                    stop: { await metrics.stop() }))
+        }
+        let launcher = self.launcher
+        let stopsSandboxes = stopsSandboxesAtExit
+        parts.append(
+            PluginsService(
+                supervisor: plugins, socketListening: rpcListening,
+                beforeStopping: {
+                    if stopsSandboxes && !handover.handedOver { await launcher.stopAllSandboxes(timeout: .seconds(30)) }
+                }))
+        var configurations = parts.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        if let stateDirectory {
+            // Its end, when the next host asks this one to step down, shuts the group down.
+            configurations.append(
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: HandoffService(
+                        handover: handover, path: handover.socketPath(in: stateDirectory), listeners: { [self] in listenersToHand() },
+                        logger: logger),
+                    successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        return configurations
+    }
+}
