@@ -26,18 +26,11 @@ extension BatonHost {
             HostPart(name: "drain timing", start: { [drainTimes, launcher] in drainTimes.follow(launcher.events) }, stop: { [drainTimes] in drainTimes.stop() }),
         ]
         if let ingress {
-            let listening = ingressListening
             let inherited = inherited.withLockedValue { $0.http }
             parts.append(
                 HostPart(
-                    name: "ingress",
-                    start: {
-                        try await ingress.start(inheriting: inherited)
-                        listening.reach()
-                    },
-                    stop: {
-                        if handover.handedOver { await ingress.quiesce(deadline: handover.drain) } else { await ingress.stop() }
-                    }))
+                    name: "ingress", reaching: ingressListening, start: { try await ingress.start(inheriting: inherited) },
+                    stop: { if handover.handedOver { await ingress.quiesce(deadline: handover.drain) } else { await ingress.stop() } }))
         }
         parts += [
             HostPart(
@@ -50,26 +43,16 @@ extension BatonHost {
             HostPart(name: "launcher", start: { [launcher] in await launcher.start() }, stop: { [launcher] in await launcher.stop() }),
         ]
         let rpcServer = self.rpcServer
-        let rpcListening = self.rpcListening
         let rpcInherited = inherited.withLockedValue { $0.rpc }
         parts.append(
             HostPart(
-                name: "rpc",
-                start: {
-                    try await rpcServer.start(inheriting: rpcInherited)
-                    rpcListening.reach()
-                },
+                name: "rpc", reaching: rpcListening, start: { try await rpcServer.start(inheriting: rpcInherited) },
                 stop: { await rpcServer.stop(removingSocket: !handover.handedOver) }))
         if let metrics {
-            let listening = metricsListening
             let inherited = inherited.withLockedValue { $0.metrics }
             parts.append(
                 HostPart(
-                    name: "metrics",
-                    start: {
-                        try await metrics.start(logger: logger, inheriting: inherited)
-                        listening.reach()
-                    },
+                    name: "metrics", reaching: metricsListening, start: { try await metrics.start(logger: logger, inheriting: inherited) },
                     stop: { await metrics.stop() }))
         }
         let launcher = self.launcher
