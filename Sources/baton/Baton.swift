@@ -7,6 +7,9 @@ struct Baton: AsyncParsableCommand {
         commandName: "baton",
         abstract: "A host that rolls HTTP services over to new versions without losing a request.",
         version: BatonVersion.string,
-        subcommands: [DemoCommand.self, ServeCommand.self, DeployCommand.self, StatusCommand.self, RPCCommand.self, ContractCommand.self]
+        subcommands: [
+            DemoCommand.self, ServeCommand.self, DeployCommand.self, StatusCommand.self, RPCCommand.self, ContractCommand.self,
+            SettingsCommand.self,
+        ]
     )
 }

@@ -29,24 +29,8 @@ struct ServeCommand: AsyncParsableCommand {
     var takeOver = false
     @Flag(help: "Stop every sandbox before exiting. Without it sandboxes keep running, and the next host on the same --state takes them back.")
     var stopSandboxesAtExit = false
-    @Flag(help: "Only to see what Baton prevents: cut over at once, admit sandboxes unchecked, no drain (launcher.readinessGate 0).")
-    var noReadinessGate = false
-    @Option(help: "How long a lease lives without renewal, in ms (leases.ttlMs, default 30000).")
-    var leaseTtlMs: Int64?
-    @Option(help: "How long a host that handed over to a --take-over host lets its requests in flight finish, in ms (host.handoverDrainMs, default 30000).")
-    var handoverDrainMs: Int64?
-    @Option(help: "Longest RPC line in bytes (rpc.maxLineBytes).")
-    var rpcMaxLineBytes: Int64?
-    @Option(help: "Most RPC connections open at once (rpc.maxConnections).")
-    var rpcMaxConnections: Int64?
-    @Option(help: "Most requests in flight per RPC connection (rpc.maxInFlight).")
-    var rpcMaxInFlight: Int64?
-    @Option(help: "Messages queued for a client that does not read before it is disconnected (rpc.outboundQueue).")
-    var rpcOutboundQueue: Int64?
-    @Option(help: "Milliseconds a client may leave its socket unread before it is disconnected (rpc.writeStallTimeoutMs).")
-    var rpcWriteStallTimeoutMs: Int64?
-    @Option(help: "Milliseconds a new connection has to send host.hello (rpc.helloTimeoutMs).")
-    var rpcHelloTimeoutMs: Int64?
+    @Option(name: .customLong("set"), help: "NAME=VALUE: a numeric setting, as `baton settings` lists them; repeatable. It wins over the config file.")
+    var settings: [String] = []
     @Option(name: .customLong("allow-uid"), help: "A peer uid allowed on the socket; repeat for more. Default: this process's uid and root.")
     var allowedUIDs: [UInt32] = []
     @Option(help: "Serve HTTP for the apps on HOST:PORT, for example 127.0.0.1:8080.")
@@ -55,7 +39,6 @@ struct ServeCommand: AsyncParsableCommand {
     var metrics: String?
     @Option(help: "The app that serves hosts no route names.")
     var defaultApp: String?
-    @OptionGroup var ingressLimits: IngressLimitOptions
     @Option(help: "Event loop threads for the socket and the ingress. Default: one per core.")
     var eventLoops: Int?
     @Option(help: "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected.")
@@ -89,43 +72,32 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// The flags given, by setting name.
-    private var rpcSettings: [String: Int64] {
-        let given: [(String, Int64?)] = [
-            ("rpc.maxLineBytes", rpcMaxLineBytes), ("rpc.maxConnections", rpcMaxConnections), ("rpc.maxInFlight", rpcMaxInFlight),
-            ("rpc.outboundQueue", rpcOutboundQueue), ("rpc.writeStallTimeoutMs", rpcWriteStallTimeoutMs),
-            ("rpc.helloTimeoutMs", rpcHelloTimeoutMs), ("leases.ttlMs", leaseTtlMs), ("host.handoverDrainMs", handoverDrainMs),
-            ("launcher.readinessGate", noReadinessGate ? 0 : nil),
-        ]
-        return Dictionary(given.compactMap { name, value in value.map { (name, $0) } }, uniquingKeysWith: { $1 })
+    /// The `--set` flags, by setting name.
+    private func givenSettings() throws -> [String: Int64] {
+        var given: [String: Int64] = [:]
+        for entry in settings {
+            guard let equals = entry.firstIndex(of: "="), let value = Int64(entry[entry.index(after: equals)...]) else {
+                throw ValidationError("--set takes NAME=VALUE with a whole number, for example --set ingress.maxRetries=1; got \(entry)")
+            }
+            given[String(entry[..<equals])] = value
+        }
+        return given
     }
 
     private func makeConfiguration(_ file: ConfigFile) throws -> HostConfiguration {
         var configuration = HostConfiguration(socketPath: socket.given ?? file.socket ?? SocketLocation.defaultPath())
-        let settings = file.settings.merging(rpcSettings.merging(ingressLimits.settings) { $1 }) { $1 }
-        var ingress: IngressConfiguration?
         if let http = http ?? file.http {
             let (host, port) = try Self.address(http, flag: "--http")
-            ingress = IngressConfiguration(host: host, port: port)
-            ingress?.defaultApp = defaultApp ?? file.defaultApp
+            configuration.ingress = IngressConfiguration(host: host, port: port)
+            configuration.ingress?.defaultApp = defaultApp ?? file.defaultApp
         }
-        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
-            if let setting = HostConfiguration.numericSettings[name] {
-                try Self.check(name, value, setting.minimum)
-                setting.apply(&configuration, value)
-            } else if let setting = RPCServerConfiguration.numericSettings[name] {
-                try Self.check(name, value, setting.minimum)
-                setting.apply(&configuration.rpc, value)
-            } else if let setting = IngressConfiguration.numericSettings[name] {
-                try Self.check(name, value, setting.minimum)
-                if ingress != nil { setting.apply(&ingress!, value) }
-            } else {
-                let known = (Array(HostConfiguration.numericSettings.keys) + Array(RPCServerConfiguration.numericSettings.keys)
-                    + Array(IngressConfiguration.numericSettings.keys)).sorted()
-                throw ValidationError("unknown setting \(name); known: \(known.joined(separator: ", "))")
+        for (name, value) in file.settings.merging(try givenSettings(), uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+            do throws(SettingRefused) {
+                try Setting.named(name).apply(value, to: &configuration)
+            } catch {
+                throw ValidationError(error.description)
             }
         }
-        configuration.ingress = ingress
         if !allowedUIDs.isEmpty { configuration.rpc.allowedUIDs = Set(allowedUIDs) }
         configuration.defaultScheduler = defaultScheduler ?? file.defaultScheduler
         if let metrics = metrics ?? file.metrics {
@@ -158,10 +130,6 @@ struct ServeCommand: AsyncParsableCommand {
     static func siblingExecutable(_ name: String) -> String {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return ((me as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
-    }
-
-    private static func check(_ name: String, _ value: Int64, _ minimum: Int64) throws {
-        guard value >= minimum else { throw ValidationError("\(name) must be at least \(minimum); got \(value)") }
     }
 
     private static func address(_ text: String, flag: String) throws -> (host: String, port: Int) {

@@ -63,7 +63,7 @@ struct ContractKitTests {
             {"expect": {"jsonrpc": "2.0", "id": 1, "result": {}}}
             """.write(toFile: wrong + "/ping-before-hello.jsonl", atomically: true, encoding: .utf8)
         let outcome = try await BatonProcess.serving(
-            ["--socket", socket, "--state", directory.file("state"), "--lease-ttl-ms", "3000"], plugins: true
+            ["--socket", socket, "--state", directory.file("state"), "--set", "leases.ttlMs=3000"], plugins: true
         ) { execution, log in
             try await log.waitFor("rpc socket listening")
             let kit = try await BatonProcess.run([

@@ -157,7 +157,7 @@ struct ServeProcessTests {
             {"socket": "\(socket)", "state": "\(directory.file("state"))", "plugins": [],
              "settings": {"rpc.maxLineBytes": 64}, "routes": [{"host": "Shop.Test", "app": "shop"}]}
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let outcome = try await BatonProcess.serving(["--config", config, "--rpc-max-line-bytes", "4096"], plugins: true) { execution, log in
+        let outcome = try await BatonProcess.serving(["--config", config, "--set", "rpc.maxLineBytes=4096"], plugins: true) { execution, log in
             try await log.waitFor("rpc socket listening")
             let routes = try await BatonProcess.run(["rpc", "--socket", socket, "route.list"])
             #expect(routes.stdout.contains(#""host":"shop.test","app":"shop""#), "\(routes)")
