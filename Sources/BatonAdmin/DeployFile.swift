@@ -11,7 +11,9 @@ public struct DeployFile {
     }
 
     public static func load(_ path: String, version: String?) throws(Problem) -> JSON {
-        guard let data = FileManager.default.contents(atPath: path) else { throw Problem(description: "cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Problem(description: "cannot read \(path)")
+        }
         var deploy: JSON
         do {
             deploy = try JSON.parse(data)
@@ -29,7 +31,8 @@ public struct DeployFile {
         let services = (deploy["services"]?.arrayValue ?? []).map { service in
             var service = substitute(service, version: finalVersion)
             if let spec = service["spec"], let cwd = spec["cwd"]?.stringValue, !cwd.hasPrefix("/") {
-                let absolute = URL(fileURLWithPath: cwd, relativeTo: URL(fileURLWithPath: directory + "/")).standardizedFileURL.path
+                let absolute = URL(fileURLWithPath: cwd, relativeTo: URL(fileURLWithPath: directory + "/"))
+                    .standardizedFileURL.path
                 service = service.setting("spec", to: spec.setting("cwd", to: .string(absolute)))
             }
             return service
@@ -41,7 +44,8 @@ public struct DeployFile {
         switch value {
         case .string(let text): .string(text.replacingOccurrences(of: "${version}", with: version))
         case .array(let items): .array(items.map { substitute($0, version: version) })
-        case .object(let object): .object(JSONObject(object.members.map { ($0.key, substitute($0.value, version: version)) }))
+        case .object(let object):
+            .object(JSONObject(object.members.map { ($0.key, substitute($0.value, version: version)) }))
         default: value
         }
     }

@@ -24,7 +24,12 @@ public struct DeployProgress: Sendable {
     /// Return at the cutover instead of waiting for the old version to drain.
     public var untilCutover: Bool
 
-    public init(socket: String, tokenFile: String?, say: @escaping @Sendable (String) -> Void, untilCutover: Bool = false) {
+    public init(
+        socket: String,
+        tokenFile: String?,
+        say: @escaping @Sendable (String) -> Void,
+        untilCutover: Bool = false
+    ) {
         self.socket = socket
         self.tokenFile = tokenFile
         self.say = say
@@ -47,20 +52,29 @@ public struct DeployProgress: Sendable {
         var readyToCutoverMs: Int64?
         func outcome(succeeded: Bool, reason: String? = nil, total: Duration) -> Outcome {
             Outcome(
-                deployment: deployment, succeeded: succeeded, reason: reason, cutover: cutover, total: total,
-                readyToCutoverMs: readyToCutoverMs, readyHeardAt: readyHeardAt)
+                deployment: deployment,
+                succeeded: succeeded,
+                reason: reason,
+                cutover: cutover,
+                total: total,
+                readyToCutoverMs: readyToCutoverMs,
+                readyHeardAt: readyHeardAt
+            )
         }
         for await notification in client.notifications where notification.method == "event" {
             guard let event = notification.params, let type = event["type"]?.stringValue else { continue }
             let elapsed = ContinuousClock.now - started
             let own = event["deployment"]?.stringValue == deployment
-            let detail = [event["service"], event["pool"], event["sandbox"], event["reason"]].compactMap { $0?.stringValue }.joined(separator: " ")
+            let detail = [event["service"], event["pool"], event["sandbox"], event["reason"]].compactMap {
+                $0?.stringValue
+            }.joined(separator: " ")
             if type == "sandbox.ready", event["version"]?.stringValue == version {
                 lastReadyMs = event["time"]?.intValue
                 if cutover == nil { readyHeardAt = .now }
             }
             switch type {
-            case "sandbox.ready" where event["version"]?.stringValue == version, "sandbox.failed" where event["version"]?.stringValue == version,
+            case "sandbox.ready" where event["version"]?.stringValue == version,
+                "sandbox.failed" where event["version"]?.stringValue == version,
                 "pool.created" where own, "sandbox.draining" where own, "pool.scaled_down" where own:
                 say("  \(Self.milliseconds(elapsed)) ms  \(type)  \(detail)")
             case "deploy.cutover" where own:
@@ -79,7 +93,11 @@ public struct DeployProgress: Sendable {
                 continue
             }
         }
-        return outcome(succeeded: false, reason: "the connection to the host closed before the deploy ended", total: .now - started)
+        return outcome(
+            succeeded: false,
+            reason: "the connection to the host closed before the deploy ended",
+            total: .now - started
+        )
     }
 
     public static func milliseconds(_ duration: Duration) -> Int64 {

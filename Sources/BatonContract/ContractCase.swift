@@ -13,7 +13,10 @@ public struct ContractCase<Context: Sendable>: Sendable {
     public var run: @Sendable (Context) async throws -> Void
 
     public init(
-        _ name: String, section: String, _ requirement: Requirement = .must, run: @escaping @Sendable (Context) async throws -> Void
+        _ name: String,
+        section: String,
+        _ requirement: Requirement = .must,
+        run: @escaping @Sendable (Context) async throws -> Void
     ) {
         self.name = name
         self.section = section
@@ -45,7 +48,11 @@ public func require(_ condition: Bool, _ message: @autoclosure () -> String) thr
 
 /// Waits for `body` up to `seconds`; a plugin that never does what a case waits for fails
 /// it with `what` instead of hanging the kit.
-public func within<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T?) async throws -> T {
+public func within<T: Sendable>(
+    _ seconds: Double,
+    _ what: String,
+    _ body: @escaping @Sendable () async throws -> T?
+) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {

@@ -32,7 +32,9 @@ public struct ContractRunner {
     /// `prepare` gives each case a fresh context (a new mock host, a new plugin process),
     /// and `finish` tears it down, whatever the outcome.
     public func runAll<Context>(
-        _ cases: [ContractCase<Context>], prepare: () async throws -> Context, transcript: (Context) async -> [String],
+        _ cases: [ContractCase<Context>],
+        prepare: () async throws -> Context,
+        transcript: (Context) async -> [String],
         finish: (Context) async -> Void
     ) async -> [Outcome] {
         var outcomes: [Outcome] = []
@@ -58,24 +60,45 @@ public struct ContractRunner {
                 verdict = .fail
                 detail = "\(error)"
                 if let context, case let lines = await transcript(context), !lines.isEmpty {
-                    detail += "\n    lines exchanged (last 20):\n" + lines.suffix(20).map { "      \($0)" }.joined(separator: "\n")
+                    detail +=
+                        "\n    lines exchanged (last 20):\n"
+                        + lines.suffix(20).map { "      \($0)" }.joined(separator: "\n")
                 }
             }
             if let context { await finish(context) }
             let elapsed = ContinuousClock.now - started
-            outcomes.append(report(contractCase, verdict, detail, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            outcomes.append(
+                report(
+                    contractCase,
+                    verdict,
+                    detail,
+                    Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                )
+            )
         }
         let failed = outcomes.filter { $0.verdict == .fail }
-        say("\(outcomes.count) cases: \(outcomes.filter { $0.verdict == .pass }.count) passed, \(failed.count) failed, \(outcomes.filter { $0.verdict == .skip }.count) skipped")
+        say(
+            "\(outcomes.count) cases: \(outcomes.filter { $0.verdict == .pass }.count) passed, \(failed.count) failed, \(outcomes.filter { $0.verdict == .skip }.count) skipped"
+        )
         return outcomes
     }
 
-    private func report<Context>(_ contractCase: ContractCase<Context>, _ verdict: Outcome.Verdict, _ detail: String, _ seconds: Double) -> Outcome {
+    private func report<Context>(
+        _ contractCase: ContractCase<Context>,
+        _ verdict: Outcome.Verdict,
+        _ detail: String,
+        _ seconds: Double
+    ) -> Outcome {
         let tag = "[\(contractCase.requirement.rawValue) \(contractCase.section)]"
         say("\(verdict.rawValue) \(contractCase.name) \(tag)\(detail.isEmpty ? "" : ": \(detail)")")
         return Outcome(
-            name: contractCase.name, section: contractCase.section, requirement: contractCase.requirement, verdict: verdict, detail: detail,
-            seconds: seconds)
+            name: contractCase.name,
+            section: contractCase.section,
+            requirement: contractCase.requirement,
+            verdict: verdict,
+            detail: detail,
+            seconds: seconds
+        )
     }
 
     /// Whether the run failed: a MUST case failed, or with `strict` any case.
@@ -90,10 +113,12 @@ public struct ContractRunner {
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuite name=\"\(escape(suite))\" tests=\"\(outcomes.count)\" failures=\"\(outcomes.filter { $0.verdict == .fail }.count)\""
+        xml +=
+            "<testsuite name=\"\(escape(suite))\" tests=\"\(outcomes.count)\" failures=\"\(outcomes.filter { $0.verdict == .fail }.count)\""
         xml += " skipped=\"\(outcomes.filter { $0.verdict == .skip }.count)\">\n"
         for outcome in outcomes {
-            xml += "  <testcase classname=\"\(escape(suite)).\(escape(outcome.requirement.rawValue))\" name=\"\(escape(outcome.name))\""
+            xml +=
+                "  <testcase classname=\"\(escape(suite)).\(escape(outcome.requirement.rawValue))\" name=\"\(escape(outcome.name))\""
             xml += " time=\"\(String(format: "%.3f", outcome.seconds))\">"
             switch outcome.verdict {
             case .pass: break

@@ -19,7 +19,9 @@ public final class FixtureServer: Sendable {
     public var url: String { "http://127.0.0.1:\(port)" }
 
     public static func start(
-        name: String, port: Int = 0, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        name: String,
+        port: Int = 0,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> FixtureServer {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -67,8 +69,14 @@ private final class NameResponder: ChannelInboundHandler {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "\(name.utf8.count)")
             if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: name)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil
+            )
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: name)))),
+                promise: nil
+            )
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if !keepAlive { context.close(promise: nil) }
         }

@@ -77,15 +77,28 @@ public struct HostKit: Sendable {
         /// Deploys `version` with `instances` sandboxes for the kit's scheduler; returns its pool.
         func deploy(_ version: String, instances: Int = 1, readyTimeoutMs: Int64 = 20_000) async throws -> String {
             _ = try await call(
-                admin, "app.deploy",
+                admin,
+                "app.deploy",
                 [
-                    "app": .string(app), "version": .string(version), "readyTimeoutMs": .int(readyTimeoutMs), "drainTimeoutMs": 5_000,
-                    "services": [["name": "web", "instances": .int(Int64(instances)), "scheduler": "contract-kit", "spec": ["kit": .string(version)]]],
-                ])
+                    "app": .string(app), "version": .string(version), "readyTimeoutMs": .int(readyTimeoutMs),
+                    "drainTimeoutMs": 5_000,
+                    "services": [
+                        [
+                            "name": "web", "instances": .int(Int64(instances)), "scheduler": "contract-kit",
+                            "spec": ["kit": .string(version)],
+                        ]
+                    ],
+                ]
+            )
             let update = try await desired.next("scheduler.desired", within: 5) { message in
-                message.params["pools"]?.arrayValue?.contains { $0["version"]?.stringValue == version && $0["app"]?.stringValue == self.app } == true
+                message.params["pools"]?.arrayValue?.contains {
+                    $0["version"]?.stringValue == version && $0["app"]?.stringValue == self.app
+                } == true
             }
-            guard let pool = update.params["pools"]?.arrayValue?.first(where: { $0["version"]?.stringValue == version })?["pool"]?.stringValue
+            guard
+                let pool = update.params["pools"]?.arrayValue?.first(where: { $0["version"]?.stringValue == version })?[
+                    "pool"
+                ]?.stringValue
             else { throw CaseFailure("scheduler.desired named no pool for \(version)") }
             return pool
         }
@@ -95,13 +108,17 @@ public struct HostKit: Sendable {
             let backend = try await FixtureServer.start(name: sandbox)
             backends.withLockedValue { $0.append(backend) }
             _ = try await call(
-                scheduler, "scheduler.report",
-                ["sandbox": .string(sandbox), "pool": .string(pool), "state": "ready", "url": .string(backend.url)])
+                scheduler,
+                "scheduler.report",
+                ["sandbox": .string(sandbox), "pool": .string(pool), "state": "ready", "url": .string(backend.url)]
+            )
         }
 
-        func event(_ type: String, within seconds: Double = 10, version: String? = nil) async throws -> MockHost.Inbound {
+        func event(_ type: String, within seconds: Double = 10, version: String? = nil) async throws -> MockHost.Inbound
+        {
             try await adminEvents.next("event", within: seconds) {
-                $0.params["type"]?.stringValue == type && (version == nil || $0.params["version"]?.stringValue == version)
+                $0.params["type"]?.stringValue == type
+                    && (version == nil || $0.params["version"]?.stringValue == version)
             }
         }
 
@@ -125,7 +142,8 @@ public struct HostKit: Sendable {
     public var cases: [ContractCase<Context>] {
         let socket = socket
         let wire = transcripts.map { transcript in
-            ContractCase<Context>("transcript-\(transcript.name)", section: "§2 JSON-RPC 2.0, §3 Sessions and roles") { context in
+            ContractCase<Context>("transcript-\(transcript.name)", section: "§2 JSON-RPC 2.0, §3 Sessions and roles") {
+                context in
                 try await transcript.run(socket: socket) { line in context.lines.withLockedValue { $0.append(line) } }
             }
         }
@@ -133,7 +151,9 @@ public struct HostKit: Sendable {
             ContractCase("readiness-gate-holds-cutover", section: "§4 Admin role, promises 3 and 4") { context in
                 let pool = try await context.deploy("v1", instances: 2)
                 try await context.ready("\(context.app)-a", pool: pool)
-                let early = await context.adminEvents.arrives("event", within: 1) { $0.params["type"] == "deploy.cutover" }
+                let early = await context.adminEvents.arrives("event", within: 1) {
+                    $0.params["type"] == "deploy.cutover"
+                }
                 try require(!early, "cut over with 1 of 2 sandboxes ready")
                 try await context.ready("\(context.app)-b", pool: pool)
                 _ = try await context.event("deploy.cutover", version: "v1")
@@ -145,7 +165,10 @@ public struct HostKit: Sendable {
                 try await context.ready("\(context.app)-c", pool: pool)
                 _ = try await context.event("deploy.cutover", version: "v2")
                 let lease = try await context.lease()
-                try require(lease["version"] == "v2", "a lease after the cutover is on \(lease["version"]?.stringValue ?? "?"), not v2")
+                try require(
+                    lease["version"] == "v2",
+                    "a lease after the cutover is on \(lease["version"]?.stringValue ?? "?"), not v2"
+                )
             },
             ContractCase("cutover-revokes-old-leases", section: "§4 Router role") { context in
                 try await context.live()
@@ -155,7 +178,10 @@ public struct HostKit: Sendable {
                 let revoked = try await context.revocations.next("lease.revoked", within: 5) {
                     $0.params["leases"]?.arrayValue?.contains(.string(old)) == true
                 }
-                try require(revoked.params["reason"] == "cutover", "revoked with reason \(revoked.params["reason"]?.stringValue ?? "?")")
+                try require(
+                    revoked.params["reason"] == "cutover",
+                    "revoked with reason \(revoked.params["reason"]?.stringValue ?? "?")"
+                )
             },
             ContractCase("drain-ends-when-leases-are-released", section: "§4 Admin role, promise 5") { context in
                 try await context.live()
@@ -166,18 +192,26 @@ public struct HostKit: Sendable {
                 _ = try await context.event("deploy.cutover", version: "v2")
                 // Watched for less than the lease's life, so only a release can end the drain.
                 let watch = min(1.0, Double(lease["ttlMs"]?.intValue ?? 2_000) / 3000)
-                let early = await context.adminEvents.arrives("event", within: watch) { $0.params["type"] == "pool.scaled_down" }
+                let early = await context.adminEvents.arrives("event", within: watch) {
+                    $0.params["type"] == "pool.scaled_down"
+                }
                 try require(!early, "scaled down while a lease was still held")
                 _ = try await context.call(context.router, "lease.release", ["lease": old])
                 let scaled = try await context.event("pool.scaled_down", within: 5, version: "v1")
-                try require(scaled.params["reason"] == "drained", "scaled down for \(scaled.params["reason"]?.stringValue ?? "?")")
+                try require(
+                    scaled.params["reason"] == "drained",
+                    "scaled down for \(scaled.params["reason"]?.stringValue ?? "?")"
+                )
             },
             ContractCase("a-version-that-never-gets-ready-rolls-back", section: "§4 Admin role, promise 6") { context in
                 try await context.live()
                 _ = try await context.deploy("v2", readyTimeoutMs: 1_000)
                 _ = try await context.event("deploy.failed", within: 10, version: "v2")
                 let lease = try await context.lease()
-                try require(lease["version"] == "v1", "after the rollback a lease is on \(lease["version"]?.stringValue ?? "?")")
+                try require(
+                    lease["version"] == "v1",
+                    "after the rollback a lease is on \(lease["version"]?.stringValue ?? "?")"
+                )
             },
             ContractCase("a-newer-deploy-supersedes-a-waiting-one", section: "§4 Admin role, promise 7") { context in
                 try await context.live()
@@ -190,12 +224,17 @@ public struct HostKit: Sendable {
                 let lease = try await context.lease()
                 let ttl = lease["ttlMs"]?.intValue ?? 0
                 guard ttl <= 5_000 else {
-                    throw CaseSkip("this host's leases live \(ttl) ms; run it with leases.ttlMs of 5000 or less to check expiry")
+                    throw CaseSkip(
+                        "this host's leases live \(ttl) ms; run it with leases.ttlMs of 5000 or less to check expiry"
+                    )
                 }
                 let revoked = try await context.revocations.next("lease.revoked", within: Double(ttl) / 1000 + 3) {
                     $0.params["leases"]?.arrayValue?.contains(lease["lease"] ?? .null) == true
                 }
-                try require(revoked.params["reason"] == "expired", "revoked for \(revoked.params["reason"]?.stringValue ?? "?"), not expired")
+                try require(
+                    revoked.params["reason"] == "expired",
+                    "revoked for \(revoked.params["reason"]?.stringValue ?? "?"), not expired"
+                )
                 do {
                     _ = try await context.call(context.router, "lease.renew", ["lease": lease["lease"] ?? .null])
                     throw CaseFailure("an expired lease was renewed")
@@ -207,11 +246,16 @@ public struct HostKit: Sendable {
                 let clients: [(RPCClient, [String])] = [
                     (context.admin, ["app.deploy", "app.status", "route.set", "route.remove", "events.watch"]),
                     (context.scheduler, ["scheduler.report", "scheduler.sync"]),
-                    (context.router, ["lease.acquire", "lease.renew", "lease.release", "lease.invalidate", "lease.watch"]),
+                    (
+                        context.router,
+                        ["lease.acquire", "lease.renew", "lease.release", "lease.invalidate", "lease.watch"]
+                    ),
                 ]
                 for (client, methods) in clients {
                     for method in methods {
-                        for params: JSON in [[1, 2], ["app": 5, "lease": 5, "sandbox": 5, "host": 5, "apps": 5, "sandboxes": 5]] {
+                        for params: JSON in [
+                            [1, 2], ["app": 5, "lease": 5, "sandbox": 5, "host": 5, "apps": 5, "sandboxes": 5],
+                        ] {
                             do {
                                 _ = try await context.call(client, method, params)
                                 throw CaseFailure("\(method) accepted \((try? params.serializedString()) ?? "")")
@@ -230,7 +274,10 @@ public struct HostKit: Sendable {
         let socket = socket
         let schemas = schemas
         return await runner.runAll(
-            cases, prepare: { try await Context(socket: socket, schemas: schemas) }, transcript: { $0.lines.withLockedValue { $0 } },
-            finish: { await $0.finish() })
+            cases,
+            prepare: { try await Context(socket: socket, schemas: schemas) },
+            transcript: { $0.lines.withLockedValue { $0 } },
+            finish: { await $0.finish() }
+        )
     }
 }

@@ -27,7 +27,11 @@ public actor Inbox {
 
     /// The next message with `method` that `matches`, skipping others; fails the case after
     /// `seconds`.
-    public func next(_ method: String, within seconds: Double = 10, where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true })
+    public func next(
+        _ method: String,
+        within seconds: Double = 10,
+        where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true }
+    )
         async throws -> MockHost.Inbound
     {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -44,7 +48,11 @@ public actor Inbox {
     }
 
     /// Whether a message with `method` arrives within `seconds`; for what must not happen.
-    public func arrives(_ method: String, within seconds: Double, where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true }) async -> Bool {
+    public func arrives(
+        _ method: String,
+        within seconds: Double,
+        where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true }
+    ) async -> Bool {
         (try? await next(method, within: seconds, where: matches)) != nil
     }
 

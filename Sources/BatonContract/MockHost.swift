@@ -47,7 +47,9 @@ public final class MockHost: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let id = host.register(channel)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 1 << 20))
+                    )
                     try channel.pipeline.syncOperations.addHandler(MockConnection(host: host, id: id))
                 }
             }
@@ -70,7 +72,9 @@ public final class MockHost: Sendable {
         let host = MockHost(socketPath: "", responder: { _, _, _ in nil })
         Task {
             for await notification in notifications {
-                host.input.yield(Inbound(connection: 0, method: notification.method, params: notification.params ?? .null))
+                host.input.yield(
+                    Inbound(connection: 0, method: notification.method, params: notification.params ?? .null)
+                )
             }
             host.input.finish()
         }
@@ -123,7 +127,9 @@ public final class MockHost: Sendable {
     }
 
     private func send(_ message: JSON, on connection: Int) {
-        guard let text = try? message.serializedString(), let channel = state.withLockedValue({ $0.connections[connection] }) else { return }
+        guard let text = try? message.serializedString(),
+            let channel = state.withLockedValue({ $0.connections[connection] })
+        else { return }
         state.withLockedValue { $0.transcript.append("← \(text)") }
         channel.writeAndFlush(channel.allocator.buffer(string: text + "\n"), promise: nil)
     }

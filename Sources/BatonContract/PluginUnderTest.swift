@@ -10,15 +10,30 @@ public final class PluginUnderTest: Sendable {
     /// How it ended, once it has.
     private let exit = NIOLockedValueBox<ChildExit?>(nil)
 
-    public init(_ command: [String], role: String, socket: String, stateDirectory: String, extra: [String: String] = [:]) {
-        var environment = ["BATON_SOCKET": socket, "BATON_ROLE": role, "BATON_TOKEN": "", "BATON_STATE_DIR": stateDirectory]
+    public init(
+        _ command: [String],
+        role: String,
+        socket: String,
+        stateDirectory: String,
+        extra: [String: String] = [:]
+    ) {
+        var environment = [
+            "BATON_SOCKET": socket, "BATON_ROLE": role, "BATON_TOKEN": "", "BATON_STATE_DIR": stateDirectory,
+        ]
         environment.merge(extra) { $1 }
         let child = ChildCommand(
-            command: command[0], arguments: Array(command.dropFirst()), environment: environment, grace: .seconds(5))
+            command: command[0],
+            arguments: Array(command.dropFirst()),
+            environment: environment,
+            grace: .seconds(5)
+        )
         let lines = stderr
         let exit = self.exit
         running = Task {
-            let status = try? await ChildProcess.run(child, output: .errorLines { line in lines.withLockedValue { $0.append(line) } })
+            let status = try? await ChildProcess.run(
+                child,
+                output: .errorLines { line in lines.withLockedValue { $0.append(line) } }
+            )
             exit.withLockedValue { $0 = status }
         }
     }

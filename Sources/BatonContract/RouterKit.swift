@@ -47,7 +47,9 @@ public struct RouterKit: Sendable {
                 case "lease.acquire": return Self.acquire(params, leases: leases, urls: urls)
                 case "lease.renew":
                     let id = params["lease"]?.stringValue ?? ""
-                    return leases.withLockedValue { $0.released.contains(id) ? nil : ["lease": .string(id), "ttlMs": 30_000] }
+                    return leases.withLockedValue {
+                        $0.released.contains(id) ? nil : ["lease": .string(id), "ttlMs": 30_000]
+                    }
                 case "lease.release":
                     leases.withLockedValue { _ = $0.released.insert(params["lease"]?.stringValue ?? "") }
                     return [:]
@@ -62,22 +64,38 @@ public struct RouterKit: Sendable {
             }
             try await host.start()
             inbox = Inbox(host)
-            (port, plugin) = try await Self.startRouter(kit.command, socket: host.socketPath, state: directory.path + "/state")
+            (port, plugin) = try await Self.startRouter(
+                kit.command,
+                socket: host.socketPath,
+                state: directory.path + "/state"
+            )
         }
 
         /// Starts the router on a free port and returns once it answers there. A port picked
         /// free can be taken by another program before the router binds it: a router that
         /// ends before it listens gets another port, up to three times.
-        static func startRouter(_ command: [String], socket: String, state: String) async throws -> (Int, PluginUnderTest) {
+        static func startRouter(
+            _ command: [String],
+            socket: String,
+            state: String
+        ) async throws -> (Int, PluginUnderTest) {
             var attempt = 1
             while true {
                 let port = try FreePort.pick()
-                let router = PluginUnderTest(command, role: "router", socket: socket, stateDirectory: state, extra: ["BATON_APP": "kit", "PORT": "\(port)"])
+                let router = PluginUnderTest(
+                    command,
+                    role: "router",
+                    socket: socket,
+                    stateDirectory: state,
+                    extra: ["BATON_APP": "kit", "PORT": "\(port)"]
+                )
                 let lastAttempt = attempt == 3
                 let listening = try await within(15, "the router listening on PORT \(port)") {
                     while (try? await Kit.get("http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
                         if let ended = router.ended {
-                            guard !lastAttempt else { throw CaseFailure("the router ended (\(ended)) before it listened") }
+                            guard !lastAttempt else {
+                                throw CaseFailure("the router ended (\(ended)) before it listened")
+                            }
                             return false
                         }
                         try await Task.sleep(for: .milliseconds(100))
@@ -96,14 +114,17 @@ public struct RouterKit: Sendable {
             return leases.withLockedValue { state in
                 let invalid = Set(state.invalidated.compactMap { state.issued[$0] })
                 let order = state.preferred == "a" ? ["a", "b"] : ["b", "a"]
-                guard let sandbox = order.first(where: { !exclude.contains($0) && !invalid.contains($0) }), let url = urls[sandbox] else {
+                guard let sandbox = order.first(where: { !exclude.contains($0) && !invalid.contains($0) }),
+                    let url = urls[sandbox]
+                else {
                     return nil
                 }
                 state.next += 1
                 let id = "l-\(state.next)"
                 state.issued[id] = sandbox
                 return [
-                    "lease": .string(id), "url": .string(url), "sandbox": .string(sandbox), "app": "kit", "version": "v1", "service": "web",
+                    "lease": .string(id), "url": .string(url), "sandbox": .string(sandbox), "app": "kit",
+                    "version": "v1", "service": "web",
                     "slots": 4, "ttlMs": 30_000,
                 ]
             }
@@ -143,7 +164,9 @@ public struct RouterKit: Sendable {
             ContractCase("revoked-leases-are-released", section: "§4 Router role") { context in
                 _ = try await context.get()
                 let revoked = try await Self.revokeA(context)
-                _ = try await context.inbox.next("lease.release", within: 5) { revoked.contains($0.params["lease"]?.stringValue ?? "") }
+                _ = try await context.inbox.next("lease.release", within: 5) {
+                    revoked.contains($0.params["lease"]?.stringValue ?? "")
+                }
             },
             ContractCase("a-dead-backend-is-invalidated-and-retried-elsewhere", section: "§4 Router role") { context in
                 _ = try await context.get()
@@ -155,7 +178,8 @@ public struct RouterKit: Sendable {
             ContractCase("leases-are-released-on-stop", section: "§4 Router role", .should) { context in
                 _ = try await context.get()
                 await context.plugin.stop()
-                let open = context.leases.withLockedValue { state in Set(state.issued.keys).subtracting(state.released) }
+                let open = context.leases.withLockedValue { state in Set(state.issued.keys).subtracting(state.released)
+                }
                 try require(open.isEmpty, "leases still held after the router stopped: \(open.sorted())")
             },
         ]
@@ -170,14 +194,22 @@ public struct RouterKit: Sendable {
         }
         guard let watch else { throw CaseFailure("the router never called lease.watch, so it cannot hear revocations") }
         context.host.notify(
-            watch.connection, "lease.revoked",
-            ["subscription": .string(watch.id), "leases": .array(ids.map(JSON.string)), "sandbox": "a", "app": "kit", "reason": "cutover"])
+            watch.connection,
+            "lease.revoked",
+            [
+                "subscription": .string(watch.id), "leases": .array(ids.map(JSON.string)), "sandbox": "a", "app": "kit",
+                "reason": "cutover",
+            ]
+        )
         return ids
     }
 
     public func run(_ runner: ContractRunner) async -> [ContractRunner.Outcome] {
         await runner.runAll(
-            cases, prepare: prepare, transcript: { $0.host.transcript + $0.plugin.lastLines.map { "plugin: \($0)" } },
-            finish: { await $0.finish() })
+            cases,
+            prepare: prepare,
+            transcript: { $0.host.transcript + $0.plugin.lastLines.map { "plugin: \($0)" } },
+            finish: { await $0.finish() }
+        )
     }
 }

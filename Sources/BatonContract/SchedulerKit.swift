@@ -38,21 +38,36 @@ public struct SchedulerKit: Sendable {
                 case "host.hello": return Kit.hello(params)
                 case "host.ping", "scheduler.report", "scheduler.sync": return [:]
                 case "scheduler.subscribe":
-                    let id = "sub-\(count.withLockedValue { $0 += 1; return $0 })"
+                    let number = count.withLockedValue { value in
+                        value += 1
+                        return value
+                    }
+                    let id = "sub-\(number)"
                     subscription.withLockedValue { $0 = (id, connection, 0) }
-                    return ["subscription": .string(id), "seq": 0, "pools": [Self.pool(desired.withLockedValue { $0 }, fixture)]]
+                    return [
+                        "subscription": .string(id), "seq": 0,
+                        "pools": [Self.pool(desired.withLockedValue { $0 }, fixture)],
+                    ]
                 default: return nil
                 }
             }
             try await host.start()
             inbox = Inbox(host)
-            plugin = PluginUnderTest(kit.command, role: "scheduler", socket: host.socketPath, stateDirectory: directory.path + "/state")
+            plugin = PluginUnderTest(
+                kit.command,
+                role: "scheduler",
+                socket: host.socketPath,
+                stateDirectory: directory.path + "/state"
+            )
         }
 
         static func pool(_ desired: Int, _ fixture: [String]) -> JSON {
             [
                 "pool": "p-kit-1", "app": "kit", "version": "v1", "service": "web", "desired": .int(Int64(desired)),
-                "spec": ["command": .string(fixture[0]), "args": .array(fixture.dropFirst().map(JSON.string)), "graceMs": 3000],
+                "spec": [
+                    "command": .string(fixture[0]), "args": .array(fixture.dropFirst().map(JSON.string)),
+                    "graceMs": 3000,
+                ],
                 "health": ["path": "/healthz"],
             ]
         }
@@ -61,19 +76,26 @@ public struct SchedulerKit: Sendable {
         /// at the next seq (or at `seq`).
         func push(desired count: Int, seq: Int64? = nil) throws {
             desired.withLockedValue { $0 = count }
-            guard let current = subscription.withLockedValue({ $0 }) else { throw CaseFailure("the plugin never subscribed") }
+            guard let current = subscription.withLockedValue({ $0 }) else {
+                throw CaseFailure("the plugin never subscribed")
+            }
             let next = seq ?? current.seq + 1
             subscription.withLockedValue { $0?.seq = next }
             host.notify(
-                current.connection, "scheduler.desired",
-                ["subscription": .string(current.id), "seq": .int(next), "pools": [Self.pool(count, fixtureCommand)]])
+                current.connection,
+                "scheduler.desired",
+                ["subscription": .string(current.id), "seq": .int(next), "pools": [Self.pool(count, fixtureCommand)]]
+            )
         }
 
         /// Waits for a sandbox of the pool to be reported starting, then ready; checks its URL.
         func ready() async throws -> (sandbox: String, url: String) {
             let starting = try await inbox.next("scheduler.report", within: 10) { $0.params["state"] == "starting" }
-            let sandbox = try starting.params["sandbox"]?.stringValue ?? { throw CaseFailure("a report without a sandbox") }()
-            let ready = try await inbox.next("scheduler.report", within: 10) { $0.params["state"] == "ready" && $0.params["sandbox"]?.stringValue == sandbox }
+            let sandbox =
+                try starting.params["sandbox"]?.stringValue ?? { throw CaseFailure("a report without a sandbox") }()
+            let ready = try await inbox.next("scheduler.report", within: 10) {
+                $0.params["state"] == "ready" && $0.params["sandbox"]?.stringValue == sandbox
+            }
             guard let url = ready.params["url"]?.stringValue else { throw CaseFailure("a ready report without url") }
             try await Kit.expectAnswer(from: url, path: "/healthz")
             return (sandbox, url)
@@ -99,7 +121,9 @@ public struct SchedulerKit: Sendable {
         private func running() async -> Set<String> {
             var last: [String: String] = [:]
             for message in await inbox.all {
-                let reports = message.method == "scheduler.sync" ? message.params["sandboxes"]?.arrayValue ?? [] : [message.params]
+                let reports =
+                    message.method == "scheduler.sync"
+                    ? message.params["sandboxes"]?.arrayValue ?? [] : [message.params]
                 guard message.method == "scheduler.report" || message.method == "scheduler.sync" else { continue }
                 for report in reports {
                     if let sandbox = report["sandbox"]?.stringValue { last[sandbox] = report["state"]?.stringValue }
@@ -131,7 +155,9 @@ public struct SchedulerKit: Sendable {
             ContractCase("repeated-desired-changes-nothing", section: "§4 Scheduler role") { context in
                 let (_, url) = try await context.ready()
                 try context.push(desired: 1)
-                let started = await context.inbox.arrives("scheduler.report", within: 2) { $0.params["state"] == "starting" }
+                let started = await context.inbox.arrives("scheduler.report", within: 2) {
+                    $0.params["state"] == "starting"
+                }
                 try require(!started, "the same desired state again started another sandbox")
                 try await Kit.expectAnswer(from: url, path: "/")
             },
@@ -140,7 +166,9 @@ public struct SchedulerKit: Sendable {
                 for connection in context.host.openConnections { context.host.drop(connection) }
                 _ = try await context.inbox.next("host.hello", within: 15)
                 let sync = try await context.inbox.next("scheduler.sync", within: 15)
-                let listed = sync.params["sandboxes"]?.arrayValue?.contains { $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready" }
+                let listed = sync.params["sandboxes"]?.arrayValue?.contains {
+                    $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready"
+                }
                 try require(listed == true, "scheduler.sync after reconnecting did not list \(sandbox) as ready")
             },
             ContractCase("seq-gap-leads-to-resubscribe", section: "§4 Scheduler role") { context in
@@ -151,7 +179,9 @@ public struct SchedulerKit: Sendable {
             },
             ContractCase("unknown-notifications-are-ignored", section: "§5 Notifications from the host") { context in
                 _ = try await context.ready()
-                guard let current = context.subscription.withLockedValue({ $0 }) else { throw CaseFailure("no subscription") }
+                guard let current = context.subscription.withLockedValue({ $0 }) else {
+                    throw CaseFailure("no subscription")
+                }
                 context.host.notify(current.connection, "host.somethingNew", ["from": "a later protocol"])
                 try context.push(desired: 2)
                 _ = try await context.ready()
@@ -161,8 +191,11 @@ public struct SchedulerKit: Sendable {
 
     public func run(_ runner: ContractRunner) async -> [ContractRunner.Outcome] {
         await runner.runAll(
-            cases, prepare: prepare, transcript: { $0.host.transcript + $0.plugin.lastLines.map { "plugin: \($0)" } },
-            finish: { await $0.finish() })
+            cases,
+            prepare: prepare,
+            transcript: { $0.host.transcript + $0.plugin.lastLines.map { "plugin: \($0)" } },
+            finish: { await $0.finish() }
+        )
     }
 }
 

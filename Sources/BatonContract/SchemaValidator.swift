@@ -10,7 +10,8 @@ public struct SchemaValidator: Sendable {
 
     public init(directory: String) throws {
         var schemas: [String: JSON] = [:]
-        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".schema.json") {
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".schema.json")
+        {
             guard let data = FileManager.default.contents(atPath: directory + "/" + file) else { continue }
             schemas[file] = try JSON.parse(data)
         }
@@ -27,7 +28,9 @@ public struct SchemaValidator: Sendable {
 
     private func check(_ value: JSON?, against schema: JSON, file: String, path: String, into found: inout [String]) {
         if let reference = schema["$ref"]?.stringValue {
-            guard let (target, targetFile) = resolve(reference, from: file) else { return found.append("\(path): cannot resolve \(reference)") }
+            guard let (target, targetFile) = resolve(reference, from: file) else {
+                return found.append("\(path): cannot resolve \(reference)")
+            }
             check(value, against: target, file: targetFile, path: path, into: &found)
         }
         if let options = schema["anyOf"]?.arrayValue {
@@ -49,29 +52,52 @@ public struct SchemaValidator: Sendable {
             }
         }
         if let options = schema["enum"]?.arrayValue, !options.contains(value) {
-            found.append("\(path): \((try? value.serializedString()) ?? "?") is not one of \((try? JSON.array(options).serializedString()) ?? "?")")
+            found.append(
+                "\(path): \((try? value.serializedString()) ?? "?") is not one of \((try? JSON.array(options).serializedString()) ?? "?")"
+            )
         }
-        if let constant = schema["const"], constant != value { found.append("\(path): must be \((try? constant.serializedString()) ?? "?")") }
-        if let minimum = schema["minimum"]?.intValue, let number = value.intValue, number < minimum { found.append("\(path): below \(minimum)") }
-        if let maximum = schema["maximum"]?.intValue, let number = value.intValue, number > maximum { found.append("\(path): above \(maximum)") }
-        if let pattern = schema["pattern"]?.stringValue, let text = value.stringValue, let regex = try? Regex(pattern), (try? regex.firstMatch(in: text)) == nil {
+        if let constant = schema["const"], constant != value {
+            found.append("\(path): must be \((try? constant.serializedString()) ?? "?")")
+        }
+        if let minimum = schema["minimum"]?.intValue, let number = value.intValue, number < minimum {
+            found.append("\(path): below \(minimum)")
+        }
+        if let maximum = schema["maximum"]?.intValue, let number = value.intValue, number > maximum {
+            found.append("\(path): above \(maximum)")
+        }
+        if let pattern = schema["pattern"]?.stringValue, let text = value.stringValue, let regex = try? Regex(pattern),
+            (try? regex.firstMatch(in: text)) == nil
+        {
             found.append("\(path): does not match \(pattern)")
         }
         if let items = value.arrayValue {
-            if let most = schema["maxItems"]?.intValue, items.count > most { found.append("\(path): more than \(most) items") }
+            if let most = schema["maxItems"]?.intValue, items.count > most {
+                found.append("\(path): more than \(most) items")
+            }
             if let itemSchema = schema["items"] {
-                for (index, item) in items.enumerated() { check(item, against: itemSchema, file: file, path: "\(path)[\(index)]", into: &found) }
+                for (index, item) in items.enumerated() {
+                    check(item, against: itemSchema, file: file, path: "\(path)[\(index)]", into: &found)
+                }
             }
         }
         if let object = value.objectValue {
-            if let most = schema["maxProperties"]?.intValue, object.count > most { found.append("\(path): more than \(most) members") }
+            if let most = schema["maxProperties"]?.intValue, object.count > most {
+                found.append("\(path): more than \(most) members")
+            }
             let properties = schema["properties"]?.objectValue ?? JSONObject()
-            for required in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where object[required] == nil {
+            for required in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            where object[required] == nil {
                 found.append("\(path).\(required): required but missing")
             }
             for member in object.members {
                 if let propertySchema = properties[member.key] {
-                    check(member.value, against: propertySchema, file: file, path: "\(path).\(member.key)", into: &found)
+                    check(
+                        member.value,
+                        against: propertySchema,
+                        file: file,
+                        path: "\(path).\(member.key)",
+                        into: &found
+                    )
                 } else if let extra = schema["additionalProperties"] {
                     if extra == .bool(false) {
                         found.append("\(path).\(member.key): not in the schema")
@@ -88,14 +114,18 @@ public struct SchemaValidator: Sendable {
         let targetFile = parts[0].isEmpty ? file : String(parts[0])
         guard var node = schemas[targetFile] else { return nil }
         if parts.count > 1 {
-            for key in parts[1].split(separator: "/") { guard let next = node[String(key)] else { return nil }; node = next }
+            for key in parts[1].split(separator: "/") {
+                guard let next = node[String(key)] else { return nil }
+                node = next
+            }
         }
         return (node, targetFile)
     }
 
     private static func isOfType(_ value: JSON, _ type: String) -> Bool {
         switch (type, value) {
-        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object), ("integer", .int), ("number", .int),
+        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
+            ("integer", .int), ("number", .int),
             ("number", .real):
             true
         default: false

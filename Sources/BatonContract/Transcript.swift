@@ -12,7 +12,8 @@ public struct Transcript: Sendable {
     public var steps: [JSON]
 
     public static func load(directory: String) throws -> [Transcript] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".jsonl") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".jsonl") }
+            .sorted()
         return try files.map { file in
             let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
             let steps = try text.split(separator: "\n").filter { !$0.isEmpty }.map { try JSON.parse(String($0)) }
@@ -34,11 +35,15 @@ public struct Transcript: Sendable {
                 try await connection.send(raw)
             } else if let pattern = step["expect"] {
                 guard let line = try await connection.next(within: 10) else {
-                    throw CaseFailure("step \(index + 1): no answer; expected \((try? pattern.serializedString()) ?? "?")")
+                    throw CaseFailure(
+                        "step \(index + 1): no answer; expected \((try? pattern.serializedString()) ?? "?")"
+                    )
                 }
                 record("← \(line)")
                 guard let answer = try? JSON.parse(line), Self.matches(pattern, answer) else {
-                    throw CaseFailure("step \(index + 1): expected \((try? pattern.serializedString()) ?? "?"), got \(line)")
+                    throw CaseFailure(
+                        "step \(index + 1): expected \((try? pattern.serializedString()) ?? "?"), got \(line)"
+                    )
                 }
             }
         }
@@ -50,7 +55,8 @@ public struct Transcript: Sendable {
         if case .string("$any") = pattern { return true }
         guard let value else { return false }
         switch (pattern, value) {
-        case (.string("$string"), .string), (.string("$object"), .object), (.string("$array"), .array), (.string("$bool"), .bool),
+        case (.string("$string"), .string), (.string("$object"), .object), (.string("$array"), .array),
+            (.string("$bool"), .bool),
             (.string("$number"), .int), (.string("$number"), .real):
             return true
         case (.object(let expected), .object(let actual)):
@@ -79,7 +85,9 @@ final class LineConnection: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 1 << 20))
+                    )
                     try channel.pipeline.syncOperations.addHandler(LineCollector(inbox: inbox))
                 }
             }

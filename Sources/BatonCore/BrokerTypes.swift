@@ -126,7 +126,9 @@ public struct LeaseWait: Sendable {
         } onCancel: {
             Task { await abandon() }  // the broker is an actor: a cancel handler cannot await it
         }
-        guard let result else { throw CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: the wait was cancelled") }
+        guard let result else {
+            throw CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: the wait was cancelled")
+        }
         return try result.get()
     }
 }

@@ -7,8 +7,12 @@ public struct CoreInstant: Comparable, Hashable, Sendable, CustomStringConvertib
     }
 
     public static func < (left: CoreInstant, right: CoreInstant) -> Bool { left.sinceStart < right.sinceStart }
-    public static func + (instant: CoreInstant, duration: Duration) -> CoreInstant { CoreInstant(sinceStart: instant.sinceStart + duration) }
-    public static func - (later: CoreInstant, earlier: CoreInstant) -> Duration { later.sinceStart - earlier.sinceStart }
+    public static func + (instant: CoreInstant, duration: Duration) -> CoreInstant {
+        CoreInstant(sinceStart: instant.sinceStart + duration)
+    }
+    public static func - (later: CoreInstant, earlier: CoreInstant) -> Duration {
+        later.sinceStart - earlier.sinceStart
+    }
 
     public var description: String { "t=\(sinceStart.milliseconds)ms" }
 }

@@ -33,7 +33,9 @@ package struct BrokerView: Sendable {
     /// sandbox of a pool it routes to.
     package func serves(_ app: AppName) -> Bool {
         let routed = Set((routing[app] ?? [:]).values.flatMap { $0 })
-        return sandboxes.values.contains { routed.contains($0.pool) && $0.state == .ready && $0.admitted && !$0.suspect }
+        return sandboxes.values.contains {
+            routed.contains($0.pool) && $0.state == .ready && $0.admitted && !$0.suspect
+        }
     }
 }
 
@@ -77,34 +79,72 @@ extension LeaseBroker {
         var sandboxViews: [SandboxID: BrokerView.Sandbox] = [:]
         for (id, record) in sandboxes {
             sandboxViews[id] = BrokerView.Sandbox(
-                id: id, pool: record.pool, state: record.state, admitted: record.life.isServing, suspect: record.life.isSuspect,
-                slotsOut: record.slotsOut, capacity: pools[record.pool]?.slotsPerSandbox ?? 0, leases: record.leases.count)
+                id: id,
+                pool: record.pool,
+                state: record.state,
+                admitted: record.life.isServing,
+                suspect: record.life.isSuspect,
+                slotsOut: record.slotsOut,
+                capacity: pools[record.pool]?.slotsPerSandbox ?? 0,
+                leases: record.leases.count
+            )
         }
         var leaseViews: [LeaseID: BrokerView.Lease] = [:]
         for (id, record) in leases {
             leaseViews[id] = BrokerView.Lease(
-                id: id, sandbox: record.lease.sandbox, app: record.lease.app, slots: record.lease.slots, revoked: record.life.standing == .revoked,
-                stream: record.life.carries == .stream, expiresAt: record.life.expiresAt)
+                id: id,
+                sandbox: record.lease.sandbox,
+                app: record.lease.app,
+                slots: record.lease.slots,
+                revoked: record.life.standing == .revoked,
+                stream: record.life.carries == .stream,
+                expiresAt: record.life.expiresAt
+            )
         }
-        return BrokerView(sandboxes: sandboxViews, leases: leaseViews, routing: routing, waiters: waiters.count, probes: probes.count)
+        return BrokerView(
+            sandboxes: sandboxViews,
+            leases: leaseViews,
+            routing: routing,
+            waiters: waiters.count,
+            probes: probes.count
+        )
     }
 }
 
 extension Launcher {
     package func view() -> LauncherView {
         LauncherView(
-            apps: apps.mapValues { LauncherView.App(activeVersion: $0.activeVersion, activePools: $0.activePools, deployments: $0.deployments) },
+            apps: apps.mapValues {
+                LauncherView.App(
+                    activeVersion: $0.activeVersion,
+                    activePools: $0.activePools,
+                    deployments: $0.deployments
+                )
+            },
             pools: pools.mapValues { pool in
                 LauncherView.Pool(
-                    app: pool.app, version: pool.version, desired: pool.desired, serving: pool.life.state == .serving,
-                    waiter: pool.life.waiter, drainHolder: pool.life.drainHolder)
+                    app: pool.app,
+                    version: pool.version,
+                    desired: pool.desired,
+                    serving: pool.life.state == .serving,
+                    waiter: pool.life.waiter,
+                    drainHolder: pool.life.drainHolder
+                )
             },
             deployments: deployments.mapValues {
                 LauncherView.Deployment(
-                    app: $0.request.app, version: $0.request.version, state: $0.state, started: $0.started,
-                    readyTimeout: $0.request.readyTimeout, drainTimeout: $0.request.drainTimeout,
-                    waitPools: Set($0.waitPools.values), heldPools: $0.life.heldPools)
+                    app: $0.request.app,
+                    version: $0.request.version,
+                    state: $0.state,
+                    started: $0.started,
+                    readyTimeout: $0.request.readyTimeout,
+                    drainTimeout: $0.request.drainTimeout,
+                    waitPools: Set($0.waitPools.values),
+                    heldPools: $0.life.heldPools
+                )
             },
-            routes: routes, versions: apps.values.reduce(0) { $0 + $1.versions.count })
+            routes: routes,
+            versions: apps.values.reduce(0) { $0 + $1.versions.count }
+        )
     }
 }

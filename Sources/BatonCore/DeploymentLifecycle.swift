@@ -97,7 +97,11 @@ struct DeploymentLifecycle: Equatable {
     /// The ready timeout passed. With `onTimeout: .proceed` and one ready sandbox per
     /// service it cuts over anyway; otherwise it fails and its pools are rolled back.
     mutating func readyDeadlinePassed(
-        onTimeout: TimeoutPolicy, oneReadyPerService: Bool, timeout: Duration, progress: String, failures: [String]
+        onTimeout: TimeoutPolicy,
+        oneReadyPerService: Bool,
+        timeout: Duration,
+        progress: String,
+        failures: [String]
     ) -> [Action] {
         guard state == .waiting else { return [] }
         if onTimeout == .proceed, oneReadyPerService {

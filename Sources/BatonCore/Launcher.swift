@@ -74,9 +74,13 @@ public actor Launcher {
     let readinessGate: Bool
 
     public init(
-        broker: LeaseBroker, clock: any CoreClock, defaultScheduler: String? = nil, logger: Logger,
+        broker: LeaseBroker,
+        clock: any CoreClock,
+        defaultScheduler: String? = nil,
+        logger: Logger,
         routesChanged: @escaping @Sendable ([String: AppName]) -> Void = { _ in },
-        streamDrain: Duration = Launcher.defaultStreamDrain, readinessGate: Bool = true
+        streamDrain: Duration = Launcher.defaultStreamDrain,
+        readinessGate: Bool = true
     ) {
         self.broker = broker
         self.readinessGate = readinessGate
@@ -114,7 +118,9 @@ public actor Launcher {
         if let known = apps[request.app]?.versions[request.version], known != request.services {
             throw CoreError(
                 code: CoreError.versionConflictCode,
-                message: "Version \"\(request.version)\" of app \"\(request.app)\" was deployed before with a different spec; give this one a new version")
+                message:
+                    "Version \"\(request.version)\" of app \"\(request.app)\" was deployed before with a different spec; give this one a new version"
+            )
         }
         let app = request.app
         var record = apps[app] ?? AppRecord(name: app)
@@ -144,8 +150,13 @@ public actor Launcher {
             } else {
                 nextPool += 1
                 let pool = PoolRecord(
-                    id: PoolID("p-\(nextPool)"), app: app, version: request.version, spec: service, desired: 0,
-                    life: PoolLifecycle(.starting(for: id)))
+                    id: PoolID("p-\(nextPool)"),
+                    app: app,
+                    version: request.version,
+                    spec: service,
+                    desired: 0,
+                    life: PoolLifecycle(.starting(for: id))
+                )
                 pools[pool.id] = pool
                 changed.pools.insert(pool.id)
                 created.append(pool)
@@ -164,14 +175,27 @@ public actor Launcher {
         for pool in created {
             await broker.registerPool(
                 PoolInfo(
-                    id: pool.id, app: app, version: pool.version, service: pool.spec.name,
-                    slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
+                    id: pool.id,
+                    app: app,
+                    version: pool.version,
+                    service: pool.spec.name,
+                    slotsPerSandbox: pool.spec.slotsPerSandbox,
+                    health: pool.spec.health
+                )
+            )
         }
         for (pool, actions) in reclaimed { await perform(actions, onPool: pool, for: id) }
         guard deployments[id]?.state == .waiting else { return id }  // superseded meanwhile
         publish(.deployStarted, app: app, deployment: id, version: request.version)
         for pool in created {
-            publish(.poolCreated, app: app, deployment: id, version: pool.version, service: pool.spec.name, pool: pool.id)
+            publish(
+                .poolCreated,
+                app: app,
+                deployment: id,
+                version: pool.version,
+                service: pool.spec.name,
+                pool: pool.id
+            )
         }
         for service in request.services {
             if let pool = deployment.servicePools[service.name] { setDesired(pool, service.instances) }
@@ -186,26 +210,44 @@ public actor Launcher {
         guard !request.app.rawValue.isEmpty else { throw .invalidDeploy("the app needs a name") }
         guard !request.version.isEmpty else { throw .invalidDeploy("the deploy needs a version") }
         guard WireLimits.isName(request.app), WireLimits.isName(request.version) else {
-            throw .invalidDeploy("app and version names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces")
+            throw .invalidDeploy(
+                "app and version names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces"
+            )
         }
         guard !request.services.isEmpty else { throw .invalidDeploy("the version needs at least one service") }
-        guard WireLimits.timeoutMs.contains(request.readyTimeout.milliseconds), WireLimits.timeoutMs.contains(request.drainTimeout.milliseconds) else {
+        guard WireLimits.timeoutMs.contains(request.readyTimeout.milliseconds),
+            WireLimits.timeoutMs.contains(request.drainTimeout.milliseconds)
+        else {
             throw .invalidDeploy("readyTimeoutMs and drainTimeoutMs must be within \(WireLimits.timeoutMs)")
         }
         var names: Set<String> = []
         for service in request.services {
             guard !service.name.isEmpty else { throw .invalidDeploy("every service needs a name") }
             guard WireLimits.isName(service.name), service.scheduler.map(WireLimits.isName) ?? true else {
-                throw .invalidDeploy("service and scheduler names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces")
+                throw .invalidDeploy(
+                    "service and scheduler names are 1 to \(WireLimits.nameBytes) visible ASCII characters, no spaces"
+                )
             }
-            guard WireLimits.instances.contains(Int64(service.instances)), WireLimits.slots.contains(Int64(service.slotsPerSandbox)) else {
-                throw .invalidDeploy("service \"\(service.name)\" needs instances within \(WireLimits.instances) and slots within \(WireLimits.slots)")
+            guard WireLimits.instances.contains(Int64(service.instances)),
+                WireLimits.slots.contains(Int64(service.slotsPerSandbox))
+            else {
+                throw .invalidDeploy(
+                    "service \"\(service.name)\" needs instances within \(WireLimits.instances) and slots within \(WireLimits.slots)"
+                )
             }
-            guard names.insert(service.name).inserted else { throw .invalidDeploy("service \"\(service.name)\" is listed twice") }
-            guard service.instances >= 1 else { throw .invalidDeploy("service \"\(service.name)\" needs at least 1 instance") }
-            guard service.slotsPerSandbox >= 1 else { throw .invalidDeploy("service \"\(service.name)\" needs at least 1 slot per sandbox") }
+            guard names.insert(service.name).inserted else {
+                throw .invalidDeploy("service \"\(service.name)\" is listed twice")
+            }
+            guard service.instances >= 1 else {
+                throw .invalidDeploy("service \"\(service.name)\" needs at least 1 instance")
+            }
+            guard service.slotsPerSandbox >= 1 else {
+                throw .invalidDeploy("service \"\(service.name)\" needs at least 1 slot per sandbox")
+            }
             if let minReady = service.minReady, minReady < 1 || minReady > service.instances {
-                throw .invalidDeploy("service \"\(service.name)\" has minReady \(minReady); it must be between 1 and its \(service.instances) instances")
+                throw .invalidDeploy(
+                    "service \"\(service.name)\" has minReady \(minReady); it must be between 1 and its \(service.instances) instances"
+                )
             }
         }
         guard request.readyTimeout > .zero, request.drainTimeout >= .zero else {
@@ -223,7 +265,11 @@ public actor Launcher {
     }
 
     /// Runs one transition of pool `id`, on behalf of `deployment`, and does what it asks for.
-    func step(pool id: PoolID, for deployment: DeploymentID?, _ transition: (inout PoolLifecycle) -> [PoolLifecycle.Action]) async {
+    func step(
+        pool id: PoolID,
+        for deployment: DeploymentID?,
+        _ transition: (inout PoolLifecycle) -> [PoolLifecycle.Action]
+    ) async {
         guard var life = pools[id]?.life else { return }
         let actions = transition(&life)
         pools[id]?.life = life
@@ -243,10 +289,21 @@ public actor Launcher {
             case .scaleDown(let reason):
                 guard pool.desired > 0 else { continue }  // given up before it was raised
                 setDesired(id, 0)
-                publish(.poolScaledDown, app: pool.app, deployment: deployment, version: pool.version, service: pool.spec.name, pool: id, reason: reason.rawValue)
+                publish(
+                    .poolScaledDown,
+                    app: pool.app,
+                    deployment: deployment,
+                    version: pool.version,
+                    service: pool.spec.name,
+                    pool: id,
+                    reason: reason.rawValue
+                )
                 await broker.retire(pool: id)
             case .keep(let reason):
-                logger.notice("pool kept: it serves, is waited for or drains", metadata: ["pool": "\(id)", "asked": "\(reason.rawValue)"])
+                logger.notice(
+                    "pool kept: it serves, is waited for or drains",
+                    metadata: ["pool": "\(id)", "asked": "\(reason.rawValue)"]
+                )
             }
         }
     }
@@ -257,17 +314,28 @@ public actor Launcher {
     }
 
     func desiredPool(_ pool: PoolRecord) -> DesiredPool {
-        DesiredPool(pool: pool.id, app: pool.app, version: pool.version, service: pool.spec.name, desired: pool.desired, spec: pool.spec)
+        DesiredPool(
+            pool: pool.id,
+            app: pool.app,
+            version: pool.version,
+            service: pool.spec.name,
+            desired: pool.desired,
+            spec: pool.spec
+        )
     }
 
     /// Connects a scheduler: returns every pool it runs, then pushes changes.
-    public func subscribeScheduler(name: String) -> (id: Int, snapshot: [DesiredPool], updates: AsyncStream<DesiredUpdate>) {
+    public func subscribeScheduler(
+        name: String
+    ) -> (id: Int, snapshot: [DesiredPool], updates: AsyncStream<DesiredUpdate>) {
         let (stream, continuation) = AsyncStream.makeStream(of: DesiredUpdate.self)
         let id = schedulers.add(name: name, continuation: continuation)
         continuation.onTermination = { [weak self] _ in
             Task { await self?.unsubscribeScheduler(id) }
         }
-        let snapshot = pools.values.filter { schedulers.owner(of: $0.spec) == name }.sorted { $0.id < $1.id }.map(desiredPool)
+        let snapshot = pools.values.filter { schedulers.owner(of: $0.spec) == name }.sorted { $0.id < $1.id }.map(
+            desiredPool
+        )
         return (id, snapshot, stream)
     }
 
@@ -283,7 +351,9 @@ public actor Launcher {
         guard WireLimits.isHost(host), WireLimits.isName(app) else {
             throw CoreError(
                 code: CoreError.invalidDeployCode,
-                message: "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', and an app a name")
+                message:
+                    "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', and an app a name"
+            )
         }
         guard apps[app] != nil || allowingUnknownApp else { throw .unknownApp(app) }
         routes[host.lowercased()] = app
@@ -308,18 +378,33 @@ public actor Launcher {
     // MARK: Events
 
     func publish(
-        _ kind: CoreEvent.Kind, app: AppName, deployment: DeploymentID? = nil, version: String? = nil, service: String? = nil,
-        pool: PoolID? = nil, sandbox: SandboxID? = nil, reason: String? = nil
+        _ kind: CoreEvent.Kind,
+        app: AppName,
+        deployment: DeploymentID? = nil,
+        version: String? = nil,
+        service: String? = nil,
+        pool: PoolID? = nil,
+        sandbox: SandboxID? = nil,
+        reason: String? = nil
     ) {
         let event = CoreEvent(
-            time: clock.now, kind: kind, app: app, deployment: deployment, version: version, service: service,
-            pool: pool, sandbox: sandbox, reason: reason)
+            time: clock.now,
+            kind: kind,
+            app: app,
+            deployment: deployment,
+            version: version,
+            service: service,
+            pool: pool,
+            sandbox: sandbox,
+            reason: reason
+        )
         logger.info(
             "\(kind.rawValue)",
             metadata: [
                 "app": "\(app)", "deployment": "\(deployment ?? "-")", "version": "\(version ?? "-")",
                 "pool": "\(pool ?? "-")", "sandbox": "\(sandbox ?? "-")", "reason": "\(reason ?? "-")",
-            ])
+            ]
+        )
         events.publish(event)
     }
 
@@ -327,11 +412,12 @@ public actor Launcher {
     func startTimer(for id: DeploymentID, at deadline: DeploymentLifecycle.Deadline) {
         guard let request = deployments[id]?.request else { return }
         deployments[id]?.timer?.cancel()
-        let after = switch deadline {
-        case .ready: request.readyTimeout
-        case .requestDrain: request.drainTimeout
-        case .streamDrain: streamDrain
-        }
+        let after =
+            switch deadline {
+            case .ready: request.readyTimeout
+            case .requestDrain: request.drainTimeout
+            case .streamDrain: streamDrain
+            }
         let clock = self.clock
         let wake = clock.now + after
         deployments[id]?.timer = Task { [weak self] in

@@ -28,16 +28,26 @@ extension Launcher {
         }
         for id in changed.pools.sorted() {
             guard let pool = pools[id] else { continue }
-            out.append(.pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: pool.desired)))
+            out.append(
+                .pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: pool.desired))
+            )
         }
         for id in changed.deployments.sorted(by: Self.creationOrder) {
             guard let deployment = deployments[id] else { continue }
             out.append(
                 .deployment(
                     StoredDeployment(
-                        id: id, request: deployment.request, state: deployment.state, reason: deployment.reason,
-                        servicePools: deployment.servicePools, waitPools: deployment.waitPools,
-                        startedPools: deployment.startedPools.sorted(), failures: deployment.failures)))
+                        id: id,
+                        request: deployment.request,
+                        state: deployment.state,
+                        reason: deployment.reason,
+                        servicePools: deployment.servicePools,
+                        waitPools: deployment.waitPools,
+                        startedPools: deployment.startedPools.sorted(),
+                        failures: deployment.failures
+                    )
+                )
+            )
         }
         for host in changed.routes.sorted() { out.append(.route(host: host, app: routes[host])) }
         changed = ChangedRecords()
@@ -64,7 +74,13 @@ extension Launcher {
             apps[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
         }
         for pool in state.pools {
-            pools[pool.id] = PoolRecord(id: pool.id, app: pool.app, version: pool.version, spec: pool.spec, desired: pool.desired)
+            pools[pool.id] = PoolRecord(
+                id: pool.id,
+                app: pool.app,
+                version: pool.version,
+                spec: pool.spec,
+                desired: pool.desired
+            )
             nextPool = max(nextPool, Self.number(in: pool.id))
         }
         for stored in state.deployments {
@@ -83,34 +99,53 @@ extension Launcher {
         for pool in pools.values.sorted(by: { $0.id < $1.id }) {
             await broker.registerPool(
                 PoolInfo(
-                    id: pool.id, app: pool.app, version: pool.version, service: pool.spec.name,
-                    slotsPerSandbox: pool.spec.slotsPerSandbox, health: pool.spec.health))
+                    id: pool.id,
+                    app: pool.app,
+                    version: pool.version,
+                    service: pool.spec.name,
+                    slotsPerSandbox: pool.spec.slotsPerSandbox,
+                    health: pool.spec.health
+                )
+            )
         }
         // A pool stored at 0 may still have sandboxes its scheduler is stopping.
-        for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired == 0 { await broker.retire(pool: pool.id) }
+        for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired == 0 {
+            await broker.retire(pool: pool.id)
+        }
         for app in apps.values.sorted(by: { $0.name < $1.name }) where !app.activePools.isEmpty {
             _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
         }
         routesChanged(routes)
         await resumeDeployments()
         commit()
-        logger.info("state restored", metadata: ["apps": "\(apps.count)", "pools": "\(pools.count)", "deployments": "\(deployments.count)"])
+        logger.info(
+            "state restored",
+            metadata: ["apps": "\(apps.count)", "pools": "\(pools.count)", "deployments": "\(deployments.count)"]
+        )
     }
 
     private func resumeDeployments() async {
         for id in deployments.keys.sorted(by: Self.creationOrder) {
             if deployments[id]?.state == .waiting {
-                logger.info("deploy resumes its wait", metadata: ["deployment": "\(id)", "app": "\(deployments[id]!.request.app)"])
+                logger.info(
+                    "deploy resumes its wait",
+                    metadata: ["deployment": "\(id)", "app": "\(deployments[id]!.request.app)"]
+                )
             }
             await step(id) { $0.hostRestarted() }
         }
         // Pools that neither serve nor are waited for have no reason left to run.
         for id in pools.keys.sorted() {
             guard let pool = pools[id], let app = apps[pool.app] else { continue }
-            let waiter = app.deployments.last { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(id) == true }
+            let waiter = app.deployments.last {
+                deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(id) == true
+            }
             await step(pool: id, for: nil) { life in
                 let (restored, actions) = PoolLifecycle.restored(
-                    serving: app.activePools.values.contains(id), waitedForBy: waiter, running: pool.desired > 0)
+                    serving: app.activePools.values.contains(id),
+                    waitedForBy: waiter,
+                    running: pool.desired > 0
+                )
                 life = restored
                 return actions
             }

@@ -25,7 +25,9 @@ extension Launcher {
         // Pools of the deployments kept stay too: `app.status` shows them, and a rollback to
         // one of those versions finds its pool.
         let referenced = Set(kept.flatMap { Array($0.servicePools.values) + Array($0.life.heldPools) })
-        let idle = pools.values.filter { $0.app == name && $0.desired == 0 && !isNeeded($0.id) && !referenced.contains($0.id) }
+        let idle = pools.values.filter {
+            $0.app == name && $0.desired == 0 && !isNeeded($0.id) && !referenced.contains($0.id)
+        }
         for pool in idle.sorted(by: { $0.id < $1.id }) where await broker.liveSandboxCount(inPool: pool.id) == 0 {
             guard pools[pool.id]?.desired == 0, !isNeeded(pool.id) else { continue }  // raised meanwhile
             pools.removeValue(forKey: pool.id)

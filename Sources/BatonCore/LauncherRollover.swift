@@ -5,14 +5,32 @@ extension Launcher {
         case .admitted(let pool, let sandbox, let admitted):
             guard let record = pools[pool] else { return }
             pools[pool]?.admitted = admitted
-            publish(.sandboxReady, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox)
+            publish(
+                .sandboxReady,
+                app: record.app,
+                version: record.version,
+                service: record.spec.name,
+                pool: pool,
+                sandbox: sandbox
+            )
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) { await evaluate(waiting) }
         case .failed(let pool, let sandbox, let reason, let admitted):
             guard let record = pools[pool] else { return }
             pools[pool]?.admitted = admitted
-            publish(.sandboxFailed, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox, reason: reason)
+            publish(
+                .sandboxFailed,
+                app: record.app,
+                version: record.version,
+                service: record.spec.name,
+                pool: pool,
+                sandbox: sandbox,
+                reason: reason
+            )
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
-                let failures = (deployments[waiting]?.failures ?? []) + ["sandbox \(sandbox) of \(record.spec.name) failed: \(reason)"]
+                let failures =
+                    (deployments[waiting]?.failures ?? []) + [
+                        "sandbox \(sandbox) of \(record.spec.name) failed: \(reason)"
+                    ]
                 deployments[waiting]?.failures = Array(failures.suffix(Self.failuresKept))
                 changed.deployments.insert(waiting)
             }
@@ -20,7 +38,14 @@ extension Launcher {
         case .stopped(let pool, let sandbox, let admitted):
             pools[pool]?.admitted = admitted
             guard let record = pools[pool] else { return }
-            publish(.sandboxStopped, app: record.app, version: record.version, service: record.spec.name, pool: pool, sandbox: sandbox)
+            publish(
+                .sandboxStopped,
+                app: record.app,
+                version: record.version,
+                service: record.spec.name,
+                pool: pool,
+                sandbox: sandbox
+            )
             if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
             guard let record = pools[pool],
@@ -31,7 +56,9 @@ extension Launcher {
     }
 
     private func waitingDeployment(of app: AppName, waitingOn pool: PoolID) -> DeploymentID? {
-        apps[app]?.deployments.last { deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(pool) == true }
+        apps[app]?.deployments.last {
+            deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(pool) == true
+        }
     }
 
     private func quorumReached(_ deployment: DeploymentRecord, atLeast floor: (ServiceSpec) -> Int) -> Bool {
@@ -46,7 +73,9 @@ extension Launcher {
         guard deployments[id]?.state == .waiting else { return }
         guard readinessGate else { return await step(id) { $0.quorumReached(reason: "readiness gate off") } }
         await refreshAdmitted(id)
-        guard let deployment = deployments[id], deployment.state == .waiting, quorumReached(deployment, atLeast: \.quorum) else { return }
+        guard let deployment = deployments[id], deployment.state == .waiting,
+            quorumReached(deployment, atLeast: \.quorum)
+        else { return }
         await step(id) { $0.quorumReached() }
     }
 
@@ -87,7 +116,13 @@ extension Launcher {
                 deployment.timer?.cancel()
                 deployments[id]?.timer = nil
             case .announce(let kind):
-                publish(kind, app: deployment.request.app, deployment: id, version: deployment.request.version, reason: deployment.reason)
+                publish(
+                    kind,
+                    app: deployment.request.app,
+                    deployment: id,
+                    version: deployment.request.version,
+                    reason: deployment.reason
+                )
             }
         }
     }
@@ -112,13 +147,28 @@ extension Launcher {
         // A pool taken back serves again: the older drain that held it is over for it.
         for pool in Set(deployment.servicePools.values).sorted() { await step(pool: pool, for: id) { $0.serves() } }
         for pool in result.draining.keys.sorted() { await step(pool: pool, for: id) { $0.cutAway(by: id) } }
-        publish(.deployCutover, app: app, deployment: id, version: deployment.request.version, reason: deployments[id]?.reason)
+        publish(
+            .deployCutover,
+            app: app,
+            deployment: id,
+            version: deployment.request.version,
+            reason: deployments[id]?.reason
+        )
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
             for sandbox in sandboxes {
-                publish(.sandboxDraining, app: app, deployment: id, version: pools[pool]?.version, pool: pool, sandbox: sandbox)
+                publish(
+                    .sandboxDraining,
+                    app: app,
+                    deployment: id,
+                    version: pools[pool]?.version,
+                    pool: pool,
+                    sandbox: sandbox
+                )
             }
         }
-        let cutAway = result.draining.keys.reduce(into: [PoolID: Set<SandboxID>]()) { $0[$1] = result.undrained[$1] ?? [] }
+        let cutAway = result.draining.keys.reduce(into: [PoolID: Set<SandboxID>]()) {
+            $0[$1] = result.undrained[$1] ?? []
+        }
         await step(id) { $0.cutOverApplied(cutAway: cutAway, gated: readinessGate) }
     }
 
@@ -139,8 +189,12 @@ extension Launcher {
         let progress = readinessSummary(deployment)
         await step(id) {
             $0.readyDeadlinePassed(
-                onTimeout: request.onTimeout, oneReadyPerService: oneReadyPerService, timeout: request.readyTimeout,
-                progress: progress, failures: deployment.failures)
+                onTimeout: request.onTimeout,
+                oneReadyPerService: oneReadyPerService,
+                timeout: request.readyTimeout,
+                progress: progress,
+                failures: deployment.failures
+            )
         }
     }
 

@@ -13,7 +13,8 @@ extension Launcher {
                 var stopped = desiredPool(pool)
                 stopped.desired = 0
                 return stopped
-            })
+            }
+        )
         let broker = self.broker
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: timeout) }

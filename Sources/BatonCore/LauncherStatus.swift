@@ -43,26 +43,45 @@ extension Launcher {
             var counts: [SandboxState: Int] = [:]
             for sandbox in sandboxes where sandbox.pool == pool.id { counts[sandbox.state, default: 0] += 1 }
             return AppStatus.Pool(
-                id: pool.id, service: pool.spec.name, version: pool.version, desired: pool.desired,
+                id: pool.id,
+                service: pool.spec.name,
+                version: pool.version,
+                desired: pool.desired,
                 scheduler: schedulers.owner(of: pool.spec),
-                waiting: pool.desired > 0 ? schedulers.waitingReason(for: pool.spec) : nil, counts: counts)
+                waiting: pool.desired > 0 ? schedulers.waitingReason(for: pool.spec) : nil,
+                counts: counts
+            )
         }
         let deploymentStatuses = record.deployments.compactMap { id in
             deployments[id].map {
-                AppStatus.Deployment(id: id, version: $0.request.version, state: $0.state, reason: $0.reason, started: $0.started)
+                AppStatus.Deployment(
+                    id: id,
+                    version: $0.request.version,
+                    state: $0.state,
+                    reason: $0.reason,
+                    started: $0.started
+                )
             }
         }
         return AppStatus(
-            app: app, activeVersion: record.activeVersion, routes: routes.filter { $0.value == app }.map(\.key).sorted(),
-            deployments: deploymentStatuses, pools: poolStatuses, sandboxes: sandboxes)
+            app: app,
+            activeVersion: record.activeVersion,
+            routes: routes.filter { $0.value == app }.map(\.key).sorted(),
+            deployments: deploymentStatuses,
+            pools: poolStatuses,
+            sandboxes: sandboxes
+        )
     }
 
     public func appSummaries() -> [AppSummary] {
         apps.values.sorted { $0.name < $1.name }.map { record in
             let latest = record.deployments.last
             return AppSummary(
-                app: record.name, activeVersion: record.activeVersion, latestDeployment: latest,
-                latestState: latest.flatMap { deployments[$0]?.state })
+                app: record.name,
+                activeVersion: record.activeVersion,
+                latestDeployment: latest,
+                latestState: latest.flatMap { deployments[$0]?.state }
+            )
         }
     }
 }

@@ -66,8 +66,14 @@ public struct StoredDeployment: Sendable, Hashable {
     public var failures: [String]
 
     public init(
-        id: DeploymentID, request: DeployRequest, state: DeploymentState, reason: String?, servicePools: [String: PoolID],
-        waitPools: [String: PoolID], startedPools: [PoolID], failures: [String]
+        id: DeploymentID,
+        request: DeployRequest,
+        state: DeploymentState,
+        reason: String?,
+        servicePools: [String: PoolID],
+        waitPools: [String: PoolID],
+        startedPools: [PoolID],
+        failures: [String]
     ) {
         self.id = id
         self.request = request
@@ -108,7 +114,10 @@ public struct StoredState: Sendable, Hashable {
     public var routes: [String: AppName]
 
     public init(
-        apps: [StoredApp] = [], versions: [StoredVersion] = [], pools: [StoredPool] = [], deployments: [StoredDeployment] = [],
+        apps: [StoredApp] = [],
+        versions: [StoredVersion] = [],
+        pools: [StoredPool] = [],
+        deployments: [StoredDeployment] = [],
         routes: [String: AppName] = [:]
     ) {
         self.apps = apps

@@ -68,7 +68,10 @@ public actor LeaseBroker {
     private let readinessGate: Bool
 
     public init(
-        clock: any CoreClock, probe: any ReadinessProbe, logger: Logger, leaseTTL: Duration = LeaseBroker.defaultLeaseTTL,
+        clock: any CoreClock,
+        probe: any ReadinessProbe,
+        logger: Logger,
+        leaseTTL: Duration = LeaseBroker.defaultLeaseTTL,
         readinessGate: Bool = true
     ) {
         self.leaseTTL = leaseTTL
@@ -164,7 +167,9 @@ public actor LeaseBroker {
                 revokeLeases(onSandbox: id, reason: reason)
             case .announceAdmitted:
                 logger.debug("sandbox admitted", metadata: ["sandbox": "\(id)", "pool": "\(record.pool)"])
-                signalSink.yield(.admitted(pool: record.pool, sandbox: id, admittedInPool: admittedCount(inPool: record.pool)))
+                signalSink.yield(
+                    .admitted(pool: record.pool, sandbox: id, admittedInPool: admittedCount(inPool: record.pool))
+                )
             case .announceEnd:
                 nextEnding += 1
                 sandboxes[id]?.ending = nextEnding
@@ -173,8 +178,14 @@ public actor LeaseBroker {
                 let admitted = admittedCount(inPool: record.pool)
                 signalSink.yield(
                     record.state == .failed
-                        ? .failed(pool: record.pool, sandbox: id, reason: record.reason ?? "failed", admittedInPool: admitted)
-                        : .stopped(pool: record.pool, sandbox: id, admittedInPool: admitted))
+                        ? .failed(
+                            pool: record.pool,
+                            sandbox: id,
+                            reason: record.reason ?? "failed",
+                            admittedInPool: admitted
+                        )
+                        : .stopped(pool: record.pool, sandbox: id, admittedInPool: admitted)
+                )
             }
         }
     }
@@ -220,7 +231,9 @@ public actor LeaseBroker {
         else {
             throw CoreError(
                 code: -32602,
-                message: "Invalid params: a sandbox id is a name of 1 to \(WireLimits.nameBytes) visible ASCII characters, a url is http://host:port, and a reason at most \(WireLimits.reasonBytes) bytes")
+                message:
+                    "Invalid params: a sandbox id is a name of 1 to \(WireLimits.nameBytes) visible ASCII characters, a url is http://host:port, and a reason at most \(WireLimits.reasonBytes) bytes"
+            )
         }
         guard pools[report.pool] != nil else {
             // The end of a sandbox of a pool already forgotten changes nothing.
@@ -234,7 +247,11 @@ public actor LeaseBroker {
         }
         var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool)
         record.reporter = scheduler ?? record.reporter
-        let actions = record.life.reported(report.state, url: report.url, poolRetired: retiredPools.contains(report.pool))
+        let actions = record.life.reported(
+            report.state,
+            url: report.url,
+            poolRetired: retiredPools.contains(report.pool)
+        )
         if actions.contains(.announceEnd) { record.reason = report.reason }
         sandboxes[report.sandbox] = record
         perform(actions, on: record.id)
@@ -245,8 +262,12 @@ public actor LeaseBroker {
     public func sync(_ reports: [SandboxReport], from scheduler: String) throws(CoreError) {
         let listed = Set(reports.map(\.sandbox))
         for report in reports { try self.report(report, from: scheduler) }
-        for record in sandboxes.values where record.reporter == scheduler && !listed.contains(record.id) && !record.life.hasEnded {
-            try report(SandboxReport(sandbox: record.id, pool: record.pool, state: .stopped, reason: "missing from sync"), from: scheduler)
+        for record in sandboxes.values
+        where record.reporter == scheduler && !listed.contains(record.id) && !record.life.hasEnded {
+            try report(
+                SandboxReport(sandbox: record.id, pool: record.pool, state: .stopped, reason: "missing from sync"),
+                from: scheduler
+            )
         }
     }
 
@@ -283,9 +304,21 @@ public actor LeaseBroker {
     /// `wait` for one, then fails with a retryable error. The lease holds `slots`, or with
     /// `minimumSlots` as many as the sandbox has free, from that minimum up to `slots`.
     public func acquire(
-        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, wait: Duration = .zero, excluding: Set<SandboxID> = []
+        app: AppName,
+        service: String,
+        slots: Int = 1,
+        minimumSlots: Int? = nil,
+        wait: Duration = .zero,
+        excluding: Set<SandboxID> = []
     ) async throws(CoreError) -> Lease {
-        switch try requestLease(app: app, service: service, slots: slots, minimumSlots: minimumSlots, wait: wait, excluding: excluding) {
+        switch try requestLease(
+            app: app,
+            service: service,
+            slots: slots,
+            minimumSlots: minimumSlots,
+            wait: wait,
+            excluding: excluding
+        ) {
         case .granted(let lease): return lease
         case .queued(let wait): return try await wait.lease()
         }
@@ -294,11 +327,18 @@ public actor LeaseBroker {
     /// `acquire` in two steps: takes a free lease now, or queues the request behind the
     /// earlier ones and returns the wait, so a caller that must keep order can go on.
     public func requestLease(
-        app: AppName, service: String, slots: Int = 1, minimumSlots: Int? = nil, wait: Duration = .zero, excluding: Set<SandboxID> = []
+        app: AppName,
+        service: String,
+        slots: Int = 1,
+        minimumSlots: Int? = nil,
+        wait: Duration = .zero,
+        excluding: Set<SandboxID> = []
     ) throws(CoreError) -> LeaseRequestOutcome {
         guard knownApps.contains(app) else { throw .unknownApp(app) }
         let slots = min(minimumSlots ?? slots, slots)...slots
-        if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) { return .granted(lease) }
+        if let lease = allocate(app: app, service: service, slots: slots, excluding: excluding) {
+            return .granted(lease)
+        }
         guard wait > .zero else { throw noSandbox(app: app, service: service) }
         nextWaiter += 1
         let id = nextWaiter
@@ -311,7 +351,17 @@ public actor LeaseBroker {
             do { try await clock.sleep(until: deadline) } catch { return }
             await self?.expireWaiter(id)
         }
-        waiters.append(Waiter(id: id, app: app, service: service, slots: slots, excluding: excluding, answer: answer, timeout: timeout))
+        waiters.append(
+            Waiter(
+                id: id,
+                app: app,
+                service: service,
+                slots: slots,
+                excluding: excluding,
+                answer: answer,
+                timeout: timeout
+            )
+        )
         return .queued(LeaseWait(outcome: outcome) { [weak self] in await self?.abandonWaiter(id) })
     }
 
@@ -334,7 +384,12 @@ public actor LeaseBroker {
         var index = 0
         while index < waiters.count {
             let waiter = waiters[index]
-            if let lease = allocate(app: waiter.app, service: waiter.service, slots: waiter.slots, excluding: waiter.excluding) {
+            if let lease = allocate(
+                app: waiter.app,
+                service: waiter.service,
+                slots: waiter.slots,
+                excluding: waiter.excluding
+            ) {
                 waiters.remove(at: index)
                 waiter.timeout?.cancel()
                 if case .dropped = waiter.answer.yield(.success(lease)) { forget(lease: lease.id) }
@@ -346,10 +401,15 @@ public actor LeaseBroker {
     }
 
     private func noSandbox(app: AppName, service: String) -> CoreError {
-        let why = routing[app]?[service] == nil
+        let why =
+            routing[app]?[service] == nil
             ? "app \"\(app)\" has no active version with a service \"\(service)\" yet"
             : "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
-        return CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: \(why)", retryAfter: Self.retryAfter)
+        return CoreError(
+            code: CoreError.noSandboxCode,
+            message: "No sandbox available: \(why)",
+            retryAfter: Self.retryAfter
+        )
     }
 
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
@@ -359,7 +419,9 @@ public actor LeaseBroker {
             guard record.life.isServing, record.url != nil,
                 let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots.lowerBound
             else { continue }
-            if let current = best, current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id) {
+            if let current = best,
+                current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id)
+            {
                 continue
             }
             best = record
@@ -368,8 +430,15 @@ public actor LeaseBroker {
         let slots = min(slots.upperBound, pool.slotsPerSandbox - chosen.slotsOut)
         nextLease += 1
         let lease = Lease(
-            id: LeaseID("l-\(nextLease)"), url: url, sandbox: chosen.id, app: app, version: pool.version, service: service,
-            slots: slots, ttl: leaseTTL)
+            id: LeaseID("l-\(nextLease)"),
+            url: url,
+            sandbox: chosen.id,
+            app: app,
+            version: pool.version,
+            service: service,
+            slots: slots,
+            ttl: leaseTTL
+        )
         sandboxes[chosen.id]?.slotsOut += slots
         sandboxes[chosen.id]?.leases.insert(lease.id)
         leases[lease.id] = LeaseRecord(lease: lease, life: LeaseLifecycle(grantedAt: clock.now, ttl: lease.ttl))
@@ -390,7 +459,9 @@ public actor LeaseBroker {
                     await self?.deadlinePassed(deadline, ofLease: id)
                 }
             case .announce(let reason):
-                revocations.publish(LeaseRevocation(leases: [id], sandbox: record.lease.sandbox, app: record.lease.app, reason: reason))
+                revocations.publish(
+                    LeaseRevocation(leases: [id], sandbox: record.lease.sandbox, app: record.lease.app, reason: reason)
+                )
             case .forget:
                 forget(lease: id)
             }
@@ -404,8 +475,12 @@ public actor LeaseBroker {
 
     /// Extends a lease by its TTL; a revoked, expired or unknown lease cannot be renewed.
     public func renew(_ id: LeaseID) throws(CoreError) -> Lease {
-        guard let record = leases[id], let actions = leases[id]?.life.renew(now: clock.now, ttl: record.lease.ttl) else {
-            throw CoreError(code: CoreError.leaseGoneCode, message: "Lease \(id) is gone: released, revoked or expired; acquire a new one")
+        guard let record = leases[id], let actions = leases[id]?.life.renew(now: clock.now, ttl: record.lease.ttl)
+        else {
+            throw CoreError(
+                code: CoreError.leaseGoneCode,
+                message: "Lease \(id) is gone: released, revoked or expired; acquire a new one"
+            )
         }
         perform(actions, onLease: id)
         return record.lease
@@ -482,8 +557,16 @@ public actor LeaseBroker {
     public func sandboxStatuses(pools wanted: Set<PoolID>) -> [SandboxStatus] {
         sandboxes.values.filter { wanted.contains($0.pool) }.sorted { $0.id < $1.id }.map { record in
             SandboxStatus(
-                id: record.id, pool: record.pool, state: record.state, url: record.url, admitted: record.life.admitted,
-                suspect: record.life.isSuspect, leases: record.leases.count, slotsOut: record.slotsOut, reason: record.reason)
+                id: record.id,
+                pool: record.pool,
+                state: record.state,
+                url: record.url,
+                admitted: record.life.admitted,
+                suspect: record.life.isSuspect,
+                leases: record.leases.count,
+                slotsOut: record.slotsOut,
+                reason: record.reason
+            )
         }
     }
 }

@@ -58,7 +58,10 @@ struct SandboxLifecycle: Equatable {
     var isServing: Bool { phase == .serving }
     var isSuspect: Bool { phase == .suspect }
     var hasEnded: Bool { if case .ended = phase { true } else { false } }
-    var admitted: Bool { phase == .serving || phase == .draining(wasServing: true, drainAnnounced: false) || phase == .draining(wasServing: true, drainAnnounced: true) }
+    var admitted: Bool {
+        phase == .serving || phase == .draining(wasServing: true, drainAnnounced: false)
+            || phase == .draining(wasServing: true, drainAnnounced: true)
+    }
 
     private mutating func enter(_ next: Phase) {
         phase = next
@@ -137,7 +140,9 @@ struct SandboxLifecycle: Equatable {
 
     /// The broker told its launcher it has drained.
     mutating func drainAnnounced() {
-        if case .draining(let wasServing, false) = phase { phase = .draining(wasServing: wasServing, drainAnnounced: true) }
+        if case .draining(let wasServing, false) = phase {
+            phase = .draining(wasServing: wasServing, drainAnnounced: true)
+        }
     }
 
     /// Whether it drains and has not yet said so.

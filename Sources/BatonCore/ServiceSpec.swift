@@ -18,8 +18,13 @@ public struct ServiceSpec: Sendable, Hashable {
     public static let defaultSlotsPerSandbox = 64
 
     public init(
-        name: String, instances: Int, spec: JSON, health: HealthCheck? = nil, minReady: Int? = nil,
-        scheduler: String? = nil, slotsPerSandbox: Int = ServiceSpec.defaultSlotsPerSandbox
+        name: String,
+        instances: Int,
+        spec: JSON,
+        health: HealthCheck? = nil,
+        minReady: Int? = nil,
+        scheduler: String? = nil,
+        slotsPerSandbox: Int = ServiceSpec.defaultSlotsPerSandbox
     ) {
         self.name = name
         self.instances = instances
@@ -37,8 +42,12 @@ public struct ServiceSpec: Sendable, Hashable {
     /// whose service has the same identity.
     var poolIdentity: PoolIdentity {
         PoolIdentity(
-            service: name, spec: spec, healthPath: health?.path, scheduler: scheduler,
-            slotsPerSandbox: slotsPerSandbox)
+            service: name,
+            spec: spec,
+            healthPath: health?.path,
+            scheduler: scheduler,
+            slotsPerSandbox: slotsPerSandbox
+        )
     }
 }
 
@@ -72,9 +81,12 @@ public struct DeployRequest: Sendable, Hashable {
     public static let defaultDrainTimeout = Duration.seconds(30)
 
     public init(
-        app: AppName, version: String, services: [ServiceSpec],
+        app: AppName,
+        version: String,
+        services: [ServiceSpec],
         readyTimeout: Duration = DeployRequest.defaultReadyTimeout,
-        drainTimeout: Duration = DeployRequest.defaultDrainTimeout, onTimeout: TimeoutPolicy = .rollback
+        drainTimeout: Duration = DeployRequest.defaultDrainTimeout,
+        onTimeout: TimeoutPolicy = .rollback
     ) {
         self.app = app
         self.version = version

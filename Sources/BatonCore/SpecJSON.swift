@@ -7,7 +7,8 @@ import BatonProtocol
 extension ServiceSpec {
     public var json: JSON {
         var object: JSONObject = [
-            "name": .string(name), "instances": .int(Int64(instances)), "spec": spec, "slots": .int(Int64(slotsPerSandbox)),
+            "name": .string(name), "instances": .int(Int64(instances)), "spec": spec,
+            "slots": .int(Int64(slotsPerSandbox)),
         ]
         object["health"] = health.map { ["path": .string($0.path)] }
         object["minReady"] = minReady.map { .int(Int64($0)) }
@@ -16,12 +17,19 @@ extension ServiceSpec {
     }
 
     public init?(stored json: JSON) {
-        guard let name = json["name"]?.stringValue, let instances = json["instances"]?.intValue, let spec = json["spec"],
+        guard let name = json["name"]?.stringValue, let instances = json["instances"]?.intValue,
+            let spec = json["spec"],
             let slots = json["slots"]?.intValue
         else { return nil }
         self.init(
-            name: name, instances: Int(instances), spec: spec, health: json["health"]?["path"]?.stringValue.map(HealthCheck.init),
-            minReady: json["minReady"]?.intValue.map(Int.init), scheduler: json["scheduler"]?.stringValue, slotsPerSandbox: Int(slots))
+            name: name,
+            instances: Int(instances),
+            spec: spec,
+            health: json["health"]?["path"]?.stringValue.map(HealthCheck.init),
+            minReady: json["minReady"]?.intValue.map(Int.init),
+            scheduler: json["scheduler"]?.stringValue,
+            slotsPerSandbox: Int(slots)
+        )
     }
 }
 
@@ -29,17 +37,26 @@ extension DeployRequest {
     public var json: JSON {
         [
             "app": .string(app.rawValue), "version": .string(version), "services": .array(services.map(\.json)),
-            "readyTimeoutMs": .int(readyTimeout.milliseconds), "drainTimeoutMs": .int(drainTimeout.milliseconds), "onTimeout": .string(onTimeout.rawValue),
+            "readyTimeoutMs": .int(readyTimeout.milliseconds), "drainTimeoutMs": .int(drainTimeout.milliseconds),
+            "onTimeout": .string(onTimeout.rawValue),
         ]
     }
 
     public init?(stored json: JSON) {
         guard let app = json["app"]?.stringValue, let version = json["version"]?.stringValue,
             let list = json["services"]?.arrayValue, let ready = json["readyTimeoutMs"]?.intValue,
-            let drain = json["drainTimeoutMs"]?.intValue, let onTimeout = json["onTimeout"]?.stringValue.flatMap(TimeoutPolicy.init)
+            let drain = json["drainTimeoutMs"]?.intValue,
+            let onTimeout = json["onTimeout"]?.stringValue.flatMap(TimeoutPolicy.init)
         else { return nil }
         let services = list.compactMap(ServiceSpec.init(stored:))
         guard services.count == list.count else { return nil }
-        self.init(app: AppName(app), version: version, services: services, readyTimeout: .milliseconds(ready), drainTimeout: .milliseconds(drain), onTimeout: onTimeout)
+        self.init(
+            app: AppName(app),
+            version: version,
+            services: services,
+            readyTimeout: .milliseconds(ready),
+            drainTimeout: .milliseconds(drain),
+            onTimeout: onTimeout
+        )
     }
 }

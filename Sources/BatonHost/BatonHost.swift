@@ -1,12 +1,12 @@
 import BatonCore
-import BatonProbe
 import BatonIngress
 import BatonPlugins
-import Foundation
-import NIOConcurrencyHelpers
+import BatonProbe
 import BatonRPC
 import BatonStore
+import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Prometheus
@@ -42,28 +42,47 @@ public final class BatonHost: Sendable {
     let metricsListening = Milestone()
 
     public init(
-        configuration: HostConfiguration, logger: Logger, clock: any CoreClock = SystemClock(),
+        configuration: HostConfiguration,
+        logger: Logger,
+        clock: any CoreClock = SystemClock(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.logger = logger
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        broker = LeaseBroker(clock: clock, probe: NetworkReadinessProbe(group: group), logger: logger,
+        broker = LeaseBroker(
+            clock: clock,
+            probe: NetworkReadinessProbe(group: group),
+            logger: logger,
             leaseTTL: .milliseconds(configuration.leaseTTLMs),
-            readinessGate: configuration.readinessGate)
+            readinessGate: configuration.readinessGate
+        )
         let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp.map(AppName.init(rawValue:)))
         self.routes = routes
         launcher = Launcher(
-            broker: broker, clock: clock, defaultScheduler: configuration.defaultScheduler, logger: logger,
+            broker: broker,
+            clock: clock,
+            defaultScheduler: configuration.defaultScheduler,
+            logger: logger,
             routesChanged: { routes.replace(with: $0) },
             streamDrain: configuration.ingress.map {
                 // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
                 .nanoseconds(($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds) + .seconds(30)
-            } ?? Launcher.defaultStreamDrain, readinessGate: configuration.readinessGate)
+            } ?? Launcher.defaultStreamDrain,
+            readinessGate: configuration.readinessGate
+        )
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let broker = self.broker
         ingress = configuration.ingress.map {
-            IngressServer(configuration: $0, routes: routes, broker: broker, clock: clock, logger: logger, metrics: ingressMetrics, group: group)
+            IngressServer(
+                configuration: $0,
+                routes: routes,
+                broker: broker,
+                clock: clock,
+                logger: logger,
+                metrics: ingressMetrics,
+                group: group
+            )
         }
         var methods =
             HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
@@ -71,16 +90,25 @@ public final class BatonHost: Sendable {
         if let ingress, let ingressConfiguration = configuration.ingress {
             methods += IngressMethods.all(ingress: ingress, defaultTimeout: ingressConfiguration.responseHeaderTimeout)
         }
-        rpcServer = RPCServer(configuration: configuration.rpc, methods: RPCMethodTable(methods), logger: logger, group: group)
-        metrics = configuration.metricsAddress.map { MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group) }
+        rpcServer = RPCServer(
+            configuration: configuration.rpc,
+            methods: RPCMethodTable(methods),
+            logger: logger,
+            group: group
+        )
+        metrics = configuration.metricsAddress.map {
+            MetricsServer(registry: registry, host: $0.host, port: $0.port, group: group)
+        }
         drainTimes = DrainTimes(factory: PrometheusMetricsFactory(registry: registry), logger: logger)
         bootstrapRoutes = configuration.routes
         stateDirectory = configuration.keepsState ? configuration.stateDirectory : nil
         stopsSandboxesAtExit = configuration.stopsSandboxesAtExit
         handover = HandoverState(
-            takesOver: configuration.takesOver, drain: configuration.handoverDrain,
+            takesOver: configuration.takesOver,
+            drain: configuration.handoverDrain,
             ingressAddress: configuration.ingress.map { "\($0.host):\($0.port)" },
-            metricsAddress: configuration.metricsAddress.map { "\($0.host):\($0.port)" })
+            metricsAddress: configuration.metricsAddress.map { "\($0.host):\($0.port)" }
+        )
         let tokens = configuration.rpc.roleTokens
         plugins = PluginSupervisor(
             plugins: configuration.plugins,
@@ -88,7 +116,9 @@ public final class BatonHost: Sendable {
                 "BATON_SOCKET": Self.absolute(configuration.rpc.socketPath),
                 "BATON_STATE_DIR": Self.absolute(configuration.stateDirectory),
             ],
-            token: { role in RPCRole(rawValue: role).flatMap { tokens[$0] } }, logger: logger)
+            token: { role in RPCRole(rawValue: role).flatMap { tokens[$0] } },
+            logger: logger
+        )
     }
 
     private static func absolute(_ path: String) -> String {
@@ -101,7 +131,9 @@ public final class BatonHost: Sendable {
         if let stateDirectory {
             try Self.makeStateDirectory(stateDirectory)
             var handed: [HandedListener] = []
-            if handover.takesOver { handed = try await HandoffClient.takeOver(path: handover.socketPath(in: stateDirectory), logger: logger) }
+            if handover.takesOver {
+                handed = try await HandoffClient.takeOver(path: handover.socketPath(in: stateDirectory), logger: logger)
+            }
             let tookOver = !handed.isEmpty
             inherited.withLockedValue { listeners in
                 listeners.rpc = HandoverState.take("rpc", at: rpcServer.configuration.socketPath, from: &handed)
@@ -120,7 +152,10 @@ public final class BatonHost: Sendable {
             do {
                 try await launcher.setRoute(host: route.host, app: AppName(route.app), allowingUnknownApp: true)
             } catch {
-                logger.error("route not set", metadata: ["host": "\(route.host)", "app": "\(route.app)", "error": "\(error)"])
+                logger.error(
+                    "route not set",
+                    metadata: ["host": "\(route.host)", "app": "\(route.app)", "error": "\(error)"]
+                )
             }
         }
     }
@@ -142,7 +177,10 @@ public final class BatonHost: Sendable {
     private static func makeStateDirectory(_ directory: String) throws {
         do {
             try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
         } catch {
             throw StoreProblem("cannot create the state directory \(directory): \(error)")
         }
@@ -152,7 +190,11 @@ public final class BatonHost: Sendable {
     /// the socket or the ingress take anyone in.
     private func openState(_ directory: String, wait: Duration) async throws {
         let lock = try await DirectoryLock.acquire(
-            directory: directory, file: "baton.lock", holder: "baton serve", wait: wait)
+            directory: directory,
+            file: "baton.lock",
+            holder: "baton serve",
+            wait: wait
+        )
         stateLock.withLockedValue { $0 = lock }
         let store = try SQLiteStore(directory: directory)
         self.store.withLockedValue { $0 = store }

@@ -37,7 +37,11 @@ final class DrainTimes: Sendable {
         }
     }
 
-    private static func record(_ event: CoreEvent, cutovers: inout [DeploymentID: CoreInstant], factory: any MetricsFactory) {
+    private static func record(
+        _ event: CoreEvent,
+        cutovers: inout [DeploymentID: CoreInstant],
+        factory: any MetricsFactory
+    ) {
         guard let deployment = event.deployment else { return }
         switch event.kind {
         case .deployCutover:
@@ -45,8 +49,12 @@ final class DrainTimes: Sendable {
         case .poolScaledDown:
             guard let start = cutovers[deployment] else { return }
             let outcome = event.reason.flatMap(ScaleDownReason.init(rawValue:)) == .drained ? "drained" : "timeout"
-            Timer(label: "baton_drain_seconds", dimensions: [("app", event.app.rawValue), ("outcome", outcome)], factory: factory)
-                .record(duration: event.time - start)
+            Timer(
+                label: "baton_drain_seconds",
+                dimensions: [("app", event.app.rawValue), ("outcome", outcome)],
+                factory: factory
+            )
+            .record(duration: event.time - start)
         case .deployDone, .deployFailed, .deploySuperseded:
             cutovers.removeValue(forKey: deployment)
         default:

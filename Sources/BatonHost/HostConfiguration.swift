@@ -40,7 +40,9 @@ public struct HostConfiguration: Sendable {
 
     public init(socketPath: String = SocketLocation.defaultPath()) {
         rpc = RPCServerConfiguration(
-            socketPath: socketPath, host: RPCProgramInfo(name: "baton", version: BatonVersion.string))
+            socketPath: socketPath,
+            host: RPCProgramInfo(name: "baton", version: BatonVersion.string)
+        )
     }
 
     /// Requires `role` to present the token held in `path`; the file is read once, at start.

@@ -25,14 +25,18 @@ public struct Setting: Sendable {
     /// Sets it, or says why not in words that name it.
     public func apply(_ value: Int64, to configuration: inout HostConfiguration) throws(SettingRefused) {
         guard range.contains(value) else {
-            throw SettingRefused(description: "setting \(name) must be within \(range.lowerBound)...\(range.upperBound), not \(value)")
+            throw SettingRefused(
+                description: "setting \(name) must be within \(range.lowerBound)...\(range.upperBound), not \(value)"
+            )
         }
         write(&configuration, value)
     }
 
     public static func named(_ name: String) throws(SettingRefused) -> Setting {
         guard let setting = all.first(where: { $0.name == name }) else {
-            throw SettingRefused(description: "unknown setting \(name); known: \(all.map(\.name).joined(separator: ", "))")
+            throw SettingRefused(
+                description: "unknown setting \(name); known: \(all.map(\.name).joined(separator: ", "))"
+            )
         }
         return setting
     }
@@ -46,67 +50,196 @@ extension Setting {
     private static let most = Int64(Int32.max)
 
     private static func count(
-        _ name: String, _ range: ClosedRange<Int64>, _ help: String, _ path: any WritableKeyPath<HostConfiguration, Int> & Sendable
+        _ name: String,
+        _ range: ClosedRange<Int64>,
+        _ help: String,
+        _ path: any WritableKeyPath<HostConfiguration, Int> & Sendable
     ) -> Setting {
-        Setting(name: name, unit: .count, range: range, help: help, read: { Int64($0[keyPath: path]) }, write: { $0[keyPath: path] = Int($1) })
+        Setting(
+            name: name,
+            unit: .count,
+            range: range,
+            help: help,
+            read: { Int64($0[keyPath: path]) },
+            write: { $0[keyPath: path] = Int($1) }
+        )
     }
 
     private static func bytes(
-        _ name: String, _ range: ClosedRange<Int64>, _ help: String, _ path: any WritableKeyPath<HostConfiguration, Int> & Sendable
+        _ name: String,
+        _ range: ClosedRange<Int64>,
+        _ help: String,
+        _ path: any WritableKeyPath<HostConfiguration, Int> & Sendable
     ) -> Setting {
-        Setting(name: name, unit: .bytes, range: range, help: help, read: { Int64($0[keyPath: path]) }, write: { $0[keyPath: path] = Int($1) })
+        Setting(
+            name: name,
+            unit: .bytes,
+            range: range,
+            help: help,
+            read: { Int64($0[keyPath: path]) },
+            write: { $0[keyPath: path] = Int($1) }
+        )
     }
 
     private static func time(
-        _ name: String, _ range: ClosedRange<Int64>, _ help: String, _ path: any WritableKeyPath<HostConfiguration, TimeAmount> & Sendable
+        _ name: String,
+        _ range: ClosedRange<Int64>,
+        _ help: String,
+        _ path: any WritableKeyPath<HostConfiguration, TimeAmount> & Sendable
     ) -> Setting {
         Setting(
-            name: name, unit: .milliseconds, range: range, help: help, read: { $0[keyPath: path].nanoseconds / 1_000_000 },
-            write: { $0[keyPath: path] = .milliseconds($1) })
+            name: name,
+            unit: .milliseconds,
+            range: range,
+            help: help,
+            read: { $0[keyPath: path].nanoseconds / 1_000_000 },
+            write: { $0[keyPath: path] = .milliseconds($1) }
+        )
     }
 
     /// Every setting, in the order `baton settings` and the README list them.
     public static let all: [Setting] = [
-        bytes("rpc.maxLineBytes", 1...most, "Longest RPC line; a longer one gets -32006 and is skipped.", \.rpc.maxLineBytes),
-        count("rpc.maxConnections", 1...65_536, "Most RPC connections open at once; more get -32008 and are closed.", \.rpc.maxConnections),
-        count("rpc.maxInFlight", 1...65_536, "Most calls running at once per RPC connection; reading pauses at the limit.", \.rpc.maxInFlight),
-        count("rpc.outboundQueue", 1...most, "Notifications queued for a client that does not read before it is disconnected.", \.rpc.outboundQueue),
-        time("rpc.writeStallTimeoutMs", 1...most, "How long a client may leave its socket unread before it is disconnected.", \.rpc.writeStallTimeout),
-        time("rpc.helloTimeoutMs", 1...most, "How long a new connection has to send host.hello (-32002).", \.rpc.helloTimeout),
+        bytes(
+            "rpc.maxLineBytes",
+            1...most,
+            "Longest RPC line; a longer one gets -32006 and is skipped.",
+            \.rpc.maxLineBytes
+        ),
+        count(
+            "rpc.maxConnections",
+            1...65_536,
+            "Most RPC connections open at once; more get -32008 and are closed.",
+            \.rpc.maxConnections
+        ),
+        count(
+            "rpc.maxInFlight",
+            1...65_536,
+            "Most calls running at once per RPC connection; reading pauses at the limit.",
+            \.rpc.maxInFlight
+        ),
+        count(
+            "rpc.outboundQueue",
+            1...most,
+            "Notifications queued for a client that does not read before it is disconnected.",
+            \.rpc.outboundQueue
+        ),
+        time(
+            "rpc.writeStallTimeoutMs",
+            1...most,
+            "How long a client may leave its socket unread before it is disconnected.",
+            \.rpc.writeStallTimeout
+        ),
+        time(
+            "rpc.helloTimeoutMs",
+            1...most,
+            "How long a new connection has to send host.hello (-32002).",
+            \.rpc.helloTimeout
+        ),
         Setting(
-            name: "leases.ttlMs", unit: .milliseconds, range: 100...86_400_000, help: "How long a lease lives without renewal.",
-            read: { $0.leaseTTLMs }, write: { $0.leaseTTLMs = $1 }),
+            name: "leases.ttlMs",
+            unit: .milliseconds,
+            range: 100...86_400_000,
+            help: "How long a lease lives without renewal.",
+            read: { $0.leaseTTLMs },
+            write: { $0.leaseTTLMs = $1 }
+        ),
         Setting(
-            name: "launcher.readinessGate", unit: .onOff, range: 0...1,
+            name: "launcher.readinessGate",
+            unit: .onOff,
+            range: 0...1,
             help: "0 only to see what Baton prevents: cut over at once, admit sandboxes unchecked, no drain.",
-            read: { $0.readinessGate ? 1 : 0 }, write: { $0.readinessGate = $1 != 0 }),
+            read: { $0.readinessGate ? 1 : 0 },
+            write: { $0.readinessGate = $1 != 0 }
+        ),
         Setting(
-            name: "host.handoverDrainMs", unit: .milliseconds, range: 0...most,
+            name: "host.handoverDrainMs",
+            unit: .milliseconds,
+            range: 0...most,
             help: "How long a host that handed over lets its requests in flight finish before it exits.",
-            read: { $0.handoverDrain.milliseconds }, write: { $0.handoverDrain = .milliseconds($1) }),
+            read: { $0.handoverDrain.milliseconds },
+            write: { $0.handoverDrain = .milliseconds($1) }
+        ),
         time("ingress.connectTimeoutMs", 1...most, "Connect timeout to a sandbox.", \.ingressSettings.connectTimeout),
-        count("ingress.maxRetries", 0...16, "Retries after the first try, where a retry is safe.", \.ingressSettings.maxRetries),
-        bytes("ingress.replayBufferBytes", 0...most, "Request body bytes kept so the request can be retried.", \.ingressSettings.replayBufferBytes),
-        time("ingress.holdTimeoutMs", 0...most, "How long a request waits for a ready sandbox before 503.", \.ingressSettings.holdTimeout),
-        count("ingress.holdQueueDepth", 0...most, "Requests of one app waiting for a sandbox at once; more get 503.", \.ingressSettings.holdQueueDepth),
+        count(
+            "ingress.maxRetries",
+            0...16,
+            "Retries after the first try, where a retry is safe.",
+            \.ingressSettings.maxRetries
+        ),
+        bytes(
+            "ingress.replayBufferBytes",
+            0...most,
+            "Request body bytes kept so the request can be retried.",
+            \.ingressSettings.replayBufferBytes
+        ),
         time(
-            "ingress.responseHeaderTimeoutMs", 1...most, "Time for a sandbox to start answering before 504.",
-            \.ingressSettings.responseHeaderTimeout),
-        time("ingress.headerTimeoutMs", 1...most, "Time for a client to send a request head before 408.", \.ingressSettings.headerTimeout),
-        time("ingress.idleTimeoutMs", 1...most, "Idle keep-alive client connections are closed after this.", \.ingressSettings.idleTimeout),
-        bytes("ingress.maxHeaderBytes", 1...most, "Largest request head; a larger one gets 431.", \.ingressSettings.maxHeaderBytes),
+            "ingress.holdTimeoutMs",
+            0...most,
+            "How long a request waits for a ready sandbox before 503.",
+            \.ingressSettings.holdTimeout
+        ),
+        count(
+            "ingress.holdQueueDepth",
+            0...most,
+            "Requests of one app waiting for a sandbox at once; more get 503.",
+            \.ingressSettings.holdQueueDepth
+        ),
+        time(
+            "ingress.responseHeaderTimeoutMs",
+            1...most,
+            "Time for a sandbox to start answering before 504.",
+            \.ingressSettings.responseHeaderTimeout
+        ),
+        time(
+            "ingress.headerTimeoutMs",
+            1...most,
+            "Time for a client to send a request head before 408.",
+            \.ingressSettings.headerTimeout
+        ),
+        time(
+            "ingress.idleTimeoutMs",
+            1...most,
+            "Idle keep-alive client connections are closed after this.",
+            \.ingressSettings.idleTimeout
+        ),
+        bytes(
+            "ingress.maxHeaderBytes",
+            1...most,
+            "Largest request head; a larger one gets 431.",
+            \.ingressSettings.maxHeaderBytes
+        ),
         Setting(
-            name: "ingress.maxBodyBytes", unit: .bytes, range: 0...Int64.max, help: "Largest request body; a larger one gets 413.",
-            read: { $0.ingressSettings.maxBodyBytes }, write: { $0.ingressSettings.maxBodyBytes = $1 }),
-        count("ingress.leaseSlots", 1...65_536, "Requests one lease of the ingress carries at once.", \.ingressSettings.leaseSlots),
+            name: "ingress.maxBodyBytes",
+            unit: .bytes,
+            range: 0...Int64.max,
+            help: "Largest request body; a larger one gets 413.",
+            read: { $0.ingressSettings.maxBodyBytes },
+            write: { $0.ingressSettings.maxBodyBytes = $1 }
+        ),
+        count(
+            "ingress.leaseSlots",
+            1...65_536,
+            "Requests one lease of the ingress carries at once.",
+            \.ingressSettings.leaseSlots
+        ),
         time(
-            "ingress.streamDrainDeadlineMs", 0...most, "How long a stream to a draining sandbox lives on before it is closed.",
-            \.ingressSettings.streamDrainDeadline),
-        time("ingress.streamCloseJitterMs", 0...most, "The window over which those closes are spread.", \.ingressSettings.streamCloseJitter),
+            "ingress.streamDrainDeadlineMs",
+            0...most,
+            "How long a stream to a draining sandbox lives on before it is closed.",
+            \.ingressSettings.streamDrainDeadline
+        ),
         time(
-            "ingress.upstreamSafeReuseMs", 0...most,
+            "ingress.streamCloseJitterMs",
+            0...most,
+            "The window over which those closes are spread.",
+            \.ingressSettings.streamCloseJitter
+        ),
+        time(
+            "ingress.upstreamSafeReuseMs",
+            0...most,
             "A request that may not run twice goes only on a sandbox connection idle less than this, else on a new one.",
-            \.ingressSettings.upstreamSafeReuse),
+            \.ingressSettings.upstreamSafeReuse
+        ),
     ]
 }
 
@@ -131,7 +264,8 @@ extension Setting {
         var lines = ["| setting | unit | default | range | what it limits |", "|---|---|---|---|---|"]
         for setting in all {
             lines.append(
-                "| `\(setting.name)` | \(setting.unit.rawValue) | \(setting.defaultValue) | \(setting.range.lowerBound)…\(setting.range.upperBound) | \(setting.help) |")
+                "| `\(setting.name)` | \(setting.unit.rawValue) | \(setting.defaultValue) | \(setting.range.lowerBound)…\(setting.range.upperBound) | \(setting.help) |"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -8,7 +8,8 @@ import Glibc
 /// directory a command happened to run from.
 public enum StateLocation {
     public static func defaultDirectory(
-        environment: [String: String] = SocketLocation.currentEnvironment(), uid: uid_t = getuid()
+        environment: [String: String] = SocketLocation.currentEnvironment(),
+        uid: uid_t = getuid()
     ) -> String {
         if uid == 0 { return "/var/lib/baton" }
         if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/baton" }

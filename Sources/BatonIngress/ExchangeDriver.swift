@@ -93,13 +93,18 @@ final class ExchangeDriver {
         respondWithError(
             .payloadTooLarge,
             "The request body for app \(exchange.app) is larger than \(ingress.configuration.maxBodyBytes) bytes (setting ingress.maxBodyBytes).",
-            head: exchange.head)
+            head: exchange.head
+        )
     }
 
     // MARK: Leases and tries
 
     private func takeLease(for exchange: ProxyExchange) {
-        if let lease = ingress.leases.checkoutCached(app: exchange.app, service: exchange.service, excluding: exchange.failedSandboxes) {
+        if let lease = ingress.leases.checkoutCached(
+            app: exchange.app,
+            service: exchange.service,
+            excluding: exchange.failedSandboxes
+        ) {
             return connect(exchange, lease)
         }
         let depth = ingress.configuration.holdQueueDepth
@@ -107,18 +112,28 @@ final class ExchangeDriver {
             return respondWithError(
                 .serviceUnavailable,
                 "App \(exchange.app) already has \(depth) requests waiting for a sandbox (setting ingress.holdQueueDepth).",
-                head: exchange.head, retryAfter: 1)
+                head: exchange.head,
+                retryAfter: 1
+            )
         }
         let loop = eventLoop
         let holdStarted = ContinuousClock.now
-        let completion = NIOLoopBound({ [self] (result: Result<Lease, CoreError>) in
-            ingress.load.stopHolding(exchange.app)
-            ingress.metrics.held(app: exchange.app, for: .now - holdStarted)
-            leaseArrived(result, for: exchange)
-        }, eventLoop: loop)
+        let completion = NIOLoopBound(
+            { [self] (result: Result<Lease, CoreError>) in
+                ingress.load.stopHolding(exchange.app)
+                ingress.metrics.held(app: exchange.app, for: .now - holdStarted)
+                leaseArrived(result, for: exchange)
+            },
+            eventLoop: loop
+        )
         ingress.leases.checkoutNew(
-            app: exchange.app, service: exchange.service, wait: .nanoseconds(ingress.configuration.holdTimeout.nanoseconds),
-            excluding: exchange.failedSandboxes, on: loop, then: completion)
+            app: exchange.app,
+            service: exchange.service,
+            wait: .nanoseconds(ingress.configuration.holdTimeout.nanoseconds),
+            excluding: exchange.failedSandboxes,
+            on: loop,
+            then: completion
+        )
     }
 
     private func leaseArrived(_ result: Result<Lease, CoreError>, for exchange: ProxyExchange) {
@@ -133,14 +148,18 @@ final class ExchangeDriver {
             respondWithError(
                 .badGateway,
                 "App \(exchange.app) could not be reached: \(exchange.lastFailure ?? "its sandboxes failed"), and no other sandbox is ready.",
-                head: exchange.head)
+                head: exchange.head
+            )
         case .failure(let error) where error.code == CoreError.unknownAppCode:
             respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head)
         case .failure:
             let held = ingress.configuration.holdTimeout.nanoseconds / 1_000_000_000
             respondWithError(
-                .serviceUnavailable, "App \(exchange.app) has no ready sandbox; waited \(held) s (setting ingress.holdTimeoutMs).",
-                head: exchange.head, retryAfter: 1)
+                .serviceUnavailable,
+                "App \(exchange.app) has no ready sandbox; waited \(held) s (setting ingress.holdTimeoutMs).",
+                head: exchange.head,
+                retryAfter: 1
+            )
         }
     }
 
@@ -152,7 +171,9 @@ final class ExchangeDriver {
         if exchange.holdEnded == nil { exchange.holdEnded = .now }
         exchange.connectStarted = .now
         let pool = ingress.upstreamPools.value(for: eventLoop)
-        let idleAtMost = exchange.needsFreshConnection ? .zero : exchange.isIdempotent ? nil : ingress.configuration.upstreamSafeReuse
+        let idleAtMost =
+            exchange.needsFreshConnection
+            ? .zero : exchange.isIdempotent ? nil : ingress.configuration.upstreamSafeReuse
         pool.connection(to: lease.url, timeout: ingress.configuration.connectTimeout, idleAtMost: idleAtMost) {
             [self] result in
             guard self.exchange === exchange else {
@@ -171,7 +192,11 @@ final class ExchangeDriver {
         exchange.connected = .now
         connection.delegate = self
         let head = ProxyHeaders.upstreamRequest(
-            exchange.head, exchange.checked, clientAddress: sink?.clientAddress, requestID: exchange.requestID)
+            exchange.head,
+            exchange.checked,
+            clientAddress: sink?.clientAddress,
+            requestID: exchange.requestID
+        )
         connection.write(.head(head))
         let body = exchange.requestSent ? (exchange.replay ?? []) : exchange.unsent
         for part in body { connection.write(.body(.byteBuffer(part))) }
@@ -191,7 +216,9 @@ final class ExchangeDriver {
         timers.cancel(responseTimer)
         let timeout = ingress.configuration.responseHeaderTimeout
         let remaining = exchange.deadline - ContinuousClock.now
-        let wait = TimeAmount.nanoseconds(max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000))
+        let wait = TimeAmount.nanoseconds(
+            max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)
+        )
         responseTimer = timers.schedule(in: wait) { [self] in
             guard self.exchange === exchange, !exchange.responseStarted else { return }
             let answer = NIOLoopBound(
@@ -200,14 +227,22 @@ final class ExchangeDriver {
                     respondWithError(
                         .gatewayTimeout,
                         "App \(exchange.app) did not start answering within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.responseHeaderTimeoutMs).",
-                        head: exchange.head)
-                }, eventLoop: eventLoop)
+                        head: exchange.head
+                    )
+                },
+                eventLoop: eventLoop
+            )
             guard let lease = exchange.lease, ingress.leases.responseTimedOut(lease) else { return answer.value() }
             // A sandbox that lets requests time out again and again is stuck (stopped,
             // deadlocked): like one that refuses connections, it gets no more until it passes
             // the host's check again. It is out before the client hears of the timeout.
             Self.spawnInvalidate(
-                ingress.leases, lease, reason: "\(LeaseCache.timeoutsBeforeSuspect) response timeouts in a row", on: eventLoop, then: answer)
+                ingress.leases,
+                lease,
+                reason: "\(LeaseCache.timeoutsBeforeSuspect) response timeouts in a row",
+                on: eventLoop,
+                then: answer
+            )
         }
     }
 
@@ -218,12 +253,17 @@ final class ExchangeDriver {
         ingress.leases.checkin(lease)
         let then = NIOLoopBound(
             { [self] in retry(exchange, after: "could not connect to a sandbox (\(reason))", kind: "connect_failed") },
-            eventLoop: eventLoop)
+            eventLoop: eventLoop
+        )
         Self.spawnInvalidate(ingress.leases, lease, reason: "connect failed: \(reason)", on: eventLoop, then: then)
     }
 
     private static func spawnInvalidate(
-        _ cache: LeaseCache, _ lease: Lease, reason: String, on loop: any EventLoop, then: NIOLoopBound<() -> Void>
+        _ cache: LeaseCache,
+        _ lease: Lease,
+        reason: String,
+        on loop: any EventLoop,
+        then: NIOLoopBound<() -> Void>
     ) {
         Task {
             await cache.invalidate(lease, reason: reason)
@@ -237,20 +277,28 @@ final class ExchangeDriver {
         guard exchange.tries <= ingress.configuration.maxRetries else {
             ingress.metrics.retryNotMade(app: exchange.app, reason: "max_retries")
             return respondWithError(
-                .badGateway, "App \(exchange.app) could not be reached after \(exchange.tries) tries (setting ingress.maxRetries): \(failure).",
-                head: exchange.head)
+                .badGateway,
+                "App \(exchange.app) could not be reached after \(exchange.tries) tries (setting ingress.maxRetries): \(failure).",
+                head: exchange.head
+            )
         }
         guard ContinuousClock.now < exchange.deadline else {
             ingress.metrics.retryNotMade(app: exchange.app, reason: "deadline")
             return respondWithError(
-                .gatewayTimeout, "App \(exchange.app) could not answer before the request's deadline: \(failure).", head: exchange.head)
+                .gatewayTimeout,
+                "App \(exchange.app) could not answer before the request's deadline: \(failure).",
+                head: exchange.head
+            )
         }
         if !exchange.retrying {
             guard ingress.load.startRetrying(exchange.app) else {
                 ingress.metrics.retryNotMade(app: exchange.app, reason: "budget")
                 return respondWithError(
-                    .serviceUnavailable, "App \(exchange.app) is over its retry budget, so this request was not retried: \(failure).",
-                    head: exchange.head, retryAfter: 1)
+                    .serviceUnavailable,
+                    "App \(exchange.app) is over its retry budget, so this request was not retried: \(failure).",
+                    head: exchange.head,
+                    retryAfter: 1
+                )
             }
             exchange.retrying = true
         }
@@ -287,7 +335,10 @@ final class ExchangeDriver {
     }
 
     private func respondWithError(
-        _ status: HTTPResponseStatus, _ message: String, head: HTTPRequestHead, retryAfter: Int? = nil
+        _ status: HTTPResponseStatus,
+        _ message: String,
+        head: HTTPRequestHead,
+        retryAfter: Int? = nil
     ) {
         if let exchange {
             exchange.status = status.code
@@ -315,11 +366,15 @@ final class ExchangeDriver {
             "request",
             metadata: [
                 "app": "\(exchange.app)", "version": "\(exchange.servedBy?.version ?? "-")",
-                "sandbox": "\(exchange.servedBy?.sandbox ?? "-")", "status": "\(exchange.status.map(String.init) ?? "aborted")",
-                "method": "\(exchange.head.method.rawValue)", "path": "\(exchange.head.uri)", "id": "\(exchange.requestID)",
+                "sandbox": "\(exchange.servedBy?.sandbox ?? "-")",
+                "status": "\(exchange.status.map(String.init) ?? "aborted")",
+                "method": "\(exchange.head.method.rawValue)", "path": "\(exchange.head.uri)",
+                "id": "\(exchange.requestID)",
                 "tries": "\(exchange.tries)", "holdMs": "\(ms(exchange.started, exchange.holdEnded))",
-                "connectMs": "\(ms(exchange.connectStarted, exchange.connected))", "totalMs": "\(ms(exchange.started, end))",
-            ])
+                "connectMs": "\(ms(exchange.connectStarted, exchange.connected))",
+                "totalMs": "\(ms(exchange.started, end))",
+            ]
+        )
     }
 
     private func setClientReading(_ on: Bool) {
@@ -339,11 +394,15 @@ extension ExchangeDriver: UpstreamDelegate {
         exchange.status = head.status.code
         cancelResponseTimer()
         if let lease = exchange.lease { ingress.leases.responded(lease) }
-        if let lease = exchange.lease, head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
+        if let lease = exchange.lease,
+            head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
+        {
             // An event stream lives on like a WebSocket: its sandbox drains until the stream ends.
             ingress.leases.markStream(lease)
         }
-        sink?.sendHead(ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive))
+        sink?.sendHead(
+            ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive)
+        )
     }
 
     /// A 101 for a request that asked to switch hands the connection and the lease over to
@@ -351,7 +410,10 @@ extension ExchangeDriver: UpstreamDelegate {
     private func switchedProtocols(_ exchange: ProxyExchange, _ head: HTTPResponseHead) {
         guard exchange.checked.upgrade != nil, let upstream = exchange.upstream, let lease = exchange.lease else {
             return respondWithError(
-                .badGateway, "App \(exchange.app) switched protocols for a request that did not ask to.", head: exchange.head)
+                .badGateway,
+                "App \(exchange.app) switched protocols for a request that did not ask to.",
+                head: exchange.head
+            )
         }
         exchange.responseStarted = true
         exchange.status = head.status.code
@@ -404,7 +466,8 @@ extension ExchangeDriver: UpstreamDelegate {
             return respondWithError(
                 .badGateway,
                 "App \(exchange.app) closed the connection before answering, and the request was not retried: \(exchange.explain(refusal)).",
-                head: exchange.head)
+                head: exchange.head
+            )
         }
         exchange.needsFreshConnection = stale
         retry(exchange, after: reason, kind: stale ? "stale_connection" : "lost_before_response")

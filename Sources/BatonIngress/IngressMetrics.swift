@@ -50,7 +50,9 @@ public struct IngressMetrics: Sendable {
     }
 
     func held(app: AppName, for duration: Duration) {
-        Timer(label: "baton_ingress_hold_seconds", dimensions: [("app", app.rawValue)], factory: factory).record(duration: duration)
+        Timer(label: "baton_ingress_hold_seconds", dimensions: [("app", app.rawValue)], factory: factory).record(
+            duration: duration
+        )
     }
 
     func leaseAcquired(app: AppName) {

@@ -17,7 +17,13 @@ final class IngressContext: Sendable {
     let logger: Logger
     let metrics: IngressMetrics
 
-    init(configuration: IngressConfiguration, routes: RouteTable, leases: LeaseCache, logger: Logger, metrics: IngressMetrics) {
+    init(
+        configuration: IngressConfiguration,
+        routes: RouteTable,
+        leases: LeaseCache,
+        logger: Logger,
+        metrics: IngressMetrics
+    ) {
         self.configuration = configuration
         self.routes = routes
         self.leases = leases
@@ -62,11 +68,28 @@ public final class IngressServer: Sendable {
 
     /// An ingress with its own lease cache on `broker`, which it starts and stops with itself.
     public init(
-        configuration: IngressConfiguration, routes: RouteTable, broker: LeaseBroker, clock: any CoreClock, logger: Logger,
-        metrics: IngressMetrics = .disabled, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        configuration: IngressConfiguration,
+        routes: RouteTable,
+        broker: LeaseBroker,
+        clock: any CoreClock,
+        logger: Logger,
+        metrics: IngressMetrics = .disabled,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
-        let leases = LeaseCache(broker: broker, clock: clock, slotsPerLease: configuration.leaseSlots, logger: logger, metrics: metrics)
-        context = IngressContext(configuration: configuration, routes: routes, leases: leases, logger: logger, metrics: metrics)
+        let leases = LeaseCache(
+            broker: broker,
+            clock: clock,
+            slotsPerLease: configuration.leaseSlots,
+            logger: logger,
+            metrics: metrics
+        )
+        context = IngressContext(
+            configuration: configuration,
+            routes: routes,
+            leases: leases,
+            logger: logger,
+            metrics: metrics
+        )
         self.group = group
     }
 
@@ -122,10 +145,12 @@ public final class IngressServer: Sendable {
     /// `Connection: close`), closes keep-alive connections once idle, and returns when all
     /// client connections are closed or at `deadline`. For a host handing over to the next.
     public func quiesce(deadline: Duration) async {
-        guard let bound = channel.withLockedValue({ current in
-            defer { current = nil }
-            return current
-        }) else { return }
+        guard
+            let bound = channel.withLockedValue({ current in
+                defer { current = nil }
+                return current
+            })
+        else { return }
         try? await bound.close()
         connections.quiesce()
         await connections.allClosed(within: deadline)
@@ -133,10 +158,12 @@ public final class IngressServer: Sendable {
     }
 
     public func stop() async {
-        guard let bound = channel.withLockedValue({ current in
-            defer { current = nil }
-            return current
-        }) else { return await context.leases.stop() }
+        guard
+            let bound = channel.withLockedValue({ current in
+                defer { current = nil }
+                return current
+            })
+        else { return await context.leases.stop() }
         try? await bound.close()
         await context.leases.stop()
     }

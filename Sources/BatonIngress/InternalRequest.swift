@@ -20,7 +20,12 @@ extension IngressServer {
     /// errors (no sandbox, retries exhausted, timeouts) come back as responses with their
     /// status, as they would to an HTTP client.
     public func request(
-        app: AppName, service: String, method: HTTPMethod, path: String, headers: [(String, String)], body: ByteBuffer?,
+        app: AppName,
+        service: String,
+        method: HTTPMethod,
+        path: String,
+        headers: [(String, String)],
+        body: ByteBuffer?,
         timeout: TimeAmount
     ) async throws -> InternalResponse {
         let context = self.context
@@ -34,14 +39,20 @@ extension IngressServer {
             let framing = body.map { BodyFraming.length(Int64($0.readableBytes)) } ?? .none
             driver.start(
                 ProxyExchange(
-                    head: head, checked: CheckedRequest(authority: nil, target: path, framing: framing, upgrade: nil),
-                    app: app, service: service,
+                    head: head,
+                    checked: CheckedRequest(authority: nil, target: path, framing: framing, upgrade: nil),
+                    app: app,
+                    service: service,
                     requestID: requestHeaders.first(name: "x-request-id") ?? ProxyHandler.newRequestID(),
-                    replayLimit: context.configuration.replayBufferBytes, deadline: .nanoseconds(timeout.nanoseconds)))
+                    replayLimit: context.configuration.replayBufferBytes,
+                    deadline: .nanoseconds(timeout.nanoseconds)
+                )
+            )
             if let body { driver.received(body) }
             driver.ended()
             // The driver holds its sink weakly; both live until the answer is in.
-            return promise.futureResult.assumeIsolated().always { _ in withExtendedLifetime((sink, driver)) {} }.nonisolated()
+            return promise.futureResult.assumeIsolated().always { _ in withExtendedLifetime((sink, driver)) {} }
+                .nonisolated()
         }.get()
     }
 }
@@ -72,14 +83,24 @@ private final class CollectingSink: ExchangeSink {
     func flush() {}
 
     func sendEnd(keepAlive: Bool) {
-        guard let head else { return promise.fail(InternalRequestFailed(description: "the response ended without a head")) }
-        promise.succeed(InternalResponse(status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) }, body: body))
+        guard let head else {
+            return promise.fail(InternalRequestFailed(description: "the response ended without a head"))
+        }
+        promise.succeed(
+            InternalResponse(
+                status: Int(head.status.code),
+                headers: head.headers.map { ($0.name, $0.value) },
+                body: body
+            )
+        )
     }
 
     func refuse(_ status: HTTPResponseStatus, _ message: String, version: HTTPVersion, retryAfter: Int?) {
         var headers = [("Content-Type", "text/plain; charset=utf-8")]
         if let retryAfter { headers.append(("Retry-After", "\(retryAfter)")) }
-        promise.succeed(InternalResponse(status: Int(status.code), headers: headers, body: allocator.buffer(string: message + "\n")))
+        promise.succeed(
+            InternalResponse(status: Int(status.code), headers: headers, body: allocator.buffer(string: message + "\n"))
+        )
     }
 
     func abort() {

@@ -58,7 +58,11 @@ public final class LeaseCache: Sendable {
     private let clock: any CoreClock
 
     public init(
-        broker: LeaseBroker, clock: any CoreClock, slotsPerLease: Int, logger: Logger, metrics: IngressMetrics = .disabled
+        broker: LeaseBroker,
+        clock: any CoreClock,
+        slotsPerLease: Int,
+        logger: Logger,
+        metrics: IngressMetrics = .disabled
     ) {
         self.broker = broker
         self.clock = clock
@@ -79,7 +83,9 @@ public final class LeaseCache: Sendable {
         // Held until `stop()` cancels it, like the maintenance loop.
         let follow = Task { [self] in
             let bus = broker.revocations
-            await Self.followRevocations(subscribe: { bus.subscribe() }) { ids, reason in self.revoked(ids, reason: reason) } resync: {
+            await Self.followRevocations(subscribe: { bus.subscribe() }) { ids, reason in
+                self.revoked(ids, reason: reason)
+            } resync: {
                 await self.resynchronise()
             }
         }
@@ -98,7 +104,8 @@ public final class LeaseCache: Sendable {
     /// follower fell behind is never the end: it subscribes again, then resynchronises, so
     /// no revocation is missed and none stays unseen.
     static func followRevocations(
-        subscribe: () -> AsyncStream<LeaseRevocation>, revoked: @escaping @Sendable (Set<LeaseID>, String) -> Void,
+        subscribe: () -> AsyncStream<LeaseRevocation>,
+        revoked: @escaping @Sendable (Set<LeaseID>, String) -> Void,
         resync: @Sendable () async -> Void
     ) async {
         var revocations = subscribe()
@@ -114,7 +121,10 @@ public final class LeaseCache: Sendable {
     private func resynchronise() async {
         let ids = entries.withLockedValue { shelf in shelf.leases.values.flatMap(\.keys) }
         let stale = await broker.revokedOrGone(among: ids)
-        logger.warning("lease revocations fell behind; resynchronised", metadata: ["revoked": "\(stale.count)", "cached": "\(ids.count)"])
+        logger.warning(
+            "lease revocations fell behind; resynchronised",
+            metadata: ["revoked": "\(stale.count)", "cached": "\(ids.count)"]
+        )
         revoked(Set(stale), reason: "resync")
     }
 
@@ -140,7 +150,9 @@ public final class LeaseCache: Sendable {
             var chosen: LeaseID?
             var fewest = Int.max
             for (id, entry) in leases
-            where entry.standing == .active && entry.inUse < entry.lease.slots && entry.inUse < fewest && !excluding.contains(entry.lease.sandbox) {
+            where entry.standing == .active && entry.inUse < entry.lease.slots && entry.inUse < fewest
+                && !excluding.contains(entry.lease.sandbox)
+            {
                 chosen = id
                 fewest = entry.inUse
             }
@@ -153,11 +165,22 @@ public final class LeaseCache: Sendable {
 
     /// A new lease from the broker, waiting up to `wait` for a sandbox; the caller holds
     /// one of its slots.
-    package func checkoutNew(app: AppName, service: String, wait: Duration, excluding: Set<SandboxID>) async throws(CoreError) -> Lease {
+    package func checkoutNew(
+        app: AppName,
+        service: String,
+        wait: Duration,
+        excluding: Set<SandboxID>
+    ) async throws(CoreError) -> Lease {
         // As many slots as the sandbox has free, up to a full lease: one free slot is enough
         // to serve, so a sandbox offering fewer slots than a full lease serves at once.
         let lease = try await broker.acquire(
-            app: app, service: service, slots: slotsPerLease, minimumSlots: 1, wait: wait, excluding: excluding)
+            app: app,
+            service: service,
+            slots: slotsPerLease,
+            minimumSlots: 1,
+            wait: wait,
+            excluding: excluding
+        )
         metrics.leaseAcquired(app: app)
         let key = Key(app: app, service: service)
         entries.withLockedValue { shelf in
@@ -171,7 +194,11 @@ public final class LeaseCache: Sendable {
     /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome, which is
     /// the broker's lease or a slot another request of this cache gave back first.
     func checkoutNew(
-        app: AppName, service: String, wait: Duration, excluding: Set<SandboxID>, on loop: any EventLoop,
+        app: AppName,
+        service: String,
+        wait: Duration,
+        excluding: Set<SandboxID>,
+        on loop: any EventLoop,
         then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
     ) {
         let key = Key(app: app, service: service)
@@ -179,7 +206,8 @@ public final class LeaseCache: Sendable {
             shelf.nextWaiter += 1
             let id = shelf.nextWaiter
             shelf.waiters[key, default: []].append(
-                Waiter(id: id, excluding: excluding, deliver: { lease in loop.execute { then.value(.success(lease)) } }))
+                Waiter(id: id, excluding: excluding, deliver: { lease in loop.execute { then.value(.success(lease)) } })
+            )
             return id
         }
         Task {
@@ -215,7 +243,9 @@ public final class LeaseCache: Sendable {
         let (release, handover) = entries.withLockedValue { shelf -> (Bool, Waiter?) in
             guard var entry = shelf.leases[key]?[lease.id] else { return (false, nil) }
             entry.lastUsed = clock.now
-            if entry.standing == .active, let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) }) {
+            if entry.standing == .active,
+                let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) })
+            {
                 shelf.leases[key]?[lease.id] = entry  // the slot stays in use, by the waiter now
                 return (false, shelf.waiters[key]?.remove(at: index))
             }

@@ -53,7 +53,12 @@ final class ProxyExchange {
     var switchingProtocols: HTTPResponseHead?
 
     init(
-        head: HTTPRequestHead, checked: CheckedRequest, app: AppName, service: String, requestID: String, replayLimit: Int,
+        head: HTTPRequestHead,
+        checked: CheckedRequest,
+        app: AppName,
+        service: String,
+        requestID: String,
+        replayLimit: Int,
         deadline: Duration
     ) {
         self.deadline = started + deadline
@@ -104,7 +109,8 @@ final class ProxyExchange {
     func explain(_ reason: NoRetry) -> String {
         switch reason {
         case .notIdempotent: "\(head.method.rawValue) is not idempotent and has no Idempotency-Key"
-        case .bodyTooLarge: "its body is larger than the \(replayLimit)-byte replay buffer (setting ingress.replayBufferBytes)"
+        case .bodyTooLarge:
+            "its body is larger than the \(replayLimit)-byte replay buffer (setting ingress.replayBufferBytes)"
         }
     }
 }

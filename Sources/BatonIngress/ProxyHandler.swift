@@ -113,7 +113,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Closes the connection after the grace if no request came meanwhile.
     private func closeIfStillIdle(context: ChannelHandlerContext) {
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.quiescingIdleGrace) { [weak self] in
-            guard let self, let context = self.context, self.driver?.exchange == nil, self.pipelined.isEmpty else { return }
+            guard let self, let context = self.context, self.driver?.exchange == nil, self.pipelined.isEmpty else {
+                return
+            }
             context.close(promise: nil)
         }
     }
@@ -141,26 +143,46 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .success(let valid): checked = valid
         case .failure(let refusal):
             ingress.logger.info(
-                "request", metadata: ["status": "\(refusal.status.code)", "method": "\(head.method.rawValue)", "reason": "\(refusal.reason)"])
+                "request",
+                metadata: [
+                    "status": "\(refusal.status.code)", "method": "\(head.method.rawValue)",
+                    "reason": "\(refusal.reason)",
+                ]
+            )
             ingress.metrics.request(app: "-", status: "\(refusal.status.code)")
             return refuse(refusal.status, refusal.reason, version: head.version, retryAfter: nil)
         }
         let requestID = head.headers.first(name: "x-request-id") ?? Self.newRequestID()
         guard let app = ingress.routes.app(forHost: checked.authority) else {
             let message = "No app is routed for host \(checked.authority ?? "(none)")."
-            ingress.logger.info("request", metadata: ["status": "404", "method": "\(head.method.rawValue)", "path": "\(head.uri)", "reason": "\(message)"])
+            ingress.logger.info(
+                "request",
+                metadata: [
+                    "status": "404", "method": "\(head.method.rawValue)", "path": "\(head.uri)", "reason": "\(message)",
+                ]
+            )
             ingress.metrics.request(app: "-", status: "404")
             return refuse(.notFound, message, version: head.version, retryAfter: nil)
         }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue", let context {
             // The body is wanted whatever sandbox takes it; the Expect header goes no further.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                promise: nil
+            )
         }
         let timeout = ingress.configuration.responseHeaderTimeout
         driver?.start(
             ProxyExchange(
-                head: head, checked: checked, app: app, service: "web", requestID: requestID,
-                replayLimit: ingress.configuration.replayBufferBytes, deadline: .nanoseconds(timeout.nanoseconds)))
+                head: head,
+                checked: checked,
+                app: app,
+                service: "web",
+                requestID: requestID,
+                replayLimit: ingress.configuration.replayBufferBytes,
+                deadline: .nanoseconds(timeout.nanoseconds)
+            )
+        )
     }
 
     private func setClientReading(_ on: Bool) {
@@ -218,7 +240,10 @@ extension ProxyHandler: ExchangeSink {
         let body = context.channel.allocator.buffer(string: message + "\n")
         headers.add(name: "Content-Length", value: "\(body.readableBytes)")
         if let retryAfter { headers.add(name: "Retry-After", value: "\(retryAfter)") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)

@@ -15,7 +15,9 @@ enum ProxyHeaders {
         var doomed: [String] = []
         for (name, _) in headers {
             let lowered = name.lowercased()
-            if hopByHop.contains(lowered) || named.contains(where: { $0.utf8.count == lowered.utf8.count && $0.lowercased() == lowered }) {
+            if hopByHop.contains(lowered)
+                || named.contains(where: { $0.utf8.count == lowered.utf8.count && $0.lowercased() == lowered })
+            {
                 doomed.append(lowered)
             }
         }
@@ -27,11 +29,15 @@ enum ProxyHeaders {
     /// or hid behind `Connection`), `X-Forwarded-*` appended, and an `X-Request-Id` (the
     /// client's, or a new one).
     static func upstreamRequest(
-        _ head: HTTPRequestHead, _ checked: CheckedRequest, clientAddress: String?, requestID: String
+        _ head: HTTPRequestHead,
+        _ checked: CheckedRequest,
+        clientAddress: String?,
+        requestID: String
     ) -> HTTPRequestHead {
         var head = head
         stripHopByHop(&head.headers)
-        for name in ["expect", "content-length", "host"] { head.headers.remove(name: name) }  // expect: answered by the proxy
+        // The proxy answers `expect` itself, and frames and routes the request anew.
+        for name in ["expect", "content-length", "host"] { head.headers.remove(name: name) }
         head.version = .http1_1
         head.uri = checked.target
         if let authority = checked.authority { head.headers.add(name: "Host", value: authority) }
@@ -59,7 +65,11 @@ enum ProxyHeaders {
 
     /// The response as the client gets it: hop-by-hop headers gone, and the client's own
     /// keep-alive decision stated.
-    static func clientResponse(_ head: HTTPResponseHead, clientVersion: HTTPVersion, keepAlive: Bool) -> HTTPResponseHead {
+    static func clientResponse(
+        _ head: HTTPResponseHead,
+        clientVersion: HTTPVersion,
+        keepAlive: Bool
+    ) -> HTTPResponseHead {
         var head = head
         stripHopByHop(&head.headers)
         head.version = clientVersion

@@ -34,15 +34,23 @@ public enum RequestCheck {
         do {
             let framing = try framing(of: head)
             // RFC 9110 §9.3.8; NIO's encoder would also drop the framing of such a body.
-            if head.method == .TRACE, framing != .none { throw refusal(.badRequest, "a TRACE request may not carry content") }
+            if head.method == .TRACE, framing != .none {
+                throw refusal(.badRequest, "a TRACE request may not carry content")
+            }
             let (target, targetAuthority) = try target(of: head)
             let hosts = head.headers["host"]
             guard hosts.count <= 1 else { throw refusal(.badRequest, "it has \(hosts.count) Host headers") }
-            if head.version == .http1_1, hosts.isEmpty { throw refusal(.badRequest, "an HTTP/1.1 request needs a Host header") }
-            if let host = hosts.first, !isValidAuthority(host) { throw refusal(.badRequest, "its Host header is not a valid host") }
+            if head.version == .http1_1, hosts.isEmpty {
+                throw refusal(.badRequest, "an HTTP/1.1 request needs a Host header")
+            }
+            if let host = hosts.first, !isValidAuthority(host) {
+                throw refusal(.badRequest, "its Host header is not a valid host")
+            }
             // RFC 9112 §3.2.2: an absolute-form target wins over Host.
             let authority = targetAuthority ?? hosts.first
-            return .success(CheckedRequest(authority: authority, target: target, framing: framing, upgrade: upgrade(of: head)))
+            return .success(
+                CheckedRequest(authority: authority, target: target, framing: framing, upgrade: upgrade(of: head))
+            )
         } catch let refusal as RequestRefusal {
             return .failure(refusal)
         } catch {
@@ -55,16 +63,27 @@ public enum RequestCheck {
     }
 
     private static func framing(of head: HTTPRequestHead) throws(RequestRefusal) -> BodyFraming {
-        if head.method == .CONNECT { throw refusal(.methodNotAllowed, "CONNECT is not served; Baton is a reverse proxy") }
-        let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace.lowercased() }
-        let lengths = head.headers["content-length"].flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
-            .map { $0.trimmingWhitespace }
+        if head.method == .CONNECT {
+            throw refusal(.methodNotAllowed, "CONNECT is not served; Baton is a reverse proxy")
+        }
+        let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }.map {
+            $0.trimmingWhitespace.lowercased()
+        }
+        let lengths = head.headers["content-length"].flatMap {
+            $0.split(separator: ",", omittingEmptySubsequences: false)
+        }
+        .map { $0.trimmingWhitespace }
         if !head.headers["transfer-encoding"].isEmpty {
             // RFC 9112 §6.1: HTTP/1.0 has no chunked framing, and both headers at once is smuggling.
             guard head.version != .http1_0 else { throw refusal(.badRequest, "HTTP/1.0 has no Transfer-Encoding") }
-            guard lengths.isEmpty else { throw refusal(.badRequest, "it has both Transfer-Encoding and Content-Length") }
+            guard lengths.isEmpty else {
+                throw refusal(.badRequest, "it has both Transfer-Encoding and Content-Length")
+            }
             guard codings == ["chunked"] else {
-                throw refusal(.notImplemented, "Transfer-Encoding \"\(codings.joined(separator: ", "))\" is not supported, only chunked")
+                throw refusal(
+                    .notImplemented,
+                    "Transfer-Encoding \"\(codings.joined(separator: ", "))\" is not supported, only chunked"
+                )
             }
             return .chunked
         }
@@ -87,7 +106,9 @@ public enum RequestCheck {
         let rest = uri.dropFirst(scheme.count)
         let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = String(rest[..<end])
-        guard isValidAuthority(authority) else { throw refusal(.badRequest, "its target's authority is not a valid host") }
+        guard isValidAuthority(authority) else {
+            throw refusal(.badRequest, "its target's authority is not a valid host")
+        }
         var path = String(rest[end...])
         if !path.hasPrefix("/") { path = "/" + path }
         return (path, authority)
@@ -99,7 +120,8 @@ public enum RequestCheck {
         if host.hasPrefix("[") {
             guard let close = host.firstIndex(of: "]") else { return false }
             let literal = host[host.index(after: host.startIndex)..<close]
-            guard !literal.isEmpty, literal.utf8.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            guard !literal.isEmpty,
+                literal.utf8.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
             else { return false }
             host = host[host.index(after: close)...]
             return host.isEmpty || isPort(host.dropFirst()) && host.first == ":"
@@ -116,13 +138,16 @@ public enum RequestCheck {
     }
 
     private static func isHexDigit(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+            || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
     }
 
     /// unreserved, sub-delims and `%` (RFC 3986 §3.2.2).
     private static func isRegNameByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
         default: return "-._~!$&'()*+,;=%".utf8.contains(byte)
         }
     }
@@ -131,12 +156,15 @@ public enum RequestCheck {
 
     /// A method or header name: an RFC 9110 §5.6.2 token.
     public static func isToken(_ value: String) -> Bool {
-        !value.isEmpty && value.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-            default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        !value.isEmpty
+            && value.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
             }
-        }
     }
 
     /// A header value: visible bytes, spaces and tabs; never CR, LF or NUL (RFC 9110 §5.5).

@@ -106,14 +106,16 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         timer = timers?.schedule(in: timeout) { [self] in
             refuse(
                 "408 Request Timeout",
-                "No complete request head within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.headerTimeoutMs).")
+                "No complete request head within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.headerTimeoutMs)."
+            )
         }
     }
 
     private func refuse431() {
         refuse(
             "431 Request Header Fields Too Large",
-            "The request head is larger than \(configuration.maxHeaderBytes) bytes (setting ingress.maxHeaderBytes).")
+            "The request head is larger than \(configuration.maxHeaderBytes) bytes (setting ingress.maxHeaderBytes)."
+        )
     }
 
     /// Answers below the HTTP encoder, in raw bytes, and closes: the decoder may be
@@ -124,9 +126,11 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         timers?.cancel(timer)
         state = .inRequest
         let body = message + "\n"
-        let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        let response =
+            "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).assumeIsolated()
+            .whenComplete { _ in
+                context.close(promise: nil)
+            }
     }
 }

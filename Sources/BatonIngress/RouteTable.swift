@@ -23,7 +23,9 @@ public final class RouteTable: Sendable {
 
     static func normalize(_ host: String) -> String {
         // Most Host headers are already a bare lower-case name: nothing to rebuild.
-        if host.utf8.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: ":") && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) {
+        if host.utf8.allSatisfy({
+            $0 < 0x80 && $0 != UInt8(ascii: ":") && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
+        }) {
             return host
         }
         var name = Substring(host.lowercased())

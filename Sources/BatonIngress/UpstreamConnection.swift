@@ -144,7 +144,9 @@ final class UpstreamPool {
     /// With `idleAtMost`, only a connection idle for less than that is reused: the most
     /// recently used one is tried, and if it is older a new connection is made.
     func connection(
-        to url: String, timeout: TimeAmount, idleAtMost: TimeAmount? = nil,
+        to url: String,
+        timeout: TimeAmount,
+        idleAtMost: TimeAmount? = nil,
         _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
     ) {
         while var list = idle[url], let reused = list.last {
@@ -163,19 +165,23 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
+                        leftOverBytesStrategy: .forwardBytes,
+                        enableOutboundHeaderValidation: false
+                    )
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .assumeIsolated()
             .whenComplete { result in
-                done(result.flatMap { channel in
-                    Result {
-                        let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                        return UpstreamConnection(url: url, channel: channel, handler: handler)
+                done(
+                    result.flatMap { channel in
+                        Result {
+                            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                            return UpstreamConnection(url: url, channel: channel, handler: handler)
+                        }
                     }
-                })
+                )
             }
     }
 

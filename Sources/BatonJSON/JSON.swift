@@ -1,4 +1,3 @@
-
 /// A JSON value as Baton passes it around: Sendable, comparable, and with object keys
 /// kept in the order they were written, so what goes out reads like what came in.
 public enum JSON: Sendable, Hashable {

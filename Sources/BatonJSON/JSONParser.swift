@@ -19,7 +19,10 @@ extension JSON {
     /// Parses one JSON document from `bytes` through jansson. Duplicate keys, invalid
     /// UTF-8, integers outside 64 bits, trailing garbage and nesting deeper than
     /// `options.maxDepth` are rejected with the position of the problem.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, options: JSONParseOptions = .init())
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer,
+        options: JSONParseOptions = .init()
+    )
         throws(JSONParseError) -> JSON
     {
         try checkDepth(bytes, limit: options.maxDepth)
@@ -32,14 +35,20 @@ extension JSON {
         }
         guard let root else {
             throw JSONParseError(
-                text: errorText(&error), line: Int(error.line), column: Int(error.column),
-                position: Int(error.position))
+                text: errorText(&error),
+                line: Int(error.line),
+                column: Int(error.column),
+                position: Int(error.position)
+            )
         }
         defer { json_decref(root) }
         return JSON(borrowing: root)
     }
 
-    public static func parse(_ bytes: some Sequence<UInt8>, options: JSONParseOptions = .init())
+    public static func parse(
+        _ bytes: some Sequence<UInt8>,
+        options: JSONParseOptions = .init()
+    )
         throws(JSONParseError) -> JSON
     {
         let contiguous = bytes.withContiguousStorageIfAvailable { buffer in
@@ -55,7 +64,10 @@ extension JSON {
         return try result.get()
     }
 
-    public static func parse(_ text: String, options: JSONParseOptions = .init())
+    public static func parse(
+        _ text: String,
+        options: JSONParseOptions = .init()
+    )
         throws(JSONParseError) -> JSON
     {
         try parse(Array(text.utf8), options: options)
@@ -65,13 +77,17 @@ extension JSON {
     private init(borrowing node: UnsafeMutablePointer<json_t>) {
         switch cjansson_typeof(node) {
         case JSON_OBJECT:
-            var members = JSONObject(minimumCapacity: json_object_size(node))  // keys are unique: jansson rejects duplicates
+            // Keys are unique: jansson rejects duplicates.
+            var members = JSONObject(minimumCapacity: json_object_size(node))
             var iterator = json_object_iter(node)
             while let current = iterator {
                 let key = String(
                     decoding: UnsafeRawBufferPointer(
-                        start: json_object_iter_key(current), count: json_object_iter_key_len(current)),
-                    as: UTF8.self)
+                        start: json_object_iter_key(current),
+                        count: json_object_iter_key_len(current)
+                    ),
+                    as: UTF8.self
+                )
                 members.appendNew(key, JSON(borrowing: json_object_iter_value(current)))
                 iterator = json_object_iter_next(node, current)
             }
@@ -88,7 +104,9 @@ extension JSON {
             self = .string(
                 String(
                     decoding: UnsafeRawBufferPointer(start: json_string_value(node), count: json_string_length(node)),
-                    as: UTF8.self))
+                    as: UTF8.self
+                )
+            )
         case JSON_INTEGER:
             self = .int(json_integer_value(node))
         case JSON_REAL:
@@ -136,8 +154,11 @@ extension JSON {
                 depth += 1
                 if depth > limit {
                     throw JSONParseError(
-                        text: "nesting deeper than \(limit) levels", line: line,
-                        column: column, position: offset + 1)
+                        text: "nesting deeper than \(limit) levels",
+                        line: line,
+                        column: column,
+                        position: offset + 1
+                    )
                 }
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
                 depth -= 1

@@ -13,18 +13,23 @@ extension JSON {
 
     /// Serializes as `serialized()` does and lends the bytes to `body` without copying
     /// them into an array first; the bytes are valid only inside `body`.
-    public func withSerializedBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) throws(JSONEncodeError)
+    public func withSerializedBytes<Result>(
+        _ body: (UnsafeRawBufferPointer) -> Result
+    ) throws(JSONEncodeError)
         -> Result
     {
         let root = try makeNode()
         defer { json_decref(root) }
         let flags = Int(JSON_COMPACT | JSON_ENCODE_ANY)
         // Most messages fit the first buffer; a larger one is written again at its size.
-        let needed: DumpOutcome<Result> = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Self.firstBufferSize) {
+        let needed: DumpOutcome<Result> = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Self.firstBufferSize)
+        {
             scratch in
             let size = json_dumpb(root, scratch.baseAddress, scratch.count, flags)
             guard size > 0 else { return .failed }
-            return size <= scratch.count ? .written(body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[..<size]))) : .needs(size)
+            return size <= scratch.count
+                ? .written(body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[..<size])))
+                : .needs(size)
         }
         switch needed {
         case .failed:

@@ -25,7 +25,12 @@ public final class EventStreamWatcher: Sendable {
 
     public var current: State { state.withLockedValue { $0 } }
 
-    public static func open(host: String, port: Int, hostHeader: String, path: String) async throws -> EventStreamWatcher {
+    public static func open(
+        host: String,
+        port: Int,
+        hostHeader: String,
+        path: String
+    ) async throws -> EventStreamWatcher {
         let shared = NIOLockedValueBox(State())
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in

@@ -17,7 +17,11 @@ public final class LoadConnection: Sendable {
         self.channel = channel
     }
 
-    public static func connect(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws
+    public static func connect(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws
         -> LoadConnection
     {
         let channel = try await ClientBootstrap(group: group)
@@ -38,14 +42,20 @@ public final class LoadConnection: Sendable {
     /// A request without a whole answer after this long fails, and its connection is closed.
     public static let requestTimeout: TimeAmount = .seconds(10)
 
-    public func request(_ method: HTTPMethod, _ path: String, headers: HTTPHeaders, body: ByteBuffer? = nil) async throws -> LoadResponse {
+    public func request(
+        _ method: HTTPMethod,
+        _ path: String,
+        headers: HTTPHeaders,
+        body: ByteBuffer? = nil
+    ) async throws -> LoadResponse {
         var headers = headers
         if let body { headers.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         let promise = channel.eventLoop.makePromise(of: LoadResponse.self)
         // A connection that closed before the write never reaches the collector: the failed
         // write is then the only news, and must end the request rather than leave it waiting.
-        channel.writeAndFlush(ResponseCollector.Outbound(head: head, body: body, promise: promise)).whenFailure { error in
+        channel.writeAndFlush(ResponseCollector.Outbound(head: head, body: body, promise: promise)).whenFailure {
+            error in
             promise.fail(error)
         }
         return try await promise.futureResult.get()
@@ -74,14 +84,19 @@ private final class ResponseCollector: ChannelDuplexHandler {
     private var keepAlive = true
 
     struct TimedOut: Error, CustomStringConvertible {
-        var description: String { "no whole answer within \(LoadConnection.requestTimeout.nanoseconds / 1_000_000_000) s" }
+        var description: String {
+            "no whole answer within \(LoadConnection.requestTimeout.nanoseconds / 1_000_000_000) s"
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         pending = request.promise
-        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: LoadConnection.requestTimeout) { [weak self] in
-            guard let self, let pending = self.pending, pending.futureResult === request.promise.futureResult else { return }
+        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: LoadConnection.requestTimeout) {
+            [weak self] in
+            guard let self, let pending = self.pending, pending.futureResult === request.promise.futureResult else {
+                return
+            }
             self.pending = nil
             pending.fail(TimedOut())
             context.close(promise: nil)
@@ -95,7 +110,11 @@ private final class ResponseCollector: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            response = LoadResponse(status: Int(head.status.code), headers: head.headers, body: context.channel.allocator.buffer(capacity: 0))
+            response = LoadResponse(
+                status: Int(head.status.code),
+                headers: head.headers,
+                body: context.channel.allocator.buffer(capacity: 0)
+            )
             keepAlive = head.isKeepAlive
         case .body(var part):
             response?.body.writeBuffer(&part)

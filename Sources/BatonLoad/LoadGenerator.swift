@@ -50,7 +50,14 @@ public struct LoadGenerator: Sendable {
                 connection = nil
             }
             recorder.record(
-                LoadRecorder.Sample(started: started, latency: .now - started, kind: kind, failure: answer.failure, servedBy: answer.servedBy))
+                LoadRecorder.Sample(
+                    started: started,
+                    latency: .now - started,
+                    kind: kind,
+                    failure: answer.failure,
+                    servedBy: answer.servedBy
+                )
+            )
             try? await Task.sleep(for: pause)
         }
         await connection?.close()
@@ -74,9 +81,17 @@ public struct LoadGenerator: Sendable {
             return Answer(servedBy: words.count > 2 ? String(words[2]) : nil)
         }
         if kind == "PUT" {
-            let response = try await connection.request(.PUT, "/data", headers: headers, body: ByteBuffer(string: Self.putBody))
+            let response = try await connection.request(
+                .PUT,
+                "/data",
+                headers: headers,
+                body: ByteBuffer(string: Self.putBody)
+            )
             guard response.status == 200 else { return Answer(failure: "PUT answered \(response.status)") }
-            return Answer(failure: String(buffer: response.body).hasSuffix(" 10240 \(Self.putDigest)\n") ? nil : "PUT body arrived changed")
+            return Answer(
+                failure: String(buffer: response.body).hasSuffix(" 10240 \(Self.putDigest)\n")
+                    ? nil : "PUT body arrived changed"
+            )
         }
         let body = "payload of \(id)"
         let response = try await connection.request(.POST, "/echo", headers: headers, body: ByteBuffer(string: body))

@@ -25,13 +25,21 @@ public final class WebSocketWatcher: Sendable {
 
     public var current: State { state.withLockedValue { $0 } }
 
-    public static func open(host: String, port: Int, hostHeader: String, path: String, interval: Duration = .milliseconds(200)) async throws
+    public static func open(
+        host: String,
+        port: Int,
+        hostHeader: String,
+        path: String,
+        interval: Duration = .milliseconds(200)
+    ) async throws
         -> WebSocketWatcher
     {
         let shared = NIOLockedValueBox(State())
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EchoCounter(state: shared)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(EchoCounter(state: shared))
+                }
             }
             .connect(host: host, port: port)
             .get()
@@ -73,7 +81,10 @@ private final class EchoCounter: ChannelInboundHandler {
         pending += String(decoding: unwrapInboundIn(data).readableBytesView, as: UTF8.self)
         if !state.withLockedValue({ $0.upgraded }), let end = pending.range(of: "\r\n\r\n") {
             let upgraded = pending.hasPrefix("HTTP/1.1 101")
-            state.withLockedValue { $0.upgraded = upgraded; if !upgraded { $0.ended = "the upgrade was refused" } }
+            state.withLockedValue {
+                $0.upgraded = upgraded
+                if !upgraded { $0.ended = "the upgrade was refused" }
+            }
             pending = String(pending[end.upperBound...])
         }
         let echoes = pending.components(separatedBy: "ping").count - 1

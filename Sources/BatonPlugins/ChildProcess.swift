@@ -16,7 +16,10 @@ public struct ChildCommand: Sendable, Hashable {
     public var grace: Duration
 
     public init(
-        command: String, arguments: [String] = [], environment: [String: String] = [:], workingDirectory: String? = nil,
+        command: String,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        workingDirectory: String? = nil,
         grace: Duration = .seconds(10)
     ) {
         self.command = command
@@ -39,7 +42,8 @@ public struct ChildExit: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static let signalNames: [Int32: String] = [
-        SIGTERM: "SIGTERM", SIGKILL: "SIGKILL", SIGINT: "SIGINT", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGHUP: "SIGHUP",
+        SIGTERM: "SIGTERM", SIGKILL: "SIGKILL", SIGINT: "SIGINT", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT",
+        SIGHUP: "SIGHUP",
         SIGBUS: "SIGBUS", SIGPIPE: "SIGPIPE",
     ]
 }
@@ -57,12 +61,15 @@ public enum ChildProcess {
     /// ended. `started` gets its pid once it runs. Cancelling the calling task stops it:
     /// SIGTERM to its group, then SIGKILL once `grace` has passed.
     public static func run(
-        _ command: ChildCommand, output: ChildOutput, started: @escaping @Sendable (Int32) async -> Void = { _ in }
+        _ command: ChildCommand,
+        output: ChildOutput,
+        started: @escaping @Sendable (Int32) async -> Void = { _ in }
     ) async throws -> ChildExit {
         var options = PlatformOptions()
         options.processGroupID = 0
         options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: command.grace)]
-        let executable: Executable = command.command.contains("/") ? .path(FilePath(command.command)) : .name(command.command)
+        let executable: Executable =
+            command.command.contains("/") ? .path(FilePath(command.command)) : .name(command.command)
         var overrides: [Environment.Key: String?] = [:]
         for (name, value) in command.environment {
             if let key = Environment.Key(rawValue: name) { overrides[key] = value }
@@ -72,11 +79,19 @@ public enum ChildProcess {
         switch output {
         case .file(let path):
             let out = try FileDescriptor.open(
-                FilePath(path), .writeOnly, options: [.append, .create], permissions: [.ownerReadWrite, .groupRead])
+                FilePath(path),
+                .writeOnly,
+                options: [.append, .create],
+                permissions: [.ownerReadWrite, .groupRead]
+            )
             let err = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.append])
             let result = try await Subprocess.run(
-                executable, arguments: Arguments(command.arguments), environment: environment, workingDirectory: directory,
-                platformOptions: options, input: .none,
+                executable,
+                arguments: Arguments(command.arguments),
+                environment: environment,
+                workingDirectory: directory,
+                platformOptions: options,
+                input: .none,
                 output: .fileDescriptor(out, closeAfterSpawningProcess: true),
                 error: .fileDescriptor(err, closeAfterSpawningProcess: true)
             ) { execution in
@@ -85,8 +100,14 @@ public enum ChildProcess {
             return ChildExit(status: result.terminationStatus)
         case .errorLines(let line):
             let result = try await Subprocess.run(
-                executable, arguments: Arguments(command.arguments), environment: environment, workingDirectory: directory,
-                platformOptions: options, input: .none, output: .discarded, error: .sequence
+                executable,
+                arguments: Arguments(command.arguments),
+                environment: environment,
+                workingDirectory: directory,
+                platformOptions: options,
+                input: .none,
+                output: .discarded,
+                error: .sequence
             ) { execution in
                 await started(execution.processIdentifier.value)
                 // Read to the end even once stopping began: a child whose stderr closed

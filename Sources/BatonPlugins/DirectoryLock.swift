@@ -17,16 +17,29 @@ public final class DirectoryLock: Sendable {
 
     /// Takes the lock on `directory/file`, waiting up to `wait` for a process that is stepping
     /// down to release it. `holder` names the kind of process in the refusal.
-    public static func acquire(directory: String, file: String, holder: String, wait: Duration = .zero) async throws -> DirectoryLock {
+    public static func acquire(
+        directory: String,
+        file: String,
+        holder: String,
+        wait: Duration = .zero
+    ) async throws -> DirectoryLock {
         let path = directory + "/" + file
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw Held(description: "cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw Held(description: "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+        }
         let deadline = ContinuousClock.now + wait
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK, ContinuousClock.now < deadline else {
-                let pid = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                let pid =
+                    (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines
+                    ) ?? ""
                 close(descriptor)
-                throw Held(description: "another \(holder)\(pid.isEmpty ? "" : " (pid \(pid))") holds \(path): only one may use \(directory) at a time")
+                throw Held(
+                    description:
+                        "another \(holder)\(pid.isEmpty ? "" : " (pid \(pid))") holds \(path): only one may use \(directory) at a time"
+                )
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -25,7 +25,12 @@ public struct PluginSupervisor: Sendable {
     /// A plugin that ran this long before exiting restarts at once.
     public var healthyRun: Duration = .seconds(30)
 
-    public init(plugins: [PluginSpec], environment: [String: String], token: @escaping @Sendable (String) -> String?, logger: Logger) {
+    public init(
+        plugins: [PluginSpec],
+        environment: [String: String],
+        token: @escaping @Sendable (String) -> String?,
+        logger: Logger
+    ) {
         self.plugins = plugins
         self.environment = environment
         self.token = token

@@ -30,7 +30,8 @@ public struct NetworkReadinessProbe: Sendable {
                 .get()
             defer { channel.close(promise: nil) }
             guard let health else { return true }
-            let request = "GET \(health.path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\nUser-Agent: baton-probe\r\nConnection: close\r\n\r\n"
+            let request =
+                "GET \(health.path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\nUser-Agent: baton-probe\r\nConnection: close\r\n\r\n"
             try await channel.writeAndFlush(channel.allocator.buffer(string: request))
             let code = try await status.futureResult.withDeadline(loop, timeout).get()
             return (200..<300).contains(code)
@@ -54,7 +55,9 @@ private final class StatusLineReader: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         head.append(contentsOf: buffer.readableBytesView.prefix(256 - head.count))
-        guard let end = head.firstIndex(of: UInt8(ascii: "\r")) ?? (head.count >= 256 ? head.count : nil) else { return }
+        guard let end = head.firstIndex(of: UInt8(ascii: "\r")) ?? (head.count >= 256 ? head.count : nil) else {
+            return
+        }
         let line = String(decoding: head[..<end], as: UTF8.self).split(separator: " ")
         status.succeed(line.count >= 2 ? Int(line[1]) ?? 0 : 0)
     }

@@ -12,7 +12,15 @@ public struct PoolMessage: Sendable, Hashable {
     public var spec: JSON
     public var health: HealthCheck?
 
-    public init(pool: String, app: String, version: String, service: String, desired: Int, spec: JSON, health: HealthCheck?) {
+    public init(
+        pool: String,
+        app: String,
+        version: String,
+        service: String,
+        desired: Int,
+        spec: JSON,
+        health: HealthCheck?
+    ) {
         self.pool = pool
         self.app = app
         self.version = version
@@ -25,9 +33,14 @@ public struct PoolMessage: Sendable, Hashable {
     public init?(json: JSON) {
         guard let pool = json["pool"]?.stringValue else { return nil }
         self.init(
-            pool: pool, app: json["app"]?.stringValue ?? "?", version: json["version"]?.stringValue ?? "?",
-            service: json["service"]?.stringValue ?? "?", desired: Int(json["desired"]?.intValue ?? 0), spec: json["spec"] ?? .null,
-            health: json["health"]?["path"]?.stringValue.map(HealthCheck.init(path:)))
+            pool: pool,
+            app: json["app"]?.stringValue ?? "?",
+            version: json["version"]?.stringValue ?? "?",
+            service: json["service"]?.stringValue ?? "?",
+            desired: Int(json["desired"]?.intValue ?? 0),
+            spec: json["spec"] ?? .null,
+            health: json["health"]?["path"]?.stringValue.map(HealthCheck.init(path:))
+        )
     }
 
     public var json: JSON {

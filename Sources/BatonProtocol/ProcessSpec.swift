@@ -24,9 +24,13 @@ public struct ProcessSpec: Sendable, Hashable {
         arguments = try Self.strings(json["args"], "args")
         environment = [:]
         if let env = json["env"], env != .null {
-            guard let members = env.objectValue?.members else { throw Problem(description: "\"env\" must be an object of strings") }
+            guard let members = env.objectValue?.members else {
+                throw Problem(description: "\"env\" must be an object of strings")
+            }
             for member in members {
-                guard let value = member.value.stringValue else { throw Problem(description: "\"env\" must be an object of strings") }
+                guard let value = member.value.stringValue else {
+                    throw Problem(description: "\"env\" must be an object of strings")
+                }
                 environment[member.key] = value
             }
         }
@@ -39,7 +43,9 @@ public struct ProcessSpec: Sendable, Hashable {
         switch json["graceMs"] {
         case nil, .null?: graceMs = Self.defaultGraceMs
         case let grace?:
-            guard let ms = grace.intValue, ms >= 0 else { throw Problem(description: "\"graceMs\" must be a number of milliseconds, 0 or more") }
+            guard let ms = grace.intValue, ms >= 0 else {
+                throw Problem(description: "\"graceMs\" must be a number of milliseconds, 0 or more")
+            }
             graceMs = ms
         }
     }
@@ -49,7 +55,9 @@ public struct ProcessSpec: Sendable, Hashable {
         guard let list = value.arrayValue else { throw Problem(description: "\"\(key)\" must be an array of strings") }
         var strings: [String] = []
         for item in list {
-            guard let string = item.stringValue else { throw Problem(description: "\"\(key)\" must be an array of strings") }
+            guard let string = item.stringValue else {
+                throw Problem(description: "\"\(key)\" must be an array of strings")
+            }
             strings.append(string)
         }
         return strings

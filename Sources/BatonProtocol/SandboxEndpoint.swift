@@ -12,7 +12,8 @@ public struct SandboxEndpoint: Sendable, Hashable {
             port = 80
             return
         }
-        guard colon != authority.startIndex, let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port)
+        guard colon != authority.startIndex, let port = Int(authority[authority.index(after: colon)...]),
+            (1...65535).contains(port)
         else { return nil }
         host = String(authority[..<colon])
         self.port = port

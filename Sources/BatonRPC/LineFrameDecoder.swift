@@ -61,7 +61,11 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
     }
 
     /// At end of input a final line without a newline is still delivered.
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if !discarding, buffer.readableBytes > 0 {
             let line = buffer.readSlice(length: buffer.readableBytes)!

@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
 
 /// Who is on the other end of a unix socket, as the kernel saw them at connect time.
 public struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
@@ -17,7 +18,9 @@ public struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
             return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
         }
         let raw: EventLoopFuture<UCredMirror> = provider.unsafeGetSocketOption(
-            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+            level: SocketOptionLevel(SOL_SOCKET),
+            name: SocketOptionName(SO_PEERCRED)
+        )
         return raw.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
     }
 }

@@ -37,7 +37,8 @@ public final class RPCClient: Sendable {
     }
 
     public static func connect(
-        socketPath: String, maxLineBytes: Int = 1 << 20,
+        socketPath: String,
+        maxLineBytes: Int = 1 << 20,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RPCClient {
         let (stream, continuation) = AsyncStream.makeStream(of: RPCNotification.self, bufferingPolicy: .unbounded)
@@ -68,16 +69,21 @@ public final class RPCClient: Sendable {
 
     /// Calls `method` and returns its result; an error response is thrown as `RPCError`.
     public func call(_ method: String, _ params: JSON? = nil) async throws -> JSON {
-        let id = RPCID.int(nextID.withLockedValue { value in
-            value += 1
-            return value
-        })
+        let id = RPCID.int(
+            nextID.withLockedValue { value in
+                value += 1
+                return value
+            }
+        )
         let request = RPCRequest(method: method, params: params, id: id)
         let promise = channel.eventLoop.makePromise(of: Result<JSON, RPCError>.self)
         // A call written to a connection that already closed gets no answer: it fails now.
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { promise.fail($0) }
-        channel.writeAndFlush(RPCClientHandler.Outbound.request(id, try request.json.serialized(), promise), promise: written)
+        channel.writeAndFlush(
+            RPCClientHandler.Outbound.request(id, try request.json.serialized(), promise),
+            promise: written
+        )
         return try await promise.futureResult.get().get()
     }
 
@@ -138,7 +144,8 @@ final class RPCClientHandler: ChannelDuplexHandler {
             return
         }
         let error = message["error"].flatMap(RPCError.init(json:))
-        guard let rawID = message["id"], let id = RPCID(json: rawID), let answer = waiting.removeValue(forKey: id) else {
+        guard let rawID = message["id"], let id = RPCID(json: rawID), let answer = waiting.removeValue(forKey: id)
+        else {
             lastUnmatchedError = error ?? lastUnmatchedError
             return
         }

@@ -1,6 +1,7 @@
 import BatonJSON
 import Logging
 import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,7 +69,9 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             guard session == nil else { return }
             let error = RPCError(
                 code: RPCError.notInitializedCode,
-                message: "Not initialized: no host.hello within \(timeout.nanoseconds / 1_000_000) ms (setting rpc.helloTimeoutMs)")
+                message:
+                    "Not initialized: no host.hello within \(timeout.nanoseconds / 1_000_000) ms (setting rpc.helloTimeoutMs)"
+            )
             write(RPCEnvelope.error(error, id: .null))
             close(reason: "no host.hello in time")
         }
@@ -102,7 +105,11 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         } else if stallTimer == nil {
             let timeout = configuration.writeStallTimeout
             stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                close(reason: "client stopped reading: socket unwritable for \(timeout.nanoseconds / 1_000_000) ms (setting rpc.writeStallTimeoutMs)", immediately: true)
+                close(
+                    reason:
+                        "client stopped reading: socket unwritable for \(timeout.nanoseconds / 1_000_000) ms (setting rpc.writeStallTimeoutMs)",
+                    immediately: true
+                )
             }
         }
         context.fireChannelWritabilityChanged()
@@ -113,8 +120,10 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         case let tooLong as LineTooLong:
             let error = RPCError(
                 code: RPCError.messageTooLargeCode,
-                message: "Message too large: a line may hold at most \(tooLong.limit) bytes (setting rpc.maxLineBytes); the rest of the line was discarded",
-                data: ["setting": "rpc.maxLineBytes", "limit": .int(Int64(tooLong.limit))])
+                message:
+                    "Message too large: a line may hold at most \(tooLong.limit) bytes (setting rpc.maxLineBytes); the rest of the line was discarded",
+                data: ["setting": "rpc.maxLineBytes", "limit": .int(Int64(tooLong.limit))]
+            )
             write(RPCEnvelope.error(error, id: .null))
         case ChannelEvent.inputClosed:
             if lifecycle == .open { lifecycle = .inputClosed }
@@ -169,11 +178,13 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             message = try line.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSON.parse(bytes) }
         } catch {
             let rpcError = RPCError(
-                code: RPCError.parseErrorCode, message: "Parse error: \(error)",
+                code: RPCError.parseErrorCode,
+                message: "Parse error: \(error)",
                 data: [
                     "line": .int(Int64(error.line)), "column": .int(Int64(error.column)),
                     "position": .int(Int64(error.position)),
-                ])
+                ]
+            )
             write(RPCEnvelope.error(rpcError, id: .null))
             return
         }
@@ -185,7 +196,9 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         guard elements.count <= configuration.maxInFlight else {
             let error = RPCError.limitExceeded(
                 "a batch of \(elements.count) requests is more than the \(configuration.maxInFlight) a connection may have in flight",
-                setting: "rpc.maxInFlight", limit: configuration.maxInFlight)
+                setting: "rpc.maxInFlight",
+                limit: configuration.maxInFlight
+            )
             write(RPCEnvelope.error(error, id: .null))
             return
         }
@@ -275,7 +288,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         guard let session, let lane else {
             let error = RPCError(
                 code: RPCError.notInitializedCode,
-                message: "Not initialized: call host.hello before \(request.method)")
+                message: "Not initialized: call host.hello before \(request.method)"
+            )
             return deliver(.failure(error), for: request, to: target)
         }
         guard let method = server.methods[request.method] else {
@@ -285,7 +299,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             let allowed = method.roles.map(\.rawValue).sorted().joined(separator: ", ")
             let error = RPCError(
                 code: RPCError.roleNotAllowedCode,
-                message: "Role not allowed: \(request.method) is for \(allowed), and this session is \(session.role)")
+                message: "Role not allowed: \(request.method) is for \(allowed), and this session is \(session.role)"
+            )
             return deliver(.failure(error), for: request, to: target)
         }
         let call = RPCCall(method: request.method, params: request.params, session: session)
@@ -294,19 +309,25 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         }
         effectsQueued += 1
         let loop = session.channel.eventLoop
-        let answer = NIOLoopBound({ [self] (result: Result<JSON, RPCError>) in
-            deliver(result, for: request, to: target)
-            finishedCall()
-        }, eventLoop: loop)
+        let answer = NIOLoopBound(
+            { [self] (result: Result<JSON, RPCError>) in
+                deliver(result, for: request, to: target)
+                finishedCall()
+            },
+            eventLoop: loop
+        )
         let effectApplied = NIOLoopBound({ [self] in effectsQueued -= 1 }, eventLoop: loop)
-        let answerOnLoop: @Sendable (Result<JSON, RPCError>) -> Void = { result in loop.execute { answer.value(result) } }
+        let answerOnLoop: @Sendable (Result<JSON, RPCError>) -> Void = { result in loop.execute { answer.value(result) }
+        }
         let effectAppliedOnLoop: @Sendable () -> Void = { loop.execute { effectApplied.value() } }
         lane.enqueue(Self.effect(of: method.body, call, applied: effectAppliedOnLoop, answer: answerOnLoop))
     }
 
     /// The lane step of one call: its effect, then what it waits for, if anything.
     private static func effect(
-        of body: RPCMethod.Body, _ call: RPCCall, applied: @escaping @Sendable () -> Void,
+        of body: RPCMethod.Body,
+        _ call: RPCCall,
+        applied: @escaping @Sendable () -> Void,
         answer: @escaping @Sendable (Result<JSON, RPCError>) -> Void
     ) -> RPCSessionLane.Effect {
         {
@@ -358,7 +379,11 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     private func hello(_ params: JSON?) -> Result<JSON, RPCError> {
         guard let context else { return .failure(.internalError("connection closed")) }
         let outcome = RPCHandshake.accept(
-            params: params, existing: session, configuration: configuration, peer: peer)
+            params: params,
+            existing: session,
+            configuration: configuration,
+            peer: peer
+        )
         switch outcome {
         case .failure(let failure):
             if failure.closesConnection {
@@ -369,15 +394,21 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             return .failure(failure.error)
         case .success(let accepted):
             let session = RPCSession(
-                id: accepted.sessionID, role: accepted.role, client: accepted.client, peer: peer,
-                connection: NIOLoopBound(self, eventLoop: context.eventLoop), channel: context.channel)
+                id: accepted.sessionID,
+                role: accepted.role,
+                client: accepted.client,
+                peer: peer,
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop),
+                channel: context.channel
+            )
             self.session = session
             lane = RPCSessionLane()
             helloTimer?.cancel()
             logger[metadataKey: "session"] = "\(session.id)"
             logger.info(
                 "session opened",
-                metadata: ["role": "\(session.role)", "client": "\(session.client.name) \(session.client.version)"])
+                metadata: ["role": "\(session.role)", "client": "\(session.client.name) \(session.client.version)"]
+            )
             return .success(RPCHandshake.result(for: session, configuration: configuration))
         }
     }
@@ -392,7 +423,11 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         if !context.channel.isWritable {
             queuedWhileBlocked += 1
             if queuedWhileBlocked > configuration.outboundQueue {
-                close(reason: "client stopped reading: more than \(configuration.outboundQueue) notifications queued (setting rpc.outboundQueue)", immediately: true)
+                close(
+                    reason:
+                        "client stopped reading: more than \(configuration.outboundQueue) notifications queued (setting rpc.outboundQueue)",
+                    immediately: true
+                )
                 return
             }
         }

@@ -70,7 +70,9 @@ extension RPCError {
 
     public static func limitExceeded(_ detail: String, setting: String, limit: Int) -> RPCError {
         RPCError(
-            code: limitExceededCode, message: "Limit exceeded: \(detail) (setting \(setting))",
-            data: ["setting": .string(setting), "limit": .int(Int64(limit))])
+            code: limitExceededCode,
+            message: "Limit exceeded: \(detail) (setting \(setting))",
+            data: ["setting": .string(setting), "limit": .int(Int64(limit))]
+        )
     }
 }

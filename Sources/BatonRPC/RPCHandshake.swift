@@ -17,12 +17,20 @@ enum RPCHandshake {
     }
 
     static func accept(
-        params: JSON?, existing: RPCSession?, configuration: RPCServerConfiguration, peer: PeerCredentials
+        params: JSON?,
+        existing: RPCSession?,
+        configuration: RPCServerConfiguration,
+        peer: PeerCredentials
     ) -> Result<Accepted, Refusal> {
         if let existing {
-            return .failure(Refusal(error: RPCError(
-                code: RPCError.alreadyInitializedCode,
-                message: "Already initialized: this connection is session \(existing.id) as \(existing.role)")))
+            return .failure(
+                Refusal(
+                    error: RPCError(
+                        code: RPCError.alreadyInitializedCode,
+                        message: "Already initialized: this connection is session \(existing.id) as \(existing.role)"
+                    )
+                )
+            )
         }
         do {
             guard case .object(let members)? = params else {
@@ -33,8 +41,10 @@ enum RPCHandshake {
             guard version == RPCServerConfiguration.protocolVersion else {
                 throw RPCError(
                     code: RPCError.unsupportedProtocolCode,
-                    message: "Unsupported protocol \"\(version)\": this host speaks \(RPCServerConfiguration.protocolVersion)",
-                    data: ["supported": [.string(RPCServerConfiguration.protocolVersion)]])
+                    message:
+                        "Unsupported protocol \"\(version)\": this host speaks \(RPCServerConfiguration.protocolVersion)",
+                    data: ["supported": [.string(RPCServerConfiguration.protocolVersion)]]
+                )
             }
             let roleName = try named.string("role")
             guard let role = RPCRole(rawValue: roleName) else {
@@ -46,9 +56,14 @@ enum RPCHandshake {
             if let expected = configuration.roleTokens[role] {
                 let token = try named.optionalString("token") ?? ""
                 guard constantTimeEqual(token, expected) else {
-                    return .failure(Refusal(
-                        error: .unauthorized("the \(role) role needs its token, and \(token.isEmpty ? "none was given" : "the one given is wrong")"),
-                        closesConnection: true))
+                    return .failure(
+                        Refusal(
+                            error: .unauthorized(
+                                "the \(role) role needs its token, and \(token.isEmpty ? "none was given" : "the one given is wrong")"
+                            ),
+                            closesConnection: true
+                        )
+                    )
                 }
             }
             return .success(Accepted(sessionID: newSessionID(), role: role, client: info))

@@ -47,28 +47,47 @@ public struct RPCRequest: Sendable, Hashable {
     /// one could be read, so the client can still match the error to its call.
     static func validate(_ message: JSON) -> Result<RPCRequest, RPCErrorResponse> {
         guard case .object(let members) = message else {
-            return .failure(RPCErrorResponse(id: .null, error: .invalidRequest("a request must be an object, not \(message.typeName)")))
+            return .failure(
+                RPCErrorResponse(
+                    id: .null,
+                    error: .invalidRequest("a request must be an object, not \(message.typeName)")
+                )
+            )
         }
         var id: RPCID?
         if let rawID = members["id"] {
             guard let parsed = RPCID(json: rawID) else {
-                return .failure(RPCErrorResponse(id: .null, error: .invalidRequest("id must be a string, a number or null, not \(rawID.typeName)")))
+                return .failure(
+                    RPCErrorResponse(
+                        id: .null,
+                        error: .invalidRequest("id must be a string, a number or null, not \(rawID.typeName)")
+                    )
+                )
             }
             id = parsed
         }
         let failureID = id ?? .null
         guard members["jsonrpc"] == .string("2.0") else {
-            return .failure(RPCErrorResponse(id: failureID, error: .invalidRequest(#"member "jsonrpc" must be exactly "2.0""#)))
+            return .failure(
+                RPCErrorResponse(id: failureID, error: .invalidRequest(#"member "jsonrpc" must be exactly "2.0""#))
+            )
         }
         guard let method = members["method"]?.stringValue else {
-            return .failure(RPCErrorResponse(id: failureID, error: .invalidRequest(#"member "method" must be a string"#)))
+            return .failure(
+                RPCErrorResponse(id: failureID, error: .invalidRequest(#"member "method" must be a string"#))
+            )
         }
         let params = members["params"]
         if let params {
             switch params {
             case .array, .object: break
             default:
-                return .failure(RPCErrorResponse(id: failureID, error: .invalidRequest(#"member "params" must be an array or an object"#)))
+                return .failure(
+                    RPCErrorResponse(
+                        id: failureID,
+                        error: .invalidRequest(#"member "params" must be an array or an object"#)
+                    )
+                )
             }
         }
         return .success(RPCRequest(method: method, params: params, id: id))

@@ -31,7 +31,9 @@ public struct RPCParams: Sendable {
     }
 
     public func int(_ key: String, in range: ClosedRange<Int64> = .min ... .max) throws(RPCError) -> Int64 {
-        guard let value = try optionalInt(key, in: range) else { throw .invalidParams("missing integer member \"\(key)\"") }
+        guard let value = try optionalInt(key, in: range) else {
+            throw .invalidParams("missing integer member \"\(key)\"")
+        }
         return value
     }
 
@@ -43,7 +45,9 @@ public struct RPCParams: Sendable {
             throw .invalidParams("member \"\(key)\" must be an integer, not \(value.typeName)")
         }
         guard range.contains(int) else {
-            throw .invalidParams("member \"\(key)\" must be from \(range.lowerBound) to \(range.upperBound), not \(int)")
+            throw .invalidParams(
+                "member \"\(key)\" must be from \(range.lowerBound) to \(range.upperBound), not \(int)"
+            )
         }
         return int
     }

@@ -47,7 +47,9 @@ public final class RPCServer: Sendable {
     private let listener = NIOLockedValueBox<(channel: any Channel, inode: UInt64?)?>(nil)
 
     public init(
-        configuration: RPCServerConfiguration, methods: RPCMethodTable, logger: Logger,
+        configuration: RPCServerConfiguration,
+        methods: RPCMethodTable,
+        logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.state = RPCServerState(configuration: configuration, methods: methods, logger: logger)
@@ -84,10 +86,12 @@ public final class RPCServer: Sendable {
     /// Stops accepting, closes every connection and removes the socket file, unless the next
     /// host took it over (`removingSocket` false).
     public func stop(removingSocket: Bool = true) async {
-        guard let (channel, inode) = listener.withLockedValue({ current in
-            defer { current = nil }
-            return current
-        }) else { return }
+        guard
+            let (channel, inode) = listener.withLockedValue({ current in
+                defer { current = nil }
+                return current
+            })
+        else { return }
         try? await channel.close()
         for connection in state.openConnections {
             try? await connection.close()
@@ -108,20 +112,33 @@ public final class RPCServer: Sendable {
                 let pipeline = channel.pipeline.syncOperations
                 guard configuration.allowedUIDs.contains(peer.uid) else {
                     logger.warning("refused peer: uid not allowed")
-                    try pipeline.addHandler(RefusalHandler(error: .unauthorized(
-                        "uid \(peer.uid) may not use this socket (allowed: \(configuration.allowedUIDs.sorted().map(String.init).joined(separator: ", ")))")))
+                    try pipeline.addHandler(
+                        RefusalHandler(
+                            error: .unauthorized(
+                                "uid \(peer.uid) may not use this socket (allowed: \(configuration.allowedUIDs.sorted().map(String.init).joined(separator: ", ")))"
+                            )
+                        )
+                    )
                     return
                 }
                 guard let number = state.admit(channel) else {
                     logger.warning("refused peer: connection limit reached")
-                    try pipeline.addHandler(RefusalHandler(error: .limitExceeded(
-                        "the host already has \(configuration.maxConnections) connections",
-                        setting: "rpc.maxConnections", limit: configuration.maxConnections)))
+                    try pipeline.addHandler(
+                        RefusalHandler(
+                            error: .limitExceeded(
+                                "the host already has \(configuration.maxConnections) connections",
+                                setting: "rpc.maxConnections",
+                                limit: configuration.maxConnections
+                            )
+                        )
+                    )
                     return
                 }
                 logger[metadataKey: "connection"] = "\(number)"
                 logger.debug("connection opened")
-                try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: configuration.maxLineBytes)))
+                try pipeline.addHandler(
+                    ByteToMessageHandler(LineFrameDecoder(maxLineBytes: configuration.maxLineBytes))
+                )
                 try pipeline.addHandler(RPCConnectionHandler(server: state, peer: peer, logger: logger))
             }
         }

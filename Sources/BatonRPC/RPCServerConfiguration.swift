@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
 
 /// Everything that shapes an RPC server: where it listens, who may connect, and the
 /// limits that keep one client from hurting the host. Each limit names the setting

@@ -13,8 +13,12 @@ public final class RPCSession: Sendable {
     let channel: any Channel
 
     init(
-        id: String, role: RPCRole, client: RPCProgramInfo, peer: PeerCredentials,
-        connection: NIOLoopBound<RPCConnectionHandler>, channel: any Channel
+        id: String,
+        role: RPCRole,
+        client: RPCProgramInfo,
+        peer: PeerCredentials,
+        connection: NIOLoopBound<RPCConnectionHandler>,
+        channel: any Channel
     ) {
         self.id = id
         self.role = role

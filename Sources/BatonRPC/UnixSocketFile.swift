@@ -17,7 +17,10 @@ public enum UnixSocketFile {
     /// and removes a socket file that nobody listens on any more.
     public static func prepare(_ path: String) throws(Problem) {
         guard path.utf8.count < maximumPathBytes else {
-            throw Problem(description: "socket path \(path) is \(path.utf8.count) bytes; a unix socket path must be shorter than \(maximumPathBytes)")
+            throw Problem(
+                description:
+                    "socket path \(path) is \(path.utf8.count) bytes; a unix socket path must be shorter than \(maximumPathBytes)"
+            )
         }
         let directory = parentDirectory(of: path)
         try ensurePrivateDirectory(directory)
@@ -27,7 +30,9 @@ public enum UnixSocketFile {
             throw Problem(description: "\(path) exists and is not a socket; remove it or choose another --socket")
         }
         if isListening(path) {
-            throw Problem(description: "another host is already listening on \(path); stop it first or choose another --socket")
+            throw Problem(
+                description: "another host is already listening on \(path); stop it first or choose another --socket"
+            )
         }
         guard unlink(path) == 0 else {
             throw Problem(description: "cannot remove the stale socket \(path): \(errnoText())")
@@ -99,11 +104,17 @@ public enum UnixSocketFile {
             throw Problem(description: "\(directory) is not a directory")
         }
         guard info.st_uid == getuid() else {
-            throw Problem(description: "socket directory \(directory) belongs to uid \(info.st_uid), not to this host's uid \(getuid()); choose a --socket in a directory of your own")
+            throw Problem(
+                description:
+                    "socket directory \(directory) belongs to uid \(info.st_uid), not to this host's uid \(getuid()); choose a --socket in a directory of your own"
+            )
         }
         guard info.st_mode & 0o077 == 0 else {
             let mode = String(info.st_mode & 0o7777, radix: 8)
-            throw Problem(description: "socket directory \(directory) has mode \(mode), so others can reach the socket; it must be 0700 (chmod 700 \(directory), or choose another --socket)")
+            throw Problem(
+                description:
+                    "socket directory \(directory) has mode \(mode), so others can reach the socket; it must be 0700 (chmod 700 \(directory), or choose another --socket)"
+            )
         }
     }
 
@@ -134,7 +145,9 @@ public enum UnixSocketFile {
             raw.copyBytes(from: path.utf8.prefix(maximumPathBytes - 1))
         }
         return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                body($0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
     }
 

@@ -30,7 +30,8 @@ public final class ManualClock: CoreClock {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let (resumeNow, watchers) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                let (resumeNow, watchers) = state.withLockedValue {
+                    state -> (Bool, [CheckedContinuation<Void, Never>]) in
                     if deadline <= state.now || Task.isCancelled { return (true, []) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
                     let matching = state.watchers.filter { $0.deadline == deadline }.map(\.continuation)
@@ -64,7 +65,9 @@ public final class ManualClock: CoreClock {
     public func advance(by amount: Duration) {
         let due = state.withLockedValue { state -> [Sleeper] in
             state.now = state.now + amount
-            let ready = state.sleepers.filter { $0.value.deadline <= state.now }.sorted { ($0.value.deadline, $0.key) < ($1.value.deadline, $1.key) }
+            let ready = state.sleepers.filter { $0.value.deadline <= state.now }.sorted {
+                ($0.value.deadline, $0.key) < ($1.value.deadline, $1.key)
+            }
             for (id, _) in ready { state.sleepers.removeValue(forKey: id) }
             return ready.map(\.value)
         }

@@ -21,7 +21,9 @@ final class MemoryStore: LauncherStore {
                 apps: records.apps.values.sorted { $0.name < $1.name },
                 versions: records.versions.values.sorted { ($0.app, $0.version) < ($1.app, $1.version) },
                 pools: records.pools.values.sorted { $0.id < $1.id },
-                deployments: records.deploymentOrder.compactMap { records.deployments[$0] }, routes: records.routes)
+                deployments: records.deploymentOrder.compactMap { records.deployments[$0] },
+                routes: records.routes
+            )
         }
     }
 
@@ -33,9 +35,12 @@ final class MemoryStore: LauncherStore {
                 case .version(let version): records.versions[version.app.rawValue + "\u{1}" + version.version] = version
                 case .pool(let pool): records.pools[pool.id] = pool
                 case .deployment(let deployment):
-                    if records.deployments.updateValue(deployment, forKey: deployment.id) == nil { records.deploymentOrder.append(deployment.id) }
+                    if records.deployments.updateValue(deployment, forKey: deployment.id) == nil {
+                        records.deploymentOrder.append(deployment.id)
+                    }
                 case .route(let host, let app): records.routes[host] = app
-                case .removed(.version(let app, let version)): records.versions.removeValue(forKey: app.rawValue + "\u{1}" + version)
+                case .removed(.version(let app, let version)):
+                    records.versions.removeValue(forKey: app.rawValue + "\u{1}" + version)
                 case .removed(.pool(let id)): records.pools.removeValue(forKey: id)
                 case .removed(.deployment(let id)):
                     records.deployments.removeValue(forKey: id)

@@ -64,8 +64,12 @@ struct SimulatedScheduler {
             for sandbox in live(in: pool.pool) {
                 pending.append(
                     SandboxReport(
-                        sandbox: sandbox.id, pool: sandbox.pool, state: sandbox.phase == .ready ? .ready : .starting,
-                        url: sandbox.phase == .ready ? sandbox.url : nil))
+                        sandbox: sandbox.id,
+                        pool: sandbox.pool,
+                        state: sandbox.phase == .ready ? .ready : .starting,
+                        url: sandbox.phase == .ready ? sandbox.url : nil
+                    )
+                )
             }
         }
     }
@@ -78,8 +82,11 @@ struct SimulatedScheduler {
     var truth: [SandboxReport] {
         sandboxes.values.filter(\.live).sorted { $0.id < $1.id }.map { sandbox in
             SandboxReport(
-                sandbox: sandbox.id, pool: sandbox.pool, state: sandbox.phase == .ready ? .ready : .starting,
-                url: sandbox.phase == .ready ? sandbox.url : nil)
+                sandbox: sandbox.id,
+                pool: sandbox.pool,
+                state: sandbox.phase == .ready ? .ready : .starting,
+                url: sandbox.phase == .ready ? sandbox.url : nil
+            )
         }
     }
 

@@ -43,7 +43,8 @@ public final class Simulation {
 
         public var summary: String {
             let held = most.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            return "\(deploys) deploys, \(cutovers) cutovers, \(failedDeploys) rolled back, \(faults) faults, \(restarts) restarts; most held: \(held)"
+            return
+                "\(deploys) deploys, \(cutovers) cutovers, \(failedDeploys) rolled back, \(faults) faults, \(restarts) restarts; most held: \(held)"
         }
     }
 
@@ -115,7 +116,9 @@ public final class Simulation {
         for update in host.desired.take() { scheduler.apply(update.pools) }
         for event in host.events.take() {
             if [.deployCutover, .poolScaledDown, .deployDone, .deployFailed, .deploySuperseded].contains(event.kind) {
-                note("  host: \(event.kind.rawValue) \(event.app) \(event.deployment?.rawValue ?? "") \(event.pool?.rawValue ?? "") \(event.reason ?? "")")
+                note(
+                    "  host: \(event.kind.rawValue) \(event.app) \(event.deployment?.rawValue ?? "") \(event.pool?.rawValue ?? "") \(event.reason ?? "")"
+                )
             }
             switch event.kind {
             case .sandboxDraining: if let sandbox = event.sandbox { drainingSince[sandbox] = event.time }
@@ -156,8 +159,15 @@ struct SimulatedHost {
         logger.logLevel = .critical
         let broker = LeaseBroker(clock: clock, probe: world, logger: logger, leaseTTL: Simulation.leaseTTL)
         let launcher = Launcher(
-            broker: broker, clock: clock, defaultScheduler: "sim", logger: logger, streamDrain: Simulation.streamDrain)
-        do { try await launcher.restore(from: store) } catch { fatalError("the simulated store failed to load: \(error)") }
+            broker: broker,
+            clock: clock,
+            defaultScheduler: "sim",
+            logger: logger,
+            streamDrain: Simulation.streamDrain
+        )
+        do { try await launcher.restore(from: store) } catch {
+            fatalError("the simulated store failed to load: \(error)")
+        }
         await launcher.start()
         let cache = LeaseCache(broker: broker, clock: clock, slotsPerLease: 2, logger: logger)
         cache.start()
@@ -171,7 +181,14 @@ struct SimulatedHost {
             Task { for await event in eventStream { events.put(event) } },
         ]
         return SimulatedHost(
-            broker: broker, launcher: launcher, cache: cache, desired: desired, events: events, snapshot: snapshot, followers: followers)
+            broker: broker,
+            launcher: launcher,
+            cache: cache,
+            desired: desired,
+            events: events,
+            snapshot: snapshot,
+            followers: followers
+        )
     }
 
     func stop() async {

@@ -29,7 +29,10 @@ extension Simulation {
         case 940..<960: await openStream()
         case 960..<980: await closeStream()
         case 980..<997: await tick(by: .milliseconds(Int64.random(in: 10...500, using: &random)))
-        case 997..<999: await tick(by: pick([Self.leaseTTL + .milliseconds(1), .seconds(6), .seconds(12), Self.streamDrain + .seconds(5)])!)
+        case 997..<999:
+            await tick(
+                by: pick([Self.leaseTTL + .milliseconds(1), .seconds(6), .seconds(12), Self.streamDrain + .seconds(5)])!
+            )
         default: return await restart()
         }
         return .calm
@@ -49,10 +52,19 @@ extension Simulation {
             versionNames[key] = version
         }
         let request = DeployRequest(
-            app: app, version: version,
-            services: [ServiceSpec(name: "web", instances: spec.instances, spec: ["image": .string(spec.image)], slotsPerSandbox: 2)],
+            app: app,
+            version: version,
+            services: [
+                ServiceSpec(
+                    name: "web",
+                    instances: spec.instances,
+                    spec: ["image": .string(spec.image)],
+                    slotsPerSandbox: 2
+                )
+            ],
             readyTimeout: .milliseconds(Int64.random(in: 1_000...5_000, using: &random)),
-            drainTimeout: .milliseconds(Int64.random(in: 0...3_000, using: &random)))
+            drainTimeout: .milliseconds(Int64.random(in: 0...3_000, using: &random))
+        )
         do {
             let id = try await host.launcher.deploy(request)
             report.deploys += 1
@@ -65,28 +77,40 @@ extension Simulation {
     // MARK: The scheduler
 
     func startSandbox() {
-        let short = scheduler.desired.values.filter { scheduler.live(in: $0.pool).count < $0.desired }.sorted { $0.pool < $1.pool }
+        let short = scheduler.desired.values.filter { scheduler.live(in: $0.pool).count < $0.desired }.sorted {
+            $0.pool < $1.pool
+        }
         guard let pool = pick(short) else { return }
         scheduler.nextSandbox += 1
         let id = SandboxID("s\(scheduler.nextSandbox)")
         let image = pool.spec.spec["image"]?.stringValue ?? ""
         scheduler.sandboxes[id] = SimulatedScheduler.Sandbox(
-            id: id, pool: pool.pool, url: "http://127.0.0.1:\(10_000 + scheduler.nextSandbox)", phase: .starting, broken: image == "broken")
+            id: id,
+            pool: pool.pool,
+            url: "http://127.0.0.1:\(10_000 + scheduler.nextSandbox)",
+            phase: .starting,
+            broken: image == "broken"
+        )
         scheduler.pending.append(SandboxReport(sandbox: id, pool: pool.pool, state: .starting))
         note("scheduler starts \(id) in \(pool.pool)")
     }
 
     func readySandbox() {
-        guard var sandbox = pick(scheduler.sandboxes.values.filter { $0.phase == .starting }.sorted { $0.id < $1.id }) else { return }
+        guard var sandbox = pick(scheduler.sandboxes.values.filter { $0.phase == .starting }.sorted { $0.id < $1.id })
+        else { return }
         sandbox.phase = .ready
         scheduler.sandboxes[sandbox.id] = sandbox
         world.setAnswering(sandbox.url, !sandbox.broken)
-        scheduler.pending.append(SandboxReport(sandbox: sandbox.id, pool: sandbox.pool, state: .ready, url: sandbox.url))
+        scheduler.pending.append(
+            SandboxReport(sandbox: sandbox.id, pool: sandbox.pool, state: .ready, url: sandbox.url)
+        )
         note("\(sandbox.id) ready\(sandbox.broken ? " (but never answers)" : "")")
     }
 
     func stopSandbox() {
-        let over = scheduler.desired.values.filter { scheduler.live(in: $0.pool).count > $0.desired }.sorted { $0.pool < $1.pool }
+        let over = scheduler.desired.values.filter { scheduler.live(in: $0.pool).count > $0.desired }.sorted {
+            $0.pool < $1.pool
+        }
         guard let pool = pick(over), var sandbox = scheduler.live(in: pool.pool).first else { return }
         sandbox.phase = .stopped
         scheduler.sandboxes[sandbox.id] = sandbox
@@ -97,11 +121,15 @@ extension Simulation {
     }
 
     func kill() -> StepKind {
-        guard var sandbox = pick(scheduler.sandboxes.values.filter(\.live).sorted { $0.id < $1.id }) else { return .calm }
+        guard var sandbox = pick(scheduler.sandboxes.values.filter(\.live).sorted { $0.id < $1.id }) else {
+            return .calm
+        }
         sandbox.phase = .dead
         scheduler.sandboxes[sandbox.id] = sandbox
         world.setAnswering(sandbox.url, false)
-        scheduler.pending.append(SandboxReport(sandbox: sandbox.id, pool: sandbox.pool, state: .failed, reason: "killed"))
+        scheduler.pending.append(
+            SandboxReport(sandbox: sandbox.id, pool: sandbox.pool, state: .failed, reason: "killed")
+        )
         unreportedDeaths.insert(sandbox.id)
         note("\(sandbox.id) dies")
         report.faults += 1

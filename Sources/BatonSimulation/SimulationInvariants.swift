@@ -37,7 +37,10 @@ struct RestartCheck {
 
 extension Simulation {
     /// The most any collection may hold over a run of any length.
-    static let bounds = ["broker.sandboxes": 200, "broker.leases": 200, "launcher.pools": 64, "launcher.deployments": 64, "launcher.versions": 64]
+    static let bounds = [
+        "broker.sandboxes": 200, "broker.leases": 200, "launcher.pools": 64, "launcher.deployments": 64,
+        "launcher.versions": 64,
+    ]
 
     func check(after kind: StepKind, before: Snapshot) async throws(InvariantBroken) {
         let broker = await host.broker.view()
@@ -45,11 +48,19 @@ extension Simulation {
         let now = clock.now
 
         for sandbox in broker.sandboxes.values where sandbox.slotsOut > sandbox.capacity || sandbox.slotsOut < 0 {
-            try broken("slots out never exceed capacity", "\(sandbox.id) has \(sandbox.slotsOut) of \(sandbox.capacity)")
+            try broken(
+                "slots out never exceed capacity",
+                "\(sandbox.id) has \(sandbox.slotsOut) of \(sandbox.capacity)"
+            )
         }
         for lease in broker.leases.values {
-            guard let sandbox = broker.sandboxes[lease.sandbox], !(sandbox.state == .stopped || sandbox.state == .failed) else {
-                try broken("no lease on a stopped sandbox", "\(lease.id) on \(lease.sandbox) (\(broker.sandboxes[lease.sandbox]?.state.rawValue ?? "gone"))")
+            guard let sandbox = broker.sandboxes[lease.sandbox],
+                !(sandbox.state == .stopped || sandbox.state == .failed)
+            else {
+                try broken(
+                    "no lease on a stopped sandbox",
+                    "\(lease.id) on \(lease.sandbox) (\(broker.sandboxes[lease.sandbox]?.state.rawValue ?? "gone"))"
+                )
             }
         }
         for (name, app) in launcher.apps {
@@ -59,16 +70,28 @@ extension Simulation {
         }
         for (id, deployment) in launcher.deployments where deployment.state == .waiting {
             for pool in deployment.waitPools where (launcher.pools[pool]?.desired ?? 0) < 1 {
-                try broken("a pool a deploy waits for is never scaled to 0", "\(id) waits for \(pool), which has desired 0")
+                try broken(
+                    "a pool a deploy waits for is never scaled to 0",
+                    "\(id) waits for \(pool), which has desired 0"
+                )
             }
             if now > deployment.started + deployment.readyTimeout {
-                try broken("every deployment ends within its timeouts", "\(id) still waits \((now - deployment.started).milliseconds) ms after it started")
+                try broken(
+                    "every deployment ends within its timeouts",
+                    "\(id) still waits \((now - deployment.started).milliseconds) ms after it started"
+                )
             }
         }
         try checkPoolRoles(launcher)
-        for (id, deployment) in launcher.deployments where deployment.state == .draining || deployment.state == .cutover {
+        for (id, deployment) in launcher.deployments where deployment.state == .draining || deployment.state == .cutover
+        {
             let deadline = (cutoverAt[id] ?? deployment.started) + deployment.drainTimeout + Self.streamDrain
-            if now > deadline { try broken("every deployment ends within its timeouts", "\(id) still drains at \(now), past \(deadline)") }
+            if now > deadline {
+                try broken(
+                    "every deployment ends within its timeouts",
+                    "\(id) still drains at \(now), past \(deadline)"
+                )
+            }
         }
         if kind == .calm {
             for app in before.serving where !broker.serves(app) {
@@ -77,19 +100,26 @@ extension Simulation {
                     .map { "\($0.id) \($0.state)\($0.admitted ? " admitted" : "")\($0.suspect ? " suspect" : "")" }
                 try broken(
                     "an app that serves keeps serving unless a fault strikes",
-                    "\(app) stopped serving; it routes to \(routed.sorted()) (active \(launcher.apps[app]?.activePools ?? [:])) with \(sandboxes)")
+                    "\(app) stopped serving; it routes to \(routed.sorted()) (active \(launcher.apps[app]?.activePools ?? [:])) with \(sandboxes)"
+                )
             }
         }
         // A stream dies with its sandbox; otherwise it keeps its lease as long as it is open.
         streams.removeAll { broker.sandboxes[$0.sandbox].map { $0.state == .stopped || $0.state == .failed } ?? true }
         for stream in streams {
             guard broker.leases[stream.id] != nil else {
-                try broken("a stream keeps its lease while it is open", "\(stream.id) on \(stream.sandbox) is gone, whatever its TTL")
+                try broken(
+                    "a stream keeps its lease while it is open",
+                    "\(stream.id) on \(stream.sandbox) is gone, whatever its TTL"
+                )
             }
             guard let sandbox = broker.sandboxes[stream.sandbox] else { continue }
             let since = drainingSince[stream.sandbox] ?? now
             if (launcher.pools[sandbox.pool]?.desired ?? 0) == 0, now < since + Self.streamDrain {
-                try broken("a stream's sandbox lives until the stream drain deadline", "\(stream.sandbox) scaled down \((now - since).milliseconds) ms into its drain")
+                try broken(
+                    "a stream's sandbox lives until the stream drain deadline",
+                    "\(stream.sandbox) scaled down \((now - since).milliseconds) ms into its drain"
+                )
             }
         }
         if let restart = restartCheck {
@@ -111,7 +141,9 @@ extension Simulation {
         let active = Set(launcher.apps.values.flatMap { $0.activePools.values })
         let waiters = launcher.deployments.filter { $0.value.state == .waiting }
         for (id, pool) in launcher.pools {
-            if pool.serving != active.contains(id) { try broken(invariant, "\(id) serving \(pool.serving), active \(active.contains(id))") }
+            if pool.serving != active.contains(id) {
+                try broken(invariant, "\(id) serving \(pool.serving), active \(active.contains(id))")
+            }
             let waitedBy = waiters.filter { $0.value.waitPools.contains(id) }.map(\.key).sorted()
             if !pool.serving, waitedBy != (pool.waiter.map { [$0] } ?? []) {
                 try broken(invariant, "\(id) waits for \(pool.waiter ?? "none") but \(waitedBy) wait for it")
@@ -129,21 +161,31 @@ extension Simulation {
     /// State after a restart equals state before, but for leases and the drains a restart ends.
     private func compare(_ before: LauncherView, _ after: LauncherView) throws(InvariantBroken) {
         let invariant = "state after a restart equals state before, minus leases"
-        for (name, app) in before.apps where after.apps[name]?.activeVersion != app.activeVersion || after.apps[name]?.activePools != app.activePools {
-            try broken(invariant, "\(name) served \(app.activeVersion ?? "nothing") and now \(after.apps[name]?.activeVersion ?? "nothing")")
+        for (name, app) in before.apps
+        where after.apps[name]?.activeVersion != app.activeVersion || after.apps[name]?.activePools != app.activePools {
+            try broken(
+                invariant,
+                "\(name) served \(app.activeVersion ?? "nothing") and now \(after.apps[name]?.activeVersion ?? "nothing")"
+            )
         }
         if before.routes != after.routes { try broken(invariant, "routes \(before.routes) became \(after.routes)") }
         for (id, deployment) in before.deployments {
-            let expected: DeploymentState = deployment.state == .cutover || deployment.state == .draining ? .done : deployment.state
+            let expected: DeploymentState =
+                deployment.state == .cutover || deployment.state == .draining ? .done : deployment.state
             if after.deployments[id]?.state != expected {
-                try broken(invariant, "\(id) was \(deployment.state) and came back \(after.deployments[id]?.state.rawValue ?? "missing")")
+                try broken(
+                    invariant,
+                    "\(id) was \(deployment.state) and came back \(after.deployments[id]?.state.rawValue ?? "missing")"
+                )
             }
         }
     }
 
     private func measure(_ name: String, _ count: Int) throws(InvariantBroken) {
         report.most[name] = max(report.most[name] ?? 0, count)
-        if let bound = Self.bounds[name], count > bound { try broken("collections stay bounded", "\(name) holds \(count), more than \(bound)") }
+        if let bound = Self.bounds[name], count > bound {
+            try broken("collections stay bounded", "\(name) holds \(count), more than \(bound)")
+        }
     }
 
     func broken(_ invariant: String, _ detail: String) throws(InvariantBroken) -> Never {

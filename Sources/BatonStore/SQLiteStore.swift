@@ -37,20 +37,26 @@ public final class SQLiteStore: LauncherStore {
             database = try DatabaseQueue(path: path, configuration: configuration)
             try database.read { db in
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no answer"
-                guard check == "ok" else { throw StoreProblem("the state database \(path) is damaged (quick_check: \(check))") }
+                guard check == "ok" else {
+                    throw StoreProblem("the state database \(path) is damaged (quick_check: \(check))")
+                }
             }
             let migrator = StoreSchema.migrator
-            let unknown = try database.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+            let unknown = try database.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations)
+            }
             guard unknown.isEmpty else {
                 throw StoreProblem(
                     "the state database \(path) was written by a newer Baton (schema \(unknown.sorted().joined(separator: ", "))); "
-                        + "this one knows up to \(migrator.migrations.last ?? "-"). Run the newer Baton, or move the file away")
+                        + "this one knows up to \(migrator.migrations.last ?? "-"). Run the newer Baton, or move the file away"
+                )
             }
             try migrator.migrate(database)
         } catch let problem as StoreProblem {
             throw problem
         } catch {
-            throw StoreProblem("the state database \(path) cannot be used: \(error). It is left as it is; move it away to start empty")
+            throw StoreProblem(
+                "the state database \(path) cannot be used: \(error). It is left as it is; move it away to start empty"
+            )
         }
     }
 
@@ -69,11 +75,21 @@ public final class SQLiteStore: LauncherStore {
                 var state = StoredState()
                 for row in try Row.fetchAll(db, sql: "SELECT name, activeVersion, activePools FROM app ORDER BY name") {
                     state.apps.append(
-                        StoredApp(name: row["name"], activeVersion: row["activeVersion"], activePools: try stringMap(row["activePools"]).mapValues(PoolID.init(rawValue:))))
+                        StoredApp(
+                            name: row["name"],
+                            activeVersion: row["activeVersion"],
+                            activePools: try stringMap(row["activePools"]).mapValues(PoolID.init(rawValue:))
+                        )
+                    )
                 }
                 var services: [VersionID: [ServiceSpec]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT app, version, spec FROM service ORDER BY app, version, position") {
-                    services[VersionID(app: row["app"], version: row["version"]), default: []].append(try spec(row["spec"]))
+                for row in try Row.fetchAll(
+                    db,
+                    sql: "SELECT app, version, spec FROM service ORDER BY app, version, position"
+                ) {
+                    services[VersionID(app: row["app"], version: row["version"]), default: []].append(
+                        try spec(row["spec"])
+                    )
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT app, version FROM version ORDER BY app, version") {
                     let id = VersionID(app: row["app"], version: row["version"])
@@ -81,7 +97,14 @@ public final class SQLiteStore: LauncherStore {
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT id, app, version, spec, desired FROM pool ORDER BY id") {
                     state.pools.append(
-                        StoredPool(id: row["id"], app: row["app"], version: row["version"], spec: try spec(row["spec"]), desired: row["desired"]))
+                        StoredPool(
+                            id: row["id"],
+                            app: row["app"],
+                            version: row["version"],
+                            spec: try spec(row["spec"]),
+                            desired: row["desired"]
+                        )
+                    )
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM deployment ORDER BY rowid") {
                     guard let state_ = DeploymentState(rawValue: row["state"]),
@@ -89,12 +112,20 @@ public final class SQLiteStore: LauncherStore {
                     else { throw StoreProblem("deployment \(row["id"] as String) has an unreadable state or request") }
                     state.deployments.append(
                         StoredDeployment(
-                            id: row["id"], request: request, state: state_, reason: row["reason"],
+                            id: row["id"],
+                            request: request,
+                            state: state_,
+                            reason: row["reason"],
                             servicePools: try stringMap(row["servicePools"]).mapValues(PoolID.init(rawValue:)),
                             waitPools: try stringMap(row["waitPools"]).mapValues(PoolID.init(rawValue:)),
-                            startedPools: try strings(row["startedPools"]).map(PoolID.init(rawValue:)), failures: try strings(row["failures"])))
+                            startedPools: try strings(row["startedPools"]).map(PoolID.init(rawValue:)),
+                            failures: try strings(row["failures"])
+                        )
+                    )
                 }
-                for row in try Row.fetchAll(db, sql: "SELECT host, app FROM route") { state.routes[row["host"]] = row["app"] }
+                for row in try Row.fetchAll(db, sql: "SELECT host, app FROM route") {
+                    state.routes[row["host"]] = row["app"]
+                }
                 return state
             }
         } catch {
@@ -173,14 +204,24 @@ public final class SQLiteStore: LauncherStore {
                     INSERT INTO app (name, activeVersion, activePools) VALUES (?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET activeVersion = excluded.activeVersion, activePools = excluded.activePools
                     """,
-                arguments: [app.name, app.activeVersion, try text(stringMap: app.activePools.mapValues(\.rawValue))])
+                arguments: [app.name, app.activeVersion, try text(stringMap: app.activePools.mapValues(\.rawValue))]
+            )
         case .version(let version):
-            try db.execute(sql: "INSERT OR IGNORE INTO version (app, version) VALUES (?, ?)", arguments: [version.app, version.version])
-            try db.execute(sql: "DELETE FROM service WHERE app = ? AND version = ?", arguments: [version.app, version.version])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO version (app, version) VALUES (?, ?)",
+                arguments: [version.app, version.version]
+            )
+            try db.execute(
+                sql: "DELETE FROM service WHERE app = ? AND version = ?",
+                arguments: [version.app, version.version]
+            )
             for (position, service) in version.services.enumerated() {
                 try db.execute(
                     sql: "INSERT INTO service (app, version, position, name, spec) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [version.app, version.version, position, service.name, try service.json.serializedString()])
+                    arguments: [
+                        version.app, version.version, position, service.name, try service.json.serializedString(),
+                    ]
+                )
             }
         case .pool(let pool):
             try db.execute(
@@ -188,7 +229,11 @@ public final class SQLiteStore: LauncherStore {
                     INSERT INTO pool (id, app, version, service, spec, desired) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, desired = excluded.desired
                     """,
-                arguments: [pool.id, pool.app, pool.version, pool.spec.name, try pool.spec.json.serializedString(), pool.desired])
+                arguments: [
+                    pool.id, pool.app, pool.version, pool.spec.name, try pool.spec.json.serializedString(),
+                    pool.desired,
+                ]
+            )
         case .deployment(let deployment):
             try db.execute(
                 sql: """
@@ -198,14 +243,20 @@ public final class SQLiteStore: LauncherStore {
                       waitPools = excluded.waitPools, startedPools = excluded.startedPools, failures = excluded.failures
                     """,
                 arguments: [
-                    deployment.id, deployment.request.app, deployment.request.version, deployment.state.rawValue, deployment.reason,
-                    try deployment.request.json.serializedString(), try text(stringMap: deployment.servicePools.mapValues(\.rawValue)),
-                    try text(stringMap: deployment.waitPools.mapValues(\.rawValue)), try text(strings: deployment.startedPools.map(\.rawValue)),
+                    deployment.id, deployment.request.app, deployment.request.version, deployment.state.rawValue,
+                    deployment.reason,
+                    try deployment.request.json.serializedString(),
+                    try text(stringMap: deployment.servicePools.mapValues(\.rawValue)),
+                    try text(stringMap: deployment.waitPools.mapValues(\.rawValue)),
+                    try text(strings: deployment.startedPools.map(\.rawValue)),
                     try text(strings: deployment.failures),
-                ])
+                ]
+            )
         case .route(let host, let app?):
             try db.execute(
-                sql: "INSERT INTO route (host, app) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET app = excluded.app", arguments: [host, app])
+                sql: "INSERT INTO route (host, app) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET app = excluded.app",
+                arguments: [host, app]
+            )
         case .route(let host, nil):
             try db.execute(sql: "DELETE FROM route WHERE host = ?", arguments: [host])
         case .removed(.version(let app, let version)):
@@ -221,7 +272,8 @@ public final class SQLiteStore: LauncherStore {
 // MARK: JSON columns
 
 private func text(stringMap: [String: String]) throws -> String {
-    try JSON.object(JSONObject(stringMap.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })).serializedString()
+    try JSON.object(JSONObject(stringMap.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) }))
+        .serializedString()
 }
 
 private func text(strings: [String]) throws -> String {
@@ -229,7 +281,9 @@ private func text(strings: [String]) throws -> String {
 }
 
 private func stringMap(_ text: String) throws -> [String: String] {
-    guard let object = try JSON.parse(text).objectValue else { throw StoreProblem("expected a JSON object, found \(text)") }
+    guard let object = try JSON.parse(text).objectValue else {
+        throw StoreProblem("expected a JSON object, found \(text)")
+    }
     var map: [String: String] = [:]
     for member in object.members {
         guard let string = member.value.stringValue else { throw StoreProblem("expected strings in \(text)") }
@@ -239,7 +293,9 @@ private func stringMap(_ text: String) throws -> [String: String] {
 }
 
 private func strings(_ text: String) throws -> [String] {
-    guard let array = try JSON.parse(text).arrayValue else { throw StoreProblem("expected a JSON array, found \(text)") }
+    guard let array = try JSON.parse(text).arrayValue else {
+        throw StoreProblem("expected a JSON array, found \(text)")
+    }
     return try array.map { value in
         guard let string = value.stringValue else { throw StoreProblem("expected strings in \(text)") }
         return string

@@ -51,7 +51,8 @@ enum StoreSchema {
                       host TEXT PRIMARY KEY,
                       app TEXT NOT NULL
                     );
-                    """)
+                    """
+            )
         }
         return migrator
     }

@@ -6,7 +6,9 @@ import BatonSimulation
 @main
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "baton-simulate", abstract: "Seeded simulation of the launcher and the lease broker under faults.")
+        commandName: "baton-simulate",
+        abstract: "Seeded simulation of the launcher and the lease broker under faults."
+    )
 
     @Option(help: "How many seeds to run, from --first-seed on.") var seeds = 100
     @Option(help: "Steps per seed.") var steps = 1_000

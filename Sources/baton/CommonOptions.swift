@@ -1,13 +1,15 @@
-@preconcurrency import Glibc
 import ArgumentParser
 import BatonProtocol
+@preconcurrency import Glibc
 import Logging
 
 /// `--socket`, shared by every subcommand that talks to a host.
 struct SocketOptions: ParsableArguments {
     @Option(
         name: .customLong("socket"),
-        help: "The host's unix socket (default: $BATON_SOCKET, else $XDG_RUNTIME_DIR/baton/baton.sock, else /tmp/baton-UID/baton.sock).")
+        help:
+            "The host's unix socket (default: $BATON_SOCKET, else $XDG_RUNTIME_DIR/baton/baton.sock, else /tmp/baton-UID/baton.sock)."
+    )
     var given: String?
 
     var socket: String { given ?? SocketLocation.defaultPath() }

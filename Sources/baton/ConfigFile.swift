@@ -40,16 +40,25 @@ struct ConfigFile {
         } catch {
             throw Problem(description: "the config file \(path) is not valid JSON: \(error)")
         }
-        guard let root = json.objectValue else { throw Problem(description: "the config file \(path) must hold a JSON object") }
+        guard let root = json.objectValue else {
+            throw Problem(description: "the config file \(path) must hold a JSON object")
+        }
         let directory = (path as NSString).deletingLastPathComponent
         var file = ConfigFile()
-        let known: Set<String> = ["socket", "http", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings", "plugins", "routes"]
+        let known: Set<String> = [
+            "socket", "http", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings", "plugins",
+            "routes",
+        ]
         for key in root.keys where !known.contains(key) {
-            throw Problem(description: "\(path): unknown member \"\(key)\"; known: \(known.sorted().joined(separator: ", "))")
+            throw Problem(
+                description: "\(path): unknown member \"\(key)\"; known: \(known.sorted().joined(separator: ", "))"
+            )
         }
         func string(_ key: String, in object: JSON = json) throws(Problem) -> String? {
             guard let value = object[key], value != .null else { return nil }
-            guard let text = value.stringValue else { throw Problem(description: "\(path): \"\(key)\" must be a string") }
+            guard let text = value.stringValue else {
+                throw Problem(description: "\(path): \"\(key)\" must be a string")
+            }
             return text
         }
         file.socket = try string("socket")
@@ -59,7 +68,9 @@ struct ConfigFile {
         file.defaultApp = try string("defaultApp")
         file.defaultScheduler = try string("defaultScheduler")
         if let loops = json["eventLoops"] {
-            guard let count = loops.intValue, count > 0 else { throw Problem(description: "\(path): \"eventLoops\" must be a positive integer") }
+            guard let count = loops.intValue, count > 0 else {
+                throw Problem(description: "\(path): \"eventLoops\" must be a positive integer")
+            }
             file.eventLoops = Int(count)
         }
         for member in json["settings"]?.objectValue?.members ?? [] {
@@ -69,9 +80,13 @@ struct ConfigFile {
             file.settings[member.key] = value
         }
         if let plugins = json["plugins"] {
-            guard let list = plugins.arrayValue else { throw Problem(description: "\(path): \"plugins\" must be an array") }
+            guard let list = plugins.arrayValue else {
+                throw Problem(description: "\(path): \"plugins\" must be an array")
+            }
             file.plugins = try list.enumerated().map { (index, entry) throws(Problem) in
-                guard let name = try string("name", in: entry) else { throw Problem(description: "\(path): plugins[\(index)] needs \"name\"") }
+                guard let name = try string("name", in: entry) else {
+                    throw Problem(description: "\(path): plugins[\(index)] needs \"name\"")
+                }
                 let process: ProcessSpec
                 do throws(ProcessSpec.Problem) {
                     process = try ProcessSpec(json: entry)
@@ -79,12 +94,16 @@ struct ConfigFile {
                     throw Problem(description: "\(path): plugins[\(index)]: \(error)")
                 }
                 return PluginSpec(
-                    name: name, role: try string("role", in: entry) ?? "scheduler",
+                    name: name,
+                    role: try string("role", in: entry) ?? "scheduler",
                     command: ChildCommand(
-                        command: Self.resolve(process.command, from: directory), arguments: process.arguments,
+                        command: Self.resolve(process.command, from: directory),
+                        arguments: process.arguments,
                         environment: process.environment,
                         workingDirectory: process.workingDirectory.map { Self.resolve($0, from: directory) },
-                        grace: .milliseconds(process.graceMs)))
+                        grace: .milliseconds(process.graceMs)
+                    )
+                )
             }
         }
         for (index, entry) in (json["routes"]?.arrayValue ?? []).enumerated() {

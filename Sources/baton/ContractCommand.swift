@@ -1,7 +1,7 @@
-@preconcurrency import Glibc
 import ArgumentParser
 import BatonContract
-import Foundation
+@preconcurrency import Foundation
+@preconcurrency import Glibc
 
 struct ContractCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +11,8 @@ struct ContractCommand: AsyncParsableCommand {
             One line per case: PASS, FAIL (with the spec section and the lines exchanged) or SKIP. Exits 1 when a \
             MUST case failed, or with --strict any case.
             """,
-        subcommands: [HostContract.self, SchedulerContract.self, RouterContract.self, FixtureApp.self])
+        subcommands: [HostContract.self, SchedulerContract.self, RouterContract.self, FixtureApp.self]
+    )
 }
 
 /// `--run`, `--skip`, `--strict`, `--junit`, shared by every kit.
@@ -54,7 +55,8 @@ struct SchedulerContract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scheduler",
         abstract: "Start a scheduler plugin against a mock host and check the scheduler rules.",
-        discussion: "The plugin gets BATON_SOCKET, BATON_ROLE, BATON_TOKEN and BATON_STATE_DIR as from a host.")
+        discussion: "The plugin gets BATON_SOCKET, BATON_ROLE, BATON_TOKEN and BATON_STATE_DIR as from a host."
+    )
 
     @OptionGroup var kit: KitOptions
     @Argument(parsing: .captureForPassthrough, help: "The plugin's command, after --.")
@@ -63,7 +65,10 @@ struct SchedulerContract: AsyncParsableCommand {
     func run() async throws {
         let command = try KitOptions.pluginCommand(command)
         let runner = try kit.runner()
-        let schedulerKit = SchedulerKit(command: command, fixtureCommand: [ServeCommand.siblingExecutable("baton"), "contract", "fixture-app"])
+        let schedulerKit = SchedulerKit(
+            command: command,
+            fixtureCommand: [ServeCommand.siblingExecutable("baton"), "contract", "fixture-app"]
+        )
         try kit.finish(await schedulerKit.run(runner), runner: runner, suite: "scheduler")
     }
 }
@@ -72,7 +77,8 @@ struct HostContract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Play admin, scheduler and router against a running host and check what it promises.",
-        discussion: "Each scenario uses an app of its own and sends its pools to the kit's scheduler by name.")
+        discussion: "Each scenario uses an app of its own and sends its pools to the kit's scheduler by name."
+    )
 
     @OptionGroup var socket: SocketOptions
     @OptionGroup var kit: KitOptions
@@ -91,9 +97,14 @@ struct HostContract: AsyncParsableCommand {
             throw ValidationError("cannot read the transcripts in \(transcripts): \(error)")
         }
         let validator = schemas == "none" ? nil : try? SchemaValidator(directory: schemas)
-        if validator == nil && schemas != "none" { print("note: no schemas in \(schemas); results are not checked against them") }
+        if validator == nil && schemas != "none" {
+            print("note: no schemas in \(schemas); results are not checked against them")
+        }
         try kit.finish(
-            await HostKit(socket: socket.socket, transcripts: loaded, schemas: validator).run(runner), runner: runner, suite: "host")
+            await HostKit(socket: socket.socket, transcripts: loaded, schemas: validator).run(runner),
+            runner: runner,
+            suite: "host"
+        )
     }
 }
 
@@ -101,7 +112,9 @@ struct RouterContract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "router",
         abstract: "Start a router against a mock host and the kit's backends, and check the router rules.",
-        discussion: "The router gets BATON_SOCKET, BATON_ROLE, BATON_TOKEN, BATON_APP (the app to route) and PORT (where to listen).")
+        discussion:
+            "The router gets BATON_SOCKET, BATON_ROLE, BATON_TOKEN, BATON_APP (the app to route) and PORT (where to listen)."
+    )
 
     @OptionGroup var kit: KitOptions
     @Argument(parsing: .captureForPassthrough, help: "The router's command, after --.")
@@ -117,7 +130,10 @@ struct RouterContract: AsyncParsableCommand {
 /// The app the scheduler kit has plugins run as a sandbox.
 struct FixtureApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fixture-app", abstract: "Serve 200 on $PORT (the kit's sandbox app).", shouldDisplay: false)
+        commandName: "fixture-app",
+        abstract: "Serve 200 on $PORT (the kit's sandbox app).",
+        shouldDisplay: false
+    )
 
     func run() async throws {
         let port = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 0

@@ -15,7 +15,8 @@ struct DemoCommand: AsyncParsableCommand {
             Without --rollovers it keeps serving until Ctrl-C. With --rollovers N it also sends steady HTTP load \
             (GETs, POSTs that must run exactly once, and an open event stream) while it deploys N new versions, \
             then prints what the clients saw and exits: 0 when they saw no error.
-            """)
+            """
+    )
 
     @Option(help: "New versions to roll over to under load; 0 keeps serving until Ctrl-C.")
     var rollovers = 0
@@ -23,9 +24,15 @@ struct DemoCommand: AsyncParsableCommand {
     var http = "127.0.0.1:8080"
     @Option(help: "The app's directory, holding deploy.json.")
     var appDirectory = "examples/hello"
-    @Flag(help: "Run as the seed system did before its fix, to see what Baton prevents: no readiness gate, no drain, no retries, no holding.")
+    @Flag(
+        help:
+            "Run as the seed system did before its fix, to see what Baton prevents: no readiness gate, no drain, no retries, no holding."
+    )
     var unprotected = false
-    @Option(help: "Keep the event stream and the WebSocket open at least this long; past the lease TTL (30 s) it proves no timeout cuts them.")
+    @Option(
+        help:
+            "Keep the event stream and the WebSocket open at least this long; past the lease TTL (30 s) it proves no timeout cuts them."
+    )
     var streamSeconds = 0
     @Option(help: "Least severe host log level shown.")
     var logLevel: Logger.Level = .warning
@@ -48,16 +55,27 @@ struct DemoCommand: AsyncParsableCommand {
         configuration.plugins = [ServeCommand.builtInScheduler]
         let host = BatonHost(configuration: configuration, logger: logger)
         let demo = DemoService(
-            host: host, socket: configuration.rpc.socketPath, deployFile: appDirectory + "/deploy.json", rollovers: rollovers,
-            streamSeconds: streamSeconds, ledger: work.path + "/echo-ledger")
+            host: host,
+            socket: configuration.rpc.socketPath,
+            deployFile: appDirectory + "/deploy.json",
+            rollovers: rollovers,
+            streamSeconds: streamSeconds,
+            ledger: work.path + "/echo-ledger"
+        )
         do {
             try await host.prepare()
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: host.services + [
-                        ServiceGroupConfiguration.ServiceConfiguration(service: demo, successTerminationBehavior: .gracefullyShutdownGroup)
+                        ServiceGroupConfiguration.ServiceConfiguration(
+                            service: demo,
+                            successTerminationBehavior: .gracefullyShutdownGroup
+                        )
                     ],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
             try await group.run()
         } catch {
             printError("\(error)", command: "demo")

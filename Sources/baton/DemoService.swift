@@ -1,8 +1,8 @@
-@preconcurrency import Glibc
 import BatonAdmin
 import BatonHost
 import BatonJSON
 import BatonLoad
+@preconcurrency import Glibc
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
@@ -83,11 +83,18 @@ final class DemoService: Service, Sendable {
 
     private func rollOver(app: String, hostName: String, port: Int, progress: DeployProgress) async throws {
         say("")
-        say("Sending load (GET /, POST /echo, PUT of 10 KiB, an open event stream and WebSocket) and rolling over \(rollovers) times.")
+        say(
+            "Sending load (GET /, POST /echo, PUT of 10 KiB, an open event stream and WebSocket) and rolling over \(rollovers) times."
+        )
         let recorder = LoadRecorder()
         let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: hostName, recorder: recorder)
         let loading = Task { await load.run() }
-        let stream = try await EventStreamWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/events?interval_ms=100")
+        let stream = try await EventStreamWatcher.open(
+            host: "127.0.0.1",
+            port: port,
+            hostHeader: hostName,
+            path: "/events?interval_ms=100"
+        )
         let socket = try await WebSocketWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/ws")
         let streamsOpened = ContinuousClock.now
         try await Task.sleep(for: .seconds(1))  // a baseline before the first rollover
@@ -113,9 +120,14 @@ final class DemoService: Service, Sendable {
         await socket.close()
         let leftOver = try await oldSandboxesLeft(app: app)
         let ok = DemoSummary(
-            recorder: recorder, outcomes: outcomes, stream: streamState, socket: socketState, oldSandboxesLeft: leftOver,
-            postRuns: PostLedger.runs(in: ledger))
-            .print { say($0) }
+            recorder: recorder,
+            outcomes: outcomes,
+            stream: streamState,
+            socket: socketState,
+            oldSandboxesLeft: leftOver,
+            postRuns: PostLedger.runs(in: ledger)
+        )
+        .print { say($0) }
         if !ok { failed.withLockedValue { $0 = true } }
     }
 
@@ -127,9 +139,14 @@ final class DemoService: Service, Sendable {
         let deadline = ContinuousClock.now + .seconds(15)
         while true {
             let status = try await admin.call("app.status", ["app": .string(app)])
-            let active = Set((status["pools"]?.arrayValue ?? []).filter { $0["version"] == status["activeVersion"] }.compactMap { $0["pool"]?.stringValue })
+            let active = Set(
+                (status["pools"]?.arrayValue ?? []).filter { $0["version"] == status["activeVersion"] }.compactMap {
+                    $0["pool"]?.stringValue
+                }
+            )
             let left = (status["sandboxes"]?.arrayValue ?? []).filter { sandbox in
-                !active.contains(sandbox["pool"]?.stringValue ?? "") && sandbox["state"] != "stopped" && sandbox["state"] != "failed"
+                !active.contains(sandbox["pool"]?.stringValue ?? "") && sandbox["state"] != "stopped"
+                    && sandbox["state"] != "failed"
             }.compactMap { $0["sandbox"]?.stringValue }
             if left.isEmpty || ContinuousClock.now > deadline { return left }
             try await Task.sleep(for: .milliseconds(200))

@@ -1,6 +1,6 @@
-import Foundation
 import BatonAdmin
 import BatonLoad
+import Foundation
 
 /// What the demo's clients saw across the rollovers, in a few lines.
 struct DemoSummary {
@@ -21,7 +21,9 @@ struct DemoSummary {
         let failedDeploys = outcomes.filter { !$0.succeeded }
         say("")
         say("Summary of \(outcomes.count) rollovers:")
-        say("  requests: \(samples.count) (GET \(samples.count - posts.count - puts.count), POST \(posts.count), PUT \(puts.count)); errors: \(failures.count)")
+        say(
+            "  requests: \(samples.count) (GET \(samples.count - posts.count - puts.count), POST \(posts.count), PUT \(puts.count)); errors: \(failures.count)"
+        )
         var kinds: [String: Int] = [:]
         for failure in failures { kinds[String(failure.prefix(80)), default: 0] += 1 }
         for (kind, count) in kinds.sorted(by: { $0.value > $1.value }).prefix(5) { say("    \(count) × \(kind)") }
@@ -33,31 +35,46 @@ struct DemoSummary {
             say(
                 "  cutover after the new version's last ready report: median \(gates[gates.count / 2]) ms, max \(gate) ms"
                     + " (deploy to cutover, sandboxes starting included: median \(DeployProgress.milliseconds(deploys[deploys.count / 2])) ms,"
-                    + " max \(DeployProgress.milliseconds(deploy)) ms)")
+                    + " max \(DeployProgress.milliseconds(deploy)) ms)"
+            )
         }
         let ranTwice = postRuns.filter { $0.value > 1 }.keys.sorted()
         let answered = posts.filter { $0.failure == nil }.count
-        say("  POSTs executed exactly once: \(answered) of \(posts.count) answered; across all sandboxes \(postRuns.count) ran, \(ranTwice.count) more than once")
+        say(
+            "  POSTs executed exactly once: \(answered) of \(posts.count) answered; across all sandboxes \(postRuns.count) ran, \(ranTwice.count) more than once"
+        )
         for id in ranTwice.prefix(5) { say("    \(id) ran \(postRuns[id] ?? 0) times") }
         say("  PUT bodies that arrived intact: \(puts.filter { $0.failure == nil }.count) of \(puts.count)")
         let streamAlive = stream.ended == nil && stream.events > 0
         say(
             "  event stream opened before the first rollover: "
-                + (streamAlive ? "still open, \(stream.events) events" : "ended (\(stream.ended ?? "no events")) after \(stream.events) events")
-                + (stream.lastLine.map { ", last \"\($0)\"" } ?? ""))
+                + (streamAlive
+                    ? "still open, \(stream.events) events"
+                    : "ended (\(stream.ended ?? "no events")) after \(stream.events) events")
+                + (stream.lastLine.map { ", last \"\($0)\"" } ?? "")
+        )
         let socketAlive = socket.upgraded && socket.ended == nil && socket.echoed > 0
         say(
             "  WebSocket opened before the first rollover: "
-                + (socketAlive ? "still open, \(socket.echoed) of \(socket.sent) messages echoed" : "ended (\(socket.ended ?? "never upgraded"))"))
-        say("  sandboxes of old versions still running at the end: \(oldSandboxesLeft.count)\(oldSandboxesLeft.isEmpty ? "" : " (\(oldSandboxesLeft.joined(separator: ", ")))")")
+                + (socketAlive
+                    ? "still open, \(socket.echoed) of \(socket.sent) messages echoed"
+                    : "ended (\(socket.ended ?? "never upgraded"))")
+        )
+        say(
+            "  sandboxes of old versions still running at the end: \(oldSandboxesLeft.count)\(oldSandboxesLeft.isEmpty ? "" : " (\(oldSandboxesLeft.joined(separator: ", ")))")"
+        )
         for outcome in failedDeploys { say("  deploy \(outcome.deployment) failed: \(outcome.reason ?? "?")") }
-        let clean = failures.isEmpty && failedDeploys.isEmpty && streamAlive && socketAlive && oldSandboxesLeft.isEmpty && ranTwice.isEmpty
+        let clean =
+            failures.isEmpty && failedDeploys.isEmpty && streamAlive && socketAlive && oldSandboxesLeft.isEmpty
+            && ranTwice.isEmpty
         say(clean ? "No client saw an error." : "Clients saw errors: see above.")
         return clean
     }
 
     private static func percentiles(_ sorted: [Duration]) -> String {
-        guard let p50 = LoadRecorder.percentile(sorted, 0.5), let p99 = LoadRecorder.percentile(sorted, 0.99), let max = sorted.last else {
+        guard let p50 = LoadRecorder.percentile(sorted, 0.5), let p99 = LoadRecorder.percentile(sorted, 0.99),
+            let max = sorted.last
+        else {
             return "no requests"
         }
         return "p50 \(format(p50)), p99 \(format(p99)), max \(format(max)) over \(sorted.count) requests"

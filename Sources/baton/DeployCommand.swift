@@ -1,5 +1,5 @@
-import BatonAdmin
 import ArgumentParser
+import BatonAdmin
 import BatonJSON
 import BatonRPC
 
@@ -11,7 +11,8 @@ struct DeployCommand: AsyncParsableCommand {
             The file holds app.deploy's params. --version replaces its version and every ${version} in its \
             services; a relative cwd in a spec is taken from the file's directory. Exits 0 once the deploy is \
             done, 1 with the reason if it failed.
-            """)
+            """
+    )
 
     @OptionGroup var socket: SocketOptions
     @Option(help: "A file holding the admin token, for hosts that require one.")
@@ -30,7 +31,9 @@ struct DeployCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let progress = DeployProgress(socket: socket.socket, tokenFile: tokenFile) { print($0) }
-        let outcome = try await HostSession.reporting("deploy", socket: socket.socket) { try await progress.run(deploy) }
+        let outcome = try await HostSession.reporting("deploy", socket: socket.socket) {
+            try await progress.run(deploy)
+        }
         guard outcome.succeeded else {
             printError("deploy \(outcome.deployment) failed: \(outcome.reason ?? "unknown reason")", command: "deploy")
             throw ExitCode.failure

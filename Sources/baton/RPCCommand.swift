@@ -8,7 +8,8 @@ struct RPCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rpc",
         abstract: "Call one method on a running host and print its result as JSON.",
-        discussion: "Exits 0 with the result on standard output, or 1 with the error on standard error.")
+        discussion: "Exits 0 with the result on standard output, or 1 with the error on standard error."
+    )
 
     @OptionGroup var socket: SocketOptions
 
@@ -28,7 +29,12 @@ struct RPCCommand: AsyncParsableCommand {
         }
         do {
             let params = try self.params.map { try JSON.parse($0, options: .init(allowScalarRoot: true)) }
-            let client = try await HostSession.open(socket: socket.socket, role: role, tokenFile: tokenFile, name: "baton-rpc")
+            let client = try await HostSession.open(
+                socket: socket.socket,
+                role: role,
+                tokenFile: tokenFile,
+                name: "baton-rpc"
+            )
             defer { Task { await client.close() } }
             let result = try await client.call(method, params)
             print(try result.serializedString())

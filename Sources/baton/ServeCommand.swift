@@ -14,24 +14,43 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the host: the launcher, the lease broker and the RPC socket for schedulers, routers and admins.",
-        discussion: "SIGINT or SIGTERM shut it down gracefully and remove the socket.")
+        discussion: "SIGINT or SIGTERM shut it down gracefully and remove the socket."
+    )
 
     @OptionGroup var socket: SocketOptions
     @OptionGroup var logging: LoggingOptions
 
     @Option(help: "A JSON config file with the same settings as these flags; a flag given here wins over the file.")
     var config: String?
-    @Option(help: "Where the host and its plugins keep their files (default /var/lib/baton for root, else $XDG_STATE_HOME/baton or ~/.local/state/baton).")
+    @Option(
+        help:
+            "Where the host and its plugins keep their files (default /var/lib/baton for root, else $XDG_STATE_HOME/baton or ~/.local/state/baton)."
+    )
     var state: String?
-    @Flag(help: "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place.")
+    @Flag(
+        help:
+            "Start no plugins, not even the built-in process scheduler, so that an outside scheduler can take its place."
+    )
     var noPlugins = false
-    @Flag(help: "Take over from the host running on the same --state, if any: its listening sockets pass to this one, so no connection is refused; it then lets its requests in flight finish and exits.")
+    @Flag(
+        help:
+            "Take over from the host running on the same --state, if any: its listening sockets pass to this one, so no connection is refused; it then lets its requests in flight finish and exits."
+    )
     var takeOver = false
-    @Flag(help: "Stop every sandbox before exiting. Without it sandboxes keep running, and the next host on the same --state takes them back.")
+    @Flag(
+        help:
+            "Stop every sandbox before exiting. Without it sandboxes keep running, and the next host on the same --state takes them back."
+    )
     var stopSandboxesAtExit = false
-    @Option(name: .customLong("set"), help: "NAME=VALUE: a numeric setting, as `baton settings` lists them; repeatable. It wins over the config file.")
+    @Option(
+        name: .customLong("set"),
+        help: "NAME=VALUE: a numeric setting, as `baton settings` lists them; repeatable. It wins over the config file."
+    )
     var settings: [String] = []
-    @Option(name: .customLong("allow-uid"), help: "A peer uid allowed on the socket; repeat for more. Default: this process's uid and root.")
+    @Option(
+        name: .customLong("allow-uid"),
+        help: "A peer uid allowed on the socket; repeat for more. Default: this process's uid and root."
+    )
     var allowedUIDs: [UInt32] = []
     @Option(help: "Serve HTTP for the apps on HOST:PORT, for example 127.0.0.1:8080.")
     var http: String?
@@ -41,9 +60,15 @@ struct ServeCommand: AsyncParsableCommand {
     var defaultApp: String?
     @Option(help: "Event loop threads for the socket and the ingress. Default: one per core.")
     var eventLoops: Int?
-    @Option(help: "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected.")
+    @Option(
+        help:
+            "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected."
+    )
     var defaultScheduler: String?
-    @Option(name: .customLong("token-file"), help: "ROLE=PATH: the role must present the token in PATH at hello; repeatable.")
+    @Option(
+        name: .customLong("token-file"),
+        help: "ROLE=PATH: the role must present the token in PATH at hello; repeatable."
+    )
     var tokenFiles: [String] = []
 
     func run() async throws {
@@ -58,13 +83,19 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let eventLoopGroup: any EventLoopGroup =
-            (eventLoops ?? file.eventLoops).map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
+            (eventLoops ?? file.eventLoops).map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) }
+            ?? MultiThreadedEventLoopGroup.singleton
         let host = BatonHost(configuration: configuration, logger: logger, group: eventLoopGroup)
         do {
             try await host.prepare()
             // The group also ends by itself once the host handed over to the next one.
             let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(services: host.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                configuration: ServiceGroupConfiguration(
+                    services: host.services,
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
             try await group.run()
         } catch {
             printError("\(error)", command: "serve")
@@ -77,7 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
         var given: [String: Int64] = [:]
         for entry in settings {
             guard let equals = entry.firstIndex(of: "="), let value = Int64(entry[entry.index(after: equals)...]) else {
-                throw ValidationError("--set takes NAME=VALUE with a whole number, for example --set ingress.maxRetries=1; got \(entry)")
+                throw ValidationError(
+                    "--set takes NAME=VALUE with a whole number, for example --set ingress.maxRetries=1; got \(entry)"
+                )
             }
             given[String(entry[..<equals])] = value
         }
@@ -91,7 +124,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.ingress = IngressConfiguration(host: host, port: port)
             configuration.ingress?.defaultApp = defaultApp ?? file.defaultApp
         }
-        for (name, value) in file.settings.merging(try givenSettings(), uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+        for (name, value) in file.settings.merging(try givenSettings(), uniquingKeysWith: { $1 }).sorted(by: {
+            $0.key < $1.key
+        }) {
             do throws(SettingRefused) {
                 try Setting.named(name).apply(value, to: &configuration)
             } catch {
@@ -115,7 +150,9 @@ struct ServeCommand: AsyncParsableCommand {
             guard let equals = entry.firstIndex(of: "="),
                 let role = RPCRole(rawValue: String(entry[..<equals]))
             else {
-                throw ValidationError("--token-file takes ROLE=PATH with ROLE one of scheduler, router, admin; got \(entry)")
+                throw ValidationError(
+                    "--token-file takes ROLE=PATH with ROLE one of scheduler, router, admin; got \(entry)"
+                )
             }
             try configuration.requireToken(for: role, fromFile: String(entry[entry.index(after: equals)...]))
         }
@@ -124,16 +161,23 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The process scheduler, from the executable built next to this one.
     static var builtInScheduler: PluginSpec {
-        PluginSpec(name: "process", role: "scheduler", command: ChildCommand(command: siblingExecutable("baton-process-scheduler")))
+        PluginSpec(
+            name: "process",
+            role: "scheduler",
+            command: ChildCommand(command: siblingExecutable("baton-process-scheduler"))
+        )
     }
 
     static func siblingExecutable(_ name: String) -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return ((me as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
     }
 
     private static func address(_ text: String, flag: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
             throw ValidationError("\(flag) takes HOST:PORT, for example 127.0.0.1:8080; got \(text)")
         }
         return (String(text[..<colon]), port)

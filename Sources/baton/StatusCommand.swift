@@ -1,5 +1,5 @@
-import BatonAdmin
 import ArgumentParser
+import BatonAdmin
 import BatonJSON
 import BatonRPC
 import Foundation
@@ -7,7 +7,8 @@ import Foundation
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show apps and routes, or one app's deployments, pools, sandboxes and leases.")
+        abstract: "Show apps and routes, or one app's deployments, pools, sandboxes and leases."
+    )
 
     @OptionGroup var socket: SocketOptions
     @Option(help: "A file holding the admin token, for hosts that require one.")
@@ -54,24 +55,69 @@ struct StatusCommand: AsyncParsableCommand {
 
     static func describe(app status: JSON) -> String {
         let routes = (status["routes"]?.arrayValue ?? []).map { text($0) }.joined(separator: ", ")
-        var out = "app \(text(status["app"])): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n\n"
+        var out =
+            "app \(text(status["app"])): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n\n"
         var deployments = TextTable("DEPLOYMENT", "VERSION", "STATE", "REASON")
         for deployment in status["deployments"]?.arrayValue ?? [] {
-            deployments.add(text(deployment["deployment"]), text(deployment["version"]), text(deployment["state"]), text(deployment["reason"]))
+            deployments.add(
+                text(deployment["deployment"]),
+                text(deployment["version"]),
+                text(deployment["state"]),
+                text(deployment["reason"])
+            )
         }
-        var pools = TextTable("POOL", "SERVICE", "VERSION", "DESIRED", "STARTING", "READY", "DRAINING", "STOPPED", "FAILED", "SCHEDULER", "WAITING")
+        var pools = TextTable(
+            "POOL",
+            "SERVICE",
+            "VERSION",
+            "DESIRED",
+            "STARTING",
+            "READY",
+            "DRAINING",
+            "STOPPED",
+            "FAILED",
+            "SCHEDULER",
+            "WAITING"
+        )
         for pool in status["pools"]?.arrayValue ?? [] {
             let counts = pool["sandboxes"]
             pools.add(
-                text(pool["pool"]), text(pool["service"]), text(pool["version"]), text(pool["desired"]), text(counts?["starting"]),
-                text(counts?["ready"]), text(counts?["draining"]), text(counts?["stopped"]), text(counts?["failed"]),
-                text(pool["scheduler"]), text(pool["waiting"]))
+                text(pool["pool"]),
+                text(pool["service"]),
+                text(pool["version"]),
+                text(pool["desired"]),
+                text(counts?["starting"]),
+                text(counts?["ready"]),
+                text(counts?["draining"]),
+                text(counts?["stopped"]),
+                text(counts?["failed"]),
+                text(pool["scheduler"]),
+                text(pool["waiting"])
+            )
         }
-        var sandboxes = TextTable("SANDBOX", "POOL", "STATE", "URL", "ADMITTED", "SUSPECT", "LEASES", "SLOTS OUT", "REASON")
+        var sandboxes = TextTable(
+            "SANDBOX",
+            "POOL",
+            "STATE",
+            "URL",
+            "ADMITTED",
+            "SUSPECT",
+            "LEASES",
+            "SLOTS OUT",
+            "REASON"
+        )
         for sandbox in status["sandboxes"]?.arrayValue ?? [] {
             sandboxes.add(
-                text(sandbox["sandbox"]), text(sandbox["pool"]), text(sandbox["state"]), text(sandbox["url"]), text(sandbox["admitted"]),
-                text(sandbox["suspect"]), text(sandbox["leases"]), text(sandbox["slotsOut"]), text(sandbox["reason"]))
+                text(sandbox["sandbox"]),
+                text(sandbox["pool"]),
+                text(sandbox["state"]),
+                text(sandbox["url"]),
+                text(sandbox["admitted"]),
+                text(sandbox["suspect"]),
+                text(sandbox["leases"]),
+                text(sandbox["slotsOut"]),
+                text(sandbox["reason"])
+            )
         }
         out += deployments.text + "\n\n" + pools.text + "\n\n" + sandboxes.text
         return out

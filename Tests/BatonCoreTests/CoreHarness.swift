@@ -47,19 +47,32 @@ struct CoreHarness {
     }
 
     func deploy(
-        _ app: AppName, _ version: String, services: [ServiceSpec], readyTimeout: Duration = .seconds(60),
-        drainTimeout: Duration = .seconds(30), onTimeout: TimeoutPolicy = .rollback
+        _ app: AppName,
+        _ version: String,
+        services: [ServiceSpec],
+        readyTimeout: Duration = .seconds(60),
+        drainTimeout: Duration = .seconds(30),
+        onTimeout: TimeoutPolicy = .rollback
     ) async throws -> DeploymentID {
         try await launcher.deploy(
             DeployRequest(
-                app: app, version: version, services: services, readyTimeout: readyTimeout,
-                drainTimeout: drainTimeout, onTimeout: onTimeout))
+                app: app,
+                version: version,
+                services: services,
+                readyTimeout: readyTimeout,
+                drainTimeout: drainTimeout,
+                onTimeout: onTimeout
+            )
+        )
     }
 
     /// Deploys `version` of "shop", makes `sandboxes[i]` ready for `services[i]`, and returns
     /// the deployment once it reaches `milestone` (done, unless the test holds a drain open).
     func live(
-        _ version: String, _ services: [ServiceSpec], sandboxes: [SandboxID], events: inout EventRecorder,
+        _ version: String,
+        _ services: [ServiceSpec],
+        sandboxes: [SandboxID],
+        events: inout EventRecorder,
         waitingFor milestone: CoreEvent.Kind = .deployDone
     ) async throws -> DeploymentID {
         let deployment = try await deploy("shop", version, services: services)
@@ -80,7 +93,10 @@ struct CoreHarness {
 
     func ready(_ sandbox: SandboxID, pool: PoolID) async throws {
         try await broker.report(SandboxReport(sandbox: sandbox, pool: pool, state: .starting), from: "fake")
-        try await broker.report(SandboxReport(sandbox: sandbox, pool: pool, state: .ready, url: "http://127.0.0.1:9/\(sandbox)"), from: "fake")
+        try await broker.report(
+            SandboxReport(sandbox: sandbox, pool: pool, state: .ready, url: "http://127.0.0.1:9/\(sandbox)"),
+            from: "fake"
+        )
     }
 
     func status(_ app: AppName) async throws -> AppStatus {
@@ -100,10 +116,21 @@ struct CoreHarness {
     }
 }
 
-func web(_ instances: Int = 1, image: String, minReady: Int? = nil, slots: Int = 64, scheduler: String? = nil) -> ServiceSpec {
+func web(
+    _ instances: Int = 1,
+    image: String,
+    minReady: Int? = nil,
+    slots: Int = 64,
+    scheduler: String? = nil
+) -> ServiceSpec {
     ServiceSpec(
-        name: "web", instances: instances, spec: ["image": .string(image)], minReady: minReady, scheduler: scheduler,
-        slotsPerSandbox: slots)
+        name: "web",
+        instances: instances,
+        spec: ["image": .string(image)],
+        minReady: minReady,
+        scheduler: scheduler,
+        slotsPerSandbox: slots
+    )
 }
 
 func worker(image: String) -> ServiceSpec {
@@ -185,7 +212,10 @@ actor FollowingScheduler {
         }
         while sandboxes.count > pool.desired {
             let sandbox = sandboxes.removeLast()
-            try? await core.broker.report(SandboxReport(sandbox: sandbox, pool: pool.pool, state: .stopped), from: "follower")
+            try? await core.broker.report(
+                SandboxReport(sandbox: sandbox, pool: pool.pool, state: .stopped),
+                from: "follower"
+            )
         }
         running[pool.pool] = sandboxes
     }

@@ -1,5 +1,6 @@
-@testable import BatonCore
 import Testing
+
+@testable import BatonCore
 
 /// A deployment's lifecycle on its own: each event in each state, repeats included.
 @Suite("Deployment lifecycle")
@@ -12,27 +13,47 @@ struct DeploymentLifecycleTests {
         let actions = life.cutOverApplied(cutAway: ["p-1": ["a"], "p-2": []], gated: true)
         #expect(actions == [.release(pool: "p-2", .drained), .wake(at: .requestDrain)])
         #expect(life.holds("p-1") && !life.holds("p-2"))
-        #expect(life.drain { $0.sandboxDrained("a", of: "p-1") } == [.release(pool: "p-1", .drained), .stopTimer, .announce(.deployDone)])
+        #expect(
+            life.drain { $0.sandboxDrained("a", of: "p-1") } == [
+                .release(pool: "p-1", .drained), .stopTimer, .announce(.deployDone),
+            ]
+        )
         #expect(life.phase == .done)
-        #expect(life.drain { $0.sandboxDrained("a", of: "p-1") } == [], "a finished deployment ignores late drain signals")
+        #expect(
+            life.drain { $0.sandboxDrained("a", of: "p-1") } == [],
+            "a finished deployment ignores late drain signals"
+        )
     }
 
     @Test func nothingToDrainEndsAtOnceAndWithoutTheGateNothingIsWaitedFor() {
         var gated = DeploymentLifecycle()
         _ = gated.quorumReached()
-        #expect(gated.cutOverApplied(cutAway: [:], gated: true) == [.wake(at: .requestDrain), .stopTimer, .announce(.deployDone)])
+        #expect(
+            gated.cutOverApplied(cutAway: [:], gated: true) == [
+                .wake(at: .requestDrain), .stopTimer, .announce(.deployDone),
+            ]
+        )
         var ungated = DeploymentLifecycle()
         _ = ungated.quorumReached(reason: "readiness gate off")
         #expect(ungated.reason == "readiness gate off")
         #expect(
             ungated.cutOverApplied(cutAway: ["p-1": ["a"]], gated: false)
-                == [.release(pool: "p-1", .readinessGateOff), .wake(at: .requestDrain), .stopTimer, .announce(.deployDone)])
+                == [
+                    .release(pool: "p-1", .readinessGateOff), .wake(at: .requestDrain), .stopTimer,
+                    .announce(.deployDone),
+                ]
+        )
     }
 
     @Test func theReadyDeadlineRollsBackOrProceedsOnlyWithOneReadySandboxPerService() {
         var failing = DeploymentLifecycle()
         let failed = failing.readyDeadlinePassed(
-            onTimeout: .proceed, oneReadyPerService: false, timeout: .milliseconds(500), progress: "web 0 of 2 ready", failures: ["s1 exited"])
+            onTimeout: .proceed,
+            oneReadyPerService: false,
+            timeout: .milliseconds(500),
+            progress: "web 0 of 2 ready",
+            failures: ["s1 exited"]
+        )
         #expect(failed == [.giveUpPools(.rollback), .announce(.deployFailed)])
         #expect(failing.phase == .failed)
         #expect(failing.reason == "not ready after 500 ms: web 0 of 2 ready; 1 sandbox(es) failed: s1 exited")
@@ -40,14 +61,23 @@ struct DeploymentLifecycleTests {
 
         var proceeding = DeploymentLifecycle()
         let proceeded = proceeding.readyDeadlinePassed(
-            onTimeout: .proceed, oneReadyPerService: true, timeout: .milliseconds(500), progress: "web 1 of 2 ready", failures: [])
+            onTimeout: .proceed,
+            oneReadyPerService: true,
+            timeout: .milliseconds(500),
+            progress: "web 1 of 2 ready",
+            failures: []
+        )
         #expect(proceeded == [.stopTimer, .cutOver])
         #expect(proceeding.reason == "proceeded after 500 ms with web 1 of 2 ready")
     }
 
     @Test func onlyAWaitingDeploymentIsSupersededAndItsPoolsAreGivenUp() {
         var waiting = DeploymentLifecycle()
-        #expect(waiting.superseded(by: "d-2", version: "v2") == [.stopTimer, .announce(.deploySuperseded), .giveUpPools(.superseded)])
+        #expect(
+            waiting.superseded(by: "d-2", version: "v2") == [
+                .stopTimer, .announce(.deploySuperseded), .giveUpPools(.superseded),
+            ]
+        )
         #expect(waiting.reason == "superseded by d-2 (version v2)")
         var draining = DeploymentLifecycle()
         _ = draining.quorumReached()
@@ -60,8 +90,16 @@ struct DeploymentLifecycleTests {
         var life = DeploymentLifecycle()
         _ = life.quorumReached()
         _ = life.cutOverApplied(cutAway: ["p-1": ["a"], "p-2": ["b"]], gated: true)
-        #expect(life.drain { $0.requestDeadlinePassed(streaming: ["p-2"]) } == [.release(pool: "p-1", .drainTimeout), .wake(at: .streamDrain)])
-        #expect(life.drain { $0.streamDeadlinePassed() } == [.release(pool: "p-2", .streamDrainDeadline), .stopTimer, .announce(.deployDone)])
+        #expect(
+            life.drain { $0.requestDeadlinePassed(streaming: ["p-2"]) } == [
+                .release(pool: "p-1", .drainTimeout), .wake(at: .streamDrain),
+            ]
+        )
+        #expect(
+            life.drain { $0.streamDeadlinePassed() } == [
+                .release(pool: "p-2", .streamDrainDeadline), .stopTimer, .announce(.deployDone),
+            ]
+        )
     }
 
     @Test func aRestartResumesTheWaitAndEndsADrain() {

@@ -1,5 +1,6 @@
-@testable import BatonCore
 import Testing
+
+@testable import BatonCore
 
 /// A deployment's drain on its own.
 @Suite("Drain lifecycle")
@@ -21,7 +22,9 @@ struct DrainLifecycleTests {
 
     @Test func streamsKeepTheirPoolsPastTheRequestDeadlineUntilTheStreamDeadline() {
         var drain = DrainLifecycle(holding: ["p-1": ["a"], "p-2": ["b"]])
-        #expect(drain.requestDeadlinePassed(streaming: ["p-2"]) == [.release(pool: "p-1", .drainTimeout), .waitForStreams])
+        #expect(
+            drain.requestDeadlinePassed(streaming: ["p-2"]) == [.release(pool: "p-1", .drainTimeout), .waitForStreams]
+        )
         #expect(drain.holds("p-2") && !drain.holds("p-1"))
         #expect(drain.requestDeadlinePassed(streaming: []) == [], "the request deadline passes once")
         #expect(drain.streamDeadlinePassed() == [.release(pool: "p-2", .streamDrainDeadline), .finish])

@@ -24,7 +24,10 @@ struct LauncherRestoreTests {
         #expect(status.activeVersion == "v1")
         #expect(status.deployments.map(\.id) == [first])
         #expect(status.pools.map(\.id) == [pool])
-        #expect(try await after.desired(pool) == 2, "the scheduler is asked for what it already runs: nothing starts again")
+        #expect(
+            try await after.desired(pool) == 2,
+            "the scheduler is asked for what it already runs: nothing starts again"
+        )
         #expect(await after.launcher.routeTable().map(\.host) == ["shop.example"])
 
         // Leases are not kept: they come from the sandboxes the scheduler reports.
@@ -65,7 +68,12 @@ struct LauncherRestoreTests {
         let before = try await CoreHarness(restoringFrom: SQLiteStore(directory: directory.path))
         var events = before.events()
         _ = try await before.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
-        let second = try await before.deploy("shop", "v2", services: [web(image: "b")], readyTimeout: .milliseconds(10_000))
+        let second = try await before.deploy(
+            "shop",
+            "v2",
+            services: [web(image: "b")],
+            readyTimeout: .milliseconds(10_000)
+        )
         let newPool = try await before.pool(of: second)
         try await before.launcher.durable()
         await before.launcher.stop()

@@ -72,7 +72,10 @@ struct LauncherTests {
         let second = try await core.deploy("shop", "v2", services: [web(image: "b"), worker(image: "w2")])
         try await core.ready("b", pool: try await core.pool(of: second, "web"))
         await events.next(.sandboxReady) { $0.sandbox == "b" }
-        #expect(try await core.broker.acquire(app: "shop", service: "web").version == "v1", "web alone is not the version")
+        #expect(
+            try await core.broker.acquire(app: "shop", service: "web").version == "v1",
+            "web alone is not the version"
+        )
 
         try await core.ready("w-2", pool: try await core.pool(of: second, "worker"))
         await events.next(.deployCutover)
@@ -87,7 +90,12 @@ struct LauncherTests {
     @Test func anUnchangedServiceKeepsItsPoolAndIsNotWaitedOn() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.live("v1", [web(image: "a"), worker(image: "same")], sandboxes: ["a", "w"], events: &events)
+        let first = try await core.live(
+            "v1",
+            [web(image: "a"), worker(image: "same")],
+            sandboxes: ["a", "w"],
+            events: &events
+        )
         let workerPool = try await core.pool(of: first, "worker")
 
         let second = try await core.deploy("shop", "v2", services: [web(image: "b"), worker(image: "same")])
@@ -134,7 +142,12 @@ struct LauncherTests {
         let oldPool = try await core.pool(of: first)
         _ = try await core.broker.acquire(app: "shop", service: "web")
 
-        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeout: .milliseconds(5_000))
+        let second = try await core.deploy(
+            "shop",
+            "v2",
+            services: [web(image: "b")],
+            drainTimeout: .milliseconds(5_000)
+        )
         try await core.ready("b", pool: try await core.pool(of: second))
         await events.next(.sandboxDraining)
         core.clock.advance(by: .milliseconds(5_000))
@@ -152,7 +165,10 @@ struct LauncherTests {
         let second = try await core.deploy("shop", "v2", services: [web(2, image: "b")])
         let newPool = try await core.pool(of: second)
         try await core.ready("b1", pool: newPool)
-        try await core.broker.report(SandboxReport(sandbox: "b2", pool: newPool, state: .failed, reason: "exit 3"), from: "fake")
+        try await core.broker.report(
+            SandboxReport(sandbox: "b2", pool: newPool, state: .failed, reason: "exit 3"),
+            from: "fake"
+        )
         await events.next(.sandboxReady) { $0.sandbox == "b1" }
         core.clock.advance(by: .milliseconds(60_000))
         let failed = await events.next(.deployFailed)
@@ -207,7 +223,11 @@ struct LauncherTests {
         await scheduler.start()
         var last: DeploymentID = ""
         for version in 1...10 {
-            last = try await core.deploy("shop", "v\(version)", services: [web(image: "image-\(version)"), worker(image: "w\(version % 3)")])
+            last = try await core.deploy(
+                "shop",
+                "v\(version)",
+                services: [web(image: "image-\(version)"), worker(image: "w\(version % 3)")]
+            )
         }
         await events.next(.deployDone) { $0.deployment == last }
         await scheduler.reconcile()
@@ -242,7 +262,10 @@ struct LauncherTests {
         let deployment = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let pool = try await core.pool(of: deployment)
         let lease = try await core.broker.acquire(app: "shop", service: "web")
-        try await core.broker.report(SandboxReport(sandbox: "a", pool: pool, state: .failed, reason: "killed"), from: "fake")
+        try await core.broker.report(
+            SandboxReport(sandbox: "a", pool: pool, state: .failed, reason: "killed"),
+            from: "fake"
+        )
         let revoked = await revocations.next()
         #expect(revoked?.leases == [lease.id])
         #expect(revoked?.reason == .stopped)
@@ -294,7 +317,12 @@ struct LauncherTests {
     @Test func aServiceLeftOutOfTheNewVersionIsDrainedAndScaledDown() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let first = try await core.live("v1", [web(image: "a"), worker(image: "w")], sandboxes: ["a", "w"], events: &events)
+        let first = try await core.live(
+            "v1",
+            [web(image: "a"), worker(image: "w")],
+            sandboxes: ["a", "w"],
+            events: &events
+        )
         let workerPool = try await core.pool(of: first, "worker")
         let second = try await core.deploy("shop", "v2", services: [web(image: "b")])
         try await core.ready("b", pool: try await core.pool(of: second, "web"))
@@ -310,7 +338,12 @@ struct LauncherTests {
         let oldPool = try await core.pool(of: first)
         let stream = try await core.broker.acquire(app: "shop", service: "web")
         await core.broker.markStream(stream.id)
-        let second = try await core.deploy("shop", "v2", services: [web(image: "b")], drainTimeout: .milliseconds(5_000))
+        let second = try await core.deploy(
+            "shop",
+            "v2",
+            services: [web(image: "b")],
+            drainTimeout: .milliseconds(5_000)
+        )
         try await core.ready("b", pool: try await core.pool(of: second))
         await events.next(.sandboxDraining)
         core.clock.advance(by: .milliseconds(5_000))
@@ -321,4 +354,3 @@ struct LauncherTests {
         #expect(scaled?.reason == "drained")
     }
 }
-

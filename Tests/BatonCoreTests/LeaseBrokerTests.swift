@@ -34,7 +34,9 @@ struct LeaseBrokerTests {
         let (core, _) = try await serving(sandboxes: ["a"], slots: 3)
         let first = try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1)
         #expect(first.slots == 3, "the sandbox has 3 free slots, not 16")
-        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1) }
+        await #expect(throws: CoreError.self) {
+            try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1)
+        }
         await core.broker.release(first.id)
         _ = try await core.broker.acquire(app: "shop", service: "web", slots: 2)
         #expect(try await core.broker.acquire(app: "shop", service: "web", slots: 16, minimumSlots: 1).slots == 1)
@@ -55,7 +57,9 @@ struct LeaseBrokerTests {
         let retried = try await core.broker.acquire(app: "shop", service: "web", excluding: ["a"])
         #expect(retried.sandbox == "b", "b is busier than a, but a failed this request")
         let broker = core.broker
-        let waiting = Task { try await broker.acquire(app: "shop", service: "web", wait: .milliseconds(30_000), excluding: ["a", "b"]) }
+        let waiting = Task {
+            try await broker.acquire(app: "shop", service: "web", wait: .milliseconds(30_000), excluding: ["a", "b"])
+        }
         try await core.ready("c", pool: pool)
         #expect(try await waiting.value.sandbox == "c")
     }
@@ -147,7 +151,10 @@ struct LeaseBrokerTests {
         let (core, pool) = try await serving(sandboxes: ["a"], slots: 4)
         let lease = try await core.broker.acquire(app: "shop", service: "web")
         for _ in 0..<3 {
-            try await core.broker.report(SandboxReport(sandbox: "a", pool: pool, state: .ready, url: "http://127.0.0.1:9/a"), from: "fake")
+            try await core.broker.report(
+                SandboxReport(sandbox: "a", pool: pool, state: .ready, url: "http://127.0.0.1:9/a"),
+                from: "fake"
+            )
         }
         #expect(try await core.broker.renew(lease.id).id == lease.id, "repeating ready changed nothing")
         await #expect(throws: CoreError.self) {
@@ -158,7 +165,9 @@ struct LeaseBrokerTests {
     @Test func syncStopsWhatTheSchedulerNoLongerHas() async throws {
         let (core, pool) = try await serving(sandboxes: ["a", "b"], slots: 4)
         try await core.broker.sync(
-            [SandboxReport(sandbox: "b", pool: pool, state: .ready, url: "http://127.0.0.1:9/b")], from: "fake")
+            [SandboxReport(sandbox: "b", pool: pool, state: .ready, url: "http://127.0.0.1:9/b")],
+            from: "fake"
+        )
         let states = Dictionary(uniqueKeysWithValues: try await core.status("shop").sandboxes.map { ($0.id, $0.state) })
         #expect(states["a"] == .stopped)
         #expect(states["b"] == .ready)
@@ -187,9 +196,11 @@ struct LeaseBrokerTests {
         await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
         // The clock stands still, so the background re-check waits; only the report can help.
         core.probe.setFailing(lease.url, false)
-        try await core.broker.report(SandboxReport(sandbox: "a", pool: pool, state: .ready, url: lease.url), from: "fake")
+        try await core.broker.report(
+            SandboxReport(sandbox: "a", pool: pool, state: .ready, url: lease.url),
+            from: "fake"
+        )
         await events.next(.sandboxReady) { $0.sandbox == "a" }
         #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "a")
     }
 }
-

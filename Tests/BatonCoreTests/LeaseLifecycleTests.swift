@@ -1,5 +1,6 @@
-@testable import BatonCore
 import Testing
+
+@testable import BatonCore
 
 /// A lease on its own: renewal, keep-alive past revocation, and stale wake-ups.
 @Suite("Lease lifecycle")

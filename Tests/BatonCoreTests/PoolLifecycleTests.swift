@@ -1,5 +1,6 @@
-@testable import BatonCore
 import Testing
+
+@testable import BatonCore
 
 /// A pool's lifecycle on its own: who may stop it, and what a rollback does to a drain.
 @Suite("Pool lifecycle")
@@ -11,7 +12,10 @@ struct PoolLifecycleTests {
         #expect(pool.released(by: "d-2", reason: .drained) == [.keep(.drained)], "a serving pool is kept")
         #expect(pool.cutAway(by: "d-2") == [])
         #expect(!pool.isNeeded && pool.drainHolder == "d-2")
-        #expect(pool.released(by: "d-3", reason: .drainTimeout) == [.keep(.drainTimeout)], "another drain cannot stop it")
+        #expect(
+            pool.released(by: "d-3", reason: .drainTimeout) == [.keep(.drainTimeout)],
+            "another drain cannot stop it"
+        )
         #expect(pool.released(by: "d-2", reason: .drainTimeout) == [.scaleDown(.drainTimeout)])
         #expect(pool.state == .stopped)
         #expect(pool.released(by: "d-2", reason: .drainTimeout) == [], "a repeated release changes nothing")
@@ -49,8 +53,18 @@ struct PoolLifecycleTests {
 
     @Test func aRestartKeepsWhatServesOrIsWaitedForAndStopsTheRest() {
         #expect(PoolLifecycle.restored(serving: true, waitedForBy: nil, running: true) == (PoolLifecycle(.serving), []))
-        #expect(PoolLifecycle.restored(serving: false, waitedForBy: "d-2", running: true) == (PoolLifecycle(.starting(for: "d-2")), []))
-        #expect(PoolLifecycle.restored(serving: false, waitedForBy: nil, running: true) == (PoolLifecycle(.stopped), [.scaleDown(.hostRestarted)]))
-        #expect(PoolLifecycle.restored(serving: false, waitedForBy: nil, running: false) == (PoolLifecycle(.stopped), []))
+        #expect(
+            PoolLifecycle.restored(serving: false, waitedForBy: "d-2", running: true) == (
+                PoolLifecycle(.starting(for: "d-2")), []
+            )
+        )
+        #expect(
+            PoolLifecycle.restored(serving: false, waitedForBy: nil, running: true) == (
+                PoolLifecycle(.stopped), [.scaleDown(.hostRestarted)]
+            )
+        )
+        #expect(
+            PoolLifecycle.restored(serving: false, waitedForBy: nil, running: false) == (PoolLifecycle(.stopped), [])
+        )
     }
 }

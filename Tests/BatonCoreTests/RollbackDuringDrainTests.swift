@@ -11,7 +11,13 @@ struct RollbackDuringDrainTests {
         let first = try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         let oldPool = try await core.pool(of: first)
         let held = try await core.broker.acquire(app: "shop", service: "web")
-        let second = try await core.live("v2", [web(image: "b")], sandboxes: ["b"], events: &events, waitingFor: .deployCutover)
+        let second = try await core.live(
+            "v2",
+            [web(image: "b")],
+            sandboxes: ["b"],
+            events: &events,
+            waitingFor: .deployCutover
+        )
         await events.next(.sandboxDraining) { $0.sandbox == "a" }
 
         let back = try await core.deploy("shop", "v1", services: [web(image: "a")])
@@ -34,7 +40,10 @@ struct RollbackDuringDrainTests {
         let oldPool = try await core.pool(of: first)
         let held = try await core.broker.acquire(app: "shop", service: "web")
         _ = try await core.live("v2", [web(image: "b")], sandboxes: ["b"], events: &events, waitingFor: .deployCutover)
-        try await core.broker.report(SandboxReport(sandbox: "a", pool: oldPool, state: .failed, reason: "killed"), from: "fake")
+        try await core.broker.report(
+            SandboxReport(sandbox: "a", pool: oldPool, state: .failed, reason: "killed"),
+            from: "fake"
+        )
         await events.next(.sandboxFailed) { $0.sandbox == "a" }
 
         let back = try await core.deploy("shop", "v1", services: [web(image: "a")])
@@ -69,11 +78,19 @@ struct RollbackDuringDrainTests {
         let core = await CoreHarness()
         var events = core.events()
         for index in 1...30 {
-            _ = try await core.live("v\(index)", [web(image: "image-\(index)")], sandboxes: [SandboxID("s\(index)")], events: &events)
+            _ = try await core.live(
+                "v\(index)",
+                [web(image: "image-\(index)")],
+                sandboxes: [SandboxID("s\(index)")],
+                events: &events
+            )
             let status = try await core.status("shop")
             for pool in status.pools where pool.desired == 0 {
                 for sandbox in status.sandboxes where sandbox.pool == pool.id && sandbox.state == .draining {
-                    try await core.broker.report(SandboxReport(sandbox: sandbox.id, pool: pool.id, state: .stopped), from: "fake")
+                    try await core.broker.report(
+                        SandboxReport(sandbox: sandbox.id, pool: pool.id, state: .stopped),
+                        from: "fake"
+                    )
                 }
             }
         }

@@ -1,5 +1,6 @@
-@testable import BatonCore
 import Testing
+
+@testable import BatonCore
 
 /// The sandbox's transitions on their own: no actor, no clock, no I/O.
 @Suite("Sandbox lifecycle")
@@ -8,7 +9,10 @@ struct SandboxLifecycleTests {
         var life = SandboxLifecycle()
         _ = life.reported(.starting, url: nil, poolRetired: false)
         let actions = life.reported(.ready, url: url, poolRetired: false)
-        guard case .probe(let generation)? = actions.last else { Issue.record("no check asked for: \(actions)"); return life }
+        guard case .probe(let generation)? = actions.last else {
+            Issue.record("no check asked for: \(actions)")
+            return life
+        }
         #expect(life.checkPassed(generation: generation) == [.announceAdmitted])
         return life
     }
@@ -60,7 +64,8 @@ struct SandboxLifecycleTests {
         #expect(life.returned() == [], "its scheduler may be stopping it")
         #expect(life.reported(.ready, url: "http://127.0.0.1:1", poolRetired: true) == [])
         #expect(!life.isServing)
-        guard case .probe(let generation)? = life.reported(.ready, url: "http://127.0.0.1:1", poolRetired: false).last else {
+        guard case .probe(let generation)? = life.reported(.ready, url: "http://127.0.0.1:1", poolRetired: false).last
+        else {
             Issue.record("no check once reported again")
             return
         }
@@ -69,7 +74,9 @@ struct SandboxLifecycleTests {
 
     @Test func anEndRevokesItsLeasesAndIsAnnouncedOnce() {
         var life = serving()
-        #expect(life.reported(.failed, url: nil, poolRetired: false) == [.stopProbe, .revokeLeases(.stopped), .announceEnd])
+        #expect(
+            life.reported(.failed, url: nil, poolRetired: false) == [.stopProbe, .revokeLeases(.stopped), .announceEnd]
+        )
         #expect(life.state == .failed && life.hasEnded)
         #expect(life.cutAway() == [] && life.retired() == [] && life.invalidated() == [])
     }

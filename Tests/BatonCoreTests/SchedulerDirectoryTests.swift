@@ -38,8 +38,12 @@ struct SchedulerDirectoryTests {
         var local = localUpdates.makeAsyncIterator()
         var gpu = gpuUpdates.makeAsyncIterator()
         _ = try await core.deploy(
-            "shop", "v1",
-            services: [web(image: "a"), ServiceSpec(name: "trainer", instances: 1, spec: ["image": "t"], scheduler: "gpu")])
+            "shop",
+            "v1",
+            services: [
+                web(image: "a"), ServiceSpec(name: "trainer", instances: 1, spec: ["image": "t"], scheduler: "gpu"),
+            ]
+        )
         #expect(await local.next()?.pools.map(\.service) == ["web"])
         #expect(await gpu.next()?.pools.map(\.service) == ["trainer"])
     }
@@ -47,7 +51,10 @@ struct SchedulerDirectoryTests {
     @Test func aPoolWhoseSchedulerIsAbsentWaitsAndSaysSo() async throws {
         let core = await CoreHarness()
         _ = try await core.deploy(
-            "shop", "v1", services: [ServiceSpec(name: "trainer", instances: 1, spec: [:], scheduler: "gpu")])
+            "shop",
+            "v1",
+            services: [ServiceSpec(name: "trainer", instances: 1, spec: [:], scheduler: "gpu")]
+        )
         var status = try await core.status("shop")
         #expect(status.pools.first?.waiting == "scheduler \"gpu\" is not connected")
         let (_, snapshot, updates) = await core.launcher.subscribeScheduler(name: "gpu")

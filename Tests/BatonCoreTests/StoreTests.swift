@@ -11,11 +11,22 @@ import Testing
 @Suite("Store", .timeLimit(.minutes(1)))
 struct StoreTests {
     let request = DeployRequest(
-        app: "shop", version: "v2",
+        app: "shop",
+        version: "v2",
         services: [
-            ServiceSpec(name: "web", instances: 2, spec: ["image": "a", "env": ["K": "V"]], health: HealthCheck(path: "/healthz"), minReady: 1),
+            ServiceSpec(
+                name: "web",
+                instances: 2,
+                spec: ["image": "a", "env": ["K": "V"]],
+                health: HealthCheck(path: "/healthz"),
+                minReady: 1
+            ),
             ServiceSpec(name: "worker", instances: 1, spec: ["image": "w"], scheduler: "k8s", slotsPerSandbox: 4),
-        ], readyTimeout: .milliseconds(5_000), drainTimeout: .milliseconds(1_000), onTimeout: .proceed)
+        ],
+        readyTimeout: .milliseconds(5_000),
+        drainTimeout: .milliseconds(1_000),
+        onTimeout: .proceed
+    )
 
     @Test func whatIsWrittenComesBackAfterReopening() async throws {
         let directory = TemporaryDirectory()
@@ -26,8 +37,15 @@ struct StoreTests {
         let version = StoredVersion(app: "shop", version: "v2", services: request.services)
         let pool = StoredPool(id: "p-3", app: "shop", version: "v2", spec: request.services[0], desired: 2)
         var deployment = StoredDeployment(
-            id: "d-2", request: request, state: .waiting, reason: nil, servicePools: ["web": "p-3", "worker": "p-2"],
-            waitPools: ["web": "p-3"], startedPools: ["p-3"], failures: [])
+            id: "d-2",
+            request: request,
+            state: .waiting,
+            reason: nil,
+            servicePools: ["web": "p-3", "worker": "p-2"],
+            waitPools: ["web": "p-3"],
+            startedPools: ["p-3"],
+            failures: []
+        )
         store.enqueue([
             .app(app), .version(version), .pool(pool), .deployment(deployment),
             .route(host: "shop.example", app: "shop"), .route(host: "old.example", app: "shop"),
@@ -53,14 +71,24 @@ struct StoreTests {
         defer { directory.remove() }
         let store = try SQLiteStore(directory: directory.path)
         let deployment = StoredDeployment(
-            id: "d-1", request: request, state: .done, reason: nil, servicePools: ["web": "p-1"], waitPools: [:], startedPools: ["p-1"],
-            failures: [])
+            id: "d-1",
+            request: request,
+            state: .done,
+            reason: nil,
+            servicePools: ["web": "p-1"],
+            waitPools: [:],
+            startedPools: ["p-1"],
+            failures: []
+        )
         store.enqueue([
             .app(StoredApp(name: "shop", activeVersion: nil, activePools: [:])),
             .version(StoredVersion(app: "shop", version: "v2", services: request.services)),
-            .pool(StoredPool(id: "p-1", app: "shop", version: "v2", spec: request.services[0], desired: 0)), .deployment(deployment),
+            .pool(StoredPool(id: "p-1", app: "shop", version: "v2", spec: request.services[0], desired: 0)),
+            .deployment(deployment),
         ])
-        store.enqueue([.removed(.deployment("d-1")), .removed(.pool("p-1")), .removed(.version(app: "shop", version: "v2"))])
+        store.enqueue([
+            .removed(.deployment("d-1")), .removed(.pool("p-1")), .removed(.version(app: "shop", version: "v2")),
+        ])
         try await store.flush()
         await store.close()
         let reopened = try SQLiteStore(directory: directory.path)
@@ -80,7 +108,16 @@ struct StoreTests {
             store.enqueue([
                 .deployment(
                     StoredDeployment(
-                        id: id, request: request, state: .done, reason: nil, servicePools: [:], waitPools: [:], startedPools: [], failures: []))
+                        id: id,
+                        request: request,
+                        state: .done,
+                        reason: nil,
+                        servicePools: [:],
+                        waitPools: [:],
+                        startedPools: [],
+                        failures: []
+                    )
+                )
             ])
         }
         try await store.flush()
@@ -94,7 +131,10 @@ struct StoreTests {
         let garbage = Data(String(repeating: "not a database, ", count: 512).utf8)
         try garbage.write(to: URL(fileURLWithPath: path))
         let problem = #expect(throws: StoreProblem.self) { try SQLiteStore(directory: directory.path) }
-        #expect(problem?.description.contains(path) == true, "the message names the file: \(problem?.description ?? "")")
+        #expect(
+            problem?.description.contains(path) == true,
+            "the message names the file: \(problem?.description ?? "")"
+        )
         #expect(FileManager.default.contents(atPath: path) == garbage, "never silently reset")
     }
 
@@ -120,7 +160,10 @@ struct StoreTests {
         }
         let first = try await lock()
         let problem = await #expect(throws: DirectoryLock.Held.self) { try await lock() }
-        #expect(problem?.description.contains("pid \(getpid())") == true, "names who holds it: \(problem?.description ?? "")")
+        #expect(
+            problem?.description.contains("pid \(getpid())") == true,
+            "names who holds it: \(problem?.description ?? "")"
+        )
         #expect(problem?.description.contains(directory.file("baton.lock")) == true)
 
         // One stepping down lets a waiting one in.

@@ -1,5 +1,6 @@
-@testable import BatonIngress
 import Testing
+
+@testable import BatonIngress
 
 /// The retry budget and hold queue bounds, as the ingress applies them per app.
 @Suite("Per-app load limits")

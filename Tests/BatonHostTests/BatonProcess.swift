@@ -1,6 +1,6 @@
 import BatonRPC
-import NIOConcurrencyHelpers
 import Foundation
+import NIOConcurrencyHelpers
 import Subprocess
 import SystemPackage
 import Testing
@@ -24,7 +24,9 @@ enum BatonProcess {
 
     /// Reads a child's stderr lines until it says "listening on 127.0.0.1:PORT"; nil if it
     /// ends first. The example programs all announce themselves so.
-    static func listeningPort(_ lines: inout SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator) async throws -> Int? {
+    static func listeningPort(
+        _ lines: inout SubprocessOutputSequence.StringSequence<UTF8>.AsyncIterator
+    ) async throws -> Int? {
         while let line = try await lines.next() {
             if let range = line.range(of: "listening on 127.0.0.1:") {
                 return Int(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
@@ -35,15 +37,19 @@ enum BatonProcess {
 
     /// A path in this repository, such as `examples/hello/app.py`.
     static func repositoryPath(_ relative: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent(relative).path
     }
 
     /// Runs `baton ARGS` to completion and returns its exit code and output.
     static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
         let result = try await Subprocess.run(
-            .path(executable), arguments: Arguments(arguments.first == "serve" ? withState(arguments) : arguments),
-            output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+            .path(executable),
+            arguments: Arguments(arguments.first == "serve" ? withState(arguments) : arguments),
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 1 << 20)
+        )
         return (result.terminationStatus, result.standardOutput, result.standardError)
     }
 
@@ -65,21 +71,29 @@ enum BatonProcess {
     /// makes sure the process is gone before returning, whether `body` succeeded or not.
     /// Returns what `body` returned and how the process ended.
     static func serving<T: Sendable>(
-        _ arguments: [String], plugins: Bool = false, keepingSandboxes: Bool = false,
+        _ arguments: [String],
+        plugins: Bool = false,
+        keepingSandboxes: Bool = false,
         _ body: (Execution<NoInput, DiscardedOutput, SequenceOutput>, ServeLog) async throws -> T
     ) async throws -> (value: T, status: TerminationStatus) {
         let result = try await Subprocess.run(
             .path(executable),
             arguments: Arguments(
-                ["serve"] + withState(arguments) + (!plugins ? ["--no-plugins"] : keepingSandboxes ? [] : ["--stop-sandboxes-at-exit"])),
-            input: .none, output: .discarded, error: .sequence
+                ["serve"] + withState(arguments)
+                    + (!plugins ? ["--no-plugins"] : keepingSandboxes ? [] : ["--stop-sandboxes-at-exit"])
+            ),
+            input: .none,
+            output: .discarded,
+            error: .sequence
         ) { execution in
             let log = ServeLog(execution.standardError.strings())
             do {
                 return try await body(execution, log)
             } catch {
                 // What this host said last, for a failure that may be its doing.
-                Issue.record("baton serve \(execution.processIdentifier.value) said last: \(log.written.suffix(25).joined(separator: "\n"))")
+                Issue.record(
+                    "baton serve \(execution.processIdentifier.value) said last: \(log.written.suffix(25).joined(separator: "\n"))"
+                )
                 throw error
             }
         }

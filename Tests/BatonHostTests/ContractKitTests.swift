@@ -20,7 +20,10 @@ struct ContractKitTests {
     }
 
     @Test func thePythonRouterPassesEveryCase() async throws {
-        let run = try await BatonProcess.run(["contract", "router", "--strict", "--", "python3", "-u", BatonProcess.repositoryPath("examples/python-router/router.py")])
+        let run = try await BatonProcess.run([
+            "contract", "router", "--strict", "--", "python3", "-u",
+            BatonProcess.repositoryPath("examples/python-router/router.py"),
+        ])
         #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("5 cases: 5 passed, 0 failed"))
     }
@@ -32,9 +35,15 @@ struct ContractKitTests {
         ("router", "never-releases", "revoked-leases-are-released"),
         ("router", "ignores-revocation", "revocation-moves-traffic"),
     ])
-    func aBrokenPluginFailsTheCaseForTheRuleItBreaks(_ role: String, _ fault: String, _ failingCase: String) async throws {
+    func aBrokenPluginFailsTheCaseForTheRuleItBreaks(
+        _ role: String,
+        _ fault: String,
+        _ failingCase: String
+    ) async throws {
         let fixture = BatonProcess.repositoryPath("protocol/fixtures/broken_\(role).py")
-        let run = try await BatonProcess.run(["contract", role, "--run", "^\(failingCase)$", "--", "python3", "-u", fixture, "--fault", fault])
+        let run = try await BatonProcess.run([
+            "contract", role, "--run", "^\(failingCase)$", "--", "python3", "-u", fixture, "--fault", fault,
+        ])
         #expect(run.status == .exited(1), "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("FAIL \(failingCase) [MUST §"), "\(run.stdout)")
         #expect(run.stdout.contains("lines exchanged"), "a failure shows the lines exchanged")
@@ -44,7 +53,8 @@ struct ContractKitTests {
         let file = "/tmp/baton-contract-junit-\(getpid()).xml"
         defer { unlink(file) }
         let run = try await BatonProcess.run([
-            "contract", "scheduler", "--run", "hello", "--junit", file, "--", BatonProcess.builtExecutable("baton-process-scheduler"),
+            "contract", "scheduler", "--run", "hello", "--junit", file, "--",
+            BatonProcess.builtExecutable("baton-process-scheduler"),
         ])
         #expect(run.status == .exited(0))
         let xml = try String(contentsOfFile: file, encoding: .utf8)
@@ -59,15 +69,17 @@ struct ContractKitTests {
         let wrong = directory.file("wrong")
         try FileManager.default.createDirectory(atPath: wrong, withIntermediateDirectories: true)
         try """
-            {"send": {"jsonrpc": "2.0", "id": 1, "method": "host.ping"}}
-            {"expect": {"jsonrpc": "2.0", "id": 1, "result": {}}}
-            """.write(toFile: wrong + "/ping-before-hello.jsonl", atomically: true, encoding: .utf8)
+        {"send": {"jsonrpc": "2.0", "id": 1, "method": "host.ping"}}
+        {"expect": {"jsonrpc": "2.0", "id": 1, "result": {}}}
+        """.write(toFile: wrong + "/ping-before-hello.jsonl", atomically: true, encoding: .utf8)
         let outcome = try await BatonProcess.serving(
-            ["--socket", socket, "--state", directory.file("state"), "--set", "leases.ttlMs=3000"], plugins: true
+            ["--socket", socket, "--state", directory.file("state"), "--set", "leases.ttlMs=3000"],
+            plugins: true
         ) { execution, log in
             try await log.waitFor("rpc socket listening")
             let kit = try await BatonProcess.run([
-                "contract", "host", "--socket", socket, "--transcripts", BatonProcess.repositoryPath("protocol/transcripts"),
+                "contract", "host", "--socket", socket, "--transcripts",
+                BatonProcess.repositoryPath("protocol/transcripts"),
                 "--schemas", BatonProcess.repositoryPath("protocol/schemas"),
             ])
             #expect(kit.status == .exited(0), "\(kit.stdout)\(kit.stderr)")
@@ -76,16 +88,30 @@ struct ContractKitTests {
             #expect(!kit.stdout.contains("FAIL"))
             let replay = try await Subprocess.run(
                 .name("python3"),
-                arguments: Arguments([BatonProcess.repositoryPath("scripts/replay-transcript"), socket]
-                    + Transcripts.files(in: BatonProcess.repositoryPath("protocol/transcripts"))),
-                output: .string(limit: 1 << 16), error: .string(limit: 1 << 16))
-            #expect(replay.terminationStatus == .exited(0), "socat replay: \(replay.standardOutput)\(replay.standardError)")
+                arguments: Arguments(
+                    [BatonProcess.repositoryPath("scripts/replay-transcript"), socket]
+                        + Transcripts.files(in: BatonProcess.repositoryPath("protocol/transcripts"))
+                ),
+                output: .string(limit: 1 << 16),
+                error: .string(limit: 1 << 16)
+            )
+            #expect(
+                replay.terminationStatus == .exited(0),
+                "socat replay: \(replay.standardOutput)\(replay.standardError)"
+            )
             let replayWrong = try await Subprocess.run(
-                .name("python3"), arguments: Arguments([BatonProcess.repositoryPath("scripts/replay-transcript"), socket] + Transcripts.files(in: wrong)),
-                output: .string(limit: 1 << 16), error: .discarded)
+                .name("python3"),
+                arguments: Arguments(
+                    [BatonProcess.repositoryPath("scripts/replay-transcript"), socket] + Transcripts.files(in: wrong)
+                ),
+                output: .string(limit: 1 << 16),
+                error: .discarded
+            )
             #expect(replayWrong.terminationStatus == .exited(1))
             #expect(replayWrong.standardOutput.contains("FAIL"))
-            let failing = try await BatonProcess.run(["contract", "host", "--socket", socket, "--transcripts", wrong, "--run", "^transcript-"])
+            let failing = try await BatonProcess.run([
+                "contract", "host", "--socket", socket, "--transcripts", wrong, "--run", "^transcript-",
+            ])
             #expect(failing.status == .exited(1))
             #expect(failing.stdout.contains("FAIL transcript-ping-before-hello"), "\(failing.stdout)")
             #expect(failing.stdout.contains("-32002"), "the failure shows what the host answered")
@@ -99,7 +125,8 @@ struct ContractKitTests {
 
 enum Transcripts {
     static func files(in directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".jsonl") }
+            .sorted()
             .map { directory + "/" + $0 }
     }
 }

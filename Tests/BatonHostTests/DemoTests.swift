@@ -8,7 +8,9 @@ extension ProcessHeavySuites {
     struct DemoTests {
         private func demo(_ arguments: [String]) async throws -> (status: Bool, stdout: String) {
             let run = try await BatonProcess.run(
-                ["demo", "--http", "127.0.0.1:0", "--app-directory", BatonProcess.repositoryPath("examples/hello")] + arguments)
+                ["demo", "--http", "127.0.0.1:0", "--app-directory", BatonProcess.repositoryPath("examples/hello")]
+                    + arguments
+            )
             return (run.status == .exited(0), run.stdout + run.stderr)
         }
 
@@ -18,7 +20,11 @@ extension ProcessHeavySuites {
             #expect(succeeded, "\(output)")
             #expect(output.contains("Summary of 10 rollovers"))
             #expect(output.contains("errors: 0"), "no non-2xx answer and no socket error")
-            #expect(output.contains(#/POSTs executed exactly once: (\d+) of \1 answered; across all sandboxes \d+ ran, 0 more than once\n/#))
+            #expect(
+                output.contains(
+                    #/POSTs executed exactly once: (\d+) of \1 answered; across all sandboxes \d+ ran, 0 more than once\n/#
+                )
+            )
             #expect(output.contains(#/PUT bodies that arrived intact: (\d+) of \1\n/#))
             #expect(output.contains("event stream opened before the first rollover: still open"))
             #expect(output.contains("WebSocket opened before the first rollover: still open"))

@@ -13,13 +13,17 @@ struct DeployCommandTests {
         let socket = directory.file("baton.sock")
         let crashing = directory.file("crashing.json")
         try """
-            {"app": "hello", "version": "broken", "readyTimeoutMs": 1500,
-             "services": [{"name": "web", "spec": {"command": "sh", "args": ["-c", "exit 7"]}}]}
-            """.write(toFile: crashing, atomically: true, encoding: .utf8)
-        let outcome = try await BatonProcess.serving(["--socket", socket, "--state", directory.file("state")], plugins: true) { execution, log in
+        {"app": "hello", "version": "broken", "readyTimeoutMs": 1500,
+         "services": [{"name": "web", "spec": {"command": "sh", "args": ["-c", "exit 7"]}}]}
+        """.write(toFile: crashing, atomically: true, encoding: .utf8)
+        let outcome = try await BatonProcess.serving(
+            ["--socket", socket, "--state", directory.file("state")],
+            plugins: true
+        ) { execution, log in
             try await log.waitFor("rpc socket listening")
             let deploy = try await BatonProcess.run([
-                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"), "--version", "v7",
+                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"),
+                "--version", "v7",
             ])
             #expect(deploy.status == .exited(0), "\(deploy)")
             #expect(deploy.stdout.contains("hello v7"))
@@ -34,7 +38,11 @@ struct DeployCommandTests {
             let table = try await BatonProcess.run(["status", "--socket", socket, "hello"])
             #expect(table.stdout.contains("active version v7"))
             #expect(table.stdout.contains("SANDBOX"))
-            #expect(table.stdout.split(separator: "\n").filter { $0.hasPrefix("p-1-") && $0.contains(" ready ") }.count == 2, "\(table.stdout)")
+            #expect(
+                table.stdout.split(separator: "\n").filter { $0.hasPrefix("p-1-") && $0.contains(" ready ") }.count
+                    == 2,
+                "\(table.stdout)"
+            )
             let json = try await BatonProcess.run(["status", "--socket", socket, "--json", "hello"])
             let parsed = try JSON.parse(json.stdout)
             #expect(parsed["activeVersion"] == "v7")

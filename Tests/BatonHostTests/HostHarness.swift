@@ -12,7 +12,9 @@ struct HostHarness {
     let socket: String
 
     /// An admin, a scheduler named `scheduler` and a router, each with its session open.
-    func clients(scheduler name: String = "scripted") async throws -> (admin: RPCClient, scheduler: RPCClient, router: RPCClient) {
+    func clients(
+        scheduler name: String = "scripted"
+    ) async throws -> (admin: RPCClient, scheduler: RPCClient, router: RPCClient) {
         (try await client(.admin), try await client(.scheduler, name: name), try await client(.router))
     }
 
@@ -24,7 +26,8 @@ struct HostHarness {
 }
 
 func withHost<T>(
-    configure: (inout HostConfiguration) -> Void = { _ in }, _ body: (HostHarness) async throws -> T
+    configure: (inout HostConfiguration) -> Void = { _ in },
+    _ body: (HostHarness) async throws -> T
 ) async throws -> T {
     let directory = TemporaryDirectory()
     defer { directory.remove() }

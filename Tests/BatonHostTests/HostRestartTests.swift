@@ -18,7 +18,9 @@ extension ProcessHeavySuites {
             let marker = "--test-\(UUID().uuidString)"
             let port: Int
             var socket: String { directory.file("baton.sock") }
-            var arguments: [String] { ["--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)"] }
+            var arguments: [String] {
+                ["--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)"]
+            }
             var sandboxes: Set<Int32> { Set(ProcessTable.pids(withArgument: marker)) }
 
             init() throws {
@@ -39,11 +41,18 @@ extension ProcessHeavySuites {
                 _ = try await admin.call("events.watch")
                 _ = try await admin.call("app.deploy", spec ?? hello(version, marker: marker))
                 _ = try await admin.call("route.set", ["host": "hello.localhost", "app": "hello"])
-                _ = await events.next("event") { $0["type"]?.stringValue == event && $0["version"]?.stringValue == version }
+                _ = await events.next("event") {
+                    $0["type"]?.stringValue == event && $0["version"]?.stringValue == version
+                }
             }
 
             func load(_ recorder: LoadRecorder) -> Task<Void, Never> {
-                let generator = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: "hello.localhost", recorder: recorder)
+                let generator = LoadGenerator(
+                    host: "127.0.0.1",
+                    port: port,
+                    hostHeader: "hello.localhost",
+                    recorder: recorder
+                )
                 return Task { await generator.run() }
             }
 
@@ -58,7 +67,8 @@ extension ProcessHeavySuites {
             let setup = try Setup()
             defer { setup.cleanUp() }
             let recorder = LoadRecorder()
-            let (survivors, _) = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) { first, firstLog in
+            let (survivors, _) = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true)
+            { first, firstLog in
                 try await firstLog.waitFor("ingress listening")
                 try await setup.deploy("v1")
                 let before = setup.sandboxes
@@ -66,7 +76,9 @@ extension ProcessHeavySuites {
                 let load = setup.load(recorder)
                 defer { load.cancel() }
                 await recorder.waitFor(count: 200)
-                let (after, _) = try await BatonProcess.serving(setup.arguments + ["--take-over"], plugins: true) { second, secondLog in
+                let (after, _) = try await BatonProcess.serving(setup.arguments + ["--take-over"], plugins: true) {
+                    second,
+                    secondLog in
                     try await secondLog.waitFor("took over from the running host")
                     try await firstLog.waitFor("handed over; requests in flight are done")
                     // Everything from here on is answered by the new host.
@@ -97,7 +109,9 @@ extension ProcessHeavySuites {
             let recorder = LoadRecorder()
             var load: Task<Void, Never>?
             defer { load?.cancel() }
-            let (before, _) = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) { first, firstLog in
+            let (before, _) = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) {
+                first,
+                firstLog in
                 try await firstLog.waitFor("ingress listening")
                 try await setup.deploy("v1")
                 load = setup.load(recorder)  // runs on through the restart
@@ -120,7 +134,10 @@ extension ProcessHeavySuites {
                 let status = try await setup.admin().call("app.status", ["app": "hello"])
                 #expect(status["activeVersion"] == "v1", "the app and its active version came back")
                 let routes = try await setup.admin().call("route.list")["routes"]?.arrayValue ?? []
-                #expect(routes.contains { $0["host"] == "acked.localhost" }, "an acknowledged change survived: \(routes)")
+                #expect(
+                    routes.contains { $0["host"] == "acked.localhost" },
+                    "an acknowledged change survived: \(routes)"
+                )
                 let after = setup.sandboxes
                 try second.send(signal: .terminate)
                 _ = try await secondLog.rest()
@@ -130,7 +147,9 @@ extension ProcessHeavySuites {
             let failures = recorder.all.compactMap(\.failure)
             let notAtTheSocket = failures.filter { !$0.hasPrefix("socket error") }
             #expect(notAtTheSocket.count == 0, "only connections failed: \(notAtTheSocket.prefix(5))")
-            print("\(kind) restart: \(failures.count) of \(recorder.all.count) requests failed; not at the socket: \(Set(notAtTheSocket))")
+            print(
+                "\(kind) restart: \(failures.count) of \(recorder.all.count) requests failed; not at the socket: \(Set(notAtTheSocket))"
+            )
             #expect(setup.sandboxes.isEmpty)
         }
 
@@ -145,14 +164,20 @@ extension ProcessHeavySuites {
                 let load = setup.load(recorder)
                 defer { load.cancel() }
                 await recorder.waitFor(count: 200)
-                let killed = ProcessTable.children(withArgument: "baton-process-scheduler", of: host.processIdentifier.value)
+                let killed = ProcessTable.children(
+                    withArgument: "baton-process-scheduler",
+                    of: host.processIdentifier.value
+                )
                 #expect(killed.count == 1)
                 for pid in killed { kill(pid, SIGKILL) }
                 try await log.waitFor("adopted sandbox")
                 await recorder.waitFor(count: recorder.all.count + 300)
                 load.cancel()
                 await load.value
-                let restarted = ProcessTable.children(withArgument: "baton-process-scheduler", of: host.processIdentifier.value)
+                let restarted = ProcessTable.children(
+                    withArgument: "baton-process-scheduler",
+                    of: host.processIdentifier.value
+                )
                 let after = setup.sandboxes
                 try host.send(signal: .terminate)
                 _ = try await log.rest()
@@ -170,9 +195,16 @@ extension ProcessHeavySuites {
             let recorder = LoadRecorder()
             // v2's sandboxes take 3 s to start listening: the restart falls inside the wait.
             let slow = hello(
-                "v2", marker: setup.marker,
-                command: ["sh", "-c", "sleep 3; exec python3 -u \(BatonProcess.repositoryPath("examples/hello/app.py")) \(setup.marker)"])
-            _ = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) { first, firstLog in
+                "v2",
+                marker: setup.marker,
+                command: [
+                    "sh", "-c",
+                    "sleep 3; exec python3 -u \(BatonProcess.repositoryPath("examples/hello/app.py")) \(setup.marker)",
+                ]
+            )
+            _ = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) {
+                first,
+                firstLog in
                 try await firstLog.waitFor("ingress listening")
                 try await setup.deploy("v1")
                 let load = setup.load(recorder)
@@ -181,7 +213,9 @@ extension ProcessHeavySuites {
                 _ = try await admin.call("app.deploy", slow)
                 await admin.close()
                 try await firstLog.waitFor("pool.created")
-                _ = try await BatonProcess.serving(setup.arguments + ["--take-over"], plugins: true) { second, secondLog in
+                _ = try await BatonProcess.serving(setup.arguments + ["--take-over"], plugins: true) {
+                    second,
+                    secondLog in
                     try await secondLog.waitFor("deploy resumes its wait")
                     let admin = try await setup.admin()
                     var events = NotificationReader(admin)
@@ -191,7 +225,10 @@ extension ProcessHeavySuites {
                     }
                     let cutover = recorder.all.count
                     await recorder.waitFor(count: cutover + 200)
-                    #expect(recorder.all.suffix(50).allSatisfy { $0.kind != "GET" || $0.servedBy == "v2" }, "v2 serves after the cutover")
+                    #expect(
+                        recorder.all.suffix(50).allSatisfy { $0.kind != "GET" || $0.servedBy == "v2" },
+                        "v2 serves after the cutover"
+                    )
                     load.cancel()
                     await load.value
                     await admin.close()

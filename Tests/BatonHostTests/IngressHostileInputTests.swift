@@ -28,8 +28,13 @@ extension IngressTests {
                 seen.withLockedValue {
                     $0.append(
                         Seen(
-                            method: head.method.rawValue, target: head.uri, host: head.headers.first(name: "host"),
-                            requestID: head.headers.first(name: "x-request-id"), body: body))
+                            method: head.method.rawValue,
+                            target: head.uri,
+                            host: head.headers.first(name: "host"),
+                            requestID: head.headers.first(name: "x-request-id"),
+                            body: body
+                        )
+                    )
                 }
                 return TestBackend.Reply(body: "served")
             }
@@ -54,9 +59,11 @@ extension IngressTests {
             try await stage.live("v1", [backend])
             let chunk = String(Self.smuggled.utf8.count, radix: 16)
             for method in ["GET", "DELETE", "OPTIONS"] {
-                let chunked = "\(method) /a HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n\(Self.smuggled)\r\n0\r\n\r\n"
+                let chunked =
+                    "\(method) /a HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n\(Self.smuggled)\r\n0\r\n\r\n"
                 #expect(try await statusLine(stage, chunked) == "HTTP/1.1 200 OK")
-                let hidden = "\(method) /b HTTP/1.1\r\nHost: shop.test\r\nContent-Length: \(Self.smuggled.utf8.count)\r\n"
+                let hidden =
+                    "\(method) /b HTTP/1.1\r\nHost: shop.test\r\nContent-Length: \(Self.smuggled.utf8.count)\r\n"
                     + "Connection: Content-Length\r\n\r\n\(Self.smuggled)"
                 #expect(try await statusLine(stage, hidden) == "HTTP/1.1 200 OK")
             }
@@ -80,14 +87,23 @@ extension IngressTests {
                 ("GET / HTTP/1.1\r\nHost: shop.test@evil.test\r\n\r\n", "400"),
                 ("GET / HTTP/1.1\r\nHost: shop.test:80x\r\n\r\n", "400"),
                 ("CONNECT shop.test:443 HTTP/1.1\r\nHost: shop.test:443\r\n\r\n", "405"),
-                ("POST / HTTP/1.0\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "400"),
+                (
+                    "POST / HTTP/1.0\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                    "400"
+                ),
                 ("POST / HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "501"),
                 ("GET nowhere HTTP/1.1\r\nHost: shop.test\r\n\r\n", "400"),
-                ("TRACE / HTTP/1.1\r\nHost: shop.test\r\nContent-Length: \(Self.smuggled.utf8.count)\r\n\r\n\(Self.smuggled)", "400"),
+                (
+                    "TRACE / HTTP/1.1\r\nHost: shop.test\r\nContent-Length: \(Self.smuggled.utf8.count)\r\n\r\n\(Self.smuggled)",
+                    "400"
+                ),
             ]
             for (request, status) in refused {
                 let line = try await statusLine(stage, request)
-                #expect(line.hasPrefix("HTTP/1.\(request.contains("HTTP/1.0") ? "0" : "1") \(status)"), "\(request.debugDescription) → \(line)")
+                #expect(
+                    line.hasPrefix("HTTP/1.\(request.contains("HTTP/1.0") ? "0" : "1") \(status)"),
+                    "\(request.debugDescription) → \(line)"
+                )
                 #expect(try await stage.get("/after").body == "served")
             }
             #expect(recorder.requests.allSatisfy { $0.target == "/after" }, "a refused request reached the sandbox")
@@ -100,9 +116,15 @@ extension IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", [backend])
-            let line = try await statusLine(stage, "GET http://shop.test/x?y=1 HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n")
+            let line = try await statusLine(
+                stage,
+                "GET http://shop.test/x?y=1 HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n"
+            )
             #expect(line == "HTTP/1.1 200 OK")
-            let unrouted = try await statusLine(stage, "GET http://elsewhere.test/x HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            let unrouted = try await statusLine(
+                stage,
+                "GET http://elsewhere.test/x HTTP/1.1\r\nHost: shop.test\r\n\r\n"
+            )
             #expect(unrouted.hasPrefix("HTTP/1.1 404"))
             #expect(recorder.requests.map { [$0.target, $0.host ?? "-"] } == [["/x?y=1", "shop.test"]])
         }
@@ -117,7 +139,10 @@ extension IngressTests {
             let upgrade = "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
             let plain = try await stage.raw(upgrade + "\r\n")
             defer { Task { await plain.close() } }
-            #expect(try await plain.untilClosed().hasPrefix("HTTP/1.1 200 OK"), "a declined upgrade is answered, then the connection ends")
+            #expect(
+                try await plain.untilClosed().hasPrefix("HTTP/1.1 200 OK"),
+                "a declined upgrade is answered, then the connection ends"
+            )
             let withBody = try await stage.raw(upgrade + "Content-Length: 5\r\n\r\nhello")
             defer { Task { await withBody.close() } }
             #expect(try await withBody.untilClosed().hasPrefix("HTTP/1.1 200 OK"))

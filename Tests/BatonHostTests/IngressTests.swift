@@ -33,13 +33,28 @@ struct IngressTests {
                 "app.deploy",
                 [
                     "app": "shop", "version": .string(version),
-                    "services": [["name": "web", "instances": .int(Int64(instances ?? backends.count)), "spec": ["v": .string(version)]]],
-                ])
-            let pool = try #require(await desired.next("scheduler.desired") { $0["pools"]?.arrayValue?.first?["version"] == .string(version) })
+                    "services": [
+                        [
+                            "name": "web", "instances": .int(Int64(instances ?? backends.count)),
+                            "spec": ["v": .string(version)],
+                        ]
+                    ],
+                ]
+            )
+            let pool = try #require(
+                await desired.next("scheduler.desired") {
+                    $0["pools"]?.arrayValue?.first?["version"] == .string(version)
+                }
+            )
             let poolID = try #require(pool["pools"]?.arrayValue?.first?["pool"])
             for (index, backend) in backends.enumerated() {
                 _ = try await scheduler.call(
-                    "scheduler.report", ["sandbox": .string("\(version)-\(index)"), "pool": poolID, "state": "ready", "url": .string(backend)])
+                    "scheduler.report",
+                    [
+                        "sandbox": .string("\(version)-\(index)"), "pool": poolID, "state": "ready",
+                        "url": .string(backend),
+                    ]
+                )
             }
             if backends.count >= (instances ?? backends.count) {
                 _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == .string(version) }
@@ -49,7 +64,9 @@ struct IngressTests {
 
         /// `count` GETs to shop sent at once: their tasks, and their responses in the order
         /// they finish (nil for a failed exchange).
-        func concurrentGets(_ count: Int) -> ([Task<TestHTTPClient.Response?, Never>], AsyncStream<TestHTTPClient.Response?>) {
+        func concurrentGets(
+            _ count: Int
+        ) -> ([Task<TestHTTPClient.Response?, Never>], AsyncStream<TestHTTPClient.Response?>) {
             let port = port
             let (finished, finish) = AsyncStream.makeStream(of: TestHTTPClient.Response?.self)
             let requests = (0..<count).map { _ in
@@ -73,19 +90,35 @@ struct IngressTests {
         func webSocket() async throws -> (RawTCPClient, String) {
             let client = try await raw(
                 "GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
             return (client, try await client.read(until: "\r\n\r\n"))
         }
 
-        func get(_ path: String = "/", host: String = "shop.test", method: HTTPMethod = .GET, headers: [(String, String)] = [], body: String? = nil)
+        func get(
+            _ path: String = "/",
+            host: String = "shop.test",
+            method: HTTPMethod = .GET,
+            headers: [(String, String)] = [],
+            body: String? = nil
+        )
             async throws -> TestHTTPClient.Response
         {
-            try await TestHTTPClient.send(port: port, method: method, path: path, host: host, headers: headers, body: body)
+            try await TestHTTPClient.send(
+                port: port,
+                method: method,
+                path: path,
+                host: host,
+                headers: headers,
+                body: body
+            )
         }
     }
 
     func withStage(
-        holdTimeoutMs: Int64 = 5_000, leaseTTLMs: Int64? = nil, adjust: (inout IngressConfiguration) -> Void = { _ in },
+        holdTimeoutMs: Int64 = 5_000,
+        leaseTTLMs: Int64? = nil,
+        adjust: (inout IngressConfiguration) -> Void = { _ in },
         _ body: (inout Stage) async throws -> Void
     ) async throws {
         try await withHost(configure: { configuration in
@@ -101,10 +134,20 @@ struct IngressTests {
         }) { harness in
             let admin = try await harness.client(.admin)
             let scheduler = try await harness.client(.scheduler, name: "scripted")
-            defer { Task { await admin.close(); await scheduler.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await scheduler.close()
+                }
+            }
             var stage = Stage(
-                harness: harness, admin: admin, scheduler: scheduler, desired: NotificationReader(scheduler),
-                events: NotificationReader(admin), port: try #require(harness.host.ingress?.port))
+                harness: harness,
+                admin: admin,
+                scheduler: scheduler,
+                desired: NotificationReader(scheduler),
+                events: NotificationReader(admin),
+                port: try #require(harness.host.ingress?.port)
+            )
             _ = try await admin.call("events.watch")
             _ = try await scheduler.call("scheduler.subscribe")
             try await body(&stage)
@@ -117,14 +160,19 @@ struct IngressTests {
                 headers: [("Connection", "keep-alive, X-Private"), ("X-Private", "secret"), ("X-App", "shop")],
                 body: "\(head.method) \(head.uri) xff=\(head.headers.first(name: "x-forwarded-for") ?? "-") "
                     + "xfh=\(head.headers.first(name: "x-forwarded-host") ?? "-") id=\(head.headers.first(name: "x-request-id") ?? "-") "
-                    + "hop=\(head.headers.first(name: "x-drop-me") ?? "-") body=\(body)")
+                    + "hop=\(head.headers.first(name: "x-drop-me") ?? "-") body=\(body)"
+            )
         }
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", [backend])
             let response = try await stage.get(
-                "/hello?x=1", host: "Shop.Test:8080", method: .POST,
-                headers: [("Connection", "X-Drop-Me"), ("X-Drop-Me", "1"), ("X-Request-Id", "req-42")], body: "payload")
+                "/hello?x=1",
+                host: "Shop.Test:8080",
+                method: .POST,
+                headers: [("Connection", "X-Drop-Me"), ("X-Drop-Me", "1"), ("X-Request-Id", "req-42")],
+                body: "payload"
+            )
             #expect(response.status == 200)
             #expect(response.body == "POST /hello?x=1 xff=127.0.0.1 xfh=Shop.Test:8080 id=req-42 hop=- body=payload")
             #expect(response.headers.first(name: "x-app") == "shop")
@@ -140,7 +188,10 @@ struct IngressTests {
             let unknown = try await stage.get(host: "nowhere.test")
             #expect(unknown.status == 404)
             #expect(unknown.body.contains("nowhere.test"))
-            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
+            _ = try await stage.admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web"]]]
+            )
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
             let unready = try await stage.get()
             #expect(unready.status == 503)
@@ -160,14 +211,20 @@ struct IngressTests {
         }
         defer { watchdog.cancel() }
         try await withStage { stage in
-            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
+            _ = try await stage.admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web"]]]
+            )
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
             step.withLockedValue { $0 = "scheduler.desired" }
             let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
             let port = stage.port
             let held = Task { try await TestHTTPClient.send(port: port, host: "shop.test") }
             step.withLockedValue { $0 = "the answer to scheduler.report" }
-            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await stage.scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]
+            )
             step.withLockedValue { $0 = "the held request's response" }
             let response = try await held.value
             #expect(response.status == 200)
@@ -178,7 +235,12 @@ struct IngressTests {
     @Test func aCutoverMovesTheNextRequestToTheNewVersion() async throws {
         let first = try await TestBackend.start(body: "v1")
         let second = try await TestBackend.start(body: "v2")
-        defer { Task { await first.stop(); await second.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
         try await withStage { stage in
             try await stage.live("v1", [first])
             #expect(try await stage.get().body == "v1")
@@ -227,8 +289,15 @@ struct IngressTests {
             dropped.withLockedValue { $0 += 1 }
             return nil
         }
-        let keeper = try await TestBackend.start { _, body in TestBackend.Reply(body: "got \(body.utf8.count) bytes, \(body.hashValue)") }
-        defer { Task { await dropper.stop(); await keeper.stop() } }
+        let keeper = try await TestBackend.start { _, body in
+            TestBackend.Reply(body: "got \(body.utf8.count) bytes, \(body.hashValue)")
+        }
+        defer {
+            Task {
+                await dropper.stop()
+                await keeper.stop()
+            }
+        }
         let payload = String((0..<10_240).map { _ in "abcdefghij".randomElement()! })
         try await withStage { stage in
             try await stage.live("v1", [dropper, keeper])
@@ -248,7 +317,12 @@ struct IngressTests {
             return nil
         }
         let keeper = try await TestBackend.start(body: "kept")
-        defer { Task { await dropper.stop(); await keeper.stop() } }
+        defer {
+            Task {
+                await dropper.stop()
+                await keeper.stop()
+            }
+        }
         try await withStage { stage in
             try await stage.live("v1", [dropper])
             // Five GETs lost by the only sandbox: each wants a retry elsewhere, and waits for
@@ -262,7 +336,9 @@ struct IngressTests {
             }
             let pool = try #require(try await stage.harness.host.launcher.status(app: "shop").pools.first?.id)
             _ = try await stage.scheduler.call(
-                "scheduler.report", ["sandbox": "v1-keeper", "pool": .string(pool.rawValue), "state": "ready", "url": .string(keeper.url)])
+                "scheduler.report",
+                ["sandbox": "v1-keeper", "pool": .string(pool.rawValue), "state": "ready", "url": .string(keeper.url)]
+            )
             var served = 0
             for request in requests where await request.value?.status == 200 { served += 1 }
             #expect(served == 3)
@@ -277,15 +353,21 @@ struct IngressTests {
         // Healthy at first; then stuck: nothing answers, its health check included.
         let stuck = NIOLockedValueBox(false)
         let backend = try await TestBackend.start { head, _ in
-            head.uri == "/healthz" && !stuck.withLockedValue({ $0 }) ? TestBackend.Reply(body: "ok") : TestBackend.Reply(delayMs: 20_000)
+            head.uri == "/healthz" && !stuck.withLockedValue({ $0 })
+                ? TestBackend.Reply(body: "ok") : TestBackend.Reply(delayMs: 20_000)
         }
         defer { Task { await backend.stop() } }
         try await withStage(adjust: { $0.responseHeaderTimeout = .milliseconds(500) }) { stage in
             _ = try await stage.admin.call(
-                "app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "health": ["path": "/healthz"]]]])
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web", "health": ["path": "/healthz"]]]]
+            )
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
             let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
-            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await stage.scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s", "pool": pool, "state": "ready", "url": .string(backend.url)]
+            )
             _ = await stage.events.next("event") { $0["type"] == "deploy.cutover" }
             stuck.withLockedValue { $0 = true }
             #expect(try await stage.get().status == 504)
@@ -302,10 +384,16 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         // With a hold of a minute, waiting for a full lease would run past the time limit.
         try await withStage(holdTimeoutMs: 120_000) { stage in
-            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "slots": 2]]])
+            _ = try await stage.admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web", "slots": 2]]]
+            )
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
             let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
-            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await stage.scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s", "pool": pool, "state": "ready", "url": .string(backend.url)]
+            )
             _ = await stage.events.next("event") { $0["type"] == "deploy.cutover" }
             let (requests, _) = stage.concurrentGets(3)
             var served = 0
@@ -355,7 +443,9 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage(adjust: { $0.maxBodyBytes = 1_000 }) { stage in
             try await stage.live("v1", [backend])
-            let huge = try await stage.raw("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + String(repeating: "b", count: 70_000) + "\r\n\r\n")
+            let huge = try await stage.raw(
+                "GET / HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + String(repeating: "b", count: 70_000) + "\r\n\r\n"
+            )
             defer { Task { await huge.close() } }
             #expect(try await huge.untilClosed().hasPrefix("HTTP/1.1 431"))
 
@@ -364,8 +454,10 @@ struct IngressTests {
             #expect(declared.body.contains("ingress.maxBodyBytes"))
 
             let chunked = try await stage.raw(
-                "POST / HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n" + "400\r\n" + String(repeating: "y", count: 1024)
-                    + "\r\n400\r\n" + String(repeating: "y", count: 1024) + "\r\n0\r\n\r\n")
+                "POST / HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n" + "400\r\n"
+                    + String(repeating: "y", count: 1024)
+                    + "\r\n400\r\n" + String(repeating: "y", count: 1024) + "\r\n0\r\n\r\n"
+            )
             defer { Task { await chunked.close() } }
             #expect(try await chunked.untilClosed().hasPrefix("HTTP/1.1 413"))
 
@@ -381,7 +473,10 @@ struct IngressTests {
         let backend = try await TestBackend.start(body: "ready now")
         defer { Task { await backend.stop() } }
         try await withStage(adjust: { $0.holdQueueDepth = 2 }) { stage in
-            _ = try await stage.admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web"]]])
+            _ = try await stage.admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web"]]]
+            )
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
             let pool = try #require(await stage.desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
             let (requests, finished) = stage.concurrentGets(3)
@@ -389,7 +484,10 @@ struct IngressTests {
             let refused = await firstDone.next() ?? nil
             #expect(refused?.status == 503)
             #expect(refused?.body.contains("ingress.holdQueueDepth") == true)
-            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await stage.scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]
+            )
             var served = 0
             for request in requests where await request.value?.status == 200 { served += 1 }
             #expect(served == 2)
@@ -399,7 +497,12 @@ struct IngressTests {
     @Test func aWebSocketUpgradeBecomesATunnelThatSurvivesACutover() async throws {
         let first = try await TunnelBackend.start(name: "v1")
         let second = try await TunnelBackend.start(name: "v2")
-        defer { Task { await first.stop(); await second.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
         try await withStage { stage in
             try await stage.live("v1", urls: [first.url])
             let (client, head) = try await stage.webSocket()
@@ -419,7 +522,12 @@ struct IngressTests {
     @Test func aClientClosingItsWebSocketEndsTheTunnelSoTheOldVersionDrains() async throws {
         let first = try await TunnelBackend.start(name: "v1")
         let second = try await TunnelBackend.start(name: "v2")
-        defer { Task { await first.stop(); await second.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
         // Leases outlive the test's time limit, so only the tunnel's end can release this one.
         try await withStage(leaseTTLMs: 600_000) { stage in
             try await stage.live("v1", urls: [first.url])
@@ -440,7 +548,9 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", urls: [backend.url])
-            let client = try await stage.raw("GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n")
+            let client = try await stage.raw(
+                "GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n"
+            )
             defer { Task { await client.close() } }
             let first = try await client.read(until: "data: one")
             #expect(first.hasPrefix("HTTP/1.1 200"))
@@ -457,10 +567,17 @@ struct IngressTests {
     @Test func anEventStreamOutlivesTheLeaseTTLAfterACutover() async throws {
         let streaming = try await StreamingBackend.start(firstEvent: "one")
         let next = try await TestBackend.start(body: "v2")
-        defer { Task { await streaming.stop(); await next.stop() } }
+        defer {
+            Task {
+                await streaming.stop()
+                await next.stop()
+            }
+        }
         try await withStage(leaseTTLMs: 600) { stage in
             try await stage.live("v1", urls: [streaming.url])
-            let client = try await stage.raw("GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n")
+            let client = try await stage.raw(
+                "GET /events HTTP/1.1\r\nHost: shop.test\r\nAccept: text/event-stream\r\n\r\n"
+            )
             defer { Task { await client.close() } }
             _ = try await client.read(until: "data: one")
             try await stage.live("v2", [next])
@@ -479,7 +596,12 @@ struct IngressTests {
     @Test func aWebSocketOutlivesTheLeaseTTLAfterACutover() async throws {
         let first = try await TunnelBackend.start(name: "v1")
         let second = try await TunnelBackend.start(name: "v2")
-        defer { Task { await first.stop(); await second.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
         try await withStage(leaseTTLMs: 600) { stage in
             try await stage.live("v1", urls: [first.url])
             let (client, head) = try await stage.webSocket()
@@ -517,7 +639,9 @@ struct IngressTests {
     @Test func pipelinedRequestsAreAnsweredInOrderAndBodiesKeepTheirFraming() async throws {
         let backend = try await TestBackend.start { head, body in
             TestBackend.Reply(
-                body: "\(head.uri) cl=\(head.headers.first(name: "content-length") ?? "-") te=\(head.headers.first(name: "transfer-encoding") ?? "-") body=\(body);")
+                body:
+                    "\(head.uri) cl=\(head.headers.first(name: "content-length") ?? "-") te=\(head.headers.first(name: "transfer-encoding") ?? "-") body=\(body);"
+            )
         }
         defer { Task { await backend.stop() } }
         try await withStage { stage in
@@ -525,7 +649,8 @@ struct IngressTests {
             let client = try await stage.raw(
                 "POST /first HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\n\r\nhello"
                     + "POST /second HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
-                    + "GET /third HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+                    + "GET /third HTTP/1.1\r\nHost: shop.test\r\n\r\n"
+            )
             defer { Task { await client.close() } }
             let answers = try await client.read(until: "/third")
             let first = try #require(answers.firstRange(of: "/first cl=5 te=- body=hello;"))
@@ -540,7 +665,9 @@ struct IngressTests {
         defer { Task { await backend.stop() } }
         try await withStage { stage in
             try await stage.live("v1", [backend])
-            let client = try await stage.raw("PUT /x HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            let client = try await stage.raw(
+                "PUT /x HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+            )
             defer { Task { await client.close() } }
             #expect(try await client.read(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100"))
             try await client.send("data")
@@ -562,9 +689,13 @@ struct IngressTests {
             let lines = text.split(separator: "\n").map(String.init)
             #expect(lines.contains(#"baton_ingress_requests_total{app="shop",status="200"} 4"#))
             #expect(lines.contains { $0.hasPrefix(#"baton_ingress_upstream_attempts_total{app="shop"}"#) })
-            #expect(lines.contains { $0.hasPrefix(#"baton_ingress_retries_total{app="shop",reason="connect_failed"}"#) })
+            #expect(
+                lines.contains { $0.hasPrefix(#"baton_ingress_retries_total{app="shop",reason="connect_failed"}"#) }
+            )
             #expect(lines.contains { $0.hasPrefix(#"baton_ingress_lease_acquisitions_total{app="shop"}"#) })
-            #expect(lines.contains { $0.hasPrefix(#"baton_ingress_lease_revocations_total{app="shop",reason="suspect"}"#) })
+            #expect(
+                lines.contains { $0.hasPrefix(#"baton_ingress_lease_revocations_total{app="shop",reason="suspect"}"#) }
+            )
             let missing = try await TestHTTPClient.send(port: port, path: "/", host: "metrics")
             #expect(missing.status == 404)
         }
@@ -572,25 +703,43 @@ struct IngressTests {
 
     @Test func internalRequestsReachTheServiceTheyNameThroughTheSameLeases() async throws {
         let web = try await TestBackend.start { _, _ in TestBackend.Reply(body: "web") }
-        let worker = try await TestBackend.start { head, body in TestBackend.Reply(body: "worker \(head.method) \(head.uri) \(body)") }
-        defer { Task { await web.stop(); await worker.stop() } }
+        let worker = try await TestBackend.start { head, body in
+            TestBackend.Reply(body: "worker \(head.method) \(head.uri) \(body)")
+        }
+        defer {
+            Task {
+                await web.stop()
+                await worker.stop()
+            }
+        }
         try await withStage { stage in
             _ = try await stage.admin.call(
                 "app.deploy",
-                ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["w": 1]], ["name": "worker", "spec": ["k": 1]]]])
+                [
+                    "app": "shop", "version": "v1",
+                    "services": [["name": "web", "spec": ["w": 1]], ["name": "worker", "spec": ["k": 1]]],
+                ]
+            )
             var pools: [String: JSON] = [:]
             while pools.count < 2 {
                 let update = try #require(await stage.desired.next("scheduler.desired"))
                 for pool in update["pools"]?.arrayValue ?? [] { pools[pool["service"]!.stringValue!] = pool["pool"] }
             }
-            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "w1", "pool": pools["web"]!, "state": "ready", "url": .string(web.url)])
-            _ = try await stage.scheduler.call("scheduler.report", ["sandbox": "k1", "pool": pools["worker"]!, "state": "ready", "url": .string(worker.url)])
+            _ = try await stage.scheduler.call(
+                "scheduler.report",
+                ["sandbox": "w1", "pool": pools["web"]!, "state": "ready", "url": .string(web.url)]
+            )
+            _ = try await stage.scheduler.call(
+                "scheduler.report",
+                ["sandbox": "k1", "pool": pools["worker"]!, "state": "ready", "url": .string(worker.url)]
+            )
             _ = await stage.events.next("event") { $0["type"] == "deploy.cutover" }
             _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop"])
 
             let job = try await stage.admin.call(
                 "ingress.request",
-                ["app": "shop", "service": "worker", "method": "POST", "path": "/job", "body": "cGF5bG9hZA=="])  // "payload"
+                ["app": "shop", "service": "worker", "method": "POST", "path": "/job", "body": "cGF5bG9hZA=="]
+            )  // "payload"
             #expect(job["status"] == 200)
             #expect(job["body"] == .string("d29ya2VyIFBPU1QgL2pvYiBwYXlsb2Fk"))  // "worker POST /job payload"
             for _ in 0..<3 { #expect(try await stage.get().body == "web", "a worker lease never serves web traffic") }
@@ -602,7 +751,12 @@ struct IngressTests {
     @Test func aTunnelToADrainingSandboxIsClosedAtTheStreamDrainDeadline() async throws {
         let first = try await TunnelBackend.start(name: "v1")
         let second = try await TunnelBackend.start(name: "v2")
-        defer { Task { await first.stop(); await second.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
         try await withStage(adjust: {
             $0.streamDrainDeadline = .milliseconds(600)
             $0.streamCloseJitter = .milliseconds(50)
@@ -635,4 +789,3 @@ struct IngressTests {
         }
     }
 }
-

@@ -21,7 +21,12 @@ struct NetworkReadinessProbeTests {
     @Test func aHealthPathMustAnswer2xx() async throws {
         let healthy = try await TestBackend.start(status: 204)
         let broken = try await TestBackend.start(status: 503)
-        defer { Task { await healthy.stop(); await broken.stop() } }
+        defer {
+            Task {
+                await healthy.stop()
+                await broken.stop()
+            }
+        }
         #expect(await probe.isReady(url: healthy.url, health: HealthCheck(path: "/healthz")))
         #expect(await !probe.isReady(url: broken.url, health: HealthCheck(path: "/healthz")))
     }
@@ -36,7 +41,9 @@ struct NetworkReadinessProbeTests {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var size = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(held, $0, size) == 0 && getsockname(held, $0, &size) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(held, $0, size) == 0 && getsockname(held, $0, &size) == 0
+            }
         }
         #expect(bound)
         #expect(await !probe.isReady(url: "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))", health: nil))

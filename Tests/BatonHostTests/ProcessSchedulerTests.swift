@@ -1,12 +1,12 @@
 import BatonHost
 import BatonIngress
 import BatonJSON
-import NIOCore
 import BatonLoad
 import BatonPlugins
 import BatonRPC
 import BatonTestSupport
 import Foundation
+import NIOCore
 import Testing
 
 /// A scheduler plugin that must pass the same scenarios.
@@ -19,11 +19,20 @@ enum SchedulerPlugin: String, CaseIterable, Sendable, CustomTestStringConvertibl
     var spec: PluginSpec {
         switch self {
         case .builtIn:
-            PluginSpec(name: "process", role: "scheduler", command: ChildCommand(command: BatonProcess.builtExecutable("baton-process-scheduler")))
+            PluginSpec(
+                name: "process",
+                role: "scheduler",
+                command: ChildCommand(command: BatonProcess.builtExecutable("baton-process-scheduler"))
+            )
         case .python:
             PluginSpec(
-                name: "python", role: "scheduler",
-                command: ChildCommand(command: "python3", arguments: ["-u", BatonProcess.repositoryPath("examples/python-scheduler/scheduler.py")]))
+                name: "python",
+                role: "scheduler",
+                command: ChildCommand(
+                    command: "python3",
+                    arguments: ["-u", BatonProcess.repositoryPath("examples/python-scheduler/scheduler.py")]
+                )
+            )
         }
     }
 }
@@ -35,7 +44,8 @@ extension ProcessHeavySuites {
     struct ProcessSchedulerTests {
         /// A host with `plugin` as its scheduler and HTTP on a free port; an admin watching events.
         private func withScheduledHost(
-            _ plugin: SchedulerPlugin = .builtIn, responseHeaderTimeout: TimeAmount = .seconds(60),
+            _ plugin: SchedulerPlugin = .builtIn,
+            responseHeaderTimeout: TimeAmount = .seconds(60),
             _ body: (HostHarness, RPCClient, inout NotificationReader) async throws -> Void
         ) async throws {
             try await withHost(configure: { configuration in
@@ -69,12 +79,17 @@ extension ProcessHeavySuites {
                 #expect(answer.body.hasPrefix("hello from v1"))
 
                 _ = try await admin.call("app.deploy", hello("v2", marker: marker + "-v2"))
-                let scaledDown = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+                let scaledDown = await events.next("event") {
+                    $0["type"] == "pool.scaled_down" && $0["version"] == "v1"
+                }
                 let v2Done = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" }
                 #expect(scaledDown != nil && v2Done != nil)
                 #expect(try await TestHTTPClient.send(port: port, host: "hello.test").body.hasPrefix("hello from v2"))
                 var stopped = 0
-                while stopped < 2, await events.next("event", where: { $0["type"] == "sandbox.stopped" && $0["version"] == "v1" }) != nil {
+                while stopped < 2,
+                    await events.next("event", where: { $0["type"] == "sandbox.stopped" && $0["version"] == "v1" })
+                        != nil
+                {
                     stopped += 1
                 }
                 #expect(stopped == 2, "the v1 sandboxes were reported stopped")
@@ -141,7 +156,10 @@ extension ProcessHeavySuites {
                 #expect(drained != nil)
                 #expect(sandboxesBefore.count == 2)
             }
-            #expect(ProcessTable.pids(withArgument: marker).isEmpty, "adopted sandboxes were stopped too, none left behind")
+            #expect(
+                ProcessTable.pids(withArgument: marker).isEmpty,
+                "adopted sandboxes were stopped too, none left behind"
+            )
         }
 
         // MARK: Faults under load
@@ -149,11 +167,20 @@ extension ProcessHeavySuites {
         /// Sends load through the ingress to hello, runs `fault` once 50 requests have been
         /// answered, and goes on for `afterwards` more; returns what clients saw.
         private func underLoad(
-            _ harness: HostHarness, _ admin: RPCClient, marker: String, afterwards: Int = 500, _ fault: () async throws -> Void
+            _ harness: HostHarness,
+            _ admin: RPCClient,
+            marker: String,
+            afterwards: Int = 500,
+            _ fault: () async throws -> Void
         ) async throws -> [LoadRecorder.Sample] {
             _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
             let recorder = LoadRecorder()
-            let load = LoadGenerator(host: "127.0.0.1", port: try #require(harness.host.ingress?.port), hostHeader: "hello.test", recorder: recorder)
+            let load = LoadGenerator(
+                host: "127.0.0.1",
+                port: try #require(harness.host.ingress?.port),
+                hostHeader: "hello.test",
+                recorder: recorder
+            )
             let running = Task { await load.run() }
             await recorder.waitFor(count: 50)
             try await fault()
@@ -182,7 +209,10 @@ extension ProcessHeavySuites {
                 _ = try await admin.call("app.deploy", hello("v2", marker: marker + "-v2"))
                 let v1Gone = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
                 var stopped = 0
-                while stopped < 2, await events.next("event", where: { $0["type"] == "sandbox.stopped" && $0["version"] == "v1" }) != nil {
+                while stopped < 2,
+                    await events.next("event", where: { $0["type"] == "sandbox.stopped" && $0["version"] == "v1" })
+                        != nil
+                {
                     stopped += 1
                 }
                 #expect(v1Gone != nil && stopped == 2)
@@ -197,7 +227,12 @@ extension ProcessHeavySuites {
                 let port = try #require(harness.host.ingress?.port)
                 _ = try await admin.call("route.set", ["host": "hello.test", "app": "hello"])
                 // An open stream keeps v1 draining while the operator rolls back to it.
-                let stream = try await EventStreamWatcher.open(host: "127.0.0.1", port: port, hostHeader: "hello.test", path: "/events")
+                let stream = try await EventStreamWatcher.open(
+                    host: "127.0.0.1",
+                    port: port,
+                    hostHeader: "hello.test",
+                    path: "/events"
+                )
                 let recorder = LoadRecorder()
                 let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: "hello.test", recorder: recorder)
                 let running = Task { await load.run() }
@@ -238,7 +273,9 @@ extension ProcessHeavySuites {
                 // past the app's budget (max(3, 20% of active)) gets 503. Nothing hangs, and
                 // nothing beyond what was in flight fails.
                 let failures = samples.compactMap(\.failure)
-                let clean: Set<String> = ["POST answered 502", "GET answered 503", "PUT answered 503", "POST answered 503"]
+                let clean: Set<String> = [
+                    "POST answered 502", "GET answered 503", "PUT answered 503", "POST answered 503",
+                ]
                 #expect(failures.allSatisfy { clean.contains($0) }, "\(failures)")
                 #expect(failures.count <= 5, "no more than the 5 requests in flight may fail: \(failures)")
                 #expect(samples.count > 50)
@@ -254,7 +291,9 @@ extension ProcessHeavySuites {
                 let frozen = try #require(ProcessTable.pids(withArgument: marker).first)
                 defer { kill(frozen, SIGCONT) }
                 // SIGSTOP: the kernel still accepts connections for it, but nothing answers.
-                let samples = try await underLoad(harness, admin, marker: marker, afterwards: 2_000) { kill(frozen, SIGSTOP) }
+                let samples = try await underLoad(harness, admin, marker: marker, afterwards: 2_000) {
+                    kill(frozen, SIGSTOP)
+                }
                 let failures = samples.compactMap(\.failure)
                 #expect(failures.allSatisfy { $0.hasSuffix("answered 504") }, "\(failures)")
                 #expect(failures.count <= 10, "a few 504s, then the sandbox is out: \(failures.count)")

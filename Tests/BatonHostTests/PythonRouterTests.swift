@@ -13,8 +13,12 @@ struct PythonRouterTests {
     private func withRouter(socket: String, app: String, _ body: (Int) async throws -> Void) async throws {
         let script = BatonProcess.repositoryPath("examples/python-router/router.py")
         let result = try await Subprocess.run(
-            .name("python3"), arguments: ["-u", script, "--app", app, "--port", "0"],
-            environment: .inherit.updating(["BATON_SOCKET": socket]), input: .none, output: .discarded, error: .sequence
+            .name("python3"),
+            arguments: ["-u", script, "--app", app, "--port", "0"],
+            environment: .inherit.updating(["BATON_SOCKET": socket]),
+            input: .none,
+            output: .discarded,
+            error: .sequence
         ) { execution in
             defer { try? execution.send(signal: .terminate) }
             var lines = execution.standardError.strings().makeAsyncIterator()
@@ -30,17 +34,29 @@ struct PythonRouterTests {
         let first = try await TestBackend.start(body: "first")
         let second = try await TestBackend.start(body: "second")
         let third = try await TestBackend.start(body: "third")
-        defer { Task { await first.stop(); await second.stop(); await third.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+                await third.stop()
+            }
+        }
         try await withHost { harness in
             let (admin, scheduler, _) = try await harness.clients()
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)
             _ = try await admin.call("events.watch")
             _ = try await scheduler.call("scheduler.subscribe")
-            _ = try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "instances": 2]]])
+            _ = try await admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web", "instances": 2]]]
+            )
             let v1 = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
             for (name, backend) in [("a", first), ("b", second)] {
-                _ = try await scheduler.call("scheduler.report", ["sandbox": .string(name), "pool": v1, "state": "ready", "url": .string(backend.url)])
+                _ = try await scheduler.call(
+                    "scheduler.report",
+                    ["sandbox": .string(name), "pool": v1, "state": "ready", "url": .string(backend.url)]
+                )
             }
             let live = await events.next("event") { $0["type"] == "deploy.done" }
             #expect(live != nil)
@@ -63,15 +79,25 @@ struct PythonRouterTests {
                     #expect(answer.body != used)
                 }
                 let status = try await admin.call("app.status", ["app": "shop"])
-                let deadStatus = status["sandboxes"]?.arrayValue?.first { $0["sandbox"] == (used == "first" ? "a" : "b") }
+                let deadStatus = status["sandboxes"]?.arrayValue?.first {
+                    $0["sandbox"] == (used == "first" ? "a" : "b")
+                }
                 #expect(deadStatus?["suspect"] == true, "the router said the sandbox was broken")
 
                 // A cutover revokes the router's lease: the next request goes to v2, and the
                 // old lease is released, which lets v1 drain.
-                _ = try await admin.call("app.deploy", ["app": "shop", "version": "v2", "services": [["name": "web", "instances": 1, "spec": ["v": 2]]]])
-                let v2 = try #require(await desired.next("scheduler.desired") { $0["pools"]?.arrayValue?.first?["version"] == "v2" })
+                _ = try await admin.call(
+                    "app.deploy",
+                    ["app": "shop", "version": "v2", "services": [["name": "web", "instances": 1, "spec": ["v": 2]]]]
+                )
+                let v2 = try #require(
+                    await desired.next("scheduler.desired") { $0["pools"]?.arrayValue?.first?["version"] == "v2" }
+                )
                 let v2Pool = try #require(v2["pools"]?.arrayValue?.first?["pool"])
-                _ = try await scheduler.call("scheduler.report", ["sandbox": "c", "pool": v2Pool, "state": "ready", "url": .string(third.url)])
+                _ = try await scheduler.call(
+                    "scheduler.report",
+                    ["sandbox": "c", "pool": v2Pool, "state": "ready", "url": .string(third.url)]
+                )
                 let cutover = await events.next("event") { $0["type"] == "deploy.cutover" }
                 #expect(cutover != nil)
                 // v1 drains once the router releases its revoked lease, which it does after

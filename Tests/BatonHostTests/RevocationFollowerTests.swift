@@ -1,7 +1,8 @@
-@testable import BatonCore
-@testable import BatonIngress
 import NIOConcurrencyHelpers
 import Testing
+
+@testable import BatonCore
+@testable import BatonIngress
 
 /// The ingress's follower of lease revocations never stops silently: a stream that ends
 /// because it fell behind is subscribed again and the cache resynchronised from the broker.
@@ -19,7 +20,8 @@ struct RevocationFollowerTests {
                     return stream
                 },
                 revoked: { ids, _ in seen.withLockedValue { $0 += ids.sorted() } },
-                resync: { resynced.yield() })
+                resync: { resynced.yield() }
+            )
         }
         defer { follower.cancel() }
         var resync = resyncs.makeAsyncIterator()

@@ -11,17 +11,32 @@ struct RolloverOverSocketTests {
     private func deploy(_ admin: RPCClient, _ version: String, image: String) async throws -> String {
         let result = try await admin.call(
             "app.deploy",
-            ["app": "shop", "version": .string(version), "services": [["name": "web", "instances": 1, "spec": ["image": .string(image)]]]])
+            [
+                "app": "shop", "version": .string(version),
+                "services": [["name": "web", "instances": 1, "spec": ["image": .string(image)]]],
+            ]
+        )
         return try #require(result["deployment"]?.stringValue)
     }
 
     @Test func aScriptedSchedulerAndARouterSeeAWholeRollover() async throws {
         let first = try await TestBackend.start(body: "v1")
         let second = try await TestBackend.start(body: "v2")
-        defer { Task { await first.stop(); await second.stop() } }
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
         try await withHost { harness in
             let (admin, scheduler, router) = try await harness.clients()
-            defer { Task { await admin.close(); await scheduler.close(); await router.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await scheduler.close()
+                    await router.close()
+                }
+            }
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)
             var revocations = NotificationReader(router)
@@ -34,9 +49,14 @@ struct RolloverOverSocketTests {
             let firstDesired = try #require(await desired.next("scheduler.desired"))
             #expect(firstDesired["seq"] == 1)
             let firstPool = try #require(firstDesired["pools"]?.arrayValue?.first?["pool"]?.stringValue)
-            _ = try await scheduler.call("scheduler.report", ["sandbox": "s1", "pool": .string(firstPool), "state": "starting"])
             _ = try await scheduler.call(
-                "scheduler.report", ["sandbox": "s1", "pool": .string(firstPool), "state": "ready", "url": .string(first.url)])
+                "scheduler.report",
+                ["sandbox": "s1", "pool": .string(firstPool), "state": "starting"]
+            )
+            _ = try await scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s1", "pool": .string(firstPool), "state": "ready", "url": .string(first.url)]
+            )
             _ = await events.next("event") { $0["type"] == "deploy.done" }
             let oldLease = try await router.call("lease.acquire", ["app": "shop"])
             #expect(oldLease["url"] == .string(first.url))
@@ -48,7 +68,9 @@ struct RolloverOverSocketTests {
             let secondPool = try #require(secondDesired["pools"]?.arrayValue?.first?["pool"]?.stringValue)
             #expect(secondPool != firstPool)
             _ = try await scheduler.call(
-                "scheduler.report", ["sandbox": "s2", "pool": .string(secondPool), "state": "ready", "url": .string(second.url)])
+                "scheduler.report",
+                ["sandbox": "s2", "pool": .string(secondPool), "state": "ready", "url": .string(second.url)]
+            )
             let revoked = try #require(await revocations.next("lease.revoked"))
             #expect(revoked["reason"] == "cutover")
             #expect(revoked["leases"] == [oldLease["lease"]!])
@@ -75,7 +97,12 @@ struct RolloverOverSocketTests {
         try await withHost { harness in
             let admin = try await harness.client(.admin)
             let router = try await harness.client(.router)
-            defer { Task { await admin.close(); await router.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await router.close()
+                }
+            }
             var events = NotificationReader(admin)
             _ = try await admin.call("events.watch")
             let scheduler = try await harness.client(.scheduler, name: "flaky")
@@ -83,7 +110,10 @@ struct RolloverOverSocketTests {
             _ = try await scheduler.call("scheduler.subscribe")
             _ = try await deploy(admin, "v1", image: "one")
             let pool = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
-            _ = try await scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]
+            )
             _ = try await scheduler.call("scheduler.report", ["sandbox": "s2", "pool": pool, "state": "starting"])
             _ = await events.next("event") { $0["type"] == "deploy.done" }
             await scheduler.close()
@@ -95,7 +125,10 @@ struct RolloverOverSocketTests {
             defer { Task { await reconnected.close() } }
             let again = try await reconnected.call("scheduler.subscribe")
             #expect(again["pools"]?.arrayValue?.first?["pool"] == pool)
-            _ = try await reconnected.call("scheduler.sync", ["sandboxes": [["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]]])
+            _ = try await reconnected.call(
+                "scheduler.sync",
+                ["sandboxes": [["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]]]
+            )
             let status = try await admin.call("app.status", ["app": "shop"])
             let states = status["sandboxes"]?.arrayValue?.map { [$0["sandbox"]!, $0["state"]!] }
             #expect(states == [["s1", "ready"], ["s2", "stopped"]])
@@ -107,19 +140,32 @@ struct RolloverOverSocketTests {
         defer { Task { await backend.stop() } }
         try await withHost { harness in
             let (admin, scheduler, router) = try await harness.clients()
-            defer { Task { await admin.close(); await scheduler.close(); await router.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await scheduler.close()
+                    await router.close()
+                }
+            }
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)
             _ = try await admin.call("events.watch")
             _ = try await scheduler.call("scheduler.subscribe")
             _ = try await deploy(admin, "v1", image: "one")
             let pool = try #require(await desired.next("scheduler.desired")?["pools"]?.arrayValue?.first?["pool"])
-            _ = try await scheduler.call("scheduler.report", ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)])
+            _ = try await scheduler.call(
+                "scheduler.report",
+                ["sandbox": "s1", "pool": pool, "state": "ready", "url": .string(backend.url)]
+            )
             _ = await events.next("event") { $0["type"] == "deploy.done" }
 
             _ = try await admin.call(
                 "app.deploy",
-                ["app": "shop", "version": "v2", "readyTimeoutMs": 200, "services": [["name": "web", "spec": ["image": "broken"]]]])
+                [
+                    "app": "shop", "version": "v2", "readyTimeoutMs": 200,
+                    "services": [["name": "web", "spec": ["image": "broken"]]],
+                ]
+            )
             let failed = try #require(await events.next("event") { $0["type"] == "deploy.failed" })
             #expect(failed["reason"]?.stringValue?.contains("not ready after 200 ms") == true)
             let lease = try await router.call("lease.acquire", ["app": "shop"])
@@ -133,7 +179,12 @@ struct RolloverOverSocketTests {
         defer { Task { await backend.stop() } }
         try await withHost { harness in
             let (admin, scheduler, _) = try await harness.clients()
-            defer { Task { await admin.close(); await scheduler.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await scheduler.close()
+                }
+            }
             var desired = NotificationReader(scheduler)
             _ = try await scheduler.call("scheduler.subscribe")
             _ = try await deploy(admin, "v1", image: "one")
@@ -143,7 +194,10 @@ struct RolloverOverSocketTests {
                 let sandbox = JSON.string("s\(index)")
                 // Notifications: nothing waits for an answer between `starting` and `ready`.
                 try await scheduler.notify("scheduler.report", ["sandbox": sandbox, "pool": pool, "state": "starting"])
-                try await scheduler.notify("scheduler.report", ["sandbox": sandbox, "pool": pool, "state": "ready", "url": .string(backend.url)])
+                try await scheduler.notify(
+                    "scheduler.report",
+                    ["sandbox": sandbox, "pool": pool, "state": "ready", "url": .string(backend.url)]
+                )
             }
             _ = try await scheduler.call("host.ping")  // taken in order: every report before it has taken effect
             let sandboxes = try #require(try await admin.call("app.status", ["app": "shop"])["sandboxes"]?.arrayValue)
@@ -155,7 +209,12 @@ struct RolloverOverSocketTests {
     @Test func subscribingAgainEndsTheEarlierSubscription() async throws {
         try await withHost { harness in
             let (admin, scheduler, _) = try await harness.clients()
-            defer { Task { await admin.close(); await scheduler.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await scheduler.close()
+                }
+            }
             var desired = NotificationReader(scheduler)
             let first = try await scheduler.call("scheduler.subscribe")["subscription"]
             let second = try #require(try await scheduler.call("scheduler.subscribe")["subscription"])
@@ -165,7 +224,9 @@ struct RolloverOverSocketTests {
                 _ = try await deploy(admin, version, image: version)
                 while let update = await desired.next("scheduler.desired") {
                     seen.append(update["subscription"] ?? .null)
-                    if update["subscription"] == second, update["pools"]?.arrayValue?.contains(where: { $0["version"] == .string(version) }) == true {
+                    if update["subscription"] == second,
+                        update["pools"]?.arrayValue?.contains(where: { $0["version"] == .string(version) }) == true
+                    {
                         break
                     }
                 }
@@ -178,17 +239,31 @@ struct RolloverOverSocketTests {
         try await withHost { harness in
             let admin = try await harness.client(.admin)
             let router = try await harness.client(.router)
-            defer { Task { await admin.close(); await router.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await router.close()
+                }
+            }
             await expectError(2002) { try await router.call("lease.acquire", ["app": "nowhere"]) }
             await expectError(-32602) { try await admin.call("app.deploy", ["app": "shop", "services": "web"]) }
-            await expectError(3001) { try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": []]) }
+            await expectError(3001) {
+                try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": []])
+            }
             await expectError(-32005) { try await admin.call("lease.acquire", ["app": "shop"]) }
             _ = try await admin.call(
-                "app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["image": "a"]]]])
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["image": "a"]]]]
+            )
             await expectError(3002) {
-                try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["image": "b"]]]])
+                try await admin.call(
+                    "app.deploy",
+                    ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["image": "b"]]]]
+                )
             }
-            let noSandbox = await expectError(2001) { try await router.call("lease.acquire", ["app": "shop", "waitMs": 10]) }
+            let noSandbox = await expectError(2001) {
+                try await router.call("lease.acquire", ["app": "shop", "waitMs": 10])
+            }
             #expect(noSandbox?.data?["retryable"] == true)
             #expect(noSandbox?.data?["retryAfterMs"]?.intValue != nil)
             _ = try await admin.call("route.set", ["host": "Shop.Example", "app": "shop"])
@@ -239,7 +314,13 @@ struct HostileCallTests {
             let admin = try await harness.client(.admin)
             let router = try await harness.client(.router)
             let scheduler = try await harness.client(.scheduler)
-            defer { Task { await admin.close(); await router.close(); await scheduler.close() } }
+            defer {
+                Task {
+                    await admin.close()
+                    await router.close()
+                    await scheduler.close()
+                }
+            }
             for (method, params) in refused {
                 do {
                     _ = try await admin.call(method, params)
@@ -252,7 +333,10 @@ struct HostileCallTests {
             let hostile: [(RPCClient, String, JSON)] = [
                 (router, "lease.acquire", ["app": "shop", "waitMs": Self.huge]),
                 (scheduler, "scheduler.report", ["sandbox": "s\u{0}1", "pool": "p-1", "state": "starting"]),
-                (scheduler, "scheduler.report", ["sandbox": "s1", "pool": "p-1", "state": "ready", "url": "http://127.0.0.1:1/\r\nX: y"]),
+                (
+                    scheduler, "scheduler.report",
+                    ["sandbox": "s1", "pool": "p-1", "state": "ready", "url": "http://127.0.0.1:1/\r\nX: y"]
+                ),
             ]
             for (client, method, params) in hostile {
                 await #expect(throws: RPCError.self, "\(method) \(params)") { try await client.call(method, params) }

@@ -37,13 +37,20 @@ struct SchedulerSessionTests {
                 .sync("scheduler.report", roles: [.scheduler]) { _ in [:] },
             ]
             server = RPCServer(
-                configuration: RPCServerConfiguration(socketPath: socket, host: RPCProgramInfo(name: "stand-in", version: "0")),
-                methods: RPCMethodTable(methods), logger: logger)
+                configuration: RPCServerConfiguration(
+                    socketPath: socket,
+                    host: RPCProgramInfo(name: "stand-in", version: "0")
+                ),
+                methods: RPCMethodTable(methods),
+                logger: logger
+            )
         }
 
         func push(_ subscription: String, seq: Int64) {
             sessions.withLockedValue { $0[subscription] }?.notify(
-                "scheduler.desired", ["subscription": .string(subscription), "seq": .int(seq), "pools": []])
+                "scheduler.desired",
+                ["subscription": .string(subscription), "seq": .int(seq), "pools": []]
+            )
         }
     }
 
@@ -53,7 +60,9 @@ struct SchedulerSessionTests {
         defer { directory.remove() }
         let socket = directory.file("host.sock")
         var command = plugin.spec.command
-        command.environment = ["BATON_SOCKET": socket, "BATON_STATE_DIR": directory.file("state"), "BATON_ROLE": "scheduler"]
+        command.environment = [
+            "BATON_SOCKET": socket, "BATON_STATE_DIR": directory.file("state"), "BATON_ROLE": "scheduler",
+        ]
         let first = StandInHost(socket: socket, name: "first")
         try await first.server.start()
         let scheduler = Task { try await ChildProcess.run(command, output: .errorLines { _ in }) }

@@ -1,6 +1,6 @@
-import BatonTestSupport
 import BatonJSON
 import BatonRPC
+import BatonTestSupport
 import Foundation
 import Glibc
 import Subprocess
@@ -15,7 +15,10 @@ struct ServeProcessTests {
         defer { directory.remove() }
         let socket = directory.file("run/baton.sock")
         // With the built-in scheduler, as a user runs it: it starts, and stops with the host.
-        let outcome = try await BatonProcess.serving(["--socket", socket, "--state", directory.file("state")], plugins: true) { execution, log in
+        let outcome = try await BatonProcess.serving(
+            ["--socket", socket, "--state", directory.file("state")],
+            plugins: true
+        ) { execution, log in
             try await log.waitFor("rpc socket listening")
             try await log.waitFor("process-scheduler")  // its own log lines, in the host's log
             let ping = try await BatonProcess.run(["rpc", "--socket", socket, "host.ping"])
@@ -53,15 +56,21 @@ struct ServeProcessTests {
         let outcome = try await BatonProcess.serving(["--socket", socket]) { execution, log in
             try await log.waitFor("rpc socket listening")
             // What each refused host said and how it ended, whole: a failure here once showed only an empty stderr.
-            let second = try await BatonProcess.run(["serve", "--socket", socket, "--state", directory.file("other-state")])
+            let second = try await BatonProcess.run([
+                "serve", "--socket", socket, "--state", directory.file("other-state"),
+            ])
             #expect(second.status == .exited(1), "\(second)")
             #expect(second.stderr.contains("another host is already listening on \(socket)"), "\(second)")
-            let sameState = try await BatonProcess.run(["serve", "--socket", directory.file("other.sock"), "--state", directory.file("state")])
+            let sameState = try await BatonProcess.run([
+                "serve", "--socket", directory.file("other.sock"), "--state", directory.file("state"),
+            ])
             #expect(sameState.status == .exited(1), "\(sameState)")
             #expect(
                 sameState.stderr.contains(
-                    "another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"),
-                "\(sameState)")
+                    "another baton serve (pid \(execution.processIdentifier.value)) holds \(directory.file("state/baton.lock"))"
+                ),
+                "\(sameState)"
+            )
             let ping = try await BatonProcess.run(["rpc", "--socket", socket, "host.ping"])
             #expect(ping.status == .exited(0))
             try execution.send(signal: .terminate)
@@ -113,7 +122,9 @@ struct ServeProcessTests {
         try "tok-123\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let wrongFile = directory.file("wrong.token")
         try "nope".write(toFile: wrongFile, atomically: true, encoding: .utf8)
-        let outcome = try await BatonProcess.serving(["--socket", socket, "--token-file", "admin=\(tokenFile)"]) { execution, log in
+        let outcome = try await BatonProcess.serving(["--socket", socket, "--token-file", "admin=\(tokenFile)"]) {
+            execution,
+            log in
             try await log.waitFor("rpc socket listening")
             let right = try await BatonProcess.run(["rpc", "--socket", socket, "--token-file", tokenFile, "host.ping"])
             let wrong = try await BatonProcess.run(["rpc", "--socket", socket, "--token-file", wrongFile, "host.ping"])
@@ -154,15 +165,23 @@ struct ServeProcessTests {
         let socket = directory.file("baton.sock")
         let config = directory.file("baton.json")
         try """
-            {"socket": "\(socket)", "state": "\(directory.file("state"))", "plugins": [],
-             "settings": {"rpc.maxLineBytes": 64}, "routes": [{"host": "Shop.Test", "app": "shop"}]}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let outcome = try await BatonProcess.serving(["--config", config, "--set", "rpc.maxLineBytes=4096"], plugins: true) { execution, log in
+        {"socket": "\(socket)", "state": "\(directory.file("state"))", "plugins": [],
+         "settings": {"rpc.maxLineBytes": 64}, "routes": [{"host": "Shop.Test", "app": "shop"}]}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let outcome = try await BatonProcess.serving(
+            ["--config", config, "--set", "rpc.maxLineBytes=4096"],
+            plugins: true
+        ) { execution, log in
             try await log.waitFor("rpc socket listening")
             let routes = try await BatonProcess.run(["rpc", "--socket", socket, "route.list"])
             #expect(routes.stdout.contains(#""host":"shop.test","app":"shop""#), "\(routes)")
-            let long = try await BatonProcess.run(["rpc", "--socket", socket, "app.status", #"{"app":"\#(String(repeating: "x", count: 200))"}"#])
-            #expect(long.stderr.contains("error 2002"), "a 200-byte line is under the flag's 4096, not the file's 64: \(long)")
+            let long = try await BatonProcess.run([
+                "rpc", "--socket", socket, "app.status", #"{"app":"\#(String(repeating: "x", count: 200))"}"#,
+            ])
+            #expect(
+                long.stderr.contains("error 2002"),
+                "a 200-byte line is under the flag's 4096, not the file's 64: \(long)"
+            )
             try execution.send(signal: .terminate)
             return try await log.rest().contains { $0.contains("starting plugin") }
         }

@@ -13,27 +13,43 @@ struct SocketFuzzTests {
     /// The methods of each role, with params that are valid or nearly so; each member is then
     /// replaced by every hostile value in turn.
     private static let methods: [(role: String, method: String, params: [String: String])] = [
-        ("admin", "app.deploy", [
-            "app": #""fz""#, "version": #""v1""#, "readyTimeoutMs": "1000", "drainTimeoutMs": "0", "onTimeout": #""rollback""#,
-            "services": #"[{"name":"web","instances":1,"spec":{"command":"true"},"slots":2,"minReady":1,"health":{"path":"/"}}]"#,
-        ]),
+        (
+            "admin", "app.deploy",
+            [
+                "app": #""fz""#, "version": #""v1""#, "readyTimeoutMs": "1000", "drainTimeoutMs": "0",
+                "onTimeout": #""rollback""#,
+                "services":
+                    #"[{"name":"web","instances":1,"spec":{"command":"true"},"slots":2,"minReady":1,"health":{"path":"/"}}]"#,
+            ]
+        ),
         ("admin", "app.status", ["app": #""fz""#]),
         ("admin", "route.set", ["host": #""fz.test""#, "app": #""fz""#]),
         ("admin", "route.remove", ["host": #""fz.test""#]),
         ("admin", "events.watch", ["apps": #"["fz"]"#]),
-        ("admin", "ingress.request", [
-            "app": #""fz""#, "service": #""web""#, "method": #""GET""#, "path": #""/""#, "headers": #"{"X-A":"b"}"#, "body": #""aGk=""#,
-            "timeoutMs": "50",
-        ]),
-        ("router", "lease.acquire", ["app": #""fz""#, "service": #""web""#, "slots": "1", "waitMs": "0", "exclude": #"["s"]"#]),
+        (
+            "admin", "ingress.request",
+            [
+                "app": #""fz""#, "service": #""web""#, "method": #""GET""#, "path": #""/""#, "headers": #"{"X-A":"b"}"#,
+                "body": #""aGk=""#,
+                "timeoutMs": "50",
+            ]
+        ),
+        (
+            "router", "lease.acquire",
+            ["app": #""fz""#, "service": #""web""#, "slots": "1", "waitMs": "0", "exclude": #"["s"]"#]
+        ),
         ("router", "lease.renew", ["lease": #""l-1""#]),
         ("router", "lease.release", ["lease": #""l-1""#]),
         ("router", "lease.invalidate", ["lease": #""l-1""#, "reason": #""fz""#]),
         ("router", "lease.watch", ["apps": #"["fz"]"#]),
         ("scheduler", "scheduler.subscribe", [:]),
-        ("scheduler", "scheduler.report", [
-            "sandbox": #""s1""#, "pool": #""p-1""#, "state": #""ready""#, "url": #""http://127.0.0.1:9""#, "reason": #""fz""#,
-        ]),
+        (
+            "scheduler", "scheduler.report",
+            [
+                "sandbox": #""s1""#, "pool": #""p-1""#, "state": #""ready""#, "url": #""http://127.0.0.1:9""#,
+                "reason": #""fz""#,
+            ]
+        ),
         ("scheduler", "scheduler.sync", ["sandboxes": #"[{"sandbox":"s1","pool":"p-1","state":"starting"}]"#]),
     ]
 
@@ -45,7 +61,8 @@ struct SocketFuzzTests {
 
     /// Lines no client should send at all.
     private static let garbage: [String] = [
-        "[" + Array(repeating: #"{"jsonrpc":"2.0","method":"host.ping","id":1}"#, count: 5_000).joined(separator: ",") + "]",
+        "[" + Array(repeating: #"{"jsonrpc":"2.0","method":"host.ping","id":1}"#, count: 5_000).joined(separator: ",")
+            + "]",
         String(repeating: "{\"a\":", count: 5_000),
         "\u{0}\u{1}\u{2} not json",
         #"{"jsonrpc":"2.0","method":"host.ping","id":{"deep":[1,2,3]}}"#,

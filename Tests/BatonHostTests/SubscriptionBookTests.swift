@@ -1,5 +1,6 @@
-@testable import BatonHost
 import Testing
+
+@testable import BatonHost
 
 /// The subscriptions book on its own: replacement, an end that means falling behind, close.
 @Suite("Subscription book")
@@ -14,7 +15,10 @@ struct SubscriptionBookTests {
         let replaced = book.subscribed(session: "s", method: "events", handle: Handle(id: 2))
         #expect(replaced.count == 1)
         if case .cancel(let old) = replaced.first { #expect(old.id == 1) } else { Issue.record("expected a cancel") }
-        #expect(book.streamEnded(session: "s", method: "events", handle: 1).isEmpty, "a replaced subscription ends quietly")
+        #expect(
+            book.streamEnded(session: "s", method: "events", handle: 1).isEmpty,
+            "a replaced subscription ends quietly"
+        )
         #expect(book.subscribed(session: "s", method: "leases", handle: Handle(id: 3)).isEmpty, "methods are apart")
     }
 

@@ -24,18 +24,26 @@ struct JSONRPCSpecExampleTests {
 
     @Test func positionalParams() async throws {
         try await withSession { client in
-            let reply1 = try await client.exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#)
+            let reply1 = try await client.exchange(
+                #"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#
+            )
             #expect(reply1 == ["jsonrpc": "2.0", "result": 19, "id": 1])
-            let reply2 = try await client.exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#)
+            let reply2 = try await client.exchange(
+                #"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#
+            )
             #expect(reply2 == ["jsonrpc": "2.0", "result": -19, "id": 2])
         }
     }
 
     @Test func namedParams() async throws {
         try await withSession { client in
-            let reply3 = try await client.exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#)
+            let reply3 = try await client.exchange(
+                #"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#
+            )
             #expect(reply3 == ["jsonrpc": "2.0", "result": 19, "id": 3])
-            let reply4 = try await client.exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}"#)
+            let reply4 = try await client.exchange(
+                #"{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}"#
+            )
             #expect(reply4 == ["jsonrpc": "2.0", "result": 19, "id": 4])
         }
     }
@@ -75,7 +83,9 @@ struct JSONRPCSpecExampleTests {
 
     @Test func batchWithInvalidJSON() async throws {
         try await withSession { client in
-            let reply = try await client.exchange(#"[ {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method" ]"#)
+            let reply = try await client.exchange(
+                #"[ {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method" ]"#
+            )
             #expect(reply["error"]?["code"] == -32700)
             #expect(reply["id"] == .null)
         }
@@ -113,9 +123,11 @@ struct JSONRPCSpecExampleTests {
 
     @Test func mixedBatch() async throws {
         try await withSession { client in
-            let reply = try await client.exchange(#"""
+            let reply = try await client.exchange(
+                #"""
                 [{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}, {"jsonrpc": "2.0", "method": "subtract", "params": [42,23], "id": "2"}, {"foo": "boo"}, {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"}, {"jsonrpc": "2.0", "method": "get_data", "id": "9"}]
-                """#)
+                """#
+            )
             let elements = try #require(reply.arrayValue)
             #expect(elements.count == 5)
             let byID = Dictionary(elements.map { ($0["id"]!, $0) }, uniquingKeysWith: { first, _ in first })
@@ -129,7 +141,9 @@ struct JSONRPCSpecExampleTests {
 
     @Test func batchOfNotificationsOnlyGetsNoReply() async throws {
         try await withSession { client in
-            try await client.sendLine(#"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#)
+            try await client.sendLine(
+                #"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#
+            )
             try await expectNoReplyBeforePing(client)
         }
     }

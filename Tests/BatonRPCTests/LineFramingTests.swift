@@ -1,7 +1,8 @@
-@testable import BatonRPC
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import BatonRPC
 
 /// The line decoder, driven through an embedded channel so each read is exact.
 @Suite("Line framing")

@@ -22,7 +22,9 @@ struct OrderingTests {
                 lines += #"{"jsonrpc":"2.0","method":"test.append","params":{"key":"\#(key)","n":\#(n)}\#(id)}"# + "\n"
             }
             try await client.send(lines)
-            let journal = try await client.exchange(#"{"jsonrpc":"2.0","method":"test.journal","params":{"key":"\#(key)"},"id":"j"}"#)
+            let journal = try await client.exchange(
+                #"{"jsonrpc":"2.0","method":"test.journal","params":{"key":"\#(key)"},"id":"j"}"#
+            )
             // Answers to the appends may come first; the journal's answer is the last line.
             var reply = journal
             while reply["id"] != "j" { reply = try await client.nextJSON() }
@@ -38,8 +40,12 @@ struct OrderingTests {
             defer { Task { await client.close() } }
             try await client.hello()
             let key = Self.key("behind")
-            try await client.sendLine(#"{"jsonrpc":"2.0","method":"test.wait","params":{"key":"\#(key)"},"id":"waits"}"#)
-            try await client.sendLine(#"{"jsonrpc":"2.0","method":"test.append","params":{"key":"\#(key)","n":1},"id":"after"}"#)
+            try await client.sendLine(
+                #"{"jsonrpc":"2.0","method":"test.wait","params":{"key":"\#(key)"},"id":"waits"}"#
+            )
+            try await client.sendLine(
+                #"{"jsonrpc":"2.0","method":"test.append","params":{"key":"\#(key)","n":1},"id":"after"}"#
+            )
             #expect(try await client.nextJSON()["id"] == "after")
             try await client.sendLine(#"{"jsonrpc":"2.0","method":"test.open","params":{"key":"\#(key)"},"id":"open"}"#)
             let answers = Set([try await client.nextJSON()["id"], try await client.nextJSON()["id"]])
@@ -51,23 +57,34 @@ struct OrderingTests {
         try await withServer(configure: { $0.maxInFlight = 4 }) { _, path in
             let client = try await LineClient.connect(path)
             let watcher = try await LineClient.connect(path)
-            defer { Task { await client.close(); await watcher.close() } }
+            defer {
+                Task {
+                    await client.close()
+                    await watcher.close()
+                }
+            }
             try await client.hello()
             try await watcher.hello()
             let key = Self.key("limit")
             let count = 200
             var lines = ""
-            for n in 0..<count { lines += #"{"jsonrpc":"2.0","method":"test.hold","params":{"key":"\#(key)"},"id":\#(n)}"# + "\n" }
+            for n in 0..<count {
+                lines += #"{"jsonrpc":"2.0","method":"test.hold","params":{"key":"\#(key)"},"id":\#(n)}"# + "\n"
+            }
             try await client.send(lines)  // one write: the host reads many lines at once
             let most = try await watcher.exchange(
-                #"{"jsonrpc":"2.0","method":"test.held","params":{"key":"\#(key)","atLeast":4},"id":"held"}"#)
+                #"{"jsonrpc":"2.0","method":"test.held","params":{"key":"\#(key)","atLeast":4},"id":"held"}"#
+            )
             #expect(most["result"] == 4)
-            _ = try await watcher.exchange(#"{"jsonrpc":"2.0","method":"test.open","params":{"key":"\#(key)"},"id":"open"}"#)
+            _ = try await watcher.exchange(
+                #"{"jsonrpc":"2.0","method":"test.open","params":{"key":"\#(key)"},"id":"open"}"#
+            )
             var answered = Set<JSON>()
             for _ in 0..<count { answered.insert(try await client.nextJSON()["id"] ?? .null) }
             #expect(answered.count == count)
             let after = try await watcher.exchange(
-                #"{"jsonrpc":"2.0","method":"test.held","params":{"key":"\#(key)","atLeast":0},"id":"after"}"#)
+                #"{"jsonrpc":"2.0","method":"test.held","params":{"key":"\#(key)","atLeast":0},"id":"after"}"#
+            )
             #expect(after["result"] == 4)
         }
     }

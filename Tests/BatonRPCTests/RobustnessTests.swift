@@ -11,7 +11,9 @@ struct RobustnessTests {
             let client = try await LineClient.connect(path)
             defer { Task { await client.close() } }
             try await client.hello()
-            let garbage = ["}{", "nul\u{0}l", "[1,", #"{"jsonrpc":"2.0""#, "\u{FEFF}{}", "42", #""text""#, "[[[[", "\u{7F}"]
+            let garbage = [
+                "}{", "nul\u{0}l", "[1,", #"{"jsonrpc":"2.0""#, "\u{FEFF}{}", "42", #""text""#, "[[[[", "\u{7F}",
+            ]
             for (index, line) in garbage.enumerated() {
                 let error = try await client.exchange(line)
                 #expect(error["id"] == .null, "line \(line)")
@@ -32,7 +34,9 @@ struct RobustnessTests {
             let client = try await LineClient.connect(path)
             defer { Task { await client.close() } }
             try await client.hello()
-            let huge = #"{"jsonrpc":"2.0","method":"host.ping","params":{"pad":""# + String(repeating: "z", count: 100_000) + #""},"id":1}"#
+            let huge =
+                #"{"jsonrpc":"2.0","method":"host.ping","params":{"pad":""# + String(repeating: "z", count: 100_000)
+                + #""},"id":1}"#
             let error = try await client.exchange(huge)
             #expect(error["error"]?["code"] == -32006)
             #expect(error["error"]?["message"]?.stringValue?.contains("1024") == true)
@@ -50,7 +54,9 @@ struct RobustnessTests {
             let count = 10_000
             var batch = ""
             for id in 0..<count {
-                batch += #"{"jsonrpc":"2.0","method":"\#(id % 2 == 0 ? "host.ping" : "sum")","params":[\#(id),1],"id":\#(id)}"# + "\n"
+                batch +=
+                    #"{"jsonrpc":"2.0","method":"\#(id % 2 == 0 ? "host.ping" : "sum")","params":[\#(id),1],"id":\#(id)}"#
+                    + "\n"
             }
             try await client.send(batch)
             var seen = Set<Int64>()
@@ -93,9 +99,16 @@ struct RobustnessTests {
         try await withServer { _, path in
             let good = try await LineClient.connect(path)
             let bad = try await LineClient.connect(path)
-            defer { Task { await good.close(); await bad.close() } }
+            defer {
+                Task {
+                    await good.close()
+                    await bad.close()
+                }
+            }
             try await good.hello()
-            try await bad.send([0xFF, 0x00, 0x0A] + Array("{{{{\n".utf8) + Array(repeating: UInt8(ascii: "["), count: 5000) + [0x0A])
+            try await bad.send(
+                [0xFF, 0x00, 0x0A] + Array("{{{{\n".utf8) + Array(repeating: UInt8(ascii: "["), count: 5000) + [0x0A]
+            )
             try await good.sendLine(#"{"jsonrpc":"2.0","method":"host.ping","id":"good"}"#)
             #expect(try await good.nextJSON()["id"] == "good")
             for _ in 0..<3 { #expect(try await bad.nextJSON()["error"]?["code"] == -32700) }
@@ -125,7 +138,9 @@ struct RobustnessTests {
             let stuck = try await LineClient.connect(path, reading: false)
             defer { Task { await stuck.close() } }
             try await stuck.sendLine(helloLine())
-            try await stuck.sendLine(#"{"jsonrpc":"2.0","method":"test.flood","params":{"count":5000,"size":4096},"id":1}"#)
+            try await stuck.sendLine(
+                #"{"jsonrpc":"2.0","method":"test.flood","params":{"count":5000,"size":4096},"id":1}"#
+            )
             try await stuck.waitUntilClosed()
 
             let other = try await LineClient.connect(path)
@@ -143,7 +158,9 @@ struct RobustnessTests {
             let stuck = try await LineClient.connect(path, reading: false)
             defer { Task { await stuck.close() } }
             try await stuck.sendLine(helloLine())
-            try await stuck.sendLine(#"{"jsonrpc":"2.0","method":"test.flood","params":{"count":200,"size":8192},"id":1}"#)
+            try await stuck.sendLine(
+                #"{"jsonrpc":"2.0","method":"test.flood","params":{"count":200,"size":8192},"id":1}"#
+            )
             try await stuck.waitUntilClosed()
         }
     }

@@ -46,7 +46,8 @@ struct SessionTests {
             let client = try await LineClient.connect(path)
             defer { Task { await client.close() } }
             let reply = try await client.exchange(
-                #"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":{"protocol":"baton/9","role":"admin","client":{"name":"t","version":"1"}}}"#)
+                #"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":{"protocol":"baton/9","role":"admin","client":{"name":"t","version":"1"}}}"#
+            )
             #expect(reply["error"]?["code"] == -32004)
             #expect(reply["error"]?["data"]?["supported"] == ["baton/1"])
             try await client.hello()
@@ -57,8 +58,13 @@ struct SessionTests {
         try await withServer { _, path in
             let client = try await LineClient.connect(path)
             defer { Task { await client.close() } }
-            for params in [#"[1]"#, #"{"protocol":"baton/1","role":"king","client":{"name":"t","version":"1"}}"#, #"{"protocol":"baton/1","role":"admin"}"#] {
-                let reply = try await client.exchange(#"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":\#(params)}"#)
+            for params in [
+                #"[1]"#, #"{"protocol":"baton/1","role":"king","client":{"name":"t","version":"1"}}"#,
+                #"{"protocol":"baton/1","role":"admin"}"#,
+            ] {
+                let reply = try await client.exchange(
+                    #"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":\#(params)}"#
+                )
                 #expect(reply["error"]?["code"] == -32602, "params \(params)")
             }
         }
@@ -122,7 +128,12 @@ struct SessionTests {
         try await withServer(configure: { $0.maxConnections = 2 }) { _, path in
             let first = try await LineClient.connect(path)
             let second = try await LineClient.connect(path)
-            defer { Task { await first.close(); await second.close() } }
+            defer {
+                Task {
+                    await first.close()
+                    await second.close()
+                }
+            }
             try await first.hello()
             try await second.hello()
             let third = try await LineClient.connect(path)
@@ -153,7 +164,9 @@ struct SessionTests {
             defer { Task { await client.close() } }
             try await client.hello()
             let element = #"{"jsonrpc":"2.0","method":"test.async","params":{"n":1},"id":1}"#
-            let tooMany = try await client.exchange("[" + Array(repeating: element, count: 5).joined(separator: ",") + "]")
+            let tooMany = try await client.exchange(
+                "[" + Array(repeating: element, count: 5).joined(separator: ",") + "]"
+            )
             #expect(tooMany["error"]?["code"] == -32008)
             #expect(tooMany["error"]?["message"]?.stringValue?.contains("rpc.maxInFlight") == true)
             let fits = try await client.exchange("[" + Array(repeating: element, count: 4).joined(separator: ",") + "]")
@@ -167,7 +180,9 @@ struct SessionTests {
             defer { Task { await client.close() } }
             try await client.hello()
             var lines = ""
-            for id in 0..<20 { lines += #"{"jsonrpc":"2.0","method":"test.async","params":{"n":5},"id":\#(id)}"# + "\n" }
+            for id in 0..<20 {
+                lines += #"{"jsonrpc":"2.0","method":"test.async","params":{"n":5},"id":\#(id)}"# + "\n"
+            }
             try await client.send(lines)
             var ids = Set<JSON>()
             for _ in 0..<20 {

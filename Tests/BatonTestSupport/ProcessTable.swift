@@ -18,7 +18,9 @@ public enum ProcessTable {
     /// The children of `parent` (this process by default) whose command line contains `marker`.
     public static func children(withArgument marker: String, of parent: Int32 = getpid()) -> [Int32] {
         pids(withArgument: marker).filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else {
                 return false
             }
             let fields = stat[stat.index(after: close)...].split(separator: " ")

@@ -21,7 +21,8 @@ public final class RawTCPClient: Sendable {
         try await connect { $0.connect(unixDomainSocketPath: unixPath) }
     }
 
-    private static func connect(_ dial: (ClientBootstrap) -> EventLoopFuture<any Channel>) async throws -> RawTCPClient {
+    private static func connect(_ dial: (ClientBootstrap) -> EventLoopFuture<any Channel>) async throws -> RawTCPClient
+    {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let collector = try await loop.submit { NIOLoopBound(Collector(loop: loop), eventLoop: loop) }.get()
         let bootstrap = ClientBootstrap(group: loop)

@@ -23,7 +23,9 @@ public final class StreamingBackend: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(EventStream(first: firstEvent) { opened.withLockedValue { $0.append(channel) } })
+                    try channel.pipeline.syncOperations.addHandler(
+                        EventStream(first: firstEvent) { opened.withLockedValue { $0.append(channel) } }
+                    )
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -64,7 +66,11 @@ private final class EventStream: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .end = unwrapInboundIn(data) else { return }
-        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([("Content-Type", "text/event-stream")]))
+        let head = HTTPResponseHead(
+            version: .http1_1,
+            status: .ok,
+            headers: HTTPHeaders([("Content-Type", "text/event-stream")])
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         let buffer = context.channel.allocator.buffer(string: "data: \(first)\n\n")
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)

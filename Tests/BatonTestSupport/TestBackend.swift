@@ -12,7 +12,12 @@ public final class TestBackend: Sendable {
         /// How long to wait before answering.
         public var delayMs: Int64
 
-        public init(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String = "ok", delayMs: Int64 = 0) {
+        public init(
+            status: HTTPResponseStatus = .ok,
+            headers: [(String, String)] = [],
+            body: String = "ok",
+            delayMs: Int64 = 0
+        ) {
             self.status = status
             self.headers = headers
             self.body = body
@@ -40,13 +45,18 @@ public final class TestBackend: Sendable {
     /// With `closingIdleAfter`, a request that comes on a keep-alive connection idle that long
     /// since its last answer finds it closed, unanswered and unrun: the moment a server's idle
     /// timer fires as a request arrives, made certain.
-    public static func start(closingIdleAfter: TimeAmount? = nil, _ respond: @escaping Responder) async throws -> TestBackend {
+    public static func start(
+        closingIdleAfter: TimeAmount? = nil,
+        _ respond: @escaping Responder
+    ) async throws -> TestBackend {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(BackendHandler(respond: respond, closingIdleAfter: closingIdleAfter))
+                    try channel.pipeline.syncOperations.addHandler(
+                        BackendHandler(respond: respond, closingIdleAfter: closingIdleAfter)
+                    )
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -99,8 +109,14 @@ private final class BackendHandler: ChannelInboundHandler {
     private func send(_ reply: TestBackend.Reply, to head: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders(reply.headers)
         headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.utf8.count)")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: reply.body)))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))),
+            promise: nil
+        )
+        context.write(
+            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: reply.body)))),
+            promise: nil
+        )
         let keepAlive = head.isKeepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] _ in
             idleSince = .now()

@@ -15,7 +15,11 @@ public enum TestHTTPClient {
     }
 
     public static func send(
-        port: Int, method: HTTPMethod = .GET, path: String = "/", host: String, headers: [(String, String)] = [],
+        port: Int,
+        method: HTTPMethod = .GET,
+        path: String = "/",
+        host: String,
+        headers: [(String, String)] = [],
         body: String? = nil
     ) async throws -> Response {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
@@ -33,7 +37,9 @@ public enum TestHTTPClient {
         if let body { requestHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)") }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: requestHeaders)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(string: body))), promise: nil) }
+        if let body {
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(string: body))), promise: nil)
+        }
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
         defer { channel.close(promise: nil) }
         return try await done.futureResult.get()

@@ -22,7 +22,9 @@ public final class TunnelBackend: Sendable {
                         upgraders: [EchoUpgrader(name: name)],
                         completionHandler: { context in
                             let pipeline = context.pipeline.syncOperations
-                            if let plain = try? pipeline.handler(type: PlainAnswer.self) { pipeline.removeHandler(plain, promise: nil) }
+                            if let plain = try? pipeline.handler(type: PlainAnswer.self) {
+                                pipeline.removeHandler(plain, promise: nil)
+                            }
                         }
                     )
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: upgrade)
@@ -48,7 +50,11 @@ private final class EchoUpgrader: HTTPServerProtocolUpgrader {
         self.name = name
     }
 
-    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders)
+    func buildUpgradeResponse(
+        channel: any Channel,
+        upgradeRequest: HTTPRequestHead,
+        initialResponseHeaders: HTTPHeaders
+    )
         -> EventLoopFuture<HTTPHeaders>
     {
         var headers = initialResponseHeaders
@@ -72,7 +78,10 @@ private final class Echo: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let text = String(buffer: unwrapInboundIn(data))
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "\(name):\(text)")), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(context.channel.allocator.buffer(string: "\(name):\(text)")),
+            promise: nil
+        )
     }
 }
 
@@ -88,7 +97,10 @@ private final class PlainAnswer: ChannelInboundHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .end = unwrapInboundIn(data) else { return }
         let headers = HTTPHeaders([("Content-Length", "\(name.utf8.count)")])
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: name)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }

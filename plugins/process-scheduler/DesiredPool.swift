@@ -29,8 +29,12 @@ struct DesiredPool: Sendable, Hashable {
         Result { () throws(ProcessSpec.Problem) in
             let process = try ProcessSpec(json: spec)
             return ChildCommand(
-                command: process.command, arguments: process.arguments, environment: process.environment,
-                workingDirectory: process.workingDirectory, grace: .milliseconds(process.graceMs))
+                command: process.command,
+                arguments: process.arguments,
+                environment: process.environment,
+                workingDirectory: process.workingDirectory,
+                grace: .milliseconds(process.graceMs)
+            )
         }
     }
 }

@@ -39,7 +39,10 @@ struct HostLink {
                     params["subscription"]?.stringValue == subscription.id, let seq = params["seq"]?.intValue
                 else { continue }
                 guard seq == subscription.seq + 1 else {
-                    logger.warning("desired state has a gap; subscribing again", metadata: ["expected": "\(subscription.seq + 1)", "got": "\(seq)"])
+                    logger.warning(
+                        "desired state has a gap; subscribing again",
+                        metadata: ["expected": "\(subscription.seq + 1)", "got": "\(seq)"]
+                    )
                     subscription = try await subscribe(client)
                     continue
                 }

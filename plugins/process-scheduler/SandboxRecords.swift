@@ -15,7 +15,8 @@ struct SandboxRecord: Sendable, Hashable {
         guard let data = FileManager.default.contents(atPath: path), let json = try? JSON.parse(data) else { return [] }
         return (json["sandboxes"]?.arrayValue ?? []).compactMap { entry in
             guard let sandbox = entry["sandbox"]?.stringValue, let pool = entry["pool"]?.stringValue,
-                let pid = entry["pid"]?.intValue, let url = entry["url"]?.stringValue, let start = entry["startTime"]?.intValue
+                let pid = entry["pid"]?.intValue, let url = entry["url"]?.stringValue,
+                let start = entry["startTime"]?.intValue
             else { return nil }
             return SandboxRecord(sandbox: sandbox, pool: pool, pid: Int32(pid), url: url, startTime: UInt64(start))
         }
@@ -26,9 +27,13 @@ struct SandboxRecord: Sendable, Hashable {
         let json: JSON = [
             "sandboxes": .array(
                 records.map {
-                    ["sandbox": .string($0.sandbox), "pool": .string($0.pool), "pid": .int(Int64($0.pid)), "url": .string($0.url),
-                     "startTime": .int(Int64($0.startTime))]
-                })
+                    [
+                        "sandbox": .string($0.sandbox), "pool": .string($0.pool), "pid": .int(Int64($0.pid)),
+                        "url": .string($0.url),
+                        "startTime": .int(Int64($0.startTime)),
+                    ]
+                }
+            )
         ]
         let temporary = path + ".new"
         try Data(try json.serialized()).write(to: URL(fileURLWithPath: temporary))
@@ -45,7 +50,9 @@ enum ProcessStart {
     /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or
     /// nil when there is no such process or it is a zombie.
     static func time(of pid: Int32) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else {
             return nil
         }
         let fields = stat[stat.index(after: close)...].split(separator: " ")

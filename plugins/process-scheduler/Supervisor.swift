@@ -59,11 +59,23 @@ actor Supervisor {
             if await probe.isReady(url: record.url, health: nil) {
                 logger.info("adopted sandbox", metadata: ["sandbox": "\(record.sandbox)", "pid": "\(record.pid)"])
                 sandboxes[record.sandbox] = Sandbox(
-                    id: record.sandbox, pool: record.pool, url: record.url, pid: record.pid, ready: true, startTime: record.startTime)
+                    id: record.sandbox,
+                    pool: record.pool,
+                    url: record.url,
+                    pid: record.pid,
+                    ready: true,
+                    startTime: record.startTime
+                )
                 watch(record)
-                reporter.report(["sandbox": .string(record.sandbox), "pool": .string(record.pool), "state": "ready", "url": .string(record.url)])
+                reporter.report([
+                    "sandbox": .string(record.sandbox), "pool": .string(record.pool), "state": "ready",
+                    "url": .string(record.url),
+                ])
             } else {
-                logger.warning("killing a recorded sandbox that no longer answers", metadata: ["sandbox": "\(record.sandbox)", "pid": "\(record.pid)"])
+                logger.warning(
+                    "killing a recorded sandbox that no longer answers",
+                    metadata: ["sandbox": "\(record.sandbox)", "pid": "\(record.pid)"]
+                )
                 kill(-record.pid, SIGKILL)
             }
         }
@@ -99,7 +111,9 @@ actor Supervisor {
             let named = Set(desired.map(\.id))
             for id in pools.keys where !named.contains(id) { pools[id]?.desired.desired = 0 }
             // Adopted sandboxes of pools the host no longer wants.
-            for sandbox in sandboxes.values where !named.contains(sandbox.pool) && pools[sandbox.pool] == nil { stop(sandbox.id) }
+            for sandbox in sandboxes.values where !named.contains(sandbox.pool) && pools[sandbox.pool] == nil {
+                stop(sandbox.id)
+            }
         }
         for pool in desired {
             if pools[pool.id] == nil {
@@ -116,7 +130,9 @@ actor Supervisor {
         let live = sandboxes.values.filter { $0.pool == poolID && !$0.stopping }
         if live.count > pool.desired.desired {
             // Not-yet-ready ones go first, then the newest.
-            let extra = live.sorted { ($0.ready ? 1 : 0, $1.id) < ($1.ready ? 1 : 0, $0.id) }.prefix(live.count - pool.desired.desired)
+            let extra = live.sorted { ($0.ready ? 1 : 0, $1.id) < ($1.ready ? 1 : 0, $0.id) }.prefix(
+                live.count - pool.desired.desired
+            )
             for sandbox in extra { stop(sandbox.id) }
             return
         }
@@ -127,7 +143,10 @@ actor Supervisor {
             guard !pool.specReported else { return }
             pools[poolID]?.specReported = true
             logger.error("pool cannot run", metadata: ["pool": "\(poolID)", "reason": "\(problem)"])
-            reporter.report(["sandbox": .string("\(poolID)-spec"), "pool": .string(poolID), "state": "failed", "reason": .string("\(problem)")])
+            reporter.report([
+                "sandbox": .string("\(poolID)-spec"), "pool": .string(poolID), "state": "failed",
+                "reason": .string("\(problem)"),
+            ])
         case .success(let command):
             for _ in live.count..<pool.desired.desired { launch(pool.desired, command) }
         }
@@ -146,12 +165,16 @@ actor Supervisor {
         command.environment["PORT"] = "\(port)"
         let url = "http://127.0.0.1:\(port)"
         let log = "\(logDirectory)/\(id).log"
-        logger.info("starting sandbox", metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"])
+        logger.info(
+            "starting sandbox",
+            metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"]
+        )
         reporter.report(["sandbox": .string(id), "pool": .string(pool.id), "state": "starting", "url": .string(url)])
         let process = Task {
             let reason: String
             do {
-                reason = "\(try await ChildProcess.run(command, output: .file(log)) { pid in await self.spawned(id, pid: pid) })"
+                reason =
+                    "\(try await ChildProcess.run(command, output: .file(log)) { pid in await self.spawned(id, pid: pid) })"
             } catch is CancellationError {
                 reason = "stopped"
             } catch {
@@ -184,7 +207,9 @@ actor Supervisor {
         sandboxes[id]?.ready = true
         pools[sandbox.pool]?.backoff.succeeded()
         logger.info("sandbox ready", metadata: ["sandbox": "\(id)", "url": "\(sandbox.url)"])
-        reporter.report(["sandbox": .string(id), "pool": .string(sandbox.pool), "state": "ready", "url": .string(sandbox.url)])
+        reporter.report([
+            "sandbox": .string(id), "pool": .string(sandbox.pool), "state": "ready", "url": .string(sandbox.url),
+        ])
     }
 
     private func exited(_ id: String, reason: String) {
@@ -197,7 +222,10 @@ actor Supervisor {
     private func sandboxEnded(_ id: String, pool poolID: String, reason: String, stopping: Bool) {
         if stopping {
             logger.info("sandbox stopped", metadata: ["sandbox": "\(id)", "how": "\(reason)"])
-            reporter.report(["sandbox": .string(id), "pool": .string(poolID), "state": "stopped", "reason": .string("stopped on request (\(reason))")])
+            reporter.report([
+                "sandbox": .string(id), "pool": .string(poolID), "state": "stopped",
+                "reason": .string("stopped on request (\(reason))"),
+            ])
             return reconcile(poolID)
         }
         guard var pool = pools[poolID] else { return }
@@ -224,7 +252,10 @@ actor Supervisor {
     /// SIGTERM, then SIGKILL after the spec's grace; `stopped` is reported when it is gone.
     private func stop(_ id: String) {
         guard let sandbox = sandboxes[id], !sandbox.stopping else { return }
-        logger.info("stopping sandbox", metadata: ["sandbox": "\(id)", "pid": "\(sandbox.pid.map(String.init) ?? "-")"])
+        logger.info(
+            "stopping sandbox",
+            metadata: ["sandbox": "\(id)", "pid": "\(sandbox.pid.map(String.init) ?? "-")"]
+        )
         sandboxes[id]?.stopping = true
         sandbox.readiness?.cancel()
         if let process = sandbox.process {

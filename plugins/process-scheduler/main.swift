@@ -33,7 +33,8 @@ if let role = environment["BATON_ROLE"], !role.isEmpty, role != "scheduler" {
     logger.critical("this plugin is a scheduler, but BATON_ROLE is \(role)")
     exit(2)
 }
-let stateDirectory = (environment["BATON_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".baton") + "/process-scheduler"
+let stateDirectory =
+    (environment["BATON_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".baton") + "/process-scheduler"
 let logDirectory = stateDirectory + "/logs"
 do {
     try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
@@ -44,7 +45,12 @@ do {
 
 let lock: DirectoryLock
 do {
-    lock = try await DirectoryLock.acquire(directory: stateDirectory, file: "scheduler.lock", holder: "process scheduler", wait: .seconds(10))
+    lock = try await DirectoryLock.acquire(
+        directory: stateDirectory,
+        file: "scheduler.lock",
+        holder: "process scheduler",
+        wait: .seconds(10)
+    )
 } catch {
     logger.critical("\(error)")
     exit(1)
@@ -52,11 +58,20 @@ do {
 
 let reporter = Reporter()
 let supervisor = Supervisor(
-    reporter: reporter, probe: NetworkReadinessProbe(group: MultiThreadedEventLoopGroup.singleton, timeout: .milliseconds(500)),
-    logDirectory: logDirectory, recordsPath: stateDirectory + "/sandboxes.json", logger: logger)
+    reporter: reporter,
+    probe: NetworkReadinessProbe(group: MultiThreadedEventLoopGroup.singleton, timeout: .milliseconds(500)),
+    logDirectory: logDirectory,
+    recordsPath: stateDirectory + "/sandboxes.json",
+    logger: logger
+)
 let link = HostLink(
-    socketPath: socketPath, name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
-    token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }, supervisor: supervisor, reporter: reporter, logger: logger)
+    socketPath: socketPath,
+    name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
+    token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+    supervisor: supervisor,
+    reporter: reporter,
+    logger: logger
+)
 
 /// Runs until SIGTERM or SIGINT, or until the host that started it dies, then exits and
 /// leaves its sandboxes running.
@@ -69,7 +84,10 @@ struct SchedulerService: Service {
         try? await gracefulShutdown()
         orphaned.cancel()
         let left = await supervisor.leaveRunning()
-        logger.info("exiting; sandboxes keep running for the next scheduler to adopt", metadata: ["sandboxes": "\(left)"])
+        logger.info(
+            "exiting; sandboxes keep running for the next scheduler to adopt",
+            metadata: ["sandboxes": "\(left)"]
+        )
         lock.release()
         // The last reports get a moment; a host that no longer reads does not keep this
         // process alive.
@@ -98,5 +116,9 @@ struct SchedulerService: Service {
 }
 
 try await ServiceGroup(
-    configuration: ServiceGroupConfiguration(services: [SchedulerService()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration: ServiceGroupConfiguration(
+        services: [SchedulerService()],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    )
 ).run()

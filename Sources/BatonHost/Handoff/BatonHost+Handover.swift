@@ -7,13 +7,19 @@ extension BatonHost {
     func listenersToHand() -> [HandedListener] {
         var handed: [HandedListener] = []
         let socketPath = rpcServer.configuration.socketPath
-        if let address = try? SocketAddress(unixDomainSocketPath: socketPath), let descriptor = ListenerDescriptors.find(boundTo: address) {
+        if let address = try? SocketAddress(unixDomainSocketPath: socketPath),
+            let descriptor = ListenerDescriptors.find(boundTo: address)
+        {
             handed.append(HandedListener(name: "rpc", address: socketPath, descriptor: descriptor))
         }
-        if let address = ingress?.localAddress, let configured = handover.ingressAddress, let descriptor = ListenerDescriptors.find(boundTo: address) {
+        if let address = ingress?.localAddress, let configured = handover.ingressAddress,
+            let descriptor = ListenerDescriptors.find(boundTo: address)
+        {
             handed.append(HandedListener(name: "http", address: configured, descriptor: descriptor))
         }
-        if let address = metrics?.localAddress, let configured = handover.metricsAddress, let descriptor = ListenerDescriptors.find(boundTo: address) {
+        if let address = metrics?.localAddress, let configured = handover.metricsAddress,
+            let descriptor = ListenerDescriptors.find(boundTo: address)
+        {
             handed.append(HandedListener(name: "metrics", address: configured, descriptor: descriptor))
         }
         return handed

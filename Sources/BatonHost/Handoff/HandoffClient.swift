@@ -24,11 +24,18 @@ enum HandoffClient {
             let (offer, descriptors) = try channel.receive()
             let entries = offer["listeners"]?.arrayValue ?? []
             guard entries.count == descriptors.count else {
-                descriptors.forEach { close($0) }
-                throw HandoffChannel.Failure(description: "the running host offered \(entries.count) listeners with \(descriptors.count) descriptors")
+                for descriptor in descriptors { close(descriptor) }
+                throw HandoffChannel.Failure(
+                    description:
+                        "the running host offered \(entries.count) listeners with \(descriptors.count) descriptors"
+                )
             }
             let listeners = zip(entries, descriptors).map { entry, descriptor in
-                HandedListener(name: entry["name"]?.stringValue ?? "", address: entry["address"]?.stringValue ?? "", descriptor: descriptor)
+                HandedListener(
+                    name: entry["name"]?.stringValue ?? "",
+                    address: entry["address"]?.stringValue ?? "",
+                    descriptor: descriptor
+                )
             }
             try channel.send(["stepDown": true])
             guard try channel.receive().message["released"] == true else {

@@ -37,7 +37,9 @@ struct HandoffChannel {
                 baton_send_with_fds(descriptor, bytes.baseAddress, bytes.count, fds.baseAddress, Int32(fds.count))
             }
         }
-        guard sent == line.count else { throw Failure(description: "handover message not sent: \(String(cString: strerror(errno)))") }
+        guard sent == line.count else {
+            throw Failure(description: "handover message not sent: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// The next line, and the descriptors that came with its bytes.
@@ -48,11 +50,17 @@ struct HandoffChannel {
             var fds = [Int32](repeating: -1, count: 8)
             var count: Int32 = 0
             let got = chunk.withUnsafeMutableBytes { bytes in
-                fds.withUnsafeMutableBufferPointer { baton_receive_with_fds(descriptor, bytes.baseAddress, bytes.count, $0.baseAddress, 8, &count) }
+                fds.withUnsafeMutableBufferPointer {
+                    baton_receive_with_fds(descriptor, bytes.baseAddress, bytes.count, $0.baseAddress, 8, &count)
+                }
             }
             descriptors += fds.prefix(Int(count))
             guard got > 0 else {
-                throw Failure(description: got == 0 ? "the other host closed the handover" : "handover read failed: \(String(cString: strerror(errno)))")
+                throw Failure(
+                    description: got == 0
+                        ? "the other host closed the handover"
+                        : "handover read failed: \(String(cString: strerror(errno)))"
+                )
             }
             buffered += chunk.prefix(got)
         }

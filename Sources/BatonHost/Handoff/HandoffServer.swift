@@ -24,8 +24,11 @@ final class HandoffServer: Sendable {
 
     /// Binds `path` (mode 0600, in the 0700 state directory) and starts answering.
     init(
-        path: String, logger: Logger, listeners: @escaping @Sendable () -> [HandedListener],
-        stepDown: @escaping @Sendable () async -> Void, answered: @escaping @Sendable () -> Void
+        path: String,
+        logger: Logger,
+        listeners: @escaping @Sendable () -> [HandedListener],
+        stepDown: @escaping @Sendable () async -> Void,
+        answered: @escaping @Sendable () -> Void
     ) throws {
         self.path = path
         self.logger = logger
@@ -53,7 +56,10 @@ final class HandoffServer: Sendable {
 
     /// Returns once it answered a host it stepped down for, or stopped listening.
     private static func serve(
-        listener: Int32, logger: Logger, listeners: @Sendable () -> [HandedListener], stepDown: @escaping @Sendable () async -> Void
+        listener: Int32,
+        logger: Logger,
+        listeners: @Sendable () -> [HandedListener],
+        stepDown: @escaping @Sendable () async -> Void
     ) {
         while true {
             let connection = accept(listener, nil, nil)
@@ -64,7 +70,11 @@ final class HandoffServer: Sendable {
             }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
             do {
-                let steppedDown = try converse(HandoffChannel(descriptor: connection, timeoutSeconds: 60), listeners: listeners, stepDown: stepDown)
+                let steppedDown = try converse(
+                    HandoffChannel(descriptor: connection, timeoutSeconds: 60),
+                    listeners: listeners,
+                    stepDown: stepDown
+                )
                 close(connection)
                 if steppedDown {
                     close(listener)
@@ -79,10 +89,14 @@ final class HandoffServer: Sendable {
 
     /// One next host: listeners, then step down. Returns whether this host stepped down.
     private static func converse(
-        _ channel: HandoffChannel, listeners: @Sendable () -> [HandedListener], stepDown: @escaping @Sendable () async -> Void
+        _ channel: HandoffChannel,
+        listeners: @Sendable () -> [HandedListener],
+        stepDown: @escaping @Sendable () async -> Void
     ) throws -> Bool {
         var channel = channel
-        guard try channel.receive().message["take"] == "listeners" else { throw HandoffChannel.Failure(description: "unexpected request") }
+        guard try channel.receive().message["take"] == "listeners" else {
+            throw HandoffChannel.Failure(description: "unexpected request")
+        }
         let handed = listeners()
         let names: [JSON] = handed.map { ["name": .string($0.name), "address": .string($0.address)] }
         try channel.send(["listeners": .array(names)], descriptors: handed.map(\.descriptor))

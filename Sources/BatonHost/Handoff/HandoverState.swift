@@ -34,7 +34,9 @@ final class HandoverState: Sendable {
     /// The inherited listener for `name` when it was bound where this host is configured to
     /// listen; otherwise this host binds its own.
     static func take(_ name: String, at address: String?, from inherited: inout [HandedListener]) -> Int32? {
-        guard let address, let index = inherited.firstIndex(where: { $0.name == name && $0.address == address }) else { return nil }
+        guard let address, let index = inherited.firstIndex(where: { $0.name == name && $0.address == address }) else {
+            return nil
+        }
         return inherited.remove(at: index).descriptor
     }
 

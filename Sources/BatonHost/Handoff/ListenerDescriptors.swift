@@ -41,7 +41,9 @@ enum ListenerDescriptors {
                 return SocketAddress(address, host: "")
             case AF_UNIX:
                 let address = raw.load(as: sockaddr_un.self)
-                let path = withUnsafeBytes(of: address.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let path = withUnsafeBytes(of: address.sun_path) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
                 return try? SocketAddress(unixDomainSocketPath: path)
             default:
                 return nil

@@ -17,7 +17,9 @@ enum AdminMethods {
             },
             .ordered("app.status", roles: [.admin]) { call in
                 let app: AppName = try call.namedParams().id("app")
-                return CoreJSON.status(try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) })
+                return CoreJSON.status(
+                    try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) }
+                )
             },
             .ordered("app.list", roles: [.admin]) { _ in
                 let apps: [JSON] = await launcher.appSummaries().map { summary in
@@ -33,7 +35,9 @@ enum AdminMethods {
                 let params = try call.namedParams()
                 let host = try params.string("host")
                 let app: AppName = try params.id("app")
-                try await CoreJSON.call { () async throws(CoreError) in try await launcher.setRoute(host: host, app: app) }
+                try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.setRoute(host: host, app: app)
+                }
                 return RPCRemainder {
                     try await durable(launcher)
                     return [:]
@@ -56,7 +60,10 @@ enum AdminMethods {
                 let id = Subscriptions.newID(prefix: "events")
                 let stream = launcher.events.subscribe { apps?.contains($0.app) ?? true }
                 Subscriptions.forward(stream, to: call.session, method: "event") { event in
-                    CoreJSON.event(event, wallTimeMs: wallTime(of: event.time, clock: clock)).setting("subscription", to: .string(id))
+                    CoreJSON.event(event, wallTimeMs: wallTime(of: event.time, clock: clock)).setting(
+                        "subscription",
+                        to: .string(id)
+                    )
                 }
                 return ["subscription": .string(id)]
             },

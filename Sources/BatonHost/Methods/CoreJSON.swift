@@ -22,7 +22,9 @@ enum CoreJSON {
     static func deployRequest(_ params: RPCParams) throws(RPCError) -> DeployRequest {
         let app: AppName = try params.id("app")
         let version = try params.optionalString("version") ?? ""
-        guard let rawServices = params.members["services"] else { throw .invalidParams("missing array member \"services\"") }
+        guard let rawServices = params.members["services"] else {
+            throw .invalidParams("missing array member \"services\"")
+        }
         guard let list = rawServices.arrayValue else {
             throw .invalidParams("member \"services\" must be an array, not \(rawServices.typeName)")
         }
@@ -39,12 +41,15 @@ enum CoreJSON {
             onTimeout = policy
         }
         return DeployRequest(
-            app: app, version: version, services: services,
+            app: app,
+            version: version,
+            services: services,
             readyTimeout: try params.optionalInt("readyTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
                 ?? DeployRequest.defaultReadyTimeout,
             drainTimeout: try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
                 ?? DeployRequest.defaultDrainTimeout,
-            onTimeout: onTimeout)
+            onTimeout: onTimeout
+        )
     }
 
     private static func service(_ params: RPCParams, index: Int) throws(RPCError) -> ServiceSpec {
@@ -59,10 +64,14 @@ enum CoreJSON {
         return ServiceSpec(
             name: try params.optionalString("name") ?? "",
             instances: Int(try params.optionalInt("instances", in: WireLimits.instances) ?? 1),
-            spec: spec, health: health,
+            spec: spec,
+            health: health,
             minReady: try params.optionalInt("minReady", in: WireLimits.instances).map(Int.init),
             scheduler: try params.optionalString("scheduler"),
-            slotsPerSandbox: Int(try params.optionalInt("slots", in: WireLimits.slots) ?? Int64(ServiceSpec.defaultSlotsPerSandbox)))
+            slotsPerSandbox: Int(
+                try params.optionalInt("slots", in: WireLimits.slots) ?? Int64(ServiceSpec.defaultSlotsPerSandbox)
+            )
+        )
     }
 
     static func lease(_ lease: Lease) -> JSON {
@@ -75,13 +84,20 @@ enum CoreJSON {
 
     static func desiredPool(_ pool: DesiredPool) -> JSON {
         PoolMessage(
-            pool: pool.pool.rawValue, app: pool.app.rawValue, version: pool.version, service: pool.service, desired: pool.desired,
-            spec: pool.spec.spec, health: pool.spec.health
+            pool: pool.pool.rawValue,
+            app: pool.app.rawValue,
+            version: pool.version,
+            service: pool.service,
+            desired: pool.desired,
+            spec: pool.spec.spec,
+            health: pool.spec.health
         ).json
     }
 
     static func event(_ event: CoreEvent, wallTimeMs: Int64) -> JSON {
-        var object: JSONObject = ["time": .int(wallTimeMs), "type": .string(event.kind.rawValue), "app": .id(event.app)]
+        var object: JSONObject = [
+            "time": .int(wallTimeMs), "type": .string(event.kind.rawValue), "app": .id(event.app),
+        ]
         object["deployment"] = event.deployment.map(JSON.id)
         object["version"] = event.version.map(JSON.string)
         object["service"] = event.service.map(JSON.string)
@@ -145,7 +161,10 @@ extension JSON {
 }
 
 extension RPCParams {
-    func id<Kind>(_ name: String, as type: Identifier<Kind>.Type = Identifier<Kind>.self) throws(RPCError) -> Identifier<Kind> {
+    func id<Kind>(
+        _ name: String,
+        as type: Identifier<Kind>.Type = Identifier<Kind>.self
+    ) throws(RPCError) -> Identifier<Kind> {
         Identifier(try string(name))
     }
 }

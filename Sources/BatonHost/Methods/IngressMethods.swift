@@ -30,28 +30,44 @@ enum IngressMethods {
                 }
                 var headers: [(String, String)] = []
                 if let raw = params.members["headers"], raw != .null {
-                    guard let object = raw.objectValue else { throw RPCError.invalidParams("headers must be an object of strings") }
+                    guard let object = raw.objectValue else {
+                        throw RPCError.invalidParams("headers must be an object of strings")
+                    }
                     for member in object.members {
                         guard let value = member.value.stringValue else {
                             throw RPCError.invalidParams("header \(member.key) must be a string")
                         }
                         guard RequestCheck.isToken(member.key), RequestCheck.isFieldValue(value) else {
-                            throw RPCError.invalidParams("header names must be tokens and values must not hold CR, LF or NUL")
+                            throw RPCError.invalidParams(
+                                "header names must be tokens and values must not hold CR, LF or NUL"
+                            )
                         }
                         headers.append((member.key, value))
                     }
                 }
                 var body: ByteBuffer?
                 if let encoded = try params.optionalString("body") {
-                    guard let bytes = Data(base64Encoded: encoded) else { throw RPCError.invalidParams("body must be base64") }
+                    guard let bytes = Data(base64Encoded: encoded) else {
+                        throw RPCError.invalidParams("body must be base64")
+                    }
                     body = ByteBuffer(bytes: bytes)
                 }
-                let timeout = try params.optionalInt("timeoutMs", in: 1...WireLimits.timeoutMs.upperBound).map { TimeAmount.milliseconds($0) } ?? defaultTimeout
+                let timeout =
+                    try params.optionalInt("timeoutMs", in: 1...WireLimits.timeoutMs.upperBound).map {
+                        TimeAmount.milliseconds($0)
+                    } ?? defaultTimeout
                 return RPCRemainder { [headers, body] in
                     let response: InternalResponse
                     do {
                         response = try await ingress.request(
-                            app: app, service: service, method: method, path: path, headers: headers, body: body, timeout: timeout)
+                            app: app,
+                            service: service,
+                            method: method,
+                            path: path,
+                            headers: headers,
+                            body: body,
+                            timeout: timeout
+                        )
                     } catch {
                         throw RPCError(code: 2004, message: "Request failed: \(error)")
                     }

@@ -16,17 +16,27 @@ enum RouterMethods {
                 let waitMs = try params.optionalInt("waitMs", in: WireLimits.leaseWaitMs) ?? 0
                 let exclude = try params.optionalStringArray("exclude") ?? []
                 let outcome = try await CoreJSON.call { () async throws(CoreError) in
-                    try await broker.requestLease(app: app, service: service, slots: slots, wait: .milliseconds(waitMs), excluding: Set(exclude.map(SandboxID.init(rawValue:))))
+                    try await broker.requestLease(
+                        app: app,
+                        service: service,
+                        slots: slots,
+                        wait: .milliseconds(waitMs),
+                        excluding: Set(exclude.map(SandboxID.init(rawValue:)))
+                    )
                 }
                 switch outcome {
                 case .granted(let lease): return .answer(CoreJSON.lease(lease))
                 case .queued(let wait):
-                    return RPCRemainder { CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await wait.lease() }) }
+                    return RPCRemainder {
+                        CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await wait.lease() })
+                    }
                 }
             },
             .ordered("lease.renew", roles: [.router]) { call in
                 let id: LeaseID = try call.namedParams().id("lease")
-                return CoreJSON.lease(try await CoreJSON.call { () async throws(CoreError) in try await broker.renew(id) })
+                return CoreJSON.lease(
+                    try await CoreJSON.call { () async throws(CoreError) in try await broker.renew(id) }
+                )
             },
             .ordered("lease.release", roles: [.router]) { call in
                 await broker.release(try call.namedParams().id("lease"))
@@ -34,7 +44,10 @@ enum RouterMethods {
             },
             .ordered("lease.invalidate", roles: [.router]) { call in
                 let params = try call.namedParams()
-                await broker.invalidate(try params.id("lease"), reason: try params.optionalString("reason") ?? "unspecified")
+                await broker.invalidate(
+                    try params.id("lease"),
+                    reason: try params.optionalString("reason") ?? "unspecified"
+                )
                 return [:]
             },
             .sync("lease.watch", roles: [.router]) { call in

@@ -34,7 +34,9 @@ enum SchedulerMethods {
                 }
                 var reports: [SandboxReport] = []
                 for (index, raw) in list.enumerated() {
-                    guard let object = raw.objectValue else { throw RPCError.invalidParams("sandboxes[\(index)] must be an object") }
+                    guard let object = raw.objectValue else {
+                        throw RPCError.invalidParams("sandboxes[\(index)] must be an object")
+                    }
                     reports.append(try sandboxReport(RPCParams(members: object)))
                 }
                 let name = call.session.client.name
@@ -52,7 +54,11 @@ enum SchedulerMethods {
         let url = try params.optionalString("url")
         if state == .ready, url?.isEmpty ?? true { throw .invalidParams("a ready report needs the sandbox's url") }
         return SandboxReport(
-            sandbox: try params.id("sandbox"), pool: try params.id("pool"), state: state, url: url,
-            reason: try params.optionalString("reason"))
+            sandbox: try params.id("sandbox"),
+            pool: try params.id("pool"),
+            state: state,
+            url: url,
+            reason: try params.optionalString("reason")
+        )
     }
 }

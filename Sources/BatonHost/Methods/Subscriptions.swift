@@ -27,7 +27,9 @@ enum Subscriptions {
     }
 
     static func forward<Event: Sendable>(
-        _ stream: AsyncStream<Event>, to session: RPCSession, method: String,
+        _ stream: AsyncStream<Event>,
+        to session: RPCSession,
+        method: String,
         _ encode: @escaping @Sendable (Event) -> JSON
     ) {
         let id = number()
@@ -38,7 +40,10 @@ enum Subscriptions {
                     guard !Task.isCancelled else { return }
                     session.notify(method, encode(event))
                 }
-                perform(Self.book.withLockedValue { $0.streamEnded(session: session.id, method: method, handle: id) }, on: session)
+                perform(
+                    Self.book.withLockedValue { $0.streamEnded(session: session.id, method: method, handle: id) },
+                    on: session
+                )
             }
             return book.subscribed(session: session.id, method: method, handle: Forwarder(id: id, task: task))
         }

@@ -22,15 +22,30 @@ extension BatonHost {
             // First to start, so last to stop: after a handover, once requests in flight are done.
             HostPart(
                 name: "handover end",
-                stop: { if handover.handedOver { logger.info("handed over; requests in flight are done") } }),
-            HostPart(name: "drain timing", start: { [drainTimes, launcher] in drainTimes.follow(launcher.events) }, stop: { [drainTimes] in drainTimes.stop() }),
+                stop: { if handover.handedOver { logger.info("handed over; requests in flight are done") } }
+            ),
+            HostPart(
+                name: "drain timing",
+                start: { [drainTimes, launcher] in drainTimes.follow(launcher.events) },
+                stop: { [drainTimes] in drainTimes.stop() }
+            ),
         ]
         if let ingress {
             let inherited = inherited.withLockedValue { $0.http }
             parts.append(
                 HostPart(
-                    name: "ingress", reaching: ingressListening, start: { try await ingress.start(inheriting: inherited) },
-                    stop: { if handover.handedOver { await ingress.quiesce(deadline: handover.drain) } else { await ingress.stop() } }))
+                    name: "ingress",
+                    reaching: ingressListening,
+                    start: { try await ingress.start(inheriting: inherited) },
+                    stop: {
+                        if handover.handedOver {
+                            await ingress.quiesce(deadline: handover.drain)
+                        } else {
+                            await ingress.stop()
+                        }
+                    }
+                )
+            )
         }
         parts += [
             HostPart(
@@ -38,40 +53,62 @@ extension BatonHost {
                 stop: { [self] in
                     await releaseState()
                     handover.stateReleased.reach()
-                    if handover.handedOver { await handover.answered.reached() }  // before requests in flight end and the process exits
-                }),
-            HostPart(name: "launcher", start: { [launcher] in await launcher.start() }, stop: { [launcher] in await launcher.stop() }),
+                    // The next host hears it before requests in flight end and the process exits.
+                    if handover.handedOver { await handover.answered.reached() }
+                }
+            ),
+            HostPart(
+                name: "launcher",
+                start: { [launcher] in await launcher.start() },
+                stop: { [launcher] in await launcher.stop() }
+            ),
         ]
         let rpcServer = self.rpcServer
         let rpcInherited = inherited.withLockedValue { $0.rpc }
         parts.append(
             HostPart(
-                name: "rpc", reaching: rpcListening, start: { try await rpcServer.start(inheriting: rpcInherited) },
-                stop: { await rpcServer.stop(removingSocket: !handover.handedOver) }))
+                name: "rpc",
+                reaching: rpcListening,
+                start: { try await rpcServer.start(inheriting: rpcInherited) },
+                stop: { await rpcServer.stop(removingSocket: !handover.handedOver) }
+            )
+        )
         if let metrics {
             let inherited = inherited.withLockedValue { $0.metrics }
             parts.append(
                 HostPart(
-                    name: "metrics", reaching: metricsListening, start: { try await metrics.start(logger: logger, inheriting: inherited) },
-                    stop: { await metrics.stop() }))
+                    name: "metrics",
+                    reaching: metricsListening,
+                    start: { try await metrics.start(logger: logger, inheriting: inherited) },
+                    stop: { await metrics.stop() }
+                )
+            )
         }
         let launcher = self.launcher
         let stopsSandboxes = stopsSandboxesAtExit
         parts.append(
             PluginsService(
-                supervisor: plugins, socketListening: rpcListening,
+                supervisor: plugins,
+                socketListening: rpcListening,
                 beforeStopping: {
                     if stopsSandboxes && !handover.handedOver { await launcher.stopAllSandboxes(timeout: .seconds(30)) }
-                }))
+                }
+            )
+        )
         var configurations = parts.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if let stateDirectory {
             // Its end, when the next host asks this one to step down, shuts the group down.
             configurations.append(
                 ServiceGroupConfiguration.ServiceConfiguration(
                     service: HandoffService(
-                        handover: handover, path: handover.socketPath(in: stateDirectory), listeners: { [self] in listenersToHand() },
-                        logger: logger),
-                    successTerminationBehavior: .gracefullyShutdownGroup))
+                        handover: handover,
+                        path: handover.socketPath(in: stateDirectory),
+                        listeners: { [self] in listenersToHand() },
+                        logger: logger
+                    ),
+                    successTerminationBehavior: .gracefullyShutdownGroup
+                )
+            )
         }
         return configurations
     }

@@ -14,12 +14,15 @@ struct HandoffService: Service {
     func run() async throws {
         let handover = self.handover
         let server = try HandoffServer(
-            path: path, logger: logger, listeners: listeners,
+            path: path,
+            logger: logger,
+            listeners: listeners,
             stepDown: {
                 handover.stepDown()
                 await handover.stateReleased.reached()
             },
-            answered: { handover.answered.reach() })
+            answered: { handover.answered.reach() }
+        )
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await handover.stepDownAsked.reached() }
             group.addTask { try? await gracefulShutdown() }

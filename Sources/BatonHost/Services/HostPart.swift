@@ -10,7 +10,12 @@ struct HostPart: Service, CustomStringConvertible {
     let stop: @Sendable () async -> Void
 
     /// A part that listens, and says so once it is bound.
-    init(name: String, reaching listening: Milestone, start: @escaping @Sendable () async throws -> Void, stop: @escaping @Sendable () async -> Void) {
+    init(
+        name: String,
+        reaching listening: Milestone,
+        start: @escaping @Sendable () async throws -> Void,
+        stop: @escaping @Sendable () async -> Void
+    ) {
         self.name = name
         self.start = {
             try await start()
@@ -19,7 +24,11 @@ struct HostPart: Service, CustomStringConvertible {
         self.stop = stop
     }
 
-    init(name: String, start: @escaping @Sendable () async throws -> Void = {}, stop: @escaping @Sendable () async -> Void = {}) {
+    init(
+        name: String,
+        start: @escaping @Sendable () async throws -> Void = {},
+        stop: @escaping @Sendable () async -> Void = {}
+    ) {
         self.name = name
         self.start = start
         self.stop = stop

@@ -1,7 +1,8 @@
 import BatonJSON
-@testable import BatonRPC
 import NIOCore
 import NIOPosix
+
+@testable import BatonRPC
 
 /// A raw test client: it writes whatever bytes a test gives it and hands back the
 /// host's lines one at a time, so a test can send what no well-behaved client would.
@@ -30,7 +31,9 @@ final class LineClient: Sendable {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 64 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 64 << 20))
+                    )
                     try channel.pipeline.syncOperations.addHandler(collector.value)
                 }
             }

@@ -11,7 +11,9 @@ enum TestMethods {
             guard let minuend = values[0].intValue, let subtrahend = values[1].intValue else { break }
             return .int(minuend - subtrahend)
         case .object(let members)?:
-            guard let minuend = members["minuend"]?.intValue, let subtrahend = members["subtrahend"]?.intValue else { break }
+            guard let minuend = members["minuend"]?.intValue, let subtrahend = members["subtrahend"]?.intValue else {
+                break
+            }
             return .int(minuend - subtrahend)
         default:
             break
@@ -108,7 +110,8 @@ enum TestMethods {
 
     static var all: [RPCMethod] {
         [
-            subtract, sum, update, notifyHello, notifySum, getData, background, wait, open, flood, schedulerOnly, ping, failing,
+            subtract, sum, update, notifyHello, notifySum, getData, background, wait, open, flood, schedulerOnly, ping,
+            failing,
             append, journal, hold, held,
         ]
     }

@@ -1,7 +1,8 @@
-import BatonTestSupport
 import BatonJSON
-@testable import BatonRPC
+import BatonTestSupport
 import Logging
+
+@testable import BatonRPC
 
 /// Runs `body` against a real RPC server on a unix socket in a fresh private
 /// directory, and stops the server and removes the directory however `body` ends.
@@ -13,7 +14,9 @@ func withServer<T>(
     let directory = TemporaryDirectory()
     defer { directory.remove() }
     var configuration = RPCServerConfiguration(
-        socketPath: directory.file("rpc/host.sock"), host: RPCProgramInfo(name: "baton-test", version: "0"))
+        socketPath: directory.file("rpc/host.sock"),
+        host: RPCProgramInfo(name: "baton-test", version: "0")
+    )
     configure(&configuration)
     var logger = Logger(label: "test")
     logger.logLevel = .critical
@@ -32,5 +35,6 @@ func withServer<T>(
 /// The hello line a test client sends to open a session.
 func helloLine(role: String = "admin", id: Int = 0, token: String? = nil) -> String {
     let tokenMember = token.map { #","token":"\#($0)""# } ?? ""
-    return #"{"jsonrpc":"2.0","id":\#(id),"method":"host.hello","params":{"protocol":"baton/1","role":"\#(role)","client":{"name":"test","version":"1"}\#(tokenMember)}}"#
+    return
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"host.hello","params":{"protocol":"baton/1","role":"\#(role)","client":{"name":"test","version":"1"}\#(tokenMember)}}"#
 }

@@ -12,5 +12,9 @@ guard arguments.count == 2, let port = Int(arguments[1]) else {
     exit(2)
 }
 // One event loop, as Baton runs in the benchmark.
-let server = try await FixtureServer.start(name: "hello from the backend\n", port: port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1))
+let server = try await FixtureServer.start(
+    name: "hello from the backend\n",
+    port: port,
+    group: MultiThreadedEventLoopGroup(numberOfThreads: 1)
+)
 try await server.wait()

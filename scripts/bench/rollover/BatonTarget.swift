@@ -23,7 +23,13 @@ final class BatonTarget: RolloverTarget {
     /// system before its fix.
     static let unprotectedSettings = ["launcher.readinessGate": 0, "ingress.maxRetries": 0, "ingress.holdTimeoutMs": 0]
 
-    init(executable: String, appDirectory: String, workDirectory: String, settings: [String: Int] = [:], neverReadyWait: Duration) throws {
+    init(
+        executable: String,
+        appDirectory: String,
+        workDirectory: String,
+        settings: [String: Int] = [:],
+        neverReadyWait: Duration
+    ) throws {
         self.executable = executable
         deployFile = appDirectory + "/deploy.json"
         self.workDirectory = workDirectory
@@ -33,14 +39,22 @@ final class BatonTarget: RolloverTarget {
         port = try FreePort.pick()
         // The host refuses a socket in a directory others can enter.
         try FileManager.default.createDirectory(
-            atPath: workDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            atPath: workDirectory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
     }
 
     func start() async throws {
         let members = settings.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
-        try "{\"settings\": {\(members)}}".write(toFile: workDirectory + "/config.json", atomically: true, encoding: .utf8)
+        try "{\"settings\": {\(members)}}".write(
+            toFile: workDirectory + "/config.json",
+            atomically: true,
+            encoding: .utf8
+        )
         let arguments = [
-            "serve", "--socket", socket, "--http", "127.0.0.1:\(port)", "--state", stateDirectory, "--log-level", "warning",
+            "serve", "--socket", socket, "--http", "127.0.0.1:\(port)", "--state", stateDirectory, "--log-level",
+            "warning",
             "--config", workDirectory + "/config.json", "--stop-sandboxes-at-exit",
         ]
         let command = ChildCommand(command: executable, arguments: arguments, grace: .seconds(20))
@@ -52,7 +66,9 @@ final class BatonTarget: RolloverTarget {
                 await probe.close()
                 break
             }
-            guard ContinuousClock.now < deadline else { throw SwitchFailure(description: "baton serve did not start; see \(log)") }
+            guard ContinuousClock.now < deadline else {
+                throw SwitchFailure(description: "baton serve did not start; see \(log)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         _ = try await rollOver(to: "v1")
@@ -63,8 +79,14 @@ final class BatonTarget: RolloverTarget {
 
     func rollOver(to version: String) async throws -> RolloverStep {
         let outcome = try await deploy(try DeployFile.load(deployFile, version: version))
-        guard outcome.succeeded else { throw SwitchFailure(description: "deploy of \(version) failed: \(outcome.reason ?? "?")") }
-        return RolloverStep(version: version, readyAt: outcome.readyHeardAt, hostReadyToCutoverMs: outcome.readyToCutoverMs)
+        guard outcome.succeeded else {
+            throw SwitchFailure(description: "deploy of \(version) failed: \(outcome.reason ?? "?")")
+        }
+        return RolloverStep(
+            version: version,
+            readyAt: outcome.readyHeardAt,
+            hostReadyToCutoverMs: outcome.readyToCutoverMs
+        )
     }
 
     func deployNeverReady(version: String) async throws -> String {
@@ -72,7 +94,13 @@ final class BatonTarget: RolloverTarget {
         let timeoutMs = Int64(neverReadyWait.components.seconds * 1000)
         deploy = deploy.setting("readyTimeoutMs", to: .int(timeoutMs))
         let services = (deploy["services"]?.arrayValue ?? []).map { service in
-            service.setting("spec", to: service["spec"]!.setting("command", to: "python3").setting("args", to: ["-c", "import time; time.sleep(3600)"]))
+            service.setting(
+                "spec",
+                to: service["spec"]!.setting("command", to: "python3").setting(
+                    "args",
+                    to: ["-c", "import time; time.sleep(3600)"]
+                )
+            )
         }
         let started = ContinuousClock.now
         let outcome = try await self.deploy(deploy.setting("services", to: .array(services)))
@@ -81,7 +109,8 @@ final class BatonTarget: RolloverTarget {
             try await Task.sleep(for: neverReadyWait - took)
             return "the deploy \"succeeded\" at once: traffic went to sandboxes that never listen"
         }
-        return "the deploy failed after \(DeployProgress.milliseconds(took)) ms (\(outcome.reason ?? "?")); the old version kept serving"
+        return
+            "the deploy failed after \(DeployProgress.milliseconds(took)) ms (\(outcome.reason ?? "?")); the old version kept serving"
     }
 
     func stop() async {

@@ -32,7 +32,8 @@ struct Faults {
                     let victim = try sandboxPids().first!
                     kill(victim, SIGKILL)
                     return "pid \(victim) killed; the scheduler reports it failed and starts another"
-                })
+                }
+            )
             outcomes.append(
                 try await measure("kill -9 of the scheduler plugin") {
                     let before = try schedulerPid()
@@ -40,9 +41,11 @@ struct Faults {
                     kill(before, SIGKILL)
                     try await Task.sleep(for: after - .milliseconds(500))
                     let back = (try? schedulerPid()).map { "restarted as pid \($0)" } ?? "NOT restarted"
-                    let kept = try sandboxPids() == sandboxes ? "the same sandbox pids still serve" : "sandbox pids CHANGED"
+                    let kept =
+                        try sandboxPids() == sandboxes ? "the same sandbox pids still serve" : "sandbox pids CHANGED"
                     return "pid \(before) killed; \(back); \(kept)"
-                })
+                }
+            )
             outcomes.append(
                 try await measure("SIGSTOP of a ready sandbox for 4 s") {
                     let victim = try sandboxPids().first!
@@ -50,7 +53,8 @@ struct Faults {
                     try await Task.sleep(for: after)
                     kill(victim, SIGCONT)
                     return "pid \(victim) frozen, then resumed"
-                })
+                }
+            )
         } catch {
             say("  faults stopped: \(error)")
         }
@@ -76,15 +80,20 @@ struct Faults {
     /// The sandboxes the process scheduler has on record, by pid.
     private func sandboxPids() throws -> [Int32] {
         let path = target.stateDirectory + "/process-scheduler/sandboxes.json"
-        guard let data = FileManager.default.contents(atPath: path) else { throw SwitchFailure(description: "no \(path)") }
-        return try (JSON.parse(data)["sandboxes"]?.arrayValue ?? []).compactMap { $0["pid"]?.intValue.map { Int32($0) } }.sorted()
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SwitchFailure(description: "no \(path)")
+        }
+        return try (JSON.parse(data)["sandboxes"]?.arrayValue ?? []).compactMap {
+            $0["pid"]?.intValue.map { Int32($0) }
+        }.sorted()
     }
 
     /// The child of `baton serve` that runs the built-in scheduler.
     private func schedulerPid() throws -> Int32 {
         guard let host = target.pid else { throw SwitchFailure(description: "baton serve has no pid") }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            guard let pid = Int32(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
                 let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
             else { continue }
             let name = stat[stat.index(after: open)..<close]

@@ -43,7 +43,11 @@ final class HAProxySwitch: TrafficSwitch {
 
             """
         try config.write(toFile: directory + "/haproxy.cfg", atomically: true, encoding: .utf8)
-        let command = ChildCommand(command: "haproxy", arguments: ["-f", directory + "/haproxy.cfg"], grace: .seconds(5))
+        let command = ChildCommand(
+            command: "haproxy",
+            arguments: ["-f", directory + "/haproxy.cfg"],
+            grace: .seconds(5)
+        )
         let log = directory + "/output.log"
         process.withLockedValue { $0 = BackgroundChild(command, log: log) }
         guard await HelloBackend.waitAnswering(port: port, timeout: .seconds(10)) != nil else {
@@ -55,7 +59,8 @@ final class HAProxySwitch: TrafficSwitch {
         let old = live.withLockedValue { $0 }
         let new = old == "blue" ? "green" : "blue"
         let answer = try await command(
-            "set server app/\(new) addr 127.0.0.1 port \(backendPort); set server app/\(new) state ready; set server app/\(old) state maint")
+            "set server app/\(new) addr 127.0.0.1 port \(backendPort); set server app/\(new) state ready; set server app/\(old) state maint"
+        )
         guard !answer.contains("No such") && !answer.lowercased().contains("error") else {
             throw SwitchFailure(description: "HAProxy refused the switch: \(answer)")
         }
@@ -70,7 +75,9 @@ final class HAProxySwitch: TrafficSwitch {
     private func command(_ line: String) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(unixDomainSocketPath: adminSocket) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: line + "\n"))

@@ -21,8 +21,12 @@ final class HelloBackend: Sendable {
             neverReady
             ? ChildCommand(command: "python3", arguments: ["-c", "import time; time.sleep(3600)"], grace: .seconds(2))
             : ChildCommand(
-                command: "python3", arguments: ["-u", "app.py"], environment: ["PORT": String(port), "VERSION": version],
-                workingDirectory: appDirectory, grace: .seconds(2))
+                command: "python3",
+                arguments: ["-u", "app.py"],
+                environment: ["PORT": String(port), "VERSION": version],
+                workingDirectory: appDirectory,
+                grace: .seconds(2)
+            )
         process = BackgroundChild(command, log: logFile)
     }
 
@@ -53,7 +57,9 @@ final class HelloBackend: Sendable {
         defer { Task { await connection.close() } }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: hostHeader)
-        guard let response = try? await connection.request(.GET, path, headers: headers), response.status == 200 else { return nil }
+        guard let response = try? await connection.request(.GET, path, headers: headers), response.status == 200 else {
+            return nil
+        }
         return String(buffer: response.body)
     }
 }

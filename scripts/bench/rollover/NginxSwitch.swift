@@ -17,13 +17,18 @@ final class NginxSwitch: TrafficSwitch {
     init(directory: String) throws {
         self.directory = directory
         port = try FreePort.pick()
-        for sub in ["logs", "temp"] { try FileManager.default.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true) }
+        for sub in ["logs", "temp"] {
+            try FileManager.default.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
+        }
     }
 
     func start(backendPort: Int) async throws {
         try writeConfig(backendPort: backendPort)
         let command = ChildCommand(
-            command: "nginx", arguments: ["-p", directory + "/", "-c", directory + "/nginx.conf"], grace: .seconds(5))
+            command: "nginx",
+            arguments: ["-p", directory + "/", "-c", directory + "/nginx.conf"],
+            grace: .seconds(5)
+        )
         let log = directory + "/logs/output.log"
         master.withLockedValue { $0 = BackgroundChild(command, log: log) }
         guard await HelloBackend.waitAnswering(port: port, timeout: .seconds(10)) != nil else {

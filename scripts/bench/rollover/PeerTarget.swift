@@ -11,7 +11,14 @@ actor PeerTarget: RolloverTarget {
     private let neverReadyWait: Duration
     private var current: HelloBackend?
 
-    init(proxy: any TrafficSwitch, order: RolloverOrder, appDirectory: String, workDirectory: String, drain: Duration, neverReadyWait: Duration) {
+    init(
+        proxy: any TrafficSwitch,
+        order: RolloverOrder,
+        appDirectory: String,
+        workDirectory: String,
+        drain: Duration,
+        neverReadyWait: Duration
+    ) {
         self.proxy = proxy
         port = proxy.port
         self.order = order
@@ -78,14 +85,20 @@ actor PeerTarget: RolloverTarget {
 
     private func backend(_ version: String, neverReady: Bool = false) throws -> HelloBackend {
         try HelloBackend(
-            version: version, appDirectory: appDirectory, logFile: "\(workDirectory)/\(proxy.name)-\(version).log", neverReady: neverReady)
+            version: version,
+            appDirectory: appDirectory,
+            logFile: "\(workDirectory)/\(proxy.name)-\(version).log",
+            neverReady: neverReady
+        )
     }
 
     /// Until a request through the proxy is answered by `version` (the switch took effect).
     private func waitServed(_ version: String) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while await HelloBackend.answers(port: port, path: "/")?.hasPrefix("hello from \(version) ") != true {
-            guard ContinuousClock.now < deadline else { throw SwitchFailure(description: "\(proxy.name) never served \(version)") }
+            guard ContinuousClock.now < deadline else {
+                throw SwitchFailure(description: "\(proxy.name) never served \(version)")
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
     }

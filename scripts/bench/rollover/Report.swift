@@ -10,7 +10,9 @@ enum Report {
         for result in results {
             let (inside, outside) = result.rolloverLatency
             let failures = result.samples.compactMap(\.failure)
-            let seconds = Double(result.loadDuration.components.seconds) + Double(result.loadDuration.components.attoseconds) / 1e18
+            let seconds =
+                Double(result.loadDuration.components.seconds) + Double(result.loadDuration.components.attoseconds)
+                / 1e18
             let p99Out = LoadRecorder.percentile(outside, 0.99)
             let p99In = LoadRecorder.percentile(inside, 0.99)
             let ratio = p99Out.flatMap { out in p99In.map { String(format: "%.2f", $0 / out) } } ?? "–"
@@ -21,19 +23,26 @@ enum Report {
                     + "\(seconds > 0 ? String(Int(Double(result.samples.count) / seconds)) : "–") | \(failures.count) | \(byKind(failures)) | "
                     + "\(ms(LoadRecorder.percentile(outside, 0.5))) / \(ms(LoadRecorder.percentile(inside, 0.5))) | \(ms(p99Out)) / \(ms(p99In)) | \(ratio) | "
                     + "\(ms(outside.last)) / \(ms(inside.last)) | "
-                    + (cutovers.isEmpty ? "– (switched before ready)" : "\(ms(LoadRecorder.percentile(cutovers, 0.5))) / \(ms(cutovers.last))")
-                    + " | \(hostGate) |")
+                    + (cutovers.isEmpty
+                        ? "– (switched before ready)"
+                        : "\(ms(LoadRecorder.percentile(cutovers, 0.5))) / \(ms(cutovers.last))")
+                    + " | \(hostGate) |"
+            )
         }
         return lines
     }
 
     static func neverReady(_ results: [Scenario.Result]) -> [String] {
-        var lines = ["| target | order | requests | errors | errors by kind | took (ms) | what happened |", "|---|---|---|---|---|---|---|"]
+        var lines = [
+            "| target | order | requests | errors | errors by kind | took (ms) | what happened |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for result in results {
             let failures = result.neverReady.samples.compactMap(\.failure)
             lines.append(
                 "| \(result.name) | \(result.order) | \(result.neverReady.samples.count) | \(failures.count) | \(byKind(failures)) | "
-                    + "\(ms(result.neverReady.duration)) | \(result.neverReady.outcome) |")
+                    + "\(ms(result.neverReady.duration)) | \(result.neverReady.outcome) |"
+            )
         }
         return lines
     }
@@ -42,7 +51,9 @@ enum Report {
         var lines = ["| fault | requests | errors | errors by kind | what happened |", "|---|---|---|---|---|"]
         for outcome in outcomes {
             let failures = outcome.samples.compactMap(\.failure)
-            lines.append("| \(outcome.fault) | \(outcome.samples.count) | \(failures.count) | \(byKind(failures)) | \(outcome.note) |")
+            lines.append(
+                "| \(outcome.fault) | \(outcome.samples.count) | \(failures.count) | \(byKind(failures)) | \(outcome.note) |"
+            )
         }
         return lines
     }
@@ -59,7 +70,8 @@ enum Report {
     static func byKind(_ failures: [String]) -> String {
         var counts: [String: Int] = [:]
         for failure in failures { counts[kind(of: failure), default: 0] += 1 }
-        return counts.isEmpty ? "–" : counts.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        return counts.isEmpty
+            ? "–" : counts.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
     }
 
     static func kind(of failure: String) -> String {
@@ -79,6 +91,9 @@ enum Report {
 
     static func ms(_ duration: Duration?) -> String {
         guard let duration else { return "–" }
-        return String(format: "%.1f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+        return String(
+            format: "%.1f",
+            Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        )
     }
 }

@@ -18,7 +18,12 @@ struct Scenario {
 
         /// Starts this load on `port`; it runs until the task is cancelled.
         func start(port: Int, recorder: LoadRecorder) -> Task<Void, Never> {
-            var generator = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: "hello.localhost", recorder: recorder)
+            var generator = LoadGenerator(
+                host: "127.0.0.1",
+                port: port,
+                hostHeader: "hello.localhost",
+                recorder: recorder
+            )
             generator.getWorkers = getWorkers
             generator.postWorkers = postWorkers
             generator.putWorkers = putWorkers
@@ -41,8 +46,14 @@ struct Scenario {
 
     func run(say: (String) -> Void) async -> Result {
         var result = Result(
-            name: name, order: order, samples: [], rolloverLatency: ([], []), loadDuration: .zero, steps: [],
-            neverReady: ([], .zero, "not run"))
+            name: name,
+            order: order,
+            samples: [],
+            rolloverLatency: ([], []),
+            loadDuration: .zero,
+            steps: [],
+            neverReady: ([], .zero, "not run")
+        )
         do {
             try await target.start()
             let recorder = LoadRecorder()
@@ -55,7 +66,9 @@ struct Scenario {
                 let step = try await target.rollOver(to: "v\(index + 2)")
                 recorder.rollover(from: windowStart, to: .now)
                 result.steps.append(step)
-                if (index + 1) % 10 == 0 { say("  \(name) \(order): \(index + 1) rollovers, \(recorder.all.count) requests") }
+                if (index + 1) % 10 == 0 {
+                    say("  \(name) \(order): \(index + 1) rollovers, \(recorder.all.count) requests")
+                }
                 try await Task.sleep(for: pauseBetween)
             }
             try await Task.sleep(for: .seconds(1))
@@ -63,7 +76,9 @@ struct Scenario {
             await loading.value
             result.loadDuration = .now - started
             result.samples = recorder.all
-            result.rolloverLatency = (recorder.latencies(insideRollovers: true), recorder.latencies(insideRollovers: false))
+            result.rolloverLatency = (
+                recorder.latencies(insideRollovers: true), recorder.latencies(insideRollovers: false)
+            )
 
             let neverReadyRecorder = LoadRecorder()
             let neverReadyLoad = startLoad(neverReadyRecorder)
