@@ -44,9 +44,19 @@ let package = Package(
             name: "BatonRPC",
             dependencies: [
                 "BatonJSON",
+                "BatonListening",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "BatonListening",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -69,6 +79,7 @@ let package = Package(
             name: "BatonIngress",
             dependencies: [
                 "BatonCore",
+                "BatonListening",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -81,6 +92,7 @@ let package = Package(
         .target(
             name: "BatonHost",
             dependencies: [
+                "BatonListening",
                 "BatonProtocol",
                 "BatonProbe",
                 "BatonPlugins",

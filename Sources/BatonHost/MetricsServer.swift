@@ -1,5 +1,5 @@
+import BatonListening
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -11,7 +11,7 @@ public final class MetricsServer: Sendable {
     private let host: String
     private let port: Int
     private let group: any EventLoopGroup
-    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+    private let listener = Listener()
 
     init(registry: PrometheusCollectorRegistry, host: String, port: Int, group: any EventLoopGroup) {
         self.registry = registry
@@ -21,8 +21,8 @@ public final class MetricsServer: Sendable {
     }
 
     /// The port the listener is bound to, once started.
-    public var boundPort: Int? { channel.withLockedValue { $0?.localAddress?.port } }
-    var localAddress: SocketAddress? { channel.withLockedValue { $0?.localAddress } }
+    public var boundPort: Int? { listener.localAddress?.port }
+    var localAddress: SocketAddress? { listener.localAddress }
 
     func start(logger: Logger, inheriting inherited: Int32? = nil) async throws {
         let registry = self.registry
@@ -34,22 +34,15 @@ public final class MetricsServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry))
                 }
             }
-        let bound: any Channel
-        if let inherited {
-            bound = try await bootstrap.withBoundSocket(inherited).get()
-        } else {
-            bound = try await bootstrap.bind(host: host, port: port).get()
+        let (host, port) = (self.host, self.port)
+        let bound = try await listener.open(bootstrap, inheriting: inherited) { bootstrap in
+            try await bootstrap.bind(host: host, port: port).get()
         }
-        channel.withLockedValue { $0 = bound }
         logger.info("metrics listening", metadata: ["address": "\(host):\(bound.localAddress?.port ?? port)"])
     }
 
     func stop() async {
-        let bound = channel.withLockedValue { current in
-            defer { current = nil }
-            return current
-        }
-        try? await bound?.close()
+        await listener.close()
     }
 }
 

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonListening
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -58,13 +59,13 @@ final class PerEventLoop<Value>: Sendable {
 public final class IngressServer: Sendable {
     let context: IngressContext
     let group: any EventLoopGroup
-    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+    private let listener = Listener()
     /// Client connections, so that a handover can let them finish.
     private let connections = ClientConnections()
 
     /// The port the listener is bound to, once started.
-    public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
-    public var localAddress: SocketAddress? { channel.withLockedValue { $0?.localAddress } }
+    public var port: Int? { listener.localAddress?.port }
+    public var localAddress: SocketAddress? { listener.localAddress }
 
     /// An ingress with its own lease cache on `broker`, which it starts and stops with itself.
     public init(
@@ -129,13 +130,10 @@ public final class IngressServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }
-        let bound: any Channel
-        if let inherited {
-            bound = try await bootstrap.withBoundSocket(inherited).get()
-        } else {
-            bound = try await bootstrap.bind(host: context.configuration.host, port: context.configuration.port).get()
+        let configuration = context.configuration
+        let bound = try await listener.open(bootstrap, inheriting: inherited) { bootstrap in
+            try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         }
-        channel.withLockedValue { $0 = bound }
         let port = bound.localAddress?.port ?? context.configuration.port
         context.logger.info("ingress listening", metadata: ["address": "\(context.configuration.host):\(port)"])
         return port
@@ -145,26 +143,14 @@ public final class IngressServer: Sendable {
     /// `Connection: close`), closes keep-alive connections once idle, and returns when all
     /// client connections are closed or at `deadline`. For a host handing over to the next.
     public func quiesce(deadline: Duration) async {
-        guard
-            let bound = channel.withLockedValue({ current in
-                defer { current = nil }
-                return current
-            })
-        else { return }
-        try? await bound.close()
+        guard await listener.close() else { return }
         connections.quiesce()
         await connections.allClosed(within: deadline)
         await context.leases.stop()
     }
 
     public func stop() async {
-        guard
-            let bound = channel.withLockedValue({ current in
-                defer { current = nil }
-                return current
-            })
-        else { return await context.leases.stop() }
-        try? await bound.close()
+        await listener.close()
         await context.leases.stop()
     }
 }

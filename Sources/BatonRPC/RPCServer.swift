@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonListening
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -44,7 +45,9 @@ final class RPCServerState: Sendable {
 public final class RPCServer: Sendable {
     private let state: RPCServerState
     private let group: any EventLoopGroup
-    private let listener = NIOLockedValueBox<(channel: any Channel, inode: UInt64?)?>(nil)
+    private let listener = Listener()
+    /// The socket file this server made, so that it removes only its own.
+    private let socketInode = NIOLockedValueBox<UInt64?>(nil)
 
     public init(
         configuration: RPCServerConfiguration,
@@ -71,37 +74,29 @@ public final class RPCServer: Sendable {
             .childChannelInitializer { channel in
                 RPCServer.initialize(channel, state: state)
             }
-        let descriptor: Int32
-        if let inherited {
-            descriptor = inherited
-        } else {
+        try await listener.open(bootstrap, inheriting: inherited) { bootstrap in
             try UnixSocketFile.prepare(path)
-            descriptor = try UnixSocketFile.listen(path, backlog: 256)
+            return try await bootstrap.withBoundSocket(try UnixSocketFile.listen(path, backlog: 256)).get()
         }
-        let channel = try await bootstrap.withBoundSocket(descriptor).get()
-        listener.withLockedValue { $0 = (channel, UnixSocketFile.inode(of: path)) }
+        socketInode.withLockedValue { $0 = UnixSocketFile.inode(of: path) }
         state.logger.info("rpc socket listening", metadata: ["socket": "\(path)"])
     }
 
     /// Stops accepting, closes every connection and removes the socket file, unless the next
     /// host took it over (`removingSocket` false).
     public func stop(removingSocket: Bool = true) async {
-        guard
-            let (channel, inode) = listener.withLockedValue({ current in
-                defer { current = nil }
-                return current
-            })
-        else { return }
-        try? await channel.close()
+        guard await listener.close() else { return }
         for connection in state.openConnections {
             try? await connection.close()
         }
-        if removingSocket { UnixSocketFile.remove(state.configuration.socketPath, inode: inode) }
+        if removingSocket {
+            UnixSocketFile.remove(state.configuration.socketPath, inode: socketInode.withLockedValue { $0 })
+        }
         state.logger.info("rpc socket closed", metadata: ["socket": "\(state.configuration.socketPath)"])
     }
 
     /// Completes when the listening socket closes.
-    public var closed: EventLoopFuture<Void>? { listener.withLockedValue { $0?.channel.closeFuture } }
+    public var closed: EventLoopFuture<Void>? { listener.closed }
 
     private static func initialize(_ channel: any Channel, state: RPCServerState) -> EventLoopFuture<Void> {
         PeerCredentials.read(from: channel).flatMap { peer in
