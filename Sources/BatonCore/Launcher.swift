@@ -67,7 +67,6 @@ public actor Launcher {
     var store: any LauncherStore = EphemeralStore()
     /// Records changed since the last `commit()`, by key.
     var changed = ChangedRecords()
-    private var signalTask: Task<Void, Never>?
 
     /// Off only to show what a rollover without it looks like (the seed system before its
     /// fix): a deploy cuts over at once and the old pools stop at once, without draining.
@@ -91,20 +90,17 @@ public actor Launcher {
         self.schedulers = SchedulerDirectory(configuredDefault: defaultScheduler)
     }
 
-    /// Starts following the broker's readiness signals; call once.
-    public func start() {
-        guard signalTask == nil else { return }
-        let signals = broker.signals
-        signalTask = Task { [weak self] in
-            for await signal in signals {
-                await self?.handle(signal)
-                await self?.commit()
-            }
+    /// Follows the broker's readiness signals until cancelled; run once, by the launcher's
+    /// owner.
+    public func followSignals() async {
+        for await signal in broker.signals {
+            await handle(signal)
+            commit()
         }
     }
 
+    /// Cancels every deployment's timer.
     public func stop() {
-        signalTask?.cancel()
         for deployment in deployments.values { deployment.timer?.cancel() }
     }
 

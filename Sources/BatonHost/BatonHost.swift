@@ -115,6 +115,7 @@ public final class BatonHost: Sendable {
             environment: [
                 "BATON_SOCKET": Self.absolute(configuration.rpc.socketPath),
                 "BATON_STATE_DIR": Self.absolute(configuration.stateDirectory),
+                "BATON_HOST_PID": "\(getpid())",
             ],
             token: { role in RPCRole(rawValue: role).flatMap { tokens[$0] } },
             logger: logger

@@ -105,7 +105,6 @@ public final class IngressServer: Sendable {
         let context = self.context
         let tunnels = context.tunnels
         context.leases.onRevocation { tunnels.revoked($0) }
-        context.leases.start()
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -146,11 +145,15 @@ public final class IngressServer: Sendable {
         guard await listener.close() else { return }
         connections.quiesce()
         await connections.allClosed(within: deadline)
-        await context.leases.stop()
     }
 
     public func stop() async {
         await listener.close()
-        await context.leases.stop()
+    }
+
+    /// Keeps the leases of the requests it serves until cancelled (after `stop` or
+    /// `quiesce`), then gives them back.
+    public func maintainLeases() async {
+        await context.leases.run()
     }
 }

@@ -41,7 +41,6 @@ public final class LeaseCache: Sendable {
     private let logger: Logger
     private let metrics: IngressMetrics
     private let entries = NIOLockedValueBox(Shelf())
-    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
     private let revocationListeners = NIOLockedValueBox<[@Sendable ([LeaseID]) -> Void]>([])
     /// Response header timeouts in a row, per sandbox.
     private let timeouts = NIOLockedValueBox<[SandboxID: Int]>([:])
@@ -78,26 +77,28 @@ public final class LeaseCache: Sendable {
         revocationListeners.withLockedValue { $0.append(action) }
     }
 
-    /// Starts following revocations and renewing leases in use.
-    public func start() {
-        // Held until `stop()` cancels it, like the maintenance loop.
-        let follow = Task { [self] in
-            let bus = broker.revocations
-            await Self.followRevocations(subscribe: { bus.subscribe() }) { ids, reason in
-                self.revoked(ids, reason: reason)
-            } resync: {
-                await self.resynchronise()
-            }
-        }
+    /// Follows revocations and renews the leases in use until cancelled, then gives every
+    /// lease back; run by the ingress that owns the cache, for as long as it serves.
+    public func run() async {
         let interval = maintenanceInterval
         let clock = self.clock
-        let maintain = Task { [weak self] in
-            while !Task.isCancelled {
-                do { try await clock.sleep(until: clock.now + interval) } catch { return }
-                await self?.maintain()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                let bus = broker.revocations
+                await Self.followRevocations(subscribe: { bus.subscribe() }) { ids, reason in
+                    self.revoked(ids, reason: reason)
+                } resync: {
+                    await self.resynchronise()
+                }
+            }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    do { try await clock.sleep(until: clock.now + interval) } catch { return }
+                    await maintain()
+                }
             }
         }
-        tasks.withLockedValue { $0 = [follow, maintain] }
+        await releaseAll()
     }
 
     /// Follows the broker's revocations until cancelled. A stream that ends because this
@@ -133,8 +134,7 @@ public final class LeaseCache: Sendable {
         for listener in revocationListeners.withLockedValue({ $0 }) { listener(Array(ids)) }
     }
 
-    public func stop() async {
-        for task in tasks.withLockedValue({ $0 }) { task.cancel() }
+    private func releaseAll() async {
         let all = entries.withLockedValue { shelf -> [Entry] in
             defer { shelf.leases = [:] }
             return shelf.leases.values.flatMap(\.values)

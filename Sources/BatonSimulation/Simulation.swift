@@ -168,15 +168,15 @@ struct SimulatedHost {
         do { try await launcher.restore(from: store) } catch {
             fatalError("the simulated store failed to load: \(error)")
         }
-        await launcher.start()
         let cache = LeaseCache(broker: broker, clock: clock, slotsPerLease: 2, logger: logger)
-        cache.start()
         let desired = Inbox<DesiredUpdate>()
         let events = Inbox<CoreEvent>()
         let eventStream = launcher.events.subscribe()
         let (_, snapshot, updates) = await launcher.subscribeScheduler(name: "sim")
         // Held in `followers` and cancelled by `stop()`: they outlive this boot function.
         let followers = [
+            Task { await launcher.followSignals() },
+            Task { await cache.run() },
             Task { for await update in updates { desired.put(update) } },
             Task { for await event in eventStream { events.put(event) } },
         ]
@@ -193,7 +193,7 @@ struct SimulatedHost {
 
     func stop() async {
         for follower in followers { follower.cancel() }
-        await cache.stop()
+        for follower in followers { await follower.value }  // the cache gives its leases back
         await launcher.stop()
     }
 }

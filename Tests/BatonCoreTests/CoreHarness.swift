@@ -43,7 +43,8 @@ struct CoreHarness {
         broker = LeaseBroker(clock: clock, probe: probe, logger: logger)
         launcher = Launcher(broker: broker, clock: clock, defaultScheduler: defaultScheduler, logger: logger)
         if let store { try await launcher.restore(from: store) }
-        await launcher.start()
+        let launcher = self.launcher
+        Task { await launcher.followSignals() }  // ends with the test process: a harness lives for one test
     }
 
     func deploy(

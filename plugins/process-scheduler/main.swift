@@ -77,34 +77,41 @@ let link = HostLink(
 /// leaves its sandboxes running.
 struct SchedulerService: Service {
     func run() async throws {
-        let delivering = Task { await reporter.run(logger: logger) }
-        await supervisor.adoptRecorded()
-        let linking = Task { await link.run() }
-        let orphaned = Task { await Self.exitWhenOrphaned() }
-        try? await gracefulShutdown()
-        orphaned.cancel()
-        let left = await supervisor.leaveRunning()
-        logger.info(
-            "exiting; sandboxes keep running for the next scheduler to adopt",
-            metadata: ["sandboxes": "\(left)"]
-        )
-        lock.release()
-        // The last reports get a moment; a host that no longer reads does not keep this
-        // process alive.
-        Task.detached {
-            try? await Task.sleep(for: .seconds(3))
-            exit(0)
+        await withTaskGroup(of: Void.self) { group in
+            // Delivery and the link to the host live until the last reports are out.
+            group.addTask { await reporter.run(logger: logger) }
+            await supervisor.adoptRecorded()
+            group.addTask { await link.run() }
+            await withTaskGroup(of: Void.self) { watch in
+                watch.addTask { await Self.exitWhenOrphaned() }
+                try? await gracefulShutdown()
+                watch.cancelAll()
+            }
+            let left = await supervisor.leaveRunning()
+            logger.info(
+                "exiting; sandboxes keep running for the next scheduler to adopt",
+                metadata: ["sandboxes": "\(left)"]
+            )
+            lock.release()
+            // The last reports get a moment; a host that no longer reads does not keep this
+            // process alive. Detached, since nothing may wait for it: a report stuck on a host
+            // that does not answer ignores cancellation, and only this exit ends the process.
+            Task.detached {
+                try? await Task.sleep(for: .seconds(3))
+                exit(0)
+            }
+            reporter.finish()
+            await group.next()  // delivery ends first: the link never returns by itself
+            group.cancelAll()
         }
-        reporter.finish()
-        await delivering.value
-        linking.cancel()
-        await linking.value
     }
 
     /// A scheduler whose host was killed would otherwise linger beside the one the next host
-    /// starts: when its parent changes, it takes itself down like on SIGTERM.
+    /// starts: once its parent is not the host (`BATON_HOST_PID`), it takes itself down like on
+    /// SIGTERM. The host's pid comes from the host, not from `getppid()` at start: a host killed
+    /// while it started this scheduler leaves it with a parent that is already another process.
     static func exitWhenOrphaned() async {
-        let parent = getppid()
+        let parent = environment["BATON_HOST_PID"].flatMap { pid_t($0) } ?? getppid()
         guard parent > 1 else { return }
         while !Task.isCancelled, getppid() == parent {
             try? await Task.sleep(for: .milliseconds(250))

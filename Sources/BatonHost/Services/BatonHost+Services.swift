@@ -26,8 +26,7 @@ extension BatonHost {
             ),
             HostPart(
                 name: "drain timing",
-                start: { [drainTimes, launcher] in drainTimes.follow(launcher.events) },
-                stop: { [drainTimes] in drainTimes.stop() }
+                serve: { [drainTimes, launcher] in await drainTimes.run(following: launcher.events) }
             ),
         ]
         if let ingress {
@@ -37,6 +36,7 @@ extension BatonHost {
                     name: "ingress",
                     reaching: ingressListening,
                     start: { try await ingress.start(inheriting: inherited) },
+                    serve: { await ingress.maintainLeases() },
                     stop: {
                         if handover.handedOver {
                             await ingress.quiesce(deadline: handover.drain)
@@ -59,7 +59,7 @@ extension BatonHost {
             ),
             HostPart(
                 name: "launcher",
-                start: { [launcher] in await launcher.start() },
+                serve: { [launcher] in await launcher.followSignals() },
                 stop: { [launcher] in await launcher.stop() }
             ),
         ]
