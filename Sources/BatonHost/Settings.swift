@@ -49,7 +49,9 @@ public struct SettingRefused: Error, Sendable, CustomStringConvertible {
 extension Setting {
     private static let most = Int64(Int32.max)
 
-    private static func count(
+    /// A count or a size, kept as an `Int` in the configuration.
+    private static func integer(
+        _ unit: Unit,
         _ name: String,
         _ range: ClosedRange<Int64>,
         _ help: String,
@@ -57,23 +59,7 @@ extension Setting {
     ) -> Setting {
         Setting(
             name: name,
-            unit: .count,
-            range: range,
-            help: help,
-            read: { Int64($0[keyPath: path]) },
-            write: { $0[keyPath: path] = Int($1) }
-        )
-    }
-
-    private static func bytes(
-        _ name: String,
-        _ range: ClosedRange<Int64>,
-        _ help: String,
-        _ path: any WritableKeyPath<HostConfiguration, Int> & Sendable
-    ) -> Setting {
-        Setting(
-            name: name,
-            unit: .bytes,
+            unit: unit,
             range: range,
             help: help,
             read: { Int64($0[keyPath: path]) },
@@ -99,25 +85,29 @@ extension Setting {
 
     /// Every setting, in the order `baton settings` and the README list them.
     public static let all: [Setting] = [
-        bytes(
+        integer(
+            .bytes,
             "rpc.maxLineBytes",
             1...most,
             "Longest RPC line; a longer one gets -32006 and is skipped.",
             \.rpc.maxLineBytes
         ),
-        count(
+        integer(
+            .count,
             "rpc.maxConnections",
             1...65_536,
             "Most RPC connections open at once; more get -32008 and are closed.",
             \.rpc.maxConnections
         ),
-        count(
+        integer(
+            .count,
             "rpc.maxInFlight",
             1...65_536,
             "Most calls running at once per RPC connection; reading pauses at the limit.",
             \.rpc.maxInFlight
         ),
-        count(
+        integer(
+            .count,
             "rpc.outboundQueue",
             1...most,
             "Notifications queued for a client that does not read before it is disconnected.",
@@ -160,13 +150,15 @@ extension Setting {
             write: { $0.handoverDrain = .milliseconds($1) }
         ),
         time("ingress.connectTimeoutMs", 1...most, "Connect timeout to a sandbox.", \.ingressSettings.connectTimeout),
-        count(
+        integer(
+            .count,
             "ingress.maxRetries",
             0...16,
             "Retries after the first try, where a retry is safe.",
             \.ingressSettings.maxRetries
         ),
-        bytes(
+        integer(
+            .bytes,
             "ingress.replayBufferBytes",
             0...most,
             "Request body bytes kept so the request can be retried.",
@@ -178,7 +170,8 @@ extension Setting {
             "How long a request waits for a ready sandbox before 503.",
             \.ingressSettings.holdTimeout
         ),
-        count(
+        integer(
+            .count,
             "ingress.holdQueueDepth",
             0...most,
             "Requests of one app waiting for a sandbox at once; more get 503.",
@@ -202,7 +195,8 @@ extension Setting {
             "Idle keep-alive client connections are closed after this.",
             \.ingressSettings.idleTimeout
         ),
-        bytes(
+        integer(
+            .bytes,
             "ingress.maxHeaderBytes",
             1...most,
             "Largest request head; a larger one gets 431.",
@@ -216,7 +210,8 @@ extension Setting {
             read: { $0.ingressSettings.maxBodyBytes },
             write: { $0.ingressSettings.maxBodyBytes = $1 }
         ),
-        count(
+        integer(
+            .count,
             "ingress.leaseSlots",
             1...65_536,
             "Requests one lease of the ingress carries at once.",
