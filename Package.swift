@@ -62,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "BatonProtocol",
-            dependencies: ["BatonJSON"],
+            dependencies: ["BatonJSON", "BatonRPC"],
             swiftSettings: strict
         ),
         .target(

@@ -37,10 +37,3 @@ public struct SystemClock: CoreClock {
         try await Task.sleep(until: origin + deadline.sinceStart, clock: .continuous)
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, as the wire and the settings count time.
-    public var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}

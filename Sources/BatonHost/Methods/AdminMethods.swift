@@ -8,7 +8,7 @@ enum AdminMethods {
     static func all(launcher: Launcher, clock: any CoreClock) -> [RPCMethod] {
         [
             .waiting("app.deploy", roles: [.admin]) { call in
-                let request = try CoreJSON.deployRequest(try call.namedParams())
+                let request = try DeployRequest(params: try call.namedParams())
                 let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
                 return RPCRemainder {
                     try await durable(launcher)

@@ -19,61 +19,6 @@ enum CoreJSON {
         do { return try await body() } catch { throw rpcError(error) }
     }
 
-    static func deployRequest(_ params: RPCParams) throws(RPCError) -> DeployRequest {
-        let app: AppName = try params.id("app")
-        let version = try params.optionalString("version") ?? ""
-        guard let rawServices = params.members["services"] else {
-            throw .invalidParams("missing array member \"services\"")
-        }
-        guard let list = rawServices.arrayValue else {
-            throw .invalidParams("member \"services\" must be an array, not \(rawServices.typeName)")
-        }
-        var services: [ServiceSpec] = []
-        for (index, raw) in list.enumerated() {
-            guard let object = raw.objectValue else { throw .invalidParams("services[\(index)] must be an object") }
-            services.append(try service(RPCParams(members: object), index: index))
-        }
-        var onTimeout = TimeoutPolicy.rollback
-        if let raw = try params.optionalString("onTimeout") {
-            guard let policy = TimeoutPolicy(rawValue: raw) else {
-                throw .invalidParams("onTimeout must be \"rollback\" or \"proceed\", not \"\(raw)\"")
-            }
-            onTimeout = policy
-        }
-        return DeployRequest(
-            app: app,
-            version: version,
-            services: services,
-            readyTimeout: try params.optionalInt("readyTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
-                ?? DeployRequest.defaultReadyTimeout,
-            drainTimeout: try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
-                ?? DeployRequest.defaultDrainTimeout,
-            onTimeout: onTimeout
-        )
-    }
-
-    private static func service(_ params: RPCParams, index: Int) throws(RPCError) -> ServiceSpec {
-        let spec = params.members["spec"] ?? .object([:])
-        guard case .object = spec else { throw .invalidParams("services[\(index)].spec must be an object") }
-        var health: HealthCheck?
-        if params.members["health"] != nil && params.members["health"] != .null {
-            let path = try params.object("health").string("path")
-            guard path.hasPrefix("/") else { throw .invalidParams("services[\(index)].health.path must start with /") }
-            health = HealthCheck(path: path)
-        }
-        return ServiceSpec(
-            name: try params.optionalString("name") ?? "",
-            instances: Int(try params.optionalInt("instances", in: WireLimits.instances) ?? 1),
-            spec: spec,
-            health: health,
-            minReady: try params.optionalInt("minReady", in: WireLimits.instances).map(Int.init),
-            scheduler: try params.optionalString("scheduler"),
-            slotsPerSandbox: Int(
-                try params.optionalInt("slots", in: WireLimits.slots) ?? Int64(ServiceSpec.defaultSlotsPerSandbox)
-            )
-        )
-    }
-
     static func lease(_ lease: Lease) -> JSON {
         [
             "lease": .id(lease.id), "url": .string(lease.url), "sandbox": .id(lease.sandbox),
@@ -150,21 +95,5 @@ enum CoreJSON {
         ]
         object["activeVersion"] = status.activeVersion.map(JSON.string) ?? .null
         return .object(object)
-    }
-}
-
-extension JSON {
-    /// An identifier goes on the wire as its raw string.
-    static func id<Kind>(_ value: Identifier<Kind>) -> JSON {
-        .string(value.rawValue)
-    }
-}
-
-extension RPCParams {
-    func id<Kind>(
-        _ name: String,
-        as type: Identifier<Kind>.Type = Identifier<Kind>.self
-    ) throws(RPCError) -> Identifier<Kind> {
-        Identifier(try string(name))
     }
 }

@@ -1,5 +1,3 @@
-import BatonProtocol
-
 /// The range of every number and the shape of every name the core takes from outside,
 /// declared once: the protocol's parsers quote them in their errors, and the core checks
 /// them again before anything is applied or stored, so no arithmetic on a deadline can

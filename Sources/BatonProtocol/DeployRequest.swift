@@ -1,5 +1,4 @@
 import BatonJSON
-import BatonProtocol
 
 /// One service of a version: what to run (`spec`, opaque to the host and passed to the
 /// scheduler), how many, and how readiness is judged.
@@ -37,27 +36,6 @@ public struct ServiceSpec: Sendable, Hashable {
 
     /// Sandboxes that must be ready for this service to count as ready.
     public var quorum: Int { min(max(minReady ?? instances, 1), instances) }
-
-    /// What makes two services run the same thing: a pool is shared by every version
-    /// whose service has the same identity.
-    var poolIdentity: PoolIdentity {
-        PoolIdentity(
-            service: name,
-            spec: spec,
-            healthPath: health?.path,
-            scheduler: scheduler,
-            slotsPerSandbox: slotsPerSandbox
-        )
-    }
-}
-
-/// JSON objects compare equal in any member order, so key order in a spec does not split pools.
-struct PoolIdentity: Hashable {
-    var service: String
-    var spec: JSON
-    var healthPath: String?
-    var scheduler: String?
-    var slotsPerSandbox: Int
 }
 
 /// What to do when a version does not become ready in time.
