@@ -71,7 +71,9 @@ struct PythonRouterTests {
                 let used = try await TestHTTPClient.send(port: port, host: "shop.test").body
                 let dead = used == "first" ? first : second
                 await dead.stop()
-                let held = HeldPort(dead.port)  // its address must not answer again for another test
+                // Its address must not answer again, for another test's listener, while this
+                // test waits for the host to find it dead.
+                let held = try #require(await HeldPort.once(dead.port))
                 defer { withExtendedLifetime(held) {} }
                 for _ in 0..<4 {
                     let answer = try await TestHTTPClient.send(port: port, host: "shop.test")

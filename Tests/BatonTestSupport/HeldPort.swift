@@ -31,6 +31,17 @@ public final class HeldPort: Sendable {
         descriptor = fd
     }
 
+    /// Holds `port` once the connections of the server that let it go have closed (a socket
+    /// still connected on it stands in the way of the bind), trying for up to `seconds`.
+    public static func once(_ port: Int, within seconds: Int = 10) async -> HeldPort? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if let held = HeldPort(port) { return held }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
     deinit {
         close(descriptor)
     }
