@@ -141,6 +141,7 @@ let package = Package(
             name: "BatonContract",
             dependencies: [
                 "BatonJSON",
+                "BatonProtocol",
                 "BatonLoad",
                 "BatonRPC",
                 "BatonPlugins",

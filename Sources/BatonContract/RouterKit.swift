@@ -1,5 +1,6 @@
 import BatonJSON
 import BatonPlugins
+import BatonProtocol
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -122,11 +123,16 @@ public struct RouterKit: Sendable {
                 state.next += 1
                 let id = "l-\(state.next)"
                 state.issued[id] = sandbox
-                return [
-                    "lease": .string(id), "url": .string(url), "sandbox": .string(sandbox), "app": "kit",
-                    "version": "v1", "service": "web",
-                    "slots": 4, "ttlMs": 30_000,
-                ]
+                return LeaseMessage(
+                    lease: id,
+                    url: url,
+                    sandbox: sandbox,
+                    app: "kit",
+                    version: "v1",
+                    service: "web",
+                    slots: 4,
+                    ttlMs: 30_000
+                ).json
             }
         }
 

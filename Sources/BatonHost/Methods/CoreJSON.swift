@@ -20,11 +20,16 @@ enum CoreJSON {
     }
 
     static func lease(_ lease: Lease) -> JSON {
-        [
-            "lease": .id(lease.id), "url": .string(lease.url), "sandbox": .id(lease.sandbox),
-            "app": .id(lease.app), "version": .string(lease.version), "service": .string(lease.service),
-            "slots": .int(Int64(lease.slots)), "ttlMs": .int(lease.ttl.milliseconds),
-        ]
+        LeaseMessage(
+            lease: lease.id.rawValue,
+            url: lease.url,
+            sandbox: lease.sandbox.rawValue,
+            app: lease.app.rawValue,
+            version: lease.version,
+            service: lease.service,
+            slots: lease.slots,
+            ttlMs: lease.ttl.milliseconds
+        ).json
     }
 
     static func desiredPool(_ pool: DesiredPool) -> JSON {
