@@ -1,4 +1,5 @@
 import BatonRPC
+import BatonTestSupport
 import Foundation
 import NIOConcurrencyHelpers
 import Subprocess
@@ -42,15 +43,35 @@ enum BatonProcess {
             .appendingPathComponent(relative).path
     }
 
-    /// Runs `baton ARGS` to completion and returns its exit code and output.
+    /// Runs `baton ARGS` to completion and returns its exit code and output. The output goes
+    /// to files read after the exit, not through Subprocess's collecting pipes, which dropped
+    /// all of it now and then when many tests ran processes at once (two runs saw `exited(1)`
+    /// with empty stdout and stderr; swiftlang/swift-subprocess#96 reports dropped output).
     static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (outPath, errPath) = (directory.file("stdout"), directory.file("stderr"))
+        let out = try FileDescriptor.open(
+            FilePath(outPath),
+            .writeOnly,
+            options: [.create, .truncate],
+            permissions: .ownerReadWrite
+        )
+        let err = try FileDescriptor.open(
+            FilePath(errPath),
+            .writeOnly,
+            options: [.create, .truncate],
+            permissions: .ownerReadWrite
+        )
         let result = try await Subprocess.run(
             .path(executable),
             arguments: Arguments(arguments.first == "serve" ? withState(arguments) : arguments),
-            output: .string(limit: 1 << 20),
-            error: .string(limit: 1 << 20)
+            output: .fileDescriptor(out, closeAfterSpawningProcess: true),
+            error: .fileDescriptor(err, closeAfterSpawningProcess: true)
         )
-        return (result.terminationStatus, result.standardOutput, result.standardError)
+        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return (result.terminationStatus, stdout, stderr)
     }
 
     /// `baton serve` keeps its state in the user's state directory unless told otherwise; a
