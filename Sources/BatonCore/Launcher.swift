@@ -327,7 +327,7 @@ public actor Launcher {
         let (stream, continuation) = AsyncStream.makeStream(of: DesiredUpdate.self)
         let id = schedulers.add(name: name, continuation: continuation)
         continuation.onTermination = { [weak self] _ in
-            Task { await self?.unsubscribeScheduler(id) }
+            Task { await self?.unsubscribeScheduler(id) }  // a termination handler cannot await the actor
         }
         let snapshot = pools.values.filter { schedulers.owner(of: $0.spec) == name }.sorted { $0.id < $1.id }.map(
             desiredPool
@@ -416,6 +416,7 @@ public actor Launcher {
             }
         let clock = self.clock
         let wake = clock.now + after
+        // Owned by the deployment's record: replaced or cancelled by its next `wake` or `stopTimer`.
         deployments[id]?.timer = Task { [weak self] in
             do { try await clock.sleep(until: wake) } catch { return }
             guard let self else { return }

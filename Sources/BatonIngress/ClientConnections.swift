@@ -52,6 +52,7 @@ final class ClientConnections: Sendable {
                 return state.nextWaiter
             }
             guard let id else { return continuation.resume() }
+            // The deadline of one waiter, which resumes it once; its end cancels nothing else.
             Task { [self] in
                 try? await Task.sleep(for: limit)
                 state.withLockedValue { $0.waiting.removeValue(forKey: id) }?.resume()

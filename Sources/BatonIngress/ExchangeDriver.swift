@@ -265,6 +265,7 @@ final class ExchangeDriver {
         on loop: any EventLoop,
         then: NIOLoopBound<() -> Void>
     ) {
+        // From the event loop to the cache's actor calls; `then` brings the answer back to the loop.
         Task {
             await cache.invalidate(lease, reason: reason)
             loop.execute { then.value() }

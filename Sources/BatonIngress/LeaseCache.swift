@@ -210,6 +210,7 @@ public final class LeaseCache: Sendable {
             )
             return id
         }
+        // Event-loop code asked: it gets the answer back on its loop through `then`.
         Task {
             let result = await Self.outcome { () async throws(CoreError) in
                 try await self.checkoutNew(app: app, service: service, wait: wait, excluding: excluding)
@@ -234,7 +235,7 @@ public final class LeaseCache: Sendable {
     /// The lease now carries a long-lived stream (see `LeaseBroker.markStream`).
     package func markStream(_ lease: Lease) {
         let broker = self.broker
-        Task { await broker.markStream(lease.id) }
+        Task { await broker.markStream(lease.id) }  // called on an event loop, which must not await the actor
     }
 
     /// Gives back the slot a request held, or hands it straight to a request waiting for one.
@@ -261,7 +262,7 @@ public final class LeaseCache: Sendable {
             handover.deliver(lease)
         } else if release {
             let broker = self.broker
-            Task { await broker.release(lease.id) }
+            Task { await broker.release(lease.id) }  // from an event loop: a hop to the actor, nothing waits for it
         }
     }
 
@@ -320,7 +321,7 @@ public final class LeaseCache: Sendable {
         }
         for id in idle {
             let broker = self.broker
-            Task { await broker.release(id) }
+            Task { await broker.release(id) }  // from under the lock: a hop to the actor, nothing waits for it
         }
     }
 

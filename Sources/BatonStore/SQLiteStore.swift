@@ -148,6 +148,7 @@ public final class SQLiteStore: LauncherStore {
             queue.writing = true
             return true
         }
+        // The one writer while changes are queued; `flush` and `close` wait for what it writes.
         if start { Task { await writeAll() } }
     }
 
