@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 
 /// Submits one deploy and follows its events until it is done, failed or superseded,
@@ -42,9 +43,9 @@ public struct DeployProgress: Sendable {
         let client = try await HostSession.open(socket: socket, tokenFile: tokenFile, name: "baton-deploy")
         defer { Task { await client.close() } }
         // Watch first, so no event of this deploy is missed.
-        _ = try await client.call("events.watch", ["apps": [.string(app)]])
+        _ = try await client.call(.eventsWatch, ["apps": [.string(app)]])
         let started = ContinuousClock.now
-        let deployment = try await client.call("app.deploy", deploy)["deployment"]?.stringValue ?? "?"
+        let deployment = try await client.call(.appDeploy, deploy)["deployment"]?.stringValue ?? "?"
         say("deploy \(deployment): \(app) \(version)")
         var cutover: Duration?
         var lastReadyMs: Int64?
@@ -61,32 +62,32 @@ public struct DeployProgress: Sendable {
                 readyHeardAt: readyHeardAt
             )
         }
-        for await notification in client.notifications where notification.method == "event" {
-            guard let event = notification.params, let type = event["type"]?.stringValue else { continue }
+        for await notification in client.notifications where notification.is(.event) {
+            guard let event = notification.params.flatMap(EventMessage.init(json:)) else { continue }
             let elapsed = ContinuousClock.now - started
-            let own = event["deployment"]?.stringValue == deployment
-            let detail = [event["service"], event["pool"], event["sandbox"], event["reason"]].compactMap {
-                $0?.stringValue
-            }.joined(separator: " ")
-            if type == "sandbox.ready", event["version"]?.stringValue == version {
-                lastReadyMs = event["time"]?.intValue
+            let own = event.deployment?.rawValue == deployment
+            let ofVersion = event.version == version
+            let detail = [event.service, event.pool?.rawValue, event.sandbox?.rawValue, event.reason].compactMap { $0 }
+                .joined(separator: " ")
+            let type = event.type.rawValue
+            if event.type == .sandboxReady, ofVersion {
+                lastReadyMs = event.timeMs
                 if cutover == nil { readyHeardAt = .now }
             }
-            switch type {
-            case "sandbox.ready" where event["version"]?.stringValue == version,
-                "sandbox.failed" where event["version"]?.stringValue == version,
-                "pool.created" where own, "sandbox.draining" where own, "pool.scaled_down" where own:
+            switch event.type {
+            case .sandboxReady where ofVersion, .sandboxFailed where ofVersion, .poolCreated where own,
+                .sandboxDraining where own, .poolScaledDown where own:
                 say("  \(Self.milliseconds(elapsed)) ms  \(type)  \(detail)")
-            case "deploy.cutover" where own:
+            case .deployCutover where own:
                 cutover = elapsed
-                readyToCutoverMs = lastReadyMs.flatMap { ready in event["time"]?.intValue.map { $0 - ready } }
+                readyToCutoverMs = lastReadyMs.map { event.timeMs - $0 }
                 say("  \(Self.milliseconds(elapsed)) ms  \(type): traffic now goes to \(version)")
                 if untilCutover { return outcome(succeeded: true, total: elapsed) }
-            case "deploy.done" where own:
+            case .deployDone where own:
                 say("  \(Self.milliseconds(elapsed)) ms  done")
                 return outcome(succeeded: true, total: elapsed)
-            case "deploy.failed" where own, "deploy.superseded" where own:
-                let reason = event["reason"]?.stringValue ?? type
+            case .deployFailed where own, .deploySuperseded where own:
+                let reason = event.reason ?? type
                 say("  \(Self.milliseconds(elapsed)) ms  \(type): \(reason)")
                 return outcome(succeeded: false, reason: reason, total: elapsed)
             default:

@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 import Foundation
 import NIOConcurrencyHelpers
@@ -47,9 +48,9 @@ public struct HostKit: Sendable {
             adminEvents = Inbox(feeds[0])
             desired = Inbox(feeds[1])
             revocations = Inbox(feeds[2])
-            _ = try await call(admin, "events.watch", ["apps": [.string(app)]])
-            _ = try await call(scheduler, "scheduler.subscribe")
-            _ = try await call(router, "lease.watch", ["apps": [.string(app)]])
+            _ = try await call(admin, .eventsWatch, ["apps": [.string(app)]])
+            _ = try await call(scheduler, .schedulerSubscribe)
+            _ = try await call(router, .leaseWatch, ["apps": [.string(app)]])
         }
 
         static func session(_ socket: String, _ role: RPCRole) async throws -> RPCClient {
@@ -59,7 +60,7 @@ public struct HostKit: Sendable {
         }
 
         /// Calls and records the exchange for a failing case; with schemas, checks the result.
-        func call(_ client: RPCClient, _ method: String, _ params: JSON? = nil) async throws -> JSON {
+        func call(_ client: RPCClient, _ method: ProtocolMethod, _ params: JSON? = nil) async throws -> JSON {
             lines.withLockedValue { $0.append("→ \(method) \((try? params?.serializedString()) ?? "")") }
             do {
                 let result = try await client.call(method, params)
@@ -78,7 +79,7 @@ public struct HostKit: Sendable {
         func deploy(_ version: String, instances: Int = 1, readyTimeoutMs: Int64 = 20_000) async throws -> String {
             _ = try await call(
                 admin,
-                "app.deploy",
+                .appDeploy,
                 [
                     "app": .string(app), "version": .string(version), "readyTimeoutMs": .int(readyTimeoutMs),
                     "drainTimeoutMs": 5_000,
@@ -90,7 +91,7 @@ public struct HostKit: Sendable {
                     ],
                 ]
             )
-            let update = try await desired.next("scheduler.desired", within: 5) { message in
+            let update = try await desired.next(.schedulerDesired, within: 5) { message in
                 message.params["pools"]?.arrayValue?.contains {
                     $0["version"]?.stringValue == version && $0["app"]?.stringValue == self.app
                 } == true
@@ -109,15 +110,20 @@ public struct HostKit: Sendable {
             backends.withLockedValue { $0.append(backend) }
             _ = try await call(
                 scheduler,
-                "scheduler.report",
-                ["sandbox": .string(sandbox), "pool": .string(pool), "state": "ready", "url": .string(backend.url)]
+                .schedulerReport,
+                SandboxReport(sandbox: .init(sandbox), pool: .init(pool), state: .ready, url: backend.url).json
             )
         }
 
-        func event(_ type: String, within seconds: Double = 10, version: String? = nil) async throws -> MockHost.Inbound
+        func event(
+            _ type: EventType,
+            within seconds: Double = 10,
+            version: String? = nil
+        ) async throws
+            -> MockHost.Inbound
         {
-            try await adminEvents.next("event", within: seconds) {
-                $0.params["type"]?.stringValue == type
+            try await adminEvents.next(.event, within: seconds) {
+                $0.params["type"]?.stringValue == type.rawValue
                     && (version == nil || $0.params["version"]?.stringValue == version)
             }
         }
@@ -126,11 +132,11 @@ public struct HostKit: Sendable {
         func live() async throws {
             let pool = try await deploy("v1")
             try await ready("\(app)-a", pool: pool)
-            _ = try await event("deploy.cutover", version: "v1")
+            _ = try await event(.deployCutover, version: "v1")
         }
 
         func lease() async throws -> JSON {
-            try await call(router, "lease.acquire", ["app": .string(app), "waitMs": 2_000])
+            try await call(router, .leaseAcquire, ["app": .string(app), "waitMs": 2_000])
         }
 
         func finish() async {
@@ -151,19 +157,17 @@ public struct HostKit: Sendable {
             ContractCase("readiness-gate-holds-cutover", section: "§4 Admin role, promises 3 and 4") { context in
                 let pool = try await context.deploy("v1", instances: 2)
                 try await context.ready("\(context.app)-a", pool: pool)
-                let early = await context.adminEvents.arrives("event", within: 1) {
-                    $0.params["type"] == "deploy.cutover"
-                }
+                let early = (try? await context.event(.deployCutover, within: 1)) != nil
                 try require(!early, "cut over with 1 of 2 sandboxes ready")
                 try await context.ready("\(context.app)-b", pool: pool)
-                _ = try await context.event("deploy.cutover", version: "v1")
+                _ = try await context.event(.deployCutover, version: "v1")
             },
             ContractCase("cutover-moves-new-leases", section: "§4 Admin role, promise 4") { context in
                 try await context.live()
                 try require(try await context.lease()["version"] == "v1", "the first lease is not on v1")
                 let pool = try await context.deploy("v2")
                 try await context.ready("\(context.app)-c", pool: pool)
-                _ = try await context.event("deploy.cutover", version: "v2")
+                _ = try await context.event(.deployCutover, version: "v2")
                 let lease = try await context.lease()
                 try require(
                     lease["version"] == "v2",
@@ -175,7 +179,7 @@ public struct HostKit: Sendable {
                 let old = try await context.lease()["lease"]?.stringValue ?? ""
                 let pool = try await context.deploy("v2")
                 try await context.ready("\(context.app)-c", pool: pool)
-                let revoked = try await context.revocations.next("lease.revoked", within: 5) {
+                let revoked = try await context.revocations.next(.leaseRevoked, within: 5) {
                     $0.params["leases"]?.arrayValue?.contains(.string(old)) == true
                 }
                 try require(
@@ -189,15 +193,13 @@ public struct HostKit: Sendable {
                 let old = lease["lease"] ?? .null
                 let pool = try await context.deploy("v2")
                 try await context.ready("\(context.app)-c", pool: pool)
-                _ = try await context.event("deploy.cutover", version: "v2")
+                _ = try await context.event(.deployCutover, version: "v2")
                 // Watched for less than the lease's life, so only a release can end the drain.
                 let watch = min(1.0, Double(lease["ttlMs"]?.intValue ?? 2_000) / 3000)
-                let early = await context.adminEvents.arrives("event", within: watch) {
-                    $0.params["type"] == "pool.scaled_down"
-                }
+                let early = (try? await context.event(.poolScaledDown, within: watch)) != nil
                 try require(!early, "scaled down while a lease was still held")
-                _ = try await context.call(context.router, "lease.release", ["lease": old])
-                let scaled = try await context.event("pool.scaled_down", within: 5, version: "v1")
+                _ = try await context.call(context.router, .leaseRelease, ["lease": old])
+                let scaled = try await context.event(.poolScaledDown, within: 5, version: "v1")
                 try require(
                     scaled.params["reason"] == "drained",
                     "scaled down for \(scaled.params["reason"]?.stringValue ?? "?")"
@@ -206,7 +208,7 @@ public struct HostKit: Sendable {
             ContractCase("a-version-that-never-gets-ready-rolls-back", section: "§4 Admin role, promise 6") { context in
                 try await context.live()
                 _ = try await context.deploy("v2", readyTimeoutMs: 1_000)
-                _ = try await context.event("deploy.failed", within: 10, version: "v2")
+                _ = try await context.event(.deployFailed, within: 10, version: "v2")
                 let lease = try await context.lease()
                 try require(
                     lease["version"] == "v1",
@@ -217,7 +219,7 @@ public struct HostKit: Sendable {
                 try await context.live()
                 _ = try await context.deploy("v2")
                 _ = try await context.deploy("v3")
-                _ = try await context.event("deploy.superseded", version: "v2")
+                _ = try await context.event(.deploySuperseded, version: "v2")
             },
             ContractCase("an-unrenewed-lease-expires", section: "§4 Router role") { context in
                 try await context.live()
@@ -228,7 +230,7 @@ public struct HostKit: Sendable {
                         "this host's leases live \(ttl) ms; run it with leases.ttlMs of 5000 or less to check expiry"
                     )
                 }
-                let revoked = try await context.revocations.next("lease.revoked", within: Double(ttl) / 1000 + 3) {
+                let revoked = try await context.revocations.next(.leaseRevoked, within: Double(ttl) / 1000 + 3) {
                     $0.params["leases"]?.arrayValue?.contains(lease["lease"] ?? .null) == true
                 }
                 try require(
@@ -236,20 +238,20 @@ public struct HostKit: Sendable {
                     "revoked for \(revoked.params["reason"]?.stringValue ?? "?"), not expired"
                 )
                 do {
-                    _ = try await context.call(context.router, "lease.renew", ["lease": lease["lease"] ?? .null])
+                    _ = try await context.call(context.router, .leaseRenew, ["lease": lease["lease"] ?? .null])
                     throw CaseFailure("an expired lease was renewed")
                 } catch let error as RPCError {
-                    try require(error.code == 2003, "renewing an expired lease answered \(error.code), not 2003")
+                    try require(
+                        error.protocolCode == .leaseGone,
+                        "renewing an expired lease answered \(error.code), not \(ProtocolErrorCode.leaseGone.rawValue)"
+                    )
                 }
             },
             ContractCase("bad-params-on-every-method", section: "§2 JSON-RPC 2.0, §6 Error codes") { context in
-                let clients: [(RPCClient, [String])] = [
-                    (context.admin, ["app.deploy", "app.status", "route.set", "route.remove", "events.watch"]),
-                    (context.scheduler, ["scheduler.report", "scheduler.sync"]),
-                    (
-                        context.router,
-                        ["lease.acquire", "lease.renew", "lease.release", "lease.invalidate", "lease.watch"]
-                    ),
+                let clients: [(RPCClient, [ProtocolMethod])] = [
+                    (context.admin, [.appDeploy, .appStatus, .routeSet, .routeRemove, .eventsWatch]),
+                    (context.scheduler, [.schedulerReport, .schedulerSync]),
+                    (context.router, [.leaseAcquire, .leaseRenew, .leaseRelease, .leaseInvalidate, .leaseWatch]),
                 ]
                 for (client, methods) in clients {
                     for method in methods {
@@ -264,7 +266,7 @@ public struct HostKit: Sendable {
                             }
                         }
                     }
-                    _ = try await context.call(client, "host.ping")
+                    _ = try await context.call(client, .hostPing)
                 }
             },
         ]

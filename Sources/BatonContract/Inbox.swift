@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonProtocol
 
 /// What a plugin sent to the mock host, kept in order so a case can wait for the next
 /// message it cares about.
@@ -49,11 +50,27 @@ public actor Inbox {
 
     /// Whether a message with `method` arrives within `seconds`; for what must not happen.
     public func arrives(
-        _ method: String,
+        _ method: ProtocolMethod,
         within seconds: Double,
         where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true }
     ) async -> Bool {
-        (try? await next(method, within: seconds, where: matches)) != nil
+        (try? await next(method.rawValue, within: seconds, where: matches)) != nil
+    }
+
+    public func next(
+        _ method: ProtocolMethod,
+        within seconds: Double = 10,
+        where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true }
+    ) async throws -> MockHost.Inbound {
+        try await next(method.rawValue, within: seconds, where: matches)
+    }
+
+    public func next(
+        _ notification: ProtocolNotification,
+        within seconds: Double = 10,
+        where matches: @Sendable (MockHost.Inbound) -> Bool = { _ in true }
+    ) async throws -> MockHost.Inbound {
+        try await next(notification.rawValue, within: seconds, where: matches)
     }
 
     private func waitForMore(until deadline: ContinuousClock.Instant) async {

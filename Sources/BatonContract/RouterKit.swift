@@ -1,6 +1,7 @@
 import BatonJSON
 import BatonPlugins
 import BatonProtocol
+import BatonRPC
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -42,22 +43,22 @@ public struct RouterKit: Sendable {
             self.leases = leases
             let urls = backends.mapValues(\.url)
             host = MockHost(socketPath: directory.path + "/host.sock") { method, params, connection in
-                switch method {
-                case "host.hello": return Kit.hello(params)
-                case "host.ping": return [:]
-                case "lease.acquire": return Self.acquire(params, leases: leases, urls: urls)
-                case "lease.renew":
+                if method == RPCHandshake.helloMethod { return Kit.hello(params) }
+                switch ProtocolMethod(rawValue: method) {
+                case .hostPing: return [:]
+                case .leaseAcquire: return Self.acquire(params, leases: leases, urls: urls)
+                case .leaseRenew:
                     let id = params["lease"]?.stringValue ?? ""
                     return leases.withLockedValue {
                         $0.released.contains(id) ? nil : ["lease": .string(id), "ttlMs": 30_000]
                     }
-                case "lease.release":
+                case .leaseRelease:
                     leases.withLockedValue { _ = $0.released.insert(params["lease"]?.stringValue ?? "") }
                     return [:]
-                case "lease.invalidate":
+                case .leaseInvalidate:
                     leases.withLockedValue { _ = $0.invalidated.insert(params["lease"]?.stringValue ?? "") }
                     return [:]
-                case "lease.watch":
+                case .leaseWatch:
                     leases.withLockedValue { $0.watch = (connection, "leases-1") }
                     return ["subscription": "leases-1"]
                 default: return nil
@@ -156,7 +157,7 @@ public struct RouterKit: Sendable {
             ContractCase("requests-reach-the-leased-backend", section: "§4 Router role") { context in
                 let answer = try await context.get()
                 try require(answer == "a", "the request reached \(answer), not the leased backend a")
-                _ = try await context.inbox.next("lease.acquire", within: 1)
+                _ = try await context.inbox.next(.leaseAcquire, within: 1)
             },
             ContractCase("revocation-moves-traffic", section: "§4 Router role") { context in
                 _ = try await context.get()
@@ -170,7 +171,7 @@ public struct RouterKit: Sendable {
             ContractCase("revoked-leases-are-released", section: "§4 Router role") { context in
                 _ = try await context.get()
                 let revoked = try await Self.revokeA(context)
-                _ = try await context.inbox.next("lease.release", within: 5) {
+                _ = try await context.inbox.next(.leaseRelease, within: 5) {
                     revoked.contains($0.params["lease"]?.stringValue ?? "")
                 }
             },
@@ -179,7 +180,7 @@ public struct RouterKit: Sendable {
                 await context.backends["a"]?.stop()
                 let answer = try await context.get()
                 try require(answer == "b", "the request was not retried on b")
-                _ = try await context.inbox.next("lease.invalidate", within: 2)
+                _ = try await context.inbox.next(.leaseInvalidate, within: 2)
             },
             ContractCase("leases-are-released-on-stop", section: "§4 Router role", .should) { context in
                 _ = try await context.get()
@@ -199,13 +200,11 @@ public struct RouterKit: Sendable {
             return (state.issued.filter { $0.value == "a" }.map(\.key).sorted(), state.watch)
         }
         guard let watch else { throw CaseFailure("the router never called lease.watch, so it cannot hear revocations") }
+        let revocation = LeaseRevocation(leases: ids.map { LeaseID($0) }, sandbox: "a", app: "kit", reason: .cutover)
         context.host.notify(
             watch.connection,
-            "lease.revoked",
-            [
-                "subscription": .string(watch.id), "leases": .array(ids.map(JSON.string)), "sandbox": "a", "app": "kit",
-                "reason": "cutover",
-            ]
+            ProtocolNotification.leaseRevoked.rawValue,
+            revocation.json(subscription: watch.id)
         )
         return ids
     }

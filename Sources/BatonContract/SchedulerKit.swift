@@ -1,5 +1,7 @@
 import BatonJSON
 import BatonLoad
+import BatonProtocol
+import BatonRPC
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
@@ -34,10 +36,10 @@ public struct SchedulerKit: Sendable {
             self.subscription = subscription
             fixtureCommand = fixture
             host = MockHost(socketPath: directory.path + "/host.sock") { method, params, connection in
-                switch method {
-                case "host.hello": return Kit.hello(params)
-                case "host.ping", "scheduler.report", "scheduler.sync": return [:]
-                case "scheduler.subscribe":
+                if method == RPCHandshake.helloMethod { return Kit.hello(params) }
+                switch ProtocolMethod(rawValue: method) {
+                case .hostPing, .schedulerReport, .schedulerSync: return [:]
+                case .schedulerSubscribe:
                     let number = count.withLockedValue { value in
                         value += 1
                         return value
@@ -83,17 +85,17 @@ public struct SchedulerKit: Sendable {
             subscription.withLockedValue { $0?.seq = next }
             host.notify(
                 current.connection,
-                "scheduler.desired",
+                ProtocolNotification.schedulerDesired.rawValue,
                 ["subscription": .string(current.id), "seq": .int(next), "pools": [Self.pool(count, fixtureCommand)]]
             )
         }
 
         /// Waits for a sandbox of the pool to be reported starting, then ready; checks its URL.
         func ready() async throws -> (sandbox: String, url: String) {
-            let starting = try await inbox.next("scheduler.report", within: 10) { $0.params["state"] == "starting" }
+            let starting = try await inbox.next(.schedulerReport, within: 10) { $0.params["state"] == "starting" }
             let sandbox =
                 try starting.params["sandbox"]?.stringValue ?? { throw CaseFailure("a report without a sandbox") }()
-            let ready = try await inbox.next("scheduler.report", within: 10) {
+            let ready = try await inbox.next(.schedulerReport, within: 10) {
                 $0.params["state"] == "ready" && $0.params["sandbox"]?.stringValue == sandbox
             }
             guard let url = ready.params["url"]?.stringValue else { throw CaseFailure("a ready report without url") }
@@ -107,7 +109,7 @@ public struct SchedulerKit: Sendable {
             if (try? push(desired: 0)) != nil {
                 let deadline = ContinuousClock.now + .seconds(5)
                 while ContinuousClock.now < deadline, await !running().isEmpty {
-                    _ = await inbox.arrives("scheduler.report", within: 1) {
+                    _ = await inbox.arrives(.schedulerReport, within: 1) {
                         $0.params["state"] == "stopped" || $0.params["state"] == "failed"
                     }
                 }
@@ -121,10 +123,12 @@ public struct SchedulerKit: Sendable {
         private func running() async -> Set<String> {
             var last: [String: String] = [:]
             for message in await inbox.all {
-                let reports =
-                    message.method == "scheduler.sync"
-                    ? message.params["sandboxes"]?.arrayValue ?? [] : [message.params]
-                guard message.method == "scheduler.report" || message.method == "scheduler.sync" else { continue }
+                let reports: [JSON]
+                switch ProtocolMethod(rawValue: message.method) {
+                case .schedulerSync: reports = message.params["sandboxes"]?.arrayValue ?? []
+                case .schedulerReport: reports = [message.params]
+                default: continue
+                }
                 for report in reports {
                     if let sandbox = report["sandbox"]?.stringValue { last[sandbox] = report["state"]?.stringValue }
                 }
@@ -138,9 +142,12 @@ public struct SchedulerKit: Sendable {
     public var cases: [ContractCase<Context>] {
         [
             ContractCase("hello-comes-first", section: "§3 Sessions and roles") { context in
-                _ = try await context.inbox.next("host.hello")
+                _ = try await context.inbox.next(RPCHandshake.helloMethod)
                 let first = await context.inbox.all.first?.method
-                try require(first == "host.hello", "the first message was \(first ?? "nothing"), not host.hello")
+                try require(
+                    first == RPCHandshake.helloMethod,
+                    "the first message was \(first ?? "nothing"), not \(RPCHandshake.helloMethod)"
+                )
             },
             ContractCase("desired-leads-to-starting-then-ready", section: "§4 Scheduler role") { context in
                 _ = try await context.ready()
@@ -148,14 +155,14 @@ public struct SchedulerKit: Sendable {
             ContractCase("scale-down-leads-to-stopped", section: "§4 Scheduler role") { context in
                 let (sandbox, _) = try await context.ready()
                 try context.push(desired: 0)
-                _ = try await context.inbox.next("scheduler.report", within: 15) {
+                _ = try await context.inbox.next(.schedulerReport, within: 15) {
                     $0.params["state"] == "stopped" && $0.params["sandbox"]?.stringValue == sandbox
                 }
             },
             ContractCase("repeated-desired-changes-nothing", section: "§4 Scheduler role") { context in
                 let (_, url) = try await context.ready()
                 try context.push(desired: 1)
-                let started = await context.inbox.arrives("scheduler.report", within: 2) {
+                let started = await context.inbox.arrives(.schedulerReport, within: 2) {
                     $0.params["state"] == "starting"
                 }
                 try require(!started, "the same desired state again started another sandbox")
@@ -164,18 +171,18 @@ public struct SchedulerKit: Sendable {
             ContractCase("dropped-connection-leads-to-reconnect-and-sync", section: "§4 Scheduler role") { context in
                 let (sandbox, _) = try await context.ready()
                 for connection in context.host.openConnections { context.host.drop(connection) }
-                _ = try await context.inbox.next("host.hello", within: 15)
-                let sync = try await context.inbox.next("scheduler.sync", within: 15)
+                _ = try await context.inbox.next(RPCHandshake.helloMethod, within: 15)
+                let sync = try await context.inbox.next(.schedulerSync, within: 15)
                 let listed = sync.params["sandboxes"]?.arrayValue?.contains {
                     $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready"
                 }
                 try require(listed == true, "scheduler.sync after reconnecting did not list \(sandbox) as ready")
             },
             ContractCase("seq-gap-leads-to-resubscribe", section: "§4 Scheduler role") { context in
-                _ = try await context.inbox.next("scheduler.subscribe")
+                _ = try await context.inbox.next(.schedulerSubscribe)
                 _ = try await context.ready()
                 try context.push(desired: 1, seq: 2)  // seq 1 never came
-                _ = try await context.inbox.next("scheduler.subscribe", within: 10)
+                _ = try await context.inbox.next(.schedulerSubscribe, within: 10)
             },
             ContractCase("unknown-notifications-are-ignored", section: "§5 Notifications from the host") { context in
                 _ = try await context.ready()

@@ -8,28 +8,6 @@ public enum SandboxState: String, Sendable, Hashable, CaseIterable {
     var isTerminal: Bool { self == .stopped || self == .failed }
 }
 
-/// The states a scheduler may report.
-public enum ReportedState: String, Sendable, Hashable, CaseIterable {
-    case starting, ready, stopped, failed
-}
-
-/// One scheduler report about one sandbox; reports are idempotent.
-public struct SandboxReport: Sendable, Hashable {
-    public var sandbox: SandboxID
-    public var pool: PoolID
-    public var state: ReportedState
-    public var url: String?
-    public var reason: String?
-
-    public init(sandbox: SandboxID, pool: PoolID, state: ReportedState, url: String? = nil, reason: String? = nil) {
-        self.sandbox = sandbox
-        self.pool = pool
-        self.state = state
-        self.url = url
-        self.reason = reason
-    }
-}
-
 /// What the broker needs to know of a pool to serve its sandboxes.
 public struct PoolInfo: Sendable, Hashable {
     public var id: PoolID
@@ -63,19 +41,6 @@ public enum LeaseStanding: Sendable, Hashable {
 enum LeaseLoad: Sendable, Hashable {
     case requests
     case stream
-}
-
-/// Why leases stopped being good.
-public enum RevocationReason: String, Sendable, Hashable {
-    case cutover, draining, stopped, suspect, expired
-}
-
-/// Leases that must not take new requests any more, pushed to routers.
-public struct LeaseRevocation: Sendable, Hashable {
-    public var leases: [LeaseID]
-    public var sandbox: SandboxID
-    public var app: AppName
-    public var reason: RevocationReason
 }
 
 /// A sandbox as `app.status` shows it.
@@ -127,7 +92,7 @@ public struct LeaseWait: Sendable {
             Task { await abandon() }  // the broker is an actor: a cancel handler cannot await it
         }
         guard let result else {
-            throw CoreError(code: CoreError.noSandboxCode, message: "No sandbox available: the wait was cancelled")
+            throw CoreError(code: .noSandbox, message: "No sandbox available: the wait was cancelled")
         }
         return try result.get()
     }

@@ -1,21 +1,7 @@
 /// Something the launcher did or saw, as `events.watch` delivers it.
 public struct CoreEvent: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable {
-        case deployStarted = "deploy.started"
-        case poolCreated = "pool.created"
-        case sandboxReady = "sandbox.ready"
-        case deployCutover = "deploy.cutover"
-        case sandboxDraining = "sandbox.draining"
-        case sandboxFailed = "sandbox.failed"
-        case sandboxStopped = "sandbox.stopped"
-        case poolScaledDown = "pool.scaled_down"
-        case deployDone = "deploy.done"
-        case deployFailed = "deploy.failed"
-        case deploySuperseded = "deploy.superseded"
-    }
-
     public var time: CoreInstant
-    public var kind: Kind
+    public var kind: EventType
     public var app: AppName
     public var deployment: DeploymentID?
     public var version: String?

@@ -36,7 +36,7 @@ struct DeploymentLifecycle: Equatable {
         case wake(at: Deadline)
         case stopTimer
         /// Publish the event, with the deployment's reason.
-        case announce(CoreEvent.Kind)
+        case announce(EventType)
     }
 
     private(set) var state: State

@@ -113,7 +113,7 @@ public actor Launcher {
         try validate(request)
         if let known = apps[request.app]?.versions[request.version], known != request.services {
             throw CoreError(
-                code: CoreError.versionConflictCode,
+                code: .versionConflict,
                 message:
                     "Version \"\(request.version)\" of app \"\(request.app)\" was deployed before with a different spec; give this one a new version"
             )
@@ -346,7 +346,7 @@ public actor Launcher {
     public func setRoute(host: String, app: AppName, allowingUnknownApp: Bool = false) throws(CoreError) {
         guard WireLimits.isHost(host), WireLimits.isName(app) else {
             throw CoreError(
-                code: CoreError.invalidDeployCode,
+                code: .invalidDeploy,
                 message:
                     "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', and an app a name"
             )
@@ -360,7 +360,7 @@ public actor Launcher {
 
     public func removeRoute(host: String) throws(CoreError) {
         guard routes.removeValue(forKey: host.lowercased()) != nil else {
-            throw CoreError(code: CoreError.unknownRouteCode, message: "No route for host \"\(host)\"")
+            throw CoreError(code: .unknownRoute, message: "No route for host \"\(host)\"")
         }
         changed.routes.insert(host.lowercased())
         commit()
@@ -374,7 +374,7 @@ public actor Launcher {
     // MARK: Events
 
     func publish(
-        _ kind: CoreEvent.Kind,
+        _ kind: EventType,
         app: AppName,
         deployment: DeploymentID? = nil,
         version: String? = nil,

@@ -226,25 +226,14 @@ public actor LeaseBroker {
 
     /// Applies one report; repeating a report changes nothing.
     public func report(_ report: SandboxReport, from scheduler: String?) throws(CoreError) {
-        guard WireLimits.isName(report.sandbox), report.url.map(WireLimits.isSandboxURL) ?? true,
-            (report.reason?.utf8.count ?? 0) <= WireLimits.reasonBytes
-        else {
-            throw CoreError(
-                code: -32602,
-                message:
-                    "Invalid params: a sandbox id is a name of 1 to \(WireLimits.nameBytes) visible ASCII characters, a url is http://host:port, and a reason at most \(WireLimits.reasonBytes) bytes"
-            )
-        }
         guard pools[report.pool] != nil else {
             // The end of a sandbox of a pool already forgotten changes nothing.
-            if report.state == .stopped || report.state == .failed { return }
-            throw CoreError(code: CoreError.unknownPoolCode, message: "Unknown pool \"\(report.pool)\"")
+            if report.state.isFinal { return }
+            throw CoreError(code: .unknownPool, message: "Unknown pool \"\(report.pool)\"")
         }
         var report = report
-        if !readinessGate, report.state == .starting, report.url != nil { report.state = .ready }
-        if report.state == .ready, report.url?.isEmpty ?? true {
-            throw CoreError(code: -32602, message: "Invalid params: a ready report needs the sandbox's url")
-        }
+        // A ready report carries a url: `SandboxReport(params:)` refuses one without.
+        if !readinessGate, report.state == .starting, !(report.url ?? "").isEmpty { report.state = .ready }
         var record = sandboxes[report.sandbox] ?? SandboxRecord(id: report.sandbox, pool: report.pool)
         record.reporter = scheduler ?? record.reporter
         let actions = record.life.reported(
@@ -406,7 +395,7 @@ public actor LeaseBroker {
             ? "app \"\(app)\" has no active version with a service \"\(service)\" yet"
             : "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
         return CoreError(
-            code: CoreError.noSandboxCode,
+            code: .noSandbox,
             message: "No sandbox available: \(why)",
             retryAfter: Self.retryAfter
         )
@@ -478,7 +467,7 @@ public actor LeaseBroker {
         guard let record = leases[id], let actions = leases[id]?.life.renew(now: clock.now, ttl: record.lease.ttl)
         else {
             throw CoreError(
-                code: CoreError.leaseGoneCode,
+                code: .leaseGone,
                 message: "Lease \(id) is gone: released, revoked or expired; acquire a new one"
             )
         }

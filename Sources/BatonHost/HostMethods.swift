@@ -3,7 +3,7 @@ import BatonRPC
 
 /// The methods every session may call, whatever its role.
 enum HostMethods {
-    static let ping = RPCMethod.sync("host.ping", roles: Set(RPCRole.allCases)) { _ in
+    static let ping = RPCMethod.sync(.hostPing) { _ in
         .object([:])
     }
 

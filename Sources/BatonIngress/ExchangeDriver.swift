@@ -150,7 +150,7 @@ final class ExchangeDriver {
                 "App \(exchange.app) could not be reached: \(exchange.lastFailure ?? "its sandboxes failed"), and no other sandbox is ready.",
                 head: exchange.head
             )
-        case .failure(let error) where error.code == CoreError.unknownAppCode:
+        case .failure(let error) where error.code == .unknownApp:
             respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head)
         case .failure:
             let held = ingress.configuration.holdTimeout.nanoseconds / 1_000_000_000

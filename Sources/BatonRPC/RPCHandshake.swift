@@ -1,8 +1,8 @@
 import BatonJSON
 
 /// The rules of `host.hello`, kept apart from the connection so they read in one place.
-enum RPCHandshake {
-    static let helloMethod = "host.hello"
+public enum RPCHandshake {
+    public static let helloMethod = "host.hello"
 
     struct Accepted {
         var sessionID: String

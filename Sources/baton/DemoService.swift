@@ -2,6 +2,7 @@ import BatonAdmin
 import BatonHost
 import BatonJSON
 import BatonLoad
+import BatonProtocol
 @preconcurrency import Glibc
 import NIOConcurrencyHelpers
 import ServiceLifecycle
@@ -69,7 +70,7 @@ final class DemoService: Service, Sendable {
             return
         }
         let admin = try await HostSession.open(socket: socket, name: "baton-demo")
-        _ = try await admin.call("route.set", ["host": .string(hostName), "app": .string(app)])
+        _ = try await admin.call(.routeSet, ["host": .string(hostName), "app": .string(app)])
         await admin.close()
         say("")
         say("Try:  curl -H 'Host: \(hostName)' http://127.0.0.1:\(port)/")
@@ -138,7 +139,7 @@ final class DemoService: Service, Sendable {
         defer { Task { await admin.close() } }
         let deadline = ContinuousClock.now + .seconds(15)
         while true {
-            let status = try await admin.call("app.status", ["app": .string(app)])
+            let status = try await admin.call(.appStatus, ["app": .string(app)])
             let active = Set(
                 (status["pools"]?.arrayValue ?? []).filter { $0["version"] == status["activeVersion"] }.compactMap {
                     $0["pool"]?.stringValue

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatonAdmin
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 import Foundation
 
@@ -23,11 +24,11 @@ struct StatusCommand: AsyncParsableCommand {
             let client = try await HostSession.open(socket: socket.socket, tokenFile: tokenFile, name: "baton-status")
             defer { Task { await client.close() } }
             if let app {
-                let status = try await client.call("app.status", ["app": .string(app)])
+                let status = try await client.call(.appStatus, ["app": .string(app)])
                 print(json ? try status.serializedString() : Self.describe(app: status))
             } else {
-                let apps = try await client.call("app.list")
-                let routes = try await client.call("route.list")
+                let apps = try await client.call(.appList)
+                let routes = try await client.call(.routeList)
                 let both: JSON = ["apps": apps["apps"] ?? [], "routes": routes["routes"] ?? []]
                 print(json ? try both.serializedString() : Self.describe(overview: both))
             }

@@ -74,7 +74,7 @@ struct CoreHarness {
         _ services: [ServiceSpec],
         sandboxes: [SandboxID],
         events: inout EventRecorder,
-        waitingFor milestone: CoreEvent.Kind = .deployDone
+        waitingFor milestone: EventType = .deployDone
     ) async throws -> DeploymentID {
         let deployment = try await deploy("shop", version, services: services)
         for (service, sandbox) in zip(services, sandboxes) {
@@ -148,7 +148,7 @@ struct EventRecorder {
     }
 
     @discardableResult
-    mutating func next(_ kind: CoreEvent.Kind, where matches: (CoreEvent) -> Bool = { _ in true }) async -> CoreEvent? {
+    mutating func next(_ kind: EventType, where matches: (CoreEvent) -> Bool = { _ in true }) async -> CoreEvent? {
         while let event = await iterator.next() {
             seen.append(event)
             if event.kind == kind, matches(event) { return event }
@@ -156,7 +156,7 @@ struct EventRecorder {
         return nil
     }
 
-    func saw(_ kind: CoreEvent.Kind) -> Bool { seen.contains { $0.kind == kind } }
+    func saw(_ kind: EventType) -> Bool { seen.contains { $0.kind == kind } }
 }
 
 struct RevocationRecorder {

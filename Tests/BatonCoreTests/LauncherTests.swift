@@ -292,14 +292,14 @@ struct LauncherTests {
             _ = try await core.deploy("shop", "v1", services: [web(image: "different")])
             Issue.record("a reused version name with another spec was accepted")
         } catch let error as CoreError {
-            #expect(error.code == CoreError.versionConflictCode)
+            #expect(error.code == .versionConflict)
         }
         #expect(try await core.status("shop").deployments.count == 1)
         do {
             _ = try await core.broker.acquire(app: "nowhere", service: "web")
             Issue.record("a lease for an unknown app was granted")
         } catch {
-            #expect(error.code == CoreError.unknownAppCode)
+            #expect(error.code == .unknownApp)
         }
     }
 

@@ -91,7 +91,7 @@ struct LeaseBrokerTests {
         await core.clock.waitForSleeper(until: deadline)
         core.clock.advance(by: .milliseconds(2_000))
         let refusal = try #require(await waiting.value)
-        #expect(refusal.code == CoreError.noSandboxCode)
+        #expect(refusal.code == .noSandbox)
         #expect(refusal.retryAfter != nil)
     }
 

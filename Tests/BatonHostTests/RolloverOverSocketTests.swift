@@ -326,7 +326,7 @@ struct HostileCallTests {
                     _ = try await admin.call(method, params)
                     Issue.record("\(method) accepted \(params)")
                 } catch let error as RPCError {
-                    #expect(error.code == -32602 || error.code == CoreError.invalidDeployCode, "\(error.message)")
+                    #expect(error.code == -32602 || error.protocolCode == .invalidDeploy, "\(error.message)")
                 }
             }
             _ = try await admin.call("app.deploy", ["app": "shop", "version": "v1", "services": [web]])

@@ -1,6 +1,7 @@
 import BatonContract
 import BatonIngress
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 import BatonTestSupport
 import Testing
@@ -58,6 +59,11 @@ struct SchemaConformanceTests {
                 #expect(validator.schemas["\(method).params.schema.json"] != nil, "\(method) has no params schema")
                 #expect(validator.schemas["\(method).result.schema.json"] != nil, "\(method) has no result schema")
             }
+            // The wire module names exactly the methods the host answers.
+            #expect(Set(harness.host.rpcServer.methodNames) == Set(ProtocolMethod.allCases.map(\.rawValue)))
+        }
+        for notification in ProtocolNotification.allCases {
+            #expect(validator.schemas["\(notification.rawValue).notification.schema.json"] != nil, "\(notification)")
         }
     }
 

@@ -1,5 +1,6 @@
 import BatonJSON
 import BatonPlugins
+import BatonProtocol
 import BatonRPC
 import Logging
 
@@ -35,7 +36,7 @@ struct HostLink {
             var subscription = try await subscribe(client)
             logger.info("connected to the host", metadata: ["socket": "\(socketPath)"])
             for await notification in client.notifications {
-                guard notification.method == "scheduler.desired", let params = notification.params,
+                guard notification.is(.schedulerDesired), let params = notification.params,
                     params["subscription"]?.stringValue == subscription.id, let seq = params["seq"]?.intValue
                 else { continue }
                 guard seq == subscription.seq + 1 else {
@@ -57,7 +58,7 @@ struct HostLink {
 
     /// A new subscription: the snapshot is the whole truth, and the host hears what runs.
     private func subscribe(_ client: RPCClient) async throws -> (id: String, seq: Int64) {
-        let snapshot = try await client.call("scheduler.subscribe")
+        let snapshot = try await client.call(.schedulerSubscribe)
         reporter.attach(client)
         await supervisor.apply(Self.pools(snapshot), complete: true)
         return (snapshot["subscription"]?.stringValue ?? "", snapshot["seq"]?.intValue ?? 0)

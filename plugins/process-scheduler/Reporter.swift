@@ -1,4 +1,4 @@
-import BatonJSON
+import BatonProtocol
 import BatonRPC
 import Logging
 
@@ -7,7 +7,7 @@ import Logging
 /// of exactly what runs, including what changed while the host was away.
 final class Reporter: Sendable {
     private enum Event: Sendable {
-        case report(JSON)
+        case report(SandboxReport)
         case attach(RPCClient)
         case detach
     }
@@ -19,8 +19,7 @@ final class Reporter: Sendable {
         (events, input) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
     }
 
-    /// `report` is a `scheduler.report` params object.
-    func report(_ report: JSON) {
+    func report(_ report: SandboxReport) {
         input.yield(.report(report))
     }
 
@@ -39,15 +38,14 @@ final class Reporter: Sendable {
 
     /// Delivers reports until `finish()`.
     func run(logger: Logger) async {
-        var latest: [String: JSON] = [:]
-        var order: [String] = []
+        var latest: [SandboxID: SandboxReport] = [:]
+        var order: [SandboxID] = []
         var client: RPCClient?
         for await event in events {
             switch event {
             case .report(let report):
-                guard let sandbox = report["sandbox"]?.stringValue else { continue }
-                let state = report["state"]?.stringValue
-                if state == "stopped" || state == "failed" {
+                let sandbox = report.sandbox
+                if report.state.isFinal {
                     latest[sandbox] = nil
                     order.removeAll { $0 == sandbox }
                 } else {
@@ -55,7 +53,7 @@ final class Reporter: Sendable {
                     latest[sandbox] = report
                 }
                 do {
-                    _ = try await client?.call("scheduler.report", report)
+                    _ = try await client?.call(.schedulerReport, report.json)
                 } catch {
                     logger.warning("report not delivered", metadata: ["sandbox": "\(sandbox)", "error": "\(error)"])
                 }
@@ -63,7 +61,7 @@ final class Reporter: Sendable {
                 client = attached
                 let sandboxes = order.compactMap { latest[$0] }
                 do {
-                    _ = try await attached.call("scheduler.sync", ["sandboxes": .array(sandboxes)])
+                    _ = try await attached.call(.schedulerSync, SandboxReport.syncParams(sandboxes))
                     logger.info("synced", metadata: ["sandboxes": "\(sandboxes.count)"])
                 } catch {
                     logger.warning("sync failed", metadata: ["error": "\(error)"])

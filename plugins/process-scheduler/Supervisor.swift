@@ -1,4 +1,3 @@
-import BatonJSON
 import BatonPlugins
 import BatonProbe
 import BatonProtocol
@@ -67,10 +66,14 @@ actor Supervisor {
                     startTime: record.startTime
                 )
                 watch(record)
-                reporter.report([
-                    "sandbox": .string(record.sandbox), "pool": .string(record.pool), "state": "ready",
-                    "url": .string(record.url),
-                ])
+                reporter.report(
+                    SandboxReport(
+                        sandbox: .init(record.sandbox),
+                        pool: .init(record.pool),
+                        state: .ready,
+                        url: record.url
+                    )
+                )
             } else {
                 logger.warning(
                     "killing a recorded sandbox that no longer answers",
@@ -143,10 +146,14 @@ actor Supervisor {
             guard !pool.specReported else { return }
             pools[poolID]?.specReported = true
             logger.error("pool cannot run", metadata: ["pool": "\(poolID)", "reason": "\(problem)"])
-            reporter.report([
-                "sandbox": .string("\(poolID)-spec"), "pool": .string(poolID), "state": "failed",
-                "reason": .string("\(problem)"),
-            ])
+            reporter.report(
+                SandboxReport(
+                    sandbox: .init("\(poolID)-spec"),
+                    pool: .init(poolID),
+                    state: .failed,
+                    reason: "\(problem)"
+                )
+            )
         case .success(let command):
             for _ in live.count..<pool.desired.desired { launch(pool.desired, command) }
         }
@@ -169,7 +176,7 @@ actor Supervisor {
             "starting sandbox",
             metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"]
         )
-        reporter.report(["sandbox": .string(id), "pool": .string(pool.id), "state": "starting", "url": .string(url)])
+        reporter.report(SandboxReport(sandbox: .init(id), pool: .init(pool.id), state: .starting, url: url))
         let process = Task {
             let reason: String
             do {
@@ -207,9 +214,7 @@ actor Supervisor {
         sandboxes[id]?.ready = true
         pools[sandbox.pool]?.backoff.succeeded()
         logger.info("sandbox ready", metadata: ["sandbox": "\(id)", "url": "\(sandbox.url)"])
-        reporter.report([
-            "sandbox": .string(id), "pool": .string(sandbox.pool), "state": "ready", "url": .string(sandbox.url),
-        ])
+        reporter.report(SandboxReport(sandbox: .init(id), pool: .init(sandbox.pool), state: .ready, url: sandbox.url))
     }
 
     private func exited(_ id: String, reason: String) {
@@ -222,10 +227,14 @@ actor Supervisor {
     private func sandboxEnded(_ id: String, pool poolID: String, reason: String, stopping: Bool) {
         if stopping {
             logger.info("sandbox stopped", metadata: ["sandbox": "\(id)", "how": "\(reason)"])
-            reporter.report([
-                "sandbox": .string(id), "pool": .string(poolID), "state": "stopped",
-                "reason": .string("stopped on request (\(reason))"),
-            ])
+            reporter.report(
+                SandboxReport(
+                    sandbox: .init(id),
+                    pool: .init(poolID),
+                    state: .stopped,
+                    reason: "stopped on request (\(reason))"
+                )
+            )
             return reconcile(poolID)
         }
         guard var pool = pools[poolID] else { return }
@@ -237,7 +246,7 @@ actor Supervisor {
             why += "; crash loop: \(pool.backoff.failuresInRow) failures in a row, next start in \(wait)"
         }
         logger.warning("sandbox failed", metadata: ["sandbox": "\(id)", "pool": "\(poolID)", "reason": "\(why)"])
-        reporter.report(["sandbox": .string(id), "pool": .string(poolID), "state": "failed", "reason": .string(why)])
+        reporter.report(SandboxReport(sandbox: .init(id), pool: .init(poolID), state: .failed, reason: why))
         Task {
             try? await Task.sleep(for: wait)
             self.retry(poolID)

@@ -7,7 +7,7 @@ import Glibc
 enum AdminMethods {
     static func all(launcher: Launcher, clock: any CoreClock) -> [RPCMethod] {
         [
-            .waiting("app.deploy", roles: [.admin]) { call in
+            .waiting(.appDeploy) { call in
                 let request = try DeployRequest(params: try call.namedParams())
                 let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
                 return RPCRemainder {
@@ -15,13 +15,13 @@ enum AdminMethods {
                     return ["deployment": .id(id)]
                 }
             },
-            .ordered("app.status", roles: [.admin]) { call in
+            .ordered(.appStatus) { call in
                 let app: AppName = try call.namedParams().id("app")
                 return CoreJSON.status(
                     try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) }
                 )
             },
-            .ordered("app.list", roles: [.admin]) { _ in
+            .ordered(.appList) { _ in
                 let apps: [JSON] = await launcher.appSummaries().map { summary in
                     var object: JSONObject = ["app": .id(summary.app)]
                     object["activeVersion"] = summary.activeVersion.map(JSON.string) ?? .null
@@ -31,7 +31,7 @@ enum AdminMethods {
                 }
                 return ["apps": .array(apps)]
             },
-            .waiting("route.set", roles: [.admin]) { call in
+            .waiting(.routeSet) { call in
                 let params = try call.namedParams()
                 let host = try params.string("host")
                 let app: AppName = try params.id("app")
@@ -43,7 +43,7 @@ enum AdminMethods {
                     return [:]
                 }
             },
-            .waiting("route.remove", roles: [.admin]) { call in
+            .waiting(.routeRemove) { call in
                 let host = try call.namedParams().string("host")
                 try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
                 return RPCRemainder {
@@ -51,15 +51,15 @@ enum AdminMethods {
                     return [:]
                 }
             },
-            .ordered("route.list", roles: [.admin]) { _ in
+            .ordered(.routeList) { _ in
                 let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .id($0.app)] }
                 return ["routes": .array(routes)]
             },
-            .sync("events.watch", roles: [.admin]) { call in
+            .sync(.eventsWatch) { call in
                 let apps = try appFilter(try call.namedParams())
                 let id = Subscriptions.newID(prefix: "events")
                 let stream = launcher.events.subscribe { apps?.contains($0.app) ?? true }
-                Subscriptions.forward(stream, to: call.session, method: "event") { event in
+                Subscriptions.forward(stream, to: call.session, notification: .event) { event in
                     CoreJSON.event(event, wallTimeMs: wallTime(of: event.time, clock: clock)).setting(
                         "subscription",
                         to: .string(id)

@@ -6,12 +6,7 @@ import BatonRPC
 /// The JSON shapes of the core's requests and answers on the wire (see PROTOCOL.md).
 enum CoreJSON {
     static func rpcError(_ error: CoreError) -> RPCError {
-        var data = JSONObject()
-        if let retryAfter = error.retryAfter {
-            data["retryable"] = true
-            data["retryAfterMs"] = .int(retryAfter.milliseconds)
-        }
-        return RPCError(code: error.code, message: error.message, data: data.isEmpty ? nil : .object(data))
+        RPCError(error.code, message: error.message, retryAfter: error.retryAfter)
     }
 
     /// Runs a core call, turning its refusal into the protocol's error.
@@ -45,23 +40,17 @@ enum CoreJSON {
     }
 
     static func event(_ event: CoreEvent, wallTimeMs: Int64) -> JSON {
-        var object: JSONObject = [
-            "time": .int(wallTimeMs), "type": .string(event.kind.rawValue), "app": .id(event.app),
-        ]
-        object["deployment"] = event.deployment.map(JSON.id)
-        object["version"] = event.version.map(JSON.string)
-        object["service"] = event.service.map(JSON.string)
-        object["pool"] = event.pool.map(JSON.id)
-        object["sandbox"] = event.sandbox.map(JSON.id)
-        object["reason"] = event.reason.map(JSON.string)
-        return .object(object)
-    }
-
-    static func revocation(_ revocation: LeaseRevocation) -> JSON {
-        [
-            "leases": .array(revocation.leases.map(JSON.id)), "sandbox": .id(revocation.sandbox),
-            "app": .id(revocation.app), "reason": .string(revocation.reason.rawValue),
-        ]
+        EventMessage(
+            timeMs: wallTimeMs,
+            type: event.kind,
+            app: event.app,
+            deployment: event.deployment,
+            version: event.version,
+            service: event.service,
+            pool: event.pool,
+            sandbox: event.sandbox,
+            reason: event.reason
+        ).json
     }
 
     static func status(_ status: AppStatus) -> JSON {

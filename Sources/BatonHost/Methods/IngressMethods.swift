@@ -15,7 +15,7 @@ enum IngressMethods {
         [
             // Like an HTTP request, it takes effect when it reaches a sandbox, not in the
             // session's order: its effect here is only the check of its params.
-            .waiting("ingress.request", roles: [.admin, .router]) { call in
+            .waiting(.ingressRequest) { call in
                 let params = try call.namedParams()
                 let app: AppName = try params.id("app")
                 let service = try params.optionalString("service") ?? "web"
@@ -69,7 +69,7 @@ enum IngressMethods {
                             timeout: timeout
                         )
                     } catch {
-                        throw RPCError(code: 2004, message: "Request failed: \(error)")
+                        throw RPCError(.requestFailed, message: "Request failed: \(error)")
                     }
                     var responseHeaders = JSONObject()
                     for (name, value) in response.headers { responseHeaders[name] = .string(value) }

@@ -8,7 +8,7 @@ enum RouterMethods {
         [
             // The request takes its place in the broker's queue in order; the wait for a slot
             // does not hold back the session's later calls.
-            .waiting("lease.acquire", roles: [.router]) { call in
+            .waiting(.leaseAcquire) { call in
                 let params = try call.namedParams()
                 let app: AppName = try params.id("app")
                 let service = try params.optionalString("service") ?? "web"
@@ -32,17 +32,17 @@ enum RouterMethods {
                     }
                 }
             },
-            .ordered("lease.renew", roles: [.router]) { call in
+            .ordered(.leaseRenew) { call in
                 let id: LeaseID = try call.namedParams().id("lease")
                 return CoreJSON.lease(
                     try await CoreJSON.call { () async throws(CoreError) in try await broker.renew(id) }
                 )
             },
-            .ordered("lease.release", roles: [.router]) { call in
+            .ordered(.leaseRelease) { call in
                 await broker.release(try call.namedParams().id("lease"))
                 return [:]
             },
-            .ordered("lease.invalidate", roles: [.router]) { call in
+            .ordered(.leaseInvalidate) { call in
                 let params = try call.namedParams()
                 await broker.invalidate(
                     try params.id("lease"),
@@ -50,12 +50,12 @@ enum RouterMethods {
                 )
                 return [:]
             },
-            .sync("lease.watch", roles: [.router]) { call in
+            .sync(.leaseWatch) { call in
                 let apps = try AdminMethods.appFilter(try call.namedParams())
                 let id = Subscriptions.newID(prefix: "leases")
                 let stream = broker.revocations.subscribe { apps?.contains($0.app) ?? true }
-                Subscriptions.forward(stream, to: call.session, method: "lease.revoked") { revocation in
-                    CoreJSON.revocation(revocation).setting("subscription", to: .string(id))
+                Subscriptions.forward(stream, to: call.session, notification: .leaseRevoked) { revocation in
+                    revocation.json(subscription: id)
                 }
                 return ["subscription": .string(id)]
             },

@@ -1,4 +1,5 @@
 import BatonJSON
+import BatonProtocol
 import BatonRPC
 import NIOConcurrencyHelpers
 
@@ -29,7 +30,7 @@ enum Subscriptions {
     static func forward<Event: Sendable>(
         _ stream: AsyncStream<Event>,
         to session: RPCSession,
-        method: String,
+        notification: ProtocolNotification,
         _ encode: @escaping @Sendable (Event) -> JSON
     ) {
         let id = number()
@@ -38,14 +39,20 @@ enum Subscriptions {
             let task = Task {
                 for await event in stream {
                     guard !Task.isCancelled else { return }
-                    session.notify(method, encode(event))
+                    session.notify(notification.rawValue, encode(event))
                 }
                 perform(
-                    Self.book.withLockedValue { $0.streamEnded(session: session.id, method: method, handle: id) },
+                    Self.book.withLockedValue {
+                        $0.streamEnded(session: session.id, method: notification.rawValue, handle: id)
+                    },
                     on: session
                 )
             }
-            return book.subscribed(session: session.id, method: method, handle: Forwarder(id: id, task: task))
+            return book.subscribed(
+                session: session.id,
+                method: notification.rawValue,
+                handle: Forwarder(id: id, task: task)
+            )
         }
         perform(actions, on: session)
         session.closed.whenComplete { _ in

@@ -1,0 +1,81 @@
+import BatonJSON
+
+/// What happened, as the `type` of an `event` notification.
+public enum EventType: String, Sendable, Hashable, CaseIterable {
+    case deployStarted = "deploy.started"
+    case poolCreated = "pool.created"
+    case sandboxReady = "sandbox.ready"
+    case deployCutover = "deploy.cutover"
+    case sandboxDraining = "sandbox.draining"
+    case sandboxFailed = "sandbox.failed"
+    case sandboxStopped = "sandbox.stopped"
+    case poolScaledDown = "pool.scaled_down"
+    case deployDone = "deploy.done"
+    case deployFailed = "deploy.failed"
+    case deploySuperseded = "deploy.superseded"
+}
+
+/// One `event` notification of `events.watch`: the host writes it, the admin CLI reads it.
+public struct EventMessage: Sendable, Hashable {
+    /// Wall-clock milliseconds since 1970.
+    public var timeMs: Int64
+    public var type: EventType
+    public var app: AppName
+    public var deployment: DeploymentID?
+    public var version: String?
+    public var service: String?
+    public var pool: PoolID?
+    public var sandbox: SandboxID?
+    public var reason: String?
+
+    public init(
+        timeMs: Int64,
+        type: EventType,
+        app: AppName,
+        deployment: DeploymentID?,
+        version: String?,
+        service: String?,
+        pool: PoolID?,
+        sandbox: SandboxID?,
+        reason: String?
+    ) {
+        self.timeMs = timeMs
+        self.type = type
+        self.app = app
+        self.deployment = deployment
+        self.version = version
+        self.service = service
+        self.pool = pool
+        self.sandbox = sandbox
+        self.reason = reason
+    }
+
+    /// Nil for an event of a type this build does not know, which a client ignores.
+    public init?(json: JSON) {
+        guard let timeMs = json["time"]?.intValue, let rawType = json["type"]?.stringValue,
+            let type = EventType(rawValue: rawType), let app = json["app"]?.stringValue
+        else { return nil }
+        self.init(
+            timeMs: timeMs,
+            type: type,
+            app: AppName(app),
+            deployment: json["deployment"]?.stringValue.map { DeploymentID($0) },
+            version: json["version"]?.stringValue,
+            service: json["service"]?.stringValue,
+            pool: json["pool"]?.stringValue.map { PoolID($0) },
+            sandbox: json["sandbox"]?.stringValue.map { SandboxID($0) },
+            reason: json["reason"]?.stringValue
+        )
+    }
+
+    public var json: JSON {
+        var object: JSONObject = ["time": .int(timeMs), "type": .string(type.rawValue), "app": .id(app)]
+        object["deployment"] = deployment.map(JSON.id)
+        object["version"] = version.map(JSON.string)
+        object["service"] = service.map(JSON.string)
+        object["pool"] = pool.map(JSON.id)
+        object["sandbox"] = sandbox.map(JSON.id)
+        object["reason"] = reason.map(JSON.string)
+        return .object(object)
+    }
+}
