@@ -65,4 +65,29 @@ public struct CaseDirectory: Sendable {
     public func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
+
+    /// Marks the processes a case starts: sandboxes outlive the scheduler that started them, by
+    /// design, so the kit finds what is left of them by this variable when the case ends.
+    static let tagVariable = "BATON_CONTRACT_CASE"
+
+    var processTag: [String: String] { [Self.tagVariable: path] }
+
+    /// Kills every process that carries this case's tag.
+    func killTaggedProcesses() {
+        for process in Self.taggedProcesses() where process.caseDirectory == path { kill(process.pid, SIGKILL) }
+    }
+
+    /// Every process some case tagged, with that case's directory.
+    public static func taggedProcesses() -> [(pid: pid_t, caseDirectory: String)] {
+        let prefix = Array("\(tagVariable)=".utf8)
+        var found: [(pid: pid_t, caseDirectory: String)] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), pid != getpid(),
+                let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ"),
+                let tag = environment.split(separator: 0).first(where: { $0.starts(with: prefix) })
+            else { continue }
+            found.append((pid, String(decoding: tag.dropFirst(prefix.count), as: UTF8.self)))
+        }
+        return found
+    }
 }

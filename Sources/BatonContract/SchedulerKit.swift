@@ -32,6 +32,7 @@ public struct SchedulerKit: Sendable {
             let subscription = NIOLockedValueBox<(id: String, connection: Int, seq: Int64)?>(nil)
             let count = NIOLockedValueBox(0)
             let fixture = kit.fixtureCommand
+            let tag = directory.processTag
             self.desired = desired
             self.subscription = subscription
             fixtureCommand = fixture
@@ -48,7 +49,7 @@ public struct SchedulerKit: Sendable {
                     subscription.withLockedValue { $0 = (id, connection, 0) }
                     return [
                         "subscription": .string(id), "seq": 0,
-                        "pools": [Self.pool(desired.withLockedValue { $0 }, fixture)],
+                        "pools": [Self.pool(desired.withLockedValue { $0 }, fixture, tag: tag)],
                     ]
                 default: return nil
                 }
@@ -59,16 +60,17 @@ public struct SchedulerKit: Sendable {
                 kit.command,
                 role: "scheduler",
                 socket: host.socketPath,
-                stateDirectory: directory.path + "/state"
+                stateDirectory: directory.path + "/state",
+                extra: directory.processTag
             )
         }
 
-        static func pool(_ desired: Int, _ fixture: [String]) -> JSON {
+        static func pool(_ desired: Int, _ fixture: [String], tag: [String: String]) -> JSON {
             [
                 "pool": "p-kit-1", "app": "kit", "version": "v1", "service": "web", "desired": .int(Int64(desired)),
                 "spec": [
                     "command": .string(fixture[0]), "args": .array(fixture.dropFirst().map(JSON.string)),
-                    "graceMs": 3000,
+                    "env": .object(JSONObject(tag.map { ($0.key, .string($0.value)) })), "graceMs": 3000,
                 ],
                 "health": ["path": "/healthz"],
             ]
@@ -86,7 +88,10 @@ public struct SchedulerKit: Sendable {
             host.notify(
                 current.connection,
                 ProtocolNotification.schedulerDesired.rawValue,
-                ["subscription": .string(current.id), "seq": .int(next), "pools": [Self.pool(count, fixtureCommand)]]
+                [
+                    "subscription": .string(current.id), "seq": .int(next),
+                    "pools": [Self.pool(count, fixtureCommand, tag: directory.processTag)],
+                ]
             )
         }
 
@@ -104,36 +109,12 @@ public struct SchedulerKit: Sendable {
         }
 
         /// A scheduler leaves its sandboxes running when it exits, for the next one to adopt;
-        /// the kit leaves nothing behind, so it scales the pool to 0 and waits for the stops.
+        /// the kit leaves nothing behind, so it ends what the case started once the plugin is gone.
         func finish() async {
-            if (try? push(desired: 0)) != nil {
-                let deadline = ContinuousClock.now + .seconds(5)
-                while ContinuousClock.now < deadline, await !running().isEmpty {
-                    _ = await inbox.arrives(.schedulerReport, within: 1) {
-                        $0.params["state"] == "stopped" || $0.params["state"] == "failed"
-                    }
-                }
-            }
             await plugin.stop()
+            directory.killTaggedProcesses()
             await host.stop()
             directory.remove()
-        }
-
-        /// The sandboxes the plugin last reported starting or ready.
-        private func running() async -> Set<String> {
-            var last: [String: String] = [:]
-            for message in await inbox.all {
-                let reports: [JSON]
-                switch ProtocolMethod(rawValue: message.method) {
-                case .schedulerSync: reports = message.params["sandboxes"]?.arrayValue ?? []
-                case .schedulerReport: reports = [message.params]
-                default: continue
-                }
-                for report in reports {
-                    if let sandbox = report["sandbox"]?.stringValue { last[sandbox] = report["state"]?.stringValue }
-                }
-            }
-            return Set(last.filter { $0.value == "starting" || $0.value == "ready" }.keys)
         }
     }
 

@@ -1,3 +1,4 @@
+import BatonContract
 import BatonTestSupport
 import Foundation
 import Subprocess
@@ -17,6 +18,9 @@ struct ContractKitTests {
         let run = try await BatonProcess.run(["contract", "scheduler", "--strict", "--"] + command)
         #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("7 cases: 7 passed, 0 failed"))
+        // Sandboxes outlive their scheduler; the kit ends those of a case when the case ends.
+        let left = CaseDirectory.taggedProcesses().filter { !FileManager.default.fileExists(atPath: $0.caseDirectory) }
+        #expect(left.isEmpty, "processes left by finished cases: \(left)")
     }
 
     @Test func thePythonRouterPassesEveryCase() async throws {
