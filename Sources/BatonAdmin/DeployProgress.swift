@@ -38,10 +38,14 @@ public struct DeployProgress: Sendable {
     }
 
     public func run(_ deploy: JSON) async throws -> Outcome {
+        try await HostSession.with(socket: socket, tokenFile: tokenFile, name: "baton-deploy") { client in
+            try await follow(deploy, on: client)
+        }
+    }
+
+    private func follow(_ deploy: JSON, on client: RPCClient) async throws -> Outcome {
         let app = deploy["app"]?.stringValue ?? ""
         let version = deploy["version"]?.stringValue ?? "?"
-        let client = try await HostSession.open(socket: socket, tokenFile: tokenFile, name: "baton-deploy")
-        defer { Task { await client.close() } }
         // Watch first, so no event of this deploy is missed.
         _ = try await client.call(.eventsWatch, ["apps": [.string(app)]])
         let started = ContinuousClock.now

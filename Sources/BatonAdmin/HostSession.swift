@@ -3,7 +3,26 @@ import BatonRPC
 
 /// A session with a running host, opened the same way by every admin client.
 public enum HostSession {
-    public static func open(
+    /// Runs `body` with a session, then closes it, whether `body` returned or threw.
+    public static func with<Result>(
+        socket: String,
+        role: RPCRole = .admin,
+        tokenFile: String? = nil,
+        name: String,
+        _ body: (RPCClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try await open(socket: socket, role: role, tokenFile: tokenFile, name: name)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    private static func open(
         socket: String,
         role: RPCRole = .admin,
         tokenFile: String? = nil,

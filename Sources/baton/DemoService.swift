@@ -69,9 +69,9 @@ final class DemoService: Service, Sendable {
             failed.withLockedValue { $0 = true }
             return
         }
-        let admin = try await HostSession.open(socket: socket, name: "baton-demo")
-        _ = try await admin.call(.routeSet, ["host": .string(hostName), "app": .string(app)])
-        await admin.close()
+        _ = try await HostSession.with(socket: socket, name: "baton-demo") { admin in
+            try await admin.call(.routeSet, ["host": .string(hostName), "app": .string(app)])
+        }
         say("")
         say("Try:  curl -H 'Host: \(hostName)' http://127.0.0.1:\(port)/")
         guard rollovers > 0 else {
@@ -135,22 +135,22 @@ final class DemoService: Service, Sendable {
     /// Once the streams are closed the old versions finish draining: sandboxes of a version
     /// other than the active one still not stopped after 15 s are left over.
     private func oldSandboxesLeft(app: String) async throws -> [String] {
-        let admin = try await HostSession.open(socket: socket, name: "baton-demo")
-        defer { Task { await admin.close() } }
-        let deadline = ContinuousClock.now + .seconds(15)
-        while true {
-            let status = try await admin.call(.appStatus, ["app": .string(app)])
-            let active = Set(
-                (status["pools"]?.arrayValue ?? []).filter { $0["version"] == status["activeVersion"] }.compactMap {
-                    $0["pool"]?.stringValue
-                }
-            )
-            let left = (status["sandboxes"]?.arrayValue ?? []).filter { sandbox in
-                !active.contains(sandbox["pool"]?.stringValue ?? "") && sandbox["state"] != "stopped"
-                    && sandbox["state"] != "failed"
-            }.compactMap { $0["sandbox"]?.stringValue }
-            if left.isEmpty || ContinuousClock.now > deadline { return left }
-            try await Task.sleep(for: .milliseconds(200))
+        try await HostSession.with(socket: socket, name: "baton-demo") { admin in
+            let deadline = ContinuousClock.now + .seconds(15)
+            while true {
+                let status = try await admin.call(.appStatus, ["app": .string(app)])
+                let active = Set(
+                    (status["pools"]?.arrayValue ?? []).filter { $0["version"] == status["activeVersion"] }.compactMap {
+                        $0["pool"]?.stringValue
+                    }
+                )
+                let left = (status["sandboxes"]?.arrayValue ?? []).filter { sandbox in
+                    !active.contains(sandbox["pool"]?.stringValue ?? "") && sandbox["state"] != "stopped"
+                        && sandbox["state"] != "failed"
+                }.compactMap { $0["sandbox"]?.stringValue }
+                if left.isEmpty || ContinuousClock.now > deadline { return left }
+                try await Task.sleep(for: .milliseconds(200))
+            }
         }
     }
 }

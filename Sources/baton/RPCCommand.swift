@@ -29,14 +29,12 @@ struct RPCCommand: AsyncParsableCommand {
         }
         do {
             let params = try self.params.map { try JSON.parse($0, options: .init(allowScalarRoot: true)) }
-            let client = try await HostSession.open(
+            let result = try await HostSession.with(
                 socket: socket.socket,
                 role: role,
                 tokenFile: tokenFile,
                 name: "baton-rpc"
-            )
-            defer { Task { await client.close() } }
-            let result = try await client.call(method, params)
+            ) { client in try await client.call(method, params) }
             print(try result.serializedString())
         } catch let error as RPCError {
             let data = error.data.map { " \($0)" } ?? ""

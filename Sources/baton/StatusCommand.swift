@@ -21,16 +21,16 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await HostSession.reporting("status", socket: socket.socket) {
-            let client = try await HostSession.open(socket: socket.socket, tokenFile: tokenFile, name: "baton-status")
-            defer { Task { await client.close() } }
-            if let app {
-                let status = try await client.call(.appStatus, ["app": .string(app)])
-                print(json ? try status.serializedString() : Self.describe(app: status))
-            } else {
-                let apps = try await client.call(.appList)
-                let routes = try await client.call(.routeList)
-                let both: JSON = ["apps": apps["apps"] ?? [], "routes": routes["routes"] ?? []]
-                print(json ? try both.serializedString() : Self.describe(overview: both))
+            try await HostSession.with(socket: socket.socket, tokenFile: tokenFile, name: "baton-status") { client in
+                if let app {
+                    let status = try await client.call(.appStatus, ["app": .string(app)])
+                    print(json ? try status.serializedString() : Self.describe(app: status))
+                } else {
+                    let apps = try await client.call(.appList)
+                    let routes = try await client.call(.routeList)
+                    let both: JSON = ["apps": apps["apps"] ?? [], "routes": routes["routes"] ?? []]
+                    print(json ? try both.serializedString() : Self.describe(overview: both))
+                }
             }
         }
     }

@@ -14,13 +14,16 @@ actor Supervisor {
         var specReported = false
     }
 
+    private enum Phase {
+        case starting, ready, stopping
+    }
+
     private struct Sandbox {
         var id: String
         var pool: String
         var url: String
         var pid: Int32?
-        var ready = false
-        var stopping = false
+        var phase = Phase.starting
         /// The task that runs the process; nil for one adopted after a restart, which a
         /// watch task follows instead.
         var process: Task<Void, Never>?
@@ -31,8 +34,13 @@ actor Supervisor {
     private var pools: [String: Pool] = [:]
     private var sandboxes: [String: Sandbox] = [:]
     private var started = 0
-    /// Set by `leaveRunning`: nothing starts any more.
-    private var shuttingDown = false
+    /// `leaveRunning` ends supervising: nothing starts any more.
+    private var mode = Mode.supervising
+    private enum Mode {
+        case supervising, leavingRunning
+    }
+    /// Owns the timers and watches; `run()` ends them.
+    private let work = WorkGroup()
     private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     private let reporter: Reporter
     private let probe: NetworkReadinessProbe
@@ -62,7 +70,7 @@ actor Supervisor {
                     pool: record.pool,
                     url: record.url,
                     pid: record.pid,
-                    ready: true,
+                    phase: .ready,
                     startTime: record.startTime
                 )
                 watch(record)
@@ -89,9 +97,14 @@ actor Supervisor {
     /// there is no exit status to wait for.
     private func watch(_ record: SandboxRecord) {
         sandboxes[record.sandbox]?.process = nil
-        Task {
-            while record.isAlive { try? await Task.sleep(for: .milliseconds(200)) }
-            self.exited(record.sandbox, reason: "exited (adopted after a scheduler restart, so its status is unknown)")
+        work.start {
+            while record.isAlive {
+                do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+            }
+            await self.exited(
+                record.sandbox,
+                reason: "exited (adopted after a scheduler restart, so its status is unknown)"
+            )
         }
     }
 
@@ -129,13 +142,14 @@ actor Supervisor {
     }
 
     private func reconcile(_ poolID: String) {
-        guard !shuttingDown, let pool = pools[poolID] else { return }
-        let live = sandboxes.values.filter { $0.pool == poolID && !$0.stopping }
+        guard mode == .supervising, let pool = pools[poolID] else { return }
+        let live = sandboxes.values.filter { $0.pool == poolID && $0.phase != .stopping }
         if live.count > pool.desired.desired {
             // Not-yet-ready ones go first, then the newest.
-            let extra = live.sorted { ($0.ready ? 1 : 0, $1.id) < ($1.ready ? 1 : 0, $0.id) }.prefix(
-                live.count - pool.desired.desired
-            )
+            let extra = live.sorted { ($0.phase == .ready ? 1 : 0, $1.id) < ($1.phase == .ready ? 1 : 0, $0.id) }
+                .prefix(
+                    live.count - pool.desired.desired
+                )
             for sandbox in extra { stop(sandbox.id) }
             return
         }
@@ -210,8 +224,8 @@ actor Supervisor {
     }
 
     private func becameReady(_ id: String) {
-        guard let sandbox = sandboxes[id], !sandbox.stopping else { return }
-        sandboxes[id]?.ready = true
+        guard let sandbox = sandboxes[id], sandbox.phase == .starting else { return }
+        sandboxes[id]?.phase = .ready
         pools[sandbox.pool]?.backoff.succeeded()
         logger.info("sandbox ready", metadata: ["sandbox": "\(id)", "url": "\(sandbox.url)"])
         reporter.report(SandboxReport(sandbox: .init(id), pool: .init(sandbox.pool), state: .ready, url: sandbox.url))
@@ -221,7 +235,7 @@ actor Supervisor {
         guard let sandbox = sandboxes.removeValue(forKey: id) else { return }
         persist()
         sandbox.readiness?.cancel()
-        sandboxEnded(id, pool: sandbox.pool, reason: reason, stopping: sandbox.stopping)
+        sandboxEnded(id, pool: sandbox.pool, reason: reason, stopping: sandbox.phase == .stopping)
     }
 
     private func sandboxEnded(_ id: String, pool poolID: String, reason: String, stopping: Bool) {
@@ -247,9 +261,9 @@ actor Supervisor {
         }
         logger.warning("sandbox failed", metadata: ["sandbox": "\(id)", "pool": "\(poolID)", "reason": "\(why)"])
         reporter.report(SandboxReport(sandbox: .init(id), pool: .init(poolID), state: .failed, reason: why))
-        Task {
-            try? await Task.sleep(for: wait)
-            self.retry(poolID)
+        work.start {
+            do { try await Task.sleep(for: wait) } catch { return }
+            await self.retry(poolID)
         }
     }
 
@@ -260,12 +274,12 @@ actor Supervisor {
 
     /// SIGTERM, then SIGKILL after the spec's grace; `stopped` is reported when it is gone.
     private func stop(_ id: String) {
-        guard let sandbox = sandboxes[id], !sandbox.stopping else { return }
+        guard let sandbox = sandboxes[id], sandbox.phase != .stopping else { return }
         logger.info(
             "stopping sandbox",
             metadata: ["sandbox": "\(id)", "pid": "\(sandbox.pid.map(String.init) ?? "-")"]
         )
-        sandboxes[id]?.stopping = true
+        sandboxes[id]?.phase = .stopping
         sandbox.readiness?.cancel()
         if let process = sandbox.process {
             process.cancel()
@@ -274,8 +288,8 @@ actor Supervisor {
             kill(-pid, SIGTERM)
             let grace = pools[sandbox.pool].flatMap { try? $0.desired.command.get().grace } ?? .seconds(10)
             let start = sandbox.startTime
-            Task {
-                try? await Task.sleep(for: grace)
+            work.start {
+                do { try await Task.sleep(for: grace) } catch { return }
                 if ProcessStart.time(of: pid) == start { kill(-pid, SIGKILL) }
             }
         }
@@ -286,8 +300,13 @@ actor Supervisor {
     /// restarts no sandbox. A host that means to take its sandboxes down scales their pools
     /// to 0 first.
     func leaveRunning() -> Int {
-        shuttingDown = true
+        mode = .leavingRunning
         persist()
-        return sandboxes.values.filter { !$0.stopping }.count
+        return sandboxes.values.filter { $0.phase != .stopping }.count
+    }
+
+    /// Runs the timers and watches until cancelled.
+    func run() async {
+        await work.run()
     }
 }

@@ -80,6 +80,7 @@ struct SchedulerService: Service {
         await withTaskGroup(of: Void.self) { group in
             // Delivery and the link to the host live until the last reports are out.
             group.addTask { await reporter.run(logger: logger) }
+            group.addTask { await supervisor.run() }
             await supervisor.adoptRecorded()
             group.addTask { await link.run() }
             await withTaskGroup(of: Void.self) { watch in

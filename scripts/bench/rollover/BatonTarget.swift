@@ -1,6 +1,7 @@
 import BatonAdmin
 import BatonJSON
 import BatonPlugins
+import BatonProtocol
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -62,19 +63,16 @@ final class BatonTarget: RolloverTarget {
         process.withLockedValue { $0 = BackgroundChild(command, log: log) }
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
-            if let probe = try? await HostSession.open(socket: socket, name: "baton-bench-rollover") {
-                await probe.close()
-                break
-            }
+            if (try? await HostSession.with(socket: socket, name: "baton-bench-rollover") { _ in }) != nil { break }
             guard ContinuousClock.now < deadline else {
                 throw SwitchFailure(description: "baton serve did not start; see \(log)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         _ = try await rollOver(to: "v1")
-        let admin = try await HostSession.open(socket: socket, name: "baton-bench-rollover")
-        _ = try await admin.call("route.set", ["host": "hello.localhost", "app": "hello"])
-        await admin.close()
+        _ = try await HostSession.with(socket: socket, name: "baton-bench-rollover") { admin in
+            try await admin.call(.routeSet, ["host": "hello.localhost", "app": "hello"])
+        }
     }
 
     func rollOver(to version: String) async throws -> RolloverStep {
