@@ -32,7 +32,6 @@ public struct HostKit: Sendable {
         let adminEvents: Inbox
         let desired: Inbox
         let revocations: Inbox
-        private let hosts: [MockHost]
 
         init(socket: String, schemas: SchemaValidator?) async throws {
             self.socket = socket
@@ -41,13 +40,9 @@ public struct HostKit: Sendable {
             scheduler = try await Self.session(socket, .scheduler)
             router = try await Self.session(socket, .router)
             // The kit reads pushes through the same Inbox as the plugin kits.
-            let feeds = [admin, scheduler, router].map { client in
-                MockHost.feed(client.notifications)
-            }
-            hosts = feeds
-            adminEvents = Inbox(feeds[0])
-            desired = Inbox(feeds[1])
-            revocations = Inbox(feeds[2])
+            adminEvents = Inbox(notifications: admin.notifications)
+            desired = Inbox(notifications: scheduler.notifications)
+            revocations = Inbox(notifications: router.notifications)
             _ = try await call(admin, .eventsWatch, ["apps": [.string(app)]])
             _ = try await call(scheduler, .schedulerSubscribe)
             _ = try await call(router, .leaseWatch, ["apps": [.string(app)]])

@@ -66,21 +66,6 @@ public final class MockHost: Sendable {
         input.finish()
     }
 
-    /// A stand-in whose inbound messages are a client's notifications, so a kit playing a
-    /// client waits for pushes the same way it waits for a plugin's calls.
-    public static func feed(_ notifications: AsyncStream<RPCNotification>) -> MockHost {
-        let host = MockHost(socketPath: "", responder: { _, _, _ in nil })
-        Task {
-            for await notification in notifications {
-                host.input.yield(
-                    Inbound(connection: 0, method: notification.method, params: notification.params ?? .null)
-                )
-            }
-            host.input.finish()
-        }
-        return host
-    }
-
     /// Every line exchanged so far, `→` for what the plugin sent and `←` for answers.
     public var transcript: [String] { state.withLockedValue { $0.transcript } }
 

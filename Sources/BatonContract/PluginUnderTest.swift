@@ -29,6 +29,7 @@ public final class PluginUnderTest: Sendable {
         )
         let lines = stderr
         let exit = self.exit
+        // Held, and ended by `stop()`, which every kit's case end calls.
         running = Task {
             let status = try? await ChildProcess.run(
                 child,

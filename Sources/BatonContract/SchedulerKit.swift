@@ -212,10 +212,16 @@ enum Kit {
         } catch {
             throw CaseFailure("\(url) does not answer: \(error)")
         }
-        defer { Task { await connection.close() } }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
-        let response = try await connection.request(.GET, path, headers: headers)
+        let response: LoadResponse
+        do {
+            response = try await connection.request(.GET, path, headers: headers)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
         guard response.status == 200 else { throw CaseFailure("GET \(url)\(path) answered \(response.status)") }
         return String(buffer: response.body)
     }

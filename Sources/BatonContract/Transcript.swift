@@ -24,7 +24,16 @@ public struct Transcript: Sendable {
     /// Runs it against the host at `socket`; throws `CaseFailure` at the first mismatch.
     public func run(socket: String, record: @escaping @Sendable (String) -> Void) async throws {
         let connection = try await LineConnection.connect(socket)
-        defer { Task { await connection.close() } }
+        do {
+            try await play(on: connection, record: record)
+            await connection.close()
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private func play(on connection: LineConnection, record: (String) -> Void) async throws {
         for (index, step) in steps.enumerated() {
             if let message = step["send"] {
                 let text = try message.serializedString()
@@ -34,7 +43,7 @@ public struct Transcript: Sendable {
                 record("→ \(raw)")
                 try await connection.send(raw)
             } else if let pattern = step["expect"] {
-                guard let line = try await connection.next(within: 10) else {
+                guard let line = await connection.next(within: 10) else {
                     throw CaseFailure(
                         "step \(index + 1): no answer; expected \((try? pattern.serializedString()) ?? "?")"
                     )
@@ -73,35 +82,36 @@ public struct Transcript: Sendable {
 /// Raw lines over a unix socket, for transcripts: nothing is parsed on the way.
 final class LineConnection: Sendable {
     private let channel: any Channel
-    private let lines: LineInbox
+    private let lines: Mailbox<String>
 
-    private init(channel: any Channel, lines: LineInbox) {
+    private init(channel: any Channel, lines: Mailbox<String>) {
         self.channel = channel
         self.lines = lines
     }
 
     static func connect(_ socket: String) async throws -> LineConnection {
-        let inbox = LineInbox()
+        let (lines, input) = AsyncStream.makeStream(of: String.self)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxLineBytes: 1 << 20))
                     )
-                    try channel.pipeline.syncOperations.addHandler(LineCollector(inbox: inbox))
+                    try channel.pipeline.syncOperations.addHandler(LineCollector(lines: input))
                 }
             }
             .connect(unixDomainSocketPath: socket)
             .get()
-        return LineConnection(channel: channel, lines: inbox)
+        return LineConnection(channel: channel, lines: Mailbox(lines))
     }
 
     func send(_ line: String) async throws {
         try await channel.writeAndFlush(channel.allocator.buffer(string: line + "\n"))
     }
 
-    func next(within seconds: Double) async throws -> String? {
-        await lines.next(within: seconds)
+    /// The next line, or nil once the connection closed or `seconds` passed.
+    func next(within seconds: Double) async -> String? {
+        try? await lines.next("a line", within: seconds, matching: { _ in true })
     }
 
     func close() async {
@@ -109,77 +119,20 @@ final class LineConnection: Sendable {
     }
 }
 
-/// Lines in the order they arrived, handed out one at a time.
-private final class LineInbox: Sendable {
-    private struct State {
-        var lines: [String] = []
-        var waiting: CheckedContinuation<String?, Never>?
-        var waiter = 0
-        var closed = false
-    }
-
-    private let state = NIOLockedValueBox(State())
-
-    func add(_ line: String) {
-        let waiting = state.withLockedValue { state -> CheckedContinuation<String?, Never>? in
-            guard let waiting = state.waiting else {
-                state.lines.append(line)
-                return nil
-            }
-            state.waiting = nil
-            return waiting
-        }
-        waiting?.resume(returning: line)
-    }
-
-    func close() {
-        let waiting = state.withLockedValue { state -> CheckedContinuation<String?, Never>? in
-            state.closed = true
-            defer { state.waiting = nil }
-            return state.waiting
-        }
-        waiting?.resume(returning: nil)
-    }
-
-    /// The next line, or nil once the connection closed or `seconds` passed.
-    func next(within seconds: Double) async -> String? {
-        await withCheckedContinuation { continuation in
-            let ready: String?? = state.withLockedValue { state in
-                if !state.lines.isEmpty { return .some(state.lines.removeFirst()) }
-                if state.closed { return .some(nil) }
-                state.waiter += 1
-                state.waiting = continuation
-                return nil
-            }
-            if let ready { return continuation.resume(returning: ready) }
-            let waiter = state.withLockedValue { $0.waiter }
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                let expired = self.state.withLockedValue { state -> CheckedContinuation<String?, Never>? in
-                    guard state.waiter == waiter, let waiting = state.waiting else { return nil }
-                    state.waiting = nil
-                    return waiting
-                }
-                expired?.resume(returning: nil)
-            }
-        }
-    }
-}
-
 private final class LineCollector: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    private let inbox: LineInbox
+    private let lines: AsyncStream<String>.Continuation
 
-    init(inbox: LineInbox) {
-        self.inbox = inbox
+    init(lines: AsyncStream<String>.Continuation) {
+        self.lines = lines
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        inbox.add(String(buffer: unwrapInboundIn(data)))
+        lines.yield(String(buffer: unwrapInboundIn(data)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        inbox.close()
+        lines.finish()
         context.fireChannelInactive()
     }
 }
