@@ -265,6 +265,7 @@ public actor LeaseBroker {
         probes[id]?.cancel()
         let probe = self.probe
         let clock = self.clock
+        // Owned by `probes`: replaced by the next probe of this sandbox, cancelled when it leaves.
         probes[id] = Task { [weak self] in
             var delay = Duration.milliseconds(50)
             while !Task.isCancelled {
@@ -443,6 +444,7 @@ public actor LeaseBroker {
             case .expireAt(let deadline):
                 record.expiry?.cancel()
                 let clock = self.clock
+                // Owned by the lease's record: cancelled when its deadline moves or it is forgotten.
                 leases[id]?.expiry = Task { [weak self] in
                     do { try await clock.sleep(until: deadline) } catch { return }
                     await self?.deadlinePassed(deadline, ofLease: id)

@@ -47,6 +47,7 @@ public final class WebSocketWatcher: Sendable {
             "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         try await channel.writeAndFlush(channel.allocator.buffer(string: upgrade))
+        // Held by the watcher and cancelled by `close()`.
         let pinger = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)

@@ -89,14 +89,53 @@ final class DemoService: Service, Sendable {
         )
         let recorder = LoadRecorder()
         let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: hostName, recorder: recorder)
-        let loading = Task { await load.run() }
-        let stream = try await EventStreamWatcher.open(
-            host: "127.0.0.1",
-            port: port,
-            hostHeader: hostName,
-            path: "/events?interval_ms=100"
+        let (outcomes, streamState, socketState) = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await load.run() }
+            defer { group.cancelAll() }
+            let stream = try await EventStreamWatcher.open(
+                host: "127.0.0.1",
+                port: port,
+                hostHeader: hostName,
+                path: "/events?interval_ms=100"
+            )
+            do {
+                let socket = try await WebSocketWatcher.open(
+                    host: "127.0.0.1",
+                    port: port,
+                    hostHeader: hostName,
+                    path: "/ws"
+                )
+                let outcomes: [DeployProgress.Outcome]
+                do {
+                    outcomes = try await rollOvers(progress: progress, recorder: recorder)
+                } catch {
+                    await socket.close()
+                    throw error
+                }
+                let states = (stream.current, socket.current)
+                await socket.close()
+                await stream.close()
+                return (outcomes, states.0, states.1)
+            } catch {
+                await stream.close()
+                throw error
+            }
+        }
+        let leftOver = try await oldSandboxesLeft(app: app)
+        let ok = DemoSummary(
+            recorder: recorder,
+            outcomes: outcomes,
+            stream: streamState,
+            socket: socketState,
+            oldSandboxesLeft: leftOver,
+            postRuns: PostLedger.runs(in: ledger)
         )
-        let socket = try await WebSocketWatcher.open(host: "127.0.0.1", port: port, hostHeader: hostName, path: "/ws")
+        .print { say($0) }
+        if !ok { failed.withLockedValue { $0 = true } }
+    }
+
+    /// The rollovers, then the streams kept open until `streamSeconds` after they opened.
+    private func rollOvers(progress: DeployProgress, recorder: LoadRecorder) async throws -> [DeployProgress.Outcome] {
         let streamsOpened = ContinuousClock.now
         try await Task.sleep(for: .seconds(1))  // a baseline before the first rollover
         var outcomes: [DeployProgress.Outcome] = []
@@ -113,23 +152,7 @@ final class DemoService: Service, Sendable {
             say("Keeping the event stream and the WebSocket open until \(streamSeconds) s after they opened.")
             try await Task.sleep(until: streamsDue)  // the time passing is what is checked
         }
-        loading.cancel()
-        await loading.value
-        let streamState = stream.current
-        let socketState = socket.current
-        await stream.close()
-        await socket.close()
-        let leftOver = try await oldSandboxesLeft(app: app)
-        let ok = DemoSummary(
-            recorder: recorder,
-            outcomes: outcomes,
-            stream: streamState,
-            socket: socketState,
-            oldSandboxesLeft: leftOver,
-            postRuns: PostLedger.runs(in: ledger)
-        )
-        .print { say($0) }
-        if !ok { failed.withLockedValue { $0 = true } }
+        return outcomes
     }
 
     /// Once the streams are closed the old versions finish draining: sandboxes of a version

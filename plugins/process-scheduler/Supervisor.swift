@@ -191,6 +191,7 @@ actor Supervisor {
             metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"]
         )
         reporter.report(SandboxReport(sandbox: .init(id), pool: .init(pool.id), state: .starting, url: url))
+        // Held by the sandbox's record: `stop` cancels it, which ends the process.
         let process = Task {
             let reason: String
             do {
@@ -214,6 +215,7 @@ actor Supervisor {
         let probe = probe
         let health = pool.desired.health
         let url = sandbox.url
+        // Held by the sandbox's record and cancelled once it stops or ends.
         sandboxes[id]?.readiness = Task {
             // Until the process answers, or ends (which cancels this).
             while !Task.isCancelled {

@@ -101,6 +101,7 @@ final class HandoffServer: Sendable {
         let names: [JSON] = handed.map { ["name": .string($0.name), "address": .string($0.address)] }
         try channel.send(["listeners": .array(names)], descriptors: handed.map(\.descriptor))
         guard try channel.receive().message["stepDown"] == true else { return false }
+        // This thread blocks on the handoff socket; the step-down is async work it waits for.
         let done = DispatchSemaphore(value: 0)
         Task {
             await stepDown()
