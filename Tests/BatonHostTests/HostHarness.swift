@@ -3,13 +3,20 @@ import BatonJSON
 import BatonRPC
 import BatonTestSupport
 import Logging
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// A host in this process on a private socket, with clients in each role; everything
-/// it starts is stopped by `withHost`, however the body ends.
+/// it starts, and every client it opened, is stopped by `withHost`, however the body ends.
 struct HostHarness {
     let host: BatonHost
     let socket: String
+    private let opened = NIOLockedValueBox<[RPCClient]>([])
+
+    init(host: BatonHost, socket: String) {
+        self.host = host
+        self.socket = socket
+    }
 
     /// An admin, a scheduler named `scheduler` and a router, each with its session open.
     func clients(
@@ -20,8 +27,13 @@ struct HostHarness {
 
     func client(_ role: RPCRole, name: String = "test") async throws -> RPCClient {
         let client = try await RPCClient.connect(socketPath: socket)
+        opened.withLockedValue { $0.append(client) }
         try await client.hello(role: role, client: RPCProgramInfo(name: name, version: "1"))
         return client
+    }
+
+    fileprivate func closeClients() async {
+        for client in opened.withLockedValue({ $0 }) { await client.close() }
     }
 }
 
@@ -58,10 +70,12 @@ func withHost<T>(
         guard try await parts.next() == .listening else { throw HostEndedEarly() }
         do {
             let result = try await body(harness)
+            await harness.closeClients()
             await group.triggerGracefulShutdown()
             try await parts.waitForAll()
             return result
         } catch {
+            await harness.closeClients()
             await group.triggerGracefulShutdown()
             try? await parts.waitForAll()
             throw error

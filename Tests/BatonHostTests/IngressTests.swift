@@ -134,12 +134,6 @@ struct IngressTests {
         }) { harness in
             let admin = try await harness.client(.admin)
             let scheduler = try await harness.client(.scheduler, name: "scripted")
-            defer {
-                Task {
-                    await admin.close()
-                    await scheduler.close()
-                }
-            }
             var stage = Stage(
                 harness: harness,
                 admin: admin,

@@ -55,7 +55,6 @@ extension ProcessHeavySuites {
                 configuration.ingress?.responseHeaderTimeout = responseHeaderTimeout
             }) { harness in
                 let admin = try await harness.client(.admin)
-                defer { Task { await admin.close() } }
                 var events = NotificationReader(admin)
                 _ = try await admin.call("events.watch")
                 try await body(harness, admin, &events)

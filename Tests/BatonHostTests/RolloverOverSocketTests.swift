@@ -30,13 +30,6 @@ struct RolloverOverSocketTests {
         }
         try await withHost { harness in
             let (admin, scheduler, router) = try await harness.clients()
-            defer {
-                Task {
-                    await admin.close()
-                    await scheduler.close()
-                    await router.close()
-                }
-            }
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)
             var revocations = NotificationReader(router)
@@ -97,12 +90,6 @@ struct RolloverOverSocketTests {
         try await withHost { harness in
             let admin = try await harness.client(.admin)
             let router = try await harness.client(.router)
-            defer {
-                Task {
-                    await admin.close()
-                    await router.close()
-                }
-            }
             var events = NotificationReader(admin)
             _ = try await admin.call("events.watch")
             let scheduler = try await harness.client(.scheduler, name: "flaky")
@@ -122,7 +109,6 @@ struct RolloverOverSocketTests {
             #expect(lease["sandbox"] == "s1", "a scheduler's disconnect takes nothing out of service")
 
             let reconnected = try await harness.client(.scheduler, name: "flaky")
-            defer { Task { await reconnected.close() } }
             let again = try await reconnected.call("scheduler.subscribe")
             #expect(again["pools"]?.arrayValue?.first?["pool"] == pool)
             _ = try await reconnected.call(
@@ -140,13 +126,6 @@ struct RolloverOverSocketTests {
         defer { Task { await backend.stop() } }
         try await withHost { harness in
             let (admin, scheduler, router) = try await harness.clients()
-            defer {
-                Task {
-                    await admin.close()
-                    await scheduler.close()
-                    await router.close()
-                }
-            }
             var events = NotificationReader(admin)
             var desired = NotificationReader(scheduler)
             _ = try await admin.call("events.watch")
@@ -179,12 +158,6 @@ struct RolloverOverSocketTests {
         defer { Task { await backend.stop() } }
         try await withHost { harness in
             let (admin, scheduler, _) = try await harness.clients()
-            defer {
-                Task {
-                    await admin.close()
-                    await scheduler.close()
-                }
-            }
             var desired = NotificationReader(scheduler)
             _ = try await scheduler.call("scheduler.subscribe")
             _ = try await deploy(admin, "v1", image: "one")
@@ -209,12 +182,6 @@ struct RolloverOverSocketTests {
     @Test func subscribingAgainEndsTheEarlierSubscription() async throws {
         try await withHost { harness in
             let (admin, scheduler, _) = try await harness.clients()
-            defer {
-                Task {
-                    await admin.close()
-                    await scheduler.close()
-                }
-            }
             var desired = NotificationReader(scheduler)
             let first = try await scheduler.call("scheduler.subscribe")["subscription"]
             let second = try #require(try await scheduler.call("scheduler.subscribe")["subscription"])
@@ -239,12 +206,6 @@ struct RolloverOverSocketTests {
         try await withHost { harness in
             let admin = try await harness.client(.admin)
             let router = try await harness.client(.router)
-            defer {
-                Task {
-                    await admin.close()
-                    await router.close()
-                }
-            }
             await expectError(2002) { try await router.call("lease.acquire", ["app": "nowhere"]) }
             await expectError(-32602) { try await admin.call("app.deploy", ["app": "shop", "services": "web"]) }
             await expectError(3001) {
@@ -314,13 +275,6 @@ struct HostileCallTests {
             let admin = try await harness.client(.admin)
             let router = try await harness.client(.router)
             let scheduler = try await harness.client(.scheduler)
-            defer {
-                Task {
-                    await admin.close()
-                    await router.close()
-                    await scheduler.close()
-                }
-            }
             for (method, params) in refused {
                 do {
                     _ = try await admin.call(method, params)
@@ -348,7 +302,6 @@ struct HostileCallTests {
             configuration.keepsState = true
         }) { harness in
             let admin = try await harness.client(.admin)
-            defer { Task { await admin.close() } }
             let apps = try await admin.call("app.list")
             #expect(apps["apps"]?.arrayValue?.compactMap { $0["app"]?.stringValue } == ["shop"], "\(apps)")
         }
