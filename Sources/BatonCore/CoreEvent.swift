@@ -1,14 +1,10 @@
 /// Something the launcher did or saw, as `events.watch` delivers it.
+@dynamicMemberLookup
 public struct CoreEvent: Sendable, Hashable {
     public var time: CoreInstant
-    public var kind: EventType
-    public var app: AppName
-    public var deployment: DeploymentID?
-    public var version: String?
-    public var service: String?
-    public var pool: PoolID?
-    public var sandbox: SandboxID?
-    public var reason: String?
+    public var subject: EventSubject
+
+    public subscript<Value>(dynamicMember field: KeyPath<EventSubject, Value>) -> Value { subject[keyPath: field] }
 }
 
 /// Why a pool was scaled to 0; the raw value is the `reason` of its `pool.scaled_down` event

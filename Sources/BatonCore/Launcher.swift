@@ -182,15 +182,17 @@ public actor Launcher {
         }
         for (pool, actions) in reclaimed { await perform(actions, onPool: pool, for: id) }
         guard deployments[id]?.state == .waiting else { return id }  // superseded meanwhile
-        publish(.deployStarted, app: app, deployment: id, version: request.version)
+        publish(.init(.deployStarted, app: app, deployment: id, version: request.version))
         for pool in created {
             publish(
-                .poolCreated,
-                app: app,
-                deployment: id,
-                version: pool.version,
-                service: pool.spec.name,
-                pool: pool.id
+                .init(
+                    .poolCreated,
+                    app: app,
+                    deployment: id,
+                    version: pool.version,
+                    service: pool.spec.name,
+                    pool: pool.id
+                )
             )
         }
         for service in request.services {
@@ -286,13 +288,15 @@ public actor Launcher {
                 guard pool.desired > 0 else { continue }  // given up before it was raised
                 setDesired(id, 0)
                 publish(
-                    .poolScaledDown,
-                    app: pool.app,
-                    deployment: deployment,
-                    version: pool.version,
-                    service: pool.spec.name,
-                    pool: id,
-                    reason: reason.rawValue
+                    .init(
+                        .poolScaledDown,
+                        app: pool.app,
+                        deployment: deployment,
+                        version: pool.version,
+                        service: pool.spec.name,
+                        pool: id,
+                        reason: reason.rawValue
+                    )
                 )
                 await broker.retire(pool: id)
             case .keep(let reason):
@@ -373,32 +377,14 @@ public actor Launcher {
 
     // MARK: Events
 
-    func publish(
-        _ kind: EventType,
-        app: AppName,
-        deployment: DeploymentID? = nil,
-        version: String? = nil,
-        service: String? = nil,
-        pool: PoolID? = nil,
-        sandbox: SandboxID? = nil,
-        reason: String? = nil
-    ) {
-        let event = CoreEvent(
-            time: clock.now,
-            kind: kind,
-            app: app,
-            deployment: deployment,
-            version: version,
-            service: service,
-            pool: pool,
-            sandbox: sandbox,
-            reason: reason
-        )
+    func publish(_ subject: EventSubject) {
+        let event = CoreEvent(time: clock.now, subject: subject)
         logger.info(
-            "\(kind.rawValue)",
+            "\(subject.type.rawValue)",
             metadata: [
-                "app": "\(app)", "deployment": "\(deployment ?? "-")", "version": "\(version ?? "-")",
-                "pool": "\(pool ?? "-")", "sandbox": "\(sandbox ?? "-")", "reason": "\(reason ?? "-")",
+                "app": "\(subject.app)", "deployment": "\(subject.deployment ?? "-")",
+                "version": "\(subject.version ?? "-")", "pool": "\(subject.pool ?? "-")",
+                "sandbox": "\(subject.sandbox ?? "-")", "reason": "\(subject.reason ?? "-")",
             ]
         )
         events.publish(event)

@@ -6,25 +6,29 @@ extension Launcher {
             guard let record = pools[pool] else { return }
             pools[pool]?.admitted = admitted
             publish(
-                .sandboxReady,
-                app: record.app,
-                version: record.version,
-                service: record.spec.name,
-                pool: pool,
-                sandbox: sandbox
+                .init(
+                    .sandboxReady,
+                    app: record.app,
+                    version: record.version,
+                    service: record.spec.name,
+                    pool: pool,
+                    sandbox: sandbox
+                )
             )
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) { await evaluate(waiting) }
         case .failed(let pool, let sandbox, let reason, let admitted):
             guard let record = pools[pool] else { return }
             pools[pool]?.admitted = admitted
             publish(
-                .sandboxFailed,
-                app: record.app,
-                version: record.version,
-                service: record.spec.name,
-                pool: pool,
-                sandbox: sandbox,
-                reason: reason
+                .init(
+                    .sandboxFailed,
+                    app: record.app,
+                    version: record.version,
+                    service: record.spec.name,
+                    pool: pool,
+                    sandbox: sandbox,
+                    reason: reason
+                )
             )
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
                 let failures =
@@ -39,12 +43,14 @@ extension Launcher {
             pools[pool]?.admitted = admitted
             guard let record = pools[pool] else { return }
             publish(
-                .sandboxStopped,
-                app: record.app,
-                version: record.version,
-                service: record.spec.name,
-                pool: pool,
-                sandbox: sandbox
+                .init(
+                    .sandboxStopped,
+                    app: record.app,
+                    version: record.version,
+                    service: record.spec.name,
+                    pool: pool,
+                    sandbox: sandbox
+                )
             )
             if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
@@ -117,11 +123,13 @@ extension Launcher {
                 deployments[id]?.timer = nil
             case .announce(let kind):
                 publish(
-                    kind,
-                    app: deployment.request.app,
-                    deployment: id,
-                    version: deployment.request.version,
-                    reason: deployment.reason
+                    .init(
+                        kind,
+                        app: deployment.request.app,
+                        deployment: id,
+                        version: deployment.request.version,
+                        reason: deployment.reason
+                    )
                 )
             }
         }
@@ -148,21 +156,25 @@ extension Launcher {
         for pool in Set(deployment.servicePools.values).sorted() { await step(pool: pool, for: id) { $0.serves() } }
         for pool in result.draining.keys.sorted() { await step(pool: pool, for: id) { $0.cutAway(by: id) } }
         publish(
-            .deployCutover,
-            app: app,
-            deployment: id,
-            version: deployment.request.version,
-            reason: deployments[id]?.reason
+            .init(
+                .deployCutover,
+                app: app,
+                deployment: id,
+                version: deployment.request.version,
+                reason: deployments[id]?.reason
+            )
         )
         for (pool, sandboxes) in result.draining.sorted(by: { $0.key < $1.key }) {
             for sandbox in sandboxes {
                 publish(
-                    .sandboxDraining,
-                    app: app,
-                    deployment: id,
-                    version: pools[pool]?.version,
-                    pool: pool,
-                    sandbox: sandbox
+                    .init(
+                        .sandboxDraining,
+                        app: app,
+                        deployment: id,
+                        version: pools[pool]?.version,
+                        pool: pool,
+                        sandbox: sandbox
+                    )
                 )
             }
         }

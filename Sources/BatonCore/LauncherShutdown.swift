@@ -7,7 +7,7 @@ extension Launcher {
         let running = pools.values.filter { $0.desired > 0 }.sorted { $0.id < $1.id }
         guard !running.isEmpty else { return }
         let ids = Set(running.map(\.id))
-        let ends = events.subscribe { $0.kind == .sandboxStopped || $0.kind == .sandboxFailed }
+        let ends = events.subscribe { $0.type == .sandboxStopped || $0.type == .sandboxFailed }
         schedulers.publish(
             running.map { pool in
                 var stopped = desiredPool(pool)

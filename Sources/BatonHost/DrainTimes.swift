@@ -35,7 +35,7 @@ struct DrainTimes: Sendable {
         factory: any MetricsFactory
     ) {
         guard let deployment = event.deployment else { return }
-        switch event.kind {
+        switch event.type {
         case .deployCutover:
             cutovers[deployment] = event.time
         case .poolScaledDown:

@@ -15,10 +15,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable {
     case deploySuperseded = "deploy.superseded"
 }
 
-/// One `event` notification of `events.watch`: the host writes it, the admin CLI reads it.
-public struct EventMessage: Sendable, Hashable {
-    /// Wall-clock milliseconds since 1970.
-    public var timeMs: Int64
+/// What an event is about: everything but when it happened.
+public struct EventSubject: Sendable, Hashable {
     public var type: EventType
     public var app: AppName
     public var deployment: DeploymentID?
@@ -29,17 +27,15 @@ public struct EventMessage: Sendable, Hashable {
     public var reason: String?
 
     public init(
-        timeMs: Int64,
-        type: EventType,
+        _ type: EventType,
         app: AppName,
-        deployment: DeploymentID?,
-        version: String?,
-        service: String?,
-        pool: PoolID?,
-        sandbox: SandboxID?,
-        reason: String?
+        deployment: DeploymentID? = nil,
+        version: String? = nil,
+        service: String? = nil,
+        pool: PoolID? = nil,
+        sandbox: SandboxID? = nil,
+        reason: String? = nil
     ) {
-        self.timeMs = timeMs
         self.type = type
         self.app = app
         self.deployment = deployment
@@ -49,15 +45,29 @@ public struct EventMessage: Sendable, Hashable {
         self.sandbox = sandbox
         self.reason = reason
     }
+}
+
+/// One `event` notification of `events.watch`: the host writes it, the admin CLI reads it.
+@dynamicMemberLookup
+public struct EventMessage: Sendable, Hashable {
+    /// Wall-clock milliseconds since 1970.
+    public var timeMs: Int64
+    public var subject: EventSubject
+
+    public init(timeMs: Int64, subject: EventSubject) {
+        self.timeMs = timeMs
+        self.subject = subject
+    }
+
+    public subscript<Value>(dynamicMember field: KeyPath<EventSubject, Value>) -> Value { subject[keyPath: field] }
 
     /// Nil for an event of a type this build does not know, which a client ignores.
     public init?(json: JSON) {
         guard let timeMs = json["time"]?.intValue, let rawType = json["type"]?.stringValue,
             let type = EventType(rawValue: rawType), let app = json["app"]?.stringValue
         else { return nil }
-        self.init(
-            timeMs: timeMs,
-            type: type,
+        let subject = EventSubject(
+            type,
             app: AppName(app),
             deployment: json["deployment"]?.stringValue.map { DeploymentID($0) },
             version: json["version"]?.stringValue,
@@ -66,16 +76,19 @@ public struct EventMessage: Sendable, Hashable {
             sandbox: json["sandbox"]?.stringValue.map { SandboxID($0) },
             reason: json["reason"]?.stringValue
         )
+        self.init(timeMs: timeMs, subject: subject)
     }
 
     public var json: JSON {
-        var object: JSONObject = ["time": .int(timeMs), "type": .string(type.rawValue), "app": .id(app)]
-        object["deployment"] = deployment.map(JSON.id)
-        object["version"] = version.map(JSON.string)
-        object["service"] = service.map(JSON.string)
-        object["pool"] = pool.map(JSON.id)
-        object["sandbox"] = sandbox.map(JSON.id)
-        object["reason"] = reason.map(JSON.string)
+        var object: JSONObject = [
+            "time": .int(timeMs), "type": .string(subject.type.rawValue), "app": .id(subject.app),
+        ]
+        object["deployment"] = subject.deployment.map(JSON.id)
+        object["version"] = subject.version.map(JSON.string)
+        object["service"] = subject.service.map(JSON.string)
+        object["pool"] = subject.pool.map(JSON.id)
+        object["sandbox"] = subject.sandbox.map(JSON.id)
+        object["reason"] = subject.reason.map(JSON.string)
         return .object(object)
     }
 }

@@ -115,12 +115,12 @@ public final class Simulation {
     func absorbInboxes() {
         for update in host.desired.take() { scheduler.apply(update.pools) }
         for event in host.events.take() {
-            if [.deployCutover, .poolScaledDown, .deployDone, .deployFailed, .deploySuperseded].contains(event.kind) {
+            if [.deployCutover, .poolScaledDown, .deployDone, .deployFailed, .deploySuperseded].contains(event.type) {
                 note(
-                    "  host: \(event.kind.rawValue) \(event.app) \(event.deployment?.rawValue ?? "") \(event.pool?.rawValue ?? "") \(event.reason ?? "")"
+                    "  host: \(event.type.rawValue) \(event.app) \(event.deployment?.rawValue ?? "") \(event.pool?.rawValue ?? "") \(event.reason ?? "")"
                 )
             }
-            switch event.kind {
+            switch event.type {
             case .sandboxDraining: if let sandbox = event.sandbox { drainingSince[sandbox] = event.time }
             case .deployCutover:
                 if let deployment = event.deployment { cutoverAt[deployment] = event.time }

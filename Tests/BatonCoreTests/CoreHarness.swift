@@ -151,12 +151,12 @@ struct EventRecorder {
     mutating func next(_ kind: EventType, where matches: (CoreEvent) -> Bool = { _ in true }) async -> CoreEvent? {
         while let event = await iterator.next() {
             seen.append(event)
-            if event.kind == kind, matches(event) { return event }
+            if event.type == kind, matches(event) { return event }
         }
         return nil
     }
 
-    func saw(_ kind: EventType) -> Bool { seen.contains { $0.kind == kind } }
+    func saw(_ kind: EventType) -> Bool { seen.contains { $0.type == kind } }
 }
 
 struct RevocationRecorder {

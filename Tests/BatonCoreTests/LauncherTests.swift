@@ -107,7 +107,7 @@ struct LauncherTests {
         #expect(try await core.desired(workerPool) == 1)
         let workerLease = try await core.broker.acquire(app: "shop", service: "worker")
         #expect(workerLease.sandbox == "w", "the worker sandbox was not replaced")
-        #expect(!events.seen.contains { $0.kind == .sandboxDraining && $0.sandbox == "w" })
+        #expect(!events.seen.contains { $0.type == .sandboxDraining && $0.sandbox == "w" })
     }
 
     /// Requests in flight hold their lease's slots (the ingress's cache keeps a revoked lease

@@ -40,17 +40,7 @@ enum CoreJSON {
     }
 
     static func event(_ event: CoreEvent, wallTimeMs: Int64) -> JSON {
-        EventMessage(
-            timeMs: wallTimeMs,
-            type: event.kind,
-            app: event.app,
-            deployment: event.deployment,
-            version: event.version,
-            service: event.service,
-            pool: event.pool,
-            sandbox: event.sandbox,
-            reason: event.reason
-        ).json
+        EventMessage(timeMs: wallTimeMs, subject: event.subject).json
     }
 
     static func status(_ status: AppStatus) -> JSON {
