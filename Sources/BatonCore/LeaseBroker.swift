@@ -226,11 +226,19 @@ public actor LeaseBroker {
 
     /// Applies one report; repeating a report changes nothing.
     public func report(_ report: SandboxReport, from scheduler: String?) throws(CoreError) {
-        guard pools[report.pool] != nil else {
-            // The end of a sandbox of a pool already forgotten changes nothing.
-            if report.state.isFinal { return }
-            throw CoreError(code: .unknownPool, message: "Unknown pool \"\(report.pool)\"")
-        }
+        guard try isForKnownPool(report) else { return }
+        apply(report, from: scheduler)
+    }
+
+    /// Whether `report` is for a pool the broker serves; the end of a sandbox of a pool already
+    /// forgotten changes nothing, and any other report for an unknown pool is refused.
+    private func isForKnownPool(_ report: SandboxReport) throws(CoreError) -> Bool {
+        if pools[report.pool] != nil { return true }
+        if report.state.isFinal { return false }
+        throw CoreError(code: .unknownPool, message: "Unknown pool \"\(report.pool)\"")
+    }
+
+    private func apply(_ report: SandboxReport, from scheduler: String?) {
         var report = report
         // A ready report carries a url: `SandboxReport(params:)` refuses one without.
         if !readinessGate, report.state == .starting, !(report.url ?? "").isEmpty { report.state = .ready }
@@ -248,12 +256,15 @@ public actor LeaseBroker {
 
     /// Replaces what `scheduler` reported before with `reports`: sandboxes it reported
     /// earlier and leaves out now are taken as stopped.
+    /// All or nothing: one entry refused leaves everything as it was.
     public func sync(_ reports: [SandboxReport], from scheduler: String) throws(CoreError) {
+        var known: [SandboxReport] = []
+        for report in reports where try isForKnownPool(report) { known.append(report) }
+        for report in known { apply(report, from: scheduler) }
         let listed = Set(reports.map(\.sandbox))
-        for report in reports { try self.report(report, from: scheduler) }
         for record in sandboxes.values
         where record.reporter == scheduler && !listed.contains(record.id) && !record.life.hasEnded {
-            try report(
+            apply(
                 SandboxReport(sandbox: record.id, pool: record.pool, state: .stopped, reason: "missing from sync"),
                 from: scheduler
             )

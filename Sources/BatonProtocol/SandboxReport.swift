@@ -51,11 +51,16 @@ public struct SandboxReport: Sendable, Hashable {
             throw RPCError.invalidParams("scheduler.sync takes {sandboxes: [report, ...]}")
         }
         var reports: [SandboxReport] = []
+        var listed = Set<SandboxID>()
         for (index, raw) in list.enumerated() {
             guard let object = raw.objectValue else {
                 throw RPCError.invalidParams("sandboxes[\(index)] must be an object")
             }
-            reports.append(try SandboxReport(params: RPCParams(members: object)))
+            let report = try SandboxReport(params: RPCParams(members: object))
+            guard listed.insert(report.sandbox).inserted else {
+                throw RPCError.invalidParams("sandboxes[\(index)] lists \(report.sandbox) a second time")
+            }
+            reports.append(report)
         }
         return reports
     }

@@ -243,6 +243,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
     /// Collects a batch's answers until the last one is in.
     private final class BatchReplies {
         var responses: [JSON] = []
+        var afterAnswers: [RPCAfterAnswer] = []
         var outstanding: Int
 
         init(outstanding: Int) {
@@ -250,27 +251,35 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Hands over one answer (`nil` stands for a notification, which gets none) and
-    /// counts the call as finished.
-    private func deliver(_ response: JSON?, to target: ReplyTarget) {
+    /// Hands over one answer (`nil` stands for a notification, which gets none), counts the
+    /// call as finished, and once the answer is written runs what the call left for then.
+    private func deliver(_ response: JSON?, to target: ReplyTarget, then afterAnswer: RPCAfterAnswer? = nil) {
         inFlight -= 1
         switch target {
         case .single:
             if let response { write(response) }
+            afterAnswer?.run()
         case .batch(let batch):
             if let response { batch.responses.append(response) }
+            if let afterAnswer { batch.afterAnswers.append(afterAnswer) }
             batch.outstanding -= 1
-            if batch.outstanding == 0, !batch.responses.isEmpty {
-                write(.array(batch.responses))
+            if batch.outstanding == 0 {
+                if !batch.responses.isEmpty { write(.array(batch.responses)) }
+                for afterAnswer in batch.afterAnswers { afterAnswer.run() }
             }
         }
     }
 
-    private func deliver(_ result: Result<JSON, RPCError>, for request: RPCRequest, to target: ReplyTarget) {
-        guard let id = request.id else { return deliver(nil, to: target) }
+    private func deliver(
+        _ result: Result<JSON, RPCError>,
+        for request: RPCRequest,
+        to target: ReplyTarget,
+        then afterAnswer: RPCAfterAnswer? = nil
+    ) {
+        guard let id = request.id else { return deliver(nil, to: target, then: afterAnswer) }
         switch result {
-        case .success(let value): deliver(RPCEnvelope.result(value, id: id), to: target)
-        case .failure(let error): deliver(RPCEnvelope.error(error, id: id), to: target)
+        case .success(let value): deliver(RPCEnvelope.result(value, id: id), to: target, then: afterAnswer)
+        case .failure(let error): deliver(RPCEnvelope.error(error, id: id), to: target, then: afterAnswer)
         }
     }
 
@@ -303,15 +312,21 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
             )
             return deliver(.failure(error), for: request, to: target)
         }
-        let call = RPCCall(method: request.method, params: request.params, session: session)
+        let call = RPCCall(
+            method: request.method,
+            params: request.params,
+            session: session,
+            afterAnswer: RPCAfterAnswer()
+        )
         if case .sync(let body) = method.body, effectsQueued == 0 {
-            return deliver(Self.run { try body(call) }, for: request, to: target)  // nothing earlier to wait for
+            // Nothing earlier to wait for.
+            return deliver(Self.run { try body(call) }, for: request, to: target, then: call.afterAnswer)
         }
         effectsQueued += 1
         let loop = session.channel.eventLoop
         let answer = NIOLoopBound(
             { [self] (result: Result<JSON, RPCError>) in
-                deliver(result, for: request, to: target)
+                deliver(result, for: request, to: target, then: call.afterAnswer)
                 finishedCall()
             },
             eventLoop: loop

@@ -56,6 +56,7 @@ public struct RPCCall: Sendable {
     public let method: String
     public let params: JSON?
     public let session: RPCSession
+    public let afterAnswer: RPCAfterAnswer
 
     /// The params as named members; absent params read as an empty object.
     public func namedParams() throws(RPCError) -> RPCParams {

@@ -173,6 +173,21 @@ struct LeaseBrokerTests {
         #expect(states["b"] == .ready)
     }
 
+    @Test func aSyncWithOneRefusedEntryAppliesNothing() async throws {
+        let (core, pool) = try await serving(sandboxes: ["a", "b"], slots: 4)
+        await #expect(throws: CoreError.self) {
+            try await core.broker.sync(
+                [
+                    SandboxReport(sandbox: "c", pool: pool, state: .ready, url: "http://127.0.0.1:9/c"),
+                    SandboxReport(sandbox: "d", pool: "p-404", state: .starting),
+                ],
+                from: "fake"
+            )
+        }
+        let states = Dictionary(uniqueKeysWithValues: try await core.status("shop").sandboxes.map { ($0.id, $0.state) })
+        #expect(states == ["a": .ready, "b": .ready], "neither c was added nor a and b taken as stopped")
+    }
+
     @Test func concurrentAcquiresNeverOverbookASandbox() async throws {
         let (core, _) = try await serving(sandboxes: ["a", "b"], slots: 50)
         let broker = core.broker

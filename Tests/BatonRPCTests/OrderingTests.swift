@@ -34,6 +34,33 @@ struct OrderingTests {
         }
     }
 
+    @Test func aSubscriptionsNotificationsComeAfterTheAnswerThatNamesIt() async throws {
+        try await withServer { _, path in
+            let client = try await LineClient.connect(path)
+            let opener = try await LineClient.connect(path)
+            defer {
+                Task {
+                    await client.close()
+                    await opener.close()
+                }
+            }
+            try await client.hello()
+            try await opener.hello()
+            let key = Self.key("subscribe")
+            // In a batch the answer waits for the batch's last element, held here until opened.
+            try await client.sendLine(
+                #"[{"jsonrpc":"2.0","method":"test.subscribe","id":1},"#
+                    + #"{"jsonrpc":"2.0","method":"test.wait","params":{"key":"\#(key)"},"id":2}]"#
+            )
+            _ = try await opener.exchange(
+                #"{"jsonrpc":"2.0","method":"test.open","params":{"key":"\#(key)"},"id":"open"}"#
+            )
+            let first = try await client.nextJSON()
+            #expect(first.arrayValue?.count == 2, "the batch's answer comes first, not \(first)")
+            #expect(try await client.nextJSON()["method"] == "test.tick")
+        }
+    }
+
     @Test func aWaitingCallDoesNotHoldBackTheCallsBehindIt() async throws {
         try await withServer { _, path in
             let client = try await LineClient.connect(path)

@@ -27,16 +27,22 @@ enum Subscriptions {
         }
     }
 
+    /// Forwards `stream` on the session of `call`, from once the call's answer is written:
+    /// no notification comes before the result that names its subscription.
     static func forward<Event: Sendable>(
         _ stream: AsyncStream<Event>,
-        to session: RPCSession,
+        answering call: RPCCall,
         notification: ProtocolNotification,
         _ encode: @escaping @Sendable (Event) -> JSON
     ) {
+        let session = call.session
         let id = number()
+        let (answered, answer) = AsyncStream.makeStream(of: Void.self)
+        call.afterAnswer.add { answer.finish() }
         // Started under the book's lock, so that it is in the book before its end can be.
         let actions = book.withLockedValue { book in
             let task = Task {
+                for await _ in answered {}  // until the answer is out, or the subscription is cancelled
                 for await event in stream {
                     guard !Task.isCancelled else { return }
                     session.notify(notification.rawValue, encode(event))

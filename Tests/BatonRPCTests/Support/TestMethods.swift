@@ -65,6 +65,13 @@ enum TestMethods {
         return .int(Int64(count))
     }
 
+    /// Pushes `test.tick` once its own answer is out, as a subscription does.
+    static let subscribe = RPCMethod.sync("test.subscribe", roles: [.admin]) { call in
+        let session = call.session
+        call.afterAnswer.add { session.notify("test.tick", ["subscription": "t-1"]) }
+        return ["subscription": "t-1"]
+    }
+
     /// Only schedulers may call it.
     static let schedulerOnly = RPCMethod.sync("test.schedulerOnly", roles: [.scheduler]) { _ in true }
 
@@ -110,7 +117,8 @@ enum TestMethods {
 
     static var all: [RPCMethod] {
         [
-            subtract, sum, update, notifyHello, notifySum, getData, background, wait, open, flood, schedulerOnly, ping,
+            subtract, sum, update, notifyHello, notifySum, getData, background, wait, open, flood, subscribe,
+            schedulerOnly, ping,
             failing,
             append, journal, hold, held,
         ]
