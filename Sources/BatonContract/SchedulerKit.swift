@@ -190,8 +190,10 @@ public struct SchedulerKit: Sendable {
 /// What every kit shares.
 enum Kit {
     static func hello(_ params: JSON) -> JSON {
-        [
-            "protocol": "baton/1", "role": params["role"] ?? "admin", "session": "s-contract",
+        let asked = params["protocol"]?.stringValue.flatMap(ProtocolVersion.init) ?? ProtocolVersion.current
+        let agreed = ProtocolVersion.current.agreed(with: asked) ?? ProtocolVersion.current
+        return [
+            "protocol": .string(agreed.description), "role": params["role"] ?? "admin", "session": "s-contract",
             "host": ["name": "baton-contract", "version": "0.1.0"], "limits": ["maxLineBytes": 1_048_576],
         ]
     }

@@ -59,7 +59,7 @@ public final class RPCClient: Sendable {
     @discardableResult
     public func hello(role: RPCRole, client: RPCProgramInfo, token: String? = nil) async throws -> JSON {
         var params: JSONObject = [
-            "protocol": .string(RPCServerConfiguration.protocolVersion),
+            "protocol": .string(ProtocolVersion.current.description),
             "role": .string(role.rawValue),
             "client": ["name": .string(client.name), "version": .string(client.version)],
         ]

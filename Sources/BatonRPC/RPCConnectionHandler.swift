@@ -412,6 +412,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler {
                 id: accepted.sessionID,
                 role: accepted.role,
                 client: accepted.client,
+                version: accepted.version,
                 peer: peer,
                 connection: NIOLoopBound(self, eventLoop: context.eventLoop),
                 channel: context.channel

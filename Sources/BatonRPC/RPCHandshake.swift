@@ -8,6 +8,7 @@ public enum RPCHandshake {
         var sessionID: String
         var role: RPCRole
         var client: RPCProgramInfo
+        var version: ProtocolVersion
     }
 
     struct Refusal: Error {
@@ -37,13 +38,12 @@ public enum RPCHandshake {
                 throw RPCError.invalidParams("host.hello takes an object {protocol, role, client, token?}")
             }
             let named = RPCParams(members: members)
-            let version = try named.string("protocol")
-            guard version == RPCServerConfiguration.protocolVersion else {
+            let asked = try named.string("protocol")
+            guard let version = ProtocolVersion(asked).flatMap(ProtocolVersion.current.agreed(with:)) else {
                 throw RPCError(
                     code: RPCError.unsupportedProtocolCode,
-                    message:
-                        "Unsupported protocol \"\(version)\": this host speaks \(RPCServerConfiguration.protocolVersion)",
-                    data: ["supported": [.string(RPCServerConfiguration.protocolVersion)]]
+                    message: "Unsupported protocol \"\(asked)\": this host speaks up to \(ProtocolVersion.current)",
+                    data: ["supported": [.string(ProtocolVersion.current.description)]]
                 )
             }
             let roleName = try named.string("role")
@@ -66,7 +66,7 @@ public enum RPCHandshake {
                     )
                 }
             }
-            return .success(Accepted(sessionID: newSessionID(), role: role, client: info))
+            return .success(Accepted(sessionID: newSessionID(), role: role, client: info, version: version))
         } catch let error as RPCError {
             return .failure(Refusal(error: error))
         } catch {
@@ -78,7 +78,7 @@ public enum RPCHandshake {
         var limits = JSONObject()
         for (name, value) in configuration.advertisedLimits { limits[name] = .int(Int64(value)) }
         return [
-            "protocol": .string(RPCServerConfiguration.protocolVersion),
+            "protocol": .string(session.version.description),
             "role": .string(session.role.rawValue),
             "session": .string(session.id),
             "host": ["name": .string(configuration.host.name), "version": .string(configuration.host.version)],

@@ -8,9 +8,6 @@ import Glibc
 /// limits that keep one client from hurting the host. Each limit names the setting
 /// that its error message quotes.
 public struct RPCServerConfiguration: Sendable {
-    /// The protocol this server speaks; `host.hello` must ask for it.
-    public static let protocolVersion = "baton/1"
-
     public var socketPath: String
     public var host: RPCProgramInfo
     /// Longest accepted line in bytes, excluding its newline (setting `rpc.maxLineBytes`).

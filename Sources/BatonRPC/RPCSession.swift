@@ -8,6 +8,8 @@ public final class RPCSession: Sendable {
     public let id: String
     public let role: RPCRole
     public let client: RPCProgramInfo
+    /// The protocol version agreed at hello.
+    public let version: ProtocolVersion
     public let peer: PeerCredentials
     let connection: NIOLoopBound<RPCConnectionHandler>
     let channel: any Channel
@@ -16,6 +18,7 @@ public final class RPCSession: Sendable {
         id: String,
         role: RPCRole,
         client: RPCProgramInfo,
+        version: ProtocolVersion,
         peer: PeerCredentials,
         connection: NIOLoopBound<RPCConnectionHandler>,
         channel: any Channel
@@ -23,6 +26,7 @@ public final class RPCSession: Sendable {
         self.id = id
         self.role = role
         self.client = client
+        self.version = version
         self.peer = peer
         self.connection = connection
         self.channel = channel

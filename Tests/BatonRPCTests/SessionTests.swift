@@ -49,9 +49,30 @@ struct SessionTests {
                 #"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":{"protocol":"baton/9","role":"admin","client":{"name":"t","version":"1"}}}"#
             )
             #expect(reply["error"]?["code"] == -32004)
-            #expect(reply["error"]?["data"]?["supported"] == ["baton/1"])
+            #expect(reply["error"]?["data"]?["supported"] == ["baton/1.1"])
             try await client.hello()
         }
+    }
+
+    @Test(arguments: [
+        ("baton/1", "baton/1"), ("baton/1.0", "baton/1"), ("baton/1.1", "baton/1.1"), ("baton/1.7", "baton/1.1"),
+    ])
+    func helloAgreesOnTheNewerMinorVersionBothSpeak(_ asked: String, _ agreed: String) async throws {
+        try await withServer { _, path in
+            let client = try await LineClient.connect(path)
+            defer { Task { await client.close() } }
+            let reply = try await client.exchange(
+                #"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":{"protocol":"\#(asked)","role":"admin","client":{"name":"t","version":"1"}}}"#
+            )
+            #expect(reply["result"]?["protocol"]?.stringValue == agreed)
+        }
+    }
+
+    @Test func aVersionHasOneSpelling() {
+        for text in ["baton/01", "baton/1.01", "baton/1.", "baton/.1", "baton/1.1.1", "baton/+1", "baton/1 ", "Baton/1"] {
+            #expect(ProtocolVersion(text) == nil, "\(text)")
+        }
+        #expect(ProtocolVersion("baton/2.10") == ProtocolVersion(major: 2, minor: 10))
     }
 
     @Test func malformedHelloParamsAreInvalidParams() async throws {
