@@ -69,7 +69,9 @@ struct SessionTests {
     }
 
     @Test func aVersionHasOneSpelling() {
-        for text in ["baton/01", "baton/1.01", "baton/1.", "baton/.1", "baton/1.1.1", "baton/+1", "baton/1 ", "Baton/1"] {
+        for text in [
+            "baton/01", "baton/1.01", "baton/1.", "baton/.1", "baton/1.1.1", "baton/+1", "baton/1 ", "Baton/1",
+        ] {
             #expect(ProtocolVersion(text) == nil, "\(text)")
         }
         #expect(ProtocolVersion("baton/2.10") == ProtocolVersion(major: 2, minor: 10))
