@@ -231,8 +231,16 @@ public actor LeaseBroker {
     }
 
     /// Whether `report` is for a pool the broker serves; the end of a sandbox of a pool already
-    /// forgotten changes nothing, and any other report for an unknown pool is refused.
+    /// forgotten changes nothing, and any other report for an unknown pool is refused. A sandbox
+    /// id names one sandbox of one pool for good.
     private func isForKnownPool(_ report: SandboxReport) throws(CoreError) -> Bool {
+        if let known = sandboxes[report.sandbox], known.pool != report.pool {
+            throw CoreError(
+                code: .wrongPool,
+                message:
+                    "Wrong pool: sandbox \"\(report.sandbox)\" belongs to pool \"\(known.pool)\", not \"\(report.pool)\""
+            )
+        }
         if pools[report.pool] != nil { return true }
         if report.state.isFinal { return false }
         throw CoreError(code: .unknownPool, message: "Unknown pool \"\(report.pool)\"")

@@ -5,6 +5,7 @@ import BatonRPC
 /// 3000–3999 for admins. The protocol's own codes are `RPCError`'s.
 public enum ProtocolErrorCode: Int, Sendable, Hashable, CaseIterable {
     case unknownPool = 1001
+    case wrongPool = 1002
     case noSandbox = 2001
     case unknownApp = 2002
     case leaseGone = 2003

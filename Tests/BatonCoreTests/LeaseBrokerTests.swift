@@ -188,6 +188,20 @@ struct LeaseBrokerTests {
         #expect(states == ["a": .ready, "b": .ready], "neither c was added nor a and b taken as stopped")
     }
 
+    @Test func aSandboxIdNamesOneSandboxOfOnePool() async throws {
+        let (core, pool) = try await serving(sandboxes: ["a"], slots: 4)
+        let other = try await core.pool(
+            of: try await core.deploy("other", "v1", services: [web(1, image: "b")]),
+            app: "other"
+        )
+        #expect(other != pool)
+        let refusal = await #expect(throws: CoreError.self) {
+            try await core.broker.report(SandboxReport(sandbox: "a", pool: other, state: .starting), from: "fake")
+        }
+        #expect(refusal?.code == .wrongPool)
+        #expect(try await core.status("shop").sandboxes.first { $0.id == "a" }?.state == .ready)
+    }
+
     @Test func concurrentAcquiresNeverOverbookASandbox() async throws {
         let (core, _) = try await serving(sandboxes: ["a", "b"], slots: 50)
         let broker = core.broker
