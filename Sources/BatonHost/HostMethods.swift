@@ -7,5 +7,11 @@ enum HostMethods {
         .object([:])
     }
 
-    static var all: [RPCMethod] { [ping] }
+    /// Ends one of the session's subscriptions; repeating it, or naming none, is fine.
+    static let unsubscribe = RPCMethod.ordered(.hostUnsubscribe) { call in
+        Subscriptions.unsubscribe(try call.namedParams().string("subscription"), on: call.session)
+        return .object([:])
+    }
+
+    static var all: [RPCMethod] { [ping, unsubscribe] }
 }

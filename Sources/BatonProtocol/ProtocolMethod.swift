@@ -5,6 +5,7 @@ import BatonRPC
 /// `host.hello` is not here: the session layer (`BatonRPC`) answers it before any method.
 public enum ProtocolMethod: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case hostPing = "host.ping"
+    case hostUnsubscribe = "host.unsubscribe"
     case appDeploy = "app.deploy"
     case appStatus = "app.status"
     case appList = "app.list"
@@ -24,7 +25,7 @@ public enum ProtocolMethod: String, Sendable, Hashable, CaseIterable, CustomStri
 
     public var roles: Set<RPCRole> {
         switch self {
-        case .hostPing: Set(RPCRole.allCases)
+        case .hostPing, .hostUnsubscribe: Set(RPCRole.allCases)
         case .appDeploy, .appStatus, .appList, .routeSet, .routeRemove, .routeList, .eventsWatch: [.admin]
         case .schedulerSubscribe, .schedulerReport, .schedulerSync: [.scheduler]
         case .leaseAcquire, .leaseRenew, .leaseRelease, .leaseInvalidate, .leaseWatch: [.router]

@@ -751,8 +751,10 @@ struct IngressTests {
                 await second.stop()
             }
         }
+        // The deadline leaves the cutover and one echo room on a loaded machine (600 ms did not,
+        // once in a full run); the close at the deadline is what is waited for.
         try await withStage(adjust: {
-            $0.streamDrainDeadline = .milliseconds(600)
+            $0.streamDrainDeadline = .seconds(2)
             $0.streamCloseJitter = .milliseconds(50)
         }) { stage in
             try await stage.live("v1", urls: [first.url])

@@ -5,8 +5,9 @@ import Testing
 /// The subscriptions book on its own: replacement, an end that means falling behind, close.
 @Suite("Subscription book")
 struct SubscriptionBookTests {
-    struct Handle: Identifiable, Sendable, Equatable {
+    struct Handle: SubscriptionHandle, Equatable {
         var id: Int
+        var subscription: String { "sub-\(id)" }
     }
 
     @Test func aSecondSubscriptionReplacesTheFirstWhoseEndThenMeansNothing() {
@@ -20,6 +21,18 @@ struct SubscriptionBookTests {
             "a replaced subscription ends quietly"
         )
         #expect(book.subscribed(session: "s", method: "leases", handle: Handle(id: 3)).isEmpty, "methods are apart")
+    }
+
+    @Test func anUnsubscribedSubscriptionIsCancelledOnceAndItsEndMeansNothing() {
+        var book = SubscriptionBook<Handle>()
+        _ = book.subscribed(session: "s", method: "events", handle: Handle(id: 1))
+        _ = book.subscribed(session: "s", method: "leases", handle: Handle(id: 2))
+        let ended = book.unsubscribed(session: "s", subscription: "sub-1")
+        if case .cancel(let handle) = ended.first { #expect(handle.id == 1) } else { Issue.record("expected a cancel") }
+        #expect(book.unsubscribed(session: "s", subscription: "sub-1").isEmpty, "twice is fine")
+        #expect(book.unsubscribed(session: "other", subscription: "sub-2").isEmpty, "only the session's own")
+        #expect(book.streamEnded(session: "s", method: "events", handle: 1).isEmpty)
+        #expect(book.sessionClosed("s").count == 1, "the other subscription lives on")
     }
 
     @Test func theEndOfALiveStreamClosesItsSession() {

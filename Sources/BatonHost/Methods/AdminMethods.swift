@@ -59,7 +59,7 @@ enum AdminMethods {
                 let apps = try appFilter(try call.namedParams())
                 let id = Subscriptions.newID(prefix: "events")
                 let stream = launcher.events.subscribe { apps?.contains($0.app) ?? true }
-                Subscriptions.forward(stream, answering: call, notification: .event) { event in
+                Subscriptions.forward(stream, as: id, answering: call, notification: .event) { event in
                     CoreJSON.event(event, wallTimeMs: wallTime(of: event.time, clock: clock)).setting(
                         "subscription",
                         to: .string(id)

@@ -54,7 +54,7 @@ enum RouterMethods {
                 let apps = try AdminMethods.appFilter(try call.namedParams())
                 let id = Subscriptions.newID(prefix: "leases")
                 let stream = broker.revocations.subscribe { apps?.contains($0.app) ?? true }
-                Subscriptions.forward(stream, answering: call, notification: .leaseRevoked) { revocation in
+                Subscriptions.forward(stream, as: id, answering: call, notification: .leaseRevoked) { revocation in
                     revocation.json(subscription: id)
                 }
                 return ["subscription": .string(id)]

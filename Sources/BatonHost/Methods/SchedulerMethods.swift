@@ -10,7 +10,8 @@ enum SchedulerMethods {
             .ordered(.schedulerSubscribe) { call in
                 let (id, snapshot, updates) = await launcher.subscribeScheduler(name: call.session.client.name)
                 let subscription = "scheduler-\(id)"
-                Subscriptions.forward(updates, answering: call, notification: .schedulerDesired) { update in
+                Subscriptions.forward(updates, as: subscription, answering: call, notification: .schedulerDesired) {
+                    update in
                     [
                         "subscription": .string(subscription), "seq": .int(Int64(update.seq)),
                         "pools": .array(update.pools.map(CoreJSON.desiredPool)),

@@ -7,9 +7,17 @@ import NIOConcurrencyHelpers
 /// session lives, one subscription per session and method (see `SubscriptionBook`).
 enum Subscriptions {
     /// A subscription's forwarding task, known by a number unique within the process.
-    struct Forwarder: Identifiable, Sendable {
+    struct Forwarder: SubscriptionHandle {
         var id: Int
+        var subscription: String
         var task: Task<Void, Never>
+        /// Closed under its lock before the call that ends the subscription is answered, and
+        /// each notification is sent under it: none can follow that answer.
+        var gate: NIOLockedValueBox<Gate>
+    }
+
+    enum Gate {
+        case open, closed
     }
 
     private static let counter = NIOLockedValueBox<Int>(0)
@@ -31,12 +39,14 @@ enum Subscriptions {
     /// no notification comes before the result that names its subscription.
     static func forward<Event: Sendable>(
         _ stream: AsyncStream<Event>,
+        as subscription: String,
         answering call: RPCCall,
         notification: ProtocolNotification,
         _ encode: @escaping @Sendable (Event) -> JSON
     ) {
         let session = call.session
         let id = number()
+        let gate = NIOLockedValueBox(Gate.open)
         let (answered, answer) = AsyncStream.makeStream(of: Void.self)
         call.afterAnswer.add { answer.finish() }
         // Started under the book's lock, so that it is in the book before its end can be.
@@ -44,8 +54,13 @@ enum Subscriptions {
             let task = Task {
                 for await _ in answered {}  // until the answer is out, or the subscription is cancelled
                 for await event in stream {
-                    guard !Task.isCancelled else { return }
-                    session.notify(notification.rawValue, encode(event))
+                    let message = encode(event)
+                    let sent = gate.withLockedValue { gate in
+                        guard gate == .open else { return false }
+                        session.notify(notification.rawValue, message)
+                        return true
+                    }
+                    guard sent else { return }
                 }
                 perform(
                     Self.book.withLockedValue {
@@ -57,7 +72,7 @@ enum Subscriptions {
             return book.subscribed(
                 session: session.id,
                 method: notification.rawValue,
-                handle: Forwarder(id: id, task: task)
+                handle: Forwarder(id: id, subscription: subscription, task: task, gate: gate)
             )
         }
         perform(actions, on: session)
@@ -66,10 +81,17 @@ enum Subscriptions {
         }
     }
 
+    /// Ends the session's subscription `subscription`, if it has one by that id.
+    static func unsubscribe(_ subscription: String, on session: RPCSession) {
+        perform(book.withLockedValue { $0.unsubscribed(session: session.id, subscription: subscription) }, on: session)
+    }
+
     private static func perform(_ actions: [SubscriptionBook<Forwarder>.Action], on session: RPCSession) {
         for action in actions {
             switch action {
-            case .cancel(let forwarder): forwarder.task.cancel()
+            case .cancel(let forwarder):
+                forwarder.gate.withLockedValue { $0 = .closed }
+                forwarder.task.cancel()
             case .closeSession(let reason): session.close(reason: reason)
             }
         }
