@@ -38,19 +38,42 @@ public struct DeployProgress: Sendable {
     }
 
     public func run(_ deploy: JSON) async throws -> Outcome {
-        try await HostSession.with(socket: socket, tokenFile: tokenFile, name: "baton-deploy") { client in
-            try await follow(deploy, on: client)
+        let version = deploy["version"]?.stringValue ?? "?"
+        return try await follow(app: deploy["app"]?.stringValue ?? "") { client in
+            (try await client.call(.appDeploy, deploy)["deployment"]?.stringValue ?? "?", version)
         }
     }
 
-    private func follow(_ deploy: JSON, on client: RPCClient) async throws -> Outcome {
-        let app = deploy["app"]?.stringValue ?? ""
-        let version = deploy["version"]?.stringValue ?? "?"
-        // Watch first, so no event of this deploy is missed.
-        _ = try await client.call(.eventsWatch, ["apps": [.string(app)]])
-        let started = ContinuousClock.now
-        let deployment = try await client.call(.appDeploy, deploy)["deployment"]?.stringValue ?? "?"
-        say("deploy \(deployment): \(app) \(version)")
+    /// `app.rollback`, followed the same way as a deploy.
+    public func rollback(app: String) async throws -> Outcome {
+        try await follow(app: app) { client in
+            let result = try await client.call(.appRollback, ["app": .string(app)])
+            return (result["deployment"]?.stringValue ?? "?", result["version"]?.stringValue ?? "?")
+        }
+    }
+
+    /// Watches `app`'s events, then starts a deployment with `start`, and follows it.
+    private func follow(
+        app: String,
+        start: (RPCClient) async throws -> (deployment: String, version: String)
+    ) async throws -> Outcome {
+        try await HostSession.with(socket: socket, tokenFile: tokenFile, name: "baton-deploy") { client in
+            // Watch first, so no event of this deploy is missed.
+            _ = try await client.call(.eventsWatch, ["apps": [.string(app)]])
+            let started = ContinuousClock.now
+            let (deployment, version) = try await start(client)
+            say("deploy \(deployment): \(app) \(version)")
+            return await follow(client, app: app, deployment: deployment, version: version, since: started)
+        }
+    }
+
+    private func follow(
+        _ client: RPCClient,
+        app: String,
+        deployment: String,
+        version: String,
+        since started: ContinuousClock.Instant
+    ) async -> Outcome {
         var cutover: Duration?
         var lastReadyMs: Int64?
         var readyHeardAt: ContinuousClock.Instant?

@@ -13,6 +13,7 @@ public enum ProtocolErrorCode: Int, Sendable, Hashable, CaseIterable {
     case invalidDeploy = 3001
     case versionConflict = 3002
     case unknownRoute = 3003
+    case nothingToRollBackTo = 3004
 }
 
 extension RPCError {

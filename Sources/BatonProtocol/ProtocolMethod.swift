@@ -9,6 +9,7 @@ public enum ProtocolMethod: String, Sendable, Hashable, CaseIterable, CustomStri
     case appDeploy = "app.deploy"
     case appStatus = "app.status"
     case appList = "app.list"
+    case appRollback = "app.rollback"
     case routeSet = "route.set"
     case routeRemove = "route.remove"
     case routeList = "route.list"
@@ -26,7 +27,7 @@ public enum ProtocolMethod: String, Sendable, Hashable, CaseIterable, CustomStri
     public var roles: Set<RPCRole> {
         switch self {
         case .hostPing, .hostUnsubscribe: Set(RPCRole.allCases)
-        case .appDeploy, .appStatus, .appList, .routeSet, .routeRemove, .routeList, .eventsWatch: [.admin]
+        case .appDeploy, .appStatus, .appList, .appRollback, .routeSet, .routeRemove, .routeList, .eventsWatch: [.admin]
         case .schedulerSubscribe, .schedulerReport, .schedulerSync: [.scheduler]
         case .leaseAcquire, .leaseRenew, .leaseRelease, .leaseInvalidate, .leaseWatch: [.router]
         case .ingressRequest: [.admin, .router]

@@ -4,10 +4,11 @@ import Foundation
 import Subprocess
 import Testing
 
-/// `baton deploy` and `baton status` against a real `baton serve` with its built-in scheduler.
-@Suite("baton deploy and baton status", .timeLimit(.minutes(1)))
+/// `baton deploy`, `baton rollback` and `baton status` against a real `baton serve` with its
+/// built-in scheduler.
+@Suite("baton deploy, rollback and status", .timeLimit(.minutes(1)))
 struct DeployCommandTests {
-    @Test func deployFollowsToDoneOrExitsNonZeroWithTheReasonAndStatusShowsTheApp() async throws {
+    @Test func deployAndRollbackFollowToDoneOrExitNonZeroWithTheReasonAndStatusShowsTheApp() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let socket = directory.file("baton.sock")
@@ -29,6 +30,19 @@ struct DeployCommandTests {
             #expect(deploy.stdout.contains("hello v7"))
             #expect(deploy.stdout.contains("traffic now goes to v7"))
             #expect(deploy.stdout.contains("done"))
+
+            let nothing = try await BatonProcess.run(["rollback", "--socket", socket, "hello"])
+            #expect(nothing.status == .exited(1))
+            #expect(nothing.stderr.contains("Nothing to roll back to"), "\(nothing)")
+            let next = try await BatonProcess.run([
+                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"),
+                "--version", "v8",
+            ])
+            #expect(next.status == .exited(0), "\(next)")
+            let back = try await BatonProcess.run(["rollback", "--socket", socket, "hello"])
+            #expect(back.status == .exited(0), "\(back)")
+            #expect(back.stdout.contains("hello v7"), "\(back.stdout)")
+            #expect(back.stdout.contains("traffic now goes to v7"))
 
             let failed = try await BatonProcess.run(["deploy", "--socket", socket, "--file", crashing])
             #expect(failed.status == .exited(1))

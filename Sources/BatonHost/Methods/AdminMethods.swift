@@ -15,6 +15,16 @@ enum AdminMethods {
                     return ["deployment": .id(id)]
                 }
             },
+            .waiting(.appRollback) { call in
+                let app: AppName = try call.namedParams().id("app")
+                let (id, version) = try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.rollback(app: app)
+                }
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return ["deployment": .id(id), "version": .string(version)]
+                }
+            },
             .ordered(.appStatus) { call in
                 let app: AppName = try call.namedParams().id("app")
                 return CoreJSON.status(
