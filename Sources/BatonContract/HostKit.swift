@@ -40,9 +40,9 @@ public struct HostKit: Sendable {
             scheduler = try await Self.session(socket, .scheduler)
             router = try await Self.session(socket, .router)
             // The kit reads pushes through the same Inbox as the plugin kits.
-            adminEvents = Inbox(notifications: admin.notifications)
-            desired = Inbox(notifications: scheduler.notifications)
-            revocations = Inbox(notifications: router.notifications)
+            adminEvents = Inbox(notifications: admin.notifications, schemas: schemas)
+            desired = Inbox(notifications: scheduler.notifications, schemas: schemas)
+            revocations = Inbox(notifications: router.notifications, schemas: schemas)
             _ = try await call(admin, .eventsWatch, ["apps": [.string(app)]])
             _ = try await call(scheduler, .schedulerSubscribe)
             _ = try await call(router, .leaseWatch, ["apps": [.string(app)]])

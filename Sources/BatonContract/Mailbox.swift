@@ -9,15 +9,22 @@ public actor Mailbox<Item: Sendable> {
     public private(set) var all: [Item] = []
     private var waiter: CheckedContinuation<Void, Never>?
     private var ended = false
+    /// What is wrong with a message that came, by `check`: every later wait fails with it.
+    private var broken: String?
 
     /// Collects `items` until they end; the collecting task lives exactly as long as they do.
-    public init<Items: AsyncSequence & Sendable>(_ items: Items) where Items.Element == Item, Items.Failure == Never {
-        Task { await self.collect(items) }
+    /// `check` says what is wrong with a message, if anything.
+    public init<Items: AsyncSequence & Sendable>(
+        _ items: Items,
+        check: @escaping @Sendable (Item) -> String? = { _ in nil }
+    ) where Items.Element == Item, Items.Failure == Never {
+        Task { await self.collect(items, check: check) }
     }
 
-    private func collect<Items: AsyncSequence>(_ items: Items) async
+    private func collect<Items: AsyncSequence>(_ items: Items, check: (Item) -> String?) async
     where Items.Element == Item, Items.Failure == Never {
         for await item in items {
+            broken = broken ?? check(item)
             buffered.append(item)
             all.append(item)
             wakeUp()
@@ -35,6 +42,7 @@ public actor Mailbox<Item: Sendable> {
     ) async throws -> Item {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while true {
+            if let broken { throw CaseFailure(broken) }
             if let index = buffered.firstIndex(where: matches) {
                 let found = buffered[index]
                 buffered.removeFirst(index + 1)
@@ -44,6 +52,11 @@ public actor Mailbox<Item: Sendable> {
             guard ContinuousClock.now < deadline else { throw CaseFailure("no \(what) within \(seconds) s") }
             await waitForMore(until: deadline)
         }
+    }
+
+    /// Forgets what came and was not taken: later waits match only what comes after.
+    public func skipBuffered() {
+        buffered.removeAll()
     }
 
     private func waitForMore(until deadline: ContinuousClock.Instant) async {
@@ -70,10 +83,21 @@ extension Mailbox where Item == MockHost.Inbound {
         self.init(host.inbound)
     }
 
-    /// A client's notifications, read the same way as a plugin's calls.
-    public init(notifications: AsyncStream<RPCNotification>) {
+    /// A client's notifications, read the same way as a plugin's calls; with `schemas`, each one
+    /// is checked against its notification schema.
+    public init(notifications: AsyncStream<RPCNotification>, schemas: SchemaValidator? = nil) {
         self.init(
-            notifications.map { MockHost.Inbound(connection: 0, method: $0.method, params: $0.params ?? .null) }
+            notifications.map { MockHost.Inbound(connection: 0, method: $0.method, params: $0.params ?? .null) },
+            check: { message in
+                guard
+                    let problems = schemas?.problems(
+                        message.params,
+                        file: "\(message.method).notification.schema.json"
+                    ),
+                    !problems.isEmpty
+                else { return nil }
+                return "a \(message.method) notification breaks its schema: \(problems.joined(separator: "; "))"
+            }
         )
     }
 

@@ -15,9 +15,12 @@ public final class MockHost: Sendable {
         public var params: JSON
     }
 
-    /// How the stand-in answers a method, given its params and connection; nil means
-    /// "method not found".
-    public typealias Responder = @Sendable (_ method: String, _ params: JSON, _ connection: Int) -> JSON?
+    /// How the stand-in answers a method, given its params and connection: a result or an
+    /// error, or nil for "method not found".
+    public typealias Responder =
+        @Sendable (_ method: String, _ params: JSON, _ connection: Int) -> Result<
+            JSON, RPCError
+        >?
 
     public let socketPath: String
     public let inbound: AsyncStream<Inbound>
@@ -104,10 +107,10 @@ public final class MockHost: Sendable {
         let params = message["params"] ?? .null
         input.yield(Inbound(connection: connection, method: method, params: params))
         guard let id = message["id"] else { return }  // a notification
-        if let result = responder(method, params, connection) {
-            send(["jsonrpc": "2.0", "result": result, "id": id], on: connection)
-        } else {
-            send(Self.error(-32601, "Method not found: \(method)", id: id), on: connection)
+        switch responder(method, params, connection) {
+        case .success(let result)?: send(["jsonrpc": "2.0", "result": result, "id": id], on: connection)
+        case .failure(let error)?: send(Self.error(Int64(error.code), error.message, id: id), on: connection)
+        case nil: send(Self.error(-32601, "Method not found: \(method)", id: id), on: connection)
         }
     }
 

@@ -37,9 +37,9 @@ public struct SchedulerKit: Sendable {
             self.subscription = subscription
             fixtureCommand = fixture
             host = MockHost(socketPath: directory.path + "/host.sock") { method, params, connection in
-                if method == RPCHandshake.helloMethod { return Kit.hello(params) }
+                if method == RPCHandshake.helloMethod { return .success(Kit.hello(params)) }
                 switch ProtocolMethod(rawValue: method) {
-                case .hostPing, .schedulerReport, .schedulerSync: return [:]
+                case .hostPing, .schedulerReport, .schedulerSync: return .success([:])
                 case .schedulerSubscribe:
                     let number = count.withLockedValue { value in
                         value += 1
@@ -47,10 +47,10 @@ public struct SchedulerKit: Sendable {
                     }
                     let id = "sub-\(number)"
                     subscription.withLockedValue { $0 = (id, connection, 0) }
-                    return [
+                    return .success([
                         "subscription": .string(id), "seq": 0,
                         "pools": [Self.pool(desired.withLockedValue { $0 }, fixture, tag: tag)],
-                    ]
+                    ])
                 default: return nil
                 }
             }

@@ -7,6 +7,11 @@ import NIOPosix
 public struct RPCNotification: Sendable, Hashable {
     public var method: String
     public var params: JSON?
+
+    public init(method: String, params: JSON?) {
+        self.method = method
+        self.params = params
+    }
 }
 
 public enum RPCClientError: Error, Sendable, CustomStringConvertible {

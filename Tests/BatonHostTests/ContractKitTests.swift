@@ -1,4 +1,6 @@
 import BatonContract
+import BatonProtocol
+import BatonRPC
 import BatonTestSupport
 import Foundation
 import Subprocess
@@ -21,6 +23,15 @@ struct ContractKitTests {
         // Sandboxes outlive their scheduler; the kit ends those of a case when the case ends.
         let left = CaseDirectory.taggedProcesses().filter { !FileManager.default.fileExists(atPath: $0.caseDirectory) }
         #expect(left.isEmpty, "processes left by finished cases: \(left)")
+    }
+
+    @Test func aNotificationThatBreaksItsSchemaFailsTheWaitForIt() async throws {
+        let schemas = try SchemaValidator(directory: BatonProcess.repositoryPath("protocol/schemas"))
+        let (notifications, host) = AsyncStream.makeStream(of: RPCNotification.self)
+        let inbox = Inbox(notifications: notifications, schemas: schemas)
+        host.yield(RPCNotification(method: "event", params: ["subscription": "events-1", "type": 5]))
+        let failure = await #expect(throws: CaseFailure.self) { try await inbox.next(.event, within: 5) }
+        #expect(failure?.description.contains("event notification breaks its schema") == true)
     }
 
     @Test func thePythonRouterPassesEveryCase() async throws {
