@@ -2,6 +2,8 @@ import BatonJSON
 import BatonLoad
 import BatonProtocol
 import BatonRPC
+import Foundation
+import Glibc
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
@@ -22,13 +24,14 @@ public struct SchedulerKit: Sendable {
         let host: MockHost
         let inbox: Inbox
         let plugin: PluginUnderTest
-        let desired: NIOLockedValueBox<Int>
+        /// The desired count of each pool the kit gives the plugin.
+        let desired: NIOLockedValueBox<[String: Int]>
         let subscription: NIOLockedValueBox<(id: String, connection: Int, seq: Int64)?>
         let fixtureCommand: [String]
 
         init(kit: SchedulerKit) async throws {
             directory = try CaseDirectory()
-            let desired = NIOLockedValueBox(1)
+            let desired = NIOLockedValueBox([Self.firstPool: 1])
             let subscription = NIOLockedValueBox<(id: String, connection: Int, seq: Int64)?>(nil)
             let count = NIOLockedValueBox(0)
             let fixture = kit.fixtureCommand
@@ -47,9 +50,10 @@ public struct SchedulerKit: Sendable {
                     }
                     let id = "sub-\(number)"
                     subscription.withLockedValue { $0 = (id, connection, 0) }
+                    let pools = desired.withLockedValue { $0 }.sorted { $0.key < $1.key }
                     return .success([
                         "subscription": .string(id), "seq": 0,
-                        "pools": [Self.pool(desired.withLockedValue { $0 }, fixture, tag: tag)],
+                        "pools": .array(pools.map { Self.pool($0.key, desired: $0.value, fixture, tag: tag) }),
                     ])
                 default: return nil
                 }
@@ -65,21 +69,25 @@ public struct SchedulerKit: Sendable {
             )
         }
 
-        static func pool(_ desired: Int, _ fixture: [String], tag: [String: String]) -> JSON {
+        static let firstPool = "p-kit-1"
+
+        /// A pool whose sandboxes run the fixture app, which answers with the pool's id and its pid.
+        static func pool(_ id: String, desired: Int, _ fixture: [String], tag: [String: String]) -> JSON {
             [
-                "pool": "p-kit-1", "app": "kit", "version": "v1", "service": "web", "desired": .int(Int64(desired)),
+                "pool": .string(id), "app": "kit", "version": "v1", "service": "web", "desired": .int(Int64(desired)),
                 "spec": [
-                    "command": .string(fixture[0]), "args": .array(fixture.dropFirst().map(JSON.string)),
+                    "command": .string(fixture[0]),
+                    "args": .array((fixture.dropFirst() + ["--name", id]).map(JSON.string)),
                     "env": .object(JSONObject(tag.map { ($0.key, .string($0.value)) })), "graceMs": 3000,
                 ],
                 "health": ["path": "/healthz"],
             ]
         }
 
-        /// Sends `scheduler.desired` with `desired` sandboxes, on the current subscription,
-        /// at the next seq (or at `seq`).
-        func push(desired count: Int, seq: Int64? = nil) throws {
-            desired.withLockedValue { $0 = count }
+        /// Sends `scheduler.desired` with `desired` sandboxes of `pool`, on the current
+        /// subscription, at the next seq (or at `seq`).
+        func push(desired count: Int, pool: String = firstPool, seq: Int64? = nil) throws {
+            desired.withLockedValue { $0[pool] = count }
             guard let current = subscription.withLockedValue({ $0 }) else {
                 throw CaseFailure("the plugin never subscribed")
             }
@@ -90,12 +98,12 @@ public struct SchedulerKit: Sendable {
                 ProtocolNotification.schedulerDesired.rawValue,
                 [
                     "subscription": .string(current.id), "seq": .int(next),
-                    "pools": [Self.pool(count, fixtureCommand, tag: directory.processTag)],
+                    "pools": [Self.pool(pool, desired: count, fixtureCommand, tag: directory.processTag)],
                 ]
             )
         }
 
-        /// Waits for a sandbox of the pool to be reported starting, then ready; checks its URL.
+        /// Waits for a sandbox to be reported starting, then ready; checks its URL.
         func ready() async throws -> (sandbox: String, url: String) {
             let starting = try await inbox.next(.schedulerReport, within: 10) { $0.params["state"] == "starting" }
             let sandbox =
@@ -108,13 +116,49 @@ public struct SchedulerKit: Sendable {
             return (sandbox, url)
         }
 
-        /// A scheduler leaves its sandboxes running when it exits, for the next one to adopt;
-        /// the kit leaves nothing behind, so it ends what the case started once the plugin is gone.
+        /// The fixture's answer at `url`: the pool it was started for, and its pid.
+        func fixture(at url: String) async throws -> (pool: String, pid: pid_t) {
+            let words = try await Kit.get(url, path: "/", host: "kit").split(separator: " ")
+            guard words.count == 2, let pid = pid_t(words[1]) else {
+                throw CaseFailure("\(url) does not answer as the kit's fixture app does")
+            }
+            return (String(words[0]), pid)
+        }
+
+        /// A scheduler leaves its sandboxes running when it exits, for the next one to adopt; the
+        /// kit leaves nothing behind. It scales every pool to 0 and waits a moment for the stops,
+        /// then ends, once the plugin is gone, whatever the case started and is still running.
         func finish() async {
+            let pools = desired.withLockedValue { $0.keys.sorted() }
+            if pools.allSatisfy({ (try? push(desired: 0, pool: $0)) != nil }) {
+                let deadline = ContinuousClock.now + .seconds(5)
+                while ContinuousClock.now < deadline, await !running().isEmpty {
+                    _ = await inbox.arrives(.schedulerReport, within: 1) {
+                        $0.params["state"] == "stopped" || $0.params["state"] == "failed"
+                    }
+                }
+            }
             await plugin.stop()
             directory.killTaggedProcesses()
             await host.stop()
             directory.remove()
+        }
+
+        /// The sandboxes the plugin last reported starting or ready.
+        private func running() async -> Set<String> {
+            var last: [String: String] = [:]
+            for message in await inbox.all {
+                let reports: [JSON]
+                switch ProtocolMethod(rawValue: message.method) {
+                case .schedulerSync: reports = message.params["sandboxes"]?.arrayValue ?? []
+                case .schedulerReport: reports = [message.params]
+                default: continue
+                }
+                for report in reports {
+                    if let sandbox = report["sandbox"]?.stringValue { last[sandbox] = report["state"]?.stringValue }
+                }
+            }
+            return Set(last.filter { $0.value == "starting" || $0.value == "ready" }.keys)
         }
     }
 
@@ -130,15 +174,51 @@ public struct SchedulerKit: Sendable {
                     "the first message was \(first ?? "nothing"), not \(RPCHandshake.helloMethod)"
                 )
             },
+            ContractCase("sync-follows-subscribe", section: "§4 Scheduler role, scheduler.sync") { context in
+                _ = try await context.inbox.next(.schedulerSubscribe)
+                _ = try await context.inbox.next(.schedulerSync, within: 5)
+                let early = await context.inbox.all.prefix { $0.method != ProtocolMethod.schedulerSync.rawValue }
+                    .first { $0.method == ProtocolMethod.schedulerReport.rawValue }
+                try require(early == nil, "a scheduler.report came before the connection's scheduler.sync")
+            },
             ContractCase("desired-leads-to-starting-then-ready", section: "§4 Scheduler role") { context in
                 _ = try await context.ready()
             },
+            ContractCase("each-report-names-its-pool", section: "§5 What a scheduler MUST do") { context in
+                _ = try await context.inbox.next(.schedulerSubscribe)
+                try context.push(desired: 1, pool: "p-kit-2")
+                for _ in 0..<2 {
+                    let ready = try await context.inbox.next(.schedulerReport, within: 10) {
+                        $0.params["state"] == "ready"
+                    }
+                    let named = ready.params["pool"]?.stringValue ?? "none"
+                    let url = ready.params["url"]?.stringValue ?? ""
+                    let started = try await context.fixture(at: url).pool
+                    try require(named == started, "a sandbox started for \(started) was reported in pool \(named)")
+                }
+            },
+            ContractCase("a-sandbox-that-dies-is-reported-failed-with-a-reason", section: "§5 What a scheduler MUST do")
+            { context in
+                let (sandbox, url) = try await context.ready()
+                kill(try await context.fixture(at: url).pid, SIGKILL)
+                let failed = try await context.inbox.next(.schedulerReport, within: 10) {
+                    $0.params["sandbox"]?.stringValue == sandbox
+                        && ($0.params["state"] == "failed" || $0.params["state"] == "stopped")
+                }
+                try require(failed.params["state"] == "failed", "a sandbox killed by a signal was reported stopped")
+                try require(
+                    !(failed.params["reason"]?.stringValue ?? "").isEmpty,
+                    "the failed report gives no reason"
+                )
+            },
             ContractCase("scale-down-leads-to-stopped", section: "§4 Scheduler role") { context in
-                let (sandbox, _) = try await context.ready()
+                let (sandbox, url) = try await context.ready()
+                let pid = try await context.fixture(at: url).pid
                 try context.push(desired: 0)
                 _ = try await context.inbox.next(.schedulerReport, within: 15) {
                     $0.params["state"] == "stopped" && $0.params["sandbox"]?.stringValue == sandbox
                 }
+                try require(!Kit.isRunning(pid), "\(sandbox) was reported stopped while its process still ran")
             },
             ContractCase("repeated-desired-changes-nothing", section: "§4 Scheduler role") { context in
                 let (_, url) = try await context.ready()
@@ -196,6 +276,14 @@ enum Kit {
             "protocol": .string(agreed.description), "role": params["role"] ?? "admin", "session": "s-contract",
             "host": ["name": "baton-contract", "version": "0.1.0"], "limits": ["maxLineBytes": 1_048_576],
         ]
+    }
+
+    /// Whether process `pid` still runs: it exists and is not a zombie waiting to be reaped.
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
     }
 
     /// GETs `path` at `url`; fails the case unless it answers 200.

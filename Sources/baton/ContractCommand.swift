@@ -131,13 +131,16 @@ struct RouterContract: AsyncParsableCommand {
 struct FixtureApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fixture-app",
-        abstract: "Serve 200 on $PORT (the kit's sandbox app).",
+        abstract: "Serve 200 on $PORT with \"NAME PID\" (the kit's sandbox app).",
         shouldDisplay: false
     )
 
+    @Option(help: "What it answers before its pid: the kit gives each pool's sandboxes the pool's id.")
+    var name = "fixture"
+
     func run() async throws {
         let port = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 0
-        let server = try await FixtureServer.start(name: "fixture", port: port)
+        let server = try await FixtureServer.start(name: "\(name) \(getpid())", port: port)
         try await server.wait()
     }
 }

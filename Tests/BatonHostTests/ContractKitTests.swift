@@ -19,7 +19,7 @@ struct ContractKitTests {
     func schedulersPassEveryCase(_ command: [String]) async throws {
         let run = try await BatonProcess.run(["contract", "scheduler", "--strict", "--"] + command)
         #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
-        #expect(run.stdout.contains("7 cases: 7 passed, 0 failed"))
+        #expect(run.stdout.contains("10 cases: 10 passed, 0 failed"), "\(run.stdout)")
         // Sandboxes outlive their scheduler; the kit ends those of a case when the case ends.
         let left = CaseDirectory.taggedProcesses().filter { !FileManager.default.fileExists(atPath: $0.caseDirectory) }
         #expect(left.isEmpty, "processes left by finished cases: \(left)")
@@ -44,23 +44,48 @@ struct ContractKitTests {
     }
 
     @Test(arguments: [
-        ("scheduler", "no-hello", "hello-comes-first"),
-        ("scheduler", "never-ready", "desired-leads-to-starting-then-ready"),
-        ("scheduler", "ignores-scale-down", "scale-down-leads-to-stopped"),
-        ("router", "never-releases", "revoked-leases-are-released"),
-        ("router", "ignores-revocation", "revocation-moves-traffic"),
+        ("scheduler", "no-hello", "FAIL hello-comes-first [MUST §3 Sessions and roles]: no host.hello within 10.0 s"),
+        (
+            "scheduler", "no-sync",
+            "FAIL sync-follows-subscribe [MUST §4 Scheduler role, scheduler.sync]: no scheduler.sync within 5.0 s"
+        ),
+        (
+            "scheduler", "never-ready",
+            "FAIL desired-leads-to-starting-then-ready [MUST §4 Scheduler role]: no scheduler.report within 10.0 s"
+        ),
+        (
+            "scheduler", "ignores-scale-down",
+            "FAIL scale-down-leads-to-stopped [MUST §4 Scheduler role]: no scheduler.report within 15.0 s"
+        ),
+        (
+            "scheduler", "silent-death",
+            "FAIL a-sandbox-that-dies-is-reported-failed-with-a-reason [MUST §5 What a scheduler MUST do]: no scheduler.report within 10.0 s"
+        ),
+        (
+            "scheduler", "early-stopped",
+            "FAIL scale-down-leads-to-stopped [MUST §4 Scheduler role]: p-kit-1-broken-1 was reported stopped while its process still ran"
+        ),
+        (
+            "scheduler", "wrong-pool",
+            "FAIL each-report-names-its-pool [MUST §5 What a scheduler MUST do]: a sandbox started for p-kit-2 was reported in pool p-kit-1"
+        ),
+        (
+            "router", "never-releases",
+            "FAIL revoked-leases-are-released [MUST §4 Router role]: no lease.release within 5.0 s"
+        ),
+        (
+            "router", "ignores-revocation",
+            "FAIL revocation-moves-traffic [MUST §4 Router role]: a request reaching b after the revocation did not happen within 3.0 s"
+        ),
     ])
-    func aBrokenPluginFailsTheCaseForTheRuleItBreaks(
-        _ role: String,
-        _ fault: String,
-        _ failingCase: String
-    ) async throws {
+    func aBrokenPluginFailsTheCaseForTheRuleItBreaks(_ role: String, _ fault: String, _ failure: String) async throws {
         let fixture = BatonProcess.repositoryPath("protocol/fixtures/broken_\(role).py")
+        let failingCase = String(failure.dropFirst("FAIL ".count).prefix { $0 != " " })
         let run = try await BatonProcess.run([
             "contract", role, "--run", "^\(failingCase)$", "--", "python3", "-u", fixture, "--fault", fault,
         ])
         #expect(run.status == .exited(1), "\(run.stdout)\(run.stderr)")
-        #expect(run.stdout.contains("FAIL \(failingCase) [MUST §"), "\(run.stdout)")
+        #expect(run.stdout.contains(failure), "\(run.stdout)")
         #expect(run.stdout.contains("lines exchanged"), "a failure shows the lines exchanged")
     }
 

@@ -54,10 +54,11 @@ class Connection:
             raise RuntimeError("%s failed: %s" % (method, answer["error"]))
         return answer["result"]
 
-    def next_notification(self):
+    def next_notification(self, timeout=None):
+        """The next notification; None once the connection closed, or when `timeout` seconds
+        passed first (`closed` tells the two apart)."""
         with self.arrived:
-            while not self.notifications and not self.closed:
-                self.arrived.wait()
+            self.arrived.wait_for(lambda: self.notifications or self.closed, timeout=timeout)
             return self.notifications.pop(0) if self.notifications else None
 
     def close(self):
