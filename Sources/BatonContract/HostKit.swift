@@ -32,13 +32,15 @@ public struct HostKit: Sendable {
         let adminEvents: Inbox
         let desired: Inbox
         let revocations: Inbox
+        /// The protocol version the host agreed to at hello.
+        let version: ProtocolVersion
 
         init(socket: String, schemas: SchemaValidator?) async throws {
             self.socket = socket
             self.schemas = schemas
-            admin = try await Self.session(socket, .admin)
-            scheduler = try await Self.session(socket, .scheduler)
-            router = try await Self.session(socket, .router)
+            (admin, version) = try await Self.session(socket, .admin)
+            scheduler = try await Self.session(socket, .scheduler).client
+            router = try await Self.session(socket, .router).client
             // The kit reads pushes through the same Inbox as the plugin kits.
             adminEvents = Inbox(notifications: admin.notifications, schemas: schemas)
             desired = Inbox(notifications: scheduler.notifications, schemas: schemas)
@@ -48,10 +50,38 @@ public struct HostKit: Sendable {
             _ = try await call(router, .leaseWatch, ["apps": [.string(app)]])
         }
 
-        static func session(_ socket: String, _ role: RPCRole) async throws -> RPCClient {
+        static func session(
+            _ socket: String,
+            _ role: RPCRole
+        ) async throws -> (
+            client: RPCClient, version: ProtocolVersion
+        ) {
             let client = try await RPCClient.connect(socketPath: socket)
-            try await client.hello(role: role, client: RPCProgramInfo(name: "contract-kit", version: "0.1.0"))
-            return client
+            let hello = try await client.hello(
+                role: role,
+                client: RPCProgramInfo(name: "contract-kit", version: "0.1.0")
+            )
+            guard let version = hello["protocol"]?.stringValue.flatMap(ProtocolVersion.init) else {
+                throw CaseFailure("host.hello answered no protocol version the kit can read")
+            }
+            return (client, version)
+        }
+
+        /// Skips a case about what `needed` added, for a host that agreed to an older version.
+        func requires(_ needed: ProtocolVersion) throws {
+            guard version >= needed else { throw CaseSkip("the host speaks \(version), and this needs \(needed)") }
+        }
+
+        /// Waits until the scheduler is told to run nothing in `pool`, unless it was already.
+        func scaledToZero(_ pool: String, within seconds: Double = 10) async throws {
+            let atZero: @Sendable (MockHost.Inbound) -> Bool = { message in
+                message.method == ProtocolNotification.schedulerDesired.rawValue
+                    && message.params["pools"]?.arrayValue?.contains {
+                        $0["pool"]?.stringValue == pool && $0["desired"] == 0
+                    } == true
+            }
+            if await desired.all.contains(where: atZero) { return }
+            _ = try await desired.next(.schedulerDesired, within: seconds, where: atZero)
         }
 
         /// Calls and records the exchange for a failing case; with schemas, checks the result.
@@ -202,8 +232,9 @@ public struct HostKit: Sendable {
             },
             ContractCase("a-version-that-never-gets-ready-rolls-back", section: "§4 Admin role, promise 6") { context in
                 try await context.live()
-                _ = try await context.deploy("v2", readyTimeoutMs: 1_000)
+                let pool = try await context.deploy("v2", readyTimeoutMs: 1_000)
                 _ = try await context.event(.deployFailed, within: 10, version: "v2")
+                try await context.scaledToZero(pool)
                 let lease = try await context.lease()
                 try require(
                     lease["version"] == "v1",
@@ -212,9 +243,49 @@ public struct HostKit: Sendable {
             },
             ContractCase("a-newer-deploy-supersedes-a-waiting-one", section: "§4 Admin role, promise 7") { context in
                 try await context.live()
-                _ = try await context.deploy("v2")
+                let pool = try await context.deploy("v2")
                 _ = try await context.deploy("v3")
                 _ = try await context.event(.deploySuperseded, version: "v2")
+                try await context.scaledToZero(pool)
+            },
+            ContractCase("the-host-checks-a-sandbox-before-it-serves", section: "§4 Admin role, promise 3") { context in
+                let pool = try await context.deploy("v1")
+                let closed = try await FixtureServer.start(name: "gone")
+                await closed.stop()  // its port answers nothing now
+                _ = try await context.call(
+                    context.scheduler,
+                    .schedulerReport,
+                    SandboxReport(
+                        sandbox: .init("\(context.app)-dead"),
+                        pool: .init(pool),
+                        state: .ready,
+                        url: closed.url
+                    )
+                    .json
+                )
+                let early = (try? await context.event(.deployCutover, within: 2)) != nil
+                try require(!early, "cut over to a sandbox whose URL answers nothing")
+                try await context.ready("\(context.app)-a", pool: pool)
+                _ = try await context.event(.deployCutover, version: "v1")
+            },
+            ContractCase("a-rollback-goes-through-the-gate", section: "§4 Admin role, promise 9") { context in
+                try context.requires(ProtocolVersion(major: 1, minor: 1))
+                try await context.live()
+                let pool = try await context.deploy("v2")
+                try await context.ready("\(context.app)-c", pool: pool)
+                _ = try await context.event(.deployDone, version: "v2")
+                let rollback = try await context.call(context.admin, .appRollback, ["app": .string(context.app)])
+                try require(rollback["version"] == "v1", "rolled back to \(rollback["version"]?.stringValue ?? "?")")
+                let early = (try? await context.event(.deployCutover, within: 1)) != nil
+                try require(!early, "the rollback cut over before a sandbox of v1 was ready again")
+                let update = try await context.desired.next(.schedulerDesired, within: 5) { message in
+                    message.params["pools"]?.arrayValue?.contains { $0["version"] == "v1" && $0["desired"] == 1 }
+                        == true
+                }
+                let old = update.params["pools"]?.arrayValue?.first { $0["version"] == "v1" }?["pool"]?.stringValue
+                try await context.ready("\(context.app)-a2", pool: old ?? "")
+                _ = try await context.event(.deployCutover, version: "v1")
+                try require(try await context.lease()["version"] == "v1", "a lease after the rollback is not on v1")
             },
             ContractCase("an-unrenewed-lease-expires", section: "§4 Router role") { context in
                 try await context.live()

@@ -8,7 +8,7 @@ import Testing
 
 /// The conformance kit against the plugins that must pass it, and against fixtures that
 /// break one rule each, which must fail the case named for that rule: the kit can fail.
-@Suite("Contract kit", .timeLimit(.minutes(1)))
+@Suite("Contract kit", .timeLimit(.minutes(3)))
 struct ContractKitTests {
     static let schedulers: [[String]] = [
         [BatonProcess.builtExecutable("baton-process-scheduler")],
