@@ -62,6 +62,8 @@ public actor Launcher {
     var routes: [String: AppName] = [:]
     var schedulers: SchedulerDirectory
     var nextDeployment = 0
+    /// Broker signals handled to the end; the simulation waits until the broker sent no more.
+    package private(set) var signalsHandled = 0
     var nextPool = 0
     /// Where changes go; set by `restore(from:)`, in memory only until then.
     var store: any LauncherStore = EphemeralStore()
@@ -96,6 +98,7 @@ public actor Launcher {
         for await signal in broker.signals {
             await handle(signal)
             commit()
+            signalsHandled += 1
         }
     }
 

@@ -41,6 +41,8 @@ public actor LeaseBroker {
     public nonisolated let revocations = EventBus<LeaseRevocation>()
     nonisolated let signals: AsyncStream<BrokerSignal>
     private let signalSink: AsyncStream<BrokerSignal>.Continuation
+    /// Signals sent so far; the simulation waits until the launcher has handled as many.
+    package private(set) var signalsSent = 0
 
     private var knownApps: Set<AppName> = []
     var pools: [PoolID: PoolInfo] = [:]
@@ -80,6 +82,11 @@ public actor LeaseBroker {
         self.probe = probe
         self.logger = logger
         (signals, signalSink) = AsyncStream.makeStream(of: BrokerSignal.self)
+    }
+
+    private func signal(_ signal: BrokerSignal) {
+        signalsSent += 1
+        signalSink.yield(signal)
     }
 
     // MARK: Apps and pools (from the launcher)
@@ -167,7 +174,7 @@ public actor LeaseBroker {
                 revokeLeases(onSandbox: id, reason: reason)
             case .announceAdmitted:
                 logger.debug("sandbox admitted", metadata: ["sandbox": "\(id)", "pool": "\(record.pool)"])
-                signalSink.yield(
+                signal(
                     .admitted(pool: record.pool, sandbox: id, admittedInPool: admittedCount(inPool: record.pool))
                 )
             case .announceEnd:
@@ -176,7 +183,7 @@ public actor LeaseBroker {
                 for leaseID in record.leases { forget(lease: leaseID) }
                 forgetEndedSandboxes(ofPool: record.pool)
                 let admitted = admittedCount(inPool: record.pool)
-                signalSink.yield(
+                signal(
                     record.state == .failed
                         ? .failed(
                             pool: record.pool,
@@ -559,7 +566,7 @@ public actor LeaseBroker {
     private func signalIfDrained(_ id: SandboxID) {
         guard let record = sandboxes[id], record.life.owesDrainAnnouncement, record.leases.isEmpty else { return }
         sandboxes[id]?.life.drainAnnounced()
-        signalSink.yield(.drained(pool: record.pool, sandbox: id))
+        signal(.drained(pool: record.pool, sandbox: id))
     }
 
     // MARK: Status

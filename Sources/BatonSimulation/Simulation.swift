@@ -101,9 +101,13 @@ public final class Simulation {
         return report
     }
 
-    /// Lets every job the step caused run: the host's actors, timers and probes.
+    /// Lets every job the step caused run: the host's actors, timers and probes, and at least
+    /// until the launcher has handled every signal of the broker to the end (a handling that
+    /// awaits the broker must not be seen half done).
     func settle() async {
-        for _ in 0..<64 { await Task.yield() }
+        repeat {
+            for _ in 0..<64 { await Task.yield() }
+        } while await host.broker.signalsSent != host.launcher.signalsHandled
         absorbInboxes()
     }
 
