@@ -34,6 +34,8 @@ public struct HostKit: Sendable {
         let revocations: Inbox
         /// The protocol version the host agreed to at hello.
         let version: ProtocolVersion
+        /// The scheduler session's subscription.
+        let subscription: String
 
         init(socket: String, schemas: SchemaValidator?) async throws {
             self.socket = socket
@@ -45,8 +47,8 @@ public struct HostKit: Sendable {
             adminEvents = Inbox(notifications: admin.notifications, schemas: schemas)
             desired = Inbox(notifications: scheduler.notifications, schemas: schemas)
             revocations = Inbox(notifications: router.notifications, schemas: schemas)
+            subscription = try await scheduler.call(.schedulerSubscribe)["subscription"]?.stringValue ?? ""
             _ = try await call(admin, .eventsWatch, ["apps": [.string(app)]])
-            _ = try await call(scheduler, .schedulerSubscribe)
             _ = try await call(router, .leaseWatch, ["apps": [.string(app)]])
         }
 
@@ -101,7 +103,12 @@ public struct HostKit: Sendable {
         }
 
         /// Deploys `version` with `instances` sandboxes for the kit's scheduler; returns its pool.
-        func deploy(_ version: String, instances: Int = 1, readyTimeoutMs: Int64 = 20_000) async throws -> String {
+        func deploy(
+            _ version: String,
+            instances: Int = 1,
+            slots: Int = 64,
+            readyTimeoutMs: Int64 = 20_000
+        ) async throws -> String {
             _ = try await call(
                 admin,
                 .appDeploy,
@@ -110,7 +117,8 @@ public struct HostKit: Sendable {
                     "drainTimeoutMs": 5_000,
                     "services": [
                         [
-                            "name": "web", "instances": .int(Int64(instances)), "scheduler": "contract-kit",
+                            "name": "web", "instances": .int(Int64(instances)), "slots": .int(Int64(slots)),
+                            "scheduler": "contract-kit",
                             "spec": ["kit": .string(version)],
                         ]
                     ],
@@ -247,6 +255,50 @@ public struct HostKit: Sendable {
                 _ = try await context.deploy("v3")
                 _ = try await context.event(.deploySuperseded, version: "v2")
                 try await context.scaledToZero(pool)
+            },
+            ContractCase("pipelined-reports-take-effect-in-order", section: "§3 Ordering") { context in
+                let pool = try await context.deploy("v1")
+                let backend = try await FixtureServer.start(name: "\(context.app)-a")
+                context.backends.withLockedValue { $0.append(backend) }
+                // Both written before any answer: `starting` as a notification, `ready` right behind it.
+                let sandbox = SandboxID("\(context.app)-a")
+                try await context.scheduler.notify(
+                    ProtocolMethod.schedulerReport.rawValue,
+                    SandboxReport(sandbox: sandbox, pool: .init(pool), state: .starting).json
+                )
+                _ = try await context.call(
+                    context.scheduler,
+                    .schedulerReport,
+                    SandboxReport(sandbox: sandbox, pool: .init(pool), state: .ready, url: backend.url).json
+                )
+                _ = try await context.event(.deployCutover, version: "v1")
+            },
+            ContractCase("desired-seq-rises-by-one", section: "§5 Subscriptions") { context in
+                try await context.live()
+                _ = try await context.deploy("v2", instances: 2)
+                let seqs = await context.desired.all.filter {
+                    $0.method == ProtocolNotification.schedulerDesired.rawValue
+                        && $0.params["subscription"]?.stringValue == context.subscription
+                }.compactMap { $0.params["seq"]?.intValue }
+                try require(
+                    !seqs.isEmpty && seqs == Array(1...Int64(seqs.count)),
+                    "scheduler.desired carried seq \(seqs), not 1, 2, 3, ..."
+                )
+            },
+            ContractCase("a-sandbox-never-has-more-slots-out-than-it-offers", section: "§4 Router role") { context in
+                let pool = try await context.deploy("v1", slots: 2)
+                try await context.ready("\(context.app)-a", pool: pool)
+                _ = try await context.event(.deployCutover, version: "v1")
+                let first = try await context.lease()
+                _ = try await context.lease()
+                do {
+                    let third = try await context.call(context.router, .leaseAcquire, ["app": .string(context.app)])
+                    throw CaseFailure("a third lease on a sandbox of 2 slots: \((try? third.serializedString()) ?? "")")
+                } catch let error as RPCError {
+                    try require(error.protocolCode == .noSandbox, "a full sandbox answered \(error.code), not 2001")
+                }
+                _ = try await context.call(context.router, .leaseRelease, ["lease": first["lease"] ?? .null])
+                _ = try await context.lease()
             },
             ContractCase("the-host-checks-a-sandbox-before-it-serves", section: "§4 Admin role, promise 3") { context in
                 let pool = try await context.deploy("v1")

@@ -124,6 +124,13 @@ struct ContractKitTests {
             ])
             #expect(kit.status == .exited(0), "\(kit.stdout)\(kit.stderr)")
             #expect(kit.stdout.contains("0 failed, 0 skipped"), "\(kit.stdout)")
+            for rule in [
+                "pipelined-reports-take-effect-in-order", "desired-seq-rises-by-one",
+                "a-sandbox-never-has-more-slots-out-than-it-offers", "the-host-checks-a-sandbox-before-it-serves",
+                "a-rollback-goes-through-the-gate",
+            ] {
+                #expect(kit.stdout.contains("PASS \(rule) ["), "\(rule) did not pass")
+            }
             #expect(!kit.stdout.contains("note: no schemas"), "every result was checked against its schema")
             #expect(!kit.stdout.contains("FAIL"))
             let replay = try await Subprocess.run(
