@@ -11,8 +11,29 @@ struct ContractCommand: AsyncParsableCommand {
             One line per case: PASS, FAIL (with the spec section and the lines exchanged) or SKIP. Exits 1 when a \
             MUST case failed, or with --strict any case.
             """,
-        subcommands: [HostContract.self, SchedulerContract.self, RouterContract.self, FixtureApp.self]
+        subcommands: [
+            HostContract.self, SchedulerContract.self, RouterContract.self, ContractList.self, FixtureApp.self,
+        ]
     )
+}
+
+struct ContractList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List every case of the kits with the rule of protocol/PROTOCOL.md it checks."
+    )
+
+    @Flag(help: "Print the table as Markdown, as PROTOCOL.md has it.")
+    var markdown = false
+
+    func run() {
+        if markdown { return print(ContractCatalog.markdownTable, terminator: "") }
+        var table = TextTable("KIT", "CASE", "LEVEL", "RULE")
+        for entry in ContractCatalog.entries {
+            table.add(entry.kit, entry.name, entry.requirement.rawValue, entry.section)
+        }
+        print(table.text)
+    }
 }
 
 /// `--run`, `--skip`, `--strict`, `--junit`, shared by every kit.
