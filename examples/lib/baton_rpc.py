@@ -68,5 +68,5 @@ class Connection:
             pass
 
     def hello(self, role, name, token=None):
-        return self.call("host.hello", {"protocol": "baton/1", "role": role,
+        return self.call("host.hello", {"protocol": "baton/1.1", "role": role,
                                         "client": {"name": name, "version": "0.1.0"}, "token": token})
