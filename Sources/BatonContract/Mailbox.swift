@@ -8,7 +8,11 @@ public actor Mailbox<Item: Sendable> {
     /// Every message in the order it came, taken or not.
     public private(set) var all: [Item] = []
     private var waiter: CheckedContinuation<Void, Never>?
-    private var ended = false
+    private var feed = Feed.open
+
+    private enum Feed {
+        case open, ended
+    }
     /// What is wrong with a message that came, by `check`: every later wait fails with it.
     private var broken: String?
 
@@ -18,6 +22,7 @@ public actor Mailbox<Item: Sendable> {
         _ items: Items,
         check: @escaping @Sendable (Item) -> String? = { _ in nil }
     ) where Items.Element == Item, Items.Failure == Never {
+        // An actor cannot run a child task past its init; this one ends with `items`.
         Task { await self.collect(items, check: check) }
     }
 
@@ -29,7 +34,7 @@ public actor Mailbox<Item: Sendable> {
             all.append(item)
             wakeUp()
         }
-        ended = true
+        feed = .ended
         wakeUp()
     }
 
@@ -48,7 +53,7 @@ public actor Mailbox<Item: Sendable> {
                 buffered.removeFirst(index + 1)
                 return found
             }
-            if ended { throw CaseFailure("the connection ended before \(what) came") }
+            if feed == .ended { throw CaseFailure("the connection ended before \(what) came") }
             guard ContinuousClock.now < deadline else { throw CaseFailure("no \(what) within \(seconds) s") }
             await waitForMore(until: deadline)
         }

@@ -17,6 +17,8 @@ final class RPCSessionLane: Sendable {
     init() {
         let (stream, effects) = AsyncStream.makeStream(of: Effect.self)
         self.effects = effects
+        // Held; the handler on its event loop cannot await, so `finish()` ends the stream this
+        // task reads, and the task's group then cancels what still waits.
         task = Task {
             await withDiscardingTaskGroup { group in
                 for await effect in stream {

@@ -177,7 +177,8 @@ struct SimulatedHost {
         let events = Inbox<CoreEvent>()
         let eventStream = launcher.events.subscribe()
         let (_, snapshot, updates) = await launcher.subscribeScheduler(name: "sim")
-        // Held in `followers` and cancelled by `stop()`: they outlive this boot function.
+        // Held in `followers` and cancelled by `stop()`: they outlive this boot function, and
+        // all four feed the simulation's step loop, which owns no task group across steps.
         let followers = [
             Task { await launcher.followSignals() },
             Task { await cache.run() },

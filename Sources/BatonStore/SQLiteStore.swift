@@ -13,11 +13,16 @@ public final class SQLiteStore: LauncherStore {
     private let database: DatabaseQueue
     private let queue = NIOLockedValueBox(WriteQueue())
 
+    /// Whether the one writer is at work; `enqueue` starts it when idle.
+    private enum Writer {
+        case idle, writing
+    }
+
     private struct WriteQueue {
         var pending: [StoredChange] = []
         var queued = 0
         var written = 0
-        var writing = false
+        var writer = Writer.idle
         var failure: StoreProblem?
         var waiting: [(upTo: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     }
@@ -144,8 +149,8 @@ public final class SQLiteStore: LauncherStore {
         let start = queue.withLockedValue { queue -> Bool in
             queue.pending += changes
             queue.queued += changes.count
-            guard !queue.writing else { return false }
-            queue.writing = true
+            guard queue.writer == .idle else { return false }
+            queue.writer = .writing
             return true
         }
         // The one writer while changes are queued; `flush` and `close` wait for what it writes.
@@ -169,7 +174,7 @@ public final class SQLiteStore: LauncherStore {
         while true {
             let batch = queue.withLockedValue { queue -> [StoredChange]? in
                 guard !queue.pending.isEmpty else {
-                    queue.writing = false
+                    queue.writer = .idle
                     return nil
                 }
                 defer { queue.pending = [] }
