@@ -21,4 +21,11 @@ public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func unknownApp(_ app: AppName) -> CoreError {
         CoreError(code: .unknownApp, message: "Unknown app \"\(app)\": deploy it first")
     }
+
+    public static func beingRemoved(_ app: AppName) -> CoreError {
+        CoreError(
+            code: .appBeingRemoved,
+            message: "App \"\(app)\" is being removed; deploy it again once its app.removed event came"
+        )
+    }
 }

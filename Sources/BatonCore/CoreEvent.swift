@@ -24,6 +24,12 @@ public enum ScaleDownReason: String, Sendable, Hashable {
     case readinessGateOff = "readiness gate off"
 }
 
+/// What an operator made of an app: it serves, is paused (`app.pause`), or drains toward
+/// being forgotten (`app.remove`).
+public enum AppPhase: String, Sendable, Hashable {
+    case serving, paused, removing
+}
+
 /// A deployment's progress.
 public enum DeploymentState: String, Sendable, Hashable {
     case waiting, cutover, draining, done, failed, superseded

@@ -4,6 +4,7 @@
 /// | state \ event | quorum | ready deadline | superseded | cut over | drain event | host restarted |
 /// |---|---|---|---|---|---|---|
 /// | waiting | cuttingOver: stop timer, cut over | cuttingOver (may proceed) or failed: give up its pools | superseded: give up its pools | – | – | waiting: wake at the ready deadline |
+/// | waiting, app removed | failed: give up its pools | | | | | |
 /// | cuttingOver | – | – | – | draining: release what is drained, wake at the request deadline | – | done |
 /// | draining | – | – | – | – | as `DrainLifecycle`; when it is over, done | done |
 /// | done, failed, superseded | – | – | – | – | – | – |
@@ -120,6 +121,14 @@ struct DeploymentLifecycle: Equatable {
         state = .superseded
         reason = "superseded by \(newer) (version \(version))"
         return [.stopTimer, .announce(.deploySuperseded), .giveUpPools(.superseded)]
+    }
+
+    /// Its app is being removed before it cut over: it fails, and its pools stop.
+    mutating func abandoned(because reason: String) -> [Action] {
+        guard state == .waiting else { return [] }
+        state = .failed
+        self.reason = reason
+        return [.stopTimer, .announce(.deployFailed), .giveUpPools(.rollback)]
     }
 
     /// The broker routes to the new pools. `cutAway` is each pool cut away from, with its

@@ -8,6 +8,7 @@ import Logging
 public actor Launcher {
     struct AppRecord {
         var name: AppName
+        var phase = AppPhase.serving
         var activeVersion: String?
         /// service → pool serving the active version.
         var activePools: [String: PoolID] = [:]
@@ -59,6 +60,8 @@ public actor Launcher {
     var apps: [AppName: AppRecord] = [:]
     var pools: [PoolID: PoolRecord] = [:]
     var deployments: [DeploymentID: DeploymentRecord] = [:]
+    /// Serving pools an operator stops or stopped, while they stay active.
+    var stops: [PoolID: StopRecord] = [:]
     var routes: [String: AppName] = [:]
     var schedulers: SchedulerDirectory
     var nextDeployment = 0
@@ -102,9 +105,10 @@ public actor Launcher {
         }
     }
 
-    /// Cancels every deployment's timer.
+    /// Cancels every deployment's and every stop's timer.
     public func stop() {
         for deployment in deployments.values { deployment.timer?.cancel() }
+        for stop in stops.values { stop.timer?.cancel() }
     }
 
     // MARK: Deploy
@@ -114,6 +118,7 @@ public actor Launcher {
     public func deploy(_ request: DeployRequest) async throws(CoreError) -> DeploymentID {
         defer { commit() }
         try validate(request)
+        if apps[request.app]?.phase == .removing { throw .beingRemoved(request.app) }
         if let known = apps[request.app]?.versions[request.version], known != request.services {
             throw CoreError(
                 code: .versionConflict,
@@ -199,7 +204,7 @@ public actor Launcher {
             )
         }
         for service in request.services {
-            if let pool = deployment.servicePools[service.name] { setDesired(pool, service.instances) }
+            if let pool = deployment.servicePools[service.name] { await raise(pool, to: service.instances) }
         }
         startTimer(for: id, at: .ready)
         await evaluate(id)
@@ -403,13 +408,19 @@ public actor Launcher {
             case .requestDrain: request.drainTimeout
             case .streamDrain: streamDrain
             }
-        let clock = self.clock
-        let wake = clock.now + after
         // Owned by the deployment's record: replaced or cancelled by its next `wake` or `stopTimer`.
-        deployments[id]?.timer = Task { [weak self] in
+        deployments[id]?.timer = alarm(after: after) { await $0.deadlinePassed(deadline, of: id) }
+    }
+
+    /// A task that runs `body` on the launcher once `delay` has passed, unless it is
+    /// cancelled first; its owner keeps it and cancels it.
+    func alarm(after delay: Duration, _ body: @escaping @Sendable (Launcher) async -> Void) -> Task<Void, Never> {
+        let clock = self.clock
+        let wake = clock.now + delay
+        return Task { [weak self] in
             do { try await clock.sleep(until: wake) } catch { return }
             guard let self else { return }
-            await self.deadlinePassed(deadline, of: id)
+            await body(self)
             await self.commit()
         }
     }

@@ -20,7 +20,11 @@ extension Launcher {
         var out: [StoredChange] = changed.removed.sorted { "\($0)" < "\($1)" }.map { .removed($0) }
         for name in changed.apps.sorted() {
             guard let app = apps[name] else { continue }
-            out.append(.app(StoredApp(name: name, activeVersion: app.activeVersion, activePools: app.activePools)))
+            out.append(
+                .app(
+                    StoredApp(name: name, phase: app.phase, activeVersion: app.activeVersion, activePools: app.activePools)
+                )
+            )
         }
         for key in changed.versions.sorted(by: { ($0.app, $0.version) < ($1.app, $1.version) }) {
             guard let services = apps[key.app]?.versions[key.version] else { continue }
@@ -28,9 +32,9 @@ extension Launcher {
         }
         for id in changed.pools.sorted() {
             guard let pool = pools[id] else { continue }
-            out.append(
-                .pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: pool.desired))
-            )
+            // A pool an operator stops is stored at 0 from the start: a restart does not run it again.
+            let desired = stops[id] == nil ? pool.desired : 0
+            out.append(.pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: desired)))
         }
         for id in changed.deployments.sorted(by: Self.creationOrder) {
             guard let deployment = deployments[id] else { continue }
@@ -68,7 +72,12 @@ extension Launcher {
         let state = try store.load()
         self.store = store
         for app in state.apps {
-            apps[app.name] = AppRecord(name: app.name, activeVersion: app.activeVersion, activePools: app.activePools)
+            apps[app.name] = AppRecord(
+                name: app.name,
+                phase: app.phase,
+                activeVersion: app.activeVersion,
+                activePools: app.activePools
+            )
         }
         for version in state.versions {
             apps[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
@@ -112,11 +121,19 @@ extension Launcher {
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired == 0 {
             await broker.retire(pool: pool.id)
         }
-        for app in apps.values.sorted(by: { $0.name < $1.name }) where !app.activePools.isEmpty {
+        for app in apps.values.sorted(by: { $0.name < $1.name }) {
+            if app.phase != .serving { await broker.pause(app: app.name, reason: .paused) }
+            guard !app.activePools.isEmpty else { continue }
             _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
+            // A serving pool stored at 0 was stopped by an operator, or was being stopped.
+            for pool in app.activePools.values.sorted() where pools[pool]?.desired == 0 {
+                stops[pool] = StopRecord(life: .restored, drainTimeout: .zero)
+                _ = await broker.halt(pool: pool)
+            }
         }
         routesChanged(routes)
         await resumeDeployments()
+        for app in apps.keys.sorted() { await finishRemoval(of: app) }
         commit()
         logger.info(
             "state restored",

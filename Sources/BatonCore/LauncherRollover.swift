@@ -54,10 +54,12 @@ extension Launcher {
             )
             if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
-            guard let record = pools[pool],
-                let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.life.holds(pool) == true })
-            else { return }
-            await step(id) { $0.drain { $0.sandboxDrained(sandbox, of: pool) } }
+            guard let record = pools[pool] else { return }
+            if let id = apps[record.app]?.deployments.first(where: { deployments[$0]?.life.holds(pool) == true }) {
+                await step(id) { $0.drain { $0.sandboxDrained(sandbox, of: pool) } }
+            } else {
+                await step(stopOf: pool) { $0.drain { $0.sandboxDrained(sandbox, of: pool) } }
+            }
         }
     }
 
@@ -133,6 +135,9 @@ extension Launcher {
                 )
             }
         }
+        if let app = deployments[id]?.request.app, deployments[id]?.state.isFinished == true {
+            await finishRemoval(of: app)
+        }
     }
 
     func deadlinePassed(_ deadline: DeploymentLifecycle.Deadline, of id: DeploymentID) async {
@@ -154,7 +159,10 @@ extension Launcher {
         changed.apps.insert(app)
         // A pool taken back serves again: the older drain that held it is over for it.
         for pool in Set(deployment.servicePools.values).sorted() { await step(pool: pool, for: id) { $0.serves() } }
-        for pool in result.draining.keys.sorted() { await step(pool: pool, for: id) { $0.cutAway(by: id) } }
+        for pool in result.draining.keys.sorted() {
+            dropStop(of: pool)  // this drain takes over an operator's stop of it
+            await step(pool: pool, for: id) { $0.cutAway(by: id) }
+        }
         publish(
             .init(
                 .deployCutover,

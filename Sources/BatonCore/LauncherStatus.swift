@@ -16,10 +16,13 @@ public struct AppStatus: Sendable, Hashable {
         public var scheduler: String?
         /// Why nobody runs the pool, when its scheduler is missing.
         public var waiting: String?
+        /// An operator's stop of it, while it serves: `draining` toward 0, or `stopped`.
+        public var stop: String?
         public var counts: [SandboxState: Int]
     }
 
     public var app: AppName
+    public var phase: AppPhase
     public var activeVersion: String?
     public var routes: [String]
     public var deployments: [Deployment]
@@ -29,6 +32,7 @@ public struct AppStatus: Sendable, Hashable {
 
 public struct AppSummary: Sendable, Hashable {
     public var app: AppName
+    public var phase: AppPhase
     public var activeVersion: String?
     public var latestDeployment: DeploymentID?
     public var latestState: DeploymentState?
@@ -49,6 +53,7 @@ extension Launcher {
                 desired: pool.desired,
                 scheduler: schedulers.owner(of: pool.spec),
                 waiting: pool.desired > 0 ? schedulers.waitingReason(for: pool.spec) : nil,
+                stop: stops[pool.id].map { $0.life.isDraining ? "draining" : "stopped" },
                 counts: counts
             )
         }
@@ -65,6 +70,7 @@ extension Launcher {
         }
         return AppStatus(
             app: app,
+            phase: record.phase,
             activeVersion: record.activeVersion,
             routes: routes.filter { $0.value == app }.map(\.key).sorted(),
             deployments: deploymentStatuses,
@@ -78,6 +84,7 @@ extension Launcher {
             let latest = record.deployments.last
             return AppSummary(
                 app: record.name,
+                phase: record.phase,
                 activeVersion: record.activeVersion,
                 latestDeployment: latest,
                 latestState: latest.flatMap { deployments[$0]?.state }

@@ -13,12 +13,14 @@ public protocol LauncherStore: Sendable {
 
 public struct StoredApp: Sendable, Hashable {
     public var name: AppName
+    public var phase: AppPhase
     public var activeVersion: String?
     /// service → pool serving the active version.
     public var activePools: [String: PoolID]
 
-    public init(name: AppName, activeVersion: String?, activePools: [String: PoolID]) {
+    public init(name: AppName, phase: AppPhase, activeVersion: String?, activePools: [String: PoolID]) {
         self.name = name
+        self.phase = phase
         self.activeVersion = activeVersion
         self.activePools = activePools
     }
@@ -100,6 +102,8 @@ public enum StoredChange: Sendable, Hashable {
 
 /// The key of a record that can be forgotten.
 public enum StoredKey: Sendable, Hashable {
+    /// The app and everything of it: versions, pools, deployments.
+    case app(AppName)
     case version(app: AppName, version: String)
     case pool(PoolID)
     case deployment(DeploymentID)

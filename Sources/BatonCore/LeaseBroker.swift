@@ -57,6 +57,10 @@ public actor LeaseBroker {
     private var nextEnding = 0
     /// Pools scaled to 0 and not taken back: every sandbox reported in them is retiring.
     private var retiredPools: Set<PoolID> = []
+    /// Pools an operator stopped: routed, but taking no leases.
+    private var haltedPools: Set<PoolID> = []
+    /// Apps an operator paused (or is removing): no leases at all.
+    private var pausedApps: Set<AppName> = []
     /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
     static let endedSandboxesKept = 8
 
@@ -114,21 +118,70 @@ public actor LeaseBroker {
         let current = Set(servicePools.values.flatMap { $0 })
         var result = CutoverResult()
         for pool in previous.subtracting(current) {
-            result.draining[pool] = []
-            for id in sandboxIDs(inPool: pool) {
-                let actions = sandboxes[id]!.life.cutAway()
-                guard !actions.isEmpty else { continue }
-                perform(actions, on: id)
-                result.draining[pool, default: []].append(id)
-                if sandboxes[id]?.leases.isEmpty == false {
-                    result.undrained[pool, default: []].insert(id)
-                } else {
-                    sandboxes[id]?.life.drainAnnounced()  // drained already; the launcher hears it from the result
-                }
-            }
+            let (draining, undrained) = drain(pool: pool, reason: .cutover)
+            result.draining[pool] = draining
+            if !undrained.isEmpty { result.undrained[pool] = undrained }
         }
         wakeWaiters()
         return result
+    }
+
+    /// Drains every sandbox of `pool` (those an operator's stop drains already included);
+    /// returns them, and those of them still holding leases or requests.
+    private func drain(pool: PoolID, reason: RevocationReason) -> (draining: [SandboxID], undrained: Set<SandboxID>) {
+        var draining: [SandboxID] = []
+        var undrained: Set<SandboxID> = []
+        for id in sandboxIDs(inPool: pool) {
+            perform(sandboxes[id]!.life.cutAway(reason: reason), on: id)
+            guard sandboxes[id]?.life.isDraining == true else { continue }
+            draining.append(id)
+            if sandboxes[id]?.leases.isEmpty == false {
+                undrained.insert(id)
+            } else {
+                sandboxes[id]?.life.drainAnnounced()  // drained already; the launcher hears it from the answer
+            }
+        }
+        return (draining, undrained)
+    }
+
+    // MARK: Operators (from the launcher)
+
+    /// An operator stops a serving pool: it stays routed, but neither its sandboxes nor any
+    /// it gets later take leases until it is returned to service. Returns its sandboxes that
+    /// still hold leases or requests.
+    func halt(pool: PoolID) -> Set<SandboxID> {
+        haltedPools.insert(pool)
+        return drain(pool: pool, reason: .draining).undrained
+    }
+
+    /// No lease of `app` is handed out until `resume`: requests wait in order, up to their
+    /// `wait`. The leases out are revoked with `reason`; what they carry finishes.
+    func pause(app: AppName, reason: RevocationReason) {
+        pausedApps.insert(app)
+        for id in sandboxes.keys.sorted() where pools[sandboxes[id]!.pool]?.app == app {
+            revokeLeases(onSandbox: id, reason: reason)
+        }
+    }
+
+    /// Leases of `app` are handed out again, first to the requests that waited.
+    func resume(app: AppName) {
+        pausedApps.remove(app)
+        wakeWaiters()
+    }
+
+    /// Forgets a removed app, its pools and their sandboxes; those still waiting for one of
+    /// its leases are told it is unknown.
+    func forget(app: AppName) {
+        for pool in pools.values.filter({ $0.app == app }).map(\.id).sorted() { forget(pool: pool) }
+        knownApps.remove(app)
+        routing.removeValue(forKey: app)
+        pausedApps.remove(app)
+        for waiter in waiters where waiter.app == app {
+            waiter.timeout?.cancel()
+            waiter.answer.yield(.failure(.unknownApp(app)))
+            waiter.answer.finish()
+        }
+        waiters.removeAll { $0.app == app }
     }
 
     /// A pool taken back, then given up before it served again: its sandboxes drain as they
@@ -153,6 +206,7 @@ public actor LeaseBroker {
     /// was scaled to 0 may be stopping: they serve only once their scheduler reports them again.
     func returnToService(pool: PoolID) {
         retiredPools.remove(pool)
+        haltedPools.remove(pool)
         for id in sandboxIDs(inPool: pool) { perform(sandboxes[id]!.life.returned(), on: id) }
         wakeWaiters()
     }
@@ -213,6 +267,7 @@ public actor LeaseBroker {
     func forget(pool: PoolID) {
         pools.removeValue(forKey: pool)
         retiredPools.remove(pool)
+        haltedPools.remove(pool)
         for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
             probes.removeValue(forKey: id)?.cancel()
             sandboxes.removeValue(forKey: id)
@@ -418,9 +473,15 @@ public actor LeaseBroker {
 
     private func noSandbox(app: AppName, service: String) -> CoreError {
         let why =
-            routing[app]?[service] == nil
-            ? "app \"\(app)\" has no active version with a service \"\(service)\" yet"
-            : "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
+            if pausedApps.contains(app) {
+                "app \"\(app)\" is paused"
+            } else if routing[app]?[service] == nil {
+                "app \"\(app)\" has no active version with a service \"\(service)\" yet"
+            } else if routing[app]?[service]?.isSubset(of: haltedPools) == true {
+                "service \"\(service)\" of app \"\(app)\" is scaled to 0"
+            } else {
+                "no ready sandbox of app \"\(app)\" service \"\(service)\" has free slots"
+            }
         return CoreError(
             code: .noSandbox,
             message: "No sandbox available: \(why)",
@@ -429,7 +490,9 @@ public actor LeaseBroker {
     }
 
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
-        guard let servicePools = routing[app]?[service] else { return nil }
+        guard !pausedApps.contains(app), let servicePools = routing[app]?[service]?.subtracting(haltedPools) else {
+            return nil
+        }
         var best: SandboxRecord?
         for record in sandboxes.values where servicePools.contains(record.pool) && !excluding.contains(record.id) {
             guard record.life.isServing, record.url != nil,

@@ -56,6 +56,7 @@ struct SandboxLifecycle: Equatable {
     }
 
     var isServing: Bool { phase == .serving }
+    var isDraining: Bool { if case .draining = phase { true } else { false } }
     var isSuspect: Bool { phase == .suspect }
     var hasEnded: Bool { if case .ended = phase { true } else { false } }
     var admitted: Bool {
@@ -126,13 +127,13 @@ struct SandboxLifecycle: Equatable {
         }
     }
 
-    /// Its pool left the routing: it drains.
-    mutating func cutAway() -> [Action] {
+    /// Its pool left the routing (`cutover`), or an operator stops it (`draining`): it drains.
+    mutating func cutAway(reason: RevocationReason = .cutover) -> [Action] {
         switch phase {
         case .starting, .checking, .serving, .suspect:
             let wasServing = phase == .serving
             enter(.draining(wasServing: wasServing, drainAnnounced: false))
-            return [.stopProbe, .revokeLeases(.cutover)]
+            return [.stopProbe, .revokeLeases(reason)]
         default:
             return []
         }

@@ -152,11 +152,11 @@ final class ExchangeDriver {
             )
         case .failure(let error) where error.code == .unknownApp:
             respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head)
-        case .failure:
+        case .failure(let error):
             let held = ingress.configuration.holdTimeout.nanoseconds / 1_000_000_000
             respondWithError(
                 .serviceUnavailable,
-                "App \(exchange.app) has no ready sandbox; waited \(held) s (setting ingress.holdTimeoutMs).",
+                "\(error.message); waited \(held) s (setting ingress.holdTimeoutMs).",
                 head: exchange.head,
                 retryAfter: 1
             )

@@ -13,6 +13,12 @@ public enum EventType: String, Sendable, Hashable, CaseIterable {
     case deployDone = "deploy.done"
     case deployFailed = "deploy.failed"
     case deploySuperseded = "deploy.superseded"
+    /// An operator changed a serving pool's count (`app.scale`, `app.remove`); `reason` says to what.
+    case poolScaled = "pool.scaled"
+    case appPaused = "app.paused"
+    case appResumed = "app.resumed"
+    /// `app.remove` drained the app and forgot it.
+    case appRemoved = "app.removed"
 }
 
 /// What an event is about: everything but when it happened.

@@ -2,7 +2,7 @@ import BatonJSON
 
 /// Why leases stopped being good.
 public enum RevocationReason: String, Sendable, Hashable {
-    case cutover, draining, stopped, suspect, expired
+    case cutover, draining, stopped, suspect, expired, paused
 }
 
 /// Leases that must not take new requests any more, as `lease.revoked` pushes them to routers.

@@ -14,6 +14,8 @@ public enum ProtocolErrorCode: Int, Sendable, Hashable, CaseIterable {
     case versionConflict = 3002
     case unknownRoute = 3003
     case nothingToRollBackTo = 3004
+    case unknownService = 3005
+    case appBeingRemoved = 3006
 }
 
 extension RPCError {

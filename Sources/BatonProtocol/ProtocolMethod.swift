@@ -23,11 +23,17 @@ public enum ProtocolMethod: String, Sendable, Hashable, CaseIterable, CustomStri
     case leaseInvalidate = "lease.invalidate"
     case leaseWatch = "lease.watch"
     case ingressRequest = "ingress.request"
+    case appScale = "app.scale"
+    case appPause = "app.pause"
+    case appResume = "app.resume"
+    case appRemove = "app.remove"
 
     public var roles: Set<RPCRole> {
         switch self {
         case .hostPing, .hostUnsubscribe: Set(RPCRole.allCases)
-        case .appDeploy, .appStatus, .appList, .appRollback, .routeSet, .routeRemove, .routeList, .eventsWatch: [.admin]
+        case .appDeploy, .appStatus, .appList, .appRollback, .appScale, .appPause, .appResume, .appRemove, .routeSet,
+            .routeRemove, .routeList, .eventsWatch:
+            [.admin]
         case .schedulerSubscribe, .schedulerReport, .schedulerSync: [.scheduler]
         case .leaseAcquire, .leaseRenew, .leaseRelease, .leaseInvalidate, .leaseWatch: [.router]
         case .ingressRequest: [.admin, .router]

@@ -45,6 +45,12 @@ final class MemoryStore: LauncherStore {
                 case .removed(.deployment(let id)):
                     records.deployments.removeValue(forKey: id)
                     records.deploymentOrder.removeAll { $0 == id }
+                case .removed(.app(let name)):
+                    records.apps.removeValue(forKey: name)
+                    records.versions = records.versions.filter { $0.value.app != name }
+                    records.pools = records.pools.filter { $0.value.app != name }
+                    records.deployments = records.deployments.filter { $0.value.request.app != name }
+                    records.deploymentOrder.removeAll { records.deployments[$0] == nil }
                 }
             }
         }

@@ -78,10 +78,17 @@ public final class SQLiteStore: LauncherStore {
         do {
             return try database.read { db in
                 var state = StoredState()
-                for row in try Row.fetchAll(db, sql: "SELECT name, activeVersion, activePools FROM app ORDER BY name") {
+                for row in try Row.fetchAll(
+                    db,
+                    sql: "SELECT name, phase, activeVersion, activePools FROM app ORDER BY name"
+                ) {
+                    guard let phase = AppPhase(rawValue: row["phase"]) else {
+                        throw StoreProblem("app \(row["name"] as String) has an unreadable phase")
+                    }
                     state.apps.append(
                         StoredApp(
                             name: row["name"],
+                            phase: phase,
                             activeVersion: row["activeVersion"],
                             activePools: try stringMap(row["activePools"]).mapValues(PoolID.init(rawValue:))
                         )
@@ -207,10 +214,14 @@ public final class SQLiteStore: LauncherStore {
         case .app(let app):
             try db.execute(
                 sql: """
-                    INSERT INTO app (name, activeVersion, activePools) VALUES (?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET activeVersion = excluded.activeVersion, activePools = excluded.activePools
+                    INSERT INTO app (name, phase, activeVersion, activePools) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET phase = excluded.phase, activeVersion = excluded.activeVersion,
+                      activePools = excluded.activePools
                     """,
-                arguments: [app.name, app.activeVersion, try text(stringMap: app.activePools.mapValues(\.rawValue))]
+                arguments: [
+                    app.name, app.phase.rawValue, app.activeVersion,
+                    try text(stringMap: app.activePools.mapValues(\.rawValue)),
+                ]
             )
         case .version(let version):
             try db.execute(
@@ -271,6 +282,8 @@ public final class SQLiteStore: LauncherStore {
             try db.execute(sql: "DELETE FROM pool WHERE id = ?", arguments: [id])
         case .removed(.deployment(let id)):
             try db.execute(sql: "DELETE FROM deployment WHERE id = ?", arguments: [id])
+        case .removed(.app(let name)):
+            try db.execute(sql: "DELETE FROM app WHERE name = ?", arguments: [name])  // the rest cascades
         }
     }
 }

@@ -54,6 +54,9 @@ enum StoreSchema {
                     """
             )
         }
+        migrator.registerMigration("2-app-phase") { db in
+            try db.execute(sql: "ALTER TABLE app ADD COLUMN phase TEXT NOT NULL DEFAULT 'serving'")
+        }
         return migrator
     }
 }

@@ -33,7 +33,7 @@ struct StoreTests {
         defer { directory.remove() }
         let store = try SQLiteStore(directory: directory.path)
         #expect(try store.load() == StoredState(), "a new store starts empty, its schema made by the migrations")
-        let app = StoredApp(name: "shop", activeVersion: "v1", activePools: ["web": "p-1", "worker": "p-2"])
+        let app = StoredApp(name: "shop", phase: .paused, activeVersion: "v1", activePools: ["web": "p-1", "worker": "p-2"])
         let version = StoredVersion(app: "shop", version: "v2", services: request.services)
         let pool = StoredPool(id: "p-3", app: "shop", version: "v2", spec: request.services[0], desired: 2)
         var deployment = StoredDeployment(
@@ -81,7 +81,7 @@ struct StoreTests {
             failures: []
         )
         store.enqueue([
-            .app(StoredApp(name: "shop", activeVersion: nil, activePools: [:])),
+            .app(StoredApp(name: "shop", phase: .serving, activeVersion: nil, activePools: [:])),
             .version(StoredVersion(app: "shop", version: "v2", services: request.services)),
             .pool(StoredPool(id: "p-1", app: "shop", version: "v2", spec: request.services[0], desired: 0)),
             .deployment(deployment),
@@ -98,12 +98,36 @@ struct StoreTests {
         #expect(state.apps.map(\.name) == ["shop"])
     }
 
+    @Test func aRemovedAppTakesItsVersionsPoolsAndDeploymentsWithIt() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(directory: directory.path)
+        store.enqueue([
+            .app(StoredApp(name: "shop", phase: .removing, activeVersion: "v2", activePools: ["web": "p-1"])),
+            .app(StoredApp(name: "blog", phase: .serving, activeVersion: "v2", activePools: ["web": "p-2"])),
+            .version(StoredVersion(app: "shop", version: "v2", services: request.services)),
+            .version(StoredVersion(app: "blog", version: "v2", services: request.services)),
+            .pool(StoredPool(id: "p-1", app: "shop", version: "v2", spec: request.services[0], desired: 0)),
+            .pool(StoredPool(id: "p-2", app: "blog", version: "v2", spec: request.services[0], desired: 1)),
+            .route(host: "blog.test", app: "blog"),
+        ])
+        store.enqueue([.removed(.app("shop"))])
+        try await store.flush()
+        await store.close()
+        let reopened = try SQLiteStore(directory: directory.path)
+        let state = try reopened.load()
+        await reopened.close()
+        #expect(state.apps.map(\.name) == ["blog"])
+        #expect(state.versions.map(\.app) == ["blog"] && state.pools.map(\.id) == ["p-2"])
+        #expect(state.routes == ["blog.test": "blog"])
+    }
+
     @Test func deploymentsComeBackInTheOrderTheyWereMade() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try SQLiteStore(directory: directory.path)
         let ids = (1...12).map { DeploymentID("d-\($0)") }
-        store.enqueue([.app(StoredApp(name: "shop", activeVersion: nil, activePools: [:]))])
+        store.enqueue([.app(StoredApp(name: "shop", phase: .serving, activeVersion: nil, activePools: [:]))])
         for id in ids {
             store.enqueue([
                 .deployment(

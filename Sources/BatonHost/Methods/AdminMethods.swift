@@ -25,6 +25,48 @@ enum AdminMethods {
                     return ["deployment": .id(id), "version": .string(version)]
                 }
             },
+            .waiting(.appScale) { call in
+                let params = try call.namedParams()
+                let app: AppName = try params.id("app")
+                let service = try params.string("service")
+                let instances = try params.int("instances", in: Int64(Launcher.instancesRange.lowerBound)...Int64(Launcher.instancesRange.upperBound))
+                let drainTimeout = try drainTimeout(params)
+                try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.scale(app: app, service: service, instances: Int(instances), drainTimeout: drainTimeout)
+                }
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return [:]
+                }
+            },
+            .waiting(.appPause) { call in
+                let app: AppName = try call.namedParams().id("app")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.pause(app: app) }
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return [:]
+                }
+            },
+            .waiting(.appResume) { call in
+                let app: AppName = try call.namedParams().id("app")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.resume(app: app) }
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return [:]
+                }
+            },
+            .waiting(.appRemove) { call in
+                let params = try call.namedParams()
+                let app: AppName = try params.id("app")
+                let drainTimeout = try drainTimeout(params)
+                try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.remove(app: app, drainTimeout: drainTimeout)
+                }
+                return RPCRemainder {
+                    try await durable(launcher)
+                    return [:]
+                }
+            },
             .ordered(.appStatus) { call in
                 let app: AppName = try call.namedParams().id("app")
                 return CoreJSON.status(
@@ -33,7 +75,7 @@ enum AdminMethods {
             },
             .ordered(.appList) { _ in
                 let apps: [JSON] = await launcher.appSummaries().map { summary in
-                    var object: JSONObject = ["app": .id(summary.app)]
+                    var object: JSONObject = ["app": .id(summary.app), "phase": .string(summary.phase.rawValue)]
                     object["activeVersion"] = summary.activeVersion.map(JSON.string) ?? .null
                     object["deployment"] = summary.latestDeployment.map(JSON.id)
                     object["state"] = summary.latestState.map { .string($0.rawValue) }
@@ -88,6 +130,12 @@ enum AdminMethods {
         } catch {
             throw .internalError("the change is made but could not be stored: \(error)")
         }
+    }
+
+    /// The optional `drainTimeoutMs` of an operator's stop, as a deploy takes it.
+    static func drainTimeout(_ params: RPCParams) throws(RPCError) -> Duration {
+        try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
+            ?? DeployRequest.defaultDrainTimeout
     }
 
     /// The optional `apps` filter of the watch methods.

@@ -61,6 +61,7 @@ enum CoreJSON {
             ]
             object["scheduler"] = pool.scheduler.map(JSON.string)
             object["waiting"] = pool.waiting.map(JSON.string)
+            object["stop"] = pool.stop.map(JSON.string)
             return .object(object)
         }
         let sandboxes: [JSON] = status.sandboxes.map { sandbox in
@@ -74,7 +75,8 @@ enum CoreJSON {
             return .object(object)
         }
         var object: JSONObject = [
-            "app": .id(status.app), "routes": .array(status.routes.map(JSON.string)),
+            "app": .id(status.app), "phase": .string(status.phase.rawValue),
+            "routes": .array(status.routes.map(JSON.string)),
             "deployments": .array(deployments), "pools": .array(pools), "sandboxes": .array(sandboxes),
         ]
         object["activeVersion"] = status.activeVersion.map(JSON.string) ?? .null
