@@ -22,7 +22,12 @@ extension Launcher {
             guard let app = apps[name] else { continue }
             out.append(
                 .app(
-                    StoredApp(name: name, phase: app.phase, activeVersion: app.activeVersion, activePools: app.activePools)
+                    StoredApp(
+                        name: name,
+                        phase: app.phase,
+                        activeVersion: app.activeVersion,
+                        activePools: app.activePools
+                    )
                 )
             )
         }
@@ -34,7 +39,9 @@ extension Launcher {
             guard let pool = pools[id] else { continue }
             // A pool an operator stops is stored at 0 from the start: a restart does not run it again.
             let desired = stops[id] == nil ? pool.desired : 0
-            out.append(.pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: desired)))
+            out.append(
+                .pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: desired))
+            )
         }
         for id in changed.deployments.sorted(by: Self.creationOrder) {
             guard let deployment = deployments[id] else { continue }

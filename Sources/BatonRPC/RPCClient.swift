@@ -74,6 +74,13 @@ public final class RPCClient: Sendable {
 
     /// Calls `method` and returns its result; an error response is thrown as `RPCError`.
     public func call(_ method: String, _ params: JSON? = nil) async throws -> JSON {
+        try await send(method, params).result()
+    }
+
+    /// Writes a call and returns once it is written, before its answer comes: calls sent one
+    /// after another take effect in that order (PROTOCOL.md §3, Ordering), so a client can
+    /// pipeline them.
+    public func send(_ method: String, _ params: JSON? = nil) async throws -> RPCPendingAnswer {
         let id = RPCID.int(
             nextID.withLockedValue { value in
                 value += 1
@@ -89,7 +96,8 @@ public final class RPCClient: Sendable {
             RPCClientHandler.Outbound.request(id, try request.json.serialized(), promise),
             promise: written
         )
-        return try await promise.futureResult.get().get()
+        try await written.futureResult.get()
+        return RPCPendingAnswer(answer: promise.futureResult)
     }
 
     /// Sends a notification: no answer comes back, not even an error.
@@ -180,5 +188,24 @@ final class RPCClientHandler: ChannelDuplexHandler {
         waiting.removeAll()
         notifications.finish()
         context.fireChannelInactive()
+    }
+}
+
+/// The answer to a call `RPCClient.send` wrote.
+public struct RPCPendingAnswer: Sendable {
+    let answer: EventLoopFuture<Result<JSON, RPCError>>
+    private let arrived = NIOLockedValueBox(false)
+
+    init(answer: EventLoopFuture<Result<JSON, RPCError>>) {
+        self.answer = answer
+        answer.whenComplete { [arrived] _ in arrived.withLockedValue { $0 = true } }
+    }
+
+    /// Whether the answer came already.
+    public var isAnswered: Bool { arrived.withLockedValue { $0 } }
+
+    /// The call's result; an error response is thrown as `RPCError`.
+    public func result() async throws -> JSON {
+        try await answer.get().get()
     }
 }

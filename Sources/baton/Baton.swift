@@ -8,8 +8,8 @@ struct Baton: AsyncParsableCommand {
         abstract: "A host that rolls HTTP services over to new versions without losing a request.",
         version: BatonVersion.string,
         subcommands: [
-            DemoCommand.self, ServeCommand.self, DeployCommand.self, RollbackCommand.self, StatusCommand.self,
-            RPCCommand.self,
+            DemoCommand.self, ServeCommand.self, DeployCommand.self, RollbackCommand.self, ScaleCommand.self,
+            PauseCommand.self, ResumeCommand.self, RemoveCommand.self, StatusCommand.self, RPCCommand.self,
             ContractCommand.self,
             SettingsCommand.self,
         ]

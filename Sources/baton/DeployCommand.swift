@@ -14,9 +14,7 @@ struct DeployCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var socket: SocketOptions
-    @Option(help: "A file holding the admin token, for hosts that require one.")
-    var tokenFile: String?
+    @OptionGroup var admin: AdminOptions
     @Option(help: "The deploy file (app.deploy's params as JSON).")
     var file: String
     @Option(help: "The version to deploy, instead of the file's.")
@@ -30,8 +28,8 @@ struct DeployCommand: AsyncParsableCommand {
             printError("\(error)", command: "deploy")
             throw ExitCode.failure
         }
-        let progress = DeployProgress(socket: socket.socket, tokenFile: tokenFile) { print($0) }
-        let outcome = try await HostSession.reporting("deploy", socket: socket.socket) {
+        let progress = DeployProgress(socket: admin.socket.socket, tokenFile: admin.tokenFile) { print($0) }
+        let outcome = try await HostSession.reporting("deploy", socket: admin.socket.socket) {
             try await progress.run(deploy)
         }
         guard outcome.succeeded else {

@@ -12,15 +12,13 @@ struct RollbackCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var socket: SocketOptions
-    @Option(help: "A file holding the admin token, for hosts that require one.")
-    var tokenFile: String?
+    @OptionGroup var admin: AdminOptions
     @Argument(help: "The app to roll back.")
     var app: String
 
     func run() async throws {
-        let progress = DeployProgress(socket: socket.socket, tokenFile: tokenFile) { print($0) }
-        let outcome = try await HostSession.reporting("rollback", socket: socket.socket) {
+        let progress = DeployProgress(socket: admin.socket.socket, tokenFile: admin.tokenFile) { print($0) }
+        let outcome = try await HostSession.reporting("rollback", socket: admin.socket.socket) {
             try await progress.rollback(app: app)
         }
         guard outcome.succeeded else {

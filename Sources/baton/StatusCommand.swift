@@ -11,17 +11,16 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show apps and routes, or one app's deployments, pools, sandboxes and leases."
     )
 
-    @OptionGroup var socket: SocketOptions
-    @Option(help: "A file holding the admin token, for hosts that require one.")
-    var tokenFile: String?
+    @OptionGroup var admin: AdminOptions
     @Flag(help: "Print JSON for scripts instead of tables.")
     var json = false
     @Argument(help: "The app to show; every app when left out.")
     var app: String?
 
     func run() async throws {
-        try await HostSession.reporting("status", socket: socket.socket) {
-            try await HostSession.with(socket: socket.socket, tokenFile: tokenFile, name: "baton-status") { client in
+        try await HostSession.reporting("status", socket: admin.socket.socket) {
+            try await HostSession.with(socket: admin.socket.socket, tokenFile: admin.tokenFile, name: "baton-status") {
+                client in
                 if let app {
                     let status = try await client.call(.appStatus, ["app": .string(app)])
                     print(json ? try status.serializedString() : Self.describe(app: status))
@@ -45,9 +44,15 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func describe(overview: JSON) -> String {
-        var apps = TextTable("APP", "ACTIVE", "LATEST DEPLOYMENT", "STATE")
+        var apps = TextTable("APP", "PHASE", "ACTIVE", "LATEST DEPLOYMENT", "STATE")
         for app in overview["apps"]?.arrayValue ?? [] {
-            apps.add(text(app["app"]), text(app["activeVersion"]), text(app["deployment"]), text(app["state"]))
+            apps.add(
+                text(app["app"]),
+                text(app["phase"]),
+                text(app["activeVersion"]),
+                text(app["deployment"]),
+                text(app["state"])
+            )
         }
         var routes = TextTable("HOST", "APP")
         for route in overview["routes"]?.arrayValue ?? [] { routes.add(text(route["host"]), text(route["app"])) }
@@ -57,7 +62,7 @@ struct StatusCommand: AsyncParsableCommand {
     static func describe(app status: JSON) -> String {
         let routes = (status["routes"]?.arrayValue ?? []).map { text($0) }.joined(separator: ", ")
         var out =
-            "app \(text(status["app"])): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n\n"
+            "app \(text(status["app"])) (\(text(status["phase"]))): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n\n"
         var deployments = TextTable("DEPLOYMENT", "VERSION", "STATE", "REASON")
         for deployment in status["deployments"]?.arrayValue ?? [] {
             deployments.add(
@@ -78,7 +83,8 @@ struct StatusCommand: AsyncParsableCommand {
             "STOPPED",
             "FAILED",
             "SCHEDULER",
-            "WAITING"
+            "WAITING",
+            "STOP"
         )
         for pool in status["pools"]?.arrayValue ?? [] {
             let counts = pool["sandboxes"]
@@ -93,7 +99,8 @@ struct StatusCommand: AsyncParsableCommand {
                 text(counts?["stopped"]),
                 text(counts?["failed"]),
                 text(pool["scheduler"]),
-                text(pool["waiting"])
+                text(pool["waiting"]),
+                text(pool["stop"])
             )
         }
         var sandboxes = TextTable(

@@ -10,7 +10,9 @@ struct OperatorVerbTests {
     @Test func scalingSetsTheActivePoolsCountAndNamesWhatIsMissing() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let pool = try await core.pool(of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events))
+        let pool = try await core.pool(
+            of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        )
         try await core.launcher.scale(app: "shop", service: "web", instances: 3, drainTimeout: .seconds(30))
         #expect(try await core.desired(pool) == 3)
         let scaled = await events.next(.poolScaled)
@@ -30,14 +32,18 @@ struct OperatorVerbTests {
         let core = await CoreHarness()
         var events = core.events()
         var revocations = core.revocations()
-        let pool = try await core.pool(of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events))
+        let pool = try await core.pool(
+            of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        )
         let held = try await core.broker.acquire(app: "shop", service: "web")
 
         try await core.launcher.scale(app: "shop", service: "web", instances: 0, drainTimeout: .seconds(30))
         #expect(await revocations.next()?.reason == .draining, "the lease out takes no new requests")
         #expect(try await core.desired(pool) == 1, "the sandbox runs on while its request does")
         #expect(try await core.status("shop").pools.first { $0.id == pool }?.stop == "draining")
-        let refused = await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
+        let refused = await #expect(throws: CoreError.self) {
+            try await core.broker.acquire(app: "shop", service: "web")
+        }
         #expect(refused?.message.contains("scaled to 0") == true)
         try await core.ready("a-late", pool: pool)  // a replacement its scheduler started meanwhile
         await events.next(.sandboxReady) { $0.sandbox == "a-late" }
@@ -61,7 +67,9 @@ struct OperatorVerbTests {
     @Test func aStreamKeepsAStoppedPoolUntilTheStreamDeadline() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let pool = try await core.pool(of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events))
+        let pool = try await core.pool(
+            of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        )
         let stream = try await core.broker.acquire(app: "shop", service: "web")
         await core.broker.markStream(stream.id)
         try await core.launcher.scale(app: "shop", service: "web", instances: 0, drainTimeout: .seconds(5))
@@ -82,7 +90,13 @@ struct OperatorVerbTests {
         )
         let held = try await core.broker.acquire(app: "shop", service: "web")
         try await core.launcher.scale(app: "shop", service: "web", instances: 0, drainTimeout: .seconds(30))
-        let second = try await core.live("v2", [web(image: "b")], sandboxes: ["b"], events: &events, waitingFor: .deployCutover)
+        let second = try await core.live(
+            "v2",
+            [web(image: "b")],
+            sandboxes: ["b"],
+            events: &events,
+            waitingFor: .deployCutover
+        )
         #expect(try await core.desired(oldPool) == 1, "the request on v1 still runs")
         #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "b")
         await core.broker.release(held.id)
@@ -93,7 +107,9 @@ struct OperatorVerbTests {
     @Test func aDeployOfAnUnchangedServiceRaisesItsStoppedPool() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let pool = try await core.pool(of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events))
+        let pool = try await core.pool(
+            of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        )
         try await core.launcher.scale(app: "shop", service: "web", instances: 0, drainTimeout: .zero)
         await events.next(.poolScaledDown) { $0.pool == pool }
         _ = try await core.deploy("shop", "v2", services: [web(image: "a"), worker(image: "w")])
@@ -116,7 +132,9 @@ struct OperatorVerbTests {
             Issue.record("a paused app handed out a lease")
             return
         }
-        let refused = await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
+        let refused = await #expect(throws: CoreError.self) {
+            try await core.broker.acquire(app: "shop", service: "web")
+        }
         #expect(refused?.message.contains("paused") == true)
         #expect(
             await core.broker.revokedOrGone(among: [running.id]) == [running.id],
@@ -131,7 +149,9 @@ struct OperatorVerbTests {
     @Test func removingDrainsThenForgetsTheAppAndItsRoutes() async throws {
         let core = await CoreHarness()
         var events = core.events()
-        let pool = try await core.pool(of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events))
+        let pool = try await core.pool(
+            of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        )
         try await core.launcher.setRoute(host: "shop.test", app: "shop")
         let held = try await core.broker.acquire(app: "shop", service: "web")
         let waiting = try await core.deploy("shop", "v2", services: [web(image: "b")])
@@ -160,7 +180,9 @@ struct OperatorVerbTests {
         defer { directory.remove() }
         let core = try await CoreHarness(restoringFrom: SQLiteStore(directory: directory.path))
         var events = core.events()
-        let pool = try await core.pool(of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events))
+        let pool = try await core.pool(
+            of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
+        )
         _ = try await core.broker.acquire(app: "shop", service: "web")
         try await core.launcher.scale(app: "shop", service: "web", instances: 0, drainTimeout: .seconds(30))
         try await core.launcher.pause(app: "shop")

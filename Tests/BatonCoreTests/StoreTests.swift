@@ -33,7 +33,12 @@ struct StoreTests {
         defer { directory.remove() }
         let store = try SQLiteStore(directory: directory.path)
         #expect(try store.load() == StoredState(), "a new store starts empty, its schema made by the migrations")
-        let app = StoredApp(name: "shop", phase: .paused, activeVersion: "v1", activePools: ["web": "p-1", "worker": "p-2"])
+        let app = StoredApp(
+            name: "shop",
+            phase: .paused,
+            activeVersion: "v1",
+            activePools: ["web": "p-1", "worker": "p-2"]
+        )
         let version = StoredVersion(app: "shop", version: "v2", services: request.services)
         let pool = StoredPool(id: "p-3", app: "shop", version: "v2", spec: request.services[0], desired: 2)
         var deployment = StoredDeployment(

@@ -4,9 +4,9 @@ import Foundation
 import Subprocess
 import Testing
 
-/// `baton deploy`, `baton rollback` and `baton status` against a real `baton serve` with its
-/// built-in scheduler.
-@Suite("baton deploy, rollback and status", .timeLimit(.minutes(1)))
+/// `baton deploy`, `baton rollback`, the operator's verbs and `baton status` against a real
+/// `baton serve` with its built-in scheduler.
+@Suite("baton deploy, rollback, scale, pause, resume, remove and status", .timeLimit(.minutes(1)))
 struct DeployCommandTests {
     @Test func deployAndRollbackFollowToDoneOrExitNonZeroWithTheReasonAndStatusShowsTheApp() async throws {
         let directory = TemporaryDirectory()
@@ -61,7 +61,46 @@ struct DeployCommandTests {
             let parsed = try JSON.parse(json.stdout)
             #expect(parsed["activeVersion"] == "v7")
             let overview = try await BatonProcess.run(["status", "--socket", socket])
-            #expect(overview.stdout.contains("hello  v7"))
+            #expect(overview.stdout.contains("hello  serving  v7"))
+            try execution.send(signal: .terminate)
+            _ = try await log.rest()
+            return true
+        }
+        #expect(outcome.status == .exited(0))
+    }
+
+    @Test func scalePauseResumeAndRemoveAnswerAndRemoveReturnsOnceTheAppIsForgotten() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let socket = directory.file("baton.sock")
+        let outcome = try await BatonProcess.serving(
+            ["--socket", socket, "--state", directory.file("state")],
+            plugins: true
+        ) { execution, log in
+            try await log.waitFor("rpc socket listening")
+            let deploy = try await BatonProcess.run([
+                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"),
+            ])
+            #expect(deploy.status == .exited(0), "\(deploy)")
+            func baton(
+                _ arguments: String...
+            ) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
+                try await BatonProcess.run([arguments[0], "--socket", socket] + arguments.dropFirst())
+            }
+            #expect(try await baton("pause", "hello").stdout.contains("hello: paused"))
+            #expect(try await baton("status").stdout.contains("hello  paused"))
+            #expect(try await baton("resume", "hello").status == .exited(0))
+            #expect(try await baton("scale", "hello", "web", "3").stdout.contains("3 instance(s)"))
+            let scaled = try JSON.parse(try await baton("status", "--json", "hello").stdout)
+            #expect(scaled["pools"]?.arrayValue?.first?["desired"] == 3)
+            let unknown = try await baton("scale", "hello", "api", "1")
+            #expect(unknown.status == .exited(1) && unknown.stderr.contains("Unknown service \"api\""), "\(unknown)")
+            #expect(try await baton("scale", "hello", "web", "0").stdout.contains("drains, then stops"))
+
+            let removed = try await baton("remove", "hello")
+            #expect(removed.status == .exited(0) && removed.stdout.contains("hello: removed"), "\(removed)")
+            let gone = try await baton("status", "hello")
+            #expect(gone.status == .exited(1) && gone.stderr.contains("Unknown app"))
             try execution.send(signal: .terminate)
             _ = try await log.rest()
             return true

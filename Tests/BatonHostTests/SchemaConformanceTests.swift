@@ -191,7 +191,20 @@ struct SchemaConformanceTests {
             let revocation = await readRevoked.next("lease.revoked")
             #expect(revocation?["reason"] == "cutover")
             #expect(revocation != nil)
-            #expect(readEvents.checked > 5)
+            _ = try await call(admin, "app.pause", ["app": "shop"])
+            _ = try await call(admin, "app.list")
+            _ = try await call(admin, "app.resume", ["app": "shop"])
+            _ = try await call(admin, "app.scale", ["app": "shop", "service": "web", "instances": 2])
+            _ = try await call(
+                admin,
+                "app.scale",
+                ["app": "shop", "service": "web", "instances": 0, "drainTimeoutMs": 1_000]
+            )
+            _ = try await call(admin, "app.status", ["app": "shop"])
+            _ = try await call(admin, "app.remove", ["app": "shop", "drainTimeoutMs": 1_000])
+            let removed = await readEvents.next("event") { $0["type"] == "app.removed" }
+            #expect(removed != nil)
+            #expect(readEvents.checked > 10)
             #expect(readDesired.checked >= 2)
         }
     }

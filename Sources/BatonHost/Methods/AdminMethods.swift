@@ -29,10 +29,18 @@ enum AdminMethods {
                 let params = try call.namedParams()
                 let app: AppName = try params.id("app")
                 let service = try params.string("service")
-                let instances = try params.int("instances", in: Int64(Launcher.instancesRange.lowerBound)...Int64(Launcher.instancesRange.upperBound))
+                let instances = try params.int(
+                    "instances",
+                    in: Int64(Launcher.instancesRange.lowerBound)...Int64(Launcher.instancesRange.upperBound)
+                )
                 let drainTimeout = try drainTimeout(params)
                 try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.scale(app: app, service: service, instances: Int(instances), drainTimeout: drainTimeout)
+                    try await launcher.scale(
+                        app: app,
+                        service: service,
+                        instances: Int(instances),
+                        drainTimeout: drainTimeout
+                    )
                 }
                 return RPCRemainder {
                     try await durable(launcher)
