@@ -28,11 +28,14 @@ package struct BrokerView: Sendable {
     package var routing: [AppName: [String: Set<PoolID>]]
     package var waiters: Int
     package var probes: Int
+    package var paused: Set<AppName>
+    package var halted: Set<PoolID>
 
     /// Whether a lease for `app` could be granted now: an admitted, ready, unsuspected
-    /// sandbox of a pool it routes to.
+    /// sandbox of a pool it routes to, neither paused nor stopped by an operator.
     package func serves(_ app: AppName) -> Bool {
-        let routed = Set((routing[app] ?? [:]).values.flatMap { $0 })
+        guard !paused.contains(app) else { return false }
+        let routed = Set((routing[app] ?? [:]).values.flatMap { $0 }).subtracting(halted)
         return sandboxes.values.contains {
             routed.contains($0.pool) && $0.state == .ready && $0.admitted && !$0.suspect
         }
@@ -41,6 +44,7 @@ package struct BrokerView: Sendable {
 
 package struct LauncherView: Sendable {
     package struct App: Sendable, Equatable {
+        package var phase: AppPhase
         package var activeVersion: String?
         package var activePools: [String: PoolID]
         package var deployments: [DeploymentID]
@@ -54,6 +58,8 @@ package struct LauncherView: Sendable {
         /// The deployment that waits for it, and the one whose drain holds it.
         package var waiter: DeploymentID?
         package var drainHolder: DeploymentID?
+        /// An operator's stop of it while it serves: `draining`, or `stopped`.
+        package var stop: String?
     }
 
     package struct Deployment: Sendable, Equatable {
@@ -106,7 +112,9 @@ extension LeaseBroker {
             leases: leaseViews,
             routing: routing,
             waiters: waiters.count,
-            probes: probes.count
+            probes: probes.count,
+            paused: pausedApps,
+            halted: haltedPools
         )
     }
 }
@@ -116,6 +124,7 @@ extension Launcher {
         LauncherView(
             apps: apps.mapValues {
                 LauncherView.App(
+                    phase: $0.phase,
                     activeVersion: $0.activeVersion,
                     activePools: $0.activePools,
                     deployments: $0.deployments
@@ -128,7 +137,8 @@ extension Launcher {
                     desired: pool.desired,
                     serving: pool.life.state == .serving,
                     waiter: pool.life.waiter,
-                    drainHolder: pool.life.drainHolder
+                    drainHolder: pool.life.drainHolder,
+                    stop: stops[pool.id]?.life.name
                 )
             },
             deployments: deployments.mapValues {

@@ -56,10 +56,15 @@ extension Launcher {
     /// Stops a serving pool: it takes no new leases, drains, then goes to 0.
     func stop(_ pool: PoolID, drainTimeout: Duration) async {
         guard stops[pool] == nil, (pools[pool]?.desired ?? 0) > 0 else { return }
-        let undrained = await broker.halt(pool: pool)
+        let (draining, undrained) = await broker.halt(pool: pool)
         let (life, actions) = PoolStop.begin(pool: pool, undrained: undrained)
         stops[pool] = StopRecord(life: life, drainTimeout: drainTimeout)
         changed.pools.insert(pool)  // stored at 0 from now: a restart finishes the stop
+        if let record = pools[pool] {
+            for sandbox in draining {
+                publish(.init(.sandboxDraining, app: record.app, version: record.version, pool: pool, sandbox: sandbox))
+            }
+        }
         await perform(actions, onStopOf: pool)
     }
 

@@ -53,7 +53,7 @@ extension Launcher {
                 desired: pool.desired,
                 scheduler: schedulers.owner(of: pool.spec),
                 waiting: pool.desired > 0 ? schedulers.waitingReason(for: pool.spec) : nil,
-                stop: stops[pool.id].map { $0.life.isDraining ? "draining" : "stopped" },
+                stop: stops[pool.id]?.life.name,
                 counts: counts
             )
         }

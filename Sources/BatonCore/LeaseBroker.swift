@@ -58,9 +58,9 @@ public actor LeaseBroker {
     /// Pools scaled to 0 and not taken back: every sandbox reported in them is retiring.
     private var retiredPools: Set<PoolID> = []
     /// Pools an operator stopped: routed, but taking no leases.
-    private var haltedPools: Set<PoolID> = []
+    var haltedPools: Set<PoolID> = []
     /// Apps an operator paused (or is removing): no leases at all.
-    private var pausedApps: Set<AppName> = []
+    var pausedApps: Set<AppName> = []
     /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
     static let endedSandboxesKept = 8
 
@@ -147,11 +147,11 @@ public actor LeaseBroker {
     // MARK: Operators (from the launcher)
 
     /// An operator stops a serving pool: it stays routed, but neither its sandboxes nor any
-    /// it gets later take leases until it is returned to service. Returns its sandboxes that
-    /// still hold leases or requests.
-    func halt(pool: PoolID) -> Set<SandboxID> {
+    /// it gets later take leases until it is returned to service. Returns the sandboxes that
+    /// began draining, and those of them still holding leases or requests.
+    func halt(pool: PoolID) -> (draining: [SandboxID], undrained: Set<SandboxID>) {
         haltedPools.insert(pool)
-        return drain(pool: pool, reason: .draining).undrained
+        return drain(pool: pool, reason: .draining)
     }
 
     /// No lease of `app` is handed out until `resume`: requests wait in order, up to their

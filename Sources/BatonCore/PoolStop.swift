@@ -37,6 +37,9 @@ struct PoolStop: Equatable {
     /// Whether the pool is still draining toward 0.
     var isDraining: Bool { if case .draining = state { true } else { false } }
 
+    /// As `app.status` shows it.
+    var name: String { isDraining ? "draining" : "stopped" }
+
     /// Runs one transition of the drain, while it is under way.
     mutating func drain(_ transition: (inout DrainLifecycle) -> [DrainLifecycle.Action]) -> [Action] {
         guard case .draining(var drain) = state else { return [] }

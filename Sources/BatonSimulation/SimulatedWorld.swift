@@ -47,6 +47,8 @@ struct SimulatedScheduler {
         var broken: Bool
 
         var live: Bool { phase == .starting || phase == .ready }
+        /// "s12" → 12: sandboxes are numbered in the order they started.
+        var number: Int { SimulatedScheduler.number(id) }
     }
 
     var desired: [PoolID: DesiredPool] = [:]
@@ -90,12 +92,12 @@ struct SimulatedScheduler {
         }
     }
 
-    /// Forgets sandboxes that ended long ago, as a real scheduler's records do.
     /// "s12" → 12: sandboxes are numbered in the order they started.
-    private static func number(_ id: SandboxID) -> Int {
+    static func number(_ id: SandboxID) -> Int {
         Int(id.rawValue.dropFirst()) ?? 0
     }
 
+    /// Forgets sandboxes that ended long ago, as a real scheduler's records do.
     mutating func prune() {
         let ended = sandboxes.values.filter { !$0.live }.map(\.id).sorted { Self.number($0) < Self.number($1) }
         for id in ended.dropLast(32) { sandboxes.removeValue(forKey: id) }

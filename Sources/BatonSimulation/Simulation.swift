@@ -80,6 +80,10 @@ public final class Simulation {
     var unreportedDeaths: Set<SandboxID> = []
     /// Set by a restart: what the launcher held before, to compare with what came back.
     var restartCheck: RestartCheck?
+    /// When each operator's stop of a pool began, and its drain timeout.
+    var stopStarted: [PoolID: (at: CoreInstant, drain: Duration)] = [:]
+    /// A promise an action saw broken, reported by the next check.
+    var violation: (invariant: String, detail: String)?
 
     public init(options: Options) {
         self.options = options

@@ -6,13 +6,16 @@ import BatonJSON
 enum StepKind: Equatable {
     case calm
     case fault
+    /// An operator stopped, paused or removed an app: it may rightly stop serving.
+    case held
 }
 
 extension Simulation {
     /// One random event of the world.
     func act() async -> StepKind {
         switch Int.random(in: 0..<1000, using: &random) {
-        case 0..<50: await deploy()
+        case 0..<40: await deploy()
+        case 40..<50: return await operate()
         case 50..<200: startSandbox()
         case 200..<350: readySandbox()
         case 350..<430: stopSandbox()
@@ -111,7 +114,12 @@ extension Simulation {
         let over = scheduler.desired.values.filter { scheduler.live(in: $0.pool).count > $0.desired }.sorted {
             $0.pool < $1.pool
         }
-        guard let pool = pick(over), var sandbox = scheduler.live(in: pool.pool).first else { return }
+        guard let pool = pick(over) else { return }
+        // As PROTOCOL.md asks: those not ready first, then the newest.
+        let order = scheduler.live(in: pool.pool).sorted {
+            ($0.phase == .ready ? 1 : 0, -$0.number) < ($1.phase == .ready ? 1 : 0, -$1.number)
+        }
+        guard var sandbox = order.first else { return }
         sandbox.phase = .stopped
         scheduler.sandboxes[sandbox.id] = sandbox
         world.setAnswering(sandbox.url, false)
@@ -206,7 +214,9 @@ extension Simulation {
 
     func acquire() async {
         guard let app = pick(Self.apps) else { return }
+        let view = await host.launcher.view()
         if let lease = try? await host.broker.acquire(app: app, service: "web") {
+            checkGranted(lease, before: view)
             leases.append(lease)
             note("router takes \(lease.id) on \(lease.sandbox)")
         }
@@ -238,9 +248,11 @@ extension Simulation {
 
     /// A stream through the ingress: a slot of the lease cache, held until it closes.
     func openStream() async {
-        guard let app = pick(Self.apps),
-            let lease = try? await host.cache.checkoutNew(app: app, service: "web", wait: .zero, excluding: [])
+        guard let app = pick(Self.apps) else { return }
+        let view = await host.launcher.view()
+        guard let lease = try? await host.cache.checkoutNew(app: app, service: "web", wait: .zero, excluding: [])
         else { return }
+        checkGranted(lease, before: view)
         host.cache.markStream(lease)
         streams.append(lease)
         note("stream opens on \(lease.sandbox) (\(lease.id))")

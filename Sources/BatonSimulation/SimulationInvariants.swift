@@ -63,10 +63,32 @@ extension Simulation {
                 )
             }
         }
+        if let violation {
+            self.violation = nil
+            try broken(violation.invariant, violation.detail)
+        }
         for (name, app) in launcher.apps {
-            for pool in app.activePools.values where (launcher.pools[pool]?.desired ?? 0) < 1 {
-                try broken("an active pool is never scaled to 0", "\(name)'s active pool \(pool) has desired 0")
+            for pool in app.activePools.values
+            where (launcher.pools[pool]?.desired ?? 0) < 1 && launcher.pools[pool]?.stop == nil {
+                try broken(
+                    "an active pool is never scaled to 0 but by an operator",
+                    "\(name)'s active pool \(pool) has desired 0"
+                )
             }
+        }
+        try checkStops(launcher)
+        for (name, app) in launcher.apps where (app.phase != .serving) != broker.paused.contains(name) {
+            try broken(
+                "the broker pauses exactly the apps an operator paused",
+                "\(name) is \(app.phase) in the launcher"
+            )
+        }
+        for pool in launcher.apps.values.flatMap(\.activePools.values)
+        where (launcher.pools[pool]?.stop != nil) != broker.halted.contains(pool) {
+            try broken(
+                "the broker stops exactly the serving pools an operator stopped",
+                "\(pool): \(launcher.pools[pool]?.stop ?? "running") in the launcher"
+            )
         }
         for (id, deployment) in launcher.deployments where deployment.state == .waiting {
             for pool in deployment.waitPools where (launcher.pools[pool]?.desired ?? 0) < 1 {
@@ -161,15 +183,27 @@ extension Simulation {
     /// State after a restart equals state before, but for leases and the drains a restart ends.
     private func compare(_ before: LauncherView, _ after: LauncherView) throws(InvariantBroken) {
         let invariant = "state after a restart equals state before, minus leases"
-        for (name, app) in before.apps
-        where after.apps[name]?.activeVersion != app.activeVersion || after.apps[name]?.activePools != app.activePools {
-            try broken(
-                invariant,
-                "\(name) served \(app.activeVersion ?? "nothing") and now \(after.apps[name]?.activeVersion ?? "nothing")"
-            )
+        // An app being removed may be forgotten by the restart: its drain ended with the old process.
+        let removing = Set(before.apps.filter { $0.value.phase == .removing }.keys)
+        for (name, app) in before.apps where !removing.contains(name) {
+            guard let restored = after.apps[name], restored.activeVersion == app.activeVersion,
+                restored.activePools == app.activePools, restored.phase == app.phase
+            else {
+                try broken(
+                    invariant,
+                    "\(name) served \(app.activeVersion ?? "nothing") (\(app.phase)) and now \(after.apps[name]?.activeVersion ?? "nothing") (\(after.apps[name]?.phase.rawValue ?? "gone"))"
+                )
+            }
         }
-        if before.routes != after.routes { try broken(invariant, "routes \(before.routes) became \(after.routes)") }
-        for (id, deployment) in before.deployments {
+        for (id, pool) in before.pools where pool.stop != nil && !removing.contains(pool.app) {
+            if after.pools[id]?.stop != "stopped" || after.pools[id]?.desired != 0 {
+                try broken(invariant, "\(id) was stopping and came back \(after.pools[id]?.stop ?? "running")")
+            }
+        }
+        if before.routes.filter({ !removing.contains($0.value) }) != after.routes {
+            try broken(invariant, "routes \(before.routes) became \(after.routes)")
+        }
+        for (id, deployment) in before.deployments where !removing.contains(deployment.app) {
             let expected: DeploymentState =
                 deployment.state == .cutover || deployment.state == .draining ? .done : deployment.state
             if after.deployments[id]?.state != expected {
