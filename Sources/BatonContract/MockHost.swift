@@ -105,9 +105,11 @@ public final class MockHost: Sendable {
             return send(Self.error(-32700, "Parse error", id: .null), on: connection)
         }
         let params = message["params"] ?? .null
+        // The responder's state changes first: a case that sees the call may rely on them.
+        let answer = responder(method, params, connection)
         input.yield(Inbound(connection: connection, method: method, params: params))
         guard let id = message["id"] else { return }  // a notification
-        switch responder(method, params, connection) {
+        switch answer {
         case .success(let result)?: send(["jsonrpc": "2.0", "result": result, "id": id], on: connection)
         case .failure(let error)?: send(Self.error(Int64(error.code), error.message, id: id), on: connection)
         case nil: send(Self.error(-32601, "Method not found: \(method)", id: id), on: connection)

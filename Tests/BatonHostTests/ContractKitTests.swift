@@ -13,6 +13,10 @@ struct ContractKitTests {
     static let schedulers: [[String]] = [
         [BatonProcess.builtExecutable("baton-process-scheduler")],
         ["python3", "-u", BatonProcess.repositoryPath("examples/python-scheduler/scheduler.py")],
+        [
+            "env", "PYTHONPATH=\(BatonProcess.repositoryPath("clients/python"))", "python3", "-u",
+            BatonProcess.repositoryPath("clients/python/examples/tiny_scheduler.py"),
+        ],
     ]
 
     @Test(arguments: schedulers)
