@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "BatonRPC", targets: ["BatonRPC"]),
         .library(name: "BatonCore", targets: ["BatonCore"]),
         .library(name: "BatonHost", targets: ["BatonHost"]),
+        .library(name: "BatonClient", targets: ["BatonClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -125,7 +126,18 @@ let package = Package(
         ),
         .target(
             name: "BatonAdmin",
-            dependencies: ["BatonProtocol", "BatonJSON", "BatonRPC"],
+            dependencies: ["BatonClient", "BatonProtocol", "BatonJSON", "BatonRPC"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "BatonClient",
+            dependencies: [
+                "BatonProtocol",
+                "BatonJSON",
+                "BatonRPC",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -167,6 +179,7 @@ let package = Package(
             dependencies: [
                 "BatonJSON",
                 "BatonRPC",
+                "BatonProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -176,6 +189,7 @@ let package = Package(
         .executableTarget(
             name: "baton-process-scheduler",
             dependencies: [
+                "BatonClient",
                 "BatonJSON",
                 "BatonRPC",
                 "BatonProtocol",

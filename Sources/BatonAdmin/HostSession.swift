@@ -1,3 +1,4 @@
+import BatonClient
 import BatonProtocol
 import BatonRPC
 
@@ -11,35 +12,9 @@ public enum HostSession {
         name: String,
         _ body: (RPCClient) async throws -> Result
     ) async throws -> Result {
-        let client = try await open(socket: socket, role: role, tokenFile: tokenFile, name: name)
-        do {
-            let result = try await body(client)
-            await client.close()
-            return result
-        } catch {
-            await client.close()
-            throw error
-        }
-    }
-
-    private static func open(
-        socket: String,
-        role: RPCRole = .admin,
-        tokenFile: String? = nil,
-        name: String
-    ) async throws -> RPCClient {
         let token = try tokenFile.map { path throws(TokenFile.Problem) in try TokenFile.read(path) }
-        let client = try await RPCClient.connect(socketPath: socket)
-        do {
-            try await client.hello(
-                role: role,
-                client: RPCProgramInfo(name: name, version: BatonVersion.string),
-                token: token
-            )
-        } catch {
-            await client.close()
-            throw error
+        return try await BatonSession.with(socket: socket, role: role, name: name, token: token) {
+            try await body($0.rpc)
         }
-        return client
     }
 }

@@ -1,3 +1,4 @@
+import BatonProtocol
 import Logging
 
 /// A program the host runs beside itself that speaks the protocol over its socket.
@@ -53,7 +54,7 @@ public struct PluginSupervisor: Sendable {
         command.environment["BATON_TOKEN"] = token(plugin.role) ?? ""
         var pluginLogger = logger
         pluginLogger[metadataKey: "plugin"] = "\(plugin.name)"
-        var backoff = Backoff()
+        var backoff = Backoff.crash
         while !Task.isCancelled {
             let started = ContinuousClock.now
             pluginLogger.info("starting plugin", metadata: ["command": "\(command.command)", "role": "\(plugin.role)"])

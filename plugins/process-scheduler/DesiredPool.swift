@@ -14,8 +14,7 @@ struct DesiredPool: Sendable, Hashable {
     /// The command to run, or why the spec cannot be run.
     var command: Result<ChildCommand, ProcessSpec.Problem>
 
-    init?(_ json: JSON) {
-        guard let message = PoolMessage(json: json) else { return nil }
+    init(_ message: PoolMessage) {
         id = message.pool
         app = message.app
         version = message.version

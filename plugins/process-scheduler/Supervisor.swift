@@ -1,3 +1,4 @@
+import BatonClient
 import BatonPlugins
 import BatonProbe
 import BatonProtocol
@@ -5,10 +6,10 @@ import Foundation
 import Logging
 
 /// Runs the desired sandboxes of every pool as local processes and reports what they do.
-actor Supervisor {
+actor Supervisor: SchedulerDelegate {
     private struct Pool {
         var desired: DesiredPool
-        var backoff = Backoff()
+        var backoff = Backoff.crash
         /// No new start before this instant: a crash was just seen.
         var holdUntil: ContinuousClock.Instant?
         var specReported = false
@@ -42,14 +43,14 @@ actor Supervisor {
     /// Owns the timers and watches; `run()` ends them.
     private let work = WorkGroup()
     private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-    private let reporter: Reporter
+    private let link: SchedulerLink
     private let probe: NetworkReadinessProbe
     private let logDirectory: String
     private let recordsPath: String
     private let logger: Logger
 
-    init(reporter: Reporter, probe: NetworkReadinessProbe, logDirectory: String, recordsPath: String, logger: Logger) {
-        self.reporter = reporter
+    init(link: SchedulerLink, probe: NetworkReadinessProbe, logDirectory: String, recordsPath: String, logger: Logger) {
+        self.link = link
         self.probe = probe
         self.logDirectory = logDirectory
         self.recordsPath = recordsPath
@@ -74,7 +75,7 @@ actor Supervisor {
                     startTime: record.startTime
                 )
                 watch(record)
-                reporter.report(
+                link.report(
                     SandboxReport(
                         sandbox: .init(record.sandbox),
                         pool: .init(record.pool),
@@ -120,18 +121,10 @@ actor Supervisor {
         }
     }
 
-    /// Takes in desired pools. A complete list (a subscription snapshot) is the whole truth:
-    /// pools it leaves out go to 0.
-    func apply(_ desired: [DesiredPool], complete: Bool) {
-        if complete {
-            let named = Set(desired.map(\.id))
-            for id in pools.keys where !named.contains(id) { pools[id]?.desired.desired = 0 }
-            // Adopted sandboxes of pools the host no longer wants.
-            for sandbox in sandboxes.values where !named.contains(sandbox.pool) && pools[sandbox.pool] == nil {
-                stop(sandbox.id)
-            }
-        }
-        for pool in desired {
+    /// Takes in the pools the host changed.
+    func apply(_ messages: [PoolMessage]) {
+        for message in messages {
+            let pool = DesiredPool(message)
             if pools[pool.id] == nil {
                 pools[pool.id] = Pool(desired: pool)
             } else {
@@ -139,6 +132,13 @@ actor Supervisor {
             }
         }
         for id in pools.keys { reconcile(id) }
+    }
+
+    /// Adopted sandboxes of pools the host no longer has stop.
+    func snapshotNamed(_ named: Set<String>) {
+        for sandbox in sandboxes.values where !named.contains(sandbox.pool) && pools[sandbox.pool] == nil {
+            stop(sandbox.id)
+        }
     }
 
     private func reconcile(_ poolID: String) {
@@ -160,7 +160,7 @@ actor Supervisor {
             guard !pool.specReported else { return }
             pools[poolID]?.specReported = true
             logger.error("pool cannot run", metadata: ["pool": "\(poolID)", "reason": "\(problem)"])
-            reporter.report(
+            link.report(
                 SandboxReport(
                     sandbox: .init("\(poolID)-spec"),
                     pool: .init(poolID),
@@ -190,7 +190,7 @@ actor Supervisor {
             "starting sandbox",
             metadata: ["sandbox": "\(id)", "pool": "\(pool.id)", "port": "\(port)", "log": "\(log)"]
         )
-        reporter.report(SandboxReport(sandbox: .init(id), pool: .init(pool.id), state: .starting, url: url))
+        link.report(SandboxReport(sandbox: .init(id), pool: .init(pool.id), state: .starting, url: url))
         // Held by the sandbox's record: `stop` cancels it, which ends the process.
         let process = Task {
             let reason: String
@@ -230,7 +230,7 @@ actor Supervisor {
         sandboxes[id]?.phase = .ready
         pools[sandbox.pool]?.backoff.succeeded()
         logger.info("sandbox ready", metadata: ["sandbox": "\(id)", "url": "\(sandbox.url)"])
-        reporter.report(SandboxReport(sandbox: .init(id), pool: .init(sandbox.pool), state: .ready, url: sandbox.url))
+        link.report(SandboxReport(sandbox: .init(id), pool: .init(sandbox.pool), state: .ready, url: sandbox.url))
     }
 
     private func exited(_ id: String, reason: String) {
@@ -243,7 +243,7 @@ actor Supervisor {
     private func sandboxEnded(_ id: String, pool poolID: String, reason: String, stopping: Bool) {
         if stopping {
             logger.info("sandbox stopped", metadata: ["sandbox": "\(id)", "how": "\(reason)"])
-            reporter.report(
+            link.report(
                 SandboxReport(
                     sandbox: .init(id),
                     pool: .init(poolID),
@@ -262,7 +262,7 @@ actor Supervisor {
             why += "; crash loop: \(pool.backoff.failuresInRow) failures in a row, next start in \(wait)"
         }
         logger.warning("sandbox failed", metadata: ["sandbox": "\(id)", "pool": "\(poolID)", "reason": "\(why)"])
-        reporter.report(SandboxReport(sandbox: .init(id), pool: .init(poolID), state: .failed, reason: why))
+        link.report(SandboxReport(sandbox: .init(id), pool: .init(poolID), state: .failed, reason: why))
         work.start {
             do { try await Task.sleep(for: wait) } catch { return }
             await self.retry(poolID)

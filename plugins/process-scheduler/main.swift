@@ -9,6 +9,7 @@
 // Sandboxes outlive this process: on SIGTERM, or when the host that started it is gone, it
 // exits and leaves them running for the next run to adopt. One process scheduler at a time
 // uses a state directory; a second waits up to 10 s for the first to exit.
+import BatonClient
 import BatonPlugins
 import BatonProbe
 import Foundation
@@ -56,20 +57,17 @@ do {
     exit(1)
 }
 
-let reporter = Reporter()
+let link = SchedulerLink(
+    socket: socketPath,
+    name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
+    token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+    logger: logger
+)
 let supervisor = Supervisor(
-    reporter: reporter,
+    link: link,
     probe: NetworkReadinessProbe(group: MultiThreadedEventLoopGroup.singleton, timeout: .milliseconds(500)),
     logDirectory: logDirectory,
     recordsPath: stateDirectory + "/sandboxes.json",
-    logger: logger
-)
-let link = HostLink(
-    socketPath: socketPath,
-    name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
-    token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
-    supervisor: supervisor,
-    reporter: reporter,
     logger: logger
 )
 
@@ -78,11 +76,10 @@ let link = HostLink(
 struct SchedulerService: Service {
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            // Delivery and the link to the host live until the last reports are out.
-            group.addTask { await reporter.run(logger: logger) }
             group.addTask { await supervisor.run() }
-            await supervisor.adoptRecorded()
-            group.addTask { await link.run() }
+            await supervisor.adoptRecorded()  // reported before the link runs: its first sync has them
+            // The link to the host lives until the last reports are out.
+            group.addTask { await link.run(supervisor) }
             await withTaskGroup(of: Void.self) { watch in
                 watch.addTask { await Self.exitWhenOrphaned() }
                 try? await gracefulShutdown()
@@ -101,8 +98,8 @@ struct SchedulerService: Service {
                 try? await Task.sleep(for: .seconds(3))
                 exit(0)
             }
-            reporter.finish()
-            await group.next()  // delivery ends first: the link never returns by itself
+            link.finish()
+            await group.next()  // the link ends first, once its reports are out
             group.cancelAll()
         }
     }

@@ -5,7 +5,7 @@ public struct Backoff: Sendable, Hashable {
     public var limit: Duration
     public private(set) var failuresInRow = 0
 
-    public init(initial: Duration = .milliseconds(500), limit: Duration = .seconds(30)) {
+    public init(initial: Duration, limit: Duration) {
         self.initial = initial
         self.limit = limit
     }
@@ -20,4 +20,9 @@ public struct Backoff: Sendable, Hashable {
     public mutating func succeeded() {
         failuresInRow = 0
     }
+
+    /// Between a sandbox's crash and its replacement (PROTOCOL.md §4, Answering, scale-down and crashes).
+    public static var crash: Backoff { Backoff(initial: .milliseconds(500), limit: .seconds(30)) }
+    /// Between attempts to reach the host again (PROTOCOL.md §5, What a scheduler MUST do).
+    public static var reconnect: Backoff { Backoff(initial: .milliseconds(100), limit: .seconds(2)) }
 }
