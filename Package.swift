@@ -315,6 +315,7 @@ let package = Package(
             name: "BatonHostTests",
             dependencies: [
                 "BatonTestSupport",
+                "BatonClient",
                 "BatonJSON",
                 "BatonProtocol",
                 "BatonRPC",

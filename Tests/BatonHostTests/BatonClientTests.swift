@@ -1,0 +1,122 @@
+import BatonClient
+import BatonJSON
+import BatonProtocol
+import BatonRPC
+import BatonTestSupport
+import Logging
+import Testing
+
+/// `BatonClient`'s scheduler and router helpers against a real host on its socket.
+@Suite("BatonClient", .timeLimit(.minutes(1)))
+struct BatonClientTests {
+    /// Hands each `apply` to the test, in order.
+    struct Recorder: SchedulerDelegate {
+        let applied: AsyncStream<[PoolMessage]>.Continuation
+
+        func apply(_ pools: [PoolMessage]) async {
+            applied.yield(pools)
+        }
+    }
+
+    static let logger = Logger(label: "client-test")
+
+    @Test func aSchedulerLinkGetsWhatChangedAndItsReportsTakeEffect() async throws {
+        let backend = try await TestBackend.start(body: "linked")
+        defer { Task { await backend.stop() } }
+        try await withHost { harness in
+            let admin = try await harness.client(.admin)
+            var events = NotificationReader(admin)
+            _ = try await admin.call("events.watch")
+            _ = try await admin.call(
+                "app.deploy",
+                ["app": "shop", "version": "v1", "services": [["name": "web", "spec": ["v": 1]]]]
+            )
+            let link = SchedulerLink(socket: harness.socket, name: "linked", token: nil, logger: Self.logger)
+            let (applied, recorder) = AsyncStream.makeStream(of: [PoolMessage].self)
+            var changes = applied.makeAsyncIterator()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await link.run(Recorder(applied: recorder)) }
+                let first = try #require(await changes.next())
+                #expect(first.map(\.desired) == [1])
+                let pool = PoolID(first[0].pool)
+                link.report(SandboxReport(sandbox: "s-1", pool: pool, state: .starting))
+                link.report(SandboxReport(sandbox: "s-1", pool: pool, state: .ready, url: backend.url))
+                #expect(await events.next("event") { $0["type"] == "deploy.done" } != nil)
+
+                _ = try await admin.call("app.scale", ["app": "shop", "service": "web", "instances": 3])
+                #expect(await changes.next()?.map(\.desired) == [3], "only the pool that changed")
+                link.finish()
+                try await group.next()
+            }
+        }
+    }
+
+    @Test func routerLeasesShareRenewAndLetGoOfRevokedLeases() async throws {
+        let first = try await TestBackend.start(body: "v1")
+        let second = try await TestBackend.start(body: "v2")
+        defer {
+            Task {
+                await first.stop()
+                await second.stop()
+            }
+        }
+        let ttl = Duration.milliseconds(300)
+        try await withHost(configure: { $0.leaseTTLMs = ttl.milliseconds }) { harness in
+            let (admin, scheduler, _) = try await harness.clients()
+            var events = NotificationReader(admin)
+            var desired = NotificationReader(scheduler)
+            _ = try await admin.call("events.watch")
+            _ = try await scheduler.call("scheduler.subscribe")
+            func live(_ version: String, _ backend: TestBackend) async throws {
+                _ = try await admin.call(
+                    "app.deploy",
+                    [
+                        "app": "shop", "version": .string(version),
+                        "services": [["name": "web", "spec": ["v": .string(version)]]],
+                    ]
+                )
+                let pool = try #require(
+                    await desired.next("scheduler.desired") {
+                        $0["pools"]?.arrayValue?.first?["version"] == .string(version)
+                    }?[
+                        "pools"
+                    ]?.arrayValue?.first?["pool"]
+                )
+                _ = try await scheduler.call(
+                    "scheduler.report",
+                    ["sandbox": .string(version), "pool": pool, "state": "ready", "url": .string(backend.url)]
+                )
+                _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == .string(version) }
+            }
+            try await live("v1", first)
+            let session = try await BatonSession.open(socket: harness.socket, role: .router, name: "leases")
+            defer { Task { await session.close() } }
+            let leases = RouterLeases(session: session, slots: 2)
+            var revocations = leases.revocations.makeAsyncIterator()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await leases.run(apps: ["shop"]) }
+                let a = try await leases.checkout(app: "shop")
+                let b = try await leases.checkout(app: "shop")
+                let c = try await leases.checkout(app: "shop")
+                #expect(a == b && a.lease != c.lease, "a lease serves up to its slots")
+                await leases.checkin(b)
+                await leases.checkin(c)
+
+                // Past every TTL: only renewals keep the lease.
+                try await Task.sleep(for: ttl * 4)
+                let held = try await admin.call("app.status", ["app": "shop"])["sandboxes"]?.arrayValue?.first
+                #expect(held?["leases"] == 2, "renewed, the leases outlive their ttl")
+
+                try await live("v2", second)
+                #expect(Set(await revocations.next() ?? []) == [a.lease, c.lease])
+                let moved = try await leases.checkout(app: "shop")
+                #expect(moved.version == "v2", "a revoked lease takes no new request")
+                await leases.checkin(moved)
+                await leases.checkin(a)  // the last request on v1's leases: they are released, and v1 drains
+                #expect(await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" } != nil)
+                group.cancelAll()
+            }
+            await leases.close()
+        }
+    }
+}
