@@ -238,6 +238,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "baton-example-scheduler",
+            dependencies: [
+                "BatonClient",
+                "BatonPlugins",
+                "BatonProbe",
+                "BatonProtocol",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/swift-scheduler",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "baton-simulate",
             dependencies: [
                 "BatonSimulation",
@@ -322,6 +335,7 @@ let package = Package(
                 "BatonHost",
                 "baton",  // built so the tests can run it as a real process
                 "baton-process-scheduler",
+                "baton-example-scheduler",  // run through the contract kit
                 "BatonPlugins",
                 "BatonProbe",
                 "BatonContract",

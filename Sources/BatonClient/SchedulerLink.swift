@@ -46,6 +46,23 @@ public final class SchedulerLink: Sendable {
         (deliveries, input) = AsyncStream.makeStream(of: Delivery.self, bufferingPolicy: .unbounded)
     }
 
+    /// A link for a scheduler plugin, from what its host gives it (PROTOCOL.md §5, Plugins):
+    /// the socket (`BATON_SOCKET`, else the default rule), its name (`BATON_SCHEDULER_NAME`,
+    /// else `name`) and the role's token (`BATON_TOKEN`).
+    public static func plugin(
+        name: String,
+        logger: Logger,
+        environment: [String: String] = SocketLocation.currentEnvironment()
+    ) -> SchedulerLink {
+        func value(_ key: String) -> String? { environment[key].flatMap { $0.isEmpty ? nil : $0 } }
+        return SchedulerLink(
+            socket: SocketLocation.defaultPath(environment: environment),
+            name: value("BATON_SCHEDULER_NAME") ?? name,
+            token: value("BATON_TOKEN"),
+            logger: logger
+        )
+    }
+
     /// Reports a sandbox; from any task, in the order of the calls.
     public func report(_ report: SandboxReport) {
         input.yield(.report(report))

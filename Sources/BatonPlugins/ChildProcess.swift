@@ -1,3 +1,4 @@
+import BatonProtocol
 import Subprocess
 import SystemPackage
 
@@ -27,6 +28,20 @@ public struct ChildCommand: Sendable, Hashable {
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.grace = grace
+    }
+}
+
+extension ChildCommand {
+    /// The command of a pool's process spec (PROTOCOL.md §4, The process spec), with the
+    /// sandbox's `PORT` when it has one.
+    public init(_ spec: ProcessSpec, port: Int? = nil) {
+        self.init(
+            command: spec.command,
+            arguments: spec.arguments,
+            environment: spec.environment.merging(port.map { ["PORT": "\($0)"] } ?? [:]) { $1 },
+            workingDirectory: spec.workingDirectory,
+            grace: .milliseconds(spec.graceMs)
+        )
     }
 }
 

@@ -13,6 +13,18 @@ public struct NetworkReadinessProbe: Sendable {
         self.timeout = timeout
     }
 
+    /// Returns once the sandbox at `url` answers, checking every `interval`; throws when
+    /// the calling task is cancelled first.
+    public func waitUntilReady(
+        url: String,
+        health: HealthCheck?,
+        every interval: Duration = .milliseconds(50)
+    )
+        async throws
+    {
+        while await !isReady(url: url, health: health) { try await Task.sleep(for: interval) }
+    }
+
     public func isReady(url: String, health: HealthCheck?) async -> Bool {
         guard let endpoint = SandboxEndpoint(url) else { return false }
         let loop = group.next()

@@ -120,3 +120,17 @@ struct BatonClientTests {
         }
     }
 }
+
+/// The client READMEs show their whole example scheduler, which stays under 60 lines.
+@Suite("Client READMEs")
+struct ClientReadmeTests {
+    @Test func theSwiftReadmeShowsTheWholeExampleScheduler() throws {
+        let readme = try String(contentsOfFile: BatonProcess.repositoryPath("clients/swift/README.md"), encoding: .utf8)
+        let example = try String(
+            contentsOfFile: BatonProcess.repositoryPath("examples/swift-scheduler/main.swift"),
+            encoding: .utf8
+        )
+        #expect(readme.contains("```swift\n" + example + "```"), "copy examples/swift-scheduler/main.swift into it")
+        #expect(example.split(separator: "\n", omittingEmptySubsequences: false).count - 1 < 60)
+    }
+}

@@ -12,6 +12,7 @@ import Testing
 struct ContractKitTests {
     static let schedulers: [[String]] = [
         [BatonProcess.builtExecutable("baton-process-scheduler")],
+        [BatonProcess.builtExecutable("baton-example-scheduler")],
         ["python3", "-u", BatonProcess.repositoryPath("examples/python-scheduler/scheduler.py")],
         [
             "env", "PYTHONPATH=\(BatonProcess.repositoryPath("clients/python"))", "python3", "-u",

@@ -25,15 +25,6 @@ struct DesiredPool: Sendable, Hashable {
     }
 
     private static func command(from spec: JSON) -> Result<ChildCommand, ProcessSpec.Problem> {
-        Result { () throws(ProcessSpec.Problem) in
-            let process = try ProcessSpec(json: spec)
-            return ChildCommand(
-                command: process.command,
-                arguments: process.arguments,
-                environment: process.environment,
-                workingDirectory: process.workingDirectory,
-                grace: .milliseconds(process.graceMs)
-            )
-        }
+        Result { () throws(ProcessSpec.Problem) in ChildCommand(try ProcessSpec(json: spec)) }
     }
 }

@@ -218,10 +218,8 @@ actor Supervisor: SchedulerDelegate {
         // Held by the sandbox's record and cancelled once it stops or ends.
         sandboxes[id]?.readiness = Task {
             // Until the process answers, or ends (which cancels this).
-            while !Task.isCancelled {
-                if await probe.isReady(url: url, health: health) { return self.becameReady(id) }
-                try? await Task.sleep(for: .milliseconds(50))
-            }
+            do { try await probe.waitUntilReady(url: url, health: health) } catch { return }
+            self.becameReady(id)
         }
     }
 

@@ -26,7 +26,7 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "process-scheduler")
 
-guard let socketPath = environment["BATON_SOCKET"], !socketPath.isEmpty else {
+guard let socket = environment["BATON_SOCKET"], !socket.isEmpty else {
     logger.critical("BATON_SOCKET is not set: it must name the host's socket")
     exit(2)
 }
@@ -57,12 +57,7 @@ do {
     exit(1)
 }
 
-let link = SchedulerLink(
-    socket: socketPath,
-    name: environment["BATON_SCHEDULER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "process",
-    token: environment["BATON_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
-    logger: logger
-)
+let link = SchedulerLink.plugin(name: "process", logger: logger)
 let supervisor = Supervisor(
     link: link,
     probe: NetworkReadinessProbe(group: MultiThreadedEventLoopGroup.singleton, timeout: .milliseconds(500)),
