@@ -23,6 +23,10 @@ public struct RouterKit: Sendable {
         var invalidated: Set<String> = []
         var preferred = "a"
         var watch: (connection: Int, id: String)?
+        /// The terms of the leases handed out from now on.
+        var slots = 4
+        var ttlMs: Int64 = 30_000
+        var renewed: [String] = []
     }
 
     public final class Context: Sendable {
@@ -52,10 +56,13 @@ public struct RouterKit: Sendable {
                     // As the real host: a released, revoked or unknown lease is gone.
                     let id = params["lease"]?.stringValue ?? ""
                     return leases.withLockedValue { state in
-                        guard state.issued[id] != nil, !state.released.contains(id), !state.revoked.contains(id) else {
+                        guard let sandbox = state.issued[id], !state.released.contains(id),
+                            !state.revoked.contains(id), let url = urls[sandbox]
+                        else {
                             return .failure(RPCError(.leaseGone, message: "Lease gone: \(id)"))
                         }
-                        return .success(["lease": .string(id), "ttlMs": 30_000])
+                        state.renewed.append(id)
+                        return .success(Self.lease(id, sandbox: sandbox, url: url, state).json)
                     }
                 case .leaseRelease:
                     leases.withLockedValue { _ = $0.released.insert(params["lease"]?.stringValue ?? "") }
@@ -135,18 +142,42 @@ public struct RouterKit: Sendable {
                 state.next += 1
                 let id = "l-\(state.next)"
                 state.issued[id] = sandbox
-                return .success(
-                    LeaseMessage(
-                        lease: id,
-                        url: url,
-                        sandbox: sandbox,
-                        app: "kit",
-                        version: "v1",
-                        service: "web",
-                        slots: 4,
-                        ttlMs: 30_000
-                    ).json
-                )
+                return .success(lease(id, sandbox: sandbox, url: url, state).json)
+            }
+        }
+
+        static func lease(_ id: String, sandbox: String, url: String, _ state: Leases) -> LeaseMessage {
+            LeaseMessage(
+                lease: id,
+                url: url,
+                sandbox: sandbox,
+                app: "kit",
+                version: "v1",
+                service: "web",
+                slots: state.slots,
+                ttlMs: state.ttlMs
+            )
+        }
+
+        /// Leases from now on have these terms; those out are revoked, and once the router let
+        /// go of them it takes new ones.
+        func newTerms(slots: Int, ttlMs: Int64) async throws {
+            leases.withLockedValue {
+                $0.slots = slots
+                $0.ttlMs = ttlMs
+            }
+            await inbox.skipBuffered()
+            for lease in try await RouterKit.revoke(self, sandbox: "a", prefer: "a") {
+                _ = try await inbox.next(.leaseRelease, within: 5) { $0.params["lease"]?.stringValue == lease }
+            }
+        }
+
+        /// The newest lease that may take requests: neither released nor revoked.
+        var newestOpenLease: String? {
+            leases.withLockedValue { state in
+                (0...state.next).reversed().map { "l-\($0)" }.first {
+                    state.issued[$0] != nil && !state.released.contains($0) && !state.revoked.contains($0)
+                }
             }
         }
 
@@ -199,6 +230,68 @@ public struct RouterKit: Sendable {
                 try require(answer == "b", "the request was not retried on b")
                 _ = try await context.inbox.next(.leaseInvalidate, within: 2)
             },
+            ContractCase("a-lease-carries-no-more-requests-than-its-slots", section: "§5 What a router MUST do") {
+                context in
+                try await context.newTerms(slots: 1, ttlMs: 30_000)
+                let a = context.backends["a"]!
+                a.behave(.hold)
+                let requests = 3
+                // The first request holds its lease's one slot before the others come.
+                async let first = try? context.get()
+                _ = try await within(3, "the first request held by backend a") {
+                    while a.seen.held < 1 { try await Task.sleep(for: .milliseconds(20)) }
+                    return true
+                }
+                async let others = withTaskGroup(of: Bool.self) { group in
+                    for _ in 1..<requests { group.addTask { (try? await context.get()) != nil } }
+                    return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                }
+                // Held until all arrived, or until the router stopped sending more for a while.
+                _ = try await within(3, "\(requests) requests held by backend a") {
+                    while a.seen.held < requests { try await Task.sleep(for: .milliseconds(50)) }
+                    return true
+                }
+                let (held, leases) = (a.seen.mostHeld, context.leases.withLockedValue { Self.open($0, on: "a") })
+                a.behave(.answer)
+                a.answerHeld()
+                _ = await (first, others)
+                try require(held <= leases, "\(held) requests ran at once on \(leases) lease(s) of 1 slot each")
+            },
+            ContractCase("a-request-lost-after-it-was-sent-is-not-retried", section: "§5 What a router MUST do") {
+                context in
+                _ = try await context.get()
+                context.backends["a"]!.behave(.drop)
+                let before = context.backends["b"]!.seen.methods.count
+                let response = try? await Kit.send(
+                    .POST,
+                    "http://127.0.0.1:\(context.port)",
+                    path: "/order",
+                    host: "kit",
+                    body: "one order"
+                )
+                let retried = context.backends["b"]!.seen.methods.dropFirst(before).filter { $0 == "POST" }.count
+                try require(retried == 0, "a POST lost after it was sent was sent again, to b")
+                try require(response.map { $0.status >= 500 } ?? true, "the lost POST was answered \(response!.status)")
+            },
+            ContractCase("leases-are-renewed-before-they-expire", section: "§5 What a router MUST do") { context in
+                let ttl = Duration.milliseconds(1_500)
+                try await context.newTerms(slots: 4, ttlMs: ttl.milliseconds)
+                _ = try await context.get()
+                let started = ContinuousClock.now
+                guard let held = context.newestOpenLease else {
+                    throw CaseSkip("the router released its lease at once: it keeps none to renew")
+                }
+                let renewal = try await context.inbox.next(.leaseRenew, within: 5) {
+                    $0.params["lease"]?.stringValue == held
+                }
+                _ = renewal
+                let after = ContinuousClock.now - started
+                let released = context.leases.withLockedValue { $0.released.contains(held) }
+                try require(
+                    released || after < ttl,
+                    "lease \(held) was renewed only after \(after), past its ttl of \(ttl)"
+                )
+            },
             ContractCase("leases-are-released-on-stop", section: "§4 Router role", .should) { context in
                 _ = try await context.get()
                 await context.plugin.stop()
@@ -213,14 +306,34 @@ public struct RouterKit: Sendable {
     /// leases revoked.
     @discardableResult
     static func revokeA(_ context: Context) async throws -> [String] {
+        try await revoke(context, sandbox: "a", prefer: "b")
+    }
+
+    /// Leases handed out on `sandbox` that may take requests: neither released nor revoked.
+    static func open(_ state: Leases, on sandbox: String) -> Int {
+        state.issued.filter {
+            $0.value == sandbox && !state.released.contains($0.key) && !state.revoked.contains($0.key)
+        }.count
+    }
+
+    /// Revokes every lease on `sandbox` not released yet, and prefers `prefer` from now on;
+    /// returns the leases revoked.
+    @discardableResult
+    static func revoke(_ context: Context, sandbox: String, prefer: String) async throws -> [String] {
         let (ids, watch) = context.leases.withLockedValue { state in
-            state.preferred = "b"
-            let ids = state.issued.filter { $0.value == "a" && !state.released.contains($0.key) }.map(\.key).sorted()
+            state.preferred = prefer
+            let ids = state.issued.filter { $0.value == sandbox && !state.released.contains($0.key) }.map(\.key)
+                .sorted()
             state.revoked.formUnion(ids)
             return (ids, state.watch)
         }
         guard let watch else { throw CaseFailure("the router never called lease.watch, so it cannot hear revocations") }
-        let revocation = LeaseRevocation(leases: ids.map { LeaseID($0) }, sandbox: "a", app: "kit", reason: .cutover)
+        let revocation = LeaseRevocation(
+            leases: ids.map { LeaseID($0) },
+            sandbox: SandboxID(sandbox),
+            app: "kit",
+            reason: .cutover
+        )
         context.host.notify(
             watch.connection,
             ProtocolNotification.leaseRevoked.rawValue,

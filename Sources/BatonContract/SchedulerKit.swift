@@ -5,6 +5,7 @@ import BatonRPC
 import Foundation
 import Glibc
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOHTTP1
 
 /// `baton contract scheduler -- CMD`: a mock host on a temporary socket, the plugin started
@@ -292,6 +293,19 @@ enum Kit {
     }
 
     static func get(_ url: String, path: String, host: String) async throws -> String {
+        let response = try await send(.GET, url, path: path, host: host)
+        guard response.status == 200 else { throw CaseFailure("GET \(url)\(path) answered \(response.status)") }
+        return String(buffer: response.body)
+    }
+
+    /// One request to `url`, on a connection of its own.
+    static func send(
+        _ method: HTTPMethod,
+        _ url: String,
+        path: String,
+        host: String,
+        body: String? = nil
+    ) async throws -> LoadResponse {
         guard url.hasPrefix("http://"), let colon = url.lastIndex(of: ":"),
             let port = Int(url[url.index(after: colon)...].prefix { $0.isNumber })
         else { throw CaseFailure("\(url) is not an http://HOST:PORT URL") }
@@ -304,15 +318,18 @@ enum Kit {
         }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
-        let response: LoadResponse
         do {
-            response = try await connection.request(.GET, path, headers: headers)
+            let response = try await connection.request(
+                method,
+                path,
+                headers: headers,
+                body: body.map { ByteBuffer(string: $0) }
+            )
+            await connection.close()
+            return response
         } catch {
             await connection.close()
             throw error
         }
-        await connection.close()
-        guard response.status == 200 else { throw CaseFailure("GET \(url)\(path) answered \(response.status)") }
-        return String(buffer: response.body)
     }
 }

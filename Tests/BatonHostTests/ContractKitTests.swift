@@ -57,7 +57,7 @@ struct ContractKitTests {
             BatonProcess.repositoryPath("examples/python-router/router.py"),
         ])
         #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
-        #expect(run.stdout.contains("5 cases: 5 passed, 0 failed"))
+        #expect(run.stdout.contains("8 cases: 8 passed, 0 failed"), "\(run.stdout)")
     }
 
     @Test(arguments: [
@@ -93,6 +93,18 @@ struct ContractKitTests {
         (
             "router", "ignores-revocation",
             "FAIL revocation-moves-traffic [MUST §4 Router role]: a request reaching b after the revocation did not happen within 3.0 s"
+        ),
+        (
+            "router", "over-uses-a-lease",
+            "FAIL a-lease-carries-no-more-requests-than-its-slots [MUST §5 What a router MUST do]: 3 requests ran at once on 1 lease(s) of 1 slot each"
+        ),
+        (
+            "router", "retries-posts",
+            "FAIL a-request-lost-after-it-was-sent-is-not-retried [MUST §5 What a router MUST do]: a POST lost after it was sent was sent again, to b"
+        ),
+        (
+            "router", "never-renews",
+            "FAIL leases-are-renewed-before-they-expire [MUST §5 What a router MUST do]: no lease.renew within 5.0 s"
         ),
     ])
     func aBrokenPluginFailsTheCaseForTheRuleItBreaks(_ role: String, _ fault: String, _ failure: String) async throws {
