@@ -69,6 +69,18 @@ public final class MockHost: Sendable {
         input.finish()
     }
 
+    /// Goes away for `down`, as a restarting host does: the listener and every connection
+    /// closed and the socket file gone; then it listens again on the same path.
+    public func restart(after down: Duration) async throws {
+        let server = channel.withLockedValue { $0 }
+        let connections = state.withLockedValue { Array($0.connections.values) }
+        for connection in connections { try? await connection.close() }
+        try? await server?.close()
+        unlink(socketPath)
+        try await Task.sleep(for: down)
+        try await start()
+    }
+
     /// Every line exchanged so far, `→` for what the plugin sent and `←` for answers.
     public var transcript: [String] { state.withLockedValue { $0.transcript } }
 

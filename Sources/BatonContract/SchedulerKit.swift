@@ -24,7 +24,10 @@ public struct SchedulerKit: Sendable {
         let directory: CaseDirectory
         let host: MockHost
         let inbox: Inbox
-        let plugin: PluginUnderTest
+        /// The plugin as the case started it, then each run `restartPlugin` started.
+        let plugins: NIOLockedValueBox<[PluginUnderTest]>
+        var plugin: PluginUnderTest { plugins.withLockedValue { $0.last! } }
+        private let command: [String]
         /// The desired count of each pool the kit gives the plugin.
         let desired: NIOLockedValueBox<[String: Int]>
         let subscription: NIOLockedValueBox<(id: String, connection: Int, seq: Int64)?>
@@ -61,13 +64,27 @@ public struct SchedulerKit: Sendable {
             }
             try await host.start()
             inbox = Inbox(host)
-            plugin = PluginUnderTest(
-                kit.command,
+            command = kit.command
+            plugins = NIOLockedValueBox([])
+            startPlugin()
+        }
+
+        private func startPlugin() {
+            let started = PluginUnderTest(
+                command,
                 role: "scheduler",
                 socket: host.socketPath,
                 stateDirectory: directory.path + "/state",
                 extra: directory.processTag
             )
+            plugins.withLockedValue { $0.append(started) }
+        }
+
+        /// Stops the plugin as a host going away does (SIGTERM), then starts it again on the
+        /// same state directory.
+        func restartPlugin() async {
+            await plugin.stop()
+            startPlugin()
         }
 
         static let firstPool = "p-kit-1"
@@ -139,7 +156,7 @@ public struct SchedulerKit: Sendable {
                     }
                 }
             }
-            await plugin.stop()
+            for started in plugins.withLockedValue({ $0 }) { await started.stop() }
             directory.killTaggedProcesses()
             await host.stop()
             directory.remove()
@@ -239,6 +256,37 @@ public struct SchedulerKit: Sendable {
                     $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready"
                 }
                 try require(listed == true, "scheduler.sync after reconnecting did not list \(sandbox) as ready")
+            },
+            ContractCase("a-restarted-host-is-reconnected-to", section: "§5 What a scheduler MUST do") { context in
+                let (sandbox, _) = try await context.ready()
+                await context.inbox.skipBuffered()
+                try await context.host.restart(after: .seconds(1))
+                _ = try await context.inbox.next(RPCHandshake.helloMethod, within: 15)
+                let sync = try await context.inbox.next(.schedulerSync, within: 15)
+                let listed = sync.params["sandboxes"]?.arrayValue?.contains {
+                    $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready"
+                }
+                try require(listed == true, "scheduler.sync to the restarted host did not list \(sandbox) as ready")
+            },
+            ContractCase(
+                "sandboxes-outlive-sigterm-and-are-adopted",
+                section: "§4 Scheduler role, Surviving SIGTERM",
+                .should
+            ) { context in
+                let (sandbox, url) = try await context.ready()
+                let pid = try await context.fixture(at: url).pid
+                await context.inbox.skipBuffered()
+                await context.restartPlugin()
+                try require(Kit.isRunning(pid), "\(sandbox) ended with its scheduler's SIGTERM")
+                let sync = try await context.inbox.next(.schedulerSync, within: 15)
+                let adopted = sync.params["sandboxes"]?.arrayValue?.contains {
+                    $0["sandbox"]?.stringValue == sandbox && $0["state"] == "ready"
+                }
+                try require(adopted == true, "the scheduler started again did not take back \(sandbox)")
+                try require(
+                    try await context.fixture(at: url).pid == pid,
+                    "\(url) is answered by another process than the adopted one"
+                )
             },
             ContractCase("seq-gap-leads-to-resubscribe", section: "§4 Scheduler role") { context in
                 _ = try await context.inbox.next(.schedulerSubscribe)

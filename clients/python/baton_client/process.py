@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from typing import IO, Any, Mapping, Optional, Union
 from urllib.parse import urlparse
 
@@ -57,20 +58,44 @@ def spawn(spec: Mapping[str, Any], port: int, output: Union[None, int, IO[Any]] 
                             stdout=output, stderr=output, start_new_session=True)
 
 
-def stop(process: "subprocess.Popen[bytes]", grace_ms: int = DEFAULT_GRACE_MS) -> None:
-    """SIGTERM to the process's group, SIGKILL once `grace_ms` has passed; returns at once."""
+def start_time(pid: int) -> Optional[int]:
+    """When process `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat); None
+    when there is no such process or it is a zombie. With the pid it proves a process is still
+    the one recorded (PROTOCOL.md §4, Surviving SIGTERM)."""
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        with open("/proc/%d/stat" % pid) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def stop(process: "Union[subprocess.Popen[bytes], int]", grace_ms: int = DEFAULT_GRACE_MS) -> None:
+    """SIGTERM to the group of `process` (a child, or the pid of one adopted), SIGKILL once
+    `grace_ms` has passed; returns at once."""
+    pid = process if isinstance(process, int) else process.pid
+    started = start_time(pid)
+    try:
+        os.killpg(pid, signal.SIGTERM)
     except OSError:
         return  # gone already
 
     def kill_after_grace() -> None:
-        try:
-            process.wait(timeout=grace_ms / 1000)
-        except subprocess.TimeoutExpired:
+        if isinstance(process, int):
+            deadline = time.monotonic() + grace_ms / 1000
+            while start_time(pid) == started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if start_time(pid) != started:
+                return
+        else:
             try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except OSError:
+                process.wait(timeout=grace_ms / 1000)
+                return
+            except subprocess.TimeoutExpired:
                 pass
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     threading.Thread(target=kill_after_grace, daemon=True).start()

@@ -6,7 +6,7 @@ import os
 import queue
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .connection import BatonError, Connection, JSONObject, Pending
 
@@ -56,6 +56,10 @@ class Scheduler:
         run `desired` sandboxes of each. A pool whose desired is unchanged is not given again.
         Called from `run`'s thread, one call at a time."""
         raise NotImplementedError
+
+    def snapshot_named(self, pools: Set[str]) -> None:
+        """A new subscription named exactly these pools: what runs for any other pool (a
+        sandbox adopted after a restart, for one the host forgot) has no reason to run."""
 
     def report(
         self, sandbox: str, pool: str, state: str, url: Optional[str] = None, reason: Optional[str] = None
@@ -122,6 +126,7 @@ class Scheduler:
         snapshot = connection.call("scheduler.subscribe")
         self._outbox.put(("attach", connection))  # the sync goes before any later report
         self._take(snapshot.get("pools") or [], complete=True)
+        self.snapshot_named({pool["pool"] for pool in snapshot.get("pools") or []})
         return snapshot["subscription"], snapshot["seq"]
 
     def _take(self, pools: List[JSONObject], complete: bool) -> None:
