@@ -149,6 +149,96 @@ struct ContractKitTests {
         #expect(xml.contains(#"name="hello-comes-first""#))
     }
 
+    /// The host written from PROTOCOL.md alone in Python passes every host case, and with each
+    /// fault fails the case for the rule it breaks, and only that one.
+    @Test func aPythonHostFromTheSpecPassesEveryHostCase() async throws {
+        let run = try await Self.withPythonHost(fault: nil) { socket in
+            try await BatonProcess.run(["contract", "host", "--strict", "--socket", socket])
+        }
+        #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("18 cases: 18 passed, 0 failed, 0 skipped"), "\(run.stdout)")
+    }
+
+    @Test(arguments: [
+        ("second-hello", "FAIL transcript-01-handshake [MUST §2 JSON-RPC 2.0, §3 Sessions and roles]: step 8: expected"),
+        ("loose-json", "FAIL transcript-02-malformed-input [MUST §2 JSON-RPC 2.0, §3 Sessions and roles]: step 5: expected"),
+        ("no-hello-needed", "FAIL transcript-03-session-rules [MUST §2 JSON-RPC 2.0, §3 Sessions and roles]: step 3: expected"),
+        (
+            "unknown-apps-exist",
+            "FAIL transcript-04-admin-errors [MUST §2 JSON-RPC 2.0, §3 Sessions and roles]: step 5: expected"
+        ),
+        ("partial-sync", "FAIL transcript-05-scheduler-sync [MUST §2 JSON-RPC 2.0, §3 Sessions and roles]: step 5: expected"),
+        (
+            "cutover-before-quorum",
+            "FAIL readiness-gate-holds-cutover [MUST §4 Admin role, promises 3 and 4]: cut over with 1 of 2 sandboxes ready"
+        ),
+        ("old-leases", "FAIL cutover-moves-new-leases [MUST §4 Admin role, promise 4]: a lease after the cutover is on v1, not v2"),
+        ("no-revocations", "FAIL cutover-revokes-old-leases [MUST §4 Router role]: revoked with reason expired"),
+        (
+            "early-scale-down",
+            "FAIL drain-ends-when-leases-are-released [MUST §4 Admin role, promise 5]: scaled down while a lease was still held"
+        ),
+        (
+            "no-rollback",
+            "FAIL a-version-that-never-gets-ready-rolls-back [MUST §4 Admin role, promise 6]: no event within 10.0 s"
+        ),
+        ("no-supersede", "FAIL a-newer-deploy-supersedes-a-waiting-one [MUST §4 Admin role, promise 7]: no event within 10.0 s"),
+        ("out-of-order-apply", "FAIL pipelined-reports-take-effect-in-order [MUST §3 Ordering]: no event within 10.0 s"),
+        ("seq-gaps", "FAIL desired-seq-rises-by-one [MUST §5 Subscriptions]: scheduler.desired carried seq [2, 4], not 1, 2, 3, ..."),
+        (
+            "slot-over-grant",
+            "FAIL a-sandbox-never-has-more-slots-out-than-it-offers [MUST §4 Router role]: a third lease on a sandbox of 2 slots: "
+        ),
+        (
+            "no-readiness-check",
+            "FAIL the-host-checks-a-sandbox-before-it-serves [MUST §4 Admin role, promise 3]: cut over to a sandbox whose URL answers nothing"
+        ),
+        (
+            "rollback-skips-gate",
+            "FAIL a-rollback-goes-through-the-gate [MUST §4 Admin role, promise 9]: the rollback cut over before a sandbox of v1 was ready again"
+        ),
+        ("leases-never-expire", "FAIL an-unrenewed-lease-expires [MUST §4 Router role]: no lease.revoked within 6.0 s"),
+        (
+            "accepts-bad-params",
+            "FAIL bad-params-on-every-method [MUST §2 JSON-RPC 2.0, §6 Error codes]: app.status answered 2002, not -32602"
+        ),
+    ])
+    func aBrokenHostFailsTheCaseForTheRuleItBreaks(_ fault: String, _ failure: String) async throws {
+        let failingCase = String(failure.dropFirst("FAIL ".count).prefix { $0 != " " })
+        let run = try await Self.withPythonHost(fault: fault) { socket in
+            try await BatonProcess.run(["contract", "host", "--run", "^\(failingCase)$", "--socket", socket])
+        }
+        #expect(run.status == .exited(1), "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains(failure), "\(run.stdout)")
+    }
+
+    /// Runs `body` with protocol/fixtures/broken_host.py listening on a socket of its own,
+    /// and stops it after.
+    static func withPythonHost<T: Sendable>(
+        fault: String?,
+        _ body: (String) async throws -> T
+    ) async throws -> T {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let socket = directory.file("host.sock")
+        let arguments =
+            ["-u", BatonProcess.repositoryPath("protocol/fixtures/broken_host.py"), "--socket", socket]
+            + (fault.map { ["--fault", $0] } ?? [])
+        let result = try await Subprocess.run(
+            .name("python3"),
+            arguments: Arguments(arguments),
+            input: .none,
+            output: .sequence,
+            error: .discarded
+        ) { execution in
+            var lines = execution.standardOutput.strings().makeAsyncIterator()
+            while let line = try await lines.next(), !line.contains("listening on") {}
+            defer { try? execution.send(signal: .terminate) }
+            return try await body(socket)
+        }
+        return result.closureResult
+    }
+
     @Test func theHostPassesEveryCaseAndAWrongTranscriptFails() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
