@@ -73,17 +73,35 @@ public final class SchedulerLink: Sendable {
         input.finish()
     }
 
-    /// Keeps the session and delivers reports until `finish()`.
-    public func run(_ delegate: some SchedulerDelegate) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.deliver() }
+    /// How `run` ended.
+    public enum Ending: Sendable {
+        /// `finish()` was called and the reports made before it are delivered.
+        case finished
+        /// The host refused the hello for good (PROTOCOL.md §4, host.hello): the plugin should
+        /// log it and exit with a non-zero status.
+        case refused(RPCError)
+    }
+
+    /// Hello refusals that asking again cannot help.
+    static let finalHelloErrors: Set<Int> = [-32001, -32004, -32602]
+
+    /// Keeps the session and delivers reports until `finish()`, or until the host refuses
+    /// the hello for good.
+    public func run(_ delegate: some SchedulerDelegate) async -> Ending {
+        await withTaskGroup(of: Ending?.self) { group in
+            group.addTask {
+                await self.deliver()
+                return .finished
+            }
             group.addTask { await self.follow(delegate) }
-            await group.next()  // delivery ends first: following the host never returns by itself
+            // Delivery ends first, or a refusal: following the host never returns otherwise.
+            let ending = await group.next() ?? nil
             group.cancelAll()
+            return ending ?? .finished
         }
     }
 
-    private func follow(_ delegate: some SchedulerDelegate) async {
+    private func follow(_ delegate: some SchedulerDelegate) async -> Ending? {
         var backoff = Backoff.reconnect
         var known: [String: PoolMessage] = [:]
         while !Task.isCancelled {
@@ -92,12 +110,16 @@ public final class SchedulerLink: Sendable {
                 backoff.succeeded()
                 await serve(session.rpc, delegate, known: &known)
                 await session.close()
+            } catch let error as RPCError where Self.finalHelloErrors.contains(error.code) {
+                logger.critical("the host refused this scheduler", metadata: ["error": "\(error)"])
+                return .refused(error)
             } catch {
                 logger.debug("host not reachable", metadata: ["socket": "\(socket)", "error": "\(error)"])
             }
             input.yield(.detach)
             try? await Task.sleep(for: backoff.failed())
         }
+        return nil
     }
 
     private func serve(

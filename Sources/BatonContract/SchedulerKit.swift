@@ -1,5 +1,6 @@
 import BatonJSON
 import BatonLoad
+import BatonPlugins
 import BatonProtocol
 import BatonRPC
 import Foundation
@@ -24,6 +25,8 @@ public struct SchedulerKit: Sendable {
         let directory: CaseDirectory
         let host: MockHost
         let inbox: Inbox
+        /// Set when hellos are refused from now on, with why.
+        let refusing: NIOLockedValueBox<String?>
         /// The plugin as the case started it, then each run `restartPlugin` started.
         let plugins: NIOLockedValueBox<[PluginUnderTest]>
         var plugin: PluginUnderTest { plugins.withLockedValue { $0.last! } }
@@ -38,13 +41,22 @@ public struct SchedulerKit: Sendable {
             let desired = NIOLockedValueBox([Self.firstPool: 1])
             let subscription = NIOLockedValueBox<(id: String, connection: Int, seq: Int64)?>(nil)
             let count = NIOLockedValueBox(0)
+            let refusing = NIOLockedValueBox<String?>(nil)
+            self.refusing = refusing
             let fixture = kit.fixtureCommand
             let tag = directory.processTag
             self.desired = desired
             self.subscription = subscription
             fixtureCommand = fixture
             host = MockHost(socketPath: directory.path + "/host.sock") { method, params, connection in
-                if method == RPCHandshake.helloMethod { return .success(Kit.hello(params)) }
+                if method == RPCHandshake.helloMethod {
+                    guard refusing.withLockedValue({ $0 }) == nil else {
+                        return .failure(
+                            RPCError(code: -32004, message: "Unsupported protocol", data: ["supported": ["baton/9.0"]])
+                        )
+                    }
+                    return .success(Kit.hello(params))
+                }
                 switch ProtocolMethod(rawValue: method) {
                 case .hostPing, .schedulerReport, .schedulerSync: return .success([:])
                 case .schedulerSubscribe:
@@ -81,10 +93,13 @@ public struct SchedulerKit: Sendable {
         }
 
         /// Stops the plugin as a host going away does (SIGTERM), then starts it again on the
-        /// same state directory.
-        func restartPlugin() async {
-            await plugin.stop()
+        /// same state directory; returns how the stopped run ended.
+        @discardableResult
+        func restartPlugin() async -> ChildExit? {
+            let stopped = plugin
+            await stopped.stop()
             startPlugin()
+            return stopped.ended
         }
 
         static let firstPool = "p-kit-1"
@@ -287,6 +302,36 @@ public struct SchedulerKit: Sendable {
                     try await context.fixture(at: url).pid == pid,
                     "\(url) is answered by another process than the adopted one"
                 )
+            },
+            ContractCase(
+                "a-dead-sandbox-is-replaced",
+                section: "§4 Scheduler role, Answering, scale-down and crashes",
+                .should
+            ) { context in
+                let (sandbox, url) = try await context.ready()
+                kill(try await context.fixture(at: url).pid, SIGKILL)
+                _ = try await context.inbox.next(.schedulerReport, within: 15) {
+                    $0.params["state"] == "starting" && $0.params["sandbox"]?.stringValue != sandbox
+                }
+            },
+            ContractCase("sigterm-ends-the-plugin-with-status-0", section: "§5 Plugins", .should) { context in
+                _ = try await context.ready()
+                let ended = await context.restartPlugin()
+                try require(
+                    ended?.status == .exited(0),
+                    "on SIGTERM the plugin \(ended.map { "\($0)" } ?? "did not end")"
+                )
+            },
+            ContractCase("a-refused-hello-ends-the-plugin", section: "§4 host.hello", .should) { context in
+                _ = try await context.inbox.next(.schedulerSubscribe)
+                context.refusing.withLockedValue { $0 = "the host speaks only baton/9.0" }
+                await context.restartPlugin()
+                let started = context.plugin
+                let ended = try await within(10, "the plugin ending after its hello was refused") {
+                    while started.ended == nil { try await Task.sleep(for: .milliseconds(100)) }
+                    return started.ended
+                }
+                try require(ended.status != .exited(0), "refused for good, the plugin \(ended), as if all went well")
             },
             ContractCase("seq-gap-leads-to-resubscribe", section: "§4 Scheduler role") { context in
                 _ = try await context.inbox.next(.schedulerSubscribe)

@@ -35,7 +35,7 @@ struct BatonClientTests {
             let (applied, recorder) = AsyncStream.makeStream(of: [PoolMessage].self)
             var changes = applied.makeAsyncIterator()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await link.run(Recorder(applied: recorder)) }
+                group.addTask { _ = await link.run(Recorder(applied: recorder)) }
                 let first = try #require(await changes.next())
                 #expect(first.map(\.desired) == [1])
                 let pool = PoolID(first[0].pool)

@@ -55,4 +55,4 @@ actor Processes: SchedulerDelegate {
 }
 
 let scheduler = Processes()
-await scheduler.link.run(scheduler)
+if case .refused = await scheduler.link.run(scheduler) { exit(1) }  // asking again cannot help

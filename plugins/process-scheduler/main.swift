@@ -74,7 +74,10 @@ struct SchedulerService: Service {
             group.addTask { await supervisor.run() }
             await supervisor.adoptRecorded()  // reported before the link runs: its first sync has them
             // The link to the host lives until the last reports are out.
-            group.addTask { await link.run(supervisor) }
+            group.addTask {
+                // Refused for good, it exits at once; its sandboxes are left for a later run.
+                if case .refused = await link.run(supervisor) { exit(1) }
+            }
             await withTaskGroup(of: Void.self) { watch in
                 watch.addTask { await Self.exitWhenOrphaned() }
                 try? await gracefulShutdown()
