@@ -328,6 +328,8 @@ public struct RouterKit: Sendable {
             return (ids, state.watch)
         }
         guard let watch else { throw CaseFailure("the router never called lease.watch, so it cannot hear revocations") }
+        // One a later protocol version might send first: a router must read past it.
+        context.host.notify(watch.connection, "host.somethingNew", ["from": "a later protocol"])
         let revocation = LeaseRevocation(
             leases: ids.map { LeaseID($0) },
             sandbox: SandboxID(sandbox),

@@ -304,6 +304,34 @@ public struct SchedulerKit: Sendable {
                 )
             },
             ContractCase(
+                "scale-down-stops-the-newest-first",
+                section: "§4 Scheduler role, Answering, scale-down and crashes",
+                .should
+            ) { context in
+                _ = try await context.ready()
+                try context.push(desired: 2)
+                let (newest, _) = try await context.ready()
+                try context.push(desired: 1)
+                let stopped = try await context.inbox.next(.schedulerReport, within: 15) {
+                    $0.params["state"] == "stopped"
+                }
+                let name = stopped.params["sandbox"]?.stringValue ?? "?"
+                try require(name == newest, "scaled down from 2 to 1, it stopped \(name), not the newest, \(newest)")
+            },
+            ContractCase(
+                "files-stay-in-a-directory-of-the-plugins-own",
+                section: "§4 Scheduler role, Surviving SIGTERM"
+            ) { context in
+                _ = try await context.ready()
+                let state = context.directory.path + "/state"
+                let loose = ((try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []).filter { name in
+                    var isDirectory: ObjCBool = false
+                    return FileManager.default.fileExists(atPath: state + "/" + name, isDirectory: &isDirectory)
+                        && !isDirectory.boolValue
+                }
+                try require(loose.isEmpty, "files outside a directory of its own in BATON_STATE_DIR: \(loose.sorted())")
+            },
+            ContractCase(
                 "a-dead-sandbox-is-replaced",
                 section: "§4 Scheduler role, Answering, scale-down and crashes",
                 .should
