@@ -45,6 +45,30 @@ struct ContractKitTests {
         #expect(left.isEmpty, "processes left by finished cases: \(left)")
     }
 
+    /// The rules table names only cases that exist, and every case checks a rule of it.
+    @Test func everyCaseChecksARuleOfTheRulesTable() throws {
+        let spec = try String(contentsOfFile: BatonProcess.repositoryPath("protocol/PROTOCOL.md"), encoding: .utf8)
+        let start = try #require(spec.range(of: "### Rules and the cases that check them"))
+        let end = try #require(spec.range(of: "### The kit's cases"))
+        let table = spec[start.upperBound..<end.lowerBound]
+        let named = Set(
+            table.split(separator: "`").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+        )
+        .filter { $0.contains("-") && !$0.hasPrefix("-") }
+        let transcripts = try FileManager.default.contentsOfDirectory(
+            atPath: BatonProcess.repositoryPath("protocol/transcripts")
+        ).filter { $0.hasSuffix(".jsonl") }.map { "transcript-" + $0.dropLast(".jsonl".count) }
+        let cases = Set(ContractCatalog.entries.map(\.name) + transcripts)
+        #expect(
+            named.subtracting(cases).isEmpty,
+            "the rules table names no such case: \(named.subtracting(cases).sorted())"
+        )
+        #expect(
+            cases.subtracting(named).isEmpty,
+            "cases the rules table leaves out: \(cases.subtracting(named).sorted())"
+        )
+    }
+
     @Test func protocolMdListsEveryCaseOfTheKits() throws {
         let spec = try String(contentsOfFile: BatonProcess.repositoryPath("protocol/PROTOCOL.md"), encoding: .utf8)
         let start = try #require(
