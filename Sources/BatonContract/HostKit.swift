@@ -228,7 +228,7 @@ public struct HostKit: Sendable {
                 try await context.ready("\(context.app)-c", pool: pool)
                 _ = try await context.event(.deployCutover, version: "v2")
                 // Watched for less than the lease's life, so only a release can end the drain.
-                let watch = min(1.0, Double(lease["ttlMs"]?.intValue ?? 2_000) / 3000)
+                let watch = min(3.0, Double(lease["ttlMs"]?.intValue ?? 2_000) / 3000)
                 let early = (try? await context.event(.poolScaledDown, within: watch)) != nil
                 try require(!early, "scaled down while a lease was still held")
                 _ = try await context.call(context.router, .leaseRelease, ["lease": old])
@@ -343,9 +343,9 @@ public struct HostKit: Sendable {
                 try await context.live()
                 let lease = try await context.lease()
                 let ttl = lease["ttlMs"]?.intValue ?? 0
-                guard ttl <= 5_000 else {
+                guard ttl <= 60_000 else {
                     throw CaseSkip(
-                        "this host's leases live \(ttl) ms; run it with leases.ttlMs of 5000 or less to check expiry"
+                        "this host's leases live \(ttl) ms; run it with leases.ttlMs of 60000 or less to check expiry"
                     )
                 }
                 let revoked = try await context.revocations.next(.leaseRevoked, within: Double(ttl) / 1000 + 3) {
