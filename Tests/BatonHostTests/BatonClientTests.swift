@@ -61,62 +61,40 @@ struct BatonClientTests {
             }
         }
         let ttl = Duration.milliseconds(300)
-        try await withHost(configure: { $0.leaseTTLMs = ttl.milliseconds }) { harness in
-            let (admin, scheduler, _) = try await harness.clients()
-            var events = NotificationReader(admin)
-            var desired = NotificationReader(scheduler)
-            _ = try await admin.call("events.watch")
-            _ = try await scheduler.call("scheduler.subscribe")
-            func live(_ version: String, _ backend: TestBackend) async throws {
-                _ = try await admin.call(
-                    "app.deploy",
-                    [
-                        "app": "shop", "version": .string(version),
-                        "services": [["name": "web", "spec": ["v": .string(version)]]],
-                    ]
-                )
-                let pool = try #require(
-                    await desired.next("scheduler.desired") {
-                        $0["pools"]?.arrayValue?.first?["version"] == .string(version)
-                    }?[
-                        "pools"
-                    ]?.arrayValue?.first?["pool"]
-                )
-                _ = try await scheduler.call(
-                    "scheduler.report",
-                    ["sandbox": .string(version), "pool": pool, "state": "ready", "url": .string(backend.url)]
-                )
-                _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == .string(version) }
-            }
-            try await live("v1", first)
-            let session = try await BatonSession.open(socket: harness.socket, role: .router, name: "leases")
-            defer { Task { await session.close() } }
-            let leases = RouterLeases(session: session, slots: 2)
-            var revocations = leases.revocations.makeAsyncIterator()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await leases.run(apps: ["shop"]) }
-                let a = try await leases.checkout(app: "shop")
-                let b = try await leases.checkout(app: "shop")
-                let c = try await leases.checkout(app: "shop")
-                #expect(a == b && a.lease != c.lease, "a lease serves up to its slots")
-                await leases.checkin(b)
-                await leases.checkin(c)
+        try await IngressTests().withStage(leaseTTLMs: ttl.milliseconds) { stage in
+            try await stage.live("v1", [first])
+            try await BatonSession.with(socket: stage.harness.socket, role: .router, name: "leases") { session in
+                let leases = RouterLeases(session: session, slots: 2)
+                var revocations = leases.revocations.makeAsyncIterator()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await leases.run(apps: ["shop"]) }
+                    let a = try await leases.checkout(app: "shop")
+                    let b = try await leases.checkout(app: "shop")
+                    let c = try await leases.checkout(app: "shop")
+                    #expect(a == b && a.lease != c.lease, "a lease serves up to its slots")
+                    await leases.checkin(b)
+                    await leases.checkin(c)
 
-                // Past every TTL: only renewals keep the lease.
-                try await Task.sleep(for: ttl * 4)
-                let held = try await admin.call("app.status", ["app": "shop"])["sandboxes"]?.arrayValue?.first
-                #expect(held?["leases"] == 2, "renewed, the leases outlive their ttl")
+                    // Past every TTL: only renewals keep the lease.
+                    try await Task.sleep(for: ttl * 4)
+                    let status = try await stage.admin.call("app.status", ["app": "shop"])
+                    #expect(
+                        status["sandboxes"]?.arrayValue?.first?["leases"] == 2,
+                        "renewed, the leases outlive their ttl"
+                    )
 
-                try await live("v2", second)
-                #expect(Set(await revocations.next() ?? []) == [a.lease, c.lease])
-                let moved = try await leases.checkout(app: "shop")
-                #expect(moved.version == "v2", "a revoked lease takes no new request")
-                await leases.checkin(moved)
-                await leases.checkin(a)  // the last request on v1's leases: they are released, and v1 drains
-                #expect(await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" } != nil)
-                group.cancelAll()
+                    try await stage.live("v2", [second])
+                    #expect(Set(await revocations.next() ?? []) == [a.lease, c.lease])
+                    let moved = try await leases.checkout(app: "shop")
+                    #expect(moved.version == "v2", "a revoked lease takes no new request")
+                    await leases.checkin(moved)
+                    await leases.checkin(a)  // the last request on v1's leases: they are released, and v1 drains
+                    let done = await stage.events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" }
+                    #expect(done != nil)
+                    group.cancelAll()
+                }
+                await leases.close()
             }
-            await leases.close()
         }
     }
 }

@@ -22,10 +22,7 @@ struct DeployCommandTests {
             plugins: true
         ) { execution, log in
             try await log.waitFor("rpc socket listening")
-            let deploy = try await BatonProcess.run([
-                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"),
-                "--version", "v7",
-            ])
+            let deploy = try await BatonProcess.deployHello(socket: socket, version: "v7")
             #expect(deploy.status == .exited(0), "\(deploy)")
             #expect(deploy.stdout.contains("hello v7"))
             #expect(deploy.stdout.contains("traffic now goes to v7"))
@@ -34,10 +31,7 @@ struct DeployCommandTests {
             let nothing = try await BatonProcess.run(["rollback", "--socket", socket, "hello"])
             #expect(nothing.status == .exited(1))
             #expect(nothing.stderr.contains("Nothing to roll back to"), "\(nothing)")
-            let next = try await BatonProcess.run([
-                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"),
-                "--version", "v8",
-            ])
+            let next = try await BatonProcess.deployHello(socket: socket, version: "v8")
             #expect(next.status == .exited(0), "\(next)")
             let back = try await BatonProcess.run(["rollback", "--socket", socket, "hello"])
             #expect(back.status == .exited(0), "\(back)")
@@ -78,10 +72,7 @@ struct DeployCommandTests {
             plugins: true
         ) { execution, log in
             try await log.waitFor("rpc socket listening")
-            let deploy = try await BatonProcess.run([
-                "deploy", "--socket", socket, "--file", BatonProcess.repositoryPath("examples/hello/deploy.json"),
-            ])
-            #expect(deploy.status == .exited(0), "\(deploy)")
+            #expect(try await BatonProcess.deployHello(socket: socket).status == .exited(0))
             func baton(
                 _ arguments: String...
             ) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
@@ -106,5 +97,18 @@ struct DeployCommandTests {
             return true
         }
         #expect(outcome.status == .exited(0))
+    }
+}
+
+extension BatonProcess {
+    /// `baton deploy` of examples/hello, as a user runs it.
+    static func deployHello(
+        socket: String,
+        version: String? = nil
+    ) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
+        try await run(
+            ["deploy", "--socket", socket, "--file", repositoryPath("examples/hello/deploy.json")]
+                + (version.map { ["--version", $0] } ?? [])
+        )
     }
 }
