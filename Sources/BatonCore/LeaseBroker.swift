@@ -263,15 +263,18 @@ public actor LeaseBroker {
         sandboxes.values.filter { $0.pool == pool && !$0.life.hasEnded }.count
     }
 
-    /// Forgets a pool whose sandboxes have all ended, and them with it.
+    /// Forgets a pool and its sandboxes: one whose sandboxes have all ended, or one of an app
+    /// removed, whose last leases (a stream past its deadline) are revoked and forgotten too.
     func forget(pool: PoolID) {
-        pools.removeValue(forKey: pool)
-        retiredPools.remove(pool)
-        haltedPools.remove(pool)
         for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
+            revokeLeases(onSandbox: id, reason: .stopped)
+            for lease in sandboxes[id]?.leases.sorted() ?? [] { forget(lease: lease) }
             probes.removeValue(forKey: id)?.cancel()
             sandboxes.removeValue(forKey: id)
         }
+        pools.removeValue(forKey: pool)
+        retiredPools.remove(pool)
+        haltedPools.remove(pool)
     }
 
     /// For each pool, how many of its sandboxes could take a lease now.

@@ -154,14 +154,16 @@ extension Simulation {
         }
     }
 
-    /// The next report, in order; the news of a death is part of the fault.
+    /// The next report, in order; the news of a death is part of the fault, and so is any
+    /// report while a death is not told yet: the dead sandbox may be what the app was left with.
     func deliver() async -> StepKind {
         guard !scheduler.pending.isEmpty else { return .calm }
         let next = scheduler.pending.removeFirst()
         note("deliver \(next.sandbox) \(next.state)")
         await send(next)
+        let deathPending = !unreportedDeaths.isEmpty
         let newsOfADeath = next.state == .failed && unreportedDeaths.remove(next.sandbox) != nil
-        return newsOfADeath || reportsDisordered ? .fault : .calm
+        return newsOfADeath || deathPending || reportsDisordered ? .fault : .calm
     }
 
     func deliverOutOfOrder() async -> StepKind {

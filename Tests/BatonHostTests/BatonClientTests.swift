@@ -60,7 +60,7 @@ struct BatonClientTests {
                 await second.stop()
             }
         }
-        let ttl = Duration.milliseconds(300)
+        let ttl = Duration.seconds(1)
         try await IngressTests().withStage(leaseTTLMs: ttl.milliseconds) { stage in
             try await stage.live("v1", [first])
             try await BatonSession.with(socket: stage.harness.socket, role: .router, name: "leases") { session in
@@ -76,7 +76,7 @@ struct BatonClientTests {
                     await leases.checkin(c)
 
                     // Past every TTL: only renewals keep the lease.
-                    try await Task.sleep(for: ttl * 4)
+                    try await Task.sleep(for: ttl * 3)
                     let status = try await stage.admin.call("app.status", ["app": "shop"])
                     #expect(
                         status["sandboxes"]?.arrayValue?.first?["leases"] == 2,
