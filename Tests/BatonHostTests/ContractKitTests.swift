@@ -45,6 +45,17 @@ struct ContractKitTests {
         #expect(left.isEmpty, "processes left by finished cases: \(left)")
     }
 
+    /// Every case of the kits has a broken fixture that fails it.
+    @Test func everyCaseHasAFixtureThatFailsIt() throws {
+        func failing(_ line: String) -> String { String(line.dropFirst("FAIL ".count).prefix { $0 != " " }) }
+        let failed = Set(Self.pluginFaults.map { failing($0.failure) } + Self.hostFaults.map { failing($0.failure) })
+        let transcripts = try FileManager.default.contentsOfDirectory(
+            atPath: BatonProcess.repositoryPath("protocol/transcripts")
+        ).filter { $0.hasSuffix(".jsonl") }.map { "transcript-" + $0.dropLast(".jsonl".count) }
+        let cases = Set(ContractCatalog.entries.map(\.name) + transcripts)
+        #expect(cases.subtracting(failed).isEmpty, "cases no fixture fails: \(cases.subtracting(failed).sorted())")
+    }
+
     /// The rules table names only cases that exist, and every case checks a rule of it.
     @Test func everyCaseChecksARuleOfTheRulesTable() throws {
         let spec = try String(contentsOfFile: BatonProcess.repositoryPath("protocol/PROTOCOL.md"), encoding: .utf8)
@@ -99,7 +110,8 @@ struct ContractKitTests {
         #expect(run.stdout.contains("8 cases: 8 passed, 0 failed"), "\(run.stdout)")
     }
 
-    @Test(arguments: [
+    /// Each fault of a broken plugin fixture, and the FAIL line it must produce.
+    static let pluginFaults: [(role: String, fault: String, failure: String)] = [
         ("scheduler", "no-hello", "FAIL hello-comes-first [MUST §3 Sessions and roles]: no host.hello within 10.0 s"),
         (
             "scheduler", "no-sync",
@@ -154,6 +166,34 @@ struct ContractKitTests {
             "FAIL files-stay-in-a-directory-of-the-plugins-own [MUST §4 Scheduler role, Surviving SIGTERM]: files outside a directory of its own in BATON_STATE_DIR: [\"broken-scheduler.pid\"]"
         ),
         (
+            "scheduler", "restarts-on-repeat",
+            "FAIL repeated-desired-changes-nothing [MUST §4 Scheduler role]: the same desired state again started another sandbox"
+        ),
+        (
+            "scheduler", "no-reconnect",
+            "FAIL dropped-connection-leads-to-reconnect-and-sync [MUST §4 Scheduler role]: no host.hello within 15.0 s"
+        ),
+        (
+            "scheduler", "ignores-gaps",
+            "FAIL seq-gap-leads-to-resubscribe [MUST §4 Scheduler role]: no scheduler.subscribe within 10.0 s"
+        ),
+        (
+            "scheduler", "chokes-on-unknown",
+            "FAIL unknown-notifications-are-ignored [MUST §5 Notifications from the host]: no scheduler.report within 10.0 s"
+        ),
+        (
+            "router", "answers-itself",
+            "FAIL requests-reach-the-leased-backend [MUST §4 Router role]: the request reached router, not the leased backend a"
+        ),
+        (
+            "router", "never-invalidates",
+            "FAIL a-dead-backend-is-invalidated-and-retried-elsewhere [MUST §4 Router role]: no lease.invalidate within 2.0 s"
+        ),
+        (
+            "router", "never-releases",
+            "FAIL leases-are-released-on-stop [SHOULD §4 Router role]: leases still held after the router stopped: [\"l-1\"]"
+        ),
+        (
             "router", "never-releases",
             "FAIL revoked-leases-are-released [MUST §4 Router role]: no lease.release within 5.0 s"
         ),
@@ -173,7 +213,9 @@ struct ContractKitTests {
             "router", "never-renews",
             "FAIL leases-are-renewed-before-they-expire [MUST §5 What a router MUST do]: no lease.renew within 5.0 s"
         ),
-    ])
+    ]
+
+    @Test(arguments: pluginFaults)
     func aBrokenPluginFailsTheCaseForTheRuleItBreaks(_ role: String, _ fault: String, _ failure: String) async throws {
         let fixture = BatonProcess.repositoryPath("protocol/fixtures/broken_\(role).py")
         let failingCase = String(failure.dropFirst("FAIL ".count).prefix { $0 != " " })
@@ -208,7 +250,8 @@ struct ContractKitTests {
         #expect(run.stdout.contains("19 cases: 19 passed, 0 failed, 0 skipped"), "\(run.stdout)")
     }
 
-    @Test(arguments: [
+    /// Each fault of broken_host.py, and the FAIL line it must produce.
+    static let hostFaults: [(fault: String, failure: String)] = [
         (
             "second-hello",
             "FAIL transcript-01-handshake [MUST §2 JSON-RPC 2.0, §3 Sessions and roles]: step 8: expected"
@@ -279,7 +322,9 @@ struct ContractKitTests {
             "accepts-bad-params",
             "FAIL bad-params-on-every-method [MUST §2 JSON-RPC 2.0, §6 Error codes]: app.status answered 2002, not -32602"
         ),
-    ])
+    ]
+
+    @Test(arguments: hostFaults)
     func aBrokenHostFailsTheCaseForTheRuleItBreaks(_ fault: String, _ failure: String) async throws {
         let failingCase = String(failure.dropFirst("FAIL ".count).prefix { $0 != " " })
         let run = try await Self.withPythonHost(fault: fault) { socket in
