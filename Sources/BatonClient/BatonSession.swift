@@ -54,12 +54,12 @@ public struct BatonSession: Sendable {
     /// Calls `method`; an error answer is thrown as `RPCError` (its `protocolCode` names a
     /// domain error).
     public func call(_ method: ProtocolMethod, _ params: JSON? = nil) async throws -> JSON {
-        try await rpc.call(method.rawValue, params)
+        try await rpc.call(method, params)
     }
 
     /// Writes a call and returns before its answer: calls take effect in the order written.
     public func send(_ method: ProtocolMethod, _ params: JSON? = nil) async throws -> RPCPendingAnswer {
-        try await rpc.send(method.rawValue, params)
+        try await rpc.send(method, params)
     }
 
     public var notifications: AsyncStream<RPCNotification> { rpc.notifications }

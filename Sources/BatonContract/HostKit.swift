@@ -320,6 +320,68 @@ public struct HostKit: Sendable {
                 try await context.ready("\(context.app)-a", pool: pool)
                 _ = try await context.event(.deployCutover, version: "v1")
             },
+            ContractCase("a-service-scaled-to-0-drains-first", section: "§4 Admin role, promise 11") { context in
+                try context.requires(ProtocolVersion(major: 1, minor: 1))
+                try await context.live()
+                let lease = try await context.lease()
+                let pool =
+                    try await context.call(context.admin, .appStatus, ["app": .string(context.app)])["pools"]?
+                    .arrayValue?.first?["pool"]?.stringValue ?? ""
+                _ = try await context.call(
+                    context.admin,
+                    .appScale,
+                    ["app": .string(context.app), "service": "web", "instances": 0, "drainTimeoutMs": 20_000]
+                )
+                let revoked = try await context.revocations.next(.leaseRevoked, within: 5) {
+                    $0.params["leases"]?.arrayValue?.contains(lease["lease"] ?? .null) == true
+                }
+                try require(revoked.params["reason"] == "draining", "revoked for \(revoked.params["reason"] ?? "?")")
+                let early = (try? await context.event(.poolScaledDown, within: 1)) != nil
+                try require(!early, "scaled to 0 while a lease was still held")
+                _ = try await context.call(context.router, .leaseRelease, ["lease": lease["lease"] ?? .null])
+                try await context.scaledToZero(pool)
+                do {
+                    _ = try await context.call(context.router, .leaseAcquire, ["app": .string(context.app)])
+                    throw CaseFailure("a service scaled to 0 handed out a lease")
+                } catch let error as RPCError {
+                    try require(error.protocolCode == .noSandbox, "a stopped service answered \(error.code), not 2001")
+                }
+            },
+            ContractCase("a-paused-app-holds-lease-requests-until-it-resumes", section: "§4 Admin role, promise 12") {
+                context in
+                try context.requires(ProtocolVersion(major: 1, minor: 1))
+                try await context.live()
+                _ = try await context.call(context.admin, .appPause, ["app": .string(context.app)])
+                let held = try await context.router.send(
+                    .leaseAcquire,
+                    ["app": .string(context.app), "waitMs": 10_000]
+                )
+                _ = try await context.call(context.router, .hostPing)  // answered once the acquire took its place
+                try require(!held.isAnswered, "a paused app handed out a lease")
+                _ = try await context.call(context.admin, .appResume, ["app": .string(context.app)])
+                let lease = try await held.result()
+                try require(lease["version"] == "v1", "the held request got \((try? lease.serializedString()) ?? "?")")
+            },
+            ContractCase("a-removed-app-is-forgotten", section: "§4 Admin role, promise 13") { context in
+                try context.requires(ProtocolVersion(major: 1, minor: 1))
+                try await context.live()
+                let host = "\(context.app).kit.test"
+                _ = try await context.call(
+                    context.admin,
+                    .routeSet,
+                    ["host": .string(host), "app": .string(context.app)]
+                )
+                _ = try await context.call(context.admin, .appRemove, ["app": .string(context.app)])
+                _ = try await context.event(.appRemoved)
+                do {
+                    _ = try await context.call(context.admin, .appStatus, ["app": .string(context.app)])
+                    throw CaseFailure("app.status still knows the removed app")
+                } catch let error as RPCError {
+                    try require(error.protocolCode == .unknownApp, "a removed app answered \(error.code), not 2002")
+                }
+                let routes = try await context.call(context.admin, .routeList)["routes"]?.arrayValue ?? []
+                try require(!routes.contains { $0["host"] == .string(host) }, "the removed app's route is still there")
+            },
             ContractCase("a-rollback-goes-through-the-gate", section: "§4 Admin role, promise 9") { context in
                 try context.requires(ProtocolVersion(major: 1, minor: 1))
                 try await context.live()

@@ -68,6 +68,10 @@ extension RPCClient {
     public func call(_ method: ProtocolMethod, _ params: JSON? = nil) async throws -> JSON {
         try await call(method.rawValue, params)
     }
+
+    public func send(_ method: ProtocolMethod, _ params: JSON? = nil) async throws -> RPCPendingAnswer {
+        try await send(method.rawValue, params)
+    }
 }
 
 extension RPCNotification {

@@ -247,7 +247,7 @@ struct ContractKitTests {
             try await BatonProcess.run(["contract", "host", "--strict", "--socket", socket])
         }
         #expect(run.status == .exited(0), "\(run.stdout)\(run.stderr)")
-        #expect(run.stdout.contains("19 cases: 19 passed, 0 failed, 0 skipped"), "\(run.stdout)")
+        #expect(run.stdout.contains("22 cases: 22 passed, 0 failed, 0 skipped"), "\(run.stdout)")
     }
 
     /// Each fault of broken_host.py, and the FAIL line it must produce.
@@ -318,6 +318,15 @@ struct ContractKitTests {
             "FAIL a-rollback-goes-through-the-gate [MUST §4 Admin role, promise 9]: the rollback cut over before a sandbox of v1 was ready again"
         ),
         ("leases-never-expire", "FAIL an-unrenewed-lease-expires [MUST §4 Router role]: no lease.revoked within 6.0 s"),
+        (
+            "scale-cuts",
+            "FAIL a-service-scaled-to-0-drains-first [MUST §4 Admin role, promise 11]: scaled to 0 while a lease was still held"
+        ),
+        (
+            "pause-grants",
+            "FAIL a-paused-app-holds-lease-requests-until-it-resumes [MUST §4 Admin role, promise 12]: a paused app handed out a lease"
+        ),
+        ("remove-keeps", "FAIL a-removed-app-is-forgotten [MUST §4 Admin role, promise 13]: no event within 10.0 s"),
         (
             "accepts-bad-params",
             "FAIL bad-params-on-every-method [MUST §2 JSON-RPC 2.0, §6 Error codes]: app.status answered 2002, not -32602"
