@@ -47,8 +47,16 @@ public struct RouterKit: Sendable {
             let leases = NIOLockedValueBox(Leases())
             self.leases = leases
             let urls = backends.mapValues(\.url)
+            let greeted = NIOLockedValueBox<Set<Int>>([])
             host = MockHost(socketPath: directory.path + "/host.sock") { method, params, connection in
-                if method == RPCHandshake.helloMethod { return .success(Kit.hello(params)) }
+                if method == RPCHandshake.helloMethod {
+                    greeted.withLockedValue { _ = $0.insert(connection) }
+                    return .success(Kit.hello(params))
+                }
+                // As the real host: nothing before hello.
+                guard greeted.withLockedValue({ $0.contains(connection) }) else {
+                    return .failure(RPCError(code: -32002, message: "Not initialized: call host.hello first"))
+                }
                 switch ProtocolMethod(rawValue: method) {
                 case .hostPing: return .success([:])
                 case .leaseAcquire: return Self.acquire(params, leases: leases, urls: urls)
@@ -105,7 +113,8 @@ public struct RouterKit: Sendable {
                 )
                 let lastAttempt = attempt == 3
                 let listening = try await within(15, "the router listening on PORT \(port)") {
-                    while (try? await Kit.get("http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
+                    // Any answer will do: the cases judge what it says.
+                    while (try? await Kit.send(.GET, "http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
                         if let ended = router.ended {
                             guard !lastAttempt else {
                                 throw CaseFailure("the router ended (\(ended)) before it listened")

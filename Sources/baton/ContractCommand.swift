@@ -20,13 +20,28 @@ struct ContractCommand: AsyncParsableCommand {
 struct ContractList: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List every case of the kits with the rule of protocol/PROTOCOL.md it checks."
+        abstract:
+            "List every case of the kits with the rule of protocol/PROTOCOL.md it checks, or every rule with its cases."
     )
 
     @Flag(help: "Print the table as Markdown, as PROTOCOL.md has it.")
     var markdown = false
+    @Flag(help: "List every MUST and SHOULD of PROTOCOL.md instead, with the cases that check it.")
+    var rules = false
 
     func run() {
+        if rules {
+            if markdown { return print(ProtocolRules.markdownTable, terminator: "") }
+            var table = TextTable("RULE", "SECTION", "CHECKED BY")
+            for rule in ProtocolRules.all {
+                table.add(
+                    rule.text,
+                    rule.section,
+                    (rule.cases + (rule.note.map { [$0] } ?? [])).joined(separator: "; ")
+                )
+            }
+            return print(table.text)
+        }
         if markdown { return print(ContractCatalog.markdownTable, terminator: "") }
         var table = TextTable("KIT", "CASE", "LEVEL", "RULE")
         for entry in ContractCatalog.entries {
