@@ -112,22 +112,32 @@ public struct RouterKit: Sendable {
                     extra: ["BATON_APP": "kit", "PORT": "\(port)"]
                 )
                 let lastAttempt = attempt == 3
-                let listening = try await within(15, "the router listening on PORT \(port)") {
-                    // Any answer will do: the cases judge what it says.
-                    while (try? await Kit.send(.GET, "http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
-                        if let ended = router.ended {
-                            guard !lastAttempt else {
-                                throw CaseFailure("the router ended (\(ended)) before it listened")
-                            }
-                            return false
-                        }
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
-                    return true
+                let listening: Bool
+                do {
+                    listening = try await listen(router, port: port, lastAttempt: lastAttempt)
+                } catch {
+                    await router.stop()  // a router that never listened is stopped too
+                    throw error
                 }
                 if listening { return (port, router) }
                 await router.stop()
                 attempt += 1
+            }
+        }
+
+        private static func listen(_ router: PluginUnderTest, port: Int, lastAttempt: Bool) async throws -> Bool {
+            try await within(15, "the router listening on PORT \(port)") {
+                // Any answer will do: the cases judge what it says.
+                while (try? await Kit.send(.GET, "http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
+                    if let ended = router.ended {
+                        guard !lastAttempt else {
+                            throw CaseFailure("the router ended (\(ended)) before it listened")
+                        }
+                        return false
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return true
             }
         }
 

@@ -17,6 +17,10 @@ func withServer<T>(
         socketPath: directory.file("rpc/host.sock"),
         host: RPCProgramInfo(name: "baton-test", version: "0")
     )
+    // The suites run side by side on two cores: a session must not lose its hello to a busy
+    // neighbour (once, three exchanges before hello took over 10 s). The hello timeout's own
+    // tests set it.
+    configuration.helloTimeout = .seconds(60)
     configure(&configuration)
     var logger = Logger(label: "test")
     logger.logLevel = .critical
