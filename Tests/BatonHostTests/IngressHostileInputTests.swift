@@ -110,6 +110,43 @@ extension IngressTests {
         }
     }
 
+    /// The framing rules of RFC 9112 §6 and §5: every way to make the proxy and a sandbox
+    /// disagree on where a request ends is refused before anything reaches a sandbox.
+    @Test func ambiguousFramingIsRefusedWith400AndReachesNoSandbox() async throws {
+        let recorder = Recorder()
+        let backend = try await recorder.backend()
+        defer { Task { await backend.stop() } }
+        try await withStage { stage in
+            try await stage.live("v1", [backend])
+            let head = "POST / HTTP/1.1\r\nHost: shop.test\r\n"
+            let refused: [(what: String, request: String)] = [
+                (
+                    "Content-Length with Transfer-Encoding",
+                    head + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                ),
+                ("two different Content-Lengths", head + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
+                ("a negative Content-Length", head + "Content-Length: -1\r\n\r\n"),
+                ("a Content-Length that is not digits", head + "Content-Length: 1e3\r\n\r\n"),
+                ("chunked not last", head + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
+                ("obs-fold", "GET / HTTP/1.1\r\nHost: shop.test\r\nX-Folded: a\r\n b\r\n\r\n"),
+                ("NUL in a value", "GET / HTTP/1.1\r\nHost: shop.test\r\nX-Nul: a\u{0}b\r\n\r\n"),
+                ("CR in a value", "GET / HTTP/1.1\r\nHost: shop.test\r\nX-Cr: a\rb\r\n\r\n"),
+                ("whitespace before the colon", "GET / HTTP/1.1\r\nHost: shop.test\r\nX-Space : 1\r\n\r\n"),
+                (
+                    "a chunk size past 64 bits",
+                    head + "Transfer-Encoding: chunked\r\n\r\n10000000000000000\r\nx\r\n0\r\n\r\n"
+                ),
+                ("bare LF line endings", "GET / HTTP/1.1\nHost: shop.test\n\n"),
+            ]
+            for (what, request) in refused {
+                let line = try await statusLine(stage, request)
+                #expect(line.hasPrefix("HTTP/1.1 400"), "\(what): \(request.debugDescription) → \(line)")
+                #expect(try await stage.get("/after").body == "served")
+            }
+            #expect(recorder.requests.allSatisfy { $0.target == "/after" }, "a refused request reached the sandbox")
+        }
+    }
+
     @Test func anAbsoluteFormTargetIsRoutedByItsAuthorityNotTheHostHeader() async throws {
         let recorder = Recorder()
         let backend = try await recorder.backend()
