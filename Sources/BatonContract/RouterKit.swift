@@ -126,9 +126,9 @@ public struct RouterKit: Sendable {
         }
 
         private static func listen(_ router: PluginUnderTest, port: Int, lastAttempt: Bool) async throws -> Bool {
-            try await within(15, "the router listening on PORT \(port)") {
-                // Any answer will do: the cases judge what it says.
-                while (try? await Kit.send(.GET, "http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
+            // A 200, not just any answer: another program may hold the port the router failed to bind.
+            try await within(15, "the router answering 200 on its PORT") {
+                while (try? await Kit.get("http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
                     if let ended = router.ended {
                         guard !lastAttempt else {
                             throw CaseFailure("the router ended (\(ended)) before it listened")
