@@ -179,10 +179,6 @@ struct ContractKitTests {
             "FAIL unknown-notifications-are-ignored [MUST §5 Notifications from the host]: no scheduler.report within 10.0 s"
         ),
         (
-            "router", "no-hello",
-            "FAIL requests-reach-the-leased-backend [MUST §4 Router role]: the router answering 200 on its PORT did not happen within 15.0 s"
-        ),
-        (
             "router", "answers-itself",
             "FAIL requests-reach-the-leased-backend [MUST §4 Router role]: the request reached router, not the leased backend a"
         ),
