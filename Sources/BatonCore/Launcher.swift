@@ -413,7 +413,8 @@ public actor Launcher {
     }
 
     /// A task that runs `body` on the launcher once `delay` has passed, unless it is
-    /// cancelled first; its owner keeps it and cancels it.
+    /// cancelled first. Not in a task group: an actor method cannot hold one open, so the
+    /// record it wakes (a deployment or a stop) keeps it and cancels it when it is replaced or ends.
     func alarm(after delay: Duration, _ body: @escaping @Sendable (Launcher) async -> Void) -> Task<Void, Never> {
         let clock = self.clock
         let wake = clock.now + delay

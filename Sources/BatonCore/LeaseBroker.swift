@@ -493,11 +493,11 @@ public actor LeaseBroker {
     }
 
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
-        guard !pausedApps.contains(app), let servicePools = routing[app]?[service]?.subtracting(haltedPools) else {
-            return nil
-        }
+        guard !pausedApps.contains(app), let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
-        for record in sandboxes.values where servicePools.contains(record.pool) && !excluding.contains(record.id) {
+        for record in sandboxes.values
+        where servicePools.contains(record.pool) && !haltedPools.contains(record.pool) && !excluding.contains(record.id)
+        {
             guard record.life.isServing, record.url != nil,
                 let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots.lowerBound
             else { continue }

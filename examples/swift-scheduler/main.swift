@@ -33,7 +33,7 @@ actor Processes: SchedulerDelegate {
         let url = "http://127.0.0.1:\(port)"
         link.report(SandboxReport(sandbox: id, pool: name, state: .starting))
         let process = Task {  // held in `running`; cancelling it stops the process
-            let readiness = Task {
+            let readiness = Task {  // cancelled below, once the process ends
                 try await probe.waitUntilReady(url: url, health: pool.health)
                 link.report(SandboxReport(sandbox: id, pool: name, state: .ready, url: url))
             }
