@@ -53,6 +53,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BatonHTTP1",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BatonListening",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,6 +162,7 @@ let package = Package(
                 "BatonLoad",
                 "BatonRPC",
                 "BatonPlugins",
+                "CPidfd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -164,6 +170,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "CPidfd"),
         .target(
             name: "BatonLoad",
             dependencies: [
@@ -311,6 +318,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BatonJSONTests", dependencies: ["BatonJSON"], swiftSettings: strict),
+        .testTarget(
+            name: "BatonHTTP1Tests",
+            dependencies: [
+                "BatonHTTP1",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),  // the reference the codec is compared with
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BatonRPCTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import BatonPlugins
+import CPidfd
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -73,9 +74,37 @@ public struct CaseDirectory: Sendable {
 
     var processTag: [String: String] { [Self.tagVariable: path] }
 
-    /// Kills every process that carries this case's tag.
-    func killTaggedProcesses() {
-        for process in Self.taggedProcesses() where process.caseDirectory == path { kill(process.pid, SIGKILL) }
+    /// Kills every process that carries this case's tag and returns once they are gone, or
+    /// after `within`. Each is killed through a pidfd, which becomes readable when it has
+    /// exited; a process one of them forked meanwhile is found by the next scan.
+    func killTaggedProcesses(within: Duration = .seconds(5)) {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            let tagged = Self.taggedProcesses().filter { $0.caseDirectory == path }
+            guard !tagged.isEmpty else { return }
+            var exits: [pollfd] = []
+            for process in tagged {
+                let descriptor = baton_pidfd_open(process.pid)
+                guard descriptor >= 0 else {
+                    kill(process.pid, SIGKILL)  // gone already, or a kernel without pidfds
+                    continue
+                }
+                _ = baton_pidfd_send_signal(descriptor, SIGKILL)
+                exits.append(pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0))
+            }
+            while exits.contains(where: { $0.revents == 0 }), ContinuousClock.now < deadline {
+                let left = deadline - ContinuousClock.now
+                let milliseconds = Int32(
+                    left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+                )
+                var waiting = exits.filter { $0.revents == 0 }
+                guard poll(&waiting, nfds_t(waiting.count), max(1, milliseconds)) > 0 else { break }
+                for done in waiting where done.revents != 0 {
+                    if let index = exits.firstIndex(where: { $0.fd == done.fd }) { exits[index].revents = done.revents }
+                }
+            }
+            for exit in exits { close(exit.fd) }
+        }
     }
 
     /// Every process some case tagged, with that case's directory.

@@ -219,7 +219,13 @@ public struct RouterKit: Sendable {
         [
             ContractCase("requests-reach-the-leased-backend", section: "§4 Router role") { context in
                 let answer = try await context.get()
-                try require(answer == "a", "the request reached \(answer), not the leased backend a")
+                // Backend a is leased first; a router that could not reach it in time (a loaded
+                // machine) may have invalidated it and leased b, which is as good.
+                let leased = context.leases.withLockedValue { Set($0.issued.values) }
+                try require(
+                    leased.contains(answer),
+                    "the request reached \(answer), not a backend it holds a lease on (\(leased.isEmpty ? "none" : leased.sorted().joined(separator: ", ")))"
+                )
                 _ = try await context.inbox.next(.leaseAcquire, within: 1)
             },
             ContractCase("revocation-moves-traffic", section: "§4 Router role") { context in

@@ -180,7 +180,7 @@ struct ContractKitTests {
         ),
         (
             "router", "answers-itself",
-            "FAIL requests-reach-the-leased-backend [MUST §4 Router role]: the request reached router, not the leased backend a"
+            "FAIL requests-reach-the-leased-backend [MUST §4 Router role]: the request reached router, not a backend it holds a lease on (none)"
         ),
         (
             "router", "never-invalidates",
