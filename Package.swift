@@ -85,10 +85,10 @@ let package = Package(
             name: "BatonIngress",
             dependencies: [
                 "BatonCore",
+                "BatonHTTP1",
                 "BatonListening",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

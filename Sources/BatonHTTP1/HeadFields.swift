@@ -81,3 +81,20 @@ public struct HeadFields: Sendable {
         bytes.getString(at: bytes.readerIndex + Int(start), length: Int(length)) ?? ""
     }
 }
+
+extension HeadFields {
+    /// Writes field `index` as `name: value` CRLF, its bytes as they came.
+    public func writeLine(at index: Int, into buffer: inout ByteBuffer) {
+        let range = ranges[index]
+        bytes.withUnsafeReadableBytes { raw in
+            buffer.writeBytes(
+                UnsafeRawBufferPointer(rebasing: raw[Int(range.nameStart)..<Int(range.nameStart + range.nameLength)])
+            )
+            buffer.writeStaticString(": ")
+            buffer.writeBytes(
+                UnsafeRawBufferPointer(rebasing: raw[Int(range.valueStart)..<Int(range.valueStart + range.valueLength)])
+            )
+            buffer.writeStaticString("\r\n")
+        }
+    }
+}

@@ -23,17 +23,9 @@ struct MessageDecoder<Head: Sendable>: Sendable {
 
     private var state = State.head
     private var parser: HeadParser
-    private let readHead: @Sendable (inout HeadParser, ByteBuffer) -> HeadParse<Head>
-    private let frame: @Sendable (Head) throws(HTTP1Violation) -> MessageFraming
 
-    init(
-        limits: HeadLimits,
-        readHead: @escaping @Sendable (inout HeadParser, ByteBuffer) -> HeadParse<Head>,
-        frame: @escaping @Sendable (Head) throws(HTTP1Violation) -> MessageFraming
-    ) {
+    init(limits: HeadLimits) {
         parser = HeadParser(limits: limits)
-        self.readHead = readHead
-        self.frame = frame
     }
 
     /// Whether the decoder is between messages, with no byte of the next one consumed.
@@ -42,7 +34,12 @@ struct MessageDecoder<Head: Sendable>: Sendable {
         return false
     }
 
-    mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1Violation) -> MessagePart<Head>? {
+    /// The next part, reading a head with `readHead` and its framing with `frame`.
+    mutating func next(
+        _ buffer: inout ByteBuffer,
+        readHead: (inout HeadParser, ByteBuffer) -> HeadParse<Head>,
+        frame: (Head) throws(HTTP1Violation) -> MessageFraming
+    ) throws(HTTP1Violation) -> MessagePart<Head>? {
         switch state {
         case .failed(let violation):
             throw violation
@@ -110,16 +107,45 @@ public struct RequestDecoder: Sendable {
     private var decoder: MessageDecoder<RequestHead>
 
     public init(limits: HeadLimits = HeadLimits()) {
-        decoder = MessageDecoder(
-            limits: limits,
-            readHead: { $0.parseRequest($1) },
-            frame: { (head: RequestHead) throws(HTTP1Violation) in try head.framing() }
-        )
+        decoder = MessageDecoder(limits: limits)
     }
 
     public var isBetweenRequests: Bool { decoder.isBetweenMessages }
 
+    /// The HTTP minor version of the last request head read, for the answer to a violation.
+    public private(set) var minorVersion = 1
+
     public mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1Violation) -> MessagePart<RequestHead>? {
-        try decoder.next(&buffer)
+        var minor: Int?
+        defer { if let minor { minorVersion = minor } }
+        return try decoder.next(&buffer, readHead: { $0.parseRequest($1) }) { (head) throws(HTTP1Violation) in
+            minor = head.minorVersion
+            return try head.framing()
+        }
+    }
+}
+
+/// Reads the responses a server sends on one connection, one per request sent.
+public struct ResponseDecoder: Sendable {
+    private var decoder: MessageDecoder<ResponseHead>
+    /// Whether the response being read answers a HEAD request, so has no body.
+    public var answeringHead = false
+
+    public init(limits: HeadLimits = HeadLimits()) {
+        decoder = MessageDecoder(limits: limits)
+    }
+
+    public var isBetweenResponses: Bool { decoder.isBetweenMessages }
+
+    public mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1Violation) -> MessagePart<ResponseHead>? {
+        let answeringHead = self.answeringHead
+        return try decoder.next(&buffer, readHead: { $0.parseResponse($1) }) { (head) throws(HTTP1Violation) in
+            try head.framing(answeringHead: answeringHead)
+        }
+    }
+
+    /// The connection ended: a body read until close is whole now.
+    public mutating func connectionEnded() -> MessagePart<ResponseHead>? {
+        decoder.connectionEnded()
     }
 }

@@ -44,3 +44,27 @@ public enum HeadParse<Head: Sendable>: Sendable {
     case complete(Head, consumed: Int)
     case refused(HTTP1Violation)
 }
+
+extension RequestHead {
+    /// Whether the connection may carry another request after this one (RFC 9112 §9.3).
+    public var keepAlive: Bool {
+        let options = fields.listElements(.connection)
+        return minorVersion == 1 ? !options.contains("close") : options.contains("keep-alive")
+    }
+
+    /// The protocol the client asks to switch to (RFC 9110 §7.8), nil when it does not ask.
+    public var upgrade: String? {
+        guard minorVersion == 1, let protocolName = fields.first(.upgrade),
+            fields.listElements(.connection).contains("upgrade")
+        else { return nil }
+        return protocolName
+    }
+}
+
+extension ResponseHead {
+    /// Whether the connection may carry another request after this response.
+    public var keepAlive: Bool {
+        let options = fields.listElements(.connection)
+        return minorVersion == 1 ? !options.contains("close") : options.contains("keep-alive")
+    }
+}

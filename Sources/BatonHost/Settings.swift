@@ -202,6 +202,20 @@ extension Setting {
             "Largest request head; a larger one gets 431.",
             \.ingressSettings.maxHeaderBytes
         ),
+        integer(
+            .count,
+            "ingress.maxHeaderFields",
+            1...most,
+            "Most header fields in a request head; more get 431.",
+            \.ingressSettings.maxHeaderFields
+        ),
+        integer(
+            .bytes,
+            "ingress.maxChunkLineBytes",
+            1...most,
+            "Longest chunk size line of a chunked body, extensions included; a longer one gets 400.",
+            \.ingressSettings.maxChunkLineBytes
+        ),
         Setting(
             name: "ingress.maxBodyBytes",
             unit: .bytes,

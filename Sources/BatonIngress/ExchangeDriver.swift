@@ -1,23 +1,24 @@
 import BatonCore
+import BatonHTTP1
 import Logging
 import NIOCore
-import NIOHTTP1
 
 /// Where an exchange's answer goes: a client connection, or a caller inside the host.
 protocol ExchangeSink: AnyObject {
     var clientAddress: String? { get }
-    func sendHead(_ head: HTTPResponseHead)
+    /// The sandbox's response head; its body, if any, follows as `framing` says, decoded.
+    func sendHead(_ head: ResponseHead, framing: MessageFraming, minorVersion: Int, keepAlive: Bool)
     func sendBody(_ body: ByteBuffer)
     func flush()
     /// The response is complete; with `keepAlive` the next request may follow.
     func sendEnd(keepAlive: Bool)
     /// Answers with a plain-text error sentence instead of a sandbox's response.
-    func refuse(_ status: HTTPResponseStatus, _ message: String, version: HTTPVersion, retryAfter: Int?)
+    func refuse(_ status: ResponseStatus, _ message: String, minorVersion: Int, retryAfter: Int?)
     /// The response was cut off after it started: the receiver must not take it for whole.
     func abort()
     func setReading(_ on: Bool)
     /// The sandbox switched protocols: the sink now owns the connection and the lease.
-    func switchProtocols(_ head: HTTPResponseHead, to upstream: UpstreamConnection, lease: Lease)
+    func switchProtocols(_ head: ResponseHead, minorVersion: Int, to upstream: UpstreamConnection, lease: Lease)
 }
 
 /// Carries one request at a time to a sandbox and its answer back to a sink: it takes a
@@ -42,9 +43,7 @@ final class ExchangeDriver {
     func start(_ exchange: ProxyExchange) {
         self.exchange = exchange
         ingress.load.started(exchange.app)
-        if let declared = exchange.head.headers.first(name: "content-length").flatMap(Int64.init),
-            declared > ingress.configuration.maxBodyBytes
-        {
+        if case .length(let declared) = exchange.checked.framing, declared > ingress.configuration.maxBodyBytes {
             return refuseTooLarge(exchange)
         }
         takeLease(for: exchange)
@@ -57,7 +56,7 @@ final class ExchangeDriver {
             return refuseTooLarge(exchange)
         }
         if let upstream = exchange.upstream, exchange.requestSent {
-            upstream.write(.body(.byteBuffer(body)))
+            writeBody(body, of: exchange, to: upstream)
         } else {
             exchange.unsent.append(body)
             exchange.unsentBytes += body.readableBytes
@@ -69,9 +68,22 @@ final class ExchangeDriver {
         guard let exchange else { return }
         exchange.requestEnded = true
         if let upstream = exchange.upstream, exchange.requestSent {
-            upstream.write(.end(nil))
+            writeEnd(of: exchange, to: upstream)
             upstream.flush()
         }
+    }
+
+    /// A body part framed for the sandbox: as it is for a length, as one chunk for chunked.
+    private func writeBody(_ body: ByteBuffer, of exchange: ProxyExchange, to upstream: UpstreamConnection) {
+        guard exchange.checked.framing == .chunked else { return upstream.write(body) }
+        guard body.readableBytes > 0 else { return }
+        upstream.write(ChunkFraming.header(for: body, allocator: upstream.channel.allocator))
+        upstream.write(body)
+        upstream.write(ChunkFraming.dataEnd)
+    }
+
+    private func writeEnd(of exchange: ProxyExchange, to upstream: UpstreamConnection) {
+        if exchange.checked.framing == .chunked { upstream.write(ChunkFraming.lastChunk) }
     }
 
     /// Flushes what the client side sent in one read.
@@ -91,9 +103,9 @@ final class ExchangeDriver {
     private func refuseTooLarge(_ exchange: ProxyExchange) {
         guard !exchange.responseStarted else { return }
         respondWithError(
-            .payloadTooLarge,
+            .contentTooLarge,
             "The request body for app \(exchange.app) is larger than \(ingress.configuration.maxBodyBytes) bytes (setting ingress.maxBodyBytes).",
-            head: exchange.head
+            for: exchange
         )
     }
 
@@ -112,7 +124,7 @@ final class ExchangeDriver {
             return respondWithError(
                 .serviceUnavailable,
                 "App \(exchange.app) already has \(depth) requests waiting for a sandbox (setting ingress.holdQueueDepth).",
-                head: exchange.head,
+                for: exchange,
                 retryAfter: 1
             )
         }
@@ -148,16 +160,16 @@ final class ExchangeDriver {
             respondWithError(
                 .badGateway,
                 "App \(exchange.app) could not be reached: \(exchange.lastFailure ?? "its sandboxes failed"), and no other sandbox is ready.",
-                head: exchange.head
+                for: exchange
             )
         case .failure(let error) where error.code == .unknownApp:
-            respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", head: exchange.head)
+            respondWithError(.serviceUnavailable, "App \(exchange.app) has no version deployed.", for: exchange)
         case .failure(let error):
             let held = ingress.configuration.holdTimeout.nanoseconds / 1_000_000_000
             respondWithError(
                 .serviceUnavailable,
                 "\(error.message); waited \(held) s (setting ingress.holdTimeoutMs).",
-                head: exchange.head,
+                for: exchange,
                 retryAfter: 1
             )
         }
@@ -191,19 +203,15 @@ final class ExchangeDriver {
         exchange.upstream = connection
         exchange.connected = .now
         connection.delegate = self
-        let head = ProxyHeaders.upstreamRequest(
-            exchange.head,
-            exchange.checked,
-            clientAddress: sink?.clientAddress,
-            requestID: exchange.requestID
-        )
-        connection.write(.head(head))
+        var head = connection.channel.allocator.buffer(capacity: exchange.head.fields.bytes.readableBytes + 256)
+        HeadWriter.upstreamRequest(exchange, clientAddress: sink?.clientAddress, into: &head)
+        connection.sendHead(head, answeringHead: exchange.isHeadRequest)
         let body = exchange.requestSent ? (exchange.replay ?? []) : exchange.unsent
-        for part in body { connection.write(.body(.byteBuffer(part))) }
+        for part in body { writeBody(part, of: exchange, to: connection) }
         exchange.unsent = []
         exchange.unsentBytes = 0
         exchange.requestSent = true
-        if exchange.requestEnded { connection.write(.end(nil)) }
+        if exchange.requestEnded { writeEnd(of: exchange, to: connection) }
         connection.flush()
         setClientReading(true)
         armResponseTimer(exchange)
@@ -227,7 +235,7 @@ final class ExchangeDriver {
                     respondWithError(
                         .gatewayTimeout,
                         "App \(exchange.app) did not start answering within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.responseHeaderTimeoutMs).",
-                        head: exchange.head
+                        for: exchange
                     )
                 },
                 eventLoop: eventLoop
@@ -280,7 +288,7 @@ final class ExchangeDriver {
             return respondWithError(
                 .badGateway,
                 "App \(exchange.app) could not be reached after \(exchange.tries) tries (setting ingress.maxRetries): \(failure).",
-                head: exchange.head
+                for: exchange
             )
         }
         guard ContinuousClock.now < exchange.deadline else {
@@ -288,7 +296,7 @@ final class ExchangeDriver {
             return respondWithError(
                 .gatewayTimeout,
                 "App \(exchange.app) could not answer before the request's deadline: \(failure).",
-                head: exchange.head
+                for: exchange
             )
         }
         if !exchange.retrying {
@@ -297,7 +305,7 @@ final class ExchangeDriver {
                 return respondWithError(
                     .serviceUnavailable,
                     "App \(exchange.app) is over its retry budget, so this request was not retried: \(failure).",
-                    head: exchange.head,
+                    for: exchange,
                     retryAfter: 1
                 )
             }
@@ -336,16 +344,28 @@ final class ExchangeDriver {
     }
 
     private func respondWithError(
-        _ status: HTTPResponseStatus,
+        _ status: ResponseStatus,
         _ message: String,
-        head: HTTPRequestHead,
+        for exchange: ProxyExchange,
         retryAfter: Int? = nil
     ) {
-        if let exchange {
-            exchange.status = status.code
+        if self.exchange === exchange {
+            exchange.status = UInt(status.code)
             finish(exchange, reuseUpstream: false)
         }
-        sink?.refuse(status, message, version: head.version, retryAfter: retryAfter)
+        sink?.refuse(status, message, minorVersion: exchange.head.minorVersion, retryAfter: retryAfter)
+    }
+
+    /// The client's bytes broke the HTTP rules mid-request: it gets the status for that if no
+    /// response has started, else its response is cut off.
+    func clientViolated(_ violation: HTTP1Violation) {
+        guard let exchange else { return }
+        guard !exchange.responseStarted else {
+            finish(exchange, reuseUpstream: false)
+            sink?.abort()
+            return
+        }
+        respondWithError(ResponseStatus(violation), violation.refusal, for: exchange)
     }
 
     private func cancelResponseTimer() {
@@ -369,7 +389,7 @@ final class ExchangeDriver {
                 "app": "\(exchange.app)", "version": "\(exchange.servedBy?.version ?? "-")",
                 "sandbox": "\(exchange.servedBy?.sandbox ?? "-")",
                 "status": "\(exchange.status.map(String.init) ?? "aborted")",
-                "method": "\(exchange.head.method.rawValue)", "path": "\(exchange.head.uri)",
+                "method": "\(exchange.method)", "path": "\(exchange.checked.target)",
                 "id": "\(exchange.requestID)",
                 "tries": "\(exchange.tries)", "holdMs": "\(ms(exchange.started, exchange.holdEnded))",
                 "connectMs": "\(ms(exchange.connectStarted, exchange.connected))",
@@ -384,47 +404,45 @@ final class ExchangeDriver {
 }
 
 extension ExchangeDriver: UpstreamDelegate {
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: ResponseHead, framing: MessageFraming) {
         guard let exchange else { return }
-        if head.status == .switchingProtocols {
+        if head.status == 101 {
             // The tunnel opens at the 101's end: the decoder still has that end to hand over.
             exchange.switchingProtocols = head
             return cancelResponseTimer()
         }
         exchange.responseStarted = true
-        exchange.status = head.status.code
+        exchange.status = UInt(head.status)
         cancelResponseTimer()
         if let lease = exchange.lease { ingress.leases.responded(lease) }
         if let lease = exchange.lease,
-            head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
+            head.fields.first(Self.contentType)?.lowercased().hasPrefix("text/event-stream") == true
         {
             // An event stream lives on like a WebSocket: its sandbox drains until the stream ends.
             ingress.leases.markStream(lease)
         }
-        sink?.sendHead(
-            ProxyHeaders.clientResponse(head, clientVersion: exchange.head.version, keepAlive: exchange.keepAlive)
-        )
+        sink?.sendHead(head, framing: framing, minorVersion: exchange.head.minorVersion, keepAlive: exchange.keepAlive)
     }
+
+    private static let contentType: FieldName = "content-type"
 
     /// A 101 for a request that asked to switch hands the connection and the lease over to
     /// the sink; the exchange itself ends. A 101 nobody asked for is the sandbox's fault.
-    private func switchedProtocols(_ exchange: ProxyExchange, _ head: HTTPResponseHead) {
+    private func switchedProtocols(_ exchange: ProxyExchange, _ head: ResponseHead) {
         guard exchange.checked.upgrade != nil, let upstream = exchange.upstream, let lease = exchange.lease else {
             return respondWithError(
                 .badGateway,
                 "App \(exchange.app) switched protocols for a request that did not ask to.",
-                head: exchange.head
+                for: exchange
             )
         }
         exchange.responseStarted = true
-        exchange.status = head.status.code
+        exchange.status = UInt(head.status)
         exchange.lease = nil
         exchange.upstream = nil
         ingress.leases.responded(lease)
         finish(exchange, reuseUpstream: false)
-        var head = head  // the sandbox's own Upgrade, Connection and Sec-WebSocket-Accept go to the client
-        head.version = exchange.head.version
-        sink?.switchProtocols(head, to: upstream, lease: lease)
+        sink?.switchProtocols(head, minorVersion: exchange.head.minorVersion, to: upstream, lease: lease)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -467,7 +485,7 @@ extension ExchangeDriver: UpstreamDelegate {
             return respondWithError(
                 .badGateway,
                 "App \(exchange.app) closed the connection before answering, and the request was not retried: \(exchange.explain(refusal)).",
-                head: exchange.head
+                for: exchange
             )
         }
         exchange.needsFreshConnection = stale

@@ -1,3 +1,4 @@
+import BatonHTTP1
 import NIOCore
 
 /// The ingress's settings, each with its default; the error that enforces a limit names
@@ -29,6 +30,11 @@ public struct IngressConfiguration: Sendable {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// Largest request head (setting `ingress.maxHeaderBytes`); past it, 431.
     public var maxHeaderBytes = 64 << 10
+    /// Most header fields in a request head (setting `ingress.maxHeaderFields`); past it, 431.
+    public var maxHeaderFields = 100
+    /// Longest chunk size line, extensions included (setting `ingress.maxChunkLineBytes`);
+    /// past it, 400.
+    public var maxChunkLineBytes = 4096
     /// How long an upgraded stream (WebSocket) to a sandbox that stopped taking new work
     /// may live on (setting `ingress.streamDrainDeadlineMs`).
     public var streamDrainDeadline: TimeAmount = .hours(1)
@@ -46,5 +52,10 @@ public struct IngressConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host
         self.port = port
+    }
+
+    /// The limits the parser holds requests to; responses from sandboxes get the same.
+    var headLimits: HeadLimits {
+        HeadLimits(maxHeadBytes: maxHeaderBytes, maxFields: maxHeaderFields, maxChunkLineBytes: maxChunkLineBytes)
     }
 }

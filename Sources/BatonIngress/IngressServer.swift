@@ -1,9 +1,9 @@
 import BatonCore
+import BatonHTTP1
 import BatonListening
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// What every proxied connection shares.
@@ -98,10 +98,6 @@ public final class IngressServer: Sendable {
     /// handed over; returns the port it got (useful with port 0).
     @discardableResult
     public func start(inheriting inherited: Int32? = nil) async throws -> Int {
-        // The Swift runtime once crashed (a null metadata pointer) when the first connections,
-        // accepted on two event loops at once, instantiated these generic handler types
-        // together; making them here, once, before any connection, leaves nothing to race.
-        _ = (HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
         let context = self.context
         let tunnels = context.tunnels
         context.leases.onRevocation { tunnels.revoked($0) }
@@ -116,17 +112,13 @@ public final class IngressServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let headGuard = RequestHeadGuard(configuration: context.configuration, timers: context.timers)
                     try channel.pipeline.syncOperations.addHandler(headGuard)
-                    let proxy = ProxyHandler(ingress: context, headGuard: headGuard)
                     // Upgrades are proxied as ordinary requests (ExchangeDriver): a 101 from the sandbox
-                    // turns the connection into a tunnel, and the decoder then forwards what it read past
-                    // the request head. Headers pass through as parsed; validating them again on the way
-                    // out is work without effect.
-                    try channel.pipeline.syncOperations.addHandlers([
-                        HTTPResponseEncoder(),
-                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-                        HTTPServerProtocolErrorHandler(),
-                    ])
-                    try channel.pipeline.syncOperations.addHandler(proxy)
+                    // turns the connection into a tunnel, and the codec then forwards what it read past
+                    // the request.
+                    try channel.pipeline.syncOperations.addHandler(
+                        ClientCodec(limits: context.configuration.headLimits)
+                    )
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(ingress: context, headGuard: headGuard))
                 }
             }
         let configuration = context.configuration

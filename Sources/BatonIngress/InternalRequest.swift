@@ -1,6 +1,6 @@
 import BatonCore
+import BatonHTTP1
 import NIOCore
-import NIOHTTP1
 
 /// A request made from inside the host (the `ingress.request` method) rather than by an
 /// HTTP client: it goes through the same leases, retries and holds as proxied traffic,
@@ -22,7 +22,7 @@ extension IngressServer {
     public func request(
         app: AppName,
         service: String,
-        method: HTTPMethod,
+        method: String,
         path: String,
         headers: [(String, String)],
         body: ByteBuffer?,
@@ -30,20 +30,30 @@ extension IngressServer {
     ) async throws -> InternalResponse {
         let context = self.context
         let loop = group.next()
+        // The head is written out and read back as a client's would be: one parser, one set of
+        // rules, and the same checks before it is routed.
+        var bytes = ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\n")
+        for (name, value) in headers { bytes.writeString("\(name): \(value)\r\n") }
+        if let body { bytes.writeString("Content-Length: \(body.readableBytes)\r\n") }
+        bytes.writeString("\r\n")
+        var parser = HeadParser(limits: context.configuration.headLimits)
+        guard case .complete(let head, _) = parser.parseRequest(bytes),
+            case .success(let framing) = Result(catching: { () throws(HTTP1Violation) in try head.framing() })
+        else {
+            throw InternalRequestFailed(description: "the request is not valid HTTP/1.1")
+        }
+        let checked = CheckedRequest(authority: nil, target: path, framing: framing, upgrade: nil)
         return try await loop.flatSubmit { () -> EventLoopFuture<InternalResponse> in
             let promise = loop.makePromise(of: InternalResponse.self)
             let sink = CollectingSink(promise: promise, allocator: ByteBufferAllocator())
             let driver = ExchangeDriver(ingress: context, eventLoop: loop, sink: sink)
-            let requestHeaders = HTTPHeaders(headers)
-            let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: requestHeaders)
-            let framing = body.map { BodyFraming.length(Int64($0.readableBytes)) } ?? .none
             driver.start(
                 ProxyExchange(
                     head: head,
-                    checked: CheckedRequest(authority: nil, target: path, framing: framing, upgrade: nil),
+                    checked: checked,
                     app: app,
                     service: service,
-                    requestID: requestHeaders.first(name: "x-request-id") ?? ProxyHandler.newRequestID(),
+                    requestID: head.fields.first(HeadWriter.requestID) ?? ProxyHandler.newRequestID(),
                     replayLimit: context.configuration.replayBufferBytes,
                     deadline: .nanoseconds(timeout.nanoseconds)
                 )
@@ -62,7 +72,7 @@ private final class CollectingSink: ExchangeSink {
     let clientAddress: String? = nil
     private let promise: EventLoopPromise<InternalResponse>
     private let allocator: ByteBufferAllocator
-    private var head: HTTPResponseHead?
+    private var head: ResponseHead?
     private var body: ByteBuffer
 
     init(promise: EventLoopPromise<InternalResponse>, allocator: ByteBufferAllocator) {
@@ -71,7 +81,7 @@ private final class CollectingSink: ExchangeSink {
         body = allocator.buffer(capacity: 0)
     }
 
-    func sendHead(_ head: HTTPResponseHead) {
+    func sendHead(_ head: ResponseHead, framing: MessageFraming, minorVersion: Int, keepAlive: Bool) {
         self.head = head
     }
 
@@ -88,14 +98,14 @@ private final class CollectingSink: ExchangeSink {
         }
         promise.succeed(
             InternalResponse(
-                status: Int(head.status.code),
-                headers: head.headers.map { ($0.name, $0.value) },
+                status: Int(head.status),
+                headers: (0..<head.fields.count).map { (head.fields.name(at: $0), head.fields.value(at: $0)) },
                 body: body
             )
         )
     }
 
-    func refuse(_ status: HTTPResponseStatus, _ message: String, version: HTTPVersion, retryAfter: Int?) {
+    func refuse(_ status: ResponseStatus, _ message: String, minorVersion: Int, retryAfter: Int?) {
         var headers = [("Content-Type", "text/plain; charset=utf-8")]
         if let retryAfter { headers.append(("Retry-After", "\(retryAfter)")) }
         promise.succeed(
@@ -110,7 +120,7 @@ private final class CollectingSink: ExchangeSink {
     func setReading(_ on: Bool) {}
 
     /// Never asked for: an internal request carries no `Upgrade`.
-    func switchProtocols(_ head: HTTPResponseHead, to upstream: UpstreamConnection, lease: Lease) {
+    func switchProtocols(_ head: ResponseHead, minorVersion: Int, to upstream: UpstreamConnection, lease: Lease) {
         upstream.close()
         promise.fail(InternalRequestFailed(description: "the sandbox switched protocols"))
     }

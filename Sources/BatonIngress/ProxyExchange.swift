@@ -1,11 +1,13 @@
 import BatonCore
+import BatonHTTP1
 import NIOCore
-import NIOHTTP1
 
 /// One client request on its way through the proxy: what was received, what can be sent
 /// again, and how far the tries have got.
 final class ProxyExchange {
-    let head: HTTPRequestHead
+    let head: RequestHead
+    /// The method, as the access log and the sandbox get it.
+    let method: String
     /// What the checks made of the head: target, authority, framing, upgrade.
     let checked: CheckedRequest
     let app: AppName
@@ -50,10 +52,10 @@ final class ProxyExchange {
     /// sandbox had closed, which says nothing against the sandbox.
     var needsFreshConnection = false
     /// The sandbox's 101, from its head until its end, when the tunnel opens.
-    var switchingProtocols: HTTPResponseHead?
+    var switchingProtocols: ResponseHead?
 
     init(
-        head: HTTPRequestHead,
+        head: RequestHead,
         checked: CheckedRequest,
         app: AppName,
         service: String,
@@ -63,13 +65,14 @@ final class ProxyExchange {
     ) {
         self.deadline = started + deadline
         self.head = head
+        method = head.method
         self.checked = checked
         self.app = app
         self.service = service
         self.requestID = requestID
         // The parser reads nothing after a request that asked to switch protocols, so such a
         // connection ends with its answer unless it becomes a tunnel.
-        self.keepAlive = head.isKeepAlive && checked.upgrade == nil
+        self.keepAlive = head.keepAlive && checked.upgrade == nil
         self.replayLimit = replayLimit
     }
 
@@ -87,9 +90,14 @@ final class ProxyExchange {
     /// Whether running the request twice does no harm: an idempotent method, or an
     /// `Idempotency-Key` the app honours.
     var isIdempotent: Bool {
-        let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE]
-        return idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key")
+        Self.idempotentMethods.contains(method) || head.fields.contains(Self.idempotencyKey)
     }
+
+    private static let idempotentMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]
+    private static let idempotencyKey: FieldName = "idempotency-key"
+
+    /// Whether the response has no body, whatever its fields say.
+    var isHeadRequest: Bool { head.isMethod("HEAD") }
 
     /// Why a request the sandbox may have seen is not sent again; the raw value is the
     /// metric label.
@@ -108,7 +116,7 @@ final class ProxyExchange {
 
     func explain(_ reason: NoRetry) -> String {
         switch reason {
-        case .notIdempotent: "\(head.method.rawValue) is not idempotent and has no Idempotency-Key"
+        case .notIdempotent: "\(method) is not idempotent and has no Idempotency-Key"
         case .bodyTooLarge:
             "its body is larger than the \(replayLimit)-byte replay buffer (setting ingress.replayBufferBytes)"
         }

@@ -1,15 +1,15 @@
 import BatonCore
+import BatonHTTP1
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 
 /// Serves one client connection: routes each request by Host and hands it to an
 /// `ExchangeDriver`, which relays it to a sandbox; the answer streams back here with
 /// backpressure. Pipelined requests wait their turn.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ClientPart
+    typealias OutboundOut = ByteBuffer
 
     private let ingress: IngressContext
     private let headGuard: RequestHeadGuard
@@ -18,17 +18,19 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var clientAddress: String?
     private var clientReading = true
     /// Parts of requests that came in while another was in flight, in order.
-    private var pipelined: [HTTPServerRequestPart] = []
+    private var pipelined: [ClientPart] = []
     /// Set when the host hands over to the next one: every answer says `Connection: close`
     /// and ends its connection.
     private var quiescing = false
     /// Whether the response going out told the client `Connection: close`.
     private var announcedClose = false
+    /// Whether the response going out is chunked by the proxy.
+    private var chunkingResponse = false
     /// Where the client's current request is: the decoder hands over its end separately.
     private var reading = RequestReading.betweenRequests
     /// A 101 that came before the decoder handed over the request's end; the tunnel opens
     /// once it has, since nothing but raw bytes may follow the decoder then.
-    private var pendingTunnel: (head: HTTPResponseHead, upstream: UpstreamConnection, lease: Lease)?
+    private var pendingTunnel: (head: ResponseHead, minorVersion: Int, upstream: UpstreamConnection, lease: Lease)?
 
     private enum RequestReading {
         case betweenRequests
@@ -58,7 +60,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         // A pipelined request waits its turn; reading pauses so waiting ones stay few.
-        if !pipelined.isEmpty || (driver?.exchange != nil && part.isHead) {
+        if !pipelined.isEmpty || (driver?.exchange != nil && part.beginsRequest) {
             pipelined.append(part)
             setClientReading(false)
             return
@@ -66,22 +68,36 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         handle(part)
     }
 
-    private func handle(_ part: HTTPServerRequestPart) {
+    private func handle(_ part: ClientPart) {
         switch part {
-        case .head(let head):
+        case .head(let head, let framing):
             reading = .inRequest
             headGuard.headReceived()
-            requestStarted(head)
+            requestStarted(head, framing)
         case .body(let body):
             driver?.received(body)
         case .end:
             reading = .betweenRequests
             driver?.ended()
-            if let (head, upstream, lease) = pendingTunnel {
+            if let (head, minorVersion, upstream, lease) = pendingTunnel {
                 pendingTunnel = nil
-                switchProtocols(head, to: upstream, lease: lease)
+                switchProtocols(head, minorVersion: minorVersion, to: upstream, lease: lease)
             }
+        case .violation(let violation, _, let minorVersion):
+            headGuard.headReceived()  // answered here, not by the head guard's timers
+            refuseViolation(violation, minorVersion: minorVersion)
         }
+    }
+
+    /// Bytes that break the HTTP rules: a request in flight ends as the driver decides, else
+    /// the client gets the status for the rule; either way the connection ends.
+    private func refuseViolation(_ violation: HTTP1Violation, minorVersion: Int) {
+        if let driver, driver.exchange != nil { return driver.clientViolated(violation) }
+        let status = ResponseStatus(violation)
+        let reason = violation.refusal
+        ingress.logger.info("request", metadata: ["status": "\(status.code)", "reason": "\(reason)"])
+        ingress.metrics.request(app: "-", status: "\(status.code)")
+        refuse(status, reason, minorVersion: minorVersion, retryAfter: nil)
     }
 
     /// Starts the requests that arrived while the last one was being answered.
@@ -122,7 +138,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         driver?.abandon()
-        if let (_, upstream, lease) = pendingTunnel {
+        if let (_, _, upstream, lease) = pendingTunnel {
             pendingTunnel = nil
             upstream.close()
             ingress.leases.checkin(lease)
@@ -130,44 +146,37 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    /// A malformed request has had its 400 from the protocol error handler; the
-    /// connection cannot go on. (A declined upgrade also passes an error here: the request
-    /// then arrives as an ordinary one, and the connection stays.)
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError { context.close(promise: nil) }
-    }
-
-    private func requestStarted(_ head: HTTPRequestHead) {
+    private func requestStarted(_ head: RequestHead, _ framing: MessageFraming) {
         let checked: CheckedRequest
-        switch RequestCheck.check(head) {
+        switch RequestCheck.check(head, framing: framing) {
         case .success(let valid): checked = valid
         case .failure(let refusal):
             ingress.logger.info(
                 "request",
                 metadata: [
-                    "status": "\(refusal.status.code)", "method": "\(head.method.rawValue)",
+                    "status": "\(refusal.status.code)", "method": "\(head.method)",
                     "reason": "\(refusal.reason)",
                 ]
             )
             ingress.metrics.request(app: "-", status: "\(refusal.status.code)")
-            return refuse(refusal.status, refusal.reason, version: head.version, retryAfter: nil)
+            return refuse(refusal.status, refusal.reason, minorVersion: head.minorVersion, retryAfter: nil)
         }
-        let requestID = head.headers.first(name: "x-request-id") ?? Self.newRequestID()
+        let requestID = head.fields.first(HeadWriter.requestID) ?? Self.newRequestID()
         guard let app = ingress.routes.app(forHost: checked.authority) else {
             let message = "No app is routed for host \(checked.authority ?? "(none)")."
             ingress.logger.info(
                 "request",
                 metadata: [
-                    "status": "404", "method": "\(head.method.rawValue)", "path": "\(head.uri)", "reason": "\(message)",
+                    "status": "404", "method": "\(head.method)", "path": "\(checked.target)", "reason": "\(message)",
                 ]
             )
             ingress.metrics.request(app: "-", status: "404")
-            return refuse(.notFound, message, version: head.version, retryAfter: nil)
+            return refuse(.notFound, message, minorVersion: head.minorVersion, retryAfter: nil)
         }
-        if head.headers.first(name: "expect")?.lowercased() == "100-continue", let context {
+        if head.fields.first(.expect)?.lowercased() == "100-continue", let context {
             // The body is wanted whatever sandbox takes it; the Expect header goes no further.
             context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                wrapOutboundOut(context.channel.allocator.buffer(string: HeadWriter.continueResponse)),
                 promise: nil
             )
         }
@@ -202,15 +211,33 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 extension ProxyHandler: ExchangeSink {
-    func sendHead(_ head: HTTPResponseHead) {
-        var head = head
-        if quiescing { head.headers.replaceOrAdd(name: "Connection", value: "close") }
-        announcedClose = quiescing
-        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    /// The client gets the sandbox's head; a body without a length is chunked for an HTTP/1.1
+    /// client, and ends the connection for an HTTP/1.0 one.
+    func sendHead(_ head: ResponseHead, framing: MessageFraming, minorVersion: Int, keepAlive: Bool) {
+        guard let context else { return }
+        let unframed = framing == .chunked || framing == .untilClose
+        chunkingResponse = unframed && minorVersion == 1
+        announcedClose = quiescing || !keepAlive || (unframed && minorVersion == 0)
+        var bytes = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 64)
+        HeadWriter.clientResponse(
+            head,
+            minorVersion: minorVersion,
+            keepAlive: !announcedClose,
+            chunked: chunkingResponse,
+            into: &bytes
+        )
+        context.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func sendBody(_ body: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        guard let context, body.readableBytes > 0 else { return }
+        guard chunkingResponse else { return context.write(wrapOutboundOut(body), promise: nil) }
+        context.write(
+            wrapOutboundOut(ChunkFraming.header(for: body, allocator: context.channel.allocator)),
+            promise: nil
+        )
+        context.write(wrapOutboundOut(body), promise: nil)
+        context.write(wrapOutboundOut(ChunkFraming.dataEnd), promise: nil)
     }
 
     /// Whatever one read from the sandbox brought goes out in one write; an event stream's
@@ -221,7 +248,11 @@ extension ProxyHandler: ExchangeSink {
 
     func sendEnd(keepAlive: Bool) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if chunkingResponse {
+            chunkingResponse = false
+            context.write(wrapOutboundOut(ChunkFraming.lastChunk), promise: nil)
+        }
+        context.flush()
         if keepAlive && !announcedClose {
             headGuard.requestFinished()
             resumePipelined()
@@ -234,18 +265,16 @@ extension ProxyHandler: ExchangeSink {
     }
 
     /// The request body may still be coming; the connection ends with this answer.
-    func refuse(_ status: HTTPResponseStatus, _ message: String, version: HTTPVersion, retryAfter: Int?) {
+    func refuse(_ status: ResponseStatus, _ message: String, minorVersion: Int, retryAfter: Int?) {
         guard let context else { return }
-        var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")])
-        let body = context.channel.allocator.buffer(string: message + "\n")
-        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
-        if let retryAfter { headers.add(name: "Retry-After", value: "\(retryAfter)") }
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))),
-            promise: nil
+        let response = HeadWriter.refusal(
+            status,
+            message,
+            minorVersion: minorVersion,
+            retryAfter: retryAfter,
+            allocator: context.channel.allocator
         )
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(response)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
@@ -256,32 +285,32 @@ extension ProxyHandler: ExchangeSink {
 
     /// The sandbox answered 101: the client gets that answer, then the HTTP handlers leave
     /// and the two connections relay raw bytes, holding the lease slot until either closes.
-    /// Bytes the client sent past the request head reach the tunnel: the decoder forwards
+    /// Bytes the client sent past the request head reach the tunnel: the codec forwards
     /// them to the half placed right behind it when it is removed.
-    func switchProtocols(_ head: HTTPResponseHead, to upstream: UpstreamConnection, lease: Lease) {
+    func switchProtocols(_ head: ResponseHead, minorVersion: Int, to upstream: UpstreamConnection, lease: Lease) {
         let cache = ingress.leases
         guard let context else {
             upstream.close()
             return cache.checkin(lease)
         }
         guard reading == .betweenRequests else {
-            pendingTunnel = (head, upstream, lease)
+            pendingTunnel = (head, minorVersion, upstream, lease)
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        var bytes = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 32)
+        HeadWriter.clientResponse(head, minorVersion: minorVersion, keepAlive: true, chunked: false, into: &bytes)
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease) }
         ingress.tunnels.add(lease: lease, client: context.channel)
         cache.markStream(lease)
         let pipeline = context.pipeline.syncOperations
         do {
-            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandler(clientHalf, position: .after(decoder))
+            let codec = try pipeline.handler(type: ClientCodec.self)
+            try pipeline.addHandler(clientHalf, position: .after(codec))
             try upstream.becomeTunnel(with: sandboxHalf)
             pipeline.removeHandler(headGuard, promise: nil)
-            pipeline.removeHandler(try pipeline.handler(type: HTTPServerProtocolErrorHandler.self), promise: nil)
-            pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self), promise: nil)
             pipeline.removeHandler(self, promise: nil)
-            pipeline.removeHandler(decoder, promise: nil)
+            pipeline.removeHandler(codec, promise: nil)
         } catch {
             ingress.logger.error("tunnel not opened", metadata: ["error": "\(error)"])
             upstream.close()
@@ -291,13 +320,6 @@ extension ProxyHandler: ExchangeSink {
 
     func setReading(_ on: Bool) {
         setClientReading(on)
-    }
-}
-
-extension HTTPServerRequestPart {
-    var isHead: Bool {
-        if case .head = self { return true }
-        return false
     }
 }
 

@@ -1,12 +1,4 @@
-import NIOHTTP1
-
-/// How a request's body is delimited, decided by the proxy alone: the sandbox always gets
-/// the request framed this way, whatever framing headers the client sent or hid.
-enum BodyFraming: Equatable {
-    case none
-    case length(Int64)
-    case chunked
-}
+import BatonHTTP1
 
 /// A request head that passed the checks, with what the proxy forwards.
 struct CheckedRequest: Equatable {
@@ -14,33 +6,36 @@ struct CheckedRequest: Equatable {
     var authority: String?
     /// The target in origin form (or `*`), as the sandbox gets it.
     var target: String
-    var framing: BodyFraming
+    /// How its body is delimited, decided by the proxy alone: the sandbox always gets the
+    /// request framed this way, whatever framing fields the client sent or hid.
+    var framing: MessageFraming
     /// The protocol the client asks to switch to, when it asks (`Connection: upgrade`).
     var upgrade: String?
 }
 
 /// Why a request head is refused, with the status the client gets.
 struct RequestRefusal: Error, Equatable {
-    var status: HTTPResponseStatus
+    var status: ResponseStatus
     var reason: String
 }
 
-/// The strict reading of a request head (RFC 9112 §3, §6; RFC 9110 §7.2), so that nothing
-/// the proxy did not frame itself reaches a sandbox. NIO's parser (llhttp) has already
-/// refused bad syntax, bare CR and LF, NUL, and conflicting Content-Length headers; this
-/// decides what llhttp leaves to the server. README's parsing rules table lists each rule.
+/// What a request head must also be, past the syntax and framing rules the parser holds it
+/// to (BatonHTTP1), before it is routed (RFC 9112 §3, RFC 9110 §7.2, §9.3). README's parsing
+/// rules table lists each rule.
 public enum RequestCheck {
-    static func check(_ head: HTTPRequestHead) -> Result<CheckedRequest, RequestRefusal> {
-        do {
-            let framing = try framing(of: head)
-            // RFC 9110 §9.3.8; NIO's encoder would also drop the framing of such a body.
-            if head.method == .TRACE, framing != .none {
+    static func check(_ head: RequestHead, framing: MessageFraming) -> Result<CheckedRequest, RequestRefusal> {
+        do throws(RequestRefusal) {
+            if head.isMethod("CONNECT") {
+                throw refusal(.methodNotAllowed, "CONNECT is not served; Baton is a reverse proxy")
+            }
+            // RFC 9110 §9.3.8.
+            if head.isMethod("TRACE"), framing != .none {
                 throw refusal(.badRequest, "a TRACE request may not carry content")
             }
             let (target, targetAuthority) = try target(of: head)
-            let hosts = head.headers["host"]
+            let hosts = head.fields.values(.host)
             guard hosts.count <= 1 else { throw refusal(.badRequest, "it has \(hosts.count) Host headers") }
-            if head.version == .http1_1, hosts.isEmpty {
+            if head.minorVersion == 1, hosts.isEmpty {
                 throw refusal(.badRequest, "an HTTP/1.1 request needs a Host header")
             }
             if let host = hosts.first, !isValidAuthority(host) {
@@ -49,56 +44,22 @@ public enum RequestCheck {
             // RFC 9112 §3.2.2: an absolute-form target wins over Host.
             let authority = targetAuthority ?? hosts.first
             return .success(
-                CheckedRequest(authority: authority, target: target, framing: framing, upgrade: upgrade(of: head))
+                CheckedRequest(authority: authority, target: target, framing: framing, upgrade: head.upgrade)
             )
-        } catch let refusal as RequestRefusal {
-            return .failure(refusal)
         } catch {
-            return .failure(refusal(.badRequest, "\(error)"))
+            return .failure(error)
         }
     }
 
-    private static func refusal(_ status: HTTPResponseStatus, _ why: String) -> RequestRefusal {
+    static func refusal(_ status: ResponseStatus, _ why: String) -> RequestRefusal {
         RequestRefusal(status: status, reason: "The request was refused: \(why).")
     }
 
-    private static func framing(of head: HTTPRequestHead) throws(RequestRefusal) -> BodyFraming {
-        if head.method == .CONNECT {
-            throw refusal(.methodNotAllowed, "CONNECT is not served; Baton is a reverse proxy")
-        }
-        let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }.map {
-            $0.trimmingWhitespace.lowercased()
-        }
-        let lengths = head.headers["content-length"].flatMap {
-            $0.split(separator: ",", omittingEmptySubsequences: false)
-        }
-        .map { $0.trimmingWhitespace }
-        if !head.headers["transfer-encoding"].isEmpty {
-            // RFC 9112 §6.1: HTTP/1.0 has no chunked framing, and both headers at once is smuggling.
-            guard head.version != .http1_0 else { throw refusal(.badRequest, "HTTP/1.0 has no Transfer-Encoding") }
-            guard lengths.isEmpty else {
-                throw refusal(.badRequest, "it has both Transfer-Encoding and Content-Length")
-            }
-            guard codings == ["chunked"] else {
-                throw refusal(
-                    .notImplemented,
-                    "Transfer-Encoding \"\(codings.joined(separator: ", "))\" is not supported, only chunked"
-                )
-            }
-            return .chunked
-        }
-        guard let first = lengths.first else { return .none }
-        guard lengths.allSatisfy({ $0 == first }), first.utf8.count <= 18, !first.isEmpty,
-            first.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let length = Int64(first)
-        else { throw refusal(.badRequest, "its Content-Length is not one decimal number") }
-        return length == 0 ? .none : .length(length)
-    }
-
     /// The origin-form target and, for an absolute-form one, its authority.
-    private static func target(of head: HTTPRequestHead) throws(RequestRefusal) -> (String, String?) {
-        let uri = head.uri
+    private static func target(of head: RequestHead) throws(RequestRefusal) -> (String, String?) {
+        let uri = head.target
         if uri.hasPrefix("/") { return (uri, nil) }
-        if uri == "*", head.method == .OPTIONS { return (uri, nil) }
+        if uri == "*", head.isMethod("OPTIONS") { return (uri, nil) }
         let lowered = uri.lowercased()
         guard let scheme = ["http://", "https://"].first(where: { lowered.hasPrefix($0) }) else {
             throw refusal(.badRequest, "its target is neither a path nor an absolute http URI")
@@ -175,18 +136,5 @@ public enum RequestCheck {
     /// An origin-form target: `/` then visible ASCII, no spaces (RFC 9112 §3.2.1).
     public static func isOriginTarget(_ value: String) -> Bool {
         value.hasPrefix("/") && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
-    }
-
-    private static func upgrade(of head: HTTPRequestHead) -> String? {
-        guard head.version == .http1_1, let protocolName = head.headers.first(name: "upgrade"),
-            head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
-        else { return nil }
-        return protocolName
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingWhitespace: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

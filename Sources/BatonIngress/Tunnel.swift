@@ -1,6 +1,5 @@
 import BatonCore
 import NIOCore
-import NIOHTTP1
 
 /// Relays raw bytes between an upgraded client connection and its sandbox connection, with
 /// backpressure both ways. Both channels live on one event loop, so the two halves call

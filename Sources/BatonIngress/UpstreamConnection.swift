@@ -1,12 +1,12 @@
 import BatonCore
+import BatonHTTP1
 import BatonProtocol
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// What an upstream connection tells the request it is serving.
 protocol UpstreamDelegate: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ head: ResponseHead, framing: MessageFraming)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd()
     /// A read from the sandbox is done: what it brought may be flushed to the client.
@@ -35,10 +35,16 @@ final class UpstreamConnection {
     }
 
     /// Whether the last response allows another request on this connection.
-    var reusable: Bool { channel.isActive && handler.keepAlive && !handler.failed }
+    var reusable: Bool { channel.isActive && handler.reusable }
 
-    func write(_ part: HTTPClientRequestPart) {
-        channel.write(part, promise: nil)
+    /// Sends a request head; the response to come answers a HEAD request when `answeringHead`.
+    func sendHead(_ head: ByteBuffer, answeringHead: Bool) {
+        handler.expectResponse(answeringHead: answeringHead)
+        channel.write(head, promise: nil)
+    }
+
+    func write(_ bytes: ByteBuffer) {
+        channel.write(bytes, promise: nil)
     }
 
     func flush() {
@@ -65,37 +71,139 @@ final class UpstreamConnection {
         channel.close(promise: nil)
     }
 
-    /// After a 101: the HTTP handlers leave and `half` relays the raw bytes, including any
-    /// the decoder had already read past the response head.
+    /// After a 101: the codec leaves and `half` relays the raw bytes, including any the codec
+    /// had already read past the response head.
     func becomeTunnel(with half: TunnelHalf) throws {
         handler.delegate = nil
         let pipeline = channel.pipeline.syncOperations
-        pipeline.removeHandler(handler, promise: nil)
         try pipeline.addHandler(half)
-        pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
-        pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        pipeline.removeHandler(handler, promise: nil)
     }
 }
 
+/// Reads the sandbox's responses with Baton's own parser. Informational responses other than
+/// 101 are dropped; after a 101 nothing more is read as HTTP.
 private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
+
+    private enum State {
+        case idle
+        case awaitingHead
+        /// In an informational (1xx) response, which the client does not get.
+        case skippingInformational
+        case inResponse(keepAlive: Bool)
+        /// The last response left the connection reusable or not.
+        case finished(reusable: Bool)
+        /// After a 101: bytes are kept for the tunnel.
+        case switched
+        /// After a malformed response or a close: nothing more is read.
+        case failed
+    }
 
     weak var delegate: (any UpstreamDelegate)?
-    var keepAlive = true
-    var failed = false
+    private var state = State.idle
+    private var decoder = ResponseDecoder()
+    private var buffer: ByteBuffer?
+    private var context: ChannelHandlerContext?
+
+    var reusable: Bool {
+        if case .finished(let reusable) = state { return reusable }
+        return false
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func expectResponse(answeringHead: Bool) {
+        decoder.answeringHead = answeringHead
+        state = .awaitingHead
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            keepAlive = head.isKeepAlive
-            delegate?.upstreamResponseHead(head)
-        case .body(let body):
+        var incoming = unwrapInboundIn(data)
+        if buffer == nil || buffer!.readableBytes == 0 {
+            buffer = incoming
+        } else {
+            buffer!.writeBuffer(&incoming)
+        }
+        decode()
+    }
+
+    private func decode() {
+        while true {
+            switch state {
+            case .awaitingHead, .skippingInformational, .inResponse:
+                guard step() else { return compact() }
+            case .idle, .finished, .switched, .failed:
+                return compact()
+            }
+        }
+    }
+
+    /// Reads one part; false when the bytes so far hold none.
+    private func step() -> Bool {
+        guard var bytes = buffer else { return false }
+        buffer = nil  // uniquely held while the decoder reads it
+        let part: MessagePart<ResponseHead>?
+        do {
+            part = try decoder.next(&bytes)
+        } catch {
+            buffer = bytes
+            fail("the sandbox sent a malformed response: \(error.reason)")
+            return false
+        }
+        buffer = bytes
+        guard let part else { return false }
+        deliver(part)
+        return true
+    }
+
+    private func deliver(_ part: MessagePart<ResponseHead>) {
+        switch (state, part) {
+        case (.awaitingHead, .head(let head, let framing)):
+            if head.status == 101 {
+                state = .switched
+                delegate?.upstreamResponseHead(head, framing: .none)
+                let delegate = self.delegate
+                self.delegate = nil
+                delegate?.upstreamResponseEnd()
+            } else if head.status < 200 {
+                state = .skippingInformational
+            } else {
+                state = .inResponse(keepAlive: head.keepAlive && framing != .untilClose)
+                delegate?.upstreamResponseHead(head, framing: framing)
+            }
+        case (.skippingInformational, .end):
+            state = .awaitingHead
+        case (.skippingInformational, .body):
+            break
+        case (.inResponse, .body(let body)):
             delegate?.upstreamResponseBody(body)
-        case .end:
+        case (.inResponse(let keepAlive), .end):
+            state = .finished(reusable: keepAlive)
             let delegate = self.delegate
             self.delegate = nil
             delegate?.upstreamResponseEnd()
+        default:
+            fail("the sandbox sent a response nobody asked for")
         }
+    }
+
+    private func compact() {
+        if buffer?.readableBytes == 0 {
+            buffer = nil
+        } else if (buffer?.readerIndex ?? 0) > 1 << 16 {
+            buffer?.discardReadBytes()
+        }
+    }
+
+    private func fail(_ reason: String) {
+        state = .failed
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(reason)
+        context?.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -109,18 +217,29 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failed = true
-        let delegate = self.delegate
-        self.delegate = nil
-        delegate?.upstreamFailed("the sandbox closed the connection")
+        // A body read until close is whole now.
+        if case .inResponse = state, case .end? = decoder.connectionEnded() {
+            state = .finished(reusable: false)
+            let delegate = self.delegate
+            self.delegate = nil
+            delegate?.upstreamResponseEnd()
+        } else {
+            fail("the sandbox closed the connection")
+        }
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failed = true
-        let delegate = self.delegate
-        self.delegate = nil
-        delegate?.upstreamFailed("\(error)")
-        context.close(promise: nil)
+        fail("\(error)")
+    }
+
+    /// Bytes past a 101 go on as bytes, to the tunnel half that takes this handler's place.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        if case .switched = state, context.channel.isActive, let bytes = buffer, bytes.readableBytes > 0 {
+            buffer = nil
+            context.fireChannelRead(NIOAny(bytes))
+        }
     }
 }
 
@@ -164,10 +283,6 @@ final class UpstreamPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes,
-                        enableOutboundHeaderValidation: false
-                    )
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }

@@ -4,7 +4,6 @@ import BatonJSON
 import BatonRPC
 import Foundation
 import NIOCore
-import NIOHTTP1
 
 /// `ingress.request`: a request from inside the platform to any service of an app, through
 /// the same leases, retries and holds as HTTP traffic; each service has its own leases, so a
@@ -23,7 +22,6 @@ enum IngressMethods {
                 guard RequestCheck.isToken(methodName), methodName != "CONNECT" else {
                     throw RPCError.invalidParams("method must be an HTTP method token other than CONNECT")
                 }
-                let method = HTTPMethod(rawValue: methodName)
                 let path = try params.optionalString("path") ?? "/"
                 guard RequestCheck.isOriginTarget(path) else {
                     throw RPCError.invalidParams("path must start with / and hold only visible ASCII, no spaces")
@@ -62,7 +60,7 @@ enum IngressMethods {
                         response = try await ingress.request(
                             app: app,
                             service: service,
-                            method: method,
+                            method: methodName,
                             path: path,
                             headers: headers,
                             body: body,

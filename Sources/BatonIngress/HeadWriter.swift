@@ -1,0 +1,122 @@
+import BatonHTTP1
+import NIOCore
+
+/// Writes the heads the proxy sends, both ways, from the heads it read: the fields it keeps
+/// are copied as they came, and what belongs to one hop is the proxy's alone to say.
+enum HeadWriter {
+    /// Fields that belong to one hop and are never forwarded (RFC 9110 §7.6.1).
+    private static let hopByHop: [FieldName] = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+    /// Request fields the proxy answers or sets itself: it answers `Expect`, and frames and
+    /// routes the request anew.
+    private static let reframed: [FieldName] = ["expect", "content-length", "host", "x-forwarded-for"]
+    private static let forwardedForField: FieldName = "x-forwarded-for"
+    static let requestID: FieldName = "x-request-id"
+
+    /// The request as the sandbox gets it: hop-by-hop fields gone, the target in origin
+    /// form, Host and the body's framing set by the proxy alone (never what the client sent
+    /// or hid behind `Connection`), `X-Forwarded-*` appended, and an `X-Request-Id` (the
+    /// client's, or `requestID`).
+    static func upstreamRequest(
+        _ exchange: ProxyExchange,
+        clientAddress: String?,
+        into buffer: inout ByteBuffer
+    ) {
+        let fields = exchange.head.fields
+        let checked = exchange.checked
+        buffer.writeString(exchange.method)
+        buffer.writeStaticString(" ")
+        buffer.writeString(checked.target)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        let dropped = hopByHop + reframed + named(byConnectionOf: fields)
+        var forwardedFor: [String] = []
+        for index in 0..<fields.count {
+            if fields.field(index, is: forwardedForField) { forwardedFor.append(fields.value(at: index)) }
+            guard !dropped.contains(where: { fields.field(index, is: $0) }) else { continue }
+            fields.writeLine(at: index, into: &buffer)
+        }
+        if let authority = checked.authority { line("Host", authority, into: &buffer) }
+        switch checked.framing {
+        case .none, .untilClose: break
+        case .length(let length): line("Content-Length", "\(length)", into: &buffer)
+        case .chunked: buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
+        }
+        if let upgrade = checked.upgrade {
+            buffer.writeStaticString("Connection: Upgrade\r\n")
+            line("Upgrade", upgrade, into: &buffer)
+        }
+        if let clientAddress { forwardedFor.append(clientAddress) }
+        if !forwardedFor.isEmpty { line("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &buffer) }
+        buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
+        if let authority = checked.authority { line("X-Forwarded-Host", authority, into: &buffer) }
+        if !fields.contains(requestID) { line("X-Request-Id", exchange.requestID, into: &buffer) }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// The response as the client gets it: hop-by-hop fields gone, the client's own HTTP
+    /// version and keep-alive decision stated, and `chunked` when the proxy chunks the body.
+    /// A 101 goes as the sandbox sent it: its Upgrade and Connection are the switch itself.
+    static func clientResponse(
+        _ head: ResponseHead,
+        minorVersion: Int,
+        keepAlive: Bool,
+        chunked: Bool,
+        into buffer: inout ByteBuffer
+    ) {
+        statusLine(minorVersion: minorVersion, code: head.status, phrase: head.reason, into: &buffer)
+        let fields = head.fields
+        let dropped = head.status == 101 ? [] : hopByHop + named(byConnectionOf: fields)
+        for index in 0..<fields.count where !dropped.contains(where: { fields.field(index, is: $0) }) {
+            fields.writeLine(at: index, into: &buffer)
+        }
+        if head.status != 101 {
+            if !keepAlive {
+                buffer.writeStaticString("Connection: close\r\n")
+            } else if minorVersion == 0 {
+                buffer.writeStaticString("Connection: keep-alive\r\n")
+            }
+        }
+        if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// A plain-text answer of the proxy's own, after which the connection closes.
+    static func refusal(
+        _ status: ResponseStatus,
+        _ message: String,
+        minorVersion: Int,
+        retryAfter: Int?,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let body = message + "\n"
+        var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
+        statusLine(minorVersion: minorVersion, code: status.code, phrase: status.phrase, into: &buffer)
+        buffer.writeStaticString("Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n")
+        line("Content-Length", "\(body.utf8.count)", into: &buffer)
+        if let retryAfter { line("Retry-After", "\(retryAfter)", into: &buffer) }
+        buffer.writeStaticString("\r\n")
+        buffer.writeString(body)
+        return buffer
+    }
+
+    static let continueResponse = "HTTP/1.1 100 Continue\r\n\r\n"
+
+    /// Fields the `Connection` field names as belonging to this hop.
+    private static func named(byConnectionOf fields: HeadFields) -> [FieldName] {
+        fields.listElements(.connection).filter { !$0.isEmpty }.map { FieldName(stringLiteral: $0) }
+    }
+
+    private static func statusLine(minorVersion: Int, code: UInt16, phrase: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString("\(code) \(phrase)\r\n")
+    }
+
+    private static func line(_ name: StaticString, _ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+}
