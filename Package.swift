@@ -57,6 +57,14 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        // Reads a corpus through the HTTP/1.1 decoder; built with libFuzzer by scripts/fuzz-http1.
+        .executableTarget(
+            name: "baton-fuzz-http1",
+            dependencies: ["BatonHTTP1", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/HTTP1",
+            exclude: ["corpus"],
+            swiftSettings: strict
+        ),
         .target(
             name: "BatonListening",
             dependencies: [
