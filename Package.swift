@@ -327,6 +327,15 @@ let package = Package(
         ),
         .testTarget(name: "BatonJSONTests", dependencies: ["BatonJSON"], swiftSettings: strict),
         .testTarget(
+            name: "BatonIngressTests",
+            dependencies: [
+                "BatonIngress", "BatonCore", "BatonHTTP1", "BatonProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "BatonHTTP1Tests",
             dependencies: [
                 "BatonHTTP1",

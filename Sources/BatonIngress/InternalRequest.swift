@@ -54,7 +54,7 @@ extension IngressServer {
                     app: app,
                     service: service,
                     requestID: head.fields.first(HeadWriter.requestID) ?? ProxyHandler.newRequestID(),
-                    replayLimit: context.configuration.replayBufferBytes,
+                    configuration: context.configuration,
                     deadline: .nanoseconds(timeout.nanoseconds)
                 )
             )

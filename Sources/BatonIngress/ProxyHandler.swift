@@ -188,7 +188,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 app: app,
                 service: "web",
                 requestID: requestID,
-                replayLimit: ingress.configuration.replayBufferBytes,
+                configuration: ingress.configuration,
                 deadline: .nanoseconds(timeout.nanoseconds)
             )
         )
