@@ -64,6 +64,48 @@ public struct HeadFields: Sendable {
         ranges.indices.contains { field($0, is: name) }
     }
 
+    /// Whether the comma-separated list of any `name` field holds `element`, in any case; no
+    /// string is made.
+    public func listContains(_ name: FieldName, _ element: FieldName) -> Bool {
+        ranges.indices.contains { index in
+            guard field(index, is: name) else { return false }
+            let range = ranges[index]
+            return bytes.withUnsafeReadableBytes { raw in
+                let value = raw[Int(range.valueStart)..<Int(range.valueStart + range.valueLength)]
+                return value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).contains { item in
+                    let trimmed = item.drop(while: ByteClass.isWhitespace).reversed().drop(
+                        while: ByteClass.isWhitespace
+                    )
+                    return trimmed.count == element.lowercased.count
+                        && zip(trimmed.reversed(), element.lowercased).allSatisfy { ByteClass.lowercased($0) == $1 }
+                }
+            }
+        }
+    }
+
+    /// Whether field `index` is one the `Connection` field names as belonging to this hop
+    /// (RFC 9110 §7.6.1); no string is made.
+    public func isNamedByConnection(_ index: Int) -> Bool {
+        let name = ranges[index]
+        return ranges.indices.contains { connection in
+            guard field(connection, is: .connection) else { return false }
+            let range = ranges[connection]
+            return bytes.withUnsafeReadableBytes { raw in
+                let fieldName = raw[Int(name.nameStart)..<Int(name.nameStart + name.nameLength)]
+                let value = raw[Int(range.valueStart)..<Int(range.valueStart + range.valueLength)]
+                return value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).contains { item in
+                    let trimmed = item.drop(while: ByteClass.isWhitespace).reversed().drop(
+                        while: ByteClass.isWhitespace
+                    )
+                    return trimmed.count == fieldName.count
+                        && zip(trimmed.reversed(), fieldName).allSatisfy {
+                            ByteClass.lowercased($0) == ByteClass.lowercased($1)
+                        }
+                }
+            }
+        }
+    }
+
     /// The elements of every `name` field's comma-separated list, trimmed and lowercased.
     public func listElements(_ name: FieldName) -> [String] {
         values(name).flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map {

@@ -48,23 +48,26 @@ public enum HeadParse<Head: Sendable>: Sendable {
 extension RequestHead {
     /// Whether the connection may carry another request after this one (RFC 9112 §9.3).
     public var keepAlive: Bool {
-        let options = fields.listElements(.connection)
-        return minorVersion == 1 ? !options.contains("close") : options.contains("keep-alive")
+        fields.keepAlive(minorVersion: minorVersion)
     }
 
     /// The protocol the client asks to switch to (RFC 9110 §7.8), nil when it does not ask.
     public var upgrade: String? {
-        guard minorVersion == 1, let protocolName = fields.first(.upgrade),
-            fields.listElements(.connection).contains("upgrade")
-        else { return nil }
-        return protocolName
+        guard minorVersion == 1, fields.listContains(.connection, .upgrade) else { return nil }
+        return fields.first(.upgrade)
     }
 }
 
 extension ResponseHead {
     /// Whether the connection may carry another request after this response.
     public var keepAlive: Bool {
-        let options = fields.listElements(.connection)
-        return minorVersion == 1 ? !options.contains("close") : options.contains("keep-alive")
+        fields.keepAlive(minorVersion: minorVersion)
+    }
+}
+
+extension HeadFields {
+    /// RFC 9112 §9.3: HTTP/1.1 stays open unless `Connection: close`; 1.0 only with keep-alive.
+    func keepAlive(minorVersion: Int) -> Bool {
+        minorVersion == 1 ? !listContains(.connection, "close") : listContains(.connection, "keep-alive")
     }
 }

@@ -12,6 +12,7 @@ enum HeadWriter {
     /// Request fields the proxy answers or sets itself: it answers `Expect`, and frames and
     /// routes the request anew.
     private static let reframed: [FieldName] = ["expect", "content-length", "host", "x-forwarded-for"]
+    private static let droppedFromRequests = hopByHop + reframed
     private static let forwardedForField: FieldName = "x-forwarded-for"
     static let requestID: FieldName = "x-request-id"
 
@@ -30,11 +31,13 @@ enum HeadWriter {
         buffer.writeStaticString(" ")
         buffer.writeString(checked.target)
         buffer.writeStaticString(" HTTP/1.1\r\n")
-        let dropped = hopByHop + reframed + named(byConnectionOf: fields)
+        let connectionNamesFields = fields.contains(.connection)
         var forwardedFor: [String] = []
         for index in 0..<fields.count {
             if fields.field(index, is: forwardedForField) { forwardedFor.append(fields.value(at: index)) }
-            guard !dropped.contains(where: { fields.field(index, is: $0) }) else { continue }
+            guard !droppedFromRequests.contains(where: { fields.field(index, is: $0) }),
+                !(connectionNamesFields && fields.isNamedByConnection(index))
+            else { continue }
             fields.writeLine(at: index, into: &buffer)
         }
         if let authority = checked.authority { line("Host", authority, into: &buffer) }
@@ -67,8 +70,13 @@ enum HeadWriter {
     ) {
         statusLine(minorVersion: minorVersion, code: head.status, phrase: head.reason, into: &buffer)
         let fields = head.fields
-        let dropped = head.status == 101 ? [] : hopByHop + named(byConnectionOf: fields)
-        for index in 0..<fields.count where !dropped.contains(where: { fields.field(index, is: $0) }) {
+        let connectionNamesFields = fields.contains(.connection)
+        for index in 0..<fields.count {
+            guard
+                head.status == 101
+                    || !(hopByHop.contains(where: { fields.field(index, is: $0) })
+                        || (connectionNamesFields && fields.isNamedByConnection(index)))
+            else { continue }
             fields.writeLine(at: index, into: &buffer)
         }
         if head.status != 101 {
@@ -102,11 +110,6 @@ enum HeadWriter {
     }
 
     static let continueResponse = "HTTP/1.1 100 Continue\r\n\r\n"
-
-    /// Fields the `Connection` field names as belonging to this hop.
-    private static func named(byConnectionOf fields: HeadFields) -> [FieldName] {
-        fields.listElements(.connection).filter { !$0.isEmpty }.map { FieldName(stringLiteral: $0) }
-    }
 
     private static func statusLine(minorVersion: Int, code: UInt16, phrase: String, into buffer: inout ByteBuffer) {
         buffer.writeStaticString(minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")

@@ -10,19 +10,24 @@ public struct IngressMetrics: Sendable {
     /// Counters already made, so the request path does not ask the registry each time.
     private let counters = NIOLockedValueBox<[CounterKey: Counter]>([:])
 
+    /// A counter's name, app and second label's value: no array is made per request.
     private struct CounterKey: Hashable {
         var label: String
-        var dimensions: [String]
+        var app: AppName
+        var detail: String
     }
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
     }
 
-    private func count(_ label: String, _ dimensions: [(String, String)]) {
-        let key = CounterKey(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+    /// Counts one under `label` for `app`, and `detail` under the label `detailName` if given.
+    private func count(_ label: String, app: AppName, _ detailName: String? = nil, _ detail: String = "") {
+        let key = CounterKey(label: label, app: app, detail: detail)
         let counter = counters.withLockedValue { cache in
             if let existing = cache[key] { return existing }
+            var dimensions = [("app", app.rawValue)]
+            if let detailName { dimensions.append((detailName, detail)) }
             let made = Counter(label: label, dimensions: dimensions, factory: factory)
             cache[key] = made
             return made
@@ -34,19 +39,19 @@ public struct IngressMetrics: Sendable {
     public static let disabled = IngressMetrics(factory: NOOPMetricsHandler.instance)
 
     func request(app: AppName, status: String) {
-        count("baton_ingress_requests_total", [("app", app.rawValue), ("status", status)])
+        count("baton_ingress_requests_total", app: app, "status", status)
     }
 
     func upstreamAttempt(app: AppName) {
-        count("baton_ingress_upstream_attempts_total", [("app", app.rawValue)])
+        count("baton_ingress_upstream_attempts_total", app: app)
     }
 
     func retry(app: AppName, reason: String) {
-        count("baton_ingress_retries_total", [("app", app.rawValue), ("reason", reason)])
+        count("baton_ingress_retries_total", app: app, "reason", reason)
     }
 
     func retryNotMade(app: AppName, reason: String) {
-        count("baton_ingress_retries_not_made_total", [("app", app.rawValue), ("reason", reason)])
+        count("baton_ingress_retries_not_made_total", app: app, "reason", reason)
     }
 
     func held(app: AppName, for duration: Duration) {
@@ -56,14 +61,14 @@ public struct IngressMetrics: Sendable {
     }
 
     func leaseAcquired(app: AppName) {
-        count("baton_ingress_lease_acquisitions_total", [("app", app.rawValue)])
+        count("baton_ingress_lease_acquisitions_total", app: app)
     }
 
     func leaseRevoked(app: AppName, reason: String) {
-        count("baton_ingress_lease_revocations_total", [("app", app.rawValue), ("reason", reason)])
+        count("baton_ingress_lease_revocations_total", app: app, "reason", reason)
     }
 
     func streamClosedAtDeadline(app: AppName) {
-        count("baton_ingress_streams_closed_at_deadline_total", [("app", app.rawValue)])
+        count("baton_ingress_streams_closed_at_deadline_total", app: app)
     }
 }

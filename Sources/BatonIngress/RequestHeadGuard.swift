@@ -1,9 +1,9 @@
 import NIOCore
 
-/// Sits in front of the HTTP decoder and protects the proxy from clients that are slow or
-/// greedy with request heads: a head not complete within `headerTimeout` of its first byte
-/// gets 408, one larger than `maxHeaderBytes` gets 431, and a keep-alive connection idle
-/// for `idleTimeout` is closed. Each only closes its own connection.
+/// Sits in front of the HTTP codec and protects the proxy from clients that are slow with
+/// request heads: a head not complete within `headerTimeout` of its first byte gets 408, and a
+/// keep-alive connection idle for `idleTimeout` is closed. Each only closes its own connection.
+/// (The codec holds heads to `maxHeaderBytes`.)
 final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -11,19 +11,21 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private enum State {
-        /// Between requests; `headBytes` counts the next head so far, `matched` how much of
-        /// `\r\n\r\n` the bytes so far end with.
-        case awaitingHead(headBytes: Int, matched: Int)
-        /// The head is complete in the bytes; the proxy has the request.
+        /// Between requests, with the idle timer armed.
+        case idle
+        /// The next head has begun, with the header timer armed.
+        case awaitingHead
+        /// The proxy has the request.
         case inRequest
+        /// Answered 408; nothing more is read.
+        case refused
     }
 
     private let configuration: IngressConfiguration
-    private var state = State.awaitingHead(headBytes: 0, matched: 0)
+    private var state = State.idle
     private var timer: LoopTimers.Token?
     private var timers: LoopTimers?
     private var context: ChannelHandlerContext?
-    private var refused = false
 
     private let timerSets: PerEventLoop<LoopTimers>
 
@@ -44,16 +46,19 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        if case .awaitingHead(let headBytes, let matched) = state {
-            inspect(buffer, headBytes: headBytes, matched: matched)
+        switch state {
+        case .refused: return
+        case .idle:
+            state = .awaitingHead
+            armHeaderTimer()
+        case .awaitingHead, .inRequest: break
         }
-        guard !refused else { return }
         context.fireChannelRead(data)
     }
 
     /// The proxy has a request head (it may have come pipelined, unseen here).
     func headReceived() {
+        guard state != .refused else { return }
         timers?.cancel(timer)
         timer = nil
         state = .inRequest
@@ -61,34 +66,9 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The proxy finished a response; the connection waits for the next request.
     func requestFinished() {
-        state = .awaitingHead(headBytes: 0, matched: 0)
+        guard state != .refused else { return }
+        state = .idle
         armIdleTimer()
-    }
-
-    private func inspect(_ buffer: ByteBuffer, headBytes: Int, matched: Int) {
-        if headBytes == 0, buffer.readableBytes > 0 { armHeaderTimer() }
-        var matched = matched
-        let end: Int? = buffer.withUnsafeReadableBytes { bytes in
-            for (offset, byte) in bytes.enumerated() {
-                if byte == (matched % 2 == 0 ? 13 : 10) {
-                    matched += 1
-                    if matched == 4 { return offset + 1 }
-                } else {
-                    matched = byte == 13 ? 1 : 0
-                }
-            }
-            return nil
-        }
-        guard let end else {
-            let total = headBytes + buffer.readableBytes
-            guard total <= configuration.maxHeaderBytes else { return refuse431() }
-            state = .awaitingHead(headBytes: total, matched: matched)
-            return
-        }
-        guard headBytes + end <= configuration.maxHeaderBytes else { return refuse431() }
-        timers?.cancel(timer)
-        timer = nil
-        state = .inRequest
     }
 
     private func armIdleTimer() {
@@ -111,20 +91,12 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func refuse431() {
-        refuse(
-            "431 Request Header Fields Too Large",
-            "The request head is larger than \(configuration.maxHeaderBytes) bytes (setting ingress.maxHeaderBytes)."
-        )
-    }
-
-    /// Answers below the HTTP encoder, in raw bytes, and closes: the decoder may be
-    /// mid-request, so nothing else can answer.
+    /// Answers below the codec, in raw bytes, and closes: the codec may be mid-request, so
+    /// nothing else can answer.
     private func refuse(_ status: String, _ message: String) {
-        guard let context, !refused else { return }
-        refused = true
+        guard let context, state != .refused else { return }
+        state = .refused
         timers?.cancel(timer)
-        state = .inRequest
         let body = message + "\n"
         let response =
             "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
