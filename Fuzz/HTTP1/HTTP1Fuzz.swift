@@ -5,12 +5,21 @@ import NIOCore
 import Glibc
 #endif
 
-/// What the request decoder makes of `bytes` delivered in `pieces`: every part, written out,
-/// then how it stopped. The same bytes must read the same however they are cut.
-func reading(_ bytes: [UInt8], cutAt cuts: [Int]) -> [String] {
+/// One thing the decoder made of the bytes; bodies as bytes, since they may be cut anywhere,
+/// inside a UTF-8 sequence too.
+enum Read: Equatable {
+    case head(String)
+    case body([UInt8])
+    case end(trailers: Int)
+    case refused(HTTP1Violation)
+}
+
+/// What the request decoder makes of `bytes` delivered in pieces cut at `cuts`. The same bytes
+/// must read the same however they are cut.
+func reading(_ bytes: [UInt8], cutAt cuts: [Int]) -> [Read] {
     var decoder = RequestDecoder(limits: HeadLimits(maxHeadBytes: 4096, maxFields: 32, maxChunkLineBytes: 64))
     var buffer = ByteBuffer()
-    var parts: [String] = []
+    var reads: [Read] = []
     var start = 0
     for end in cuts + [bytes.count] where end >= start {
         buffer.writeBytes(bytes[start..<end])
@@ -22,23 +31,23 @@ func reading(_ bytes: [UInt8], cutAt cuts: [Int]) -> [String] {
                     let fields = (0..<head.fields.count).map {
                         "\(head.fields.name(at: $0))=\(head.fields.value(at: $0))"
                     }
-                    parts.append("head \(head.method) \(head.target) 1.\(head.minorVersion) \(fields) \(framing)")
+                    reads.append(.head("\(head.method) \(head.target) 1.\(head.minorVersion) \(fields) \(framing)"))
                 case .body(let body):
                     // Body parts may be cut differently; only their bytes count.
-                    if let last = parts.last, last.hasPrefix("body ") {
-                        parts[parts.count - 1] = last + String(buffer: body)
+                    if case .body(let earlier) = reads.last {
+                        reads[reads.count - 1] = .body(earlier + Array(buffer: body))
                     } else {
-                        parts.append("body " + String(buffer: body))
+                        reads.append(.body(Array(buffer: body)))
                     }
-                case .end(let trailers): parts.append("end \(trailers?.count ?? 0)")
+                case .end(let trailers): reads.append(.end(trailers: trailers?.count ?? 0))
                 }
             }
         } catch {
-            parts.append("refused \(error)")
-            return parts
+            reads.append(.refused(error))
+            return reads
         }
     }
-    return parts
+    return reads
 }
 
 /// Reads `bytes` whole and cut where its first bytes say; a difference, or a crash, is a bug.
