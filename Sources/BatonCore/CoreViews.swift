@@ -83,7 +83,8 @@ package struct LauncherView: Sendable {
 extension LeaseBroker {
     package func view() -> BrokerView {
         var sandboxViews: [SandboxID: BrokerView.Sandbox] = [:]
-        for (id, record) in sandboxes {
+        for record in sandboxes.values {
+            let id = record.id
             sandboxViews[id] = BrokerView.Sandbox(
                 id: id,
                 pool: record.pool,

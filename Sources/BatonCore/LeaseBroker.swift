@@ -46,7 +46,7 @@ public actor LeaseBroker {
 
     private var knownApps: Set<AppName> = []
     var pools: [PoolID: PoolInfo] = [:]
-    var sandboxes: [SandboxID: SandboxRecord] = [:]
+    var sandboxes = SandboxTable()
     var leases: [LeaseID: LeaseRecord] = [:]
     /// The pools each service of an app's active version is served from.
     var routing: [AppName: [String: Set<PoolID>]] = [:]
@@ -158,9 +158,8 @@ public actor LeaseBroker {
     /// `wait`. The leases out are revoked with `reason`; what they carry finishes.
     func pause(app: AppName, reason: RevocationReason) {
         pausedApps.insert(app)
-        for id in sandboxes.keys.sorted() where pools[sandboxes[id]!.pool]?.app == app {
-            revokeLeases(onSandbox: id, reason: reason)
-        }
+        let appPools = Set(pools.filter { $0.value.app == app }.keys)
+        for record in sandboxes.inPools(appPools) { revokeLeases(onSandbox: record.id, reason: reason) }
     }
 
     /// Leases of `app` are handed out again, first to the requests that waited.
@@ -212,7 +211,7 @@ public actor LeaseBroker {
     }
 
     private func sandboxIDs(inPool pool: PoolID) -> [SandboxID] {
-        sandboxes.values.filter { $0.pool == pool }.map(\.id).sorted()
+        sandboxes.inPool(pool).map(\.id)
     }
 
     /// Does what a transition of sandbox `id` asks for.
@@ -254,19 +253,19 @@ public actor LeaseBroker {
     /// Keeps the last few ended sandboxes of a pool to show, so a pool whose sandboxes crash
     /// again and again does not grow without bound.
     private func forgetEndedSandboxes(ofPool pool: PoolID) {
-        let ended = sandboxes.values.filter { $0.pool == pool && $0.life.hasEnded }.sorted { $0.ending > $1.ending }
+        let ended = sandboxes.inPool(pool).filter { $0.life.hasEnded }.sorted { $0.ending > $1.ending }
         for record in ended.dropFirst(Self.endedSandboxesKept) { sandboxes.removeValue(forKey: record.id) }
     }
 
     /// How many sandboxes of `pool` have not ended.
     func liveSandboxCount(inPool pool: PoolID) -> Int {
-        sandboxes.values.filter { $0.pool == pool && !$0.life.hasEnded }.count
+        sandboxes.inPool(pool).filter { !$0.life.hasEnded }.count
     }
 
     /// Forgets a pool and its sandboxes: one whose sandboxes have all ended, or one of an app
     /// removed, whose last leases (a stream past its deadline) are revoked and forgotten too.
     func forget(pool: PoolID) {
-        for id in sandboxes.keys.sorted() where sandboxes[id]?.pool == pool {
+        for id in sandboxes.inPool(pool).map(\.id) {
             revokeLeases(onSandbox: id, reason: .stopped)
             for lease in sandboxes[id]?.leases.sorted() ?? [] { forget(lease: lease) }
             probes.removeValue(forKey: id)?.cancel()
@@ -284,7 +283,7 @@ public actor LeaseBroker {
 
     /// The sandboxes of `pool` that could take a lease now.
     func admittedCount(inPool pool: PoolID) -> Int {
-        sandboxes.values.filter { $0.pool == pool && $0.life.isServing }.count
+        sandboxes.inPool(pool).filter { $0.life.isServing }.count
     }
 
     // MARK: Scheduler reports
@@ -495,9 +494,8 @@ public actor LeaseBroker {
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
         guard !pausedApps.contains(app), let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
-        for record in sandboxes.values
-        where servicePools.contains(record.pool) && !haltedPools.contains(record.pool) && !excluding.contains(record.id)
-        {
+        for record in sandboxes.inPools(servicePools)
+        where !haltedPools.contains(record.pool) && !excluding.contains(record.id) {
             guard record.life.isServing, record.url != nil,
                 let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots.lowerBound
             else { continue }
@@ -638,7 +636,7 @@ public actor LeaseBroker {
     // MARK: Status
 
     public func sandboxStatuses(pools wanted: Set<PoolID>) -> [SandboxStatus] {
-        sandboxes.values.filter { wanted.contains($0.pool) }.sorted { $0.id < $1.id }.map { record in
+        sandboxes.inPools(wanted).map { record in
             SandboxStatus(
                 id: record.id,
                 pool: record.pool,
