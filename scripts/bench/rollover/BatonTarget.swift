@@ -76,7 +76,7 @@ final class BatonTarget: RolloverTarget {
     }
 
     func rollOver(to version: String) async throws -> RolloverStep {
-        let outcome = try await deploy(try DeployFile.load(deployFile, version: version))
+        let outcome = try await deploy(try load(version))
         guard outcome.succeeded else {
             throw SwitchFailure(description: "deploy of \(version) failed: \(outcome.reason ?? "?")")
         }
@@ -88,7 +88,7 @@ final class BatonTarget: RolloverTarget {
     }
 
     func deployNeverReady(version: String) async throws -> String {
-        var deploy = try DeployFile.load(deployFile, version: version)
+        var deploy = try load(version)
         let timeoutMs = Int64(neverReadyWait.components.seconds * 1000)
         deploy = deploy.setting("readyTimeoutMs", to: .int(timeoutMs))
         let services = (deploy["services"]?.arrayValue ?? []).map { service in
@@ -109,6 +109,14 @@ final class BatonTarget: RolloverTarget {
         }
         return
             "the deploy failed after \(DeployProgress.milliseconds(took)) ms (\(outcome.reason ?? "?")); the old version kept serving"
+    }
+
+    /// examples/hello's deploy at `version`, with one sandbox per service: each peer has one
+    /// backend per version, so every target serves from as many processes.
+    private func load(_ version: String) throws -> JSON {
+        let deploy = try DeployFile.load(deployFile, version: version)
+        let services = (deploy["services"]?.arrayValue ?? []).map { $0.setting("instances", to: .int(1)) }
+        return deploy.setting("services", to: .array(services))
     }
 
     func stop() async {
