@@ -107,6 +107,45 @@ public struct CaseDirectory: Sendable {
         }
     }
 
+    /// Whether a process this case tagged listens on TCP `port`: a port picked free may be
+    /// taken by another program before the plugin binds it, and that program may answer too.
+    func ownsListener(port: Int) -> Bool {
+        let sockets = Self.listeningSockets(port: port)
+        guard !sockets.isEmpty else { return false }
+        return Self.taggedProcesses().contains { process in
+            guard process.caseDirectory == path else { return false }
+            let descriptors = "/proc/\(process.pid)/fd"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []).contains {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(descriptors)/\($0)"))
+                    .map(sockets.contains) ?? false
+            }
+        }
+    }
+
+    /// `socket:[inode]` of every socket listening on TCP `port`, as /proc/PID/fd names them.
+    private static func listeningSockets(port: Int) -> Set<String> {
+        let suffix = ":" + String(port, radix: 16, uppercase: true).leftPadded(to: 4)
+        var found: Set<String> = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = readWhole(table) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                // sl local_address rem_address st ... inode: the state 0A is LISTEN.
+                let columns = line.split(separator: " ")
+                guard columns.count > 9, columns[3] == "0A", columns[1].hasSuffix(suffix) else { continue }
+                found.insert("socket:[\(columns[9])]")
+            }
+        }
+        return found
+    }
+
+    /// A file read to its end: a /proc table says it is empty and grows as it is read.
+    private static func readWhole(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Every process some case tagged, with that case's directory.
     public static func taggedProcesses() -> [(pid: pid_t, caseDirectory: String)] {
         let prefix = Array("\(tagVariable)=".utf8)
@@ -119,5 +158,11 @@ public struct CaseDirectory: Sendable {
             found.append((pid, String(decoding: tag.dropFirst(prefix.count), as: UTF8.self)))
         }
         return found
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
     }
 }

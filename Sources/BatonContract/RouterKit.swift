@@ -89,17 +89,18 @@ public struct RouterKit: Sendable {
             (port, plugin) = try await Self.startRouter(
                 kit.command,
                 socket: host.socketPath,
-                state: directory.path + "/state"
+                directory: directory
             )
         }
 
         /// Starts the router on a free port and returns once it answers there. A port picked
         /// free can be taken by another program before the router binds it: a router that
-        /// ends before it listens gets another port, up to three times.
+        /// ends before it listens, or a port another program answers on, gets another port, up
+        /// to three times.
         static func startRouter(
             _ command: [String],
             socket: String,
-            state: String
+            directory: CaseDirectory
         ) async throws -> (Int, PluginUnderTest) {
             var attempt = 1
             while true {
@@ -108,13 +109,13 @@ public struct RouterKit: Sendable {
                     command,
                     role: "router",
                     socket: socket,
-                    stateDirectory: state,
-                    extra: ["BATON_APP": "kit", "PORT": "\(port)"]
+                    stateDirectory: directory.path + "/state",
+                    extra: ["BATON_APP": "kit", "PORT": "\(port)"].merging(directory.processTag) { $1 }
                 )
                 let lastAttempt = attempt == 3
                 let listening: Bool
                 do {
-                    listening = try await listen(router, port: port, lastAttempt: lastAttempt)
+                    listening = try await listen(router, port: port, directory: directory, lastAttempt: lastAttempt)
                 } catch {
                     await router.stop()  // a router that never listened is stopped too
                     throw error
@@ -125,8 +126,14 @@ public struct RouterKit: Sendable {
             }
         }
 
-        private static func listen(_ router: PluginUnderTest, port: Int, lastAttempt: Bool) async throws -> Bool {
-            // A 200, not just any answer: another program may hold the port the router failed to bind.
+        private static func listen(
+            _ router: PluginUnderTest,
+            port: Int,
+            directory: CaseDirectory,
+            lastAttempt: Bool
+        ) async throws -> Bool {
+            // A 200, not just any answer, from a socket the router holds: another program may hold
+            // the port the router failed to bind.
             try await within(15, "the router answering 200 on its PORT") {
                 while (try? await Kit.get("http://127.0.0.1:\(port)", path: "/", host: "kit")) == nil {
                     if let ended = router.ended {
@@ -136,6 +143,13 @@ public struct RouterKit: Sendable {
                         return false
                     }
                     try await Task.sleep(for: .milliseconds(100))
+                }
+                // What answered may be another program on the port; then the router gets another.
+                guard directory.ownsListener(port: port) else {
+                    guard !lastAttempt else {
+                        throw CaseFailure("another program answered on the router's PORT \(port), three times over")
+                    }
+                    return false
                 }
                 return true
             }

@@ -377,6 +377,16 @@ extension ExchangeDriver: UpstreamDelegate {
         handle(.upstreamLost(reason, stale: stale, noRetry: exchange.noRetryAfterSend), of: exchange)
     }
 
+    func upstreamMalformed(_ violation: HTTP1Violation) {
+        guard let exchange else { return }
+        exchange.upstream = nil
+        ingress.logger.warning(
+            "malformed response",
+            metadata: ["app": "\(exchange.app)", "reason": "\(violation.reason)"]
+        )
+        handle(.upstreamMalformed(violation), of: exchange)
+    }
+
     func upstreamWritabilityChanged(_ writable: Bool) {
         setClientReading(writable)
     }

@@ -65,6 +65,9 @@ struct ExchangeLifecycle {
         /// The sandbox connection ended before the response did; `stale` when it was a pooled
         /// connection the sandbox had closed, and `noRetry` when the request must not be sent again.
         case upstreamLost(String, stale: Bool, noRetry: NoRetry?)
+        /// The sandbox answered with bytes that are not HTTP/1.1 the proxy will forward: it got
+        /// the request, so it is not sent again.
+        case upstreamMalformed(HTTP1Violation)
         /// No response head in time; `suspect` when the sandbox has let too many time out.
         case responseTimedOut(suspect: Bool)
         case clientViolated(HTTP1Violation)
@@ -222,7 +225,15 @@ struct ExchangeLifecycle {
             state = .backingOff  // the slot goes back first, so an ending below holds none
             return [.giveBack(lease)]
                 + retryOrRefuse(after: reason, kind: stale ? "stale_connection" : "lost_before_response", now: now)
-        case (.streaming(let lease), .upstreamLost), (.switching(let lease), .upstreamLost):
+        case (.awaitingHead, .upstreamMalformed(let violation)):
+            return end(
+                .badGateway,
+                "App \(policy.app) answered with a response the proxy does not forward: \(violation.reason).",
+                retryAfter: nil,
+                noRetry: "malformed_response"
+            )
+        case (.streaming(let lease), .upstreamLost), (.switching(let lease), .upstreamLost),
+            (.streaming(let lease), .upstreamMalformed), (.switching(let lease), .upstreamMalformed):
             state = .finished
             return [.finish(lease: lease, reuseUpstream: false), .abort]
         case (.awaitingHead(let lease), .responseTimedOut(let suspect)):

@@ -13,6 +13,8 @@ protocol UpstreamDelegate: AnyObject {
     func upstreamReadComplete()
     /// The connection closed or failed before the response ended.
     func upstreamFailed(_ reason: String)
+    /// The sandbox sent bytes that are not HTTP/1.1 the proxy will forward.
+    func upstreamMalformed(_ violation: HTTP1Violation)
     func upstreamWritabilityChanged(_ writable: Bool)
 }
 
@@ -150,7 +152,11 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
             part = try decoder.next(&bytes)
         } catch {
             buffer = bytes
-            fail("the sandbox sent a malformed response: \(error.reason)")
+            state = .failed
+            let delegate = self.delegate
+            self.delegate = nil
+            delegate?.upstreamMalformed(error)
+            context?.close(promise: nil)
             return false
         }
         buffer = bytes

@@ -191,6 +191,17 @@ struct ExchangeLifecycleTests {
         #expect(status(again.handle(.invalidated, now: start)) == 504)
     }
 
+    @Test func aMalformedResponseIs502AtOnceNeverRetried() {
+        let a = lease("a")
+        var machine = sent(to: a)
+        let actions = machine.handle(.upstreamMalformed(.badStatusLine), now: start)
+        #expect(actions.first == .noRetry("malformed_response"))
+        #expect(status(actions) == 502 && actions.last == .finish(lease: a, reuseUpstream: false))
+        var streaming = sent(to: a)
+        _ = streaming.handle(.responseHead(status: 200), now: start)
+        #expect(streaming.handle(.upstreamMalformed(.badChunkSize), now: start).last == .abort)
+    }
+
     @Test func aStreamCutOffIsAbortedNeverRetried() {
         let a = lease("a")
         var machine = sent(to: a)
@@ -238,6 +249,7 @@ struct ExchangeLifecycleTests {
             .upstreamLost("x", stale: false, noRetry: nil), .responseTimedOut(suspect: true), .clientGone,
             .clientViolated(.badChunkSize), .bodyTooLarge, .retryBudgetRefused, .holdQueueFull(depth: 1),
             .connectFailed("x"), .leaseRefused(CoreError(code: .noSandbox, message: "x")),
+            .upstreamMalformed(.badStatusLine),
         ] {
             #expect(machine.handle(event, now: start + .seconds(3600)) == [])
         }
