@@ -264,6 +264,9 @@ public struct SchedulerKit: Sendable {
             },
             ContractCase("dropped-connection-leads-to-reconnect-and-sync", section: "§4 Scheduler role") { context in
                 let (sandbox, _) = try await context.ready()
+                // Only what comes after the drop counts: the first session's hello and sync may
+                // still be waiting here.
+                await context.inbox.skipBuffered()
                 for connection in context.host.openConnections { context.host.drop(connection) }
                 _ = try await context.inbox.next(RPCHandshake.helloMethod, within: 15)
                 let sync = try await context.inbox.next(.schedulerSync, within: 15)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,7 +16,22 @@ DEFAULT_GRACE_MS = 10000
 
 
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1, for a sandbox's `PORT`."""
+    """A free TCP port on 127.0.0.1, for a sandbox's `PORT`. It comes from below the kernel's
+    ephemeral range: a port from that range may become any outgoing connection's source port
+    before the sandbox binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            ephemeral_low = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    for _ in range(64 if ephemeral_low - 10000 >= 1000 else 0):
+        port = random.randrange(10000, ephemeral_low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
