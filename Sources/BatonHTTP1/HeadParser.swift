@@ -24,26 +24,24 @@ public struct HeadParser: Sendable {
     }
 
     public mutating func parseRequest(_ buffer: ByteBuffer) -> HeadParse<RequestHead> {
-        let maxFields = limits.maxFields
-        return parse(buffer, emptyFirstLine: .skipped) { fields, raw throws(HTTP1Violation) in
-            let firstLineEnd = raw.firstIndex(of: ByteClass.cr)!
-            return try Self.requestLine(
-                HeadFields(bytes: fields, ranges: try Self.fields(raw, from: firstLineEnd + 2, limit: maxFields)),
-                raw,
-                firstLineEnd
-            )
-        }
+        parse(buffer, emptyFirstLine: .skipped, firstLine: Self.requestLine)
     }
 
     public mutating func parseResponse(_ buffer: ByteBuffer) -> HeadParse<ResponseHead> {
+        parse(buffer, emptyFirstLine: .refused, firstLine: Self.statusLine)
+    }
+
+    /// A head: its first line, read by `firstLine` (up to the CR that ends it), then its fields.
+    private mutating func parse<Head>(
+        _ buffer: ByteBuffer,
+        emptyFirstLine: EmptyFirstLine,
+        firstLine: (HeadFields, UnsafeRawBufferPointer, Int) throws(HTTP1Violation) -> Head
+    ) -> HeadParse<Head> {
         let maxFields = limits.maxFields
-        return parse(buffer, emptyFirstLine: .refused) { fields, raw throws(HTTP1Violation) in
+        return parse(buffer, emptyFirstLine: emptyFirstLine) { fields, raw throws(HTTP1Violation) in
             let firstLineEnd = raw.firstIndex(of: ByteClass.cr)!
-            return try Self.statusLine(
-                HeadFields(bytes: fields, ranges: try Self.fields(raw, from: firstLineEnd + 2, limit: maxFields)),
-                raw,
-                firstLineEnd
-            )
+            let ranges = try Self.fields(raw, from: firstLineEnd + 2, limit: maxFields)
+            return try firstLine(HeadFields(bytes: fields, ranges: ranges), raw, firstLineEnd)
         }
     }
 

@@ -40,37 +40,31 @@ final class ClientCodec: ChannelInboundHandler, RemovableChannelHandler {
 
     private var decoder: RequestDecoder
     private var state = State.reading
-    private var buffer: ByteBuffer?
+    private var received = Cumulation()
 
     init(limits: HeadLimits) {
         decoder = RequestDecoder(limits: limits)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        if buffer == nil || buffer!.readableBytes == 0 {
-            buffer = incoming
-        } else {
-            buffer!.writeBuffer(&incoming)
-        }
+        received.append(unwrapInboundIn(data))
         decode(context: context)
     }
 
     private func decode(context: ChannelHandlerContext) {
-        while state == .reading || state == .readingUpgrade, var bytes = buffer {
-            buffer = nil  // uniquely held while the decoder reads it
+        while state == .reading || state == .readingUpgrade, var bytes = received.take() {
             let part: MessagePart<RequestHead>?
             let inBody = !decoder.isBetweenRequests
             do {
                 part = try decoder.next(&bytes)
             } catch {
-                buffer = bytes
+                received.putBack(bytes)
                 state = .failed
                 let violation = ClientPart.violation(error, inBody: inBody, minorVersion: decoder.minorVersion)
                 context.fireChannelRead(wrapInboundOut(violation))
                 return
             }
-            buffer = bytes
+            received.putBack(bytes)
             guard let part else { break }
             switch part {
             case .head(let head, let framing):
@@ -83,19 +77,14 @@ final class ClientCodec: ChannelInboundHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(.end))
             }
         }
-        if buffer?.readableBytes == 0 {
-            buffer = nil
-        } else if (buffer?.readerIndex ?? 0) > 1 << 16 {
-            buffer?.discardReadBytes()
-        }
+        received.compact()
     }
 
     /// Bytes past a request that switched protocols go on as bytes, to the tunnel half that
     /// takes this handler's place; a connection torn down keeps them.
     func handlerRemoved(context: ChannelHandlerContext) {
-        if state == .upgraded, context.channel.isActive, let bytes = buffer, bytes.readableBytes > 0 {
-            buffer = nil
-            context.fireChannelRead(NIOAny(bytes))
+        if state == .upgraded, context.channel.isActive, let rest = received.takeRest() {
+            context.fireChannelRead(NIOAny(rest))
         }
     }
 }

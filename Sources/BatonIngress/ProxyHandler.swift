@@ -22,10 +22,22 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set when the host hands over to the next one: every answer says `Connection: close`
     /// and ends its connection.
     private var quiescing = false
-    /// Whether the response going out told the client `Connection: close`.
-    private var announcedClose = false
-    /// Whether the response going out is chunked by the proxy.
-    private var chunkingResponse = false
+    /// The response going out: how the proxy frames its body to the client, and whether the
+    /// connection ends with it.
+    private var response = ResponseWriting(body: .asSent, closesConnection: false)
+
+    private struct ResponseWriting {
+        var body: BodyWriting
+        /// The head told the client `Connection: close`.
+        var closesConnection: Bool
+    }
+
+    private enum BodyWriting {
+        /// Written as the sandbox framed it (a length, or nothing).
+        case asSent
+        /// The sandbox's body has no length: the proxy chunks it, until its last chunk.
+        case chunked
+    }
     /// Where the client's current request is: the decoder hands over its end separately.
     private var reading = RequestReading.betweenRequests
     /// A 101 that came before the decoder handed over the request's end; the tunnel opens
@@ -216,14 +228,16 @@ extension ProxyHandler: ExchangeSink {
     func sendHead(_ head: ResponseHead, framing: MessageFraming, minorVersion: Int, keepAlive: Bool) {
         guard let context else { return }
         let unframed = framing == .chunked || framing == .untilClose
-        chunkingResponse = unframed && minorVersion == 1
-        announcedClose = quiescing || !keepAlive || (unframed && minorVersion == 0)
+        response = ResponseWriting(
+            body: unframed && minorVersion == 1 ? .chunked : .asSent,
+            closesConnection: quiescing || !keepAlive || (unframed && minorVersion == 0)
+        )
         var bytes = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 64)
         HeadWriter.clientResponse(
             head,
             minorVersion: minorVersion,
-            keepAlive: !announcedClose,
-            chunked: chunkingResponse,
+            keepAlive: !response.closesConnection,
+            chunked: response.body == .chunked,
             into: &bytes
         )
         context.write(wrapOutboundOut(bytes), promise: nil)
@@ -231,7 +245,7 @@ extension ProxyHandler: ExchangeSink {
 
     func sendBody(_ body: ByteBuffer) {
         guard let context, body.readableBytes > 0 else { return }
-        guard chunkingResponse else { return context.write(wrapOutboundOut(body), promise: nil) }
+        guard response.body == .chunked else { return context.write(wrapOutboundOut(body), promise: nil) }
         context.write(
             wrapOutboundOut(ChunkFraming.header(for: body, allocator: context.channel.allocator)),
             promise: nil
@@ -248,12 +262,12 @@ extension ProxyHandler: ExchangeSink {
 
     func sendEnd(keepAlive: Bool) {
         guard let context else { return }
-        if chunkingResponse {
-            chunkingResponse = false
+        if response.body == .chunked {
+            response.body = .asSent
             context.write(wrapOutboundOut(ChunkFraming.lastChunk), promise: nil)
         }
         context.flush()
-        if keepAlive && !announcedClose {
+        if keepAlive && !response.closesConnection {
             headGuard.requestFinished()
             resumePipelined()
             // Quiescing began after this answer's head had promised keep-alive: the client

@@ -105,7 +105,7 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
     weak var delegate: (any UpstreamDelegate)?
     private var state = State.idle
     private var decoder = ResponseDecoder()
-    private var buffer: ByteBuffer?
+    private var received = Cumulation()
     private var context: ChannelHandlerContext?
 
     var reusable: Bool {
@@ -123,12 +123,7 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        if buffer == nil || buffer!.readableBytes == 0 {
-            buffer = incoming
-        } else {
-            buffer!.writeBuffer(&incoming)
-        }
+        received.append(unwrapInboundIn(data))
         decode()
     }
 
@@ -136,22 +131,21 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
         while true {
             switch state {
             case .awaitingHead, .skippingInformational, .inResponse:
-                guard step() else { return compact() }
+                guard step() else { return received.compact() }
             case .idle, .finished, .switched, .failed:
-                return compact()
+                return received.compact()
             }
         }
     }
 
     /// Reads one part; false when the bytes so far hold none.
     private func step() -> Bool {
-        guard var bytes = buffer else { return false }
-        buffer = nil  // uniquely held while the decoder reads it
+        guard var bytes = received.take() else { return false }
         let part: MessagePart<ResponseHead>?
         do {
             part = try decoder.next(&bytes)
         } catch {
-            buffer = bytes
+            received.putBack(bytes)
             state = .failed
             let delegate = self.delegate
             self.delegate = nil
@@ -159,7 +153,7 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
             context?.close(promise: nil)
             return false
         }
-        buffer = bytes
+        received.putBack(bytes)
         guard let part else { return false }
         deliver(part)
         return true
@@ -193,14 +187,6 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
             delegate?.upstreamResponseEnd()
         default:
             fail("the sandbox sent a response nobody asked for")
-        }
-    }
-
-    private func compact() {
-        if buffer?.readableBytes == 0 {
-            buffer = nil
-        } else if (buffer?.readerIndex ?? 0) > 1 << 16 {
-            buffer?.discardReadBytes()
         }
     }
 
@@ -242,9 +228,8 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
     /// Bytes past a 101 go on as bytes, to the tunnel half that takes this handler's place.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        if case .switched = state, context.channel.isActive, let bytes = buffer, bytes.readableBytes > 0 {
-            buffer = nil
-            context.fireChannelRead(NIOAny(bytes))
+        if case .switched = state, context.channel.isActive, let rest = received.takeRest() {
+            context.fireChannelRead(NIOAny(rest))
         }
     }
 }
