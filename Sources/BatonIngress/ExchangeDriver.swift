@@ -27,15 +27,17 @@ protocol ExchangeSink: AnyObject {
 final class ExchangeDriver {
     private let ingress: IngressContext
     private let eventLoop: any EventLoop
+    private let loop: LoopServices
     private weak var sink: (any ExchangeSink)?
     private(set) var exchange: ProxyExchange?
     private var responseTimer: LoopTimers.Token?
     /// The sandbox's response head while the lifecycle decides whether the client gets it.
     private var arrivingHead: (head: ResponseHead, framing: MessageFraming)?
 
-    init(ingress: IngressContext, eventLoop: any EventLoop, sink: any ExchangeSink) {
+    init(ingress: IngressContext, eventLoop: any EventLoop, loop: LoopServices, sink: any ExchangeSink) {
         self.ingress = ingress
         self.eventLoop = eventLoop
+        self.loop = loop
         self.sink = sink
     }
 
@@ -110,7 +112,7 @@ final class ExchangeDriver {
             case .armResponseTimer: armResponseTimer(exchange)
             case .giveBack(let lease):
                 if exchange.upstream != nil { dropUpstream(of: exchange) }
-                ingress.leases.checkin(lease)
+                ingress.leases.checkin(lease, to: loop.leases)
             case .invalidate(let lease, let reason): invalidate(lease, reason: reason, for: exchange)
             case .scheduleRetry(let kind, let claimBudget):
                 scheduleRetry(exchange, kind: kind, claimBudget: claimBudget)
@@ -131,8 +133,12 @@ final class ExchangeDriver {
     }
 
     private func checkout(_ exchange: ProxyExchange, excluding: Set<SandboxID>) {
-        if let lease = ingress.leases.checkoutCached(app: exchange.app, service: exchange.service, excluding: excluding)
-        {
+        if let lease = ingress.leases.checkoutCached(
+            app: exchange.app,
+            service: exchange.service,
+            excluding: excluding,
+            from: loop.leases
+        ) {
             return handle(.leaseGranted(lease), of: exchange)
         }
         let depth = ingress.configuration.holdQueueDepth
@@ -145,7 +151,7 @@ final class ExchangeDriver {
                 ingress.load.stopHolding(exchange.app)
                 ingress.metrics.held(app: exchange.app, for: .now - holdStarted)
                 guard self.exchange === exchange else {
-                    if case .success(let lease) = result { ingress.leases.checkin(lease) }
+                    if case .success(let lease) = result { ingress.leases.checkin(lease, to: loop.leases) }
                     return
                 }
                 switch result {
@@ -160,6 +166,7 @@ final class ExchangeDriver {
             service: exchange.service,
             wait: .nanoseconds(ingress.configuration.holdTimeout.nanoseconds),
             excluding: excluding,
+            onto: loop.leases,
             on: eventLoop,
             then: completion
         )
@@ -170,7 +177,7 @@ final class ExchangeDriver {
         ingress.metrics.upstreamAttempt(app: exchange.app)
         if exchange.holdEnded == nil { exchange.holdEnded = .now }
         exchange.connectStarted = .now
-        let pool = ingress.upstreamPools.value(for: eventLoop)
+        let pool = loop.pool
         let idleAtMost = fresh ? .zero : exchange.isIdempotent ? nil : ingress.configuration.upstreamSafeReuse
         pool.connection(to: lease.url, timeout: ingress.configuration.connectTimeout, idleAtMost: idleAtMost) {
             [self] result in
@@ -227,7 +234,7 @@ final class ExchangeDriver {
     /// running there. The client gets 504 and the lease stays good, unless the sandbox has
     /// let requests time out again and again.
     private func armResponseTimer(_ exchange: ProxyExchange) {
-        let timers = ingress.timers.value(for: eventLoop)
+        let timers = loop.timers
         timers.cancel(responseTimer)
         let remaining = exchange.lifecycle.policy.deadline - ContinuousClock.now
         let wait = TimeAmount.nanoseconds(
@@ -242,7 +249,7 @@ final class ExchangeDriver {
 
     private func cancelResponseTimer() {
         guard let token = responseTimer else { return }
-        ingress.timers.value(for: eventLoop).cancel(token)
+        loop.timers.cancel(token)
         responseTimer = nil
     }
 
@@ -299,12 +306,12 @@ final class ExchangeDriver {
         cancelResponseTimer()
         logAccess(exchange)
         ingress.load.finished(exchange.app, wasRetrying: exchange.lifecycle.budget == .held)
-        if let lease { ingress.leases.checkin(lease) }
+        if let lease { ingress.leases.checkin(lease, to: loop.leases) }
         if let upstream = exchange.upstream {
             // After a request that asked to switch protocols, the sandbox's parser may read
             // nothing more on that connection, as ours does not.
             if reuseUpstream && exchange.request == .ended && exchange.checked.upgrade == nil {
-                ingress.upstreamPools.value(for: eventLoop).recycle(upstream)
+                loop.pool.recycle(upstream)
             } else {
                 upstream.close()
             }

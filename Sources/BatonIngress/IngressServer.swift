@@ -11,9 +11,9 @@ final class IngressContext: Sendable {
     let configuration: IngressConfiguration
     let routes: RouteTable
     let leases: LeaseCache
-    let upstreamPools = PerEventLoop { UpstreamPool(eventLoop: $0) }
+    /// What each event loop keeps for its own connections; a connection looks it up once.
+    let loops: PerEventLoop<LoopServices>
     let load = AppLoad()
-    let timers = PerEventLoop { LoopTimers(eventLoop: $0) }
     let tunnels: TunnelRegistry
     let logger: Logger
     let metrics: IngressMetrics
@@ -28,10 +28,24 @@ final class IngressContext: Sendable {
         self.configuration = configuration
         self.routes = routes
         self.leases = leases
+        loops = PerEventLoop { loop in
+            LoopServices(
+                pool: UpstreamPool(eventLoop: loop),
+                timers: LoopTimers(eventLoop: loop),
+                leases: leases.shelf(for: loop)
+            )
+        }
         self.logger = logger
         self.metrics = metrics
         tunnels = TunnelRegistry(configuration: configuration, metrics: metrics)
     }
+}
+
+/// One event loop's own upstream connections, timers and leases.
+struct LoopServices {
+    let pool: UpstreamPool
+    let timers: LoopTimers
+    let leases: LeaseShelf
 }
 
 /// One `Value` per event loop, created on first use there and only used there.
@@ -110,7 +124,8 @@ public final class IngressServer: Sendable {
             .childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    let headGuard = RequestHeadGuard(configuration: context.configuration, timers: context.timers)
+                    let services = context.loops.value(for: channel.eventLoop)
+                    let headGuard = RequestHeadGuard(configuration: context.configuration, timers: services.timers)
                     try channel.pipeline.syncOperations.addHandler(headGuard)
                     // Upgrades are proxied as ordinary requests (ExchangeDriver): a 101 from the sandbox
                     // turns the connection into a tunnel, and the codec then forwards what it read past
@@ -118,7 +133,9 @@ public final class IngressServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ClientCodec(limits: context.configuration.headLimits)
                     )
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(ingress: context, headGuard: headGuard))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProxyHandler(ingress: context, loop: services, headGuard: headGuard)
+                    )
                 }
             }
         let configuration = context.configuration

@@ -46,7 +46,12 @@ extension IngressServer {
         return try await loop.flatSubmit { () -> EventLoopFuture<InternalResponse> in
             let promise = loop.makePromise(of: InternalResponse.self)
             let sink = CollectingSink(promise: promise, allocator: ByteBufferAllocator())
-            let driver = ExchangeDriver(ingress: context, eventLoop: loop, sink: sink)
+            let driver = ExchangeDriver(
+                ingress: context,
+                eventLoop: loop,
+                loop: context.loops.value(for: loop),
+                sink: sink
+            )
             driver.start(
                 ProxyExchange(
                     head: head,

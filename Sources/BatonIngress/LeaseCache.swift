@@ -2,48 +2,44 @@ import BatonCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The ingress's leases, per app and service, shared by every event loop. Each request
 /// takes one slot of a cached lease; a lease never carries more requests than its slots.
 /// Revoked leases take no new requests and are released once their last request ends,
 /// which is what lets a draining sandbox finish draining.
 public final class LeaseCache: Sendable {
-    struct Key: Hashable {
-        var app: AppName
-        var service: String
-    }
-
-    struct Entry {
-        var lease: Lease
-        var inUse = 0
-        var standing = LeaseStanding.active
-        var lastUsed: CoreInstant
-    }
-
-    /// A request waiting for a slot: a slot given back to this cache goes to it at once,
+    /// A request waiting for a slot: a slot given back on any loop goes to it at once,
     /// rather than sit idle while the request waits on the broker.
     struct Waiter: Sendable {
         var id: Int
+        var key: LeaseShelf.Key
         var excluding: Set<SandboxID>
         var deliver: @Sendable (Lease) -> Void
     }
 
-    /// The leases and the requests waiting for one, under one lock so that a slot given
-    /// back is either free or handed on, never both.
-    struct Shelf {
-        var leases: [Key: [LeaseID: Entry]] = [:]
-        var waiters: [Key: [Waiter]] = [:]
-        var nextWaiter = 0
+    struct Waiters {
+        var queue: [Waiter] = []
+        var nextID = 0
     }
 
     private let broker: LeaseBroker
     private let slotsPerLease: Int
     private let logger: Logger
     private let metrics: IngressMetrics
-    private let entries = NIOLockedValueBox(Shelf())
+    /// Every loop's shelf, looked up once per connection and walked on a miss and by
+    /// maintenance; `offLoop` holds the leases of callers outside the event loops.
+    private let shelves = NIOLockedValueBox<[ObjectIdentifier: LeaseShelf]>([:])
+    package let offLoop = LeaseShelf()
     private let revocationListeners = NIOLockedValueBox<[@Sendable ([LeaseID]) -> Void]>([])
-    /// Response header timeouts in a row, per sandbox.
+    /// Taken only under a shelf's lock or alone, never the other way round.
+    private let waiters = NIOLockedValueBox(Waiters())
+    /// How many requests wait: a slot given back looks at the waiters only when some do.
+    private let waiting = Atomic<Int>(0)
+    /// Response header timeouts in a row, per sandbox, and how many sandboxes have some,
+    /// so that an answer looks at the counts only when there are any.
     private let timeouts = NIOLockedValueBox<[SandboxID: Int]>([:])
+    private let sandboxesTimingOut = Atomic<Int>(0)
 
     /// Timeouts in a row that make a sandbox suspect.
     static let timeoutsBeforeSuspect = 2
@@ -69,6 +65,21 @@ public final class LeaseCache: Sendable {
         self.slotsPerLease = slotsPerLease
         self.logger = logger
         self.metrics = metrics
+        shelves.withLockedValue { $0[ObjectIdentifier(offLoop)] = offLoop }
+    }
+
+    /// `loop`'s shelf, made on first use; a connection looks it up once.
+    func shelf(for loop: any EventLoop) -> LeaseShelf {
+        shelves.withLockedValue { shelves in
+            if let shelf = shelves[ObjectIdentifier(loop)] { return shelf }
+            let shelf = LeaseShelf()
+            shelves[ObjectIdentifier(loop)] = shelf
+            return shelf
+        }
+    }
+
+    private var allShelves: [LeaseShelf] {
+        shelves.withLockedValue { Array($0.values) }
     }
 
     /// Runs `action` with the ids of every lease revoked from now on, after the cache has
@@ -120,7 +131,7 @@ public final class LeaseCache: Sendable {
 
     /// Asks the broker which cached leases are revoked or gone and treats them as revoked.
     private func resynchronise() async {
-        let ids = entries.withLockedValue { shelf in shelf.leases.values.flatMap(\.keys) }
+        let ids = allShelves.flatMap(\.leaseIDs)
         let stale = await broker.revokedOrGone(among: ids)
         logger.warning(
             "lease revocations fell behind; resynchronised",
@@ -135,41 +146,34 @@ public final class LeaseCache: Sendable {
     }
 
     private func releaseAll() async {
-        let all = entries.withLockedValue { shelf -> [Entry] in
-            defer { shelf.leases = [:] }
-            return shelf.leases.values.flatMap(\.values)
-        }
-        for entry in all { await broker.release(entry.lease.id) }
+        for id in allShelves.flatMap({ $0.removeAll() }) { await broker.release(id) }
     }
 
-    /// One slot of a cached lease on a sandbox not in `excluding`, when one is free.
-    package func checkoutCached(app: AppName, service: String, excluding: Set<SandboxID>) -> Lease? {
-        entries.withLockedValue { shelf in
-            let key = Key(app: app, service: service)
-            guard let leases = shelf.leases[key] else { return nil }
-            var chosen: LeaseID?
-            var fewest = Int.max
-            for (id, entry) in leases
-            where entry.standing == .active && entry.inUse < entry.lease.slots && entry.inUse < fewest
-                && !excluding.contains(entry.lease.sandbox)
-            {
-                chosen = id
-                fewest = entry.inUse
-            }
-            guard let chosen else { return nil }
-            shelf.leases[key]![chosen]!.inUse += 1
-            shelf.leases[key]![chosen]!.lastUsed = clock.now
-            return shelf.leases[key]![chosen]!.lease
+    /// One slot of a cached lease on a sandbox not in `excluding`, when one is free: from
+    /// `shelf` (the caller's loop's), else from another loop's.
+    func checkoutCached(
+        app: AppName,
+        service: String,
+        excluding: Set<SandboxID>,
+        from shelf: LeaseShelf
+    ) -> Lease? {
+        let key = LeaseShelf.Key(app: app, service: service)
+        let now = clock.now
+        if let lease = shelf.take(key, excluding: excluding, now: now) { return lease }
+        for other in allShelves where other !== shelf {
+            if let lease = other.take(key, excluding: excluding, now: now) { return lease }
         }
+        return nil
     }
 
-    /// A new lease from the broker, waiting up to `wait` for a sandbox; the caller holds
-    /// one of its slots.
+    /// A new lease from the broker, waiting up to `wait` for a sandbox, kept on `shelf`; the
+    /// caller holds one of its slots.
     package func checkoutNew(
         app: AppName,
         service: String,
         wait: Duration,
-        excluding: Set<SandboxID>
+        excluding: Set<SandboxID>,
+        onto shelf: LeaseShelf
     ) async throws(CoreError) -> Lease {
         // As many slots as the sandbox has free, up to a full lease: one free slot is enough
         // to serve, so a sandbox offering fewer slots than a full lease serves at once.
@@ -182,48 +186,44 @@ public final class LeaseCache: Sendable {
             excluding: excluding
         )
         metrics.leaseAcquired(app: app)
-        let key = Key(app: app, service: service)
-        entries.withLockedValue { shelf in
-            var entry = Entry(lease: lease, lastUsed: clock.now)
-            entry.inUse = 1
-            shelf.leases[key, default: [:]][lease.id] = entry
-        }
+        shelf.add(lease, now: clock.now)
         return lease
     }
 
     /// `checkoutNew` for event-loop code: `then` runs on `loop` with the outcome, which is
-    /// the broker's lease or a slot another request of this cache gave back first.
+    /// the broker's lease or a slot another request gave back first.
     func checkoutNew(
         app: AppName,
         service: String,
         wait: Duration,
         excluding: Set<SandboxID>,
+        onto shelf: LeaseShelf,
         on loop: any EventLoop,
         then: NIOLoopBound<(Result<Lease, CoreError>) -> Void>
     ) {
-        let key = Key(app: app, service: service)
-        let waiter = entries.withLockedValue { shelf -> Int in
-            shelf.nextWaiter += 1
-            let id = shelf.nextWaiter
-            shelf.waiters[key, default: []].append(
-                Waiter(id: id, excluding: excluding, deliver: { lease in loop.execute { then.value(.success(lease)) } })
-            )
-            return id
+        let key = LeaseShelf.Key(app: app, service: service)
+        let waiter = waiters.withLockedValue { waiters -> Int in
+            waiters.nextID += 1
+            let deliver: @Sendable (Lease) -> Void = { lease in loop.execute { then.value(.success(lease)) } }
+            waiters.queue.append(Waiter(id: waiters.nextID, key: key, excluding: excluding, deliver: deliver))
+            waiting.add(1, ordering: .relaxed)
+            return waiters.nextID
         }
         // Event-loop code asked: it gets the answer back on its loop through `then`.
         Task {
             let result = await Self.outcome { () async throws(CoreError) in
-                try await self.checkoutNew(app: app, service: service, wait: wait, excluding: excluding)
+                try await self.checkoutNew(app: app, service: service, wait: wait, excluding: excluding, onto: shelf)
             }
-            let stillWaiting = self.entries.withLockedValue { shelf -> Bool in
-                guard let index = shelf.waiters[key]?.firstIndex(where: { $0.id == waiter }) else { return false }
-                shelf.waiters[key]?.remove(at: index)
+            let stillWaiting = self.waiters.withLockedValue { waiters -> Bool in
+                guard let index = waiters.queue.firstIndex(where: { $0.id == waiter }) else { return false }
+                waiters.queue.remove(at: index)
+                self.waiting.subtract(1, ordering: .relaxed)
                 return true
             }
             if stillWaiting {
                 loop.execute { then.value(result) }
             } else if case .success(let lease) = result {
-                self.checkin(lease)  // served from the cache meanwhile: this slot goes back
+                self.checkin(lease, to: shelf)  // served from the cache meanwhile: this slot goes back
             }
         }
     }
@@ -239,30 +239,40 @@ public final class LeaseCache: Sendable {
     }
 
     /// Gives back the slot a request held, or hands it straight to a request waiting for one.
-    package func checkin(_ lease: Lease) {
-        let key = Key(app: lease.app, service: lease.service)
-        let (release, handover) = entries.withLockedValue { shelf -> (Bool, Waiter?) in
-            guard var entry = shelf.leases[key]?[lease.id] else { return (false, nil) }
-            entry.lastUsed = clock.now
-            if entry.standing == .active,
-                let index = shelf.waiters[key]?.firstIndex(where: { !$0.excluding.contains(lease.sandbox) })
-            {
-                shelf.leases[key]?[lease.id] = entry  // the slot stays in use, by the waiter now
-                return (false, shelf.waiters[key]?.remove(at: index))
+    /// The lease is looked for on `shelf` first, where it nearly always is.
+    package func checkin(_ lease: Lease, to shelf: LeaseShelf) {
+        var handover: Waiter?
+        let handOver = { [self] () -> Bool in
+            guard waiting.load(ordering: .relaxed) > 0 else { return false }
+            handover = takeWaiter(for: lease)
+            return handover != nil
+        }
+        let now = clock.now
+        var outcome = shelf.giveBack(lease, now: now, handOver: handOver)
+        if outcome == .notHere {
+            for other in allShelves where other !== shelf {
+                outcome = other.giveBack(lease, now: now, handOver: handOver)
+                if outcome != .notHere { break }
             }
-            entry.inUse -= 1
-            if entry.standing == .revoked && entry.inUse == 0 {
-                shelf.leases[key]?.removeValue(forKey: lease.id)
-                return (true, nil)
-            }
-            shelf.leases[key]?[lease.id] = entry
-            return (false, nil)
         }
         if let handover {
             handover.deliver(lease)
-        } else if release {
+        } else if outcome == .released {
             let broker = self.broker
             Task { await broker.release(lease.id) }  // from an event loop: a hop to the actor, nothing waits for it
+        }
+    }
+
+    /// The first request waiting for a slot of `lease`'s app and service that may go to its
+    /// sandbox, taken off the queue.
+    private func takeWaiter(for lease: Lease) -> Waiter? {
+        let key = LeaseShelf.Key(app: lease.app, service: lease.service)
+        return waiters.withLockedValue { waiters in
+            guard
+                let index = waiters.queue.firstIndex(where: { $0.key == key && !$0.excluding.contains(lease.sandbox) })
+            else { return nil }
+            waiting.subtract(1, ordering: .relaxed)
+            return waiters.queue.remove(at: index)
         }
     }
 
@@ -270,58 +280,38 @@ public final class LeaseCache: Sendable {
     /// them in a row to be taken out.
     func responseTimedOut(_ lease: Lease) -> Bool {
         timeouts.withLockedValue { counts in
+            if counts[lease.sandbox] == nil { sandboxesTimingOut.add(1, ordering: .relaxed) }
             counts[lease.sandbox, default: 0] += 1
             guard counts[lease.sandbox]! >= Self.timeoutsBeforeSuspect else { return false }
             counts[lease.sandbox] = nil
+            sandboxesTimingOut.subtract(1, ordering: .relaxed)
             return true
         }
     }
 
     /// The sandbox answered: its count of timeouts in a row starts again.
     func responded(_ lease: Lease) {
+        guard sandboxesTimingOut.load(ordering: .relaxed) > 0 else { return }
         timeouts.withLockedValue { counts in
-            if !counts.isEmpty { counts[lease.sandbox] = nil }
+            if counts.removeValue(forKey: lease.sandbox) != nil { sandboxesTimingOut.subtract(1, ordering: .relaxed) }
         }
     }
 
     /// The request could not reach `lease`'s sandbox: no request of this cache goes there
     /// again, and the broker takes the sandbox out until it proves itself again.
     func invalidate(_ lease: Lease, reason: String) async {
-        let sandbox = lease.sandbox
-        let idle = entries.withLockedValue { shelf -> [LeaseID] in
-            var idle: [LeaseID] = []
-            for (key, leases) in shelf.leases {
-                for (id, entry) in leases where entry.lease.sandbox == sandbox {
-                    shelf.leases[key]?[id]?.standing = .revoked
-                    if entry.inUse == 0 || id == lease.id { idle.append(id) }
-                }
-            }
-            return idle
-        }
-        logger.notice("sandbox unreachable", metadata: ["sandbox": "\(sandbox)", "reason": "\(reason)"])
+        let idle = allShelves.flatMap { $0.revokeSandbox(lease.sandbox, also: lease.id) }
+        logger.notice("sandbox unreachable", metadata: ["sandbox": "\(lease.sandbox)", "reason": "\(reason)"])
         await broker.invalidate(lease.id, reason: reason)
         for id in idle where id != lease.id { await broker.release(id) }
     }
 
     private func markRevoked(_ ids: Set<LeaseID>, reason: String) {
-        let idle = entries.withLockedValue { shelf -> [LeaseID] in
-            var idle: [LeaseID] = []
-            for (key, leases) in shelf.leases {
-                for (id, entry) in leases where ids.contains(id) {
-                    metrics.leaseRevoked(app: key.app, reason: reason)
-                    if entry.inUse == 0 {
-                        shelf.leases[key]?.removeValue(forKey: id)
-                        idle.append(id)
-                    } else {
-                        shelf.leases[key]?[id]?.standing = .revoked
-                    }
-                }
-            }
-            return idle
-        }
+        let metrics = self.metrics
+        let idle = allShelves.flatMap { $0.revoke(ids) { metrics.leaseRevoked(app: $0, reason: reason) } }
         for id in idle {
             let broker = self.broker
-            Task { await broker.release(id) }  // from under the lock: a hop to the actor, nothing waits for it
+            Task { await broker.release(id) }  // from a revocation follower: a hop to the actor, nothing waits for it
         }
     }
 
@@ -330,28 +320,13 @@ public final class LeaseCache: Sendable {
     /// until the stream drain deadline closes them, whatever the lease TTL.
     private func maintain() async {
         let now = clock.now
-        let (renew, keepAlive, release) = entries.withLockedValue { shelf -> ([LeaseID], [LeaseID], [LeaseID]) in
-            var renew: [LeaseID] = []
-            var keepAlive: [LeaseID] = []
-            var release: [LeaseID] = []
-            for (key, leases) in shelf.leases {
-                for (id, entry) in leases {
-                    if entry.standing == .revoked {
-                        if entry.inUse > 0 { keepAlive.append(id) }
-                    } else if entry.inUse > 0 || now - entry.lastUsed < Self.idleRelease {
-                        renew.append(id)
-                    } else {
-                        shelf.leases[key]?.removeValue(forKey: id)
-                        release.append(id)
-                    }
-                }
+        for shelf in allShelves {
+            let (renew, keepAlive, release) = shelf.sort(now: now, idleRelease: Self.idleRelease)
+            for id in release { await broker.release(id) }
+            for id in renew {
+                do { _ = try await broker.renew(id) } catch { revoked([id], reason: "renewal refused") }
             }
-            return (renew, keepAlive, release)
+            for id in keepAlive { await broker.keepAlive(id) }
         }
-        for id in release { await broker.release(id) }
-        for id in renew {
-            do { _ = try await broker.renew(id) } catch { revoked([id], reason: "renewal refused") }
-        }
-        for id in keepAlive { await broker.keepAlive(id) }
     }
 }

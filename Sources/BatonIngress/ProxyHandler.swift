@@ -12,6 +12,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private let ingress: IngressContext
+    private let loop: LoopServices
     private let headGuard: RequestHeadGuard
     private var context: ChannelHandlerContext?
     private var driver: ExchangeDriver?
@@ -52,15 +53,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// sending at that moment is answered rather than cut off.
     static let quiescingIdleGrace: TimeAmount = .seconds(5)
 
-    init(ingress: IngressContext, headGuard: RequestHeadGuard) {
+    init(ingress: IngressContext, loop: LoopServices, headGuard: RequestHeadGuard) {
         self.ingress = ingress
+        self.loop = loop
         self.headGuard = headGuard
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
-        driver = ExchangeDriver(ingress: ingress, eventLoop: context.eventLoop, sink: self)
+        driver = ExchangeDriver(ingress: ingress, eventLoop: context.eventLoop, loop: loop, sink: self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -153,7 +155,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let (_, _, upstream, lease) = pendingTunnel {
             pendingTunnel = nil
             upstream.close()
-            ingress.leases.checkin(lease)
+            ingress.leases.checkin(lease, to: loop.leases)
         }
         context.fireChannelInactive()
     }
@@ -303,9 +305,10 @@ extension ProxyHandler: ExchangeSink {
     /// them to the half placed right behind it when it is removed.
     func switchProtocols(_ head: ResponseHead, minorVersion: Int, to upstream: UpstreamConnection, lease: Lease) {
         let cache = ingress.leases
+        let shelf = loop.leases
         guard let context else {
             upstream.close()
-            return cache.checkin(lease)
+            return cache.checkin(lease, to: shelf)
         }
         guard reading == .betweenRequests else {
             pendingTunnel = (head, minorVersion, upstream, lease)
@@ -314,7 +317,7 @@ extension ProxyHandler: ExchangeSink {
         var bytes = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 32)
         HeadWriter.clientResponse(head, minorVersion: minorVersion, keepAlive: true, chunked: false, into: &bytes)
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease) }
+        let (clientHalf, sandboxHalf) = TunnelHalf.pair { cache.checkin(lease, to: shelf) }
         ingress.tunnels.add(lease: lease, client: context.channel)
         cache.markStream(lease)
         let pipeline = context.pipeline.syncOperations

@@ -24,24 +24,21 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let configuration: IngressConfiguration
     private var state = State.idle
     private var timer: LoopTimers.Token?
-    private var timers: LoopTimers?
+    private let timers: LoopTimers
     private var context: ChannelHandlerContext?
 
-    private let timerSets: PerEventLoop<LoopTimers>
-
-    init(configuration: IngressConfiguration, timers: PerEventLoop<LoopTimers>) {
+    init(configuration: IngressConfiguration, timers: LoopTimers) {
         self.configuration = configuration
-        self.timerSets = timers
+        self.timers = timers
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        timers = timerSets.value(for: context.eventLoop)
         armIdleTimer()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timers?.cancel(timer)
+        timers.cancel(timer)
         self.context = nil
     }
 
@@ -59,7 +56,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The proxy has a request head (it may have come pipelined, unseen here).
     func headReceived() {
         guard state != .refused else { return }
-        timers?.cancel(timer)
+        timers.cancel(timer)
         timer = nil
         state = .inRequest
     }
@@ -73,17 +70,17 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func armIdleTimer() {
         guard context != nil else { return }
-        timers?.cancel(timer)
-        timer = timers?.schedule(in: configuration.idleTimeout) { [self] in
+        timers.cancel(timer)
+        timer = timers.schedule(in: configuration.idleTimeout) { [self] in
             self.context?.close(promise: nil)
         }
     }
 
     private func armHeaderTimer() {
         guard context != nil else { return }
-        timers?.cancel(timer)
+        timers.cancel(timer)
         let timeout = configuration.headerTimeout
-        timer = timers?.schedule(in: timeout) { [self] in
+        timer = timers.schedule(in: timeout) { [self] in
             refuse(
                 "408 Request Timeout",
                 "No complete request head within \(timeout.nanoseconds / 1_000_000) ms (setting ingress.headerTimeoutMs)."
@@ -96,7 +93,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func refuse(_ status: String, _ message: String) {
         guard let context, state != .refused else { return }
         state = .refused
-        timers?.cancel(timer)
+        timers.cancel(timer)
         let body = message + "\n"
         let response =
             "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"

@@ -252,7 +252,14 @@ extension Simulation {
     func openStream() async {
         guard let app = pick(Self.apps) else { return }
         let view = await host.launcher.view()
-        guard let lease = try? await host.cache.checkoutNew(app: app, service: "web", wait: .zero, excluding: [])
+        guard
+            let lease = try? await host.cache.checkoutNew(
+                app: app,
+                service: "web",
+                wait: .zero,
+                excluding: [],
+                onto: host.cache.offLoop
+            )
         else { return }
         checkGranted(lease, before: view)
         host.cache.markStream(lease)
@@ -263,7 +270,7 @@ extension Simulation {
     func closeStream() async {
         guard let stream = pick(streams) else { return }
         streams.removeAll { $0.id == stream.id }
-        host.cache.checkin(stream)
+        host.cache.checkin(stream, to: host.cache.offLoop)
         note("stream on \(stream.sandbox) closes")
     }
 
