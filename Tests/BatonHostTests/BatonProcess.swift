@@ -160,6 +160,19 @@ final class ServeLog {
         throw LogEnded(waitingFor: text, seen: seen)
     }
 
+    /// Reads log lines until each of `texts` has been in one, in whatever order the host's
+    /// parts, which start together, write them; throws if the log ends first.
+    func waitFor(all texts: [String]) async throws {
+        var missing = texts.filter { text in !seen.contains { $0.contains(text) } }
+        while !missing.isEmpty {
+            guard let line = try await lines.next() else {
+                throw LogEnded(waitingFor: missing.joined(separator: ", "), seen: seen)
+            }
+            seen.append(line)
+            missing.removeAll { line.contains($0) }
+        }
+    }
+
     /// Everything the process still writes, until it exits.
     func rest() async throws -> [String] {
         while let line = try await lines.next() { seen.append(line) }

@@ -56,6 +56,9 @@ extension ProcessHeavySuites {
                 return Task { await generator.run() }
             }
 
+            /// What the host logs once its ingress and its socket both listen.
+            static let listening = ["ingress listening", "rpc socket listening"]
+
             /// Whatever a failed test left behind.
             func cleanUp() {
                 for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) }
@@ -69,7 +72,7 @@ extension ProcessHeavySuites {
             let recorder = LoadRecorder()
             let (survivors, _) = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true)
             { first, firstLog in
-                try await firstLog.waitFor("ingress listening")
+                try await firstLog.waitFor(all: Setup.listening)
                 try await setup.deploy("v1")
                 let before = setup.sandboxes
                 #expect(before.count == 2)
@@ -112,7 +115,7 @@ extension ProcessHeavySuites {
             let (before, _) = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) {
                 first,
                 firstLog in
-                try await firstLog.waitFor("ingress listening")
+                try await firstLog.waitFor(all: Setup.listening)
                 try await setup.deploy("v1")
                 load = setup.load(recorder)  // runs on through the restart
                 await recorder.waitFor(count: recorder.all.count + 200)
@@ -158,7 +161,7 @@ extension ProcessHeavySuites {
             defer { setup.cleanUp() }
             let recorder = LoadRecorder()
             let (pids, _) = try await BatonProcess.serving(setup.arguments, plugins: true) { host, log in
-                try await log.waitFor("ingress listening")
+                try await log.waitFor(all: Setup.listening)
                 try await setup.deploy("v1")
                 let before = setup.sandboxes
                 let load = setup.load(recorder)
@@ -205,7 +208,7 @@ extension ProcessHeavySuites {
             _ = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) {
                 first,
                 firstLog in
-                try await firstLog.waitFor("ingress listening")
+                try await firstLog.waitFor(all: Setup.listening)
                 try await setup.deploy("v1")
                 let load = setup.load(recorder)
                 defer { load.cancel() }
