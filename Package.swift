@@ -65,6 +65,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A node of a cluster: the launcher's store in etcd, and what the nodes share (docs/cluster.md).
+        .target(
+            name: "BatonCluster",
+            dependencies: [
+                "BatonCore", "BatonEtcd", "BatonJSON", "BatonProtocol",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BatonHTTP1",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -355,8 +364,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "BatonEtcdTests",
-            dependencies: ["BatonEtcd", "BatonTestSupport", "BatonPlugins"],
+            name: "BatonClusterTests",
+            dependencies: [
+                "BatonEtcd", "BatonCluster", "BatonCore", "BatonProtocol", "BatonJSON", "BatonTestSupport",
+                "BatonPlugins",
+            ],
             swiftSettings: strict
         ),
         .testTarget(

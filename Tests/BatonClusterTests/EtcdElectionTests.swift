@@ -14,8 +14,7 @@ private final class Flag: Sendable {
 @Suite("etcd election and session", .timeLimit(.minutes(2)))
 struct EtcdElectionTests {
     @Test func theNextCandidateLeadsOnceTheLeadersLeaseIsGoneAndTheOldFenceHolds() async throws {
-        try await EtcdCluster.running { cluster in
-            let etcd = EtcdClient(endpoints: cluster.endpoints)
+        try await withEtcd { etcd, _ in
             let election = EtcdElection(client: etcd, prefix: "/e/election")
             let leases = [
                 try await etcd.grant(ttl: .seconds(60)), try await etcd.grant(ttl: .seconds(60)),
@@ -46,7 +45,6 @@ struct EtcdElectionTests {
                 try await election.resign(second)
                 #expect(try await group.next()?.0 == "c")
             }
-            try await etcd.shutdown()
         }
     }
 
@@ -62,8 +60,7 @@ struct EtcdElectionTests {
     }
 
     @Test func aSessionWhoseLeaseIsRevokedNoticesAtItsNextRenewalAndJoinsAgain() async throws {
-        try await EtcdCluster.running { cluster in
-            let etcd = EtcdClient(endpoints: cluster.endpoints)
+        try await withEtcd { etcd, _ in
             let session = EtcdSession(client: etcd, ttl: .seconds(3))
             let (events, record) = AsyncStream<(String, EtcdLeaseID)>.makeStream()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -87,7 +84,6 @@ struct EtcdElectionTests {
                 try await group.waitForAll()
                 #expect(try await etcd.keepAlive(again.1) == 0, "a session that ends revokes its lease")
             }
-            try await etcd.shutdown()
         }
     }
 }

@@ -7,24 +7,8 @@ import Testing
 /// endpoints it falls back on.
 @Suite("etcd client", .timeLimit(.minutes(2)))
 struct EtcdClientTests {
-    private func withClient<T: Sendable>(
-        _ body: (EtcdClient, EtcdCluster) async throws -> T
-    ) async throws -> T {
-        try await EtcdCluster.running { cluster in
-            let client = EtcdClient(endpoints: cluster.endpoints)
-            do {
-                let value = try await body(client, cluster)
-                try await client.shutdown()
-                return value
-            } catch {
-                try await client.shutdown()
-                throw error
-            }
-        }
-    }
-
     @Test func keysAndValuesComeBackAsWrittenWhateverTheirBytes() async throws {
-        try await withClient { etcd, _ in
+        try await withEtcd { etcd, _ in
             let every = (0...255).map { UInt8($0) }
             let first = try await etcd.put("/t/näme/1", every)
             try await etcd.put("/t/näme/2", Array("two".utf8))
@@ -41,7 +25,7 @@ struct EtcdClientTests {
     }
 
     @Test func aTransactionCreatesAKeyOnlyOnceAndReadsWhatIsThereOtherwise() async throws {
-        try await withClient { etcd, _ in
+        try await withEtcd { etcd, _ in
             let create = { (value: String) async throws -> EtcdTxnResult in
                 try await etcd.txn(
                     when: [.createRevision("/t/leader", equals: 0)],
@@ -65,7 +49,7 @@ struct EtcdClientTests {
     }
 
     @Test func keysOnALeaseGoWithItAndAGoneLeaseRenewsToZero() async throws {
-        try await withClient { etcd, _ in
+        try await withEtcd { etcd, _ in
             let lease = try await etcd.grant(ttl: .seconds(30))
             try await etcd.put("/t/node/a", [1], lease: lease)
             #expect(try await etcd.get(.key("/t/node/a")).kvs.first?.lease == lease)
@@ -79,7 +63,7 @@ struct EtcdClientTests {
     }
 
     @Test func aWatchDeliversEveryChangeAfterItsRevisionInOrderEvenThoseBeforeItStarted() async throws {
-        try await withClient { etcd, _ in
+        try await withEtcd { etcd, _ in
             let start = try await etcd.put("/w/a", Array("1".utf8))
             try await etcd.put("/w/a", Array("2".utf8))  // before the watch starts: still delivered
             try await etcd.put("/elsewhere", [0])  // outside the prefix: not delivered
@@ -103,7 +87,7 @@ struct EtcdClientTests {
     }
 
     @Test func aWatchFromCompactedHistoryEndsSoTheCallerReadsEverythingAgain() async throws {
-        try await withClient { etcd, _ in
+        try await withEtcd { etcd, _ in
             let old = try await etcd.put("/w/a", [1])
             let now = try await etcd.put("/w/a", [2])
             try await etcd.compact(to: now)
@@ -118,7 +102,7 @@ struct EtcdClientTests {
         let deadPort = try FreePort.pick()
         let held = try #require(HeldPort(deadPort))  // bound, not listening: connections are refused
         let dead = "http://127.0.0.1:\(deadPort)"
-        try await withClient { etcd, cluster in
+        try await withEtcd { etcd, cluster in
             try await etcd.put("/t/a", [1])
             let mixed = EtcdClient(endpoints: [dead] + cluster.endpoints, timeout: .milliseconds(500))
             let read = await outcome { try await mixed.get(.key("/t/a")) }
@@ -132,9 +116,4 @@ struct EtcdClientTests {
         }
         withExtendedLifetime(held) {}
     }
-}
-
-/// What `body` returned or threw, so a test can shut its client down before it checks.
-private func outcome<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
-    do { return .success(try await body()) } catch { return .failure(error) }
 }
