@@ -127,7 +127,14 @@ public final class EtcdClient: Sendable {
             throw answer.flatMap(EtcdWire.failure) ?? EtcdError.watchEnded(reason: "HTTP \(response.status.code)")
         }
         var lines = JSONLines()
-        for try await part in response.body {
+        var parts = response.body.makeAsyncIterator()
+        while true {
+            let next: ByteBuffer?
+            do { next = try await parts.next() } catch {
+                if Task.isCancelled { throw CancellationError() }
+                throw EtcdError.watchEnded(reason: "\(error)")  // the connection dropped: the caller resumes
+            }
+            guard let part = next else { break }
             lines.append(part)
             while let line = try lines.next() {
                 guard let batch = try Self.watchBatch(line) else { continue }

@@ -1,0 +1,10 @@
+/// How a count is split over the live nodes (docs/cluster.md, "Sandboxes, placement and
+/// readiness" and "Slots"): sorted by name, node i of k gets ⌊n/k⌋, plus one if i < n mod k.
+/// The shares add up to the count, and every node computes the same split from the same set.
+public enum NodeShares {
+    /// `node`'s share of `total` among `nodes`; 0 for a node not among them.
+    public static func share(of total: Int, for node: String, among nodes: Set<String>) -> Int {
+        guard total > 0, let index = nodes.sorted().firstIndex(of: node) else { return 0 }
+        return total / nodes.count + (index < total % nodes.count ? 1 : 0)
+    }
+}
