@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "BatonCluster",
             dependencies: [
-                "BatonCore", "BatonEtcd", "BatonJSON", "BatonProtocol",
+                "BatonCore", "BatonEtcd", "BatonJSON", "BatonProtocol", "BatonRPC",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -14,6 +14,7 @@ public struct ClusterKeys: Sendable, Hashable {
     public var desired: String { prefix + "desired/" }
     public var election: String { prefix + "election/" }
     public var nodes: String { prefix + "node/" }
+    public var sandboxes: String { prefix + "sandbox/" }
 
     public func app(_ name: String) -> String { desired + "app/" + Self.escaped(name) }
     public func version(app: String, _ version: String) -> String {
@@ -23,6 +24,14 @@ public struct ClusterKeys: Sendable, Hashable {
     public func deployment(_ id: String) -> String { desired + "deployment/" + Self.escaped(id) }
     public func route(_ host: String) -> String { desired + "route/" + Self.escaped(host) }
     public func node(_ name: String) -> String { nodes + Self.escaped(name) }
+    public func sandboxes(of node: String) -> String { sandboxes + Self.escaped(node) + "/" }
+    public func sandbox(_ sandbox: String, of node: String) -> String { sandboxes(of: node) + Self.escaped(sandbox) }
+
+    /// The node a key under `sandboxes` belongs to, escaped as in the key.
+    func sandboxNode(_ key: String) -> Substring? {
+        guard key.hasPrefix(sandboxes) else { return nil }
+        return key.dropFirst(sandboxes.count).prefix { $0 != "/" }
+    }
 
     static func escaped(_ name: String) -> String {
         name.replacing("%", with: "%25").replacing("/", with: "%2F")
