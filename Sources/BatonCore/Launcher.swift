@@ -68,6 +68,8 @@ public actor Launcher {
     /// Broker signals handled to the end; the simulation waits until the broker sent no more.
     package private(set) var signalsHandled = 0
     var nextPool = 0
+    /// Whether this launcher decides, or copies what its cluster's leader decided.
+    var role: LauncherRole
     /// Where changes go; set by `restore(from:)`, in memory only until then.
     var store: any LauncherStore = EphemeralStore()
     /// Records changed since the last `commit()`, by key.
@@ -84,9 +86,11 @@ public actor Launcher {
         logger: Logger,
         routesChanged: @escaping @Sendable ([String: AppName]) -> Void = { _ in },
         streamDrain: Duration = Launcher.defaultStreamDrain,
-        readinessGate: Bool = true
+        readinessGate: Bool = true,
+        role: LauncherRole = .leading
     ) {
         self.broker = broker
+        self.role = role
         self.readinessGate = readinessGate
         self.streamDrain = streamDrain
         self.routesChanged = routesChanged
@@ -99,7 +103,8 @@ public actor Launcher {
     /// owner.
     public func followSignals() async {
         for await signal in broker.signals {
-            await handle(signal)
+            // A follower's deploys are the leader's to evaluate; it keeps its counts only.
+            if role == .following { record(signal) } else { await handle(signal) }
             commit()
             signalsHandled += 1
         }

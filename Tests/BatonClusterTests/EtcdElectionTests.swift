@@ -10,79 +10,84 @@ private final class Flag: Sendable {
     var isRaised: Bool { raised.load(ordering: .sequentiallyConsistent) }
 }
 
-/// The election and a node's session against a real etcd.
-@Suite("etcd election and session", .timeLimit(.minutes(2)))
-struct EtcdElectionTests {
-    @Test func theNextCandidateLeadsOnceTheLeadersLeaseIsGoneAndTheOldFenceHolds() async throws {
-        try await withEtcd { etcd, _ in
-            let election = EtcdElection(client: etcd, prefix: "/e/election")
-            let leases = [
-                try await etcd.grant(ttl: .seconds(60)), try await etcd.grant(ttl: .seconds(60)),
-                try await etcd.grant(ttl: .seconds(60)),
-            ]
-            let first = try await election.campaign(lease: leases[0], value: "a")
-            #expect(try await election.leader()?.name == "a")
-            let aGone = Flag()
-            try await withThrowingTaskGroup(of: (String, EtcdElection.Leadership).self) { group in
-                // b waits on a; c, whose key comes after b's, waits on b.
-                for (lease, name) in [(leases[1], "b"), (leases[2], "c")] {
-                    group.addTask {
-                        let leadership = try await election.campaign(lease: lease, value: name)
-                        #expect(aGone.isRaised, "\(name) led while a still held its key")
-                        return (name, leadership)
+extension EtcdSuites {
+    /// The election and a node's session against a real etcd.
+    @Suite("etcd election and session", .timeLimit(.minutes(2)))
+    struct EtcdElectionTests {
+        @Test func theNextCandidateLeadsOnceTheLeadersLeaseIsGoneAndTheOldFenceHolds() async throws {
+            try await withEtcd { etcd, _ in
+                let election = EtcdElection(client: etcd, prefix: "/e/election")
+                let leases = [
+                    try await etcd.grant(ttl: .seconds(60)), try await etcd.grant(ttl: .seconds(60)),
+                    try await etcd.grant(ttl: .seconds(60)),
+                ]
+                let first = try await election.campaign(lease: leases[0], value: "a")
+                #expect(try await election.leader()?.name == "a")
+                let aGone = Flag()
+                try await withThrowingTaskGroup(of: (String, EtcdElection.Leadership).self) { group in
+                    // b waits on a; c, whose key comes after b's, waits on b.
+                    for (lease, name) in [(leases[1], "b"), (leases[2], "c")] {
+                        group.addTask {
+                            let leadership = try await election.campaign(lease: lease, value: name)
+                            #expect(aGone.isRaised, "\(name) led while a still held its key")
+                            return (name, leadership)
+                        }
+                        try await Self.waitForCandidate(name, election: election, after: first.createRevision)
                     }
-                    try await Self.waitForCandidate(name, election: election, after: first.createRevision)
+                    aGone.raise()
+                    try await etcd.revoke(leases[0])
+                    let (name, second) = try #require(try await group.next())
+                    #expect(name == "b", "b campaigned first, so it comes next")
+                    #expect(try await election.leader()?.name == "b")
+                    let stale = try await etcd.txn(when: [first.fence], then: [.put("/e/desired", [1])])
+                    #expect(!stale.succeeded, "the deposed leader's write is refused")
+                    let fresh = try await etcd.txn(when: [second.fence], then: [.put("/e/desired", [2])])
+                    #expect(fresh.succeeded)
+                    try await election.resign(second)
+                    #expect(try await group.next()?.0 == "c")
                 }
-                aGone.raise()
-                try await etcd.revoke(leases[0])
-                let (name, second) = try #require(try await group.next())
-                #expect(name == "b", "b campaigned first, so it comes next")
-                #expect(try await election.leader()?.name == "b")
-                let stale = try await etcd.txn(when: [first.fence], then: [.put("/e/desired", [1])])
-                #expect(!stale.succeeded, "the deposed leader's write is refused")
-                let fresh = try await etcd.txn(when: [second.fence], then: [.put("/e/desired", [2])])
-                #expect(fresh.succeeded)
-                try await election.resign(second)
-                #expect(try await group.next()?.0 == "c")
             }
         }
-    }
 
-    private struct Seen: Error {}
+        private struct Seen: Error {}
 
-    /// Returns once a candidate named `name` has its key, seen through a watch.
-    private static func waitForCandidate(_ name: String, election: EtcdElection, after revision: Int64) async throws {
-        do {
-            try await election.client.watch(.prefix(election.prefix), after: revision) { batch in
-                if batch.events.contains(where: { $0.kind == .put && $0.kv.value == Array(name.utf8) }) { throw Seen() }
-            }
-        } catch is Seen {}
-    }
-
-    @Test func aSessionWhoseLeaseIsRevokedNoticesAtItsNextRenewalAndJoinsAgain() async throws {
-        try await withEtcd { etcd, _ in
-            let session = EtcdSession(client: etcd, ttl: .seconds(3))
-            let (events, record) = AsyncStream<(String, EtcdLeaseID)>.makeStream()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await session.run {
-                        record.yield(("joined", $0))
-                    } lost: {
-                        record.yield(("lost", $0))
+        /// Returns once a candidate named `name` has its key, seen through a watch.
+        private static func waitForCandidate(_ name: String, election: EtcdElection, after revision: Int64) async throws
+        {
+            do {
+                try await election.client.watch(.prefix(election.prefix), after: revision) { batch in
+                    if batch.events.contains(where: { $0.kind == .put && $0.kv.value == Array(name.utf8) }) {
+                        throw Seen()
                     }
                 }
-                var seen = events.makeAsyncIterator()
-                let first = try #require(await seen.next())
-                #expect(first.0 == "joined")
-                try await etcd.revoke(first.1)
-                let lost = try #require(await seen.next())
-                #expect(lost == ("lost", first.1))
-                let again = try #require(await seen.next())
-                #expect(again.0 == "joined" && again.1 != first.1)
-                #expect(try await etcd.keepAlive(again.1) > 0)
-                group.cancelAll()
-                try await group.waitForAll()
-                #expect(try await etcd.keepAlive(again.1) == 0, "a session that ends revokes its lease")
+            } catch is Seen {}
+        }
+
+        @Test func aSessionWhoseLeaseIsRevokedNoticesAtItsNextRenewalAndJoinsAgain() async throws {
+            try await withEtcd { etcd, _ in
+                let session = EtcdSession(client: etcd, ttl: .seconds(3))
+                let (events, record) = AsyncStream<(String, EtcdLeaseID)>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        await session.run {
+                            record.yield(("joined", $0))
+                        } lost: {
+                            record.yield(("lost", $0))
+                        }
+                    }
+                    var seen = events.makeAsyncIterator()
+                    let first = try #require(await seen.next())
+                    #expect(first.0 == "joined")
+                    try await etcd.revoke(first.1)
+                    let lost = try #require(await seen.next())
+                    #expect(lost == ("lost", first.1))
+                    let again = try #require(await seen.next())
+                    #expect(again.0 == "joined" && again.1 != first.1)
+                    #expect(try await etcd.keepAlive(again.1) > 0)
+                    group.cancelAll()
+                    try await group.waitForAll()
+                    #expect(try await etcd.keepAlive(again.1) == 0, "a session that ends revokes its lease")
+                }
             }
         }
     }

@@ -1,11 +1,19 @@
 import BatonEtcd
 import BatonTestSupport
+import Testing
+
+/// The suites that start etcd take turns: each member syncs its log, and several starting at
+/// once beside the rest of the tests on 2 cores made single calls take seconds.
+@Suite(.serialized) enum EtcdSuites {}
+
+/// How long a test's call to etcd may take: the tests check what etcd answers, not how fast.
+let testCallTimeout = Duration.seconds(10)
 
 /// Runs `body` with a client of `cluster`, shut down whether `body` returns or throws (a
 /// client left running stops the test process).
 func withEtcd<T: Sendable>(
     _ cluster: EtcdCluster,
-    timeout: Duration = .seconds(2),
+    timeout: Duration = testCallTimeout,
     _ body: (EtcdClient) async throws -> T
 ) async throws -> T {
     let client = EtcdClient(endpoints: cluster.endpoints, timeout: timeout)

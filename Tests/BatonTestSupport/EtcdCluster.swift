@@ -32,7 +32,7 @@ public final class EtcdCluster: Sendable {
         members count: Int = 1,
         _ body: (EtcdCluster) async throws -> T
     ) async throws -> T {
-        let directory = TemporaryDirectory()
+        let directory = TemporaryDirectory(under: "/dev/shm")
         defer { directory.remove() }
         var members: [Member] = []
         for index in 0..<count {

@@ -4,8 +4,10 @@ import Glibc
 public struct TemporaryDirectory: Sendable {
     public let path: String
 
-    public init() {
-        var template = Array("/tmp/baton-test-XXXXXX".utf8CString)
+    /// A directory under `parent`: /tmp, or /dev/shm for data a process syncs to disk often
+    /// (etcd's), where a sync costs nothing.
+    public init(under parent: String = "/tmp") {
+        var template = Array("\(parent)/baton-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
         path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

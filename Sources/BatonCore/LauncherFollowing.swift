@@ -1,0 +1,142 @@
+/// Whether a launcher decides (it runs alone, or leads its cluster) or copies what its
+/// cluster's leader decided (docs/cluster.md, "Followers").
+public enum LauncherRole: Sendable, Hashable {
+    case leading
+    case following
+}
+
+/// A follower's launcher: a copy of the leader's stored state, applied to this node's broker,
+/// schedulers and routes. It decides nothing itself: it starts no timer and evaluates no
+/// deploy, and what it copies is never written back.
+extension Launcher {
+    /// Makes this launcher a follower: its timers stop and it writes nothing from now on.
+    public func follow() {
+        stop()
+        role = .following
+        store = EphemeralStore()
+    }
+
+    /// Makes this launcher lead from `store`, the cluster's state: it starts afresh from it, as
+    /// a restarting host does, and resumes the deploys that wait.
+    public func lead(from store: any LauncherStore) async throws {
+        stop()
+        role = .leading
+        apps = [:]
+        pools = [:]
+        deployments = [:]
+        stops = [:]
+        routes = [:]
+        try await restore(from: store)
+    }
+
+    /// Applies the leader's state as `state` now holds it; only what changed reaches the
+    /// broker, the schedulers and the routes.
+    public func copy(_ state: StoredState) async {
+        guard role == .following else { return }
+        let before = (apps: apps, pools: pools)
+        copyRecords(state)
+        // In the order the leader made them: new apps and pools, the routing, then counts.
+        for app in apps.keys.sorted() where before.apps[app] == nil { await broker.registerApp(app) }
+        for pool in pools.values.sorted(by: { $0.id < $1.id }) where before.pools[pool.id] == nil {
+            await broker.registerPool(
+                PoolInfo(
+                    id: pool.id,
+                    app: pool.app,
+                    version: pool.version,
+                    service: pool.spec.name,
+                    slotsPerSandbox: pool.spec.slotsPerSandbox,
+                    health: pool.spec.health
+                )
+            )
+        }
+        for app in apps.values.sorted(by: { $0.name < $1.name }) {
+            await copyPhase(of: app, from: before.apps[app.name]?.phase)
+            if app.activePools != before.apps[app.name]?.activePools, !app.activePools.isEmpty {
+                _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
+            }
+        }
+        let changedPools = pools.values.sorted(by: { $0.id < $1.id }).filter { pool in
+            before.pools[pool.id]?.desired != pool.desired || before.pools[pool.id]?.spec != pool.spec
+        }
+        if !changedPools.isEmpty { schedulers.publish(changedPools.map(desiredPool)) }
+        for pool in changedPools where pool.desired == 0 {
+            if apps[pool.app]?.activePools.values.contains(pool.id) == true {
+                _ = await broker.halt(pool: pool.id)  // a serving pool at 0: an operator stopped it; it drains
+            } else {
+                await broker.retire(pool: pool.id)
+            }
+        }
+        for id in before.pools.keys.sorted() where pools[id] == nil { await broker.forget(pool: id) }
+        for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
+    }
+
+    /// The records as `state` holds them, deploys included, with no timer.
+    private func copyRecords(_ state: StoredState) {
+        var copied: [AppName: AppRecord] = [:]
+        for app in state.apps {
+            copied[app.name] = AppRecord(
+                name: app.name,
+                phase: app.phase,
+                activeVersion: app.activeVersion,
+                activePools: app.activePools
+            )
+        }
+        for version in state.versions {
+            copied[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
+        }
+        var copiedPools: [PoolID: PoolRecord] = [:]
+        for pool in state.pools {
+            copiedPools[pool.id] = PoolRecord(
+                id: pool.id,
+                app: pool.app,
+                version: pool.version,
+                spec: pool.spec,
+                desired: pool.desired,
+                admitted: pools[pool.id]?.admitted ?? 0
+            )
+        }
+        var copiedDeployments: [DeploymentID: DeploymentRecord] = [:]
+        for stored in state.deployments {
+            var deployment = DeploymentRecord(
+                id: stored.id,
+                request: stored.request,
+                started: deployments[stored.id]?.started ?? clock.now
+            )
+            deployment.life = DeploymentLifecycle(restored: stored.state, reason: stored.reason)
+            deployment.servicePools = stored.servicePools
+            deployment.waitPools = stored.waitPools
+            deployment.startedPools = Set(stored.startedPools)
+            deployment.failures = stored.failures
+            copiedDeployments[stored.id] = deployment
+            copied[stored.request.app, default: AppRecord(name: stored.request.app)].deployments.append(stored.id)
+        }
+        apps = copied
+        pools = copiedPools
+        deployments = copiedDeployments
+        if routes != state.routes {
+            routes = state.routes
+            routesChanged(routes)
+        }
+    }
+
+    private func copyPhase(of app: AppRecord, from earlier: AppPhase?) async {
+        guard app.phase != earlier else { return }
+        switch app.phase {
+        case .serving: if earlier != nil { await broker.resume(app: app.name) }
+        case .paused: await broker.pause(app: app.name, reason: .paused)
+        case .removing: await broker.pause(app: app.name, reason: .draining)
+        }
+    }
+}
+
+extension Launcher {
+    /// What a follower keeps of a broker signal: the admitted counts its status shows.
+    func record(_ signal: BrokerSignal) {
+        switch signal {
+        case .admitted(let pool, _, let admitted), .failed(let pool, _, _, let admitted),
+            .stopped(let pool, _, let admitted):
+            pools[pool]?.admitted = admitted
+        case .drained: break
+        }
+    }
+}

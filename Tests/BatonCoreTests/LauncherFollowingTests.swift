@@ -1,0 +1,103 @@
+import BatonCore
+import BatonStore
+import BatonTestSupport
+import Testing
+
+/// A follower's launcher copies what the leader stored: its broker routes as the leader's
+/// does once its own sandboxes report, its schedulers hear their pools, and it decides
+/// nothing on its own, whatever its reports and clock say, until it leads.
+@Suite("Launcher following", .timeLimit(.minutes(1)))
+struct LauncherFollowingTests {
+    /// A leader on a store in `directory`, and a follower with its own broker.
+    private func cluster(_ directory: TemporaryDirectory) async throws -> (CoreHarness, SQLiteStore, CoreHarness) {
+        let store = try SQLiteStore(directory: directory.path)
+        let leader = try await CoreHarness(restoringFrom: store)
+        let follower = await CoreHarness()
+        await follower.launcher.follow()
+        return (leader, store, follower)
+    }
+
+    /// What the leader has stored, once it is durable.
+    private func stored(_ leader: CoreHarness, _ store: SQLiteStore) async throws -> StoredState {
+        try await leader.launcher.durable()
+        return try store.load()
+    }
+
+    @Test func theFollowersBrokerServesTheLeadersActiveVersionFromItsOwnSandboxes() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (leader, store, follower) = try await cluster(directory)
+        var events = leader.events()
+        let first = try await leader.live("v1", [web(image: "a")], sandboxes: ["leader-a"], events: &events)
+        await follower.launcher.copy(try await stored(leader, store))
+        let pool = try await leader.pool(of: first)
+        try await follower.ready("follower-a", pool: pool)
+        #expect(
+            try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5)).sandbox == "follower-a"
+        )
+        #expect(try await follower.status("shop").activeVersion == "v1")
+
+        var revocations = follower.revocations()
+        let second = try await leader.live("v2", [web(image: "b")], sandboxes: ["leader-b"], events: &events)
+        let newPool = try await leader.pool(of: second)
+        await follower.launcher.copy(try await stored(leader, store))
+        let revoked = await revocations.next()
+        #expect(revoked?.reason == .cutover, "the follower's own leases on v1 are revoked at the copied cutover")
+        try await follower.ready("follower-b", pool: newPool)
+        #expect(
+            try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5)).sandbox == "follower-b"
+        )
+    }
+
+    @Test func copyingTheSameStateAgainChangesNothing() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (leader, store, follower) = try await cluster(directory)
+        var events = leader.events()
+        let first = try await leader.live("v1", [web(image: "a")], sandboxes: ["leader-a"], events: &events)
+        let state = try await stored(leader, store)
+        await follower.launcher.copy(state)
+        try await follower.ready("follower-a", pool: try await leader.pool(of: first))
+        let lease = try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5))
+        await follower.launcher.copy(state)
+        await follower.launcher.copy(state)
+        #expect(try await follower.broker.renew(lease.id).id == lease.id, "no copy revoked the lease")
+    }
+
+    @Test func theFollowerDecidesNothingOnItsOwnUntilItLeads() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (leader, store, follower) = try await cluster(directory)
+        var events = leader.events()
+        let first = try await leader.live("v1", [web(image: "a")], sandboxes: ["leader-a"], events: &events)
+        let waiting = try await leader.deploy("shop", "v2", services: [web(image: "b")], readyTimeout: .seconds(30))
+        let newPool = try await leader.pool(of: waiting)
+        await follower.launcher.copy(try await stored(leader, store))
+        try await follower.ready("follower-a", pool: try await leader.pool(of: first))
+        var followerEvents = follower.events()
+        try await follower.ready("follower-b", pool: newPool)  // the quorum, on the follower's broker
+        follower.clock.advance(by: .seconds(3600))  // past every deadline
+        #expect(try await follower.status("shop").activeVersion == "v1", "the leader cuts over, not a follower")
+        #expect(try await follower.status("shop").deployments.last?.state == .waiting)
+
+        // It leads: the deploy that waits is evaluated again, as after a restart.
+        try await follower.launcher.lead(from: try SQLiteStore(directory: directory.path))
+        try await follower.ready("follower-b2", pool: newPool)
+        await followerEvents.next(.deployCutover)
+        #expect(try await follower.status("shop").activeVersion == "v2")
+    }
+
+    @Test func theFollowersSchedulersHearTheirPoolsAsTheLeaderChangesThem() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (leader, store, follower) = try await cluster(directory)
+        let (_, snapshot, updates) = await follower.launcher.subscribeScheduler(name: "fake")
+        #expect(snapshot.isEmpty)
+        var pushed = updates.makeAsyncIterator()
+        let first = try await leader.deploy("shop", "v1", services: [web(3, image: "a", scheduler: "fake")])
+        await follower.launcher.copy(try await stored(leader, store))
+        let update = await pushed.next()
+        #expect(update?.pools.map(\.pool) == [try await leader.pool(of: first)])
+        #expect(update?.pools.first?.desired == 3)
+    }
+}
