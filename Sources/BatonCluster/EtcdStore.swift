@@ -45,11 +45,16 @@ public final class EtcdStore: LauncherStore {
 
     /// Reads the stored state from etcd; `fence` is the leader's, which every write carries.
     public static func open(client: EtcdClient, keys: ClusterKeys, fence: [EtcdCompare]) async throws -> EtcdStore {
-        let read = try await client.get(.prefix(keys.desired))
+        let (state, owners) = try read(try await client.get(.prefix(keys.desired)).kvs, keys: keys)
+        return EtcdStore(client: client, keys: keys, fence: fence, snapshot: state, owners: owners)
+    }
+
+    /// The stored state the keys under `desired/` hold, and who owns what in it.
+    static func read(_ kvs: [EtcdKeyValue], keys: ClusterKeys) throws -> (StoredState, Owners) {
         var state = StoredState()
         var owners = Owners()
         var deployments: [(made: Int64, deployment: StoredDeployment)] = []
-        for kv in read.kvs {
+        for kv in kvs {
             let json = try JSON.parse(kv.value)
             let kind = kv.key.dropFirst(keys.desired.count).prefix { $0 != "/" }
             switch kind {
@@ -75,7 +80,7 @@ public final class EtcdStore: LauncherStore {
             }
         }
         state.deployments = deployments.sorted { $0.made < $1.made }.map(\.deployment)
-        return EtcdStore(client: client, keys: keys, fence: fence, snapshot: state, owners: owners)
+        return (state, owners)
     }
 
     private init(client: EtcdClient, keys: ClusterKeys, fence: [EtcdCompare], snapshot: StoredState, owners: Owners) {
@@ -95,6 +100,20 @@ public final class EtcdStore: LauncherStore {
             queue.queued += changes.count
         }
         wake.yield()
+    }
+
+    /// Ends the writer: this node no longer leads. Nothing queued and unwritten is written,
+    /// and every flush throws from now on.
+    public func close() {
+        let waiting = queue.withLockedValue { queue -> [CheckedContinuation<Void, any Error>] in
+            if queue.failure == nil {
+                queue.failure = StoreFenced(description: "this node stepped down: nothing written")
+            }
+            defer { queue.waiting = [] }
+            return queue.waiting.map(\.continuation)
+        }
+        for continuation in waiting { continuation.resume(throwing: queue.withLockedValue { $0.failure! }) }
+        wake.finish()
     }
 
     public func flush() async throws {

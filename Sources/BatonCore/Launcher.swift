@@ -121,6 +121,7 @@ public actor Launcher {
     /// Records the deploy and starts it; returns its id at once. Nothing is applied when
     /// the request is refused.
     public func deploy(_ request: DeployRequest) async throws(CoreError) -> DeploymentID {
+        try mustLead()
         defer { commit() }
         try validate(request)
         if apps[request.app]?.phase == .removing { throw .beingRemoved(request.app) }
@@ -361,6 +362,7 @@ public actor Launcher {
     /// Routes `host` to `app`. Only routes from the host's own configuration may name an
     /// app not deployed yet: its requests get 503 until it is.
     public func setRoute(host: String, app: AppName, allowingUnknownApp: Bool = false) throws(CoreError) {
+        try mustLead()
         guard WireLimits.isHost(host), WireLimits.isName(app) else {
             throw CoreError(
                 code: .invalidDeploy,
@@ -376,6 +378,7 @@ public actor Launcher {
     }
 
     public func removeRoute(host: String) throws(CoreError) {
+        try mustLead()
         guard routes.removeValue(forKey: host.lowercased()) != nil else {
             throw CoreError(code: .unknownRoute, message: "No route for host \"\(host)\"")
         }

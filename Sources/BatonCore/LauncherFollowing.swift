@@ -9,6 +9,11 @@ public enum LauncherRole: Sendable, Hashable {
 /// schedulers and routes. It decides nothing itself: it starts no timer and evaluates no
 /// deploy, and what it copies is never written back.
 extension Launcher {
+    /// Refuses a call that changes state on a follower: only the leader decides.
+    func mustLead() throws(CoreError) {
+        guard role == .leading else { throw .notLeading }
+    }
+
     /// Makes this launcher a follower: its timers stop and it writes nothing from now on.
     public func follow() {
         stop()

@@ -3,6 +3,7 @@
 /// requests already running finish. Resumed, the waiting requests go first, in order.
 extension Launcher {
     public func pause(app: AppName) async throws(CoreError) {
+        try mustLead()
         defer { commit() }
         guard try operable(app).phase == .serving else { return }
         apps[app]?.phase = .paused
@@ -12,6 +13,7 @@ extension Launcher {
     }
 
     public func resume(app: AppName) async throws(CoreError) {
+        try mustLead()
         defer { commit() }
         guard try operable(app).phase == .paused else { return }
         apps[app]?.phase = .serving

@@ -3,6 +3,7 @@
 /// no drain of it is left, the app, its routes and its history are forgotten.
 extension Launcher {
     public func remove(app: AppName, drainTimeout: Duration) async throws(CoreError) {
+        try mustLead()
         defer { commit() }
         guard let record = apps[app] else { throw .unknownApp(app) }
         guard record.phase != .removing else { return }

@@ -4,6 +4,7 @@ extension Launcher {
     /// Deploys again the request of the newest done deployment of `app` whose version is not
     /// the active one; its pools are taken back if they are still kept.
     public func rollback(app: AppName) async throws(CoreError) -> (deployment: DeploymentID, version: String) {
+        try mustLead()
         guard let record = apps[app] else { throw .unknownApp(app) }
         let previous = record.deployments.reversed().lazy.compactMap { self.deployments[$0] }.first {
             $0.state == .done && $0.request.version != record.activeVersion

@@ -11,6 +11,7 @@ extension Launcher {
     public static let instancesRange = 0...Int(WireLimits.instances.upperBound)
 
     public func scale(app: AppName, service: String, instances: Int, drainTimeout: Duration) async throws(CoreError) {
+        try mustLead()
         defer { commit() }
         let record = try operable(app)
         guard let pool = record.activePools[service] else {

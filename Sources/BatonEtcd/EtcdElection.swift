@@ -40,11 +40,11 @@ public struct EtcdElection: Sendable {
             guard let ahead = before.kvs.first else {
                 // Nobody before this key: it leads, if its lease still holds it.
                 guard try await client.get(.key(key)).kvs.first?.createRevision == revision else {
-                    throw EtcdError.server(code: EtcdError.notFound, message: "the campaign key \(key) is gone")
+                    throw Self.candidacyGone(key)
                 }
                 return Leadership(key: key, createRevision: revision)
             }
-            try await waitForDeletion(of: ahead.key, after: before.revision)
+            try await waitForDeletion(of: ahead.key, or: key, after: before.revision)
         }
     }
 
@@ -59,15 +59,28 @@ public struct EtcdElection: Sendable {
         _ = try await client.txn(when: [leadership.fence], then: [.delete(.key(leadership.key))])
     }
 
-    private struct Deleted: Error {}
+    private static func candidacyGone(_ key: String) -> EtcdError {
+        .server(code: EtcdError.notFound, message: "the campaign key \(key) is gone with its lease")
+    }
 
-    private func waitForDeletion(of key: String, after revision: Int64) async throws {
+    private struct Deleted: Error {
+        var key: String
+    }
+
+    /// Returns once `ahead` is deleted; throws once `own` is (its lease is gone, and with it
+    /// this candidacy).
+    private func waitForDeletion(of ahead: String, or own: String, after revision: Int64) async throws {
         do {
-            try await client.watch(.key(key), after: revision) { batch in
-                if batch.events.contains(where: { $0.kind == .delete }) { throw Deleted() }
+            try await client.watch(.prefix(prefix), after: revision) { batch in
+                for event in batch.events where event.kind == .delete && (event.kv.key == ahead || event.kv.key == own)
+                {
+                    throw Deleted(key: event.kv.key)
+                }
             }
-        } catch is Deleted {
+        } catch let deleted as Deleted where deleted.key == ahead {
             return
+        } catch is Deleted {
+            throw Self.candidacyGone(own)
         }
     }
 }

@@ -16,6 +16,7 @@ public enum ProtocolErrorCode: Int, Sendable, Hashable, CaseIterable {
     case nothingToRollBackTo = 3004
     case unknownService = 3005
     case appBeingRemoved = 3006
+    case notLeading = 3007
 }
 
 extension RPCError {

@@ -87,6 +87,24 @@ struct LauncherFollowingTests {
         #expect(try await follower.status("shop").activeVersion == "v2")
     }
 
+    @Test func aFollowerRefusesEveryCallThatChangesState() async throws {
+        let follower = await CoreHarness()
+        await follower.launcher.follow()
+        let refusals: [() async throws -> Void] = [
+            { _ = try await follower.deploy("shop", "v1", services: [web(image: "a")]) },
+            { try await follower.launcher.setRoute(host: "shop.test", app: "shop", allowingUnknownApp: true) },
+            { try await follower.launcher.removeRoute(host: "shop.test") },
+            { try await follower.launcher.pause(app: "shop") },
+            { try await follower.launcher.resume(app: "shop") },
+            { try await follower.launcher.remove(app: "shop", drainTimeout: .zero) },
+            { _ = try await follower.launcher.rollback(app: "shop") },
+            { try await follower.launcher.scale(app: "shop", service: "web", instances: 1, drainTimeout: .zero) },
+        ]
+        for refused in refusals {
+            await #expect(throws: CoreError.notLeading) { try await refused() }
+        }
+    }
+
     @Test func theFollowersSchedulersHearTheirPoolsAsTheLeaderChangesThem() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
