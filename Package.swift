@@ -71,6 +71,7 @@ let package = Package(
             dependencies: [
                 "BatonCore", "BatonEtcd", "BatonJSON", "BatonProtocol", "BatonRPC",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

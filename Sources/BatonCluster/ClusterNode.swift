@@ -1,0 +1,251 @@
+import BatonCore
+import BatonEtcd
+import BatonJSON
+import BatonProtocol
+import Logging
+import Synchronization
+
+/// Where a node finds its cluster and what it calls itself (docs/cluster.md, "Settings").
+public struct ClusterConfiguration: Sendable {
+    public var endpoints: [String]
+    public var node: String
+    public var keys: ClusterKeys
+    /// The node's etcd lease: how soon the others notice it is gone.
+    public var leaseTTL: Duration
+    /// One call to etcd.
+    public var requestTimeout: Duration
+
+    public init(
+        endpoints: [String],
+        node: String,
+        keys: ClusterKeys = ClusterKeys(),
+        leaseTTL: Duration = .seconds(5),
+        requestTimeout: Duration = .seconds(2)
+    ) {
+        self.endpoints = endpoints
+        self.node = node
+        self.keys = keys
+        self.leaseTTL = leaseTTL
+        self.requestTimeout = requestTimeout
+    }
+}
+
+/// One node of a cluster: it keeps its lease, campaigns, leads with the cluster's store or
+/// follows the leader's state, and shares its sandbox reports (docs/cluster.md). Its launcher
+/// starts as a follower and leads only while this node holds the election.
+public final class ClusterNode: Sendable {
+    public let configuration: ClusterConfiguration
+    private let client: EtcdClient
+    private let launcher: Launcher
+    private let broker: LeaseBroker
+    private let logger: Logger
+    private let reports: NodeReports
+    private let term = Mutex(Term())
+    /// Every change of this node's role, leading or following, in order.
+    public let roles: AsyncStream<LauncherRole>
+    private let announce: AsyncStream<LauncherRole>.Continuation
+    /// The etcd revision of each copy of the leader's state this node applied, in order.
+    public let copies: AsyncStream<Int64>
+    private let copied: AsyncStream<Int64>.Continuation
+
+    private struct Term {
+        /// The lease the session holds now, if any.
+        var lease: EtcdLeaseID?
+        /// The store this node writes through while it leads.
+        var store: EtcdStore?
+        /// The leader's state as this node last read it, by key.
+        var desired: [String: EtcdKeyValue] = [:]
+        /// Other nodes' reports for pools this node has not copied yet (the reports and the
+        /// state come through different watches), by sandbox; tried again after each copy.
+        var early: [SandboxID: (report: SandboxReport, node: String)] = [:]
+    }
+
+    public init(configuration: ClusterConfiguration, launcher: Launcher, broker: LeaseBroker, logger: Logger) {
+        self.configuration = configuration
+        client = EtcdClient(endpoints: configuration.endpoints, timeout: configuration.requestTimeout)
+        self.launcher = launcher
+        self.broker = broker
+        self.logger = logger
+        reports = NodeReports(client: client, keys: configuration.keys, node: configuration.node)
+        (roles, announce) = AsyncStream<LauncherRole>.makeStream()
+        (copies, copied) = AsyncStream<Int64>.makeStream(bufferingPolicy: .bufferingNewest(16))
+    }
+
+    /// A report this node's broker took from one of its own schedulers.
+    public func reported(_ report: SandboxReport) {
+        reports.record(report)
+    }
+
+    /// Runs the node until cancelled, then leaves the cluster (its lease is revoked, so its
+    /// keys go at once) and closes its client.
+    public func run() async {
+        await launcher.follow()
+        announce.yield(.following)
+        let (leases, joined) = AsyncStream<EtcdLeaseID>.makeStream()
+        let session = EtcdSession(client: client, ttl: configuration.leaseTTL)
+        let remote = RemoteReports(client: client, keys: configuration.keys, node: configuration.node)
+        let desired = PrefixMirror(client: client, prefix: configuration.keys.desired)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await session.run { lease in
+                    await self.joined(lease)
+                    joined.yield(lease)
+                } lost: { lease in
+                    await self.lost(lease)
+                }
+                joined.finish()
+            }
+            group.addTask { await self.reports.run() }
+            group.addTask {
+                await remote.run { report, node in
+                    await self.apply(report, from: node)
+                } trouble: {
+                    await self.trouble($0)
+                }
+            }
+            group.addTask {
+                await desired.run { changes, revision in
+                    await self.copy(changes)
+                    self.copied.yield(revision)
+                } trouble: {
+                    await self.trouble($0)
+                }
+            }
+            group.addTask {
+                for await lease in leases { await self.campaign(with: lease) }
+            }
+        }
+        announce.finish()
+        copied.finish()
+        try? await client.shutdown()
+    }
+
+    // MARK: The session
+
+    private func joined(_ lease: EtcdLeaseID) async {
+        term.withLock { $0.lease = lease }
+        let record: JSON = ["node": .string(configuration.node), "version": .string(BatonVersion.string)]
+        do {
+            try await client.put(
+                configuration.keys.node(configuration.node),
+                (try? record.serialized()) ?? [],
+                lease: lease
+            )
+        } catch {
+            await trouble(error)
+        }
+        reports.joined(lease)
+        logger.info("joined the cluster", metadata: ["node": "\(configuration.node)", "lease": "\(lease)"])
+    }
+
+    /// The lease is gone or may be: whatever this node led, it leads no more, at once.
+    private func lost(_ lease: EtcdLeaseID) async {
+        let store = term.withLock { term -> EtcdStore? in
+            term.lease = nil
+            defer { term.store = nil }
+            return term.store
+        }
+        reports.lost()
+        store?.close()
+        await stepDown()
+        logger.warning(
+            "lost its lease in the cluster",
+            metadata: ["node": "\(configuration.node)", "lease": "\(lease)"]
+        )
+    }
+
+    // MARK: Leading
+
+    /// Campaigns with `lease` and leads while it holds the election, as long as the lease is
+    /// the session's; a node whose writes are refused steps down and campaigns again.
+    private func campaign(with lease: EtcdLeaseID) async {
+        let election = EtcdElection(client: client, prefix: configuration.keys.election)
+        var backoff = Backoff.reconnect
+        while term.withLock({ $0.lease == lease }) {
+            do {
+                let leadership = try await election.campaign(lease: lease, value: configuration.node)
+                try await lead(leadership, lease: lease)
+                try? await election.resign(leadership)
+                backoff.succeeded()
+            } catch {
+                await trouble(error)
+                guard (try? await Task.sleep(for: backoff.failed())) != nil else { return }
+            }
+        }
+    }
+
+    private func lead(_ leadership: EtcdElection.Leadership, lease: EtcdLeaseID) async throws {
+        let store = try await EtcdStore.open(client: client, keys: configuration.keys, fence: [leadership.fence])
+        guard
+            term.withLock({ term -> Bool in
+                guard term.lease == lease else { return false }
+                term.store = store
+                return true
+            })
+        else { return }
+        try await launcher.lead(from: store)
+        announce.yield(.leading)
+        logger.notice("leads the cluster", metadata: ["node": "\(configuration.node)"])
+        await store.run()  // until a write is refused or the lease is lost
+        term.withLock { if $0.store === store { $0.store = nil } }
+        await stepDown()
+        logger.warning("no longer leads the cluster", metadata: ["node": "\(configuration.node)"])
+    }
+
+    private func stepDown() async {
+        await launcher.follow()
+        announce.yield(.following)
+        if let state = desiredState() { await launcher.copy(state) }
+    }
+
+    // MARK: Following
+
+    private func copy(_ changes: [PrefixMirror.Change]) async {
+        term.withLock { term in
+            for change in changes {
+                switch change {
+                case .put(let kv): term.desired[kv.key] = kv
+                case .delete(let key): term.desired[key] = nil
+                }
+            }
+        }
+        if let state = desiredState() { await launcher.copy(state) }
+        let early = term.withLock { term in
+            defer { term.early = [:] }
+            return term.early.values.sorted { $0.report.sandbox < $1.report.sandbox }
+        }
+        for (report, node) in early { await apply(report, from: node) }
+    }
+
+    /// Another node's report, for this node's broker; one for a pool not copied yet waits
+    /// for the copy that brings it.
+    private func apply(_ report: SandboxReport, from node: String) async {
+        term.withLock { $0.early[report.sandbox] = nil }  // a newer report replaces one that waits
+        do {
+            try await broker.report(report, from: "node \(node)")
+        } catch  where error.code == .unknownPool {
+            term.withLock { $0.early[report.sandbox] = (report, node) }
+            // The copy that brings the pool may have taken the waiting reports just before.
+            guard (try? await broker.report(report, from: "node \(node)")) != nil else { return }
+            term.withLock { term in
+                if term.early[report.sandbox]?.report == report { term.early[report.sandbox] = nil }
+            }
+        } catch {
+            logger.warning("report of another node refused", metadata: ["node": "\(node)", "error": "\(error)"])
+        }
+    }
+
+    /// The leader's state as last read; nil, and logged, when this node cannot read it, so
+    /// that it keeps serving what it copied last rather than forget it.
+    private func desiredState() -> StoredState? {
+        let kvs = term.withLock { $0.desired.values.sorted { $0.key < $1.key } }
+        do { return try EtcdStore.read(kvs, keys: configuration.keys).0 } catch {
+            logger.error("the cluster's state cannot be read; keeping the last", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func trouble(_ error: any Error) async {
+        logger.warning("etcd", metadata: ["node": "\(configuration.node)", "error": "\(error)"])
+    }
+}
