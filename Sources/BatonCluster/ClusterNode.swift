@@ -85,6 +85,7 @@ public final class ClusterNode: Sendable {
         let session = EtcdSession(client: client, ttl: configuration.leaseTTL)
         let remote = RemoteReports(client: client, keys: configuration.keys, node: configuration.node)
         let desired = PrefixMirror(client: client, prefix: configuration.keys.desired)
+        let nodes = PrefixMirror(client: client, prefix: configuration.keys.nodes)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await session.run { lease in
@@ -112,6 +113,23 @@ public final class ClusterNode: Sendable {
                 }
             }
             group.addTask {
+                var live: [String: String] = [:]
+                await nodes.run { changes, _ in
+                    for change in changes {
+                        switch change {
+                        case .put(let kv): live[kv.key] = Self.nodeName(kv.value)
+                        case .delete(let key): live[key] = nil
+                        }
+                    }
+                    // This node counts itself in whatever etcd says: a lease it is about to get
+                    // back must not stop its sandboxes meanwhile.
+                    let names = Set(live.values).union([self.configuration.node])
+                    await self.launcher.share(NodeShares(node: self.configuration.node, nodes: names))
+                } trouble: {
+                    await self.trouble($0)
+                }
+            }
+            group.addTask {
                 for await lease in leases { await self.campaign(with: lease) }
             }
         }
@@ -121,6 +139,16 @@ public final class ClusterNode: Sendable {
     }
 
     // MARK: The session
+
+    /// A node's key holds its name and Baton's version.
+    private static func nodeRecord(_ name: String) -> [UInt8] {
+        let record: JSON = ["node": .string(name), "version": .string(BatonVersion.string)]
+        return (try? record.serialized()) ?? []  // built here: it serializes
+    }
+
+    private static func nodeName(_ record: [UInt8]) -> String? {
+        (try? JSON.parse(record))?["node"]?.stringValue
+    }
 
     private func joined(_ lease: EtcdLeaseID) async {
         term.withLock { $0.lease = lease }

@@ -70,6 +70,8 @@ public actor Launcher {
     var nextPool = 0
     /// Whether this launcher decides, or copies what its cluster's leader decided.
     var role: LauncherRole
+    /// This node's part of each pool's count, which its own schedulers run.
+    var shares = NodeShares.alone
     /// Where changes go; set by `restore(from:)`, in memory only until then.
     var store: any LauncherStore = EphemeralStore()
     /// Records changed since the last `commit()`, by key.
@@ -333,7 +335,7 @@ public actor Launcher {
             app: pool.app,
             version: pool.version,
             service: pool.spec.name,
-            desired: pool.desired,
+            desired: shares.share(of: pool.desired),
             spec: pool.spec
         )
     }

@@ -14,6 +14,13 @@ extension Launcher {
         guard role == .leading else { throw .notLeading }
     }
 
+    /// The live nodes changed: this node's schedulers run its share of every pool from now on.
+    public func share(_ shares: NodeShares) {
+        guard shares != self.shares else { return }
+        self.shares = shares
+        schedulers.publish(pools.values.sorted { $0.id < $1.id }.map(desiredPool))
+    }
+
     /// Makes this launcher a follower: its timers stop and it writes nothing from now on.
     public func follow() {
         stop()

@@ -1,7 +1,24 @@
 /// How a count is split over the live nodes (docs/cluster.md, "Sandboxes, placement and
 /// readiness" and "Slots"): sorted by name, node i of k gets ⌊n/k⌋, plus one if i < n mod k.
 /// The shares add up to the count, and every node computes the same split from the same set.
-public enum NodeShares {
+public struct NodeShares: Sendable, Hashable {
+    /// This node, and the live nodes it shares with (itself among them).
+    public var node: String
+    public var nodes: Set<String>
+
+    /// A host alone keeps every count whole.
+    public static let alone = NodeShares(node: "", nodes: [""])
+
+    public init(node: String, nodes: Set<String>) {
+        self.node = node
+        self.nodes = nodes
+    }
+
+    /// This node's share of `total`.
+    public func share(of total: Int) -> Int {
+        Self.share(of: total, for: node, among: nodes)
+    }
+
     /// `node`'s share of `total` among `nodes`; 0 for a node not among them.
     public static func share(of total: Int, for node: String, among nodes: Set<String>) -> Int {
         guard total > 0, let index = nodes.sorted().firstIndex(of: node) else { return 0 }
