@@ -129,6 +129,7 @@ let package = Package(
         .target(
             name: "BatonHost",
             dependencies: [
+                "BatonCluster",
                 "BatonListening",
                 "BatonProtocol",
                 "BatonProbe",

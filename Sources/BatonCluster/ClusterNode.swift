@@ -15,12 +15,15 @@ public struct ClusterConfiguration: Sendable {
     /// One call to etcd.
     public var requestTimeout: Duration
 
+    public static let defaultLeaseTTL = Duration.seconds(5)
+    public static let defaultRequestTimeout = Duration.seconds(2)
+
     public init(
         endpoints: [String],
         node: String,
         keys: ClusterKeys = ClusterKeys(),
-        leaseTTL: Duration = .seconds(5),
-        requestTimeout: Duration = .seconds(2)
+        leaseTTL: Duration = ClusterConfiguration.defaultLeaseTTL,
+        requestTimeout: Duration = ClusterConfiguration.defaultRequestTimeout
     ) {
         self.endpoints = endpoints
         self.node = node
@@ -72,8 +75,14 @@ public final class ClusterNode: Sendable {
     }
 
     /// A report this node's broker took from one of its own schedulers.
-    public func reported(_ report: SandboxReport) {
-        reports.record(report)
+    public func reported(_ report: SandboxReport, from scheduler: String? = nil) {
+        reports.record(report, from: scheduler)
+    }
+
+    /// A scheduler's whole list (`scheduler.sync`): what it reported before and leaves out
+    /// now has stopped.
+    public func synced(_ reports: [SandboxReport], from scheduler: String) {
+        self.reports.synced(reports, from: scheduler)
     }
 
     /// Runs the node until cancelled, then leaves the cluster (its lease is revoked, so its

@@ -11,6 +11,8 @@ import Synchronization
 public final class NodeReports: Sendable {
     private struct Book {
         var latest: [SandboxID: SandboxReport] = [:]
+        /// Which of this node's schedulers reported each sandbox.
+        var reporter: [SandboxID: String] = [:]
         /// Sandboxes whose newest report is not in etcd yet, in the order they changed.
         var unwritten: [SandboxID] = []
         var lease: EtcdLeaseID?
@@ -35,10 +37,34 @@ public final class NodeReports: Sendable {
     }
 
     /// A report the node's broker took from one of its schedulers.
-    public func record(_ report: SandboxReport) {
+    public func record(_ report: SandboxReport, from scheduler: String? = nil) {
         book.withLock { book in
             book.latest[report.sandbox] = report
+            if let scheduler { book.reporter[report.sandbox] = scheduler }
             book.mark(report.sandbox)
+        }
+        wake.yield()
+    }
+
+    /// A scheduler's whole list: its sandboxes left out have stopped, as the broker takes them.
+    public func synced(_ reports: [SandboxReport], from scheduler: String) {
+        let listed = Set(reports.map(\.sandbox))
+        book.withLock { book in
+            for (sandbox, reporter) in book.reporter where reporter == scheduler && !listed.contains(sandbox) {
+                guard let last = book.latest[sandbox], !last.state.isFinal else { continue }
+                book.latest[sandbox] = SandboxReport(
+                    sandbox: sandbox,
+                    pool: last.pool,
+                    state: .stopped,
+                    reason: "missing from sync"
+                )
+                book.mark(sandbox)
+            }
+            for report in reports {
+                book.latest[report.sandbox] = report
+                book.reporter[report.sandbox] = scheduler
+                book.mark(report.sandbox)
+            }
         }
         wake.yield()
     }
@@ -74,6 +100,7 @@ public final class NodeReports: Sendable {
                         // A sandbox that ended is forgotten once its key is gone.
                         for report in reports where report.state.isFinal && book.latest[report.sandbox] == report {
                             book.latest[report.sandbox] = nil
+                            book.reporter[report.sandbox] = nil
                         }
                     }
                 } catch {

@@ -1,3 +1,4 @@
+import BatonCluster
 import BatonCore
 import BatonIngress
 import BatonPlugins
@@ -22,6 +23,8 @@ public final class BatonHost: Sendable {
     public let launcher: Launcher
     public let ingress: IngressServer?
     public let metrics: MetricsServer?
+    /// This host's part in a cluster, when it is a node of one: the state lives in etcd.
+    public let cluster: ClusterNode?
     /// Everything the host counts, whether or not it is served.
     public let registry: PrometheusCollectorRegistry
     let drainTimes: DrainTimes
@@ -69,10 +72,17 @@ public final class BatonHost: Sendable {
                 // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
                 .nanoseconds(($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds) + .seconds(30)
             } ?? Launcher.defaultStreamDrain,
-            readinessGate: configuration.readinessGate
+            readinessGate: configuration.readinessGate,
+            role: configuration.cluster == nil ? .leading : .following
         )
+        let (broker, launcher) = (self.broker, self.launcher)
+        cluster = configuration.cluster.map { given in
+            var cluster = given
+            cluster.leaseTTL = .milliseconds(configuration.clusterLeaseTTLMs)
+            cluster.requestTimeout = .milliseconds(configuration.clusterRequestTimeoutMs)
+            return ClusterNode(configuration: cluster, launcher: launcher, broker: broker, logger: logger)
+        }
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let broker = self.broker
         ingress = configuration.ingress.map {
             IngressServer(
                 configuration: $0,
@@ -86,7 +96,8 @@ public final class BatonHost: Sendable {
         }
         var methods =
             HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
-            + SchedulerMethods.all(launcher: launcher, broker: broker) + RouterMethods.all(broker: broker)
+            + SchedulerMethods.all(launcher: launcher, broker: broker, cluster: cluster)
+            + RouterMethods.all(broker: broker)
         if let ingress, let ingressConfiguration = configuration.ingress {
             methods += IngressMethods.all(ingress: ingress, defaultTimeout: ingressConfiguration.responseHeaderTimeout)
         }
@@ -197,6 +208,11 @@ public final class BatonHost: Sendable {
             wait: wait
         )
         stateLock.withLockedValue { $0 = lock }
+        if let cluster {
+            // The state is the cluster's, in etcd: the node reads it once it runs.
+            logger.info("state kept in the cluster", metadata: ["etcd": "\(cluster.configuration.endpoints)"])
+            return
+        }
         let store = try SQLiteStore(directory: directory)
         self.store.withLockedValue { $0 = store }
         try await launcher.restore(from: store)

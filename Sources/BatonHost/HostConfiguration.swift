@@ -1,3 +1,4 @@
+import BatonCluster
 import BatonCore
 import BatonIngress
 import BatonPlugins
@@ -35,6 +36,12 @@ public struct HostConfiguration: Sendable {
     /// Off only to show a rollover without Baton's protection (setting `launcher.readinessGate`,
     /// 0 or 1): cutover at once, no host check, no drain.
     public var readinessGate = true
+    /// The cluster this host is a node of (`--cluster`, docs/cluster.md); alone on SQLite when nil.
+    public var cluster: ClusterConfiguration?
+    /// A cluster node's etcd lease (setting `cluster.leaseTTLMs`).
+    public var clusterLeaseTTLMs = ClusterConfiguration.defaultLeaseTTL.milliseconds
+    /// One call to etcd (setting `cluster.requestTimeoutMs`).
+    public var clusterRequestTimeoutMs = ClusterConfiguration.defaultRequestTimeout.milliseconds
     /// Routes set at start, before any admin call: host name → app.
     public var routes: [(host: String, app: String)] = []
 

@@ -142,6 +142,22 @@ extension Setting {
             write: { $0.readinessGate = $1 != 0 }
         ),
         Setting(
+            name: "cluster.leaseTTLMs",
+            unit: .milliseconds,
+            range: 1_000...60_000,
+            help: "A cluster node's etcd lease: how soon the other nodes notice it is gone, and another leads.",
+            read: { $0.clusterLeaseTTLMs },
+            write: { $0.clusterLeaseTTLMs = $1 }
+        ),
+        Setting(
+            name: "cluster.requestTimeoutMs",
+            unit: .milliseconds,
+            range: 100...60_000,
+            help: "One call of a cluster node to etcd, per endpoint.",
+            read: { $0.clusterRequestTimeoutMs },
+            write: { $0.clusterRequestTimeoutMs = $1 }
+        ),
+        Setting(
             name: "host.handoverDrainMs",
             unit: .milliseconds,
             range: 0...most,

@@ -8,6 +8,7 @@ import Foundation
 ///
 ///     {"socket": PATH, "http": "HOST:PORT", "metrics": "HOST:PORT", "state": DIR,
 ///      "defaultApp": APP, "defaultScheduler": NAME, "eventLoops": N,
+///      "cluster": "URL,URL", "node": NAME, "clusterPrefix": PREFIX,
 ///      "settings": {"ingress.holdTimeoutMs": 30000, "rpc.maxLineBytes": 1048576, ...},
 ///      "plugins": [{"name", "command", "args"?, "env"?, "role"?: "scheduler", "cwd"?, "graceMs"?}],
 ///      "routes": [{"host", "app"}]}
@@ -21,6 +22,9 @@ struct ConfigFile {
     var defaultApp: String?
     var defaultScheduler: String?
     var eventLoops: Int?
+    var cluster: String?
+    var node: String?
+    var clusterPrefix: String?
     var settings: [String: Int64] = [:]
     /// nil when the file has no `plugins` member: the built-in scheduler then runs.
     var plugins: [PluginSpec]?
@@ -47,7 +51,7 @@ struct ConfigFile {
         var file = ConfigFile()
         let known: Set<String> = [
             "socket", "http", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings", "plugins",
-            "routes",
+            "routes", "cluster", "node", "clusterPrefix",
         ]
         for key in root.keys where !known.contains(key) {
             throw Problem(
@@ -67,6 +71,9 @@ struct ConfigFile {
         file.state = try string("state")
         file.defaultApp = try string("defaultApp")
         file.defaultScheduler = try string("defaultScheduler")
+        file.cluster = try string("cluster")
+        file.node = try string("node")
+        file.clusterPrefix = try string("clusterPrefix")
         if let loops = json["eventLoops"] {
             guard let count = loops.intValue, count > 0 else {
                 throw Problem(description: "\(path): \"eventLoops\" must be a positive integer")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonCluster
 import BatonHost
 import BatonIngress
 import BatonPlugins
@@ -65,6 +66,15 @@ struct ServeCommand: AsyncParsableCommand {
             "The scheduler (by the name it gives at hello) that runs services which name none. Default: the only one connected."
     )
     var defaultScheduler: String?
+    @Option(
+        help:
+            "Be a node of the cluster whose state lives in these etcd endpoints (comma-separated URLs, for example http://127.0.0.1:2379); see docs/cluster.md."
+    )
+    var cluster: String?
+    @Option(help: "This node's name in the cluster, unique among its nodes. Default: the machine's host name.")
+    var node: String?
+    @Option(help: "Where the cluster's keys live in etcd. Default: /baton/.")
+    var clusterPrefix: String?
     @Option(
         name: .customLong("token-file"),
         help: "ROLE=PATH: the role must present the token in PATH at hello; repeatable."
@@ -143,6 +153,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.stopsSandboxesAtExit = stopSandboxesAtExit
         configuration.takesOver = takeOver
         configuration.routes = file.routes
+        if let endpoints = cluster ?? file.cluster {
+            configuration.cluster = ClusterConfiguration(
+                endpoints: endpoints.split(separator: ",").map { String($0) },
+                node: node ?? file.node ?? ProcessInfo.processInfo.hostName,
+                keys: ClusterKeys(prefix: clusterPrefix ?? file.clusterPrefix ?? ClusterKeys.defaultPrefix)
+            )
+        }
         if !noPlugins {
             configuration.plugins = file.plugins ?? [Self.builtInScheduler]
         }

@@ -1,3 +1,4 @@
+import BatonCluster
 import BatonCore
 import BatonJSON
 import BatonRPC
@@ -5,7 +6,8 @@ import BatonRPC
 /// The `scheduler` role: desired state out, sandbox reports in. A scheduler is known by
 /// the client name it gives at hello.
 enum SchedulerMethods {
-    static func all(launcher: Launcher, broker: LeaseBroker) -> [RPCMethod] {
+    /// A node of a cluster shares every report its broker took with the other nodes.
+    static func all(launcher: Launcher, broker: LeaseBroker, cluster: ClusterNode?) -> [RPCMethod] {
         [
             .ordered(.schedulerSubscribe) { call in
                 let (id, snapshot, updates) = await launcher.subscribeScheduler(name: call.session.client.name)
@@ -26,12 +28,14 @@ enum SchedulerMethods {
                 let report = try SandboxReport(params: try call.namedParams())
                 let name = call.session.client.name
                 try await CoreJSON.call { () async throws(CoreError) in try await broker.report(report, from: name) }
+                cluster?.reported(report, from: name)
                 return [:]
             },
             .ordered(.schedulerSync) { call in
                 let reports = try SandboxReport.list(syncParams: try call.namedParams())
                 let name = call.session.client.name
                 try await CoreJSON.call { () async throws(CoreError) in try await broker.sync(reports, from: name) }
+                cluster?.synced(reports, from: name)
                 return [:]
             },
         ]

@@ -63,6 +63,10 @@ extension BatonHost {
                 stop: { [launcher] in await launcher.stop() }
             ),
         ]
+        if let cluster {
+            // Its launcher follows until the node leads; stopping leaves the cluster at once.
+            parts.append(HostPart(name: "cluster", serve: { await cluster.run() }))
+        }
         let rpcServer = self.rpcServer
         let rpcInherited = inherited.withLockedValue { $0.rpc }
         parts.append(
