@@ -65,6 +65,10 @@ extension Launcher {
             await copyPhase(of: app, from: before.apps[app.name]?.phase)
             if app.activePools != before.apps[app.name]?.activePools, !app.activePools.isEmpty {
                 _ = await broker.cutover(app: app.name, servicePools: app.activePools.mapValues { Set([$0]) })
+                logger.info(
+                    "copied the leader's cutover",
+                    metadata: ["app": "\(app.name)", "version": "\(app.activeVersion ?? "-")"]
+                )
             }
         }
         let changedPools = pools.values.sorted(by: { $0.id < $1.id }).filter { pool in

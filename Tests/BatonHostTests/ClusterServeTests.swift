@@ -1,0 +1,99 @@
+import BatonJSON
+import BatonPlugins
+import BatonRPC
+import BatonTestSupport
+import Foundation
+import Subprocess
+import Testing
+
+extension ProcessHeavySuites {
+    /// Two `baton serve --cluster` nodes on one etcd, as real processes with the built-in
+    /// scheduler and examples/hello: both serve what the leader deploys, a follower refuses
+    /// to deploy, and when the leader is killed the other leads and deploys.
+    @Suite("Cluster of hosts", .serialized, .timeLimit(.minutes(3)))
+    struct ClusterServeTests {
+        /// One node: its directory, ports and socket.
+        struct Node {
+            let name: String
+            let directory = TemporaryDirectory()
+            let port: Int
+            var socket: String { directory.file("baton.sock") }
+
+            init(_ name: String) throws {
+                self.name = name
+                port = try FreePort.pick()
+            }
+
+            func arguments(_ etcd: EtcdCluster) -> [String] {
+                [
+                    "--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)",
+                    "--cluster", etcd.endpoints.joined(separator: ","), "--node", name,
+                ]
+            }
+
+            func admin() async throws -> RPCClient {
+                let client = try await RPCClient.connect(socketPath: socket)
+                try await client.hello(role: .admin, client: RPCProgramInfo(name: "cluster-test", version: "1"))
+                return client
+            }
+
+            /// Deploys `version` of hello through this node and waits until it is done.
+            func deploy(_ version: String, marker: String) async throws {
+                let admin = try await admin()
+                var events = NotificationReader(admin)
+                _ = try await admin.call("events.watch")
+                _ = try await admin.call("app.deploy", hello(version, marker: marker))
+                _ = try await admin.call("route.set", ["host": "hello.localhost", "app": "hello"])
+                _ = await events.next("event") { $0["type"] == "deploy.done" && $0["version"]?.stringValue == version }
+                await admin.close()
+            }
+
+            func get() async throws -> String {
+                try await TestHTTPClient.send(port: port, host: "hello.localhost").body
+            }
+        }
+
+        static let listening = ["ingress listening", "rpc socket listening"]
+
+        @Test func bothNodesServeTheLeadersDeployAndTheOtherLeadsOnceTheLeaderIsKilled() async throws {
+            let marker = "--test-\(UUID().uuidString)"
+            defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
+            let (a, b) = (try Node("a"), try Node("b"))
+            defer {
+                a.directory.remove()
+                b.directory.remove()
+            }
+            try await EtcdCluster.running { etcd in
+                _ = try await BatonProcess.serving(a.arguments(etcd), plugins: true) { first, firstLog in
+                    try await firstLog.waitFor(all: Self.listening + ["leads the cluster"])
+                    _ = try await BatonProcess.serving(b.arguments(etcd), plugins: true) { second, secondLog in
+                        try await secondLog.waitFor(all: Self.listening + ["joined the cluster"])
+                        try await a.deploy("v1", marker: marker)
+                        try await secondLog.waitFor("copied the leader's cutover")
+                        #expect(try await a.get().hasPrefix("hello from v1"))
+                        #expect(try await b.get().hasPrefix("hello from v1"))
+
+                        let follower = try await b.admin()
+                        do {
+                            _ = try await follower.call("app.deploy", hello("v2", marker: marker))
+                            Issue.record("a follower took a deploy")
+                        } catch let error as RPCError {
+                            #expect(error.code == 3007)
+                        }
+                        await follower.close()
+
+                        try first.send(signal: .kill)
+                        try await secondLog.waitFor("leads the cluster")
+                        try await b.deploy("v2", marker: marker)
+                        #expect(try await b.get().hasPrefix("hello from v2"))
+                        try second.send(signal: .terminate)
+                        _ = try await secondLog.rest()
+                        return true
+                    }
+                    _ = try? await firstLog.rest()
+                    return true
+                }
+            }
+        }
+    }
+}
