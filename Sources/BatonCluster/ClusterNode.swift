@@ -88,8 +88,7 @@ public final class ClusterNode: Sendable {
     /// Runs the node until cancelled, then leaves the cluster (its lease is revoked, so its
     /// keys go at once) and closes its client.
     public func run() async {
-        await launcher.follow()
-        announce.yield(.following)
+        await follow("it has not won its cluster's election yet")
         let (leases, joined) = AsyncStream<EtcdLeaseID>.makeStream()
         let session = EtcdSession(client: client, ttl: configuration.leaseTTL)
         let remote = RemoteReports(client: client, keys: configuration.keys, node: configuration.node)
@@ -184,7 +183,9 @@ public final class ClusterNode: Sendable {
         }
         reports.lost()
         store?.close()
-        await stepDown()
+        await stepDown(
+            "its etcd lease is gone: etcd at \(configuration.endpoints.joined(separator: ",")) did not renew it in time"
+        )
         logger.warning(
             "lost its lease in the cluster",
             metadata: ["node": "\(configuration.node)", "lease": "\(lease)"]
@@ -200,12 +201,15 @@ public final class ClusterNode: Sendable {
         var backoff = Backoff.reconnect
         while term.withLock({ $0.lease == lease }) {
             do {
-                let leadership = try await election.campaign(lease: lease, value: configuration.node)
+                let leadership = try await election.campaign(lease: lease, value: configuration.node) { leader in
+                    await self.follow(leader.map { "node \($0) leads" } ?? "no node leads yet")
+                }
                 try await lead(leadership, lease: lease)
                 try? await election.resign(leadership)
                 backoff.succeeded()
             } catch {
                 await trouble(error)
+                await follow("it cannot campaign: \(error)")
                 guard (try? await Task.sleep(for: backoff.failed())) != nil else { return }
             }
         }
@@ -224,15 +228,23 @@ public final class ClusterNode: Sendable {
         announce.yield(.leading)
         logger.notice("leads the cluster", metadata: ["node": "\(configuration.node)"])
         await store.run()  // until a write is refused or the lease is lost
-        term.withLock { if $0.store === store { $0.store = nil } }
-        await stepDown()
+        let stillHeld = term.withLock { term -> Bool in
+            if term.store === store { term.store = nil }
+            return term.lease == lease
+        }
+        // A lost lease stepped down already, saying why; a refused write steps down here.
+        if stillHeld { await stepDown(store.failure.map { "\($0)" } ?? "its writes to etcd ended") }
         logger.warning("no longer leads the cluster", metadata: ["node": "\(configuration.node)"])
     }
 
-    private func stepDown() async {
-        await launcher.follow()
-        announce.yield(.following)
+    private func stepDown(_ why: String) async {
+        await follow(why)
         if let state = desiredState() { await launcher.copy(state) }
+    }
+
+    private func follow(_ why: String) async {
+        await launcher.follow(why)
+        announce.yield(.following(why: why))
     }
 
     // MARK: Following
@@ -259,11 +271,11 @@ public final class ClusterNode: Sendable {
     private func apply(_ report: SandboxReport, from node: String) async {
         term.withLock { $0.early[report.sandbox] = nil }  // a newer report replaces one that waits
         do {
-            try await broker.report(report, from: "node \(node)")
+            try await broker.report(report, from: SandboxReporter.node(node))
         } catch  where error.code == .unknownPool {
             term.withLock { $0.early[report.sandbox] = (report, node) }
             // The copy that brings the pool may have taken the waiting reports just before.
-            guard (try? await broker.report(report, from: "node \(node)")) != nil else { return }
+            guard (try? await broker.report(report, from: SandboxReporter.node(node))) != nil else { return }
             term.withLock { term in
                 if term.early[report.sandbox]?.report == report { term.early[report.sandbox] = nil }
             }

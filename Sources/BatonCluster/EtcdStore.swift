@@ -116,6 +116,11 @@ public final class EtcdStore: LauncherStore {
         wake.finish()
     }
 
+    /// Why the store writes no more, once it does not.
+    public var failure: StoreFenced? {
+        queue.withLockedValue { $0.failure }
+    }
+
     public func flush() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let now = queue.withLockedValue { queue -> Result<Void, any Error>? in

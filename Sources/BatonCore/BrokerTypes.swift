@@ -54,6 +54,17 @@ public struct SandboxStatus: Sendable, Hashable {
     public var leases: Int
     public var slotsOut: Int
     public var reason: String?
+    /// Who reported it: one of this host's schedulers, or another node (`SandboxReporter`).
+    public var reporter: String?
+}
+
+/// Who reports a sandbox to a broker: one of the host's schedulers, by the name it gave at
+/// hello, or another node of its cluster. A name has no spaces (`WireLimits.isName`), so a
+/// node's name here cannot be mistaken for a scheduler's.
+public enum SandboxReporter {
+    public static func node(_ name: String) -> String { "node " + name }
+
+    public static func isAnotherNode(_ reporter: String?) -> Bool { reporter?.hasPrefix("node ") == true }
 }
 
 /// What the broker tells the launcher about sandboxes, in the order it happened.

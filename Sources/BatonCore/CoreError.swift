@@ -22,12 +22,15 @@ public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
         CoreError(code: .unknownApp, message: "Unknown app \"\(app)\": deploy it first")
     }
 
-    /// A call that changes the cluster's state, made on a node that does not lead it.
-    public static let notLeading = CoreError(
-        code: .notLeading,
-        message: "This node does not lead its cluster now: calls that change apps, deploys or routes go to the leader",
-        retryAfter: .seconds(1)
-    )
+    /// A call that changes the cluster's state, made on a node that does not lead it, and why.
+    public static func notLeading(_ why: String) -> CoreError {
+        CoreError(
+            code: .notLeading,
+            message:
+                "This node does not lead its cluster now (\(why)): calls that change apps, deploys or routes go to the leader",
+            retryAfter: .seconds(1)
+        )
+    }
 
     public static func beingRemoved(_ app: AppName) -> CoreError {
         CoreError(

@@ -105,8 +105,7 @@ public actor Launcher {
     /// owner.
     public func followSignals() async {
         for await signal in broker.signals {
-            // A follower's deploys are the leader's to evaluate; it keeps its counts only.
-            if role == .following { record(signal) } else { await handle(signal) }
+            await handle(signal)
             commit()
             signalsHandled += 1
         }

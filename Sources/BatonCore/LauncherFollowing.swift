@@ -2,7 +2,8 @@
 /// cluster's leader decided (docs/cluster.md, "Followers").
 public enum LauncherRole: Sendable, Hashable {
     case leading
-    case following
+    /// It copies the leader's decisions; `why` says why it does not lead, for the callers it refuses.
+    case following(why: String)
 }
 
 /// A follower's launcher: a copy of the leader's stored state, applied to this node's broker,
@@ -11,7 +12,7 @@ public enum LauncherRole: Sendable, Hashable {
 extension Launcher {
     /// Refuses a call that changes state on a follower: only the leader decides.
     func mustLead() throws(CoreError) {
-        guard role == .leading else { throw .notLeading }
+        if case .following(let why) = role { throw .notLeading(why) }
     }
 
     /// The live nodes changed: this node's schedulers run its share of every pool from now on.
@@ -21,11 +22,14 @@ extension Launcher {
         schedulers.publish(pools.values.sorted { $0.id < $1.id }.map(desiredPool))
     }
 
-    /// Makes this launcher a follower: its timers stop and it writes nothing from now on.
-    public func follow() {
-        stop()
-        role = .following
-        store = EphemeralStore()
+    /// Makes this launcher a follower, for the reason `why`: its timers stop and it writes
+    /// nothing from now on. A follower told a new reason only changes what it answers.
+    public func follow(_ why: String) {
+        if role == .leading {
+            stop()
+            store = EphemeralStore()
+        }
+        role = .following(why: why)
     }
 
     /// Makes this launcher lead from `store`, the cluster's state: it starts afresh from it, as
@@ -44,7 +48,7 @@ extension Launcher {
     /// Applies the leader's state as `state` now holds it; only what changed reaches the
     /// broker, the schedulers and the routes.
     public func copy(_ state: StoredState) async {
-        guard role == .following else { return }
+        guard role != .leading else { return }
         let before = (apps: apps, pools: pools)
         copyRecords(state)
         // In the order the leader made them: new apps and pools, the routing, then counts.
@@ -141,18 +145,6 @@ extension Launcher {
         case .serving: if earlier != nil { await broker.resume(app: app.name) }
         case .paused: await broker.pause(app: app.name, reason: .paused)
         case .removing: await broker.pause(app: app.name, reason: .draining)
-        }
-    }
-}
-
-extension Launcher {
-    /// What a follower keeps of a broker signal: the admitted counts its status shows.
-    func record(_ signal: BrokerSignal) {
-        switch signal {
-        case .admitted(let pool, _, let admitted), .failed(let pool, _, _, let admitted),
-            .stopped(let pool, _, let admitted):
-            pools[pool]?.admitted = admitted
-        case .drained: break
         }
     }
 }

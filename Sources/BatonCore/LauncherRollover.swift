@@ -1,35 +1,46 @@
 /// The rollover itself: quorum, cutover, drain, and what happens when time runs out.
 extension Launcher {
+    /// A broker signal: every node counts it and tells its event watchers; the leader (or a
+    /// host alone) also decides what it means for deploys and pools.
     func handle(_ signal: BrokerSignal) async {
+        observe(signal)
+        guard role == .leading else { return }
+        await decide(signal)
+    }
+
+    private func observe(_ signal: BrokerSignal) {
+        let (pool, sandbox, admitted, type, reason): (PoolID, SandboxID, Int, EventType, String?)
         switch signal {
-        case .admitted(let pool, let sandbox, let admitted):
-            guard let record = pools[pool] else { return }
-            pools[pool]?.admitted = admitted
-            publish(
-                .init(
-                    .sandboxReady,
-                    app: record.app,
-                    version: record.version,
-                    service: record.spec.name,
-                    pool: pool,
-                    sandbox: sandbox
-                )
+        case .admitted(let id, let which, let count):
+            (pool, sandbox, admitted, type, reason) = (id, which, count, .sandboxReady, nil)
+        case .failed(let id, let which, let why, let count):
+            (pool, sandbox, admitted, type, reason) = (id, which, count, .sandboxFailed, why)
+        case .stopped(let id, let which, let count):
+            (pool, sandbox, admitted, type, reason) = (id, which, count, .sandboxStopped, nil)
+        case .drained: return
+        }
+        guard let record = pools[pool] else { return }
+        pools[pool]?.admitted = admitted
+        publish(
+            .init(
+                type,
+                app: record.app,
+                version: record.version,
+                service: record.spec.name,
+                pool: pool,
+                sandbox: sandbox,
+                reason: reason
             )
+        )
+    }
+
+    private func decide(_ signal: BrokerSignal) async {
+        switch signal {
+        case .admitted(let pool, _, _):
+            guard let record = pools[pool] else { return }
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) { await evaluate(waiting) }
-        case .failed(let pool, let sandbox, let reason, let admitted):
+        case .failed(let pool, let sandbox, let reason, _):
             guard let record = pools[pool] else { return }
-            pools[pool]?.admitted = admitted
-            publish(
-                .init(
-                    .sandboxFailed,
-                    app: record.app,
-                    version: record.version,
-                    service: record.spec.name,
-                    pool: pool,
-                    sandbox: sandbox,
-                    reason: reason
-                )
-            )
             if let waiting = waitingDeployment(of: record.app, waitingOn: pool) {
                 let failures =
                     (deployments[waiting]?.failures ?? []) + [
@@ -39,19 +50,8 @@ extension Launcher {
                 changed.deployments.insert(waiting)
             }
             if record.desired == 0 { await prune(app: record.app) }
-        case .stopped(let pool, let sandbox, let admitted):
-            pools[pool]?.admitted = admitted
+        case .stopped(let pool, _, _):
             guard let record = pools[pool] else { return }
-            publish(
-                .init(
-                    .sandboxStopped,
-                    app: record.app,
-                    version: record.version,
-                    service: record.spec.name,
-                    pool: pool,
-                    sandbox: sandbox
-                )
-            )
             if record.desired == 0 { await prune(app: record.app) }
         case .drained(let pool, let sandbox):
             guard let record = pools[pool] else { return }

@@ -20,7 +20,10 @@ extension Launcher {
             group.addTask { try? await Task.sleep(for: timeout) }
             group.addTask {
                 var waiting = ends.makeAsyncIterator()
-                while await broker.sandboxStatuses(pools: ids).contains(where: { !$0.state.isTerminal }) {
+                // Another node's sandboxes are its own to stop.
+                while await broker.sandboxStatuses(pools: ids).contains(where: {
+                    !$0.state.isTerminal && !SandboxReporter.isAnotherNode($0.reporter)
+                }) {
                     guard await waiting.next() != nil else { return }
                 }
             }

@@ -646,7 +646,8 @@ public actor LeaseBroker {
                 suspect: record.life.isSuspect,
                 leases: record.leases.count,
                 slotsOut: record.slotsOut,
-                reason: record.reason
+                reason: record.reason,
+                reporter: record.reporter
             )
         }
     }

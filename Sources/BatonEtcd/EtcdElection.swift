@@ -23,7 +23,12 @@ public struct EtcdElection: Sendable {
 
     /// Returns once `lease`'s candidate leads; `value` names the node. Throws if the lease
     /// is gone, or etcd cannot be reached; cancelling stops the wait.
-    public func campaign(lease: EtcdLeaseID, value: String) async throws -> Leadership {
+    /// `waiting` hears the leader's value each time the candidate starts to wait.
+    public func campaign(
+        lease: EtcdLeaseID,
+        value: String,
+        waiting: (String?) async -> Void = { _ in }
+    ) async throws -> Leadership {
         let key = prefix + lease.description
         let made = try await client.txn(
             when: [.createRevision(key, equals: 0)],
@@ -44,6 +49,7 @@ public struct EtcdElection: Sendable {
                 }
                 return Leadership(key: key, createRevision: revision)
             }
+            await waiting(try await leader()?.name)
             try await waitForDeletion(of: ahead.key, or: key, after: before.revision)
         }
     }

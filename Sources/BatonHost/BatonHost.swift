@@ -73,7 +73,7 @@ public final class BatonHost: Sendable {
                 .nanoseconds(($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds) + .seconds(30)
             } ?? Launcher.defaultStreamDrain,
             readinessGate: configuration.readinessGate,
-            role: configuration.cluster == nil ? .leading : .following
+            role: configuration.cluster == nil ? .leading : .following(why: "it has not joined its cluster yet")
         )
         let (broker, launcher) = (self.broker, self.launcher)
         cluster = configuration.cluster.map { given in

@@ -26,7 +26,7 @@ extension EtcdSuites {
                 logger.logLevel = .critical
                 let clock = SystemClock()
                 broker = LeaseBroker(clock: clock, probe: Passing(), logger: logger)
-                launcher = Launcher(broker: broker, clock: clock, logger: logger, role: .following)
+                launcher = Launcher(broker: broker, clock: clock, logger: logger, role: .following(why: "it starts"))
                 cluster = ClusterNode(
                     configuration: ClusterConfiguration(
                         endpoints: endpoints,
@@ -65,7 +65,8 @@ extension EtcdSuites {
                         await b.cluster.run()
                         await signals
                     }
-                    await #expect(throws: CoreError.notLeading) {
+                    await b.becomes(.following(why: "node a leads"), &rolesOfB)
+                    await #expect(throws: CoreError.notLeading("node a leads")) {
                         _ = try await b.launcher.deploy(DeployRequest(app: "shop", version: "v1", services: [Self.web]))
                     }
 

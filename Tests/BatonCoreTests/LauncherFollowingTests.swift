@@ -13,7 +13,7 @@ struct LauncherFollowingTests {
         let store = try SQLiteStore(directory: directory.path)
         let leader = try await CoreHarness(restoringFrom: store)
         let follower = await CoreHarness()
-        await follower.launcher.follow()
+        await follower.launcher.follow("a test follows")
         return (leader, store, follower)
     }
 
@@ -89,7 +89,7 @@ struct LauncherFollowingTests {
 
     @Test func aFollowerRefusesEveryCallThatChangesState() async throws {
         let follower = await CoreHarness()
-        await follower.launcher.follow()
+        await follower.launcher.follow("a test follows")
         let refusals: [() async throws -> Void] = [
             { _ = try await follower.deploy("shop", "v1", services: [web(image: "a")]) },
             { try await follower.launcher.setRoute(host: "shop.test", app: "shop", allowingUnknownApp: true) },
@@ -101,7 +101,7 @@ struct LauncherFollowingTests {
             { try await follower.launcher.scale(app: "shop", service: "web", instances: 1, drainTimeout: .zero) },
         ]
         for refused in refusals {
-            await #expect(throws: CoreError.notLeading) { try await refused() }
+            await #expect(throws: CoreError.notLeading("a test follows")) { try await refused() }
         }
     }
 

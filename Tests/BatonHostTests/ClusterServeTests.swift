@@ -28,6 +28,7 @@ extension ProcessHeavySuites {
                 [
                     "--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)",
                     "--cluster", etcd.endpoints.joined(separator: ","), "--node", name,
+                    "--set", "cluster.leaseTTLMs=2000",
                 ]
             }
 
@@ -91,6 +92,48 @@ extension ProcessHeavySuites {
                         return true
                     }
                     _ = try? await firstLog.rest()
+                    return true
+                }
+            }
+        }
+
+        @Test func withoutEtcdBothNodesKeepServingAndRefuseChangesNamingEtcd() async throws {
+            let marker = "--test-\(UUID().uuidString)"
+            defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
+            let (a, b) = (try Node("a"), try Node("b"))
+            defer {
+                a.directory.remove()
+                b.directory.remove()
+            }
+            try await EtcdCluster.running { etcd in
+                _ = try await BatonProcess.serving(a.arguments(etcd), plugins: true) { first, firstLog in
+                    try await firstLog.waitFor(all: Self.listening + ["leads the cluster"])
+                    _ = try await BatonProcess.serving(b.arguments(etcd), plugins: true) { second, secondLog in
+                        try await secondLog.waitFor(all: Self.listening + ["joined the cluster"])
+                        try await a.deploy("v1", marker: marker)
+                        try await secondLog.waitFor("copied the leader's cutover")
+
+                        etcd.kill(0)
+                        // Past the lease: the leader has stepped down, and both still serve.
+                        try await firstLog.waitFor("lost its lease in the cluster")
+                        try await secondLog.waitFor("lost its lease in the cluster")
+                        #expect(try await a.get().hasPrefix("hello from v1"))
+                        #expect(try await b.get().hasPrefix("hello from v1"))
+                        let admin = try await a.admin()
+                        do {
+                            _ = try await admin.call("route.set", ["host": "other.localhost", "app": "hello"])
+                            Issue.record("a node without etcd took a change")
+                        } catch let error as RPCError {
+                            #expect(error.code == 3007)
+                            #expect(error.message.contains("etcd"), "the refusal names etcd: \(error.message)")
+                        }
+                        await admin.close()
+                        try second.send(signal: .terminate)
+                        _ = try await secondLog.rest()
+                        return true
+                    }
+                    try first.send(signal: .terminate)
+                    _ = try await firstLog.rest()
                     return true
                 }
             }
