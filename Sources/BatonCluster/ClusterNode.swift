@@ -56,6 +56,8 @@ public final class ClusterNode: Sendable {
         var lease: EtcdLeaseID?
         /// The store this node writes through while it leads.
         var store: EtcdStore?
+        /// Why this node follows, while it does.
+        var following: String?
         /// The leader's state as this node last read it, by key.
         var desired: [String: EtcdKeyValue] = [:]
         /// Other nodes' reports for pools this node has not copied yet (the reports and the
@@ -225,8 +227,9 @@ public final class ClusterNode: Sendable {
             })
         else { return }
         try await launcher.lead(from: store)
+        term.withLock { $0.following = nil }
         announce.yield(.leading)
-        logger.notice("leads the cluster", metadata: ["node": "\(configuration.node)"])
+        logger.notice("took the lead of the cluster", metadata: ["node": "\(configuration.node)"])
         await store.run()  // until a write is refused or the lease is lost
         let stillHeld = term.withLock { term -> Bool in
             if term.store === store { term.store = nil }
@@ -234,7 +237,7 @@ public final class ClusterNode: Sendable {
         }
         // A lost lease stepped down already, saying why; a refused write steps down here.
         if stillHeld { await stepDown(store.failure.map { "\($0)" } ?? "its writes to etcd ended") }
-        logger.warning("no longer leads the cluster", metadata: ["node": "\(configuration.node)"])
+        logger.warning("gave up the lead of the cluster", metadata: ["node": "\(configuration.node)"])
     }
 
     private func stepDown(_ why: String) async {
@@ -243,8 +246,14 @@ public final class ClusterNode: Sendable {
     }
 
     private func follow(_ why: String) async {
+        let changed = term.withLock { term -> Bool in
+            defer { term.following = why }
+            return term.following != why
+        }
+        guard changed else { return }
         await launcher.follow(why)
         announce.yield(.following(why: why))
+        logger.info("follows", metadata: ["node": "\(configuration.node)", "why": "\(why)"])
     }
 
     // MARK: Following

@@ -153,11 +153,7 @@ final class ServeLog {
     /// Reads log lines until one contains `text`; throws if the log ends first.
     @discardableResult
     func waitFor(_ text: String) async throws -> String {
-        while let line = try await lines.next() {
-            seen.append(line)
-            if line.contains(text) { return line }
-        }
-        throw LogEnded(waitingFor: text, seen: seen)
+        try await waitFor(any: [text])
     }
 
     /// Reads log lines until each of `texts` has been in one, in whatever order the host's
@@ -171,6 +167,15 @@ final class ServeLog {
             seen.append(line)
             missing.removeAll { line.contains($0) }
         }
+    }
+
+    /// Reads log lines until one holds any of `texts`; returns that line.
+    func waitFor(any texts: [String]) async throws -> String {
+        while let line = try await lines.next() {
+            seen.append(line)
+            if texts.contains(where: { line.contains($0) }) { return line }
+        }
+        throw LogEnded(waitingFor: texts.joined(separator: " or "), seen: seen)
     }
 
     /// Everything the process still writes, until it exits.

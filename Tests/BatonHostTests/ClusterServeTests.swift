@@ -25,10 +25,13 @@ extension ProcessHeavySuites {
             }
 
             func arguments(_ etcd: EtcdCluster) -> [String] {
+                arguments(endpoints: etcd.endpoints)
+            }
+
+            func arguments(endpoints: [String]) -> [String] {
                 [
                     "--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)",
-                    "--cluster", etcd.endpoints.joined(separator: ","), "--node", name,
-                    "--set", "cluster.leaseTTLMs=2000",
+                    "--cluster", endpoints.joined(separator: ","), "--node", name, "--set", "cluster.leaseTTLMs=2000",
                 ]
             }
 
@@ -55,6 +58,8 @@ extension ProcessHeavySuites {
         }
 
         static let listening = ["ingress listening", "rpc socket listening"]
+        /// What a node logs when it becomes the leader.
+        static let tookTheLead = "took the lead of the cluster"
 
         @Test func bothNodesServeTheLeadersDeployAndTheOtherLeadsOnceTheLeaderIsKilled() async throws {
             let marker = "--test-\(UUID().uuidString)"
@@ -66,7 +71,7 @@ extension ProcessHeavySuites {
             }
             try await EtcdCluster.running { etcd in
                 _ = try await BatonProcess.serving(a.arguments(etcd), plugins: true) { first, firstLog in
-                    try await firstLog.waitFor(all: Self.listening + ["leads the cluster"])
+                    try await firstLog.waitFor(all: Self.listening + [Self.tookTheLead])
                     _ = try await BatonProcess.serving(b.arguments(etcd), plugins: true) { second, secondLog in
                         try await secondLog.waitFor(all: Self.listening + ["joined the cluster"])
                         try await a.deploy("v1", marker: marker)
@@ -84,7 +89,7 @@ extension ProcessHeavySuites {
                         await follower.close()
 
                         try first.send(signal: .kill)
-                        try await secondLog.waitFor("leads the cluster")
+                        try await secondLog.waitFor(Self.tookTheLead)
                         try await b.deploy("v2", marker: marker)
                         #expect(try await b.get().hasPrefix("hello from v2"))
                         try second.send(signal: .terminate)
@@ -107,7 +112,7 @@ extension ProcessHeavySuites {
             }
             try await EtcdCluster.running { etcd in
                 _ = try await BatonProcess.serving(a.arguments(etcd), plugins: true) { first, firstLog in
-                    try await firstLog.waitFor(all: Self.listening + ["leads the cluster"])
+                    try await firstLog.waitFor(all: Self.listening + [Self.tookTheLead])
                     _ = try await BatonProcess.serving(b.arguments(etcd), plugins: true) { second, secondLog in
                         try await secondLog.waitFor(all: Self.listening + ["joined the cluster"])
                         try await a.deploy("v1", marker: marker)
@@ -136,6 +141,53 @@ extension ProcessHeavySuites {
                     _ = try await firstLog.rest()
                     return true
                 }
+            }
+        }
+
+        @Test func nodesCutOffFromEtcdServeOnAndTakeUpTheClusterAgainWhenItComesBack() async throws {
+            let marker = "--test-\(UUID().uuidString)"
+            defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
+            let (a, b) = (try Node("a"), try Node("b"))
+            defer {
+                a.directory.remove()
+                b.directory.remove()
+            }
+            try await EtcdCluster.running { etcd in
+                let etcdPort = try #require(URLComponents(string: etcd.endpoints[0])?.port)
+                let relay = try await TCPRelay.start(to: etcdPort)
+                let endpoints = ["http://127.0.0.1:\(relay.port)"]
+                _ = try await BatonProcess.serving(a.arguments(endpoints: endpoints), plugins: true) { first, aLog in
+                    try await aLog.waitFor(all: Self.listening + [Self.tookTheLead])
+                    _ = try await BatonProcess.serving(b.arguments(endpoints: endpoints), plugins: true) {
+                        second,
+                        bLog in
+                        try await bLog.waitFor(all: Self.listening + ["joined the cluster"])
+                        try await a.deploy("v1", marker: marker)
+                        try await bLog.waitFor("copied the leader's cutover")
+
+                        relay.cut()  // a partition between both nodes and etcd
+                        try await aLog.waitFor("lost its lease in the cluster")
+                        try await bLog.waitFor("lost its lease in the cluster")
+                        #expect(try await a.get().hasPrefix("hello from v1"))
+                        #expect(try await b.get().hasPrefix("hello from v1"))
+
+                        relay.restore()  // no restart: each node joins again and one leads
+                        try await aLog.waitFor("joined the cluster")
+                        let aNow = try await aLog.waitFor(any: [Self.tookTheLead, "node b leads"])
+                        let (leader, followerLog) = aNow.contains(Self.tookTheLead) ? (a, bLog) : (b, aLog)
+                        try await leader.deploy("v2", marker: marker)
+                        try await followerLog.waitFor("copied the leader's cutover")
+                        #expect(try await a.get().hasPrefix("hello from v2"))
+                        #expect(try await b.get().hasPrefix("hello from v2"))
+                        try second.send(signal: .terminate)
+                        _ = try await bLog.rest()
+                        return true
+                    }
+                    try first.send(signal: .terminate)
+                    _ = try await aLog.rest()
+                    return true
+                }
+                await relay.stop()
             }
         }
     }
