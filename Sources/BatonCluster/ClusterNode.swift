@@ -33,6 +33,13 @@ public struct ClusterConfiguration: Sendable {
     }
 }
 
+/// What `app.status` says about the cluster: this node, the leader, and the live nodes.
+public struct ClusterView: Sendable, Hashable {
+    public var node: String
+    public var leader: String?
+    public var nodes: [String]
+}
+
 /// One node of a cluster: it keeps its lease, campaigns, leads with the cluster's store or
 /// follows the leader's state, and shares its sandbox reports (docs/cluster.md). Its launcher
 /// starts as a follower and leads only while this node holds the election.
@@ -56,6 +63,9 @@ public final class ClusterNode: Sendable {
         var lease: EtcdLeaseID?
         /// The store this node writes through while it leads.
         var store: EtcdStore?
+        /// The live nodes, and the candidates by their key's create revision.
+        var nodes: Set<String> = []
+        var candidates: [String: (revision: Int64, node: String)] = [:]
         /// Why this node follows, while it does.
         var following: String?
         /// The leader's state as this node last read it, by key.
@@ -74,6 +84,17 @@ public final class ClusterNode: Sendable {
         reports = NodeReports(client: client, keys: configuration.keys, node: configuration.node)
         (roles, announce) = AsyncStream<LauncherRole>.makeStream()
         (copies, copied) = AsyncStream<Int64>.makeStream(bufferingPolicy: .bufferingNewest(16))
+    }
+
+    /// This node, the leader (the candidate whose key is oldest) and the live nodes, as last read.
+    public func view() -> ClusterView {
+        term.withLock { term in
+            ClusterView(
+                node: configuration.node,
+                leader: term.candidates.values.min { $0.revision < $1.revision }?.node,
+                nodes: term.nodes.union([configuration.node]).sorted()
+            )
+        }
     }
 
     /// A report this node's broker took from one of its own schedulers.
@@ -96,6 +117,7 @@ public final class ClusterNode: Sendable {
         let remote = RemoteReports(client: client, keys: configuration.keys, node: configuration.node)
         let desired = PrefixMirror(client: client, prefix: configuration.keys.desired)
         let nodes = PrefixMirror(client: client, prefix: configuration.keys.nodes)
+        let candidates = PrefixMirror(client: client, prefix: configuration.keys.election)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await session.run { lease in
@@ -134,7 +156,23 @@ public final class ClusterNode: Sendable {
                     // This node counts itself in whatever etcd says: a lease it is about to get
                     // back must not stop its sandboxes meanwhile.
                     let names = Set(live.values).union([self.configuration.node])
+                    self.term.withLock { $0.nodes = Set(live.values) }
                     await self.launcher.share(NodeShares(node: self.configuration.node, nodes: names))
+                } trouble: {
+                    await self.trouble($0)
+                }
+            }
+            group.addTask {
+                await candidates.run { changes, _ in
+                    self.term.withLock { term in
+                        for change in changes {
+                            switch change {
+                            case .put(let kv):
+                                term.candidates[kv.key] = (kv.createRevision, String(decoding: kv.value, as: UTF8.self))
+                            case .delete(let key): term.candidates[key] = nil
+                            }
+                        }
+                    }
                 } trouble: {
                     await self.trouble($0)
                 }

@@ -65,6 +65,12 @@ public enum SandboxReporter {
     public static func node(_ name: String) -> String { "node " + name }
 
     public static func isAnotherNode(_ reporter: String?) -> Bool { reporter?.hasPrefix("node ") == true }
+
+    /// The node a report came from: `own` for this host's schedulers, the other node's name otherwise.
+    public static func node(of reporter: String?, own: String) -> String {
+        guard let reporter, isAnotherNode(reporter) else { return own }
+        return String(reporter.dropFirst("node ".count))
+    }
 }
 
 /// What the broker tells the launcher about sandboxes, in the order it happened.

@@ -95,7 +95,7 @@ public final class BatonHost: Sendable {
             )
         }
         var methods =
-            HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock)
+            HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock, cluster: cluster)
             + SchedulerMethods.all(launcher: launcher, broker: broker, cluster: cluster)
             + RouterMethods.all(broker: broker)
         if let ingress, let ingressConfiguration = configuration.ingress {

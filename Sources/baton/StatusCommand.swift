@@ -62,7 +62,12 @@ struct StatusCommand: AsyncParsableCommand {
     static func describe(app status: JSON) -> String {
         let routes = (status["routes"]?.arrayValue ?? []).map { text($0) }.joined(separator: ", ")
         var out =
-            "app \(text(status["app"])) (\(text(status["phase"]))): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n\n"
+            "app \(text(status["app"])) (\(text(status["phase"]))): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n"
+        if let cluster = status["cluster"] {
+            let nodes = (cluster["nodes"]?.arrayValue ?? []).map { text($0) }.joined(separator: ", ")
+            out += "node \(text(cluster["node"])) of a cluster led by \(text(cluster["leader"])); nodes: \(nodes)\n"
+        }
+        out += "\n"
         var deployments = TextTable("DEPLOYMENT", "VERSION", "STATE", "REASON")
         for deployment in status["deployments"]?.arrayValue ?? [] {
             deployments.add(
@@ -105,6 +110,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         var sandboxes = TextTable(
             "SANDBOX",
+            "NODE",
             "POOL",
             "STATE",
             "URL",
@@ -117,6 +123,7 @@ struct StatusCommand: AsyncParsableCommand {
         for sandbox in status["sandboxes"]?.arrayValue ?? [] {
             sandboxes.add(
                 text(sandbox["sandbox"]),
+                text(sandbox["node"]),
                 text(sandbox["pool"]),
                 text(sandbox["state"]),
                 text(sandbox["url"]),

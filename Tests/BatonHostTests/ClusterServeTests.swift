@@ -80,6 +80,13 @@ extension ProcessHeavySuites {
                         #expect(try await b.get().hasPrefix("hello from v1"))
 
                         let follower = try await b.admin()
+                        let status = try await follower.call("app.status", ["app": "hello"])
+                        #expect(status["cluster"] == ["node": "b", "leader": "a", "nodes": ["a", "b"]])
+                        let nodes = (status["sandboxes"]?.arrayValue ?? []).compactMap { $0["node"]?.stringValue }
+                        // b's own sandbox was in its broker before the cutover; a's comes through etcd.
+                        #expect(
+                            nodes.contains("b") && nodes.allSatisfy { ["a", "b"].contains($0) } && nodes.count <= 2
+                        )
                         do {
                             _ = try await follower.call("app.deploy", hello("v2", marker: marker))
                             Issue.record("a follower took a deploy")

@@ -1,3 +1,4 @@
+import BatonCluster
 import BatonCore
 import BatonJSON
 import BatonRPC
@@ -5,7 +6,8 @@ import Glibc
 
 /// Deploying, routing and watching: the `admin` role's methods.
 enum AdminMethods {
-    static func all(launcher: Launcher, clock: any CoreClock) -> [RPCMethod] {
+    /// `cluster`: a node of a cluster says which nodes there are in `app.status`.
+    static func all(launcher: Launcher, clock: any CoreClock, cluster: ClusterNode?) -> [RPCMethod] {
         [
             .waiting(.appDeploy) { call in
                 let request = try DeployRequest(params: try call.namedParams())
@@ -78,7 +80,8 @@ enum AdminMethods {
             .ordered(.appStatus) { call in
                 let app: AppName = try call.namedParams().id("app")
                 return CoreJSON.status(
-                    try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) }
+                    try await CoreJSON.call { () async throws(CoreError) in try await launcher.status(app: app) },
+                    cluster: cluster?.view()
                 )
             },
             .ordered(.appList) { _ in

@@ -1,3 +1,4 @@
+import BatonCluster
 import BatonCore
 import BatonJSON
 import BatonProtocol
@@ -43,7 +44,8 @@ enum CoreJSON {
         EventMessage(timeMs: wallTimeMs, subject: event.subject).json
     }
 
-    static func status(_ status: AppStatus) -> JSON {
+    /// `cluster`: what a node of a cluster adds, the nodes and each sandbox's node.
+    static func status(_ status: AppStatus, cluster: ClusterView? = nil) -> JSON {
         let deployments: [JSON] = status.deployments.map { deployment in
             var object: JSONObject = [
                 "deployment": .id(deployment.id), "version": .string(deployment.version),
@@ -72,6 +74,7 @@ enum CoreJSON {
             ]
             object["url"] = sandbox.url.map(JSON.string)
             object["reason"] = sandbox.reason.map(JSON.string)
+            if let cluster { object["node"] = .string(SandboxReporter.node(of: sandbox.reporter, own: cluster.node)) }
             return .object(object)
         }
         var object: JSONObject = [
@@ -80,6 +83,12 @@ enum CoreJSON {
             "deployments": .array(deployments), "pools": .array(pools), "sandboxes": .array(sandboxes),
         ]
         object["activeVersion"] = status.activeVersion.map(JSON.string) ?? .null
+        if let cluster {
+            object["cluster"] = [
+                "node": .string(cluster.node), "leader": cluster.leader.map(JSON.string) ?? .null,
+                "nodes": .array(cluster.nodes.map(JSON.string)),
+            ]
+        }
         return .object(object)
     }
 }
