@@ -157,7 +157,9 @@ public final class ClusterNode: Sendable {
                     // back must not stop its sandboxes meanwhile.
                     let names = Set(live.values).union([self.configuration.node])
                     self.term.withLock { $0.nodes = Set(live.values) }
-                    await self.launcher.share(NodeShares(node: self.configuration.node, nodes: names))
+                    let shares = NodeShares(node: self.configuration.node, nodes: names)
+                    await self.launcher.share(shares)
+                    await self.broker.share(shares)
                 } trouble: {
                     await self.trouble($0)
                 }

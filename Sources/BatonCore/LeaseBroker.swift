@@ -61,6 +61,8 @@ public actor LeaseBroker {
     var haltedPools: Set<PoolID> = []
     /// Apps an operator paused (or is removing): no leases at all.
     var pausedApps: Set<AppName> = []
+    /// This host's part of every sandbox's slots: all of them, unless it is a node of a cluster.
+    private var shares = NodeShares.alone
     /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
     static let endedSandboxesKept = 8
 
@@ -491,13 +493,25 @@ public actor LeaseBroker {
         )
     }
 
+    /// The slots of `record` this host may lease: all of them alone, its share in a cluster.
+    private func capacity(of record: SandboxRecord) -> Int? {
+        pools[record.pool].map { shares.share(of: $0.slotsPerSandbox, in: record.id.rawValue) }
+    }
+
+    /// The nodes changed: this host leases its share of each sandbox's slots from now on. A
+    /// share that shrank below what is out gives nothing new until enough comes back.
+    public func share(_ shares: NodeShares) {
+        self.shares = shares
+        wakeWaiters()
+    }
+
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
         guard !pausedApps.contains(app), let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
         for record in sandboxes.inPools(servicePools)
         where !haltedPools.contains(record.pool) && !excluding.contains(record.id) {
             guard record.life.isServing, record.url != nil,
-                let capacity = pools[record.pool]?.slotsPerSandbox, capacity - record.slotsOut >= slots.lowerBound
+                let capacity = capacity(of: record), capacity - record.slotsOut >= slots.lowerBound
             else { continue }
             if let current = best,
                 current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id)
@@ -506,8 +520,10 @@ public actor LeaseBroker {
             }
             best = record
         }
-        guard let chosen = best, let pool = pools[chosen.pool], let url = chosen.url else { return nil }
-        let slots = min(slots.upperBound, pool.slotsPerSandbox - chosen.slotsOut)
+        guard let chosen = best, let pool = pools[chosen.pool], let url = chosen.url,
+            let capacity = capacity(of: chosen)
+        else { return nil }
+        let slots = min(slots.upperBound, capacity - chosen.slotsOut)
         nextLease += 1
         let lease = Lease(
             id: LeaseID("l-\(nextLease)"),

@@ -32,7 +32,7 @@ extension EtcdSuites {
                         endpoints: endpoints,
                         node: name,
                         keys: ClusterKeys(prefix: "/c/"),
-                        leaseTTL: .seconds(2),
+                        leaseTTL: .seconds(10),  // a loaded machine must not take a lease for lost; the leader leaves by revoking it
                         requestTimeout: testCallTimeout
                     ),
                     launcher: launcher,

@@ -38,3 +38,36 @@ struct LauncherSharesTests {
         #expect(await pushed.next()?.pools.first?.desired == 3, "b is first of two now: 3 and 2, b gets 3")
     }
 }
+
+@Suite("A node's share of each sandbox's slots", .timeLimit(.minutes(1)))
+struct SlotSharesTests {
+    @Test func everySandboxsSlotsAddUpOverTheNodesAndTheRemaindersTakeTurns() {
+        let nodes: Set = ["a", "b", "c"]
+        var extra: [String: Int] = [:]
+        for index in 0..<300 {
+            let sandbox = "p-1-\(index)"
+            let shares = nodes.map { NodeShares(node: $0, nodes: nodes).share(of: 4, in: sandbox) }
+            #expect(shares.reduce(0, +) == 4)
+            for node in nodes where NodeShares(node: node, nodes: nodes).share(of: 4, in: sandbox) == 2 {
+                extra[node, default: 0] += 1
+            }
+        }
+        #expect(extra.values.allSatisfy { $0 > 50 }, "each node gets the slot more for some sandboxes: \(extra)")
+    }
+
+    @Test func aNodeLeasesOnlyItsShareOfASandbox() async throws {
+        let core = await CoreHarness()
+        var events = core.events()
+        let deployment = try await core.deploy("shop", "v1", services: [web(image: "a", slots: 3)])
+        try await core.ready("a", pool: try await core.pool(of: deployment))
+        await events.next(.deployDone)
+        let shares = NodeShares(node: "x", nodes: ["x", "y"])
+        await core.broker.share(shares)
+        let mine = shares.share(of: 3, in: "a")
+        let lease = try await core.broker.acquire(app: "shop", service: "web", slots: 3, minimumSlots: 1)
+        #expect(lease.slots == mine, "this node's share of 3 slots, not all 3")
+        await #expect(throws: CoreError.self) { try await core.broker.acquire(app: "shop", service: "web") }
+        await core.broker.share(.alone)
+        #expect(try await core.broker.acquire(app: "shop", service: "web", slots: 3, minimumSlots: 1).slots == 3 - mine)
+    }
+}

@@ -31,7 +31,7 @@ extension ProcessHeavySuites {
             func arguments(endpoints: [String]) -> [String] {
                 [
                     "--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)",
-                    "--cluster", endpoints.joined(separator: ","), "--node", name, "--set", "cluster.leaseTTLMs=2000",
+                    "--cluster", endpoints.joined(separator: ","), "--node", name, "--set", "cluster.leaseTTLMs=3000",
                 ]
             }
 
