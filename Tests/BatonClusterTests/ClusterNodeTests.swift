@@ -32,7 +32,8 @@ extension EtcdSuites {
                         endpoints: endpoints,
                         node: name,
                         keys: ClusterKeys(prefix: "/c/"),
-                        leaseTTL: .seconds(10),  // a loaded machine must not take a lease for lost; the leader leaves by revoking it
+                        // A loaded machine must not take a lease for lost; the leader leaves by revoking it.
+                        leaseTTL: .seconds(10),
                         requestTimeout: testCallTimeout
                     ),
                     launcher: launcher,
