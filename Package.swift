@@ -157,7 +157,6 @@ let package = Package(
                 "BatonCore",
                 "BatonJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -14,7 +14,7 @@ public final class EtcdStore: LauncherStore {
     /// The versions of every app, and the app of every pool and deployment, so that removing
     /// an app removes them too, key by key.
     private let owners: NIOLockedValueBox<Owners>
-    private let queue = NIOLockedValueBox(WriteQueue())
+    private let queue = StoreWriteQueue()
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
@@ -28,14 +28,6 @@ public final class EtcdStore: LauncherStore {
         /// Each deployment's app and its place in the order deployments were made.
         var deployments: [DeploymentID: (app: AppName, made: Int64)] = [:]
         var lastMade: Int64 = 0
-    }
-
-    private struct WriteQueue {
-        var pending: [StoredChange] = []
-        var queued = 0
-        var written = 0
-        var failure: StoreFenced?
-        var waiting: [(upTo: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     }
 
     /// Why a change was not written.
@@ -95,64 +87,31 @@ public final class EtcdStore: LauncherStore {
     public func load() throws -> StoredState { snapshot }
 
     public func enqueue(_ changes: [StoredChange]) {
-        queue.withLockedValue { queue in
-            queue.pending += changes
-            queue.queued += changes.count
-        }
+        _ = queue.enqueue(changes)  // the writer is `run`, always there while this node leads
         wake.yield()
     }
 
     /// Ends the writer: this node no longer leads. Nothing queued and unwritten is written,
     /// and every flush throws from now on.
     public func close() {
-        let waiting = queue.withLockedValue { queue -> [CheckedContinuation<Void, any Error>] in
-            if queue.failure == nil {
-                queue.failure = StoreFenced(description: "this node stepped down: nothing written")
-            }
-            defer { queue.waiting = [] }
-            return queue.waiting.map(\.continuation)
-        }
-        for continuation in waiting { continuation.resume(throwing: queue.withLockedValue { $0.failure! }) }
+        queue.fail(StoreFenced(description: "this node stepped down: nothing written"))
         wake.finish()
     }
 
     /// Why the store writes no more, once it does not.
-    public var failure: StoreFenced? {
-        queue.withLockedValue { $0.failure }
-    }
+    public var failure: (any Error)? { queue.failure }
 
     public func flush() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let now = queue.withLockedValue { queue -> Result<Void, any Error>? in
-                if let failure = queue.failure { return .failure(failure) }
-                guard queue.written < queue.queued else { return .success(()) }
-                queue.waiting.append((queue.queued, continuation))
-                return nil
-            }
-            if let now { continuation.resume(with: now) }
-        }
+        try await queue.flush()
     }
 
     /// The one writer, run by the node while it leads: everything queued goes in one fenced
     /// transaction, then the next batch. Returns when cancelled, or once fenced off.
     public func run() async {
         for await _ in wakes {
-            while let batch = queue.withLockedValue({ queue -> [StoredChange]? in
-                guard !queue.pending.isEmpty, queue.failure == nil else { return nil }
-                defer { queue.pending = [] }
-                return queue.pending
-            }) {
+            while let batch = queue.nextBatch() {
                 let failure = await write(batch)
-                let done = queue.withLockedValue { queue -> [(CheckedContinuation<Void, any Error>, StoreFenced?)] in
-                    queue.written += batch.count
-                    if let failure { queue.failure = failure }
-                    let ready = queue.waiting.filter { $0.upTo <= queue.written || queue.failure != nil }
-                    queue.waiting.removeAll { $0.upTo <= queue.written || queue.failure != nil }
-                    return ready.map { ($0.continuation, queue.failure) }
-                }
-                for (continuation, failure) in done {
-                    if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
-                }
+                queue.written(batch.count, failure: failure)
                 if failure != nil { return }
             }
         }

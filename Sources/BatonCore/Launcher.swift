@@ -24,6 +24,18 @@ public actor Launcher {
         var desired: Int
         var admitted = 0
         var life = PoolLifecycle()
+
+        /// What the broker needs to know of the pool.
+        var info: PoolInfo {
+            PoolInfo(
+                id: id,
+                app: app,
+                version: version,
+                service: spec.name,
+                slotsPerSandbox: spec.slotsPerSandbox,
+                health: spec.health
+            )
+        }
     }
 
     struct DeploymentRecord {
@@ -183,18 +195,7 @@ public actor Launcher {
 
         // The broker must know a pool before any scheduler hears of it.
         await broker.registerApp(app)
-        for pool in created {
-            await broker.registerPool(
-                PoolInfo(
-                    id: pool.id,
-                    app: app,
-                    version: pool.version,
-                    service: pool.spec.name,
-                    slotsPerSandbox: pool.spec.slotsPerSandbox,
-                    health: pool.spec.health
-                )
-            )
-        }
+        for pool in created { await broker.registerPool(pool.info) }
         for (pool, actions) in reclaimed { await perform(actions, onPool: pool, for: id) }
         guard deployments[id]?.state == .waiting else { return id }  // superseded meanwhile
         publish(.init(.deployStarted, app: app, deployment: id, version: request.version))

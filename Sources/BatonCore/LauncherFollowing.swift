@@ -54,16 +54,7 @@ extension Launcher {
         // In the order the leader made them: new apps and pools, the routing, then counts.
         for app in apps.keys.sorted() where before.apps[app] == nil { await broker.registerApp(app) }
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where before.pools[pool.id] == nil {
-            await broker.registerPool(
-                PoolInfo(
-                    id: pool.id,
-                    app: pool.app,
-                    version: pool.version,
-                    service: pool.spec.name,
-                    slotsPerSandbox: pool.spec.slotsPerSandbox,
-                    health: pool.spec.health
-                )
-            )
+            await broker.registerPool(pool.info)
         }
         for app in apps.values.sorted(by: { $0.name < $1.name }) {
             await copyPhase(of: app, from: before.apps[app.name]?.phase)
@@ -90,49 +81,9 @@ extension Launcher {
         for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
     }
 
-    /// The records as `state` holds them, deploys included, with no timer.
+    /// The records as `state` holds them, and the routes.
     private func copyRecords(_ state: StoredState) {
-        var copied: [AppName: AppRecord] = [:]
-        for app in state.apps {
-            copied[app.name] = AppRecord(
-                name: app.name,
-                phase: app.phase,
-                activeVersion: app.activeVersion,
-                activePools: app.activePools
-            )
-        }
-        for version in state.versions {
-            copied[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
-        }
-        var copiedPools: [PoolID: PoolRecord] = [:]
-        for pool in state.pools {
-            copiedPools[pool.id] = PoolRecord(
-                id: pool.id,
-                app: pool.app,
-                version: pool.version,
-                spec: pool.spec,
-                desired: pool.desired,
-                admitted: pools[pool.id]?.admitted ?? 0
-            )
-        }
-        var copiedDeployments: [DeploymentID: DeploymentRecord] = [:]
-        for stored in state.deployments {
-            var deployment = DeploymentRecord(
-                id: stored.id,
-                request: stored.request,
-                started: deployments[stored.id]?.started ?? clock.now
-            )
-            deployment.life = DeploymentLifecycle(restored: stored.state, reason: stored.reason)
-            deployment.servicePools = stored.servicePools
-            deployment.waitPools = stored.waitPools
-            deployment.startedPools = Set(stored.startedPools)
-            deployment.failures = stored.failures
-            copiedDeployments[stored.id] = deployment
-            copied[stored.request.app, default: AppRecord(name: stored.request.app)].deployments.append(stored.id)
-        }
-        apps = copied
-        pools = copiedPools
-        deployments = copiedDeployments
+        (apps, pools, deployments) = records(of: state)
         if routes != state.routes {
             routes = state.routes
             routesChanged(routes)

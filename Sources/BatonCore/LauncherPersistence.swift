@@ -78,52 +78,12 @@ extension Launcher {
     public func restore(from store: any LauncherStore) async throws {
         let state = try store.load()
         self.store = store
-        for app in state.apps {
-            apps[app.name] = AppRecord(
-                name: app.name,
-                phase: app.phase,
-                activeVersion: app.activeVersion,
-                activePools: app.activePools
-            )
-        }
-        for version in state.versions {
-            apps[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
-        }
-        for pool in state.pools {
-            pools[pool.id] = PoolRecord(
-                id: pool.id,
-                app: pool.app,
-                version: pool.version,
-                spec: pool.spec,
-                desired: pool.desired
-            )
-            nextPool = max(nextPool, Self.number(in: pool.id))
-        }
-        for stored in state.deployments {
-            var deployment = DeploymentRecord(id: stored.id, request: stored.request, started: clock.now)
-            deployment.life = DeploymentLifecycle(restored: stored.state, reason: stored.reason)
-            deployment.servicePools = stored.servicePools
-            deployment.waitPools = stored.waitPools
-            deployment.startedPools = Set(stored.startedPools)
-            deployment.failures = stored.failures
-            deployments[stored.id] = deployment
-            apps[stored.request.app, default: AppRecord(name: stored.request.app)].deployments.append(stored.id)
-            nextDeployment = max(nextDeployment, Self.number(in: stored.id))
-        }
+        (apps, pools, deployments) = records(of: state)
+        nextPool = pools.keys.map(Self.number).max() ?? 0
+        nextDeployment = deployments.keys.map(Self.number).max() ?? 0
         routes = state.routes
         for app in apps.keys.sorted() { await broker.registerApp(app) }
-        for pool in pools.values.sorted(by: { $0.id < $1.id }) {
-            await broker.registerPool(
-                PoolInfo(
-                    id: pool.id,
-                    app: pool.app,
-                    version: pool.version,
-                    service: pool.spec.name,
-                    slotsPerSandbox: pool.spec.slotsPerSandbox,
-                    health: pool.spec.health
-                )
-            )
-        }
+        for pool in pools.values.sorted(by: { $0.id < $1.id }) { await broker.registerPool(pool.info) }
         // A pool stored at 0 may still have sandboxes its scheduler is stopping.
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired == 0 {
             await broker.retire(pool: pool.id)
@@ -146,6 +106,52 @@ extension Launcher {
             "state restored",
             metadata: ["apps": "\(apps.count)", "pools": "\(pools.count)", "deployments": "\(deployments.count)"]
         )
+    }
+
+    /// The records `state` holds, deploys with no timer; what only this process knows of a
+    /// record still here (a pool's admitted count, when a deploy started) is kept.
+    func records(
+        of state: StoredState
+    ) -> (apps: [AppName: AppRecord], pools: [PoolID: PoolRecord], deployments: [DeploymentID: DeploymentRecord]) {
+        var apps: [AppName: AppRecord] = [:]
+        for app in state.apps {
+            apps[app.name] = AppRecord(
+                name: app.name,
+                phase: app.phase,
+                activeVersion: app.activeVersion,
+                activePools: app.activePools
+            )
+        }
+        for version in state.versions {
+            apps[version.app, default: AppRecord(name: version.app)].versions[version.version] = version.services
+        }
+        var pools: [PoolID: PoolRecord] = [:]
+        for pool in state.pools {
+            pools[pool.id] = PoolRecord(
+                id: pool.id,
+                app: pool.app,
+                version: pool.version,
+                spec: pool.spec,
+                desired: pool.desired,
+                admitted: self.pools[pool.id]?.admitted ?? 0
+            )
+        }
+        var deployments: [DeploymentID: DeploymentRecord] = [:]
+        for stored in state.deployments {
+            var deployment = DeploymentRecord(
+                id: stored.id,
+                request: stored.request,
+                started: self.deployments[stored.id]?.started ?? clock.now
+            )
+            deployment.life = DeploymentLifecycle(restored: stored.state, reason: stored.reason)
+            deployment.servicePools = stored.servicePools
+            deployment.waitPools = stored.waitPools
+            deployment.startedPools = Set(stored.startedPools)
+            deployment.failures = stored.failures
+            deployments[stored.id] = deployment
+            apps[stored.request.app, default: AppRecord(name: stored.request.app)].deployments.append(stored.id)
+        }
+        return (apps, pools, deployments)
     }
 
     private func resumeDeployments() async {

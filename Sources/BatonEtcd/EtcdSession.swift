@@ -19,7 +19,7 @@ public struct EtcdSession: Sendable {
         var life = SessionLifecycle(ttl: ttl)
         var actions: [SessionLifecycle.Action] = [.grant(after: .zero)]
         while true {
-            var due: (at: ContinuousClock.Instant, grant: Bool)?
+            var due: (at: ContinuousClock.Instant, call: Call)?
             for action in actions {
                 switch action {
                 case .joined(let lease): await joined(lease)
@@ -29,8 +29,8 @@ public struct EtcdSession: Sendable {
                     // runs in a task of its own, which the cancellation does not reach, and is awaited.
                     let client = self.client
                     await Task { try? await client.revoke(lease) }.value
-                case .grant(let after): due = (clock.now + after, true)
-                case .renew(let at): due = (at, false)
+                case .grant(let after): due = (clock.now + after, .grant)
+                case .renew(let at): due = (at, .renew)
                 }
             }
             guard let due else { return }
@@ -40,18 +40,24 @@ public struct EtcdSession: Sendable {
                 actions = life.handle(.leave)
                 continue
             }
-            actions = await step(&life, grant: due.grant, clock: clock)
+            actions = await step(&life, due.call, clock: clock)
         }
+    }
+
+    /// The call the lifecycle asked for next.
+    private enum Call {
+        case grant
+        case renew
     }
 
     /// One call to etcd, and what the lifecycle makes of its answer.
     private func step(
         _ life: inout SessionLifecycle,
-        grant: Bool,
+        _ call: Call,
         clock: ContinuousClock
     ) async -> [SessionLifecycle.Action] {
         let sent = clock.now
-        if grant {
+        if call == .grant {
             do { return life.handle(.granted(try await client.grant(ttl: ttl), sentAt: sent)) } catch {
                 return life.handle(.grantFailed(now: clock.now))
             }

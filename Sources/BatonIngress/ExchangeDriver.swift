@@ -258,7 +258,7 @@ final class ExchangeDriver {
         let cache = ingress.leases
         let loop = eventLoop
         let done = NIOLoopBound({ [self] in handle(.invalidated, of: exchange) }, eventLoop: loop)
-        ingress.logger.notice("sandbox unreachable", metadata: ["sandbox": "\(lease.sandbox)", "reason": "\(reason)"])
+        // An event loop cannot await the cache (which logs it): this task ends in `invalidated`.
         Task {
             await cache.invalidate(lease, reason: reason)
             loop.execute { done.value() }

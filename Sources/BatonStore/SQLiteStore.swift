@@ -2,7 +2,6 @@ import BatonCore
 import BatonJSON
 import Foundation
 import GRDB
-import NIOConcurrencyHelpers
 
 /// The launcher's store: SQLite through GRDB at `DIR/baton.sqlite`, in WAL mode with
 /// `synchronous = FULL`, so a committed change survives a crash of the process or the machine.
@@ -11,21 +10,7 @@ import NIOConcurrencyHelpers
 public final class SQLiteStore: LauncherStore {
     public let path: String
     private let database: DatabaseQueue
-    private let queue = NIOLockedValueBox(WriteQueue())
-
-    /// Whether the one writer is at work; `enqueue` starts it when idle.
-    private enum Writer {
-        case idle, writing
-    }
-
-    private struct WriteQueue {
-        var pending: [StoredChange] = []
-        var queued = 0
-        var written = 0
-        var writer = Writer.idle
-        var failure: StoreProblem?
-        var waiting: [(upTo: Int, continuation: CheckedContinuation<Void, any Error>)] = []
-    }
+    private let queue = StoreWriteQueue()
 
     /// Opens or creates the store. A file that is not an SQLite database, fails its integrity
     /// check, or carries migrations this build does not know (written by a newer Baton) is
@@ -153,41 +138,17 @@ public final class SQLiteStore: LauncherStore {
     // MARK: Writing
 
     public func enqueue(_ changes: [StoredChange]) {
-        let start = queue.withLockedValue { queue -> Bool in
-            queue.pending += changes
-            queue.queued += changes.count
-            guard queue.writer == .idle else { return false }
-            queue.writer = .writing
-            return true
-        }
         // The one writer while changes are queued; `flush` and `close` wait for what it writes.
-        if start { Task { await writeAll() } }
+        if queue.enqueue(changes) { Task { await writeAll() } }
     }
 
     public func flush() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let now = queue.withLockedValue { queue -> Result<Void, any Error>? in
-                if let failure = queue.failure { return .failure(failure) }
-                guard queue.written < queue.queued else { return .success(()) }
-                queue.waiting.append((queue.queued, continuation))
-                return nil
-            }
-            if let now { continuation.resume(with: now) }
-        }
+        try await queue.flush()
     }
 
     /// The one writer: takes everything queued, writes it in one transaction, repeats.
     private func writeAll() async {
-        while true {
-            let batch = queue.withLockedValue { queue -> [StoredChange]? in
-                guard !queue.pending.isEmpty else {
-                    queue.writer = .idle
-                    return nil
-                }
-                defer { queue.pending = [] }
-                return queue.pending
-            }
-            guard let batch else { return }
+        while let batch = queue.nextBatch() {
             var failure: StoreProblem?
             do {
                 try await database.write { db in
@@ -196,16 +157,7 @@ public final class SQLiteStore: LauncherStore {
             } catch {
                 failure = StoreProblem("a change could not be written to \(path): \(error)")
             }
-            let done = queue.withLockedValue { queue -> [(CheckedContinuation<Void, any Error>, StoreProblem?)] in
-                queue.written += batch.count
-                if let failure { queue.failure = failure }
-                let ready = queue.waiting.filter { $0.upTo <= queue.written || queue.failure != nil }
-                queue.waiting.removeAll { $0.upTo <= queue.written || queue.failure != nil }
-                return ready.map { ($0.continuation, queue.failure) }
-            }
-            for (continuation, problem) in done {
-                if let problem { continuation.resume(throwing: problem) } else { continuation.resume() }
-            }
+            queue.written(batch.count, failure: failure)
         }
     }
 

@@ -11,8 +11,13 @@ public final class TCPRelay: Sendable {
     private let state: NIOLockedValueBox<State>
 
     private struct State {
-        var cut = false
+        var link = Link.relaying
         var open: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    private enum Link {
+        case relaying
+        case cut
     }
 
     private init(port: Int, listener: any Channel, state: NIOLockedValueBox<State>) {
@@ -26,11 +31,11 @@ public final class TCPRelay: Sendable {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { client in
-                let cut = state.withLockedValue { state -> Bool in
-                    if !state.cut { state.open[ObjectIdentifier(client)] = client }
-                    return state.cut
+                let link = state.withLockedValue { state -> Link in
+                    if state.link == .relaying { state.open[ObjectIdentifier(client)] = client }
+                    return state.link
                 }
-                guard !cut else { return client.close() }
+                guard link == .relaying else { return client.close() }
                 client.closeFuture.whenComplete { _ in
                     state.withLockedValue { _ = $0.open.removeValue(forKey: ObjectIdentifier(client)) }
                 }
@@ -56,14 +61,14 @@ public final class TCPRelay: Sendable {
     /// Closes every connection through the relay, and each new one as it comes.
     public func cut() {
         let open = state.withLockedValue { state -> [any Channel] in
-            state.cut = true
+            state.link = .cut
             return Array(state.open.values)
         }
         for channel in open { channel.close(promise: nil) }
     }
 
     public func restore() {
-        state.withLockedValue { $0.cut = false }
+        state.withLockedValue { $0.link = .relaying }
     }
 
     public func stop() async {
