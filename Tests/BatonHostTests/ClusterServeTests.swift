@@ -24,10 +24,6 @@ extension ProcessHeavySuites {
                 port = try FreePort.pick()
             }
 
-            func arguments(_ etcd: EtcdCluster) -> [String] {
-                arguments(endpoints: etcd.endpoints)
-            }
-
             func arguments(endpoints: [String]) -> [String] {
                 [
                     "--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)",
@@ -68,7 +64,20 @@ extension ProcessHeavySuites {
         /// What a node logs when it becomes the leader.
         static let tookTheLead = "took the lead of the cluster"
 
-        @Test func bothNodesServeTheLeadersDeployAndTheOtherLeadsOnceTheLeaderIsKilled() async throws {
+        /// One running node: its setup, its process and its log.
+        struct Running {
+            let node: Node
+            let process: Execution<NoInput, DiscardedOutput, SequenceOutput>
+            let log: ServeLog
+        }
+
+        /// Starts a, which leads, then b, on `endpoints`; deploys v1 of hello through a and waits
+        /// until b copied it; runs `body` with both and the marker of their sandboxes; stops what
+        /// still runs, and kills what the sandboxes left.
+        private func twoNodes(
+            on endpoints: [String],
+            _ body: (Running, Running, String) async throws -> Void
+        ) async throws {
             let marker = "--test-\(UUID().uuidString)"
             defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
             let (a, b) = (try Node("a"), try Node("b"))
@@ -76,142 +85,108 @@ extension ProcessHeavySuites {
                 a.directory.remove()
                 b.directory.remove()
             }
-            try await EtcdCluster.running { etcd in
-                _ = try await BatonProcess.serving(a.arguments(etcd), plugins: true) { first, firstLog in
-                    try await firstLog.waitFor(all: Self.listening + [Self.tookTheLead])
-                    _ = try await BatonProcess.serving(b.arguments(etcd), plugins: true) { second, secondLog in
-                        try await secondLog.waitFor(all: Self.listening + ["joined the cluster"])
-                        try await a.deploy("v1", marker: marker)
-                        try await secondLog.waitFor("copied the leader's cutover")
-                        #expect(try await a.get().hasPrefix("hello from v1"))
-                        #expect(try await b.get().hasPrefix("hello from v1"))
-
-                        let follower = try await b.admin()
-                        let status = try await follower.call("app.status", ["app": "hello"])
-                        #expect(status["cluster"] == ["node": "b", "leader": "a", "nodes": ["a", "b"]])
-                        let nodes = (status["sandboxes"]?.arrayValue ?? []).compactMap { $0["node"]?.stringValue }
-                        // b's own sandbox was in its broker before the cutover; a's comes through etcd.
-                        #expect(
-                            nodes.contains("b") && nodes.allSatisfy { ["a", "b"].contains($0) } && nodes.count <= 2
-                        )
-                        do {
-                            _ = try await follower.call("app.deploy", hello("v2", marker: marker))
-                            Issue.record("a follower took a deploy")
-                        } catch let error as RPCError {
-                            #expect(error.code == 3007)
-                        }
-                        await follower.close()
-
-                        try first.send(signal: .kill)
-                        try await secondLog.waitFor(Self.tookTheLead)
-                        try await b.deploy("v2", marker: marker)
-                        #expect(try await b.get().hasPrefix("hello from v2"))
-                        try second.send(signal: .terminate)
-                        _ = try await secondLog.rest()
-                        return true
-                    }
-                    _ = try? await firstLog.rest()
+            _ = try await BatonProcess.serving(a.arguments(endpoints: endpoints), plugins: true) { first, aLog in
+                try await aLog.waitFor(all: Self.listening + [Self.tookTheLead])
+                _ = try await BatonProcess.serving(b.arguments(endpoints: endpoints), plugins: true) { second, bLog in
+                    try await bLog.waitFor(all: Self.listening + ["joined the cluster"])
+                    try await a.deploy("v1", marker: marker)
+                    try await bLog.waitFor("copied the leader's cutover")
+                    try await body(
+                        Running(node: a, process: first, log: aLog),
+                        Running(node: b, process: second, log: bLog),
+                        marker
+                    )
+                    try second.send(signal: .terminate)
+                    _ = try await bLog.rest()
                     return true
+                }
+                try? first.send(signal: .terminate)  // gone already when the test killed it
+                _ = try? await aLog.rest()
+                return true
+            }
+        }
+
+        @Test func bothNodesServeTheLeadersDeployAndTheOtherLeadsOnceTheLeaderIsKilled() async throws {
+            try await EtcdCluster.running { etcd in
+                try await twoNodes(on: etcd.endpoints) { a, b, marker in
+                    #expect(try await a.node.get().hasPrefix("hello from v1"))
+                    #expect(try await b.node.get().hasPrefix("hello from v1"))
+
+                    let follower = try await b.node.admin()
+                    let status = try await follower.call("app.status", ["app": "hello"])
+                    #expect(status["cluster"] == ["node": "b", "leader": "a", "nodes": ["a", "b"]])
+                    let nodes = (status["sandboxes"]?.arrayValue ?? []).compactMap { $0["node"]?.stringValue }
+                    // b's own sandbox was in its broker before the cutover; a's comes through etcd.
+                    #expect(nodes.contains("b") && nodes.allSatisfy { ["a", "b"].contains($0) } && nodes.count <= 2)
+                    do {
+                        _ = try await follower.call("app.deploy", hello("v2", marker: marker))
+                        Issue.record("a follower took a deploy")
+                    } catch let error as RPCError {
+                        #expect(error.code == 3007)
+                    }
+                    await follower.close()
+
+                    try a.process.send(signal: .kill)
+                    try await b.log.waitFor(Self.tookTheLead)
+                    try await b.node.deploy("v2", marker: marker)
+                    #expect(try await b.node.get().hasPrefix("hello from v2"))
                 }
             }
         }
 
         @Test func withoutEtcdBothNodesKeepServingAndRefuseChangesNamingEtcd() async throws {
-            let marker = "--test-\(UUID().uuidString)"
-            defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
-            let (a, b) = (try Node("a"), try Node("b"))
-            defer {
-                a.directory.remove()
-                b.directory.remove()
-            }
             try await EtcdCluster.running { etcd in
-                _ = try await BatonProcess.serving(a.arguments(etcd), plugins: true) { first, firstLog in
-                    try await firstLog.waitFor(all: Self.listening + [Self.tookTheLead])
-                    _ = try await BatonProcess.serving(b.arguments(etcd), plugins: true) { second, secondLog in
-                        try await secondLog.waitFor(all: Self.listening + ["joined the cluster"])
-                        try await a.deploy("v1", marker: marker)
-                        try await secondLog.waitFor("copied the leader's cutover")
-
-                        etcd.kill(0)
-                        // Past the lease: the leader has stepped down, and both still serve.
-                        try await firstLog.waitFor("lost its lease in the cluster")
-                        try await secondLog.waitFor("lost its lease in the cluster")
-                        #expect(try await a.get().hasPrefix("hello from v1"))
-                        #expect(try await b.get().hasPrefix("hello from v1"))
-                        let admin = try await a.admin()
-                        do {
-                            _ = try await admin.call("route.set", ["host": "other.localhost", "app": "hello"])
-                            Issue.record("a node without etcd took a change")
-                        } catch let error as RPCError {
-                            #expect(error.code == 3007)
-                            #expect(error.message.contains("etcd"), "the refusal names etcd: \(error.message)")
-                        }
-                        await admin.close()
-                        try second.send(signal: .terminate)
-                        _ = try await secondLog.rest()
-                        return true
+                try await twoNodes(on: etcd.endpoints) { a, b, _ in
+                    etcd.kill(0)
+                    // Past the lease: the leader has stepped down, and both still serve.
+                    try await a.log.waitFor("lost its lease in the cluster")
+                    try await b.log.waitFor("lost its lease in the cluster")
+                    #expect(try await a.node.get().hasPrefix("hello from v1"))
+                    #expect(try await b.node.get().hasPrefix("hello from v1"))
+                    let admin = try await a.node.admin()
+                    do {
+                        _ = try await admin.call("route.set", ["host": "other.localhost", "app": "hello"])
+                        Issue.record("a node without etcd took a change")
+                    } catch let error as RPCError {
+                        #expect(error.code == 3007)
+                        #expect(error.message.contains("etcd"), "the refusal names etcd: \(error.message)")
                     }
-                    try first.send(signal: .terminate)
-                    _ = try await firstLog.rest()
-                    return true
+                    await admin.close()
                 }
             }
         }
 
         @Test func nodesCutOffFromEtcdServeOnAndTakeUpTheClusterAgainWhenItComesBack() async throws {
-            let marker = "--test-\(UUID().uuidString)"
-            defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
-            let (a, b) = (try Node("a"), try Node("b"))
-            defer {
-                a.directory.remove()
-                b.directory.remove()
-            }
             try await EtcdCluster.running { etcd in
                 let etcdPort = try #require(URLComponents(string: etcd.endpoints[0])?.port)
                 let relay = try await TCPRelay.start(to: etcdPort)
-                let endpoints = ["http://127.0.0.1:\(relay.port)"]
-                _ = try await BatonProcess.serving(a.arguments(endpoints: endpoints), plugins: true) { first, aLog in
-                    try await aLog.waitFor(all: Self.listening + [Self.tookTheLead])
-                    _ = try await BatonProcess.serving(b.arguments(endpoints: endpoints), plugins: true) {
-                        second,
-                        bLog in
-                        try await bLog.waitFor(all: Self.listening + ["joined the cluster"])
-                        try await a.deploy("v1", marker: marker)
-                        try await bLog.waitFor("copied the leader's cutover")
+                try await twoNodes(on: ["http://127.0.0.1:\(relay.port)"]) { a, b, marker in
+                    relay.cut()  // a partition between both nodes and etcd
+                    try await a.log.waitFor("lost its lease in the cluster")
+                    try await b.log.waitFor("lost its lease in the cluster")
+                    #expect(try await a.node.get().hasPrefix("hello from v1"))
+                    #expect(try await b.node.get().hasPrefix("hello from v1"))
 
-                        relay.cut()  // a partition between both nodes and etcd
-                        try await aLog.waitFor("lost its lease in the cluster")
-                        try await bLog.waitFor("lost its lease in the cluster")
-                        #expect(try await a.get().hasPrefix("hello from v1"))
-                        #expect(try await b.get().hasPrefix("hello from v1"))
-
-                        relay.restore()  // no restart: each node joins again and one leads
-                        try await aLog.waitFor("joined the cluster")
-                        // A lease granted across the heal may be nearly spent on arrival (its time
-                        // counts from the request), so the lead may change hands once more: each
-                        // time a says who leads, that node is tried, until one takes the deploy.
-                        var followerLog: ServeLog
-                        while true {
-                            let aNow = try await aLog.waitFor(any: [Self.tookTheLead, "node b leads"])
-                            let leader = aNow.contains(Self.tookTheLead) ? a : b
-                            do {
-                                try await leader.deploy("v2", marker: marker)
-                                followerLog = aNow.contains(Self.tookTheLead) ? bLog : aLog
-                                break
-                            } catch is RPCError {
-                                continue  // it lost the lead meanwhile; deploying the same version again is safe
-                            }
+                    relay.restore()  // no restart: each node joins again and one leads
+                    try await a.log.waitFor("joined the cluster")
+                    // A lease granted across the heal may be nearly spent on arrival (its time
+                    // counts from the request), so the lead may change hands once more: each
+                    // time a says who leads, that node is tried, until one takes the deploy.
+                    var follower: Running
+                    while true {
+                        let aNow = try await a.log.waitFor(any: [Self.tookTheLead, "node b leads"])
+                        let (leader, other) = aNow.contains(Self.tookTheLead) ? (a, b) : (b, a)
+                        do {
+                            try await leader.node.deploy("v2", marker: marker)
+                            follower = other
+                            break
+                        } catch is RPCError {
+                            continue  // it lost the lead meanwhile; deploying the same version again is safe
                         }
-                        try await followerLog.waitFor("copied the leader's cutover")
-                        #expect(try await a.get().hasPrefix("hello from v2"))
-                        #expect(try await b.get().hasPrefix("hello from v2"))
-                        try second.send(signal: .terminate)
-                        _ = try await bLog.rest()
-                        return true
                     }
-                    try first.send(signal: .terminate)
-                    _ = try await aLog.rest()
-                    return true
+                    try await follower.log.waitFor("copied the leader's cutover")
+                    #expect(try await a.node.get().hasPrefix("hello from v2"))
+                    #expect(try await b.node.get().hasPrefix("hello from v2"))
                 }
                 await relay.stop()
             }
