@@ -15,6 +15,7 @@ public struct ClusterKeys: Sendable, Hashable {
     public var election: String { prefix + "election/" }
     public var nodes: String { prefix + "node/" }
     public var sandboxes: String { prefix + "sandbox/" }
+    public var drains: String { prefix + "drain/" }
 
     public func app(_ name: String) -> String { desired + "app/" + Self.escaped(name) }
     public func version(app: String, _ version: String) -> String {
@@ -24,6 +25,7 @@ public struct ClusterKeys: Sendable, Hashable {
     public func deployment(_ id: String) -> String { desired + "deployment/" + Self.escaped(id) }
     public func route(_ host: String) -> String { desired + "route/" + Self.escaped(host) }
     public func node(_ name: String) -> String { nodes + Self.escaped(name) }
+    public func drain(of node: String) -> String { drains + Self.escaped(node) }
     public func sandboxes(of node: String) -> String { sandboxes + Self.escaped(node) + "/" }
     public func sandbox(_ sandbox: String, of node: String) -> String { sandboxes(of: node) + Self.escaped(sandbox) }
 

@@ -50,6 +50,12 @@ public final class ClusterNode: Sendable {
     private let broker: LeaseBroker
     private let logger: Logger
     private let reports: NodeReports
+    /// This node's key, and its drain record (docs/cluster.md, "Keys").
+    private let nodeKey: LeasedKey
+    private let drainKey: LeasedKey
+    /// A word when what this node carries on draining pools may have changed.
+    private let drainWake: AsyncStream<Void>.Continuation
+    private let drainWakes: AsyncStream<Void>
     private let term = Mutex(Term())
     /// Every change of this node's role, leading or following, in order.
     public let roles: AsyncStream<LauncherRole>
@@ -73,6 +79,10 @@ public final class ClusterNode: Sendable {
         /// Other nodes' reports for pools this node has not copied yet (the reports and the
         /// state come through different watches), by sandbox; tried again after each copy.
         var early: [SandboxID: (report: SandboxReport, node: String)] = [:]
+        /// The revision of the leader's state this node has applied.
+        var copiedRevision: Int64 = 0
+        /// The drains this node, leading, waits for the others to finish.
+        var drains = DrainGate()
     }
 
     public init(configuration: ClusterConfiguration, launcher: Launcher, broker: LeaseBroker, logger: Logger) {
@@ -82,6 +92,10 @@ public final class ClusterNode: Sendable {
         self.broker = broker
         self.logger = logger
         reports = NodeReports(client: client, keys: configuration.keys, node: configuration.node)
+        nodeKey = LeasedKey(client: client, key: configuration.keys.node(configuration.node))
+        drainKey = LeasedKey(client: client, key: configuration.keys.drain(of: configuration.node))
+        (drainWakes, drainWake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        nodeKey.set(Self.nodeRecord(configuration.node))
         (roles, announce) = AsyncStream<LauncherRole>.makeStream()
         (copies, copied) = AsyncStream<Int64>.makeStream(bufferingPolicy: .bufferingNewest(16))
     }
@@ -118,6 +132,7 @@ public final class ClusterNode: Sendable {
         let desired = PrefixMirror(client: client, prefix: configuration.keys.desired)
         let nodes = PrefixMirror(client: client, prefix: configuration.keys.nodes)
         let candidates = PrefixMirror(client: client, prefix: configuration.keys.election)
+        let drains = PrefixMirror(client: client, prefix: configuration.keys.drains)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await session.run { lease in
@@ -129,6 +144,32 @@ public final class ClusterNode: Sendable {
                 joined.finish()
             }
             group.addTask { await self.reports.run() }
+            group.addTask { await self.nodeKey.run() }
+            group.addTask { await self.drainKey.run() }
+            group.addTask {
+                for await _ in self.broker.drainChanges { self.drainWake.yield() }
+            }
+            group.addTask {
+                for await _ in self.drainWakes { await self.publishDrain() }
+            }
+            group.addTask {
+                for await drain in self.launcher.drainsBegun { await self.begun(drain) }
+            }
+            group.addTask {
+                await drains.run { changes, _ in
+                    self.term.withLock { term in
+                        for change in changes {
+                            switch change {
+                            case .put(let kv): term.drains.records[kv.key] = try? NodeDrain(JSON.parse(kv.value))
+                            case .delete(let key): term.drains.records[key] = nil
+                            }
+                        }
+                    }
+                    await self.passDrains()
+                } trouble: {
+                    await self.trouble($0)
+                }
+            }
             group.addTask {
                 await remote.run { report, node in
                     await self.apply(report, from: node)
@@ -139,6 +180,8 @@ public final class ClusterNode: Sendable {
             group.addTask {
                 await desired.run { changes, revision in
                     await self.copy(changes)
+                    self.term.withLock { $0.copiedRevision = revision }
+                    self.drainWake.yield()
                     self.copied.yield(revision)
                 } trouble: {
                     await self.trouble($0)
@@ -160,6 +203,7 @@ public final class ClusterNode: Sendable {
                     let shares = NodeShares(node: self.configuration.node, nodes: names)
                     await self.launcher.share(shares)
                     await self.broker.share(shares)
+                    await self.passDrains()
                 } trouble: {
                     await self.trouble($0)
                 }
@@ -202,16 +246,8 @@ public final class ClusterNode: Sendable {
 
     private func joined(_ lease: EtcdLeaseID) async {
         term.withLock { $0.lease = lease }
-        let record: JSON = ["node": .string(configuration.node), "version": .string(BatonVersion.string)]
-        do {
-            try await client.put(
-                configuration.keys.node(configuration.node),
-                (try? record.serialized()) ?? [],
-                lease: lease
-            )
-        } catch {
-            await trouble(error)
-        }
+        nodeKey.joined(lease)
+        drainKey.joined(lease)
         reports.joined(lease)
         logger.info("joined the cluster", metadata: ["node": "\(configuration.node)", "lease": "\(lease)"])
     }
@@ -224,6 +260,8 @@ public final class ClusterNode: Sendable {
             return term.store
         }
         reports.lost()
+        nodeKey.lost()
+        drainKey.lost()
         store?.close()
         await stepDown(
             "its etcd lease is gone: etcd at \(configuration.endpoints.joined(separator: ",")) did not renew it in time"
@@ -281,6 +319,7 @@ public final class ClusterNode: Sendable {
     }
 
     private func stepDown(_ why: String) async {
+        term.withLock { $0.drains.forget() }
         await follow(why)
         if let state = desiredState() { await launcher.copy(state) }
     }
@@ -294,6 +333,39 @@ public final class ClusterNode: Sendable {
         await launcher.follow(why)
         announce.yield(.following(why: why))
         logger.info("follows", metadata: ["node": "\(configuration.node)", "why": "\(why)"])
+    }
+
+    // MARK: Drains across nodes
+
+    /// Says what this node carries on draining pools, counted after the copy it has applied.
+    private func publishDrain() async {
+        let revision = term.withLock { $0.copiedRevision }  // read first: the holds count after it
+        let record = NodeDrain(node: configuration.node, revision: revision, holds: await broker.drainHolds())
+        drainKey.set((try? record.json.serialized()) ?? [])  // built here: it serializes
+    }
+
+    /// The launcher began a drain the other nodes take part in: it waits for each of them to
+    /// have copied the change that began it, so its change must be in etcd first.
+    private func begun(_ drain: ClusterDrain) async {
+        guard let store = term.withLock({ $0.store }), (try? await store.flush()) != nil else { return }
+        let revision = store.committedRevision
+        let leads = term.withLock { term -> Bool in
+            guard term.store === store else { return false }
+            term.drains.begin(drain, committedAt: revision)
+            return true
+        }
+        if leads { await passDrains() }
+    }
+
+    /// Tells the launcher of every drain the other live nodes are done with, and where streams
+    /// keep a pool past its request drain timeout.
+    private func passDrains() async {
+        let (done, streaming) = term.withLock { term in
+            let others = term.nodes.subtracting([configuration.node])
+            return (term.drains.done(among: others), term.drains.streaming(among: others))
+        }
+        for drain in done { await launcher.drainedElsewhere(drain) }
+        await launcher.streamsElsewhere(streaming)
     }
 
     // MARK: Following

@@ -15,6 +15,7 @@ public final class EtcdStore: LauncherStore {
     /// an app removes them too, key by key.
     private let owners: NIOLockedValueBox<Owners>
     private let queue = StoreWriteQueue()
+    private let committed = NIOLockedValueBox<Int64>(0)
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
@@ -105,6 +106,10 @@ public final class EtcdStore: LauncherStore {
         try await queue.flush()
     }
 
+    /// The revision of the last change written; after a `flush`, every change queued before
+    /// it is at or below it.
+    public var committedRevision: Int64 { committed.withLockedValue { $0 } }
+
     /// The one writer, run by the node while it leads: everything queued goes in one fenced
     /// transaction, then the next batch. Returns when cancelled, or once fenced off.
     public func run() async {
@@ -129,6 +134,7 @@ public final class EtcdStore: LauncherStore {
                         description: "this node no longer leads (its election key is gone): nothing written"
                     )
                 }
+                committed.withLockedValue { $0 = max($0, result.revision) }
             } catch {
                 return StoreFenced(description: "a change could not be written to \(error)")
             }

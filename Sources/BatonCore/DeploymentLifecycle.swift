@@ -132,14 +132,15 @@ struct DeploymentLifecycle: Equatable {
     }
 
     /// The broker routes to the new pools. `cutAway` is each pool cut away from, with its
-    /// sandboxes that still carry something; without the readiness gate none is waited for.
-    mutating func cutOverApplied(cutAway: [PoolID: Set<SandboxID>], gated: Bool) -> [Action] {
+    /// sandboxes that still carry something, and `elsewhere` those the cluster's other nodes
+    /// must be done with too; without the readiness gate none is waited for.
+    mutating func cutOverApplied(cutAway: [PoolID: Set<SandboxID>], elsewhere: Set<PoolID>, gated: Bool) -> [Action] {
         guard state == .cuttingOver else { return [] }
         var actions: [Action] = []
-        for pool in cutAway.keys.sorted() where cutAway[pool]!.isEmpty || !gated {
+        for pool in cutAway.keys.sorted() where (cutAway[pool]!.isEmpty && !elsewhere.contains(pool)) || !gated {
             actions.append(.release(pool: pool, gated ? .drained : .readinessGateOff))
         }
-        state = .draining(DrainLifecycle(holding: gated ? cutAway.filter { !$0.value.isEmpty } : [:]))
+        state = .draining(gated ? DrainLifecycle(holding: cutAway, elsewhere: elsewhere) : DrainLifecycle(holding: [:]))
         return actions + [.wake(at: .requestDrain)] + drain { $0.begin() }
     }
 

@@ -1,11 +1,12 @@
 /// A deployment's drain of the pools it cut away from: each pool is held until its last
-/// sandbox has nothing left to finish, or until the request drain timeout, or, for pools
-/// whose sandboxes carry streams, until the stream drain deadline. The transitions are pure
-/// and return what the launcher must do.
+/// holder has nothing left to finish (each of its sandboxes here, and in a cluster the other
+/// nodes, docs/cluster.md "Cutover and drain"), or until the request drain timeout, or, for
+/// pools whose sandboxes carry streams, until the stream drain deadline. The transitions are
+/// pure and return what the launcher must do.
 ///
-/// | phase \ event | a sandbox drained | request deadline | stream deadline | a pool serves again |
+/// | phase \ event | a holder drained | request deadline | stream deadline | a pool serves again |
 /// |---|---|---|---|---|
-/// | requests | its pool released once all its sandboxes drained; over when no pool is held | pools with streams kept (streams), the others released | – | let go of, unreleased |
+/// | requests | its pool released once all its holders drained; over when no pool is held | pools with streams kept (streams), the others released | – | let go of, unreleased |
 /// | streams | as in requests | – | every pool released; over | let go of, unreleased |
 /// | over | – | – | – | – |
 struct DrainLifecycle: Equatable {
@@ -24,12 +25,24 @@ struct DrainLifecycle: Equatable {
         case finish
     }
 
-    private(set) var phase = Phase.requests
-    /// Pools still held, with their sandboxes that carry something.
-    private(set) var holding: [PoolID: Set<SandboxID>]
+    /// What still carries something on a pool.
+    enum Holder: Hashable {
+        case sandbox(SandboxID)
+        /// The cluster's other live nodes, until each says it has copied the cutover and has
+        /// nothing left on the pool.
+        case otherNodes
+    }
 
-    init(holding: [PoolID: Set<SandboxID>]) {
-        self.holding = holding
+    private(set) var phase = Phase.requests
+    /// Pools still held, with what holds them.
+    private(set) var holding: [PoolID: Set<Holder>]
+
+    /// A drain of the pools in `holding`, by the sandboxes here that carry something, and of
+    /// those in `elsewhere` by the other nodes too; a pool in neither is not held.
+    init(holding: [PoolID: Set<SandboxID>], elsewhere: Set<PoolID> = []) {
+        var holders = holding.filter { !$0.value.isEmpty }.mapValues { Set($0.map(Holder.sandbox)) }
+        for pool in elsewhere { holders[pool, default: []].insert(.otherNodes) }
+        self.holding = holders
     }
 
     func holds(_ pool: PoolID) -> Bool { phase != .over && holding[pool] != nil }
@@ -40,7 +53,16 @@ struct DrainLifecycle: Equatable {
     }
 
     mutating func sandboxDrained(_ sandbox: SandboxID, of pool: PoolID) -> [Action] {
-        guard phase != .over, holding[pool]?.remove(sandbox) != nil, holding[pool]?.isEmpty == true else { return [] }
+        drained(.sandbox(sandbox), of: pool)
+    }
+
+    /// Every other live node has copied the cutover and has nothing left on `pool`.
+    mutating func drainedElsewhere(_ pool: PoolID) -> [Action] {
+        drained(.otherNodes, of: pool)
+    }
+
+    private mutating func drained(_ holder: Holder, of pool: PoolID) -> [Action] {
+        guard phase != .over, holding[pool]?.remove(holder) != nil, holding[pool]?.isEmpty == true else { return [] }
         holding.removeValue(forKey: pool)
         return [.release(pool: pool, .drained)] + finishIfEmpty()
     }

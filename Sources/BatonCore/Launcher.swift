@@ -88,6 +88,12 @@ public actor Launcher {
     var store: any LauncherStore = EphemeralStore()
     /// Records changed since the last `commit()`, by key.
     var changed = ChangedRecords()
+    /// Drains the cluster's other nodes take part in, while this launcher leads.
+    var elsewhere = ElsewhereDrains()
+    /// Each drain the cluster's other nodes must finish, once its changes are queued for the
+    /// store; the cluster answers with `drainedElsewhere`.
+    public nonisolated let drainsBegun: AsyncStream<ClusterDrain>
+    let drainsBegunContinuation: AsyncStream<ClusterDrain>.Continuation
 
     /// Off only to show what a rollover without it looks like (the seed system before its
     /// fix): a deploy cuts over at once and the old pools stop at once, without draining.
@@ -111,6 +117,7 @@ public actor Launcher {
         self.clock = clock
         self.logger = logger
         self.schedulers = SchedulerDirectory(configuredDefault: defaultScheduler)
+        (drainsBegun, drainsBegunContinuation) = AsyncStream<ClusterDrain>.makeStream()
     }
 
     /// Follows the broker's readiness signals until cancelled; run once, by the launcher's

@@ -28,6 +28,7 @@ extension Launcher {
         if role == .leading {
             stop()
             store = EphemeralStore()
+            elsewhere.forget()
         }
         role = .following(why: why)
     }
@@ -42,6 +43,7 @@ extension Launcher {
         deployments = [:]
         stops = [:]
         routes = [:]
+        elsewhere.forget()
         try await restore(from: store)
     }
 

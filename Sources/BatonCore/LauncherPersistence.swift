@@ -63,6 +63,7 @@ extension Launcher {
         for host in changed.routes.sorted() { out.append(.route(host: host, app: routes[host])) }
         changed = ChangedRecords()
         if !out.isEmpty { store.enqueue(out) }
+        tellDrainsElsewhere()
     }
 
     /// Returns once every change made so far is durable: an admin call is answered after it.

@@ -31,6 +31,7 @@ extension Launcher {
         for pool in idle.sorted(by: { $0.id < $1.id }) where await broker.liveSandboxCount(inPool: pool.id) == 0 {
             guard pools[pool.id]?.desired == 0, !isNeeded(pool.id) else { continue }  // raised meanwhile
             pools.removeValue(forKey: pool.id)
+            elsewhere.cuts[pool.id] = nil
             await broker.forget(pool: pool.id)
             changed.removed.insert(.pool(pool.id))
         }

@@ -189,7 +189,8 @@ extension Launcher {
         let cutAway = result.draining.keys.reduce(into: [PoolID: Set<SandboxID>]()) {
             $0[$1] = result.undrained[$1] ?? []
         }
-        await step(id) { $0.cutOverApplied(cutAway: cutAway, gated: readinessGate) }
+        let elsewhere = readinessGate ? Set(cutAway.keys.sorted().filter(beginDrainElsewhere)) : []
+        await step(id) { $0.cutOverApplied(cutAway: cutAway, elsewhere: elsewhere, gated: readinessGate) }
     }
 
     /// Pools still draining at the request drain timeout are scaled down, except those whose
@@ -197,7 +198,7 @@ extension Launcher {
     func drainTimeoutPassed(_ id: DeploymentID) async {
         guard let held = deployments[id]?.life.heldPools else { return }
         var streaming: Set<PoolID> = []
-        for pool in held.sorted() where await broker.holdsStreams(pool: pool) { streaming.insert(pool) }
+        for pool in held.sorted() where await holdsStreams(pool) { streaming.insert(pool) }
         await step(id) { $0.drain { $0.requestDeadlinePassed(streaming: streaming) } }
     }
 

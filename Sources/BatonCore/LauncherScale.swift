@@ -58,7 +58,11 @@ extension Launcher {
     func stop(_ pool: PoolID, drainTimeout: Duration) async {
         guard stops[pool] == nil, (pools[pool]?.desired ?? 0) > 0 else { return }
         let (draining, undrained) = await broker.halt(pool: pool)
-        let (life, actions) = PoolStop.begin(pool: pool, undrained: undrained)
+        let (life, actions) = PoolStop.begin(
+            pool: pool,
+            undrained: undrained,
+            elsewhere: beginDrainElsewhere(of: pool)
+        )
         stops[pool] = StopRecord(life: life, drainTimeout: drainTimeout)
         changed.pools.insert(pool)  // stored at 0 from now: a restart finishes the stop
         if let record = pools[pool] {
@@ -115,7 +119,7 @@ extension Launcher {
     private func stopDeadlinePassed(_ deadline: DeploymentLifecycle.Deadline, of pool: PoolID) async {
         switch deadline {
         case .requestDrain:
-            let streaming: Set<PoolID> = await broker.holdsStreams(pool: pool) ? [pool] : []
+            let streaming: Set<PoolID> = await holdsStreams(pool) ? [pool] : []
             await step(stopOf: pool) { $0.drain { $0.requestDeadlinePassed(streaming: streaming) } }
         case .streamDrain:
             await step(stopOf: pool) { $0.drain { $0.streamDeadlinePassed() } }

@@ -41,6 +41,10 @@ public actor LeaseBroker {
     public nonisolated let revocations = EventBus<LeaseRevocation>()
     nonisolated let signals: AsyncStream<BrokerSignal>
     private let signalSink: AsyncStream<BrokerSignal>.Continuation
+    /// A word each time a lease on a draining sandbox ends, for `drainHolds()`'s readers;
+    /// words not read yet count as one.
+    public nonisolated let drainChanges: AsyncStream<Void>
+    private let drainChange: AsyncStream<Void>.Continuation
     /// Signals sent so far; the simulation waits until the launcher has handled as many.
     package private(set) var signalsSent = 0
 
@@ -88,6 +92,7 @@ public actor LeaseBroker {
         self.probe = probe
         self.logger = logger
         (signals, signalSink) = AsyncStream.makeStream(of: BrokerSignal.self)
+        (drainChanges, drainChange) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     private func signal(_ signal: BrokerSignal) {
@@ -639,6 +644,7 @@ public actor LeaseBroker {
             sandboxes[sandbox]?.slotsOut -= record.lease.slots
             sandboxes[sandbox]?.leases.remove(id)
             signalIfDrained(sandbox)
+            if sandboxes[sandbox]?.state == .draining { drainChange.yield() }
         }
         wakeWaiters()
     }

@@ -24,9 +24,12 @@ struct PoolStop: Equatable {
 
     private(set) var state: State
 
-    /// A stop of `pool`, whose sandboxes in `undrained` still carry something.
-    static func begin(pool: PoolID, undrained: Set<SandboxID>) -> (PoolStop, [Action]) {
-        var stop = PoolStop(state: .draining(DrainLifecycle(holding: undrained.isEmpty ? [:] : [pool: undrained])))
+    /// A stop of `pool`, whose sandboxes in `undrained` still carry something, and which the
+    /// cluster's other nodes must be done with too when `elsewhere`.
+    static func begin(pool: PoolID, undrained: Set<SandboxID>, elsewhere: Bool) -> (PoolStop, [Action]) {
+        var stop = PoolStop(
+            state: .draining(DrainLifecycle(holding: [pool: undrained], elsewhere: elsewhere ? [pool] : []))
+        )
         let actions = stop.drain { $0.begin() }
         return (stop, actions.isEmpty ? [.wake(at: .requestDrain)] : actions)
     }

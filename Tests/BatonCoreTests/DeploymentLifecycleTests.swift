@@ -10,7 +10,7 @@ struct DeploymentLifecycleTests {
         #expect(life.quorumReached() == [.stopTimer, .cutOver])
         #expect(life.quorumReached() == [], "a second quorum signal while cutting over changes nothing")
         #expect(life.phase == .cutover)
-        let actions = life.cutOverApplied(cutAway: ["p-1": ["a"], "p-2": []], gated: true)
+        let actions = life.cutOverApplied(cutAway: ["p-1": ["a"], "p-2": []], elsewhere: [], gated: true)
         #expect(actions == [.release(pool: "p-2", .drained), .wake(at: .requestDrain)])
         #expect(life.holds("p-1") && !life.holds("p-2"))
         #expect(
@@ -29,7 +29,7 @@ struct DeploymentLifecycleTests {
         var gated = DeploymentLifecycle()
         _ = gated.quorumReached()
         #expect(
-            gated.cutOverApplied(cutAway: [:], gated: true) == [
+            gated.cutOverApplied(cutAway: [:], elsewhere: [], gated: true) == [
                 .wake(at: .requestDrain), .stopTimer, .announce(.deployDone),
             ]
         )
@@ -37,7 +37,7 @@ struct DeploymentLifecycleTests {
         _ = ungated.quorumReached(reason: "readiness gate off")
         #expect(ungated.reason == "readiness gate off")
         #expect(
-            ungated.cutOverApplied(cutAway: ["p-1": ["a"]], gated: false)
+            ungated.cutOverApplied(cutAway: ["p-1": ["a"]], elsewhere: [], gated: false)
                 == [
                     .release(pool: "p-1", .readinessGateOff), .wake(at: .requestDrain), .stopTimer,
                     .announce(.deployDone),
@@ -81,7 +81,7 @@ struct DeploymentLifecycleTests {
         #expect(waiting.reason == "superseded by d-2 (version v2)")
         var draining = DeploymentLifecycle()
         _ = draining.quorumReached()
-        _ = draining.cutOverApplied(cutAway: ["p-1": ["a"]], gated: true)
+        _ = draining.cutOverApplied(cutAway: ["p-1": ["a"]], elsewhere: [], gated: true)
         #expect(draining.superseded(by: "d-3", version: "v3") == [])
         #expect(draining.phase == .draining)
     }
@@ -89,7 +89,7 @@ struct DeploymentLifecycleTests {
     @Test func theStreamDeadlineFollowsTheRequestDeadlineWhenStreamsRemain() {
         var life = DeploymentLifecycle()
         _ = life.quorumReached()
-        _ = life.cutOverApplied(cutAway: ["p-1": ["a"], "p-2": ["b"]], gated: true)
+        _ = life.cutOverApplied(cutAway: ["p-1": ["a"], "p-2": ["b"]], elsewhere: [], gated: true)
         #expect(
             life.drain { $0.requestDeadlinePassed(streaming: ["p-2"]) } == [
                 .release(pool: "p-1", .drainTimeout), .wake(at: .streamDrain),

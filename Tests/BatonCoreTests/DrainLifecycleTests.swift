@@ -36,3 +36,28 @@ struct DrainLifecycleTests {
         #expect(drain.sandboxDrained("a", of: "p-1") == [])
     }
 }
+
+/// A drain the cluster's other nodes take part in.
+@Suite("Drain lifecycle across nodes")
+struct DrainElsewhereLifecycleTests {
+    @Test func aPoolHeldElsewhereIsReleasedOnlyOnceItsSandboxesAndTheOtherNodesAreDone() {
+        var drain = DrainLifecycle(holding: ["p-1": ["a"], "p-2": []], elsewhere: ["p-1", "p-2"])
+        #expect(drain.begin() == [], "a pool with nothing here still waits for the other nodes")
+        #expect(drain.sandboxDrained("a", of: "p-1") == [])
+        #expect(drain.drainedElsewhere("p-2") == [.release(pool: "p-2", .drained)])
+        #expect(drain.drainedElsewhere("p-2") == [], "a repeated answer changes nothing")
+        #expect(drain.drainedElsewhere("p-1") == [.release(pool: "p-1", .drained), .finish])
+    }
+
+    @Test func theDeadlinesReleaseAPoolTheOtherNodesStillHold() {
+        var drain = DrainLifecycle(holding: [:], elsewhere: ["p-1"])
+        #expect(drain.begin() == [])
+        #expect(drain.requestDeadlinePassed(streaming: []) == [.release(pool: "p-1", .drainTimeout), .finish])
+    }
+
+    @Test func aPoolNotHeldAnywhereIsNotHeld() {
+        var drain = DrainLifecycle(holding: ["p-1": []])
+        #expect(!drain.holds("p-1"))
+        #expect(drain.begin() == [.finish])
+    }
+}

@@ -96,8 +96,8 @@ extension ProcessHeavySuites {
                         Running(node: b, process: second, log: bLog),
                         marker
                     )
-                    try second.send(signal: .terminate)
-                    _ = try await bLog.rest()
+                    try? second.send(signal: .terminate)  // gone already when the test killed it
+                    _ = try? await bLog.rest()
                     return true
                 }
                 try? first.send(signal: .terminate)  // gone already when the test killed it
@@ -130,6 +130,59 @@ extension ProcessHeavySuites {
                     try await b.log.waitFor(Self.tookTheLead)
                     try await b.node.deploy("v2", marker: marker)
                     #expect(try await b.node.get().hasPrefix("hello from v2"))
+                }
+            }
+        }
+
+        /// Opens a stream of server-sent events through `node`'s ingress, one every 50 ms, on
+        /// the version serving now, and reads its first event.
+        private func stream(through node: Node) async throws -> RawTCPClient {
+            let stream = try await RawTCPClient.connect(port: node.port)
+            try await stream.send("GET /events?interval_ms=50 HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+            #expect(try await stream.read(until: "tick 0\n\n").contains("data: v1"))
+            return stream
+        }
+
+        /// Rolls v1 over to v2 through a, the leader, while b's ingress carries a stream on v1;
+        /// the stream outlives the cutover, then `end` ends b's part; the leader's drain then
+        /// ends by itself, long before its timeout: v1 is scaled down as drained, not timed out.
+        private func rollOver(
+            _ a: Running,
+            _ b: Running,
+            marker: String,
+            ending end: (RawTCPClient) async throws -> Void
+        ) async throws {
+            let stream = try await stream(through: b.node)
+            let admin = try await a.node.admin()
+            var events = NotificationReader(admin)
+            _ = try await admin.call("events.watch")
+            _ = try await admin.call("app.deploy", hello("v2", marker: marker, drainTimeoutMs: 600_000))
+            _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == "v2" }
+            for _ in 0..<20 {  // a second of ticks past the cutover: v1 is still there for b's stream
+                #expect(try await stream.read(until: "\n\n").contains("data: v1"))
+            }
+            try await end(stream)
+            let scaled = await events.next("event") { $0["type"] == "pool.scaled_down" && $0["version"] == "v1" }
+            #expect(scaled?["reason"] == "drained")
+            _ = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == "v2" }
+            await admin.close()
+            await stream.close()
+        }
+
+        @Test func aFollowersStreamKeepsTheOldVersionUntilItEnds() async throws {
+            try await EtcdCluster.running { etcd in
+                try await twoNodes(on: etcd.endpoints) { a, b, marker in
+                    try await rollOver(a, b, marker: marker) { await $0.close() }
+                    #expect(try await b.node.get().hasPrefix("hello from v2"))
+                }
+            }
+        }
+
+        @Test func aFollowerKilledWhileItHoldsTheOldVersionEndsItsPartOfTheDrainWithItsLease() async throws {
+            try await EtcdCluster.running { etcd in
+                try await twoNodes(on: etcd.endpoints) { a, b, marker in
+                    try await rollOver(a, b, marker: marker) { _ in try b.process.send(signal: .kill) }
+                    #expect(try await a.node.get().hasPrefix("hello from v2"))
                 }
             }
         }

@@ -2,10 +2,16 @@ import BatonJSON
 
 /// A deploy of examples/hello; `marker` is passed as an extra argument so a test can find
 /// its processes.
-func hello(_ version: String, instances: Int = 2, marker: String, command: [String]? = nil) -> JSON {
+func hello(
+    _ version: String,
+    instances: Int = 2,
+    marker: String,
+    command: [String]? = nil,
+    drainTimeoutMs: Int64 = 5_000
+) -> JSON {
     let argv = command ?? ["python3", "-u", BatonProcess.repositoryPath("examples/hello/app.py"), marker]
     return [
-        "app": "hello", "version": .string(version), "readyTimeoutMs": 20_000, "drainTimeoutMs": 5_000,
+        "app": "hello", "version": .string(version), "readyTimeoutMs": 20_000, "drainTimeoutMs": .int(drainTimeoutMs),
         "services": [
             [
                 "name": "web", "instances": .int(Int64(instances)), "health": ["path": "/healthz"],
