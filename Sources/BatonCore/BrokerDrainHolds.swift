@@ -23,3 +23,10 @@ extension LeaseBroker {
         return holds
     }
 }
+
+extension LeaseBroker {
+    /// The sandboxes of `pool` that drain and still hold leases here.
+    func undrained(pool: PoolID) -> Set<SandboxID> {
+        Set(sandboxes.inPool(pool).filter { $0.life.isDraining && !$0.leases.isEmpty }.map(\.id))
+    }
+}

@@ -144,6 +144,16 @@ struct DeploymentLifecycle: Equatable {
         return actions + [.wake(at: .requestDrain)] + drain { $0.begin() }
     }
 
+    /// A drain a new leader found under way goes on from now: the request drain timeout
+    /// starts again, and `cutAway` and `elsewhere` say what still holds each pool.
+    mutating func drainResumed(cutAway: [PoolID: Set<SandboxID>], elsewhere: Set<PoolID>) -> [Action] {
+        switch state {
+        case .cuttingOver, .draining: state = .cuttingOver
+        case .waiting, .done, .failed, .superseded: return []
+        }
+        return cutOverApplied(cutAway: cutAway, elsewhere: elsewhere, gated: true)
+    }
+
     /// Runs one transition of the drain, once it is under way.
     mutating func drain(_ transition: (inout DrainLifecycle) -> [DrainLifecycle.Action]) -> [Action] {
         guard case .draining(var drain) = state else { return [] }

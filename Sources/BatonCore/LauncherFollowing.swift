@@ -34,7 +34,8 @@ extension Launcher {
     }
 
     /// Makes this launcher lead from `store`, the cluster's state: it starts afresh from it, as
-    /// a restarting host does, and resumes the deploys that wait.
+    /// a restarting host does, and resumes the deploys that wait; unlike a restarting host, it
+    /// resumes the drains too, since the leases they wait for live on, here and on other nodes.
     public func lead(from store: any LauncherStore) async throws {
         stop()
         role = .leading
@@ -44,7 +45,7 @@ extension Launcher {
         stops = [:]
         routes = [:]
         elsewhere.forget()
-        try await restore(from: store)
+        try await restore(from: store, drains: .resume)
     }
 
     /// Applies the leader's state as `state` now holds it; only what changed reaches the

@@ -71,12 +71,27 @@ extension Launcher {
         try await store.flush()
     }
 
+    /// What becomes of the drains a restore finds under way.
+    enum RestoredDrains {
+        /// They end and their pools are scaled down: the leases they waited for died with the
+        /// old host process.
+        case end
+        /// They go on, from now, with every lease this node's broker and the cluster's other
+        /// nodes still have on their pools: a node takes the lead of its cluster.
+        case resume
+    }
+
     /// Takes back what the store kept, before any scheduler or client connects. Pools and
     /// routing come back as they were; sandboxes come back as their schedulers report them.
     /// A deploy that was waiting for readiness waits again, for its whole ready timeout from
     /// now. A deploy that was draining ends: the leases it waited for died with the old host
     /// process, so its old pools are scaled down.
     public func restore(from store: any LauncherStore) async throws {
+        try await restore(from: store, drains: .end)
+    }
+
+    /// As `restore(from:)`, with the drains under way ending or going on.
+    func restore(from store: any LauncherStore, drains: RestoredDrains) async throws {
         let state = try store.load()
         self.store = store
         (apps, pools, deployments) = records(of: state)
@@ -100,7 +115,7 @@ extension Launcher {
             }
         }
         routesChanged(routes)
-        await resumeDeployments()
+        await resumeDeployments(drains: drains)
         for app in apps.keys.sorted() { await finishRemoval(of: app) }
         commit()
         logger.info(
@@ -155,32 +170,57 @@ extension Launcher {
         return (apps, pools, deployments)
     }
 
-    private func resumeDeployments() async {
+    private func resumeDeployments(drains: RestoredDrains) async {
+        // Each app's last drain under way goes on, when drains do, with every pool left over.
+        var drainers: [AppName: DeploymentID] = [:]
         for id in deployments.keys.sorted(by: Self.creationOrder) {
-            if deployments[id]?.state == .waiting {
+            guard let deployment = deployments[id] else { continue }
+            if deployment.state == .waiting {
                 logger.info(
                     "deploy resumes its wait",
-                    metadata: ["deployment": "\(id)", "app": "\(deployments[id]!.request.app)"]
+                    metadata: ["deployment": "\(id)", "app": "\(deployment.request.app)"]
                 )
             }
-            await step(id) { $0.hostRestarted() }
+            if drains == .resume, deployment.state == .draining || deployment.state == .cutover {
+                drainers[deployment.request.app] = id
+            } else {
+                await step(id) { $0.hostRestarted() }
+            }
         }
-        // Pools that neither serve nor are waited for have no reason left to run.
+        // Pools that neither serve nor are waited for nor drain have no reason left to run.
+        var leftOver: [DeploymentID: [PoolID]] = [:]
         for id in pools.keys.sorted() {
             guard let pool = pools[id], let app = apps[pool.app] else { continue }
             let waiter = app.deployments.last {
                 deployments[$0]?.state == .waiting && deployments[$0]?.waitPools.values.contains(id) == true
             }
+            let serving = app.activePools.values.contains(id)
+            let drainer = serving || waiter != nil || pool.desired == 0 ? nil : drainers[pool.app]
+            if let drainer { leftOver[drainer, default: []].append(id) }
             await step(pool: id, for: nil) { life in
                 let (restored, actions) = PoolLifecycle.restored(
-                    serving: app.activePools.values.contains(id),
+                    serving: serving,
                     waitedForBy: waiter,
+                    drainedFor: drainer,
                     running: pool.desired > 0
                 )
                 life = restored
                 return actions
             }
         }
+        for id in drainers.values.sorted(by: Self.creationOrder) {
+            await resumeDrain(of: id, pools: leftOver[id] ?? [])
+        }
+    }
+
+    /// Deployment `id`'s drain goes on from now, for `pools`: their sandboxes here that still
+    /// carry something, and the other nodes, hold them.
+    private func resumeDrain(of id: DeploymentID, pools: [PoolID]) async {
+        var cutAway: [PoolID: Set<SandboxID>] = [:]
+        for pool in pools { cutAway[pool] = await broker.undrained(pool: pool) }
+        let elsewhere = Set(pools.filter(beginDrainElsewhere))
+        logger.info("deploy resumes its drain", metadata: ["deployment": "\(id)", "pools": "\(pools)"])
+        await step(id) { $0.drainResumed(cutAway: cutAway, elsewhere: elsewhere) }
     }
 
     /// "d-12" → 12: ids are numbered in the order they were made.

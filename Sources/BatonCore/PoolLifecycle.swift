@@ -128,11 +128,17 @@ struct PoolLifecycle: Equatable {
         }
     }
 
-    /// As a restart finds it: serving, waited for, or, when it still runs for a drain the
-    /// restart ended, scaled down.
-    static func restored(serving: Bool, waitedForBy waiter: DeploymentID?, running: Bool) -> (PoolLifecycle, [Action]) {
+    /// As a restart finds it: serving, waited for, draining for a drain that goes on, or,
+    /// when it still runs for a drain the restart ended, scaled down.
+    static func restored(
+        serving: Bool,
+        waitedForBy waiter: DeploymentID?,
+        drainedFor drainer: DeploymentID? = nil,
+        running: Bool
+    ) -> (PoolLifecycle, [Action]) {
         if serving { return (PoolLifecycle(.serving), []) }
         if let waiter { return (PoolLifecycle(.starting(for: waiter)), []) }
+        if let drainer { return (PoolLifecycle(.draining(for: drainer)), []) }
         return (PoolLifecycle(.stopped), running ? [.scaleDown(.hostRestarted)] : [])
     }
 }

@@ -87,6 +87,36 @@ struct LauncherFollowingTests {
         #expect(try await follower.status("shop").activeVersion == "v2")
     }
 
+    /// Unlike a restarted host, whose leases died with it, a new leader's own leases (and
+    /// other nodes') on a draining pool live on: the drain it finds goes on until they end.
+    @Test func aFollowerThatTakesTheLeadMidDrainLetsTheDrainGoOnUntilItsLeasesEnd() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (leader, store, follower) = try await cluster(directory)
+        var events = leader.events()
+        let first = try await leader.live("v1", [web(image: "a")], sandboxes: ["leader-a"], events: &events)
+        let oldPool = try await leader.pool(of: first)
+        await follower.launcher.copy(try await stored(leader, store))
+        try await follower.ready("follower-a", pool: oldPool)
+        let held = try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5))
+        _ = try await leader.broker.acquire(app: "shop", service: "web")  // keeps the leader's drain open
+
+        let second = try await leader.deploy("shop", "v2", services: [web(image: "b")])
+        try await leader.ready("leader-b", pool: try await leader.pool(of: second))
+        await events.next(.deployCutover)
+        await follower.launcher.copy(try await stored(leader, store))
+        #expect(try await follower.status("shop").deployments.last?.state == .draining)
+
+        var followerEvents = follower.events()
+        try await follower.launcher.lead(from: store)  // the leader is gone; its leases with it
+        #expect(try await follower.desired(oldPool) == 1, "the follower's own lease still holds v1")
+        await follower.broker.release(held.id)
+        let scaled = await followerEvents.next(.poolScaledDown)
+        #expect(scaled?.pool == oldPool)
+        #expect(scaled?.reason == "drained")
+        await followerEvents.next(.deployDone) { $0.deployment == second }
+    }
+
     @Test func aFollowerRefusesEveryCallThatChangesState() async throws {
         let follower = await CoreHarness()
         await follower.launcher.follow("a test follows")
