@@ -38,12 +38,12 @@ extension ProcessHeavySuites {
             }
 
             /// Deploys `version` of hello through this node and waits until it is done.
-            func deploy(_ version: String, marker: String) async throws {
+            func deploy(_ version: String, marker: String, env: [String: String] = [:]) async throws {
                 let admin = try await admin()
                 do {
                     var events = NotificationReader(admin)
                     _ = try await admin.call("events.watch")
-                    _ = try await admin.call("app.deploy", hello(version, marker: marker))
+                    _ = try await admin.call("app.deploy", hello(version, marker: marker, env: env))
                     _ = try await admin.call("route.set", ["host": "hello.localhost", "app": "hello"])
                     _ = await events.next("event") {
                         $0["type"] == "deploy.done" && $0["version"]?.stringValue == version
@@ -72,36 +72,54 @@ extension ProcessHeavySuites {
         }
 
         /// Starts a, which leads, then b, on `endpoints`; deploys v1 of hello through a and waits
-        /// until b copied it; runs `body` with both and the marker of their sandboxes; stops what
-        /// still runs, and kills what the sandboxes left.
+        /// until b copied it; runs `body` with both and the marker of their sandboxes.
         private func twoNodes(
             on endpoints: [String],
             _ body: (Running, Running, String) async throws -> Void
         ) async throws {
+            try await nodes(["a", "b"], on: endpoints) { try await body($0[0], $0[1], $1) }
+        }
+
+        /// Starts the first of `names`, which leads, then the others, on `endpoints`; deploys v1
+        /// of hello (with `env`) through the first and waits until every other copied it; runs
+        /// `body` with them all and the marker of their sandboxes; stops what still runs, and
+        /// kills what the sandboxes left.
+        func nodes(
+            _ names: [String],
+            on endpoints: [String],
+            env: [String: String] = [:],
+            _ body: ([Running], String) async throws -> Void
+        ) async throws {
             let marker = "--test-\(UUID().uuidString)"
             defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
-            let (a, b) = (try Node("a"), try Node("b"))
-            defer {
-                a.directory.remove()
-                b.directory.remove()
+            let nodes = try names.map(Node.init)
+            defer { for node in nodes { node.directory.remove() } }
+            try await serve(nodes[...], on: endpoints, running: []) { running in
+                try await running[0].node.deploy("v1", marker: marker, env: env)
+                for follower in running.dropFirst() { try await follower.log.waitFor("copied the leader's cutover") }
+                try await body(running, marker)
             }
-            _ = try await BatonProcess.serving(a.arguments(endpoints: endpoints), plugins: true) { first, aLog in
-                try await aLog.waitFor(all: Self.listening + [Self.tookTheLead])
-                _ = try await BatonProcess.serving(b.arguments(endpoints: endpoints), plugins: true) { second, bLog in
-                    try await bLog.waitFor(all: Self.listening + ["joined the cluster"])
-                    try await a.deploy("v1", marker: marker)
-                    try await bLog.waitFor("copied the leader's cutover")
-                    try await body(
-                        Running(node: a, process: first, log: aLog),
-                        Running(node: b, process: second, log: bLog),
-                        marker
-                    )
-                    try? second.send(signal: .terminate)  // gone already when the test killed it
-                    _ = try? await bLog.rest()
-                    return true
-                }
-                try? first.send(signal: .terminate)  // gone already when the test killed it
-                _ = try? await aLog.rest()
+        }
+
+        /// Starts the first of `rest` and the others inside it, so that each node's process is
+        /// stopped before the one that started it returns; `body` runs once all have joined.
+        private func serve(
+            _ rest: ArraySlice<Node>,
+            on endpoints: [String],
+            running: [Running],
+            _ body: ([Running]) async throws -> Void
+        ) async throws {
+            guard let node = rest.first else { return try await body(running) }
+            _ = try await BatonProcess.serving(node.arguments(endpoints: endpoints), plugins: true) { process, log in
+                try await log.waitFor(all: Self.listening + [running.isEmpty ? Self.tookTheLead : "joined the cluster"])
+                try await serve(
+                    rest.dropFirst(),
+                    on: endpoints,
+                    running: running + [Running(node: node, process: process, log: log)],
+                    body
+                )
+                try? process.send(signal: .terminate)  // gone already when the test killed it
+                _ = try? await log.rest()
                 return true
             }
         }

@@ -7,7 +7,8 @@ func hello(
     instances: Int = 2,
     marker: String,
     command: [String]? = nil,
-    drainTimeoutMs: Int64 = 5_000
+    drainTimeoutMs: Int64 = 5_000,
+    env: [String: String] = [:]
 ) -> JSON {
     let argv = command ?? ["python3", "-u", BatonProcess.repositoryPath("examples/hello/app.py"), marker]
     return [
@@ -17,7 +18,13 @@ func hello(
                 "name": "web", "instances": .int(Int64(instances)), "health": ["path": "/healthz"],
                 "spec": [
                     "command": .string(argv[0]), "args": .array(argv.dropFirst().map(JSON.string)),
-                    "env": ["VERSION": .string(version)], "graceMs": 2_000,
+                    "env": .object(
+                        JSONObject(
+                            env.merging(["VERSION": version]) { $1 }.sorted { $0.key < $1.key }.map {
+                                ($0.key, JSON.string($0.value))
+                            }
+                        )
+                    ), "graceMs": 2_000,
                 ],
             ]
         ],
