@@ -33,11 +33,13 @@ public struct ClusterConfiguration: Sendable {
     }
 }
 
-/// What `app.status` says about the cluster: this node, the leader, and the live nodes.
+/// What `app.status` says about the cluster: this node, the leader, the live nodes, and the
+/// requests in flight through each node's ingress, by app.
 public struct ClusterView: Sendable, Hashable {
     public var node: String
     public var leader: String?
     public var nodes: [String]
+    public var inFlight: [String: [AppName: Int]]
 }
 
 /// One node of a cluster: it keeps its lease, campaigns, leads with the cluster's store or
@@ -49,6 +51,10 @@ public final class ClusterNode: Sendable {
     private let launcher: Launcher
     private let broker: LeaseBroker
     private let logger: Logger
+    /// The requests in flight through this node's ingress, by app, as it counts them now.
+    private let inFlight: @Sendable () -> [AppName: Int]
+    /// How often this node says how many requests it has in flight (when the count changed).
+    static let loadInterval = Duration.seconds(1)
     private let reports: NodeReports
     /// This node's key, and its drain record (docs/cluster.md, "Keys").
     private let nodeKey: LeasedKey
@@ -69,8 +75,8 @@ public final class ClusterNode: Sendable {
         var lease: EtcdLeaseID?
         /// The store this node writes through while it leads.
         var store: EtcdStore?
-        /// The live nodes, and the candidates by their key's create revision.
-        var nodes: Set<String> = []
+        /// The live nodes, by name, as each last said of itself.
+        var nodes: [String: NodeRecord] = [:]
         var candidates: [String: (revision: Int64, node: String)] = [:]
         /// Why this node follows, while it does.
         var following: String?
@@ -85,8 +91,15 @@ public final class ClusterNode: Sendable {
         var drains = DrainGate()
     }
 
-    public init(configuration: ClusterConfiguration, launcher: Launcher, broker: LeaseBroker, logger: Logger) {
+    public init(
+        configuration: ClusterConfiguration,
+        launcher: Launcher,
+        broker: LeaseBroker,
+        logger: Logger,
+        inFlight: @escaping @Sendable () -> [AppName: Int] = { [:] }
+    ) {
         self.configuration = configuration
+        self.inFlight = inFlight
         client = EtcdClient(endpoints: configuration.endpoints, timeout: configuration.requestTimeout)
         self.launcher = launcher
         self.broker = broker
@@ -95,18 +108,23 @@ public final class ClusterNode: Sendable {
         nodeKey = LeasedKey(client: client, key: configuration.keys.node(configuration.node))
         drainKey = LeasedKey(client: client, key: configuration.keys.drain(of: configuration.node))
         (drainWakes, drainWake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        nodeKey.set(Self.nodeRecord(configuration.node))
+        nodeKey.set(Self.serialized(NodeRecord(node: configuration.node).json))
         (roles, announce) = AsyncStream<LauncherRole>.makeStream()
         (copies, copied) = AsyncStream<Int64>.makeStream(bufferingPolicy: .bufferingNewest(16))
     }
 
-    /// This node, the leader (the candidate whose key is oldest) and the live nodes, as last read.
+    /// This node, the leader (the candidate whose key is oldest) and the live nodes, as last
+    /// read; this node's requests in flight as it counts them now.
     public func view() -> ClusterView {
-        term.withLock { term in
-            ClusterView(
+        let own = inFlight()
+        return term.withLock { term in
+            var inFlight = term.nodes.mapValues(\.inFlight)
+            inFlight[configuration.node] = own
+            return ClusterView(
                 node: configuration.node,
                 leader: term.candidates.values.min { $0.revision < $1.revision }?.node,
-                nodes: term.nodes.union([configuration.node]).sorted()
+                nodes: Set(term.nodes.keys).union([configuration.node]).sorted(),
+                inFlight: inFlight
             )
         }
     }
@@ -145,6 +163,13 @@ public final class ClusterNode: Sendable {
             }
             group.addTask { await self.reports.run() }
             group.addTask { await self.nodeKey.run() }
+            group.addTask {
+                // The count changes with every request: it is said at most once a second.
+                while (try? await Task.sleep(for: Self.loadInterval)) != nil {
+                    let record = NodeRecord(node: self.configuration.node, inFlight: self.inFlight())
+                    self.nodeKey.set(Self.serialized(record.json))
+                }
+            }
             group.addTask { await self.drainKey.run() }
             group.addTask {
                 for await _ in self.broker.drainChanges { self.drainWake.yield() }
@@ -188,18 +213,18 @@ public final class ClusterNode: Sendable {
                 }
             }
             group.addTask {
-                var live: [String: String] = [:]
+                var live: [String: NodeRecord] = [:]
                 await nodes.run { changes, _ in
                     for change in changes {
                         switch change {
-                        case .put(let kv): live[kv.key] = Self.nodeName(kv.value)
+                        case .put(let kv): live[kv.key] = try? NodeRecord(JSON.parse(kv.value))
                         case .delete(let key): live[key] = nil
                         }
                     }
                     // This node counts itself in whatever etcd says: a lease it is about to get
                     // back must not stop its sandboxes meanwhile.
-                    let names = Set(live.values).union([self.configuration.node])
-                    self.term.withLock { $0.nodes = Set(live.values) }
+                    let names = Set(live.values.map(\.node)).union([self.configuration.node])
+                    self.term.withLock { $0.nodes = Dictionary(live.values.map { ($0.node, $0) }) { $1 } }
                     let shares = NodeShares(node: self.configuration.node, nodes: names)
                     await self.launcher.share(shares)
                     await self.broker.share(shares)
@@ -234,14 +259,9 @@ public final class ClusterNode: Sendable {
 
     // MARK: The session
 
-    /// A node's key holds its name and Baton's version.
-    private static func nodeRecord(_ name: String) -> [UInt8] {
-        let record: JSON = ["node": .string(name), "version": .string(BatonVersion.string)]
-        return (try? record.serialized()) ?? []  // built here: it serializes
-    }
-
-    private static func nodeName(_ record: [UInt8]) -> String? {
-        (try? JSON.parse(record))?["node"]?.stringValue
+    /// A value this node built: it serializes.
+    private static func serialized(_ json: JSON) -> [UInt8] {
+        (try? json.serialized()) ?? []
     }
 
     private func joined(_ lease: EtcdLeaseID) async {
@@ -341,7 +361,7 @@ public final class ClusterNode: Sendable {
     private func publishDrain() async {
         let revision = term.withLock { $0.copiedRevision }  // read first: the holds count after it
         let record = NodeDrain(node: configuration.node, revision: revision, holds: await broker.drainHolds())
-        drainKey.set((try? record.json.serialized()) ?? [])  // built here: it serializes
+        drainKey.set(Self.serialized(record.json))
     }
 
     /// The launcher began a drain the other nodes take part in: it waits for each of them to
@@ -361,7 +381,7 @@ public final class ClusterNode: Sendable {
     /// keep a pool past its request drain timeout.
     private func passDrains() async {
         let (done, streaming) = term.withLock { term in
-            let others = term.nodes.subtracting([configuration.node])
+            let others = Set(term.nodes.keys).subtracting([configuration.node])
             return (term.drains.done(among: others), term.drains.streaming(among: others))
         }
         for drain in done { await launcher.drainedElsewhere(drain) }

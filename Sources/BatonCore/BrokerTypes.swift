@@ -5,7 +5,7 @@ import BatonProtocol
 public enum SandboxState: String, Sendable, Hashable, CaseIterable {
     case starting, ready, draining, stopped, failed
 
-    var isTerminal: Bool { self == .stopped || self == .failed }
+    public var isTerminal: Bool { self == .stopped || self == .failed }
 }
 
 /// What the broker needs to know of a pool to serve its sandboxes.

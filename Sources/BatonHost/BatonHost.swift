@@ -76,12 +76,6 @@ public final class BatonHost: Sendable {
             role: configuration.cluster == nil ? .leading : .following(why: "it has not joined its cluster yet")
         )
         let (broker, launcher) = (self.broker, self.launcher)
-        cluster = configuration.cluster.map { given in
-            var cluster = given
-            cluster.leaseTTL = .milliseconds(configuration.clusterLeaseTTLMs)
-            cluster.requestTimeout = .milliseconds(configuration.clusterRequestTimeoutMs)
-            return ClusterNode(configuration: cluster, launcher: launcher, broker: broker, logger: logger)
-        }
         let ingressMetrics = IngressMetrics(factory: PrometheusMetricsFactory(registry: registry))
         ingress = configuration.ingress.map {
             IngressServer(
@@ -92,6 +86,19 @@ public final class BatonHost: Sendable {
                 logger: logger,
                 metrics: ingressMetrics,
                 group: group
+            )
+        }
+        let ingress = self.ingress
+        cluster = configuration.cluster.map { given in
+            var cluster = given
+            cluster.leaseTTL = .milliseconds(configuration.clusterLeaseTTLMs)
+            cluster.requestTimeout = .milliseconds(configuration.clusterRequestTimeoutMs)
+            return ClusterNode(
+                configuration: cluster,
+                launcher: launcher,
+                broker: broker,
+                logger: logger,
+                inFlight: { ingress?.requestsInFlight() ?? [:] }
             )
         }
         var methods =

@@ -12,6 +12,11 @@ final class AppLoad: Sendable {
 
     private let counts = NIOLockedValueBox<[AppName: Counts]>([:])
 
+    /// The requests in flight, by app; an app with none is left out.
+    func active() -> [AppName: Int] {
+        counts.withLockedValue { all in all.compactMapValues { $0.active > 0 ? $0.active : nil } }
+    }
+
     func started(_ app: AppName) {
         counts.withLockedValue { $0[app, default: Counts()].active += 1 }
     }

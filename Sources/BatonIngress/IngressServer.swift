@@ -110,6 +110,11 @@ public final class IngressServer: Sendable {
 
     /// Binds the listener, or takes over `inherited`, a listening socket a previous host
     /// handed over; returns the port it got (useful with port 0).
+    /// The requests in flight through this ingress, by app.
+    public nonisolated func requestsInFlight() -> [AppName: Int] {
+        context.load.active()
+    }
+
     @discardableResult
     public func start(inheriting inherited: Int32? = nil) async throws -> Int {
         let context = self.context

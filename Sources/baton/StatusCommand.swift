@@ -64,8 +64,12 @@ struct StatusCommand: AsyncParsableCommand {
         var out =
             "app \(text(status["app"])) (\(text(status["phase"]))): active version \(text(status["activeVersion"])); routes: \(routes.isEmpty ? "none" : routes)\n"
         if let cluster = status["cluster"] {
-            let nodes = (cluster["nodes"]?.arrayValue ?? []).map { text($0) }.joined(separator: ", ")
-            out += "node \(text(cluster["node"])) of a cluster led by \(text(cluster["leader"])); nodes: \(nodes)\n"
+            out += "node \(text(cluster["node"])) of a cluster led by \(text(cluster["leader"]))\n\n"
+            var nodes = TextTable("NODE", "SANDBOXES", "IN FLIGHT")
+            for node in cluster["perNode"]?.arrayValue ?? [] {
+                nodes.add(text(node["node"]), text(node["sandboxes"]), text(node["inFlight"]))
+            }
+            out += nodes.text + "\n"
         }
         out += "\n"
         var deployments = TextTable("DEPLOYMENT", "VERSION", "STATE", "REASON")

@@ -132,7 +132,10 @@ extension ProcessHeavySuites {
 
                     let follower = try await b.node.admin()
                     let status = try await follower.call("app.status", ["app": "hello"])
-                    #expect(status["cluster"] == ["node": "b", "leader": "a", "nodes": ["a", "b"]])
+                    let cluster = status["cluster"]
+                    #expect(cluster?["node"] == "b" && cluster?["leader"] == "a" && cluster?["nodes"] == ["a", "b"])
+                    // v1 runs two sandboxes: one on each node.
+                    #expect(cluster?["perNode"]?.arrayValue?.map { $0["sandboxes"] } == [1, 1])
                     let nodes = (status["sandboxes"]?.arrayValue ?? []).compactMap { $0["node"]?.stringValue }
                     // b's own sandbox was in its broker before the cutover; a's comes through etcd.
                     #expect(nodes.contains("b") && nodes.allSatisfy { ["a", "b"].contains($0) } && nodes.count <= 2)
@@ -171,6 +174,11 @@ extension ProcessHeavySuites {
             ending end: (RawTCPClient) async throws -> Void
         ) async throws {
             let stream = try await stream(through: b.node)
+            let follower = try await b.node.admin()
+            let status = try await follower.call("app.status", ["app": "hello"])
+            let own = status["cluster"]?["perNode"]?.arrayValue?.first { $0["node"] == "b" }
+            #expect(own?["inFlight"] == 1, "b counts the stream it carries")
+            await follower.close()
             let admin = try await a.node.admin()
             var events = NotificationReader(admin)
             _ = try await admin.call("events.watch")

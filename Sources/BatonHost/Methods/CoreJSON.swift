@@ -86,9 +86,23 @@ enum CoreJSON {
         if let cluster {
             object["cluster"] = [
                 "node": .string(cluster.node), "leader": cluster.leader.map(JSON.string) ?? .null,
-                "nodes": .array(cluster.nodes.map(JSON.string)),
+                "nodes": .array(cluster.nodes.map(JSON.string)), "perNode": perNode(status, cluster),
             ]
         }
         return .object(object)
+    }
+
+    /// Each node's sandboxes of the app that have not ended, and its requests in flight for it.
+    private static func perNode(_ status: AppStatus, _ cluster: ClusterView) -> JSON {
+        let running = status.sandboxes.filter { !$0.state.isTerminal }
+        return .array(
+            cluster.nodes.map { node in
+                let sandboxes = running.filter { SandboxReporter.node(of: $0.reporter, own: cluster.node) == node }
+                return [
+                    "node": .string(node), "sandboxes": .int(Int64(sandboxes.count)),
+                    "inFlight": .int(Int64(cluster.inFlight[node]?[status.app] ?? 0)),
+                ]
+            }
+        )
     }
 }
