@@ -142,6 +142,12 @@ public actor Launcher {
     /// the request is refused.
     public func deploy(_ request: DeployRequest) async throws(CoreError) -> DeploymentID {
         try mustLead()
+        if let earlier = deployment(keyedBy: request.requestID, of: request.app) {
+            guard deployments[earlier]?.request == request else {
+                throw .invalidDeploy("requestId \"\(request.requestID ?? "")\" was given to a different deploy")
+            }
+            return earlier
+        }
         defer { commit() }
         try validate(request)
         if apps[request.app]?.phase == .removing { throw .beingRemoved(request.app) }

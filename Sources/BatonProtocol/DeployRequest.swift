@@ -54,6 +54,9 @@ public struct DeployRequest: Sendable, Hashable {
     public var readyTimeout: Duration
     public var drainTimeout: Duration
     public var onTimeout: TimeoutPolicy
+    /// The caller's key for this deploy: the same deploy sent again with it (a retry after a
+    /// lost answer) is the same deploy, not a second one.
+    public var requestID: String?
 
     public static let defaultReadyTimeout = Duration.seconds(60)
     public static let defaultDrainTimeout = Duration.seconds(30)
@@ -64,7 +67,8 @@ public struct DeployRequest: Sendable, Hashable {
         services: [ServiceSpec],
         readyTimeout: Duration = DeployRequest.defaultReadyTimeout,
         drainTimeout: Duration = DeployRequest.defaultDrainTimeout,
-        onTimeout: TimeoutPolicy = .rollback
+        onTimeout: TimeoutPolicy = .rollback,
+        requestID: String? = nil
     ) {
         self.app = app
         self.version = version
@@ -72,5 +76,6 @@ public struct DeployRequest: Sendable, Hashable {
         self.readyTimeout = readyTimeout
         self.drainTimeout = drainTimeout
         self.onTimeout = onTimeout
+        self.requestID = requestID
     }
 }

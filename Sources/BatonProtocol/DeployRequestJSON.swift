@@ -49,11 +49,22 @@ extension ServiceSpec {
 
 extension DeployRequest {
     public var json: JSON {
-        [
+        var object: JSONObject = [
             "app": .string(app.rawValue), "version": .string(version), "services": .array(services.map(\.json)),
             "readyTimeoutMs": .int(readyTimeout.milliseconds), "drainTimeoutMs": .int(drainTimeout.milliseconds),
             "onTimeout": .string(onTimeout.rawValue),
         ]
+        object["requestId"] = requestID.map(JSON.string)
+        return .object(object)
+    }
+
+    /// The optional `requestId` of `app.deploy` and `app.rollback`: a name, as an app's.
+    public static func requestID(_ params: RPCParams) throws(RPCError) -> String? {
+        guard let id = try params.optionalString("requestId") else { return nil }
+        guard WireLimits.isName(id) else {
+            throw .invalidParams("requestId must be 1 to \(WireLimits.nameBytes) visible ASCII characters")
+        }
+        return id
     }
 
     /// Reads a deploy as `app.deploy` takes it; the store reads what it wrote the same way.
@@ -86,7 +97,8 @@ extension DeployRequest {
                 ?? DeployRequest.defaultReadyTimeout,
             drainTimeout: try params.optionalInt("drainTimeoutMs", in: WireLimits.timeoutMs).map(Duration.milliseconds)
                 ?? DeployRequest.defaultDrainTimeout,
-            onTimeout: onTimeout
+            onTimeout: onTimeout,
+            requestID: try Self.requestID(params)
         )
     }
 

@@ -15,13 +15,14 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "error \(code): \(message)" }
 
-    var json: JSON {
+    /// The error object of a response.
+    public var json: JSON {
         var object: JSONObject = ["code": .int(Int64(code)), "message": .string(message)]
         object["data"] = data
         return .object(object)
     }
 
-    init?(json: JSON) {
+    public init?(json: JSON) {
         guard let code = json["code"]?.intValue, let message = json["message"]?.stringValue else { return nil }
         self.init(code: Int(code), message: message, data: json["data"])
     }

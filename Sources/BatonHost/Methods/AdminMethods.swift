@@ -18,9 +18,11 @@ enum AdminMethods {
                 }
             },
             .waiting(.appRollback) { call in
-                let app: AppName = try call.namedParams().id("app")
+                let params = try call.namedParams()
+                let app: AppName = try params.id("app")
+                let requestID = try DeployRequest.requestID(params)
                 let (id, version) = try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.rollback(app: app)
+                    try await launcher.rollback(app: app, requestID: requestID)
                 }
                 return RPCRemainder {
                     try await durable(launcher)
