@@ -16,6 +16,8 @@ public struct ClusterKeys: Sendable, Hashable {
     public var nodes: String { prefix + "node/" }
     public var sandboxes: String { prefix + "sandbox/" }
     public var drains: String { prefix + "drain/" }
+    public var adminRequests: String { prefix + "admin/request/" }
+    public var adminAnswers: String { prefix + "admin/answer/" }
 
     public func app(_ name: String) -> String { desired + "app/" + Self.escaped(name) }
     public func version(app: String, _ version: String) -> String {
@@ -26,6 +28,14 @@ public struct ClusterKeys: Sendable, Hashable {
     public func route(_ host: String) -> String { desired + "route/" + Self.escaped(host) }
     public func node(_ name: String) -> String { nodes + Self.escaped(name) }
     public func drain(of node: String) -> String { drains + Self.escaped(node) }
+    public func adminRequest(_ id: String, of node: String) -> String {
+        adminRequests + Self.escaped(node) + "/" + Self.escaped(id)
+    }
+
+    /// Where the answer to the admin call under `request` goes.
+    func adminAnswer(toRequest request: String) -> String {
+        adminAnswers + request.dropFirst(adminRequests.count)
+    }
     public func sandboxes(of node: String) -> String { sandboxes + Self.escaped(node) + "/" }
     public func sandbox(_ sandbox: String, of node: String) -> String { sandboxes(of: node) + Self.escaped(sandbox) }
 

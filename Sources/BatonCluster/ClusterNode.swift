@@ -2,6 +2,7 @@ import BatonCore
 import BatonEtcd
 import BatonJSON
 import BatonProtocol
+import BatonRPC
 import Logging
 import Synchronization
 
@@ -56,6 +57,9 @@ public final class ClusterNode: Sendable {
     /// How often this node says how many requests it has in flight (when the count changed).
     static let loadInterval = Duration.seconds(1)
     private let reports: NodeReports
+    private let relay: AdminRelay
+    /// How this node, leading, runs an admin call a follower forwarded.
+    private let runForwarded: AdminRelay.Execute
     /// This node's key, and its drain record (docs/cluster.md, "Keys").
     private let nodeKey: LeasedKey
     private let drainKey: LeasedKey
@@ -96,15 +100,24 @@ public final class ClusterNode: Sendable {
         launcher: Launcher,
         broker: LeaseBroker,
         logger: Logger,
-        inFlight: @escaping @Sendable () -> [AppName: Int] = { [:] }
+        inFlight: @escaping @Sendable () -> [AppName: Int] = { [:] },
+        runForwarded: @escaping AdminRelay.Execute = { method, _ in .failure(.methodNotFound(method)) }
     ) {
         self.configuration = configuration
         self.inFlight = inFlight
+        self.runForwarded = runForwarded
         client = EtcdClient(endpoints: configuration.endpoints, timeout: configuration.requestTimeout)
         self.launcher = launcher
         self.broker = broker
         self.logger = logger
         reports = NodeReports(client: client, keys: configuration.keys, node: configuration.node)
+        // Long enough for the leader's lease to expire and another node to take the lead.
+        relay = AdminRelay(
+            client: client,
+            keys: configuration.keys,
+            node: configuration.node,
+            timeout: configuration.leaseTTL * 3
+        )
         nodeKey = LeasedKey(client: client, key: configuration.keys.node(configuration.node))
         drainKey = LeasedKey(client: client, key: configuration.keys.drain(of: configuration.node))
         (drainWakes, drainWake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -328,7 +341,11 @@ public final class ClusterNode: Sendable {
         term.withLock { $0.following = nil }
         announce.yield(.leading)
         logger.notice("took the lead of the cluster", metadata: ["node": "\(configuration.node)"])
-        await store.run()  // until a write is refused or the lease is lost
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.relay.serve(self.runForwarded) }
+            await store.run()  // until a write is refused or the lease is lost
+            group.cancelAll()
+        }
         let stillHeld = term.withLock { term -> Bool in
             if term.store === store { term.store = nil }
             return term.lease == lease
@@ -353,6 +370,19 @@ public final class ClusterNode: Sendable {
         await launcher.follow(why)
         announce.yield(.following(why: why))
         logger.info("follows", metadata: ["node": "\(configuration.node)", "why": "\(why)"])
+    }
+
+    // MARK: Admin calls
+
+    /// Has the leader run an admin call made on this node, which does not lead; its answer,
+    /// or a refusal (3007) when none came.
+    public func forward(_ method: String, _ params: JSON) async throws(RPCError) -> JSON {
+        guard let lease = term.withLock({ $0.lease }) else {
+            throw AdminRelay.unanswered(
+                "it has no lease in the cluster: etcd at \(configuration.endpoints.joined(separator: ",")) cannot be reached"
+            )
+        }
+        return try await relay.forward(method, params, lease: lease)
     }
 
     // MARK: Drains across nodes

@@ -98,7 +98,8 @@ public final class BatonHost: Sendable {
                 launcher: launcher,
                 broker: broker,
                 logger: logger,
-                inFlight: { ingress?.requestsInFlight() ?? [:] }
+                inFlight: { ingress?.requestsInFlight() ?? [:] },
+                runForwarded: AdminMethods.runForwarded(launcher: launcher)
             )
         }
         var methods =

@@ -6,79 +6,31 @@ import Glibc
 
 /// Deploying, routing and watching: the `admin` role's methods.
 enum AdminMethods {
-    /// `cluster`: a node of a cluster says which nodes there are in `app.status`.
+    /// An admin call that changes state: it takes effect on the launcher and returns its
+    /// answer, which is sent once the change is stored.
+    struct Change: Sendable {
+        var method: ProtocolMethod
+        var apply: @Sendable (RPCParams) async throws(RPCError) -> JSON
+    }
+
+    /// `cluster`: a node of a cluster says which nodes there are in `app.status`, and forwards
+    /// a change it cannot make, not leading, to the leader.
     static func all(launcher: Launcher, clock: any CoreClock, cluster: ClusterNode?) -> [RPCMethod] {
-        [
-            .waiting(.appDeploy) { call in
-                let request = try DeployRequest(params: try call.namedParams())
-                let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return ["deployment": .id(id)]
-                }
-            },
-            .waiting(.appRollback) { call in
+        changes(launcher: launcher).map { change in
+            .waiting(change.method) { call in
                 let params = try call.namedParams()
-                let app: AppName = try params.id("app")
-                let requestID = try DeployRequest.requestID(params)
-                let (id, version) = try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.rollback(app: app, requestID: requestID)
+                do throws(RPCError) {
+                    let answer = try await change.apply(params)
+                    return RPCRemainder {
+                        try await durable(launcher)
+                        return answer
+                    }
+                } catch  where error.code == ProtocolErrorCode.notLeading.rawValue {
+                    guard let cluster else { throw error }
+                    return .answer(try await cluster.forward(change.method.rawValue, keyed(params, change.method)))
                 }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return ["deployment": .id(id), "version": .string(version)]
-                }
-            },
-            .waiting(.appScale) { call in
-                let params = try call.namedParams()
-                let app: AppName = try params.id("app")
-                let service = try params.string("service")
-                let instances = try params.int(
-                    "instances",
-                    in: Int64(Launcher.instancesRange.lowerBound)...Int64(Launcher.instancesRange.upperBound)
-                )
-                let drainTimeout = try drainTimeout(params)
-                try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.scale(
-                        app: app,
-                        service: service,
-                        instances: Int(instances),
-                        drainTimeout: drainTimeout
-                    )
-                }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return [:]
-                }
-            },
-            .waiting(.appPause) { call in
-                let app: AppName = try call.namedParams().id("app")
-                try await CoreJSON.call { () async throws(CoreError) in try await launcher.pause(app: app) }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return [:]
-                }
-            },
-            .waiting(.appResume) { call in
-                let app: AppName = try call.namedParams().id("app")
-                try await CoreJSON.call { () async throws(CoreError) in try await launcher.resume(app: app) }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return [:]
-                }
-            },
-            .waiting(.appRemove) { call in
-                let params = try call.namedParams()
-                let app: AppName = try params.id("app")
-                let drainTimeout = try drainTimeout(params)
-                try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.remove(app: app, drainTimeout: drainTimeout)
-                }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return [:]
-                }
-            },
+            }
+        } + [
             .ordered(.appStatus) { call in
                 let app: AppName = try call.namedParams().id("app")
                 return CoreJSON.status(
@@ -95,26 +47,6 @@ enum AdminMethods {
                     return .object(object)
                 }
                 return ["apps": .array(apps)]
-            },
-            .waiting(.routeSet) { call in
-                let params = try call.namedParams()
-                let host = try params.string("host")
-                let app: AppName = try params.id("app")
-                try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.setRoute(host: host, app: app)
-                }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return [:]
-                }
-            },
-            .waiting(.routeRemove) { call in
-                let host = try call.namedParams().string("host")
-                try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
-                return RPCRemainder {
-                    try await durable(launcher)
-                    return [:]
-                }
             },
             .ordered(.routeList) { _ in
                 let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .id($0.app)] }
@@ -133,6 +65,104 @@ enum AdminMethods {
                 return ["subscription": .string(id)]
             },
         ]
+    }
+
+    /// Every change an admin can ask for, as the socket takes it and as a leader runs it for
+    /// a follower.
+    static func changes(launcher: Launcher) -> [Change] {
+        [
+            Change(method: .appDeploy) { params throws(RPCError) in
+                let request = try DeployRequest(params: params)
+                let id = try await CoreJSON.call { () async throws(CoreError) in try await launcher.deploy(request) }
+                return ["deployment": .id(id)]
+            },
+            Change(method: .appRollback) { params throws(RPCError) in
+                let app: AppName = try params.id("app")
+                let requestID = try DeployRequest.requestID(params)
+                let (id, version) = try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.rollback(app: app, requestID: requestID)
+                }
+                return ["deployment": .id(id), "version": .string(version)]
+            },
+            Change(method: .appScale) { params throws(RPCError) in
+                let app: AppName = try params.id("app")
+                let service = try params.string("service")
+                let instances = try params.int(
+                    "instances",
+                    in: Int64(Launcher.instancesRange.lowerBound)...Int64(Launcher.instancesRange.upperBound)
+                )
+                let drainTimeout = try drainTimeout(params)
+                try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.scale(
+                        app: app,
+                        service: service,
+                        instances: Int(instances),
+                        drainTimeout: drainTimeout
+                    )
+                }
+                return [:]
+            },
+            Change(method: .appPause) { params throws(RPCError) in
+                let app: AppName = try params.id("app")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.pause(app: app) }
+                return [:]
+            },
+            Change(method: .appResume) { params throws(RPCError) in
+                let app: AppName = try params.id("app")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.resume(app: app) }
+                return [:]
+            },
+            Change(method: .appRemove) { params throws(RPCError) in
+                let app: AppName = try params.id("app")
+                let drainTimeout = try drainTimeout(params)
+                try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.remove(app: app, drainTimeout: drainTimeout)
+                }
+                return [:]
+            },
+            Change(method: .routeSet) { params throws(RPCError) in
+                let host = try params.string("host")
+                let app: AppName = try params.id("app")
+                try await CoreJSON.call { () async throws(CoreError) in
+                    try await launcher.setRoute(host: host, app: app)
+                }
+                return [:]
+            },
+            Change(method: .routeRemove) { params throws(RPCError) in
+                let host = try params.string("host")
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
+                return [:]
+            },
+        ]
+    }
+
+    /// How a leader runs a change a follower forwarded: as the socket would, answered once stored.
+    static func runForwarded(launcher: Launcher) -> AdminRelay.Execute {
+        let changes = Dictionary(
+            uniqueKeysWithValues: changes(launcher: launcher).map { ($0.method.rawValue, $0.apply) }
+        )
+        return { method, params in
+            guard let apply = changes[method], let members = params.objectValue else {
+                return .failure(.methodNotFound(method))
+            }
+            do throws(RPCError) {
+                let answer = try await apply(RPCParams(members: members))
+                try await durable(launcher)
+                return .success(answer)
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// A forwarded deploy or rollback carries a `requestId`, the caller's or a new one: should
+    /// the leader die before it answers, the next one runs it again as the same deploy.
+    private static func keyed(_ params: RPCParams, _ method: ProtocolMethod) -> JSON {
+        var members = params.members
+        if method == .appDeploy || method == .appRollback, members["requestId"] == nil {
+            members["requestId"] = .string("forwarded-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))")
+        }
+        return .object(members)
     }
 
     /// An admin change is answered only once the store has it; the wait for the disk
