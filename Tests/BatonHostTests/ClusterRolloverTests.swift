@@ -7,7 +7,7 @@ import Testing
 
 extension ProcessHeavySuites.ClusterServeTests {
     /// GETs, POSTs and PUTs through each node's ingress, one recorder per node.
-    private struct SpreadLoad {
+    struct SpreadLoad {
         let recorders: [LoadRecorder]
         let tasks: [Task<Void, Never>]
 

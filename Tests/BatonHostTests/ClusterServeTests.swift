@@ -80,13 +80,14 @@ extension ProcessHeavySuites {
             try await nodes(["a", "b"], on: endpoints) { try await body($0[0], $0[1], $1) }
         }
 
-        /// Starts the first of `names`, which leads, then the others, on `endpoints`; deploys v1
-        /// of hello (with `env`) through the first and waits until every other copied it; runs
-        /// `body` with them all and the marker of their sandboxes; stops what still runs, and
-        /// kills what the sandboxes left.
+        /// Starts the first of `names`, which leads, then the others, on `endpoints` (or those
+        /// `reaching` names for a node); deploys v1 of hello (with `env`) through the first and
+        /// waits until every other copied it; runs `body` with them all and the marker of their
+        /// sandboxes; stops what still runs, and kills what the sandboxes left.
         func nodes(
             _ names: [String],
             on endpoints: [String],
+            reaching: [String: [String]] = [:],
             env: [String: String] = [:],
             _ body: ([Running], String) async throws -> Void
         ) async throws {
@@ -94,7 +95,7 @@ extension ProcessHeavySuites {
             defer { for pid in ProcessTable.pids(withArgument: marker) { kill(pid, SIGKILL) } }
             let nodes = try names.map(Node.init)
             defer { for node in nodes { node.directory.remove() } }
-            try await serve(nodes[...], on: endpoints, running: []) { running in
+            try await serve(nodes[...], on: { reaching[$0] ?? endpoints }, running: []) { running in
                 try await running[0].node.deploy("v1", marker: marker, env: env)
                 for follower in running.dropFirst() { try await follower.log.waitFor("copied the leader's cutover") }
                 try await body(running, marker)
@@ -105,12 +106,13 @@ extension ProcessHeavySuites {
         /// stopped before the one that started it returns; `body` runs once all have joined.
         private func serve(
             _ rest: ArraySlice<Node>,
-            on endpoints: [String],
+            on endpoints: (String) -> [String],
             running: [Running],
             _ body: ([Running]) async throws -> Void
         ) async throws {
             guard let node = rest.first else { return try await body(running) }
-            _ = try await BatonProcess.serving(node.arguments(endpoints: endpoints), plugins: true) { process, log in
+            let arguments = node.arguments(endpoints: endpoints(node.name))
+            _ = try await BatonProcess.serving(arguments, plugins: true) { process, log in
                 try await log.waitFor(all: Self.listening + [running.isEmpty ? Self.tookTheLead : "joined the cluster"])
                 try await serve(
                     rest.dropFirst(),
@@ -248,6 +250,7 @@ extension ProcessHeavySuites {
                 let etcdPort = try #require(URLComponents(string: etcd.endpoints[0])?.port)
                 let relay = try await TCPRelay.start(to: etcdPort)
                 try await twoNodes(on: ["http://127.0.0.1:\(relay.port)"]) { a, b, marker in
+                    let load = await SpreadLoad.start(through: [a, b])
                     relay.cut()  // a partition between both nodes and etcd
                     try await a.log.waitFor("lost its lease in the cluster")
                     try await b.log.waitFor("lost its lease in the cluster")
@@ -274,6 +277,35 @@ extension ProcessHeavySuites {
                     try await follower.log.waitFor("copied the leader's cutover")
                     #expect(try await a.node.get().hasPrefix("hello from v2"))
                     #expect(try await b.node.get().hasPrefix("hello from v2"))
+                    let failures = await load.stop().compactMap(\.failure)
+                    #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
+                }
+                await relay.stop()
+            }
+        }
+
+        /// Only the leader is cut off from etcd: it stops leading within its lease and serves on
+        /// what it knew; the other node leads and deploys; once the partition heals, the old
+        /// leader joins again, without a restart, and serves the new version.
+        @Test func theLeaderCutOffAloneHandsTheLeadOverAndCatchesUpWhenItHeals() async throws {
+            try await EtcdCluster.running { etcd in
+                let etcdPort = try #require(URLComponents(string: etcd.endpoints[0])?.port)
+                let relay = try await TCPRelay.start(to: etcdPort)
+                let reaching = ["a": ["http://127.0.0.1:\(relay.port)"]]
+                try await nodes(["a", "b"], on: etcd.endpoints, reaching: reaching) { running, marker in
+                    let (a, b) = (running[0], running[1])
+                    let load = await SpreadLoad.start(through: [a, b])
+                    relay.cut()
+                    try await a.log.waitFor("lost its lease in the cluster")
+                    try await b.log.waitFor(Self.tookTheLead)
+                    try await b.node.deploy("v2", marker: marker)
+                    #expect(try await a.node.get().hasPrefix("hello from v1"), "a serves what it knew")
+
+                    relay.restore()  // a copies what it missed (its watch may come back before its lease)
+                    try await a.log.waitFor("copied the leader's cutover")
+                    #expect(try await a.node.get().hasPrefix("hello from v2"))
+                    let failures = await load.stop().compactMap(\.failure)
+                    #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
                 }
                 await relay.stop()
             }
