@@ -251,11 +251,13 @@ extension ProcessHeavySuites {
                 let relay = try await TCPRelay.start(to: etcdPort)
                 try await twoNodes(on: ["http://127.0.0.1:\(relay.port)"]) { a, b, marker in
                     let load = await SpreadLoad.start(through: [a, b])
-                    relay.cut()  // a partition between both nodes and etcd
+                    relay.cut()  // a partition between both nodes and etcd: no leader, no change
                     try await a.log.waitFor("lost its lease in the cluster")
                     try await b.log.waitFor("lost its lease in the cluster")
                     #expect(try await a.node.get().hasPrefix("hello from v1"))
                     #expect(try await b.node.get().hasPrefix("hello from v1"))
+                    let failures = await load.stop().compactMap(\.failure)
+                    #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
 
                     relay.restore()  // no restart: each node joins again and one leads
                     try await a.log.waitFor("joined the cluster")
@@ -277,16 +279,17 @@ extension ProcessHeavySuites {
                     try await follower.log.waitFor("copied the leader's cutover")
                     #expect(try await a.node.get().hasPrefix("hello from v2"))
                     #expect(try await b.node.get().hasPrefix("hello from v2"))
-                    let failures = await load.stop().compactMap(\.failure)
-                    #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
                 }
                 await relay.stop()
             }
         }
 
         /// Only the leader is cut off from etcd: it stops leading within its lease and serves on
-        /// what it knew; the other node leads and deploys; once the partition heals, the old
-        /// leader joins again, without a restart, and serves the new version.
+        /// what it knew; the other node leads, deploys, and serves load throughout with no
+        /// failure; once the partition heals, the old leader joins again, without a restart,
+        /// and serves the new version. (The cut-off node's own requests are not counted: the new
+        /// leader no longer waits for it, so those in flight on the old version's sandboxes of
+        /// other nodes may be cut when it scales them down; docs/cluster.md, "Failures".)
         @Test func theLeaderCutOffAloneHandsTheLeadOverAndCatchesUpWhenItHeals() async throws {
             try await EtcdCluster.running { etcd in
                 let etcdPort = try #require(URLComponents(string: etcd.endpoints[0])?.port)
@@ -294,7 +297,7 @@ extension ProcessHeavySuites {
                 let reaching = ["a": ["http://127.0.0.1:\(relay.port)"]]
                 try await nodes(["a", "b"], on: etcd.endpoints, reaching: reaching) { running, marker in
                     let (a, b) = (running[0], running[1])
-                    let load = await SpreadLoad.start(through: [a, b])
+                    let load = await SpreadLoad.start(through: [b])
                     relay.cut()
                     try await a.log.waitFor("lost its lease in the cluster")
                     try await b.log.waitFor(Self.tookTheLead)
