@@ -1,3 +1,4 @@
+import BatonContract
 import BatonJSON
 import BatonPlugins
 import BatonRPC
@@ -134,6 +135,8 @@ extension ProcessHeavySuites {
 
                     let follower = try await b.node.admin()
                     let status = try await follower.call("app.status", ["app": "hello"])
+                    let schemas = try SchemaValidator(directory: BatonProcess.repositoryPath("protocol/schemas"))
+                    #expect(schemas.problems(status, file: "app.status.result.schema.json") == [])
                     let cluster = status["cluster"]
                     #expect(cluster?["node"] == "b" && cluster?["leader"] == "a" && cluster?["nodes"] == ["a", "b"])
                     // v1 runs two sandboxes: one on each node.
