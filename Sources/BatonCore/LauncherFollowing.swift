@@ -52,12 +52,17 @@ extension Launcher {
     /// broker, the schedulers and the routes.
     public func copy(_ state: StoredState) async {
         guard role != .leading else { return }
-        let before = (apps: apps, pools: pools)
+        let before = (apps: apps, pools: pools, wanted: wantedPools())
         copyRecords(state)
         // In the order the leader made them: new apps and pools, the routing, then counts.
         for app in apps.keys.sorted() where before.apps[app] == nil { await broker.registerApp(app) }
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where before.pools[pool.id] == nil {
             await broker.registerPool(pool.info)
+        }
+        // A pool the leader took back (a rollback to it, or an operator's stop lifted): its
+        // sandboxes here serve again, as the leader's do.
+        for pool in wantedPools().subtracting(before.wanted).sorted() where before.pools[pool] != nil {
+            await broker.returnToService(pool: pool)
         }
         for app in apps.values.sorted(by: { $0.name < $1.name }) {
             await copyPhase(of: app, from: before.apps[app.name]?.phase)
@@ -82,6 +87,13 @@ extension Launcher {
         }
         for id in before.pools.keys.sorted() where pools[id] == nil { await broker.forget(pool: id) }
         for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
+    }
+
+    /// The pools that serve at a count above 0, or that a waiting deploy waits for.
+    private func wantedPools() -> Set<PoolID> {
+        let serving = apps.values.flatMap(\.activePools.values).filter { (pools[$0]?.desired ?? 0) > 0 }
+        let waitedFor = deployments.values.filter { $0.state == .waiting }.flatMap(\.waitPools.values)
+        return Set(serving + waitedFor)
     }
 
     /// The records as `state` holds them, and the routes.

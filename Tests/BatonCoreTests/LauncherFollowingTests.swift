@@ -149,3 +149,32 @@ struct LauncherFollowingTests {
         #expect(update?.pools.first?.desired == 3)
     }
 }
+
+extension LauncherFollowingTests {
+    /// A rollback takes back a pool the leader scaled to 0: the follower serves it again from
+    /// its own sandboxes once they report.
+    @Test func theFollowerServesAPoolTheLeaderTookBack() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteStore(directory: directory.path)
+        let leader = try await CoreHarness(restoringFrom: store)
+        let follower = await CoreHarness()
+        await follower.launcher.follow("a test follows")
+        var events = leader.events()
+        let first = try await leader.live("v1", [web(image: "a")], sandboxes: ["leader-a"], events: &events)
+        let oldPool = try await leader.pool(of: first)
+        _ = try await leader.live("v2", [web(image: "b")], sandboxes: ["leader-b"], events: &events)
+        try await leader.launcher.durable()
+        await follower.launcher.copy(try store.load())
+        #expect(try await leader.desired(oldPool) == 0)
+
+        let back = try await leader.launcher.rollback(app: "shop")
+        try await leader.ready("leader-a2", pool: oldPool)
+        await events.next(.deployDone) { $0.deployment == back.deployment }
+        try await leader.launcher.durable()
+        await follower.launcher.copy(try store.load())
+        try await follower.ready("follower-a", pool: oldPool)
+        let lease = try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5))
+        #expect(lease.version == "v1")
+    }
+}
