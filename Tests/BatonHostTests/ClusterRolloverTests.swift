@@ -57,13 +57,17 @@ extension ProcessHeavySuites.ClusterServeTests {
                     _ = try await admin.call("app.deploy", hello("v\(index)", marker: marker, env: env))
                     _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == version }
                     let cutover = ContinuousClock.now
-                    for recorder in load.recorders {
+                    for (node, recorder) in zip(running, load.recorders) {
                         // This node's first GET answered by the new version after the cutover.
                         func first() -> LoadRecorder.Sample? {
                             recorder.all.first { $0.servedBy == version.stringValue && $0.finished >= cutover }
                         }
-                        while first() == nil { await recorder.waitFor(count: recorder.all.count + 1) }
-                        skews.append(first()!.finished - cutover)
+                        while first() == nil, ContinuousClock.now - cutover < .seconds(30) {
+                            try Task.checkCancellation()
+                            await recorder.waitFor(count: recorder.all.count + 1)
+                        }
+                        let served = try #require(first(), "\(node.node.name) did not serve \(version) within 30 s")
+                        skews.append(served.finished - cutover)
                     }
                     _ = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == version }
                 }
