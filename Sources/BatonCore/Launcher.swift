@@ -79,6 +79,10 @@ public actor Launcher {
     var nextDeployment = 0
     /// Broker signals handled to the end; the simulation waits until the broker sent no more.
     package private(set) var signalsHandled = 0
+    /// When each alarm that has not run to its end is due, by number: the simulation waits
+    /// for those due before it checks, as it waits for signals.
+    var alarmsPending: [Int: CoreInstant] = [:]
+    var nextAlarm = 0
     var nextPool = 0
     /// Whether this launcher decides, or copies what its cluster's leader decided.
     var role: LauncherRole
@@ -441,11 +445,27 @@ public actor Launcher {
     func alarm(after delay: Duration, _ body: @escaping @Sendable (Launcher) async -> Void) -> Task<Void, Never> {
         let clock = self.clock
         let wake = clock.now + delay
+        nextAlarm += 1
+        let number = nextAlarm
+        alarmsPending[number] = wake
         return Task { [weak self] in
-            do { try await clock.sleep(until: wake) } catch { return }
-            guard let self else { return }
-            await body(self)
-            await self.commit()
+            let rang: Void? = try? await clock.sleep(until: wake)
+            await self?.alarmEnded(number, running: rang.map { body })
         }
+    }
+
+    /// Runs a rung alarm's body (none for a cancelled one) and forgets the alarm.
+    func alarmEnded(_ number: Int, running body: (@Sendable (Launcher) async -> Void)?) async {
+        if let body {
+            await body(self)
+            commit()
+        }
+        alarmsPending[number] = nil
+    }
+
+    /// Whether an alarm whose time has come has not run to its end yet.
+    package var alarmsDue: Bool {
+        let now = clock.now
+        return alarmsPending.values.contains { $0 <= now }
     }
 }

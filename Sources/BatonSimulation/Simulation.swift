@@ -106,12 +106,14 @@ public final class Simulation {
     }
 
     /// Lets every job the step caused run: the host's actors, timers and probes, and at least
-    /// until the launcher has handled every signal of the broker to the end (a handling that
-    /// awaits the broker must not be seen half done).
+    /// until the launcher has handled every signal of the broker and run every alarm whose
+    /// time has come to the end (a handling that awaits the broker must not be seen half done).
     func settle() async {
-        repeat {
+        while true {
             for _ in 0..<64 { await Task.yield() }
-        } while await host.broker.signalsSent != host.launcher.signalsHandled
+            let signalsLeft = await host.broker.signalsSent != host.launcher.signalsHandled
+            if !signalsLeft, await !host.launcher.alarmsDue { break }
+        }
         absorbInboxes()
     }
 
