@@ -24,6 +24,7 @@ enum StoredRecordJSON {
         [
             "id": .string(pool.id.rawValue), "app": .string(pool.app.rawValue), "version": .string(pool.version),
             "spec": pool.spec.json, "desired": .int(Int64(pool.desired)),
+            "stopDrainMs": pool.stopDrain.map { .int($0.milliseconds) } ?? .null,
         ]
     }
 
@@ -88,7 +89,8 @@ enum StoredRecordJSON {
             app: AppName(rawValue: app),
             version: version,
             spec: spec,
-            desired: Int(desired)
+            desired: Int(desired),
+            stopDrain: json["stopDrainMs"]?.intValue.map { Duration.milliseconds($0) }
         )
     }
 

@@ -52,7 +52,7 @@ extension Launcher {
     /// broker, the schedulers and the routes.
     public func copy(_ state: StoredState) async {
         guard role != .leading else { return }
-        let before = (apps: apps, pools: pools, wanted: wantedPools())
+        let before = (apps: apps, pools: pools, wanted: wantedPools(), stopped: Set(stops.keys))
         copyRecords(state)
         // In the order the leader made them: new apps and pools, the routing, then counts.
         for app in apps.keys.sorted() where before.apps[app] == nil { await broker.registerApp(app) }
@@ -78,27 +78,36 @@ extension Launcher {
             before.pools[pool.id]?.desired != pool.desired || before.pools[pool.id]?.spec != pool.spec
         }
         if !changedPools.isEmpty { schedulers.publish(changedPools.map(desiredPool)) }
-        for pool in changedPools where pool.desired == 0 {
-            if apps[pool.app]?.activePools.values.contains(pool.id) == true {
-                _ = await broker.halt(pool: pool.id)  // a serving pool at 0: an operator stopped it; it drains
-            } else {
-                await broker.retire(pool: pool.id)
-            }
+        // A pool an operator stops drains here too, at its count, until the leader stores it at 0.
+        for pool in Set(stops.keys).subtracting(before.stopped).sorted() { _ = await broker.halt(pool: pool) }
+        for pool in changedPools where pool.desired == 0 && stops[pool.id] == nil {
+            await broker.retire(pool: pool.id)
         }
         for id in before.pools.keys.sorted() where pools[id] == nil { await broker.forget(pool: id) }
         for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
     }
 
-    /// The pools that serve at a count above 0, or that a waiting deploy waits for.
+    /// The pools that serve at a count above 0 and no stop, or that a waiting deploy waits for.
     private func wantedPools() -> Set<PoolID> {
-        let serving = apps.values.flatMap(\.activePools.values).filter { (pools[$0]?.desired ?? 0) > 0 }
+        let serving = apps.values.flatMap(\.activePools.values).filter {
+            (pools[$0]?.desired ?? 0) > 0 && stops[$0] == nil
+        }
         let waitedFor = deployments.values.filter { $0.state == .waiting }.flatMap(\.waitPools.values)
         return Set(serving + waitedFor)
     }
 
-    /// The records as `state` holds them, and the routes.
+    /// The records as `state` holds them, the operators' stops, and the routes.
     private func copyRecords(_ state: StoredState) {
         (apps, pools, deployments) = records(of: state)
+        stops = [:]
+        for pool in state.pools {
+            guard apps[pool.app]?.activePools.values.contains(pool.id) == true else { continue }
+            if let drain = pool.stopDrain {
+                stops[pool.id] = StopRecord(life: .copiedDrain, drainTimeout: drain)
+            } else if pool.desired == 0 {
+                stops[pool.id] = StopRecord(life: .restored, drainTimeout: .zero)
+            }
+        }
         if routes != state.routes {
             routes = state.routes
             routesChanged(routes)

@@ -37,10 +37,17 @@ extension Launcher {
         }
         for id in changed.pools.sorted() {
             guard let pool = pools[id] else { continue }
-            // A pool an operator stops is stored at 0 from the start: a restart does not run it again.
-            let desired = stops[id] == nil ? pool.desired : 0
             out.append(
-                .pool(StoredPool(id: id, app: pool.app, version: pool.version, spec: pool.spec, desired: desired))
+                .pool(
+                    StoredPool(
+                        id: id,
+                        app: pool.app,
+                        version: pool.version,
+                        spec: pool.spec,
+                        desired: pool.desired,
+                        stopDrain: stops[id].flatMap { $0.life.isDraining ? $0.drainTimeout : nil }
+                    )
+                )
             )
         }
         for id in changed.deployments.sorted(by: Self.creationOrder) {
@@ -100,6 +107,14 @@ extension Launcher {
         routes = state.routes
         for app in apps.keys.sorted() { await broker.registerApp(app) }
         for pool in pools.values.sorted(by: { $0.id < $1.id }) { await broker.registerPool(pool.info) }
+        let stopsDraining = state.pools.compactMap { pool in pool.stopDrain.map { (pool: pool.id, drain: $0) } }
+        if drains == .end {
+            // The leases an operator's stop waited for died with the old host process.
+            for stop in stopsDraining {
+                pools[stop.pool]?.desired = 0
+                changed.pools.insert(stop.pool)
+            }
+        }
         // A pool stored at 0 may still have sandboxes its scheduler is stopping.
         for pool in pools.values.sorted(by: { $0.id < $1.id }) where pool.desired == 0 {
             await broker.retire(pool: pool.id)
@@ -116,6 +131,9 @@ extension Launcher {
         }
         routesChanged(routes)
         await resumeDeployments(drains: drains)
+        if drains == .resume {
+            for stop in stopsDraining { await self.stop(stop.pool, drainTimeout: stop.drain) }
+        }
         for app in apps.keys.sorted() { await finishRemoval(of: app) }
         commit()
         logger.info(

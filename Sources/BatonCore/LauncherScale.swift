@@ -64,7 +64,7 @@ extension Launcher {
             elsewhere: beginDrainElsewhere(of: pool)
         )
         stops[pool] = StopRecord(life: life, drainTimeout: drainTimeout)
-        changed.pools.insert(pool)  // stored at 0 from now: a restart finishes the stop
+        changed.pools.insert(pool)  // stored as stopping: a restart finishes the stop, a new leader resumes it
         if let record = pools[pool] {
             for sandbox in draining {
                 publish(.init(.sandboxDraining, app: record.app, version: record.version, pool: pool, sandbox: sandbox))
@@ -75,7 +75,9 @@ extension Launcher {
 
     /// A cutover routed the app away from `pool`: the deployment's drain takes it over.
     func dropStop(of pool: PoolID) {
-        stops.removeValue(forKey: pool)?.timer?.cancel()
+        guard let stop = stops.removeValue(forKey: pool) else { return }
+        stop.timer?.cancel()
+        changed.pools.insert(pool)
     }
 
     /// Runs one transition of the stop of `pool` and does what it asks for.

@@ -44,13 +44,24 @@ public struct StoredPool: Sendable, Hashable {
     public var version: String
     public var spec: ServiceSpec
     public var desired: Int
+    /// While an operator's stop drains the pool: the drain's timeout. The pool keeps its
+    /// count (its sandboxes carry what they hold) until the stop ends and stores it at 0.
+    public var stopDrain: Duration?
 
-    public init(id: PoolID, app: AppName, version: String, spec: ServiceSpec, desired: Int) {
+    public init(
+        id: PoolID,
+        app: AppName,
+        version: String,
+        spec: ServiceSpec,
+        desired: Int,
+        stopDrain: Duration? = nil
+    ) {
         self.id = id
         self.app = app
         self.version = version
         self.spec = spec
         self.desired = desired
+        self.stopDrain = stopDrain
     }
 }
 

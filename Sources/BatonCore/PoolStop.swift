@@ -6,6 +6,7 @@
 /// |---|---|---|---|
 /// | draining | as `DrainLifecycle`; when it is over, stopped: scale to 0 | as `DrainLifecycle` | as `DrainLifecycle` |
 /// | stopped | – | – | – |
+/// | copiedDrain (a follower's copy) | – | – | – |
 ///
 /// Raising the pool again, or a cutover away from it, ends the stop: the launcher drops it.
 struct PoolStop: Equatable {
@@ -13,6 +14,8 @@ struct PoolStop: Equatable {
         case draining(DrainLifecycle)
         /// At 0 until an operator or a deploy raises it.
         case stopped
+        /// A follower's copy of a stop its leader drains: it takes no transition here.
+        case copiedDrain
     }
 
     enum Action: Equatable {
@@ -37,8 +40,16 @@ struct PoolStop: Equatable {
     /// As a restart finds a pool stored at 0 while it serves.
     static var restored: PoolStop { PoolStop(state: .stopped) }
 
+    /// As a follower copies a stop its leader drains.
+    static var copiedDrain: PoolStop { PoolStop(state: .copiedDrain) }
+
     /// Whether the pool is still draining toward 0.
-    var isDraining: Bool { if case .draining = state { true } else { false } }
+    var isDraining: Bool {
+        switch state {
+        case .draining, .copiedDrain: true
+        case .stopped: false
+        }
+    }
 
     /// As `app.status` shows it.
     var name: String { isDraining ? "draining" : "stopped" }

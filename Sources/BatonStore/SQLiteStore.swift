@@ -92,14 +92,16 @@ public final class SQLiteStore: LauncherStore {
                     let id = VersionID(app: row["app"], version: row["version"])
                     state.versions.append(StoredVersion(app: id.app, version: id.version, services: services[id] ?? []))
                 }
-                for row in try Row.fetchAll(db, sql: "SELECT id, app, version, spec, desired FROM pool ORDER BY id") {
+                let poolRows = "SELECT id, app, version, spec, desired, stopDrainMs FROM pool ORDER BY id"
+                for row in try Row.fetchAll(db, sql: poolRows) {
                     state.pools.append(
                         StoredPool(
                             id: row["id"],
                             app: row["app"],
                             version: row["version"],
                             spec: try spec(row["spec"]),
-                            desired: row["desired"]
+                            desired: row["desired"],
+                            stopDrain: (row["stopDrainMs"] as Int64?).map { Duration.milliseconds($0) }
                         )
                     )
                 }
@@ -195,12 +197,13 @@ public final class SQLiteStore: LauncherStore {
         case .pool(let pool):
             try db.execute(
                 sql: """
-                    INSERT INTO pool (id, app, version, service, spec, desired) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, desired = excluded.desired
+                    INSERT INTO pool (id, app, version, service, spec, desired, stopDrainMs) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET
+                      spec = excluded.spec, desired = excluded.desired, stopDrainMs = excluded.stopDrainMs
                     """,
                 arguments: [
                     pool.id, pool.app, pool.version, pool.spec.name, try pool.spec.json.serializedString(),
-                    pool.desired,
+                    pool.desired, pool.stopDrain?.milliseconds,
                 ]
             )
         case .deployment(let deployment):

@@ -57,6 +57,9 @@ enum StoreSchema {
         migrator.registerMigration("2-app-phase") { db in
             try db.execute(sql: "ALTER TABLE app ADD COLUMN phase TEXT NOT NULL DEFAULT 'serving'")
         }
+        migrator.registerMigration("3-pool-stop-drain") { db in
+            try db.execute(sql: "ALTER TABLE pool ADD COLUMN stopDrainMs INTEGER")  // set while a stop drains
+        }
         return migrator
     }
 }

@@ -44,7 +44,16 @@ extension EtcdSuites {
                 let written: [StoredChange] = [
                     .app(StoredApp(name: "shop/eu", phase: .serving, activeVersion: "v1", activePools: pools)),
                     .version(StoredVersion(app: "shop/eu", version: "v1", services: [Self.spec])),
-                    .pool(StoredPool(id: "p/1", app: "shop/eu", version: "v1", spec: Self.spec, desired: 2)),
+                    .pool(
+                        StoredPool(
+                            id: "p/1",
+                            app: "shop/eu",
+                            version: "v1",
+                            spec: Self.spec,
+                            desired: 2,
+                            stopDrain: .seconds(30)
+                        )
+                    ),
                     .deployment(
                         StoredDeployment(
                             id: "d-2",

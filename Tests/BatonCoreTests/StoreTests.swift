@@ -40,7 +40,14 @@ struct StoreTests {
             activePools: ["web": "p-1", "worker": "p-2"]
         )
         let version = StoredVersion(app: "shop", version: "v2", services: request.services)
-        let pool = StoredPool(id: "p-3", app: "shop", version: "v2", spec: request.services[0], desired: 2)
+        let pool = StoredPool(
+            id: "p-3",
+            app: "shop",
+            version: "v2",
+            spec: request.services[0],
+            desired: 2,
+            stopDrain: .milliseconds(1500)
+        )
         var deployment = StoredDeployment(
             id: "d-2",
             request: request,
@@ -51,8 +58,10 @@ struct StoreTests {
             startedPools: ["p-3"],
             failures: []
         )
+        var stopping = pool
+        stopping.id = "p-4"
         store.enqueue([
-            .app(app), .version(version), .pool(pool), .deployment(deployment),
+            .app(app), .version(version), .pool(pool), .pool(stopping), .deployment(deployment),
             .route(host: "shop.example", app: "shop"), .route(host: "old.example", app: "shop"),
         ])
         deployment.state = .failed
@@ -60,13 +69,14 @@ struct StoreTests {
         deployment.failures = ["sandbox s1 of web failed: exited with status 1"]
         var scaledDown = pool
         scaledDown.desired = 0
+        scaledDown.stopDrain = nil
         store.enqueue([.deployment(deployment), .pool(scaledDown), .route(host: "old.example", app: nil)])
         try await store.flush()
 
         let state = try SQLiteStore(directory: directory.path).load()
         #expect(state.apps == [app])
         #expect(state.versions == [version])
-        #expect(state.pools == [scaledDown])
+        #expect(state.pools == [scaledDown, stopping])
         #expect(state.deployments == [deployment])
         #expect(state.routes == ["shop.example": "shop"])
     }
