@@ -52,7 +52,7 @@ extension ProcessHeavySuites.ClusterServeTests {
                 _ = try await admin.call("events.watch")
                 var skews: [Duration] = []
                 for index in 2...11 {
-                    if index == 7 { etcd.kill(2) }  // a minority of etcd lost: nothing changes
+                    if index == 7 { try await etcd.kill(2) }  // a minority of etcd lost: nothing changes
                     let version = JSON.string("v\(index)")
                     _ = try await admin.call("app.deploy", hello("v\(index)", marker: marker, env: env))
                     _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == version }

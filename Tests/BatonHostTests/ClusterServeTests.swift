@@ -226,25 +226,61 @@ extension ProcessHeavySuites {
             }
         }
 
-        @Test func withoutEtcdBothNodesKeepServingAndRefuseChangesNamingEtcd() async throws {
+        /// Every etcd member stopped: both nodes serve load on what they knew with no failure
+        /// and refuse changes with an error that names etcd; once etcd starts again on its data,
+        /// both join again without a restart and the next deploy reaches both.
+        @Test func withoutEtcdBothNodesKeepServingAndRefuseChangesNamingEtcdUntilItIsBack() async throws {
             try await EtcdCluster.running { etcd in
-                try await twoNodes(on: etcd.endpoints) { a, b, _ in
-                    etcd.kill(0)
+                try await twoNodes(on: etcd.endpoints) { a, b, marker in
+                    let load = await SpreadLoad.start(through: [a, b])
+                    try await etcd.stop(0)
                     // Past the lease: the leader has stepped down, and both still serve.
                     try await a.log.waitFor("lost its lease in the cluster")
                     try await b.log.waitFor("lost its lease in the cluster")
                     #expect(try await a.node.get().hasPrefix("hello from v1"))
                     #expect(try await b.node.get().hasPrefix("hello from v1"))
                     let admin = try await a.node.admin()
-                    do {
-                        _ = try await admin.call("route.set", ["host": "other.localhost", "app": "hello"])
-                        Issue.record("a node without etcd took a change")
-                    } catch let error as RPCError {
-                        #expect(error.code == 3007)
-                        #expect(error.message.contains("etcd"), "the refusal names etcd: \(error.message)")
+                    for (method, parameters) in [
+                        ("route.set", ["host": "other.localhost", "app": "hello"]),
+                        ("app.deploy", hello("v2", marker: marker)),
+                    ] {
+                        do {
+                            _ = try await admin.call(method, parameters)
+                            Issue.record("a node without etcd took \(method)")
+                        } catch let error as RPCError {
+                            #expect(error.code == 3007)
+                            #expect(error.message.contains("etcd"), "the refusal names etcd: \(error.message)")
+                        }
                     }
                     await admin.close()
+                    let failures = await load.stop().compactMap(\.failure)
+                    #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
+
+                    try await etcd.start(0)
+                    try await a.log.waitFor("joined the cluster")
+                    try await b.log.waitFor("joined the cluster")
+                    try await deployOnTheLeader("v2", marker: marker, of: a, b)
+                    #expect(try await a.node.get().hasPrefix("hello from v2"))
+                    #expect(try await b.node.get().hasPrefix("hello from v2"))
                 }
+            }
+        }
+
+        /// Deploys `version` through whichever of `a` and `b` leads, and returns once the other
+        /// copied the cutover. A lease granted across a heal may be nearly spent on arrival (its
+        /// time counts from the request), so the lead may change hands once more: each time a
+        /// says who leads, that node is tried, until one takes the deploy.
+        private func deployOnTheLeader(_ version: String, marker: String, of a: Running, _ b: Running) async throws {
+            while true {
+                let aNow = try await a.log.waitFor(any: [Self.tookTheLead, "node b leads"])
+                let (leader, other) = aNow.contains(Self.tookTheLead) ? (a, b) : (b, a)
+                do {
+                    try await leader.node.deploy(version, marker: marker)
+                } catch is RPCError {
+                    continue  // it lost the lead meanwhile; deploying the same version again is safe
+                }
+                try await other.log.waitFor("copied the leader's cutover")
+                return
             }
         }
 
@@ -264,22 +300,7 @@ extension ProcessHeavySuites {
 
                     relay.restore()  // no restart: each node joins again and one leads
                     try await a.log.waitFor("joined the cluster")
-                    // A lease granted across the heal may be nearly spent on arrival (its time
-                    // counts from the request), so the lead may change hands once more: each
-                    // time a says who leads, that node is tried, until one takes the deploy.
-                    var follower: Running
-                    while true {
-                        let aNow = try await a.log.waitFor(any: [Self.tookTheLead, "node b leads"])
-                        let (leader, other) = aNow.contains(Self.tookTheLead) ? (a, b) : (b, a)
-                        do {
-                            try await leader.node.deploy("v2", marker: marker)
-                            follower = other
-                            break
-                        } catch is RPCError {
-                            continue  // it lost the lead meanwhile; deploying the same version again is safe
-                        }
-                    }
-                    try await follower.log.waitFor("copied the leader's cutover")
+                    try await deployOnTheLeader("v2", marker: marker, of: a, b)
                     #expect(try await a.node.get().hasPrefix("hello from v2"))
                     #expect(try await b.node.get().hasPrefix("hello from v2"))
                 }
