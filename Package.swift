@@ -267,6 +267,9 @@ let package = Package(
             name: "BatonSimulation",
             dependencies: [
                 "BatonCore",
+                "BatonCluster",
+                "BatonEtcd",
+                "BatonRPC",
                 "BatonProtocol",
                 "BatonIngress",
                 "BatonJSON",

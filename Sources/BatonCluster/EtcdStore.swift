@@ -7,7 +7,7 @@ import NIOConcurrencyHelpers
 /// changes is one transaction fenced by the leader's election key: once this node no longer
 /// leads, nothing it queues is written, and every flush throws.
 public final class EtcdStore: LauncherStore {
-    private let client: EtcdClient
+    private let client: any EtcdKV
     private let keys: ClusterKeys
     private let fence: [EtcdCompare]
     private let snapshot: StoredState
@@ -23,7 +23,7 @@ public final class EtcdStore: LauncherStore {
     /// larger batch is written as several, each fenced, in order.
     static let maxOperations = 128
 
-    struct Owners {
+    package struct Owners {
         var versions: [AppName: Set<String>] = [:]
         var pools: [PoolID: AppName] = [:]
         /// Each deployment's app and its place in the order deployments were made.
@@ -37,13 +37,13 @@ public final class EtcdStore: LauncherStore {
     }
 
     /// Reads the stored state from etcd; `fence` is the leader's, which every write carries.
-    public static func open(client: EtcdClient, keys: ClusterKeys, fence: [EtcdCompare]) async throws -> EtcdStore {
-        let (state, owners) = try read(try await client.get(.prefix(keys.desired)).kvs, keys: keys)
+    public static func open(client: any EtcdKV, keys: ClusterKeys, fence: [EtcdCompare]) async throws -> EtcdStore {
+        let (state, owners) = try read(try await client.get(.prefix(keys.desired), options: .init()).kvs, keys: keys)
         return EtcdStore(client: client, keys: keys, fence: fence, snapshot: state, owners: owners)
     }
 
     /// The stored state the keys under `desired/` hold, and who owns what in it.
-    static func read(_ kvs: [EtcdKeyValue], keys: ClusterKeys) throws -> (StoredState, Owners) {
+    package static func read(_ kvs: [EtcdKeyValue], keys: ClusterKeys) throws -> (StoredState, Owners) {
         var state = StoredState()
         var owners = Owners()
         var deployments: [(made: Int64, deployment: StoredDeployment)] = []
@@ -76,7 +76,7 @@ public final class EtcdStore: LauncherStore {
         return (state, owners)
     }
 
-    private init(client: EtcdClient, keys: ClusterKeys, fence: [EtcdCompare], snapshot: StoredState, owners: Owners) {
+    private init(client: any EtcdKV, keys: ClusterKeys, fence: [EtcdCompare], snapshot: StoredState, owners: Owners) {
         self.client = client
         self.keys = keys
         self.fence = fence
@@ -128,7 +128,7 @@ public final class EtcdStore: LauncherStore {
         repeat {
             let chunk = Array(operations[start..<min(start + Self.maxOperations, operations.count)])
             do {
-                let result = try await client.txn(when: fence, then: chunk)
+                let result = try await client.txn(when: fence, then: chunk, else: [])
                 guard result.succeeded else {
                     return StoreFenced(
                         description: "this node no longer leads (its election key is gone): nothing written"

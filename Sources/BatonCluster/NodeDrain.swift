@@ -16,14 +16,14 @@ public struct NodeDrain: Sendable, Hashable {
         self.holds = holds
     }
 
-    var json: JSON {
+    package var json: JSON {
         let pools = holds.sorted { $0.key < $1.key }.map { pool, hold -> (String, JSON) in
             (pool.rawValue, ["leases": .int(Int64(hold.leases)), "streams": .int(Int64(hold.streams))])
         }
         return ["node": .string(node), "revision": .int(revision), "pools": .object(JSONObject(pools))]
     }
 
-    init(_ json: JSON) throws(StoredRecordJSON.Unreadable) {
+    package init(_ json: JSON) throws(StoredRecordJSON.Unreadable) {
         guard let node = json["node"]?.stringValue, let revision = json["revision"]?.intValue,
             let pools = json["pools"]?.objectValue
         else {

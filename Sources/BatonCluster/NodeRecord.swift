@@ -14,7 +14,7 @@ public struct NodeRecord: Sendable, Hashable {
         self.inFlight = inFlight
     }
 
-    var json: JSON {
+    package var json: JSON {
         let apps = inFlight.filter { $0.value > 0 }.sorted { $0.key < $1.key }
         return [
             "node": .string(node), "version": .string(version),
@@ -22,7 +22,7 @@ public struct NodeRecord: Sendable, Hashable {
         ]
     }
 
-    init(_ json: JSON) throws(StoredRecordJSON.Unreadable) {
+    package init(_ json: JSON) throws(StoredRecordJSON.Unreadable) {
         guard let node = json["node"]?.stringValue, let version = json["version"]?.stringValue else {
             throw StoredRecordJSON.Unreadable(description: "a node record without node or version: \(json)")
         }

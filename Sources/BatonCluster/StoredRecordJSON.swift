@@ -4,7 +4,7 @@ import BatonProtocol
 
 /// The launcher's records as the cluster keeps them in etcd: one JSON object per record,
 /// whose service specs and deploy requests read as `app.deploy` takes them.
-enum StoredRecordJSON {
+package enum StoredRecordJSON {
     static func app(_ app: StoredApp) -> JSON {
         [
             "name": .string(app.name.rawValue), "phase": .string(app.phase.rawValue),
@@ -50,8 +50,8 @@ enum StoredRecordJSON {
 
     // MARK: Reading
 
-    struct Unreadable: Error, CustomStringConvertible {
-        var description: String
+    package struct Unreadable: Error, CustomStringConvertible {
+        package var description: String
     }
 
     static func app(_ json: JSON) throws(Unreadable) -> StoredApp {

@@ -357,6 +357,13 @@ public actor Launcher {
         )
     }
 
+    /// `pool` as its scheduler must run it to stop every sandbox of it.
+    func stoppedPool(_ pool: PoolRecord) -> DesiredPool {
+        var stopped = desiredPool(pool)
+        stopped.desired = 0
+        return stopped
+    }
+
     /// Connects a scheduler: returns every pool it runs, then pushes changes.
     public func subscribeScheduler(
         name: String

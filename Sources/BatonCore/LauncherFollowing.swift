@@ -83,7 +83,12 @@ extension Launcher {
         for pool in changedPools where pool.desired == 0 && stops[pool.id] == nil {
             await broker.retire(pool: pool.id)
         }
-        for id in before.pools.keys.sorted() where pools[id] == nil { await broker.forget(pool: id) }
+        // A pool the store never had (a deposed leader's, never written) goes without passing
+        // through 0: its scheduler is told to stop it first.
+        let gone = before.pools.values.filter { pools[$0.id] == nil }.sorted { $0.id < $1.id }
+        let running = gone.filter { $0.desired > 0 }
+        if !running.isEmpty { schedulers.publish(running.map(stoppedPool)) }
+        for pool in gone { await broker.forget(pool: pool.id) }
         for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
     }
 

@@ -8,13 +8,7 @@ extension Launcher {
         guard !running.isEmpty else { return }
         let ids = Set(running.map(\.id))
         let ends = events.subscribe { $0.type == .sandboxStopped || $0.type == .sandboxFailed }
-        schedulers.publish(
-            running.map { pool in
-                var stopped = desiredPool(pool)
-                stopped.desired = 0
-                return stopped
-            }
-        )
+        schedulers.publish(running.map(stoppedPool))
         let broker = self.broker
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: timeout) }

@@ -16,6 +16,11 @@ public struct EtcdElection: Sendable {
         public var key: String
         public var createRevision: Int64
 
+        package init(key: String, createRevision: Int64) {
+            self.key = key
+            self.createRevision = createRevision
+        }
+
         /// The comparison every write of the leader carries: once its lease is gone, its key
         /// is gone and the write is refused, whatever the deposed leader believes.
         public var fence: EtcdCompare { .createRevision(key, equals: createRevision) }

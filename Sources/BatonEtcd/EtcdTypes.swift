@@ -36,6 +36,11 @@ public struct EtcdKeyValue: Sendable, Hashable {
 public struct EtcdRange: Sendable, Hashable {
     public var revision: Int64
     public var kvs: [EtcdKeyValue]
+
+    package init(revision: Int64, kvs: [EtcdKeyValue]) {
+        self.revision = revision
+        self.kvs = kvs
+    }
 }
 
 /// Which keys a read, delete or watch covers.
@@ -89,6 +94,12 @@ public struct EtcdTxnResult: Sendable, Hashable {
     public var succeeded: Bool
     public var revision: Int64
     public var reads: [EtcdRange]
+
+    package init(succeeded: Bool, revision: Int64, reads: [EtcdRange]) {
+        self.succeeded = succeeded
+        self.revision = revision
+        self.reads = reads
+    }
 }
 
 /// A change a watch saw.
@@ -101,6 +112,11 @@ public struct EtcdEvent: Sendable, Hashable {
     public var kind: Kind
     /// For a delete, the key and the revision of the delete; the value is empty.
     public var kv: EtcdKeyValue
+
+    package init(kind: Kind, kv: EtcdKeyValue) {
+        self.kind = kind
+        self.kv = kv
+    }
 }
 
 /// The changes of one revision or more, in order; the revision is the store's after them.

@@ -7,11 +7,13 @@ public struct InvariantBroken: Error, CustomStringConvertible {
     public var invariant: String
     public var detail: String
     public var trace: [String]
+    /// The command that runs the seed again up to the step.
+    public var replay: String
 
     public var description: String {
         """
         seed \(seed) broke "\(invariant)" at step \(step): \(detail)
-        replay: scripts/simulate --seed \(seed) --steps \(step)
+        replay: \(replay)
         last steps:
         \(trace.suffix(40).joined(separator: "\n"))
         """
@@ -47,64 +49,13 @@ extension Simulation {
         let launcher = await host.launcher.view()
         let now = clock.now
 
-        for sandbox in broker.sandboxes.values where sandbox.slotsOut > sandbox.capacity || sandbox.slotsOut < 0 {
-            try broken(
-                "slots out never exceed capacity",
-                "\(sandbox.id) has \(sandbox.slotsOut) of \(sandbox.capacity)"
-            )
-        }
-        for lease in broker.leases.values {
-            guard let sandbox = broker.sandboxes[lease.sandbox],
-                !(sandbox.state == .stopped || sandbox.state == .failed)
-            else {
-                try broken(
-                    "no lease on a stopped sandbox",
-                    "\(lease.id) on \(lease.sandbox) (\(broker.sandboxes[lease.sandbox]?.state.rawValue ?? "gone"))"
-                )
-            }
-        }
+        let core = CoreInvariants(broker: broker, launcher: launcher, now: now)
+        if let broken = core.brokerAgrees() ?? core.decisions() { try self.broken(broken.invariant, broken.detail) }
         if let violation {
             self.violation = nil
             try broken(violation.invariant, violation.detail)
         }
-        for (name, app) in launcher.apps {
-            for pool in app.activePools.values
-            where (launcher.pools[pool]?.desired ?? 0) < 1 && launcher.pools[pool]?.stop == nil {
-                try broken(
-                    "an active pool is never scaled to 0 but by an operator",
-                    "\(name)'s active pool \(pool) has desired 0"
-                )
-            }
-        }
         try checkStops(launcher)
-        for (name, app) in launcher.apps where (app.phase != .serving) != broker.paused.contains(name) {
-            try broken(
-                "the broker pauses exactly the apps an operator paused",
-                "\(name) is \(app.phase) in the launcher"
-            )
-        }
-        for pool in launcher.apps.values.flatMap(\.activePools.values)
-        where (launcher.pools[pool]?.stop != nil) != broker.halted.contains(pool) {
-            try broken(
-                "the broker stops exactly the serving pools an operator stopped",
-                "\(pool): \(launcher.pools[pool]?.stop ?? "running") in the launcher"
-            )
-        }
-        for (id, deployment) in launcher.deployments where deployment.state == .waiting {
-            for pool in deployment.waitPools where (launcher.pools[pool]?.desired ?? 0) < 1 {
-                try broken(
-                    "a pool a deploy waits for is never scaled to 0",
-                    "\(id) waits for \(pool), which has desired 0"
-                )
-            }
-            if now > deployment.started + deployment.readyTimeout {
-                try broken(
-                    "every deployment ends within its timeouts",
-                    "\(id) still waits \((now - deployment.started).milliseconds) ms after it started"
-                )
-            }
-        }
-        try checkPoolRoles(launcher)
         for (id, deployment) in launcher.deployments where deployment.state == .draining || deployment.state == .cutover
         {
             let deadline = (cutoverAt[id] ?? deployment.started) + deployment.drainTimeout + Self.streamDrain
@@ -155,31 +106,6 @@ extension Simulation {
         try measure("launcher.versions", launcher.versions)
     }
 
-    /// Each pool's lifecycle agrees with the deployments: it serves exactly when it is
-    /// active, waits for exactly the waiting deployment that waits for it, and is held by
-    /// exactly the drain that holds it; a pool that is none of these runs nothing.
-    private func checkPoolRoles(_ launcher: LauncherView) throws(InvariantBroken) {
-        let invariant = "a pool's lifecycle agrees with its app and deployments"
-        let active = Set(launcher.apps.values.flatMap { $0.activePools.values })
-        let waiters = launcher.deployments.filter { $0.value.state == .waiting }
-        for (id, pool) in launcher.pools {
-            if pool.serving != active.contains(id) {
-                try broken(invariant, "\(id) serving \(pool.serving), active \(active.contains(id))")
-            }
-            let waitedBy = waiters.filter { $0.value.waitPools.contains(id) }.map(\.key).sorted()
-            if !pool.serving, waitedBy != (pool.waiter.map { [$0] } ?? []) {
-                try broken(invariant, "\(id) waits for \(pool.waiter ?? "none") but \(waitedBy) wait for it")
-            }
-            let heldBy = launcher.deployments.filter { $0.value.heldPools.contains(id) }.map(\.key).sorted()
-            if heldBy != (pool.drainHolder.map { [$0] } ?? []) {
-                try broken(invariant, "\(id) is held by \(pool.drainHolder ?? "none") but \(heldBy) hold it")
-            }
-            if !pool.serving, pool.waiter == nil, pool.drainHolder == nil, pool.desired > 0 {
-                try broken(invariant, "\(id) is wanted by nothing but runs \(pool.desired)")
-            }
-        }
-    }
-
     /// State after a restart equals state before, but for leases and the drains a restart ends.
     private func compare(_ before: LauncherView, _ after: LauncherView) throws(InvariantBroken) {
         let invariant = "state after a restart equals state before, minus leases"
@@ -223,6 +149,13 @@ extension Simulation {
     }
 
     func broken(_ invariant: String, _ detail: String) throws(InvariantBroken) -> Never {
-        throw InvariantBroken(seed: options.seed, step: step, invariant: invariant, detail: detail, trace: trace)
+        throw InvariantBroken(
+            seed: options.seed,
+            step: step,
+            invariant: invariant,
+            detail: detail,
+            trace: trace,
+            replay: "scripts/simulate --seed \(options.seed) --steps \(step)"
+        )
     }
 }

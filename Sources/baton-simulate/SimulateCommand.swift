@@ -15,6 +15,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Run only this seed (replays a failure).") var seed: UInt64?
     @Option(help: "The first seed of the run.") var firstSeed: UInt64 = 1
     @Option(help: "Stop starting new seeds after this many seconds (0: no limit).") var seconds = 0
+    @Flag(help: "Simulate a cluster of three nodes on a simulated etcd instead of one host.") var cluster = false
 
     func run() async throws {
         let chosen = seed.map { [$0] } ?? Array(firstSeed..<firstSeed + UInt64(seeds))
@@ -25,7 +26,12 @@ struct SimulateCommand: AsyncParsableCommand {
             if seconds > 0, ContinuousClock.now - started > .seconds(seconds) { break }
             ran += 1
             do {
-                totals.add(try await Simulation(options: .init(seed: seed, steps: steps)).run())
+                let options = Simulation.Options(seed: seed, steps: steps)
+                totals.add(
+                    cluster
+                        ? try await ClusterSimulation(options: options).run()
+                        : try await Simulation(options: options).run()
+                )
             } catch {
                 print(error)
                 throw ExitCode.failure
@@ -33,6 +39,8 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - started).components.seconds
         let limited = ran < chosen.count ? " (time limit: \(chosen.count - ran) seeds not run)" : ""
-        print("simulate: \(ran) seeds × \(steps) steps clean in \(Int(elapsed)) s\(limited): \(totals.summary)")
+        print(
+            "simulate\(cluster ? " --cluster" : ""): \(ran) seeds × \(steps) steps clean in \(Int(elapsed)) s\(limited): \(totals.summary)"
+        )
     }
 }

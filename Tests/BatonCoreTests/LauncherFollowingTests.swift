@@ -147,6 +147,15 @@ struct LauncherFollowingTests {
         let update = await pushed.next()
         #expect(update?.pools.map(\.pool) == [try await leader.pool(of: first)])
         #expect(update?.pools.first?.desired == 3)
+
+        // A state without the pool (a deposed leader's copy of what it never wrote): the
+        // scheduler is told to stop it before it is forgotten, or its sandboxes would run on.
+        var withoutPool = try await stored(leader, store)
+        withoutPool.pools = []
+        await follower.launcher.copy(withoutPool)
+        let stopped = await pushed.next()
+        #expect(stopped?.pools.map(\.pool) == [try await leader.pool(of: first)])
+        #expect(stopped?.pools.first?.desired == 0)
     }
 }
 
