@@ -30,6 +30,13 @@ struct CoreInvariants {
         where (app.phase != .serving) != broker.paused.contains(name) {
             return ("the broker pauses exactly the apps an operator paused", "\(name) is \(app.phase) in the launcher")
         }
+        for (name, app) in launcher.apps.sorted(by: { $0.key < $1.key })
+        where !app.activePools.isEmpty && broker.routing[name] != app.activePools.mapValues({ [$0] }) {
+            return (
+                "the broker routes each app to its active version",
+                "\(name) is routed to \(broker.routing[name] ?? [:]), its active pools are \(app.activePools)"
+            )
+        }
         for pool in launcher.apps.values.flatMap(\.activePools.values).sorted()
         where (launcher.pools[pool]?.stop != nil) != broker.halted.contains(pool) {
             return (
