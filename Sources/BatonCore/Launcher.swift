@@ -94,6 +94,8 @@ public actor Launcher {
     var changed = ChangedRecords()
     /// Drains the cluster's other nodes take part in, while this launcher leads.
     var elsewhere = ElsewhereDrains()
+    /// Pools a follower copied at 0 while its own requests still run on their sandboxes here.
+    var localDrains: [PoolID: LocalDrain] = [:]
     /// Each drain the cluster's other nodes must finish, once its changes are queued for the
     /// store; the cluster answers with `drainedElsewhere`.
     public nonisolated let drainsBegun: AsyncStream<ClusterDrain>
@@ -374,7 +376,7 @@ public actor Launcher {
             Task { await self?.unsubscribeScheduler(id) }  // a termination handler cannot await the actor
         }
         let snapshot = pools.values.filter { schedulers.owner(of: $0.spec) == name }.sorted { $0.id < $1.id }.map(
-            desiredPool
+            publishedPool
         )
         return (id, snapshot, stream)
     }

@@ -19,7 +19,7 @@ extension Launcher {
     public func share(_ shares: NodeShares) {
         guard shares != self.shares else { return }
         self.shares = shares
-        schedulers.publish(pools.values.sorted { $0.id < $1.id }.map(desiredPool))
+        schedulers.publish(pools.values.sorted { $0.id < $1.id }.map(publishedPool))
     }
 
     /// Makes this launcher a follower, for the reason `why`: its timers stop and it writes
@@ -45,6 +45,8 @@ extension Launcher {
         stops = [:]
         routes = [:]
         elsewhere.forget()
+        for drain in localDrains.values { drain.timer?.cancel() }
+        localDrains = [:]  // the drains it leads from now on hold the pools, its own leases included
         try await restore(from: store, drains: .resume)
     }
 
@@ -77,10 +79,19 @@ extension Launcher {
         let changedPools = pools.values.sorted(by: { $0.id < $1.id }).filter { pool in
             before.pools[pool.id]?.desired != pool.desired || before.pools[pool.id]?.spec != pool.spec
         }
-        if !changedPools.isEmpty { schedulers.publish(changedPools.map(desiredPool)) }
+        for pool in changedPools {
+            let earlier = before.pools[pool.id]?.desired ?? 0
+            if pool.desired == 0, earlier > 0, stops[pool.id] == nil {
+                await holdLocally(pool.id, at: earlier)
+            } else {
+                await endLocalDrain(of: pool.id)
+            }
+        }
+        if !changedPools.isEmpty { schedulers.publish(changedPools.map(publishedPool)) }
         // A pool an operator stops drains here too, at its count, until the leader stores it at 0.
         for pool in Set(stops.keys).subtracting(before.stopped).sorted() { _ = await broker.halt(pool: pool) }
-        for pool in changedPools where pool.desired == 0 && stops[pool.id] == nil {
+        // A pool held here is retired once the hold ends: until then its sandboxes drain.
+        for pool in changedPools where pool.desired == 0 && stops[pool.id] == nil && localDrains[pool.id] == nil {
             await broker.retire(pool: pool.id)
         }
         // A pool the store never had (a deposed leader's, never written) goes without passing
@@ -88,7 +99,10 @@ extension Launcher {
         let gone = before.pools.values.filter { pools[$0.id] == nil }.sorted { $0.id < $1.id }
         let running = gone.filter { $0.desired > 0 }
         if !running.isEmpty { schedulers.publish(running.map(stoppedPool)) }
-        for pool in gone { await broker.forget(pool: pool.id) }
+        for pool in gone {
+            await endLocalDrain(of: pool.id)
+            await broker.forget(pool: pool.id)
+        }
         for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
     }
 

@@ -4,7 +4,7 @@ extension Launcher {
     /// host alone) also decides what it means for deploys and pools.
     func handle(_ signal: BrokerSignal) async {
         observe(signal)
-        guard role == .leading else { return }
+        guard role == .leading else { return await endLocalDrain(after: signal) }
         await decide(signal)
     }
 

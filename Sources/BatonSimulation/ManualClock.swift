@@ -14,7 +14,7 @@ public final class ManualClock: CoreClock {
         var now = CoreInstant(sinceStart: .seconds(1))
         var sleepers: [Int: Sleeper] = [:]
         var nextID = 0
-        var watchers: [(deadline: CoreInstant, continuation: CheckedContinuation<Void, Never>)] = []
+        var watchers: [Int: (deadline: CoreInstant, continuation: CheckedContinuation<Void, Never>)] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -34,9 +34,9 @@ public final class ManualClock: CoreClock {
                     state -> (Bool, [CheckedContinuation<Void, Never>]) in
                     if deadline <= state.now || Task.isCancelled { return (true, []) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    let matching = state.watchers.filter { $0.deadline == deadline }.map(\.continuation)
-                    state.watchers.removeAll { $0.deadline == deadline }
-                    return (false, matching)
+                    let matching = state.watchers.filter { $0.value.deadline == deadline }
+                    for watcher in matching.keys { state.watchers[watcher] = nil }
+                    return (false, matching.values.map(\.continuation))
                 }
                 for watcher in watchers { watcher.resume() }
                 if resumeNow { continuation.resume() }
@@ -48,16 +48,26 @@ public final class ManualClock: CoreClock {
         try Task.checkCancellation()
     }
 
-    /// Returns once something sleeps until exactly `deadline`: a test's way to know a
-    /// timer is set before it moves time past it.
+    /// Returns once something sleeps until exactly `deadline`, or once cancelled (a test's
+    /// time limit): a test's way to know a timer is set before it moves time past it.
     public func waitForSleeper(until deadline: CoreInstant) async {
-        await withCheckedContinuation { continuation in
-            let present = state.withLockedValue { state -> Bool in
-                if state.sleepers.values.contains(where: { $0.deadline == deadline }) { return true }
-                state.watchers.append((deadline, continuation))
-                return false
+        let id = state.withLockedValue { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let present = state.withLockedValue { state -> Bool in
+                    if Task.isCancelled || state.sleepers.values.contains(where: { $0.deadline == deadline }) {
+                        return true
+                    }
+                    state.watchers[id] = (deadline, continuation)
+                    return false
+                }
+                if present { continuation.resume() }
             }
-            if present { continuation.resume() }
+        } onCancel: {
+            state.withLockedValue { $0.watchers.removeValue(forKey: id) }?.continuation.resume()
         }
     }
 
