@@ -262,6 +262,7 @@ public final class ClusterNode: Sendable {
         nodeKey.joined(lease)
         drainKey.joined(lease)
         reports.joined(lease)
+        await broker.prefer(.leastLoaded)
         logger.info("joined the cluster", metadata: ["node": "\(configuration.node)", "lease": "\(lease)"])
     }
 
@@ -276,6 +277,7 @@ public final class ClusterNode: Sendable {
         nodeKey.lost()
         drainKey.lost()
         store?.close()
+        await broker.prefer(.ownFirst)  // the others no longer wait for this node's requests
         await stepDown(
             "its etcd lease is gone: etcd at \(configuration.endpoints.joined(separator: ",")) did not renew it in time"
         )

@@ -73,6 +73,15 @@ public enum SandboxReporter {
     }
 }
 
+/// Which admitted sandbox a lease goes to.
+public enum SandboxPreference: Sendable, Hashable {
+    /// The least loaded, wherever it runs.
+    case leastLoaded
+    /// This node's own (those its schedulers report) before other nodes', the least loaded
+    /// first: a node cut off from its cluster cannot know when the others stop theirs.
+    case ownFirst
+}
+
 /// What the broker tells the launcher about sandboxes, in the order it happened.
 enum BrokerSignal: Sendable {
     /// The sandbox passed the host's own check; `admittedInPool` counts the pool's now.

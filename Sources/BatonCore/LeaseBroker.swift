@@ -67,6 +67,8 @@ public actor LeaseBroker {
     var pausedApps: Set<AppName> = []
     /// This host's part of every sandbox's slots: all of them, unless it is a node of a cluster.
     private var shares = NodeShares.alone
+    /// Which admitted sandbox a lease goes to.
+    private var preference = SandboxPreference.leastLoaded
     /// Ended sandboxes kept per pool for `app.status`; older ones are forgotten.
     static let endedSandboxesKept = 8
 
@@ -510,6 +512,22 @@ public actor LeaseBroker {
         wakeWaiters()
     }
 
+    /// From now on, leases go to sandboxes as `preference` says. Preferring its own, the
+    /// node gives up its leases on other nodes' sandboxes wherever one of its own serves the
+    /// same pool: the requests on them finish, and new ones go to its own.
+    public func prefer(_ preference: SandboxPreference) {
+        guard preference != self.preference else { return }
+        self.preference = preference
+        guard preference == .ownFirst else { return }
+        let ownServing = Set(
+            sandboxes.values.filter { $0.life.isServing && !SandboxReporter.isAnotherNode($0.reporter) }.map(\.pool)
+        )
+        for record in sandboxes.values.sorted(by: { $0.id < $1.id })
+        where SandboxReporter.isAnotherNode(record.reporter) && ownServing.contains(record.pool) {
+            revokeLeases(onSandbox: record.id, reason: .isolated)
+        }
+    }
+
     private func allocate(app: AppName, service: String, slots: ClosedRange<Int>, excluding: Set<SandboxID>) -> Lease? {
         guard !pausedApps.contains(app), let servicePools = routing[app]?[service] else { return nil }
         var best: SandboxRecord?
@@ -518,11 +536,7 @@ public actor LeaseBroker {
             guard record.life.isServing, record.url != nil,
                 let capacity = capacity(of: record), capacity - record.slotsOut >= slots.lowerBound
             else { continue }
-            if let current = best,
-                current.slotsOut < record.slotsOut || (current.slotsOut == record.slotsOut && current.id < record.id)
-            {
-                continue
-            }
+            if let current = best, rank(of: current) <= rank(of: record) { continue }
             best = record
         }
         guard let chosen = best, let pool = pools[chosen.pool], let url = chosen.url,
@@ -545,6 +559,12 @@ public actor LeaseBroker {
         leases[lease.id] = LeaseRecord(lease: lease, life: LeaseLifecycle(grantedAt: clock.now, ttl: lease.ttl))
         perform([.expireAt(leases[lease.id]!.life.expiresAt)], onLease: lease.id)
         return lease
+    }
+
+    /// The lower, the sooner a sandbox gets a lease: by preference, then load, then id.
+    private func rank(of record: SandboxRecord) -> (Int, Int, SandboxID) {
+        let elsewhere = preference == .ownFirst && SandboxReporter.isAnotherNode(record.reporter) ? 1 : 0
+        return (elsewhere, record.slotsOut, record.id)
     }
 
     /// Does what a transition of lease `id` asks for.

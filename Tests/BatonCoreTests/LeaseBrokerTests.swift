@@ -51,6 +51,34 @@ struct LeaseBrokerTests {
         #expect(third.sandbox == second.sandbox, "1 slot out is less than 3")
     }
 
+    /// A node cut off from its cluster gives up its leases on other nodes' sandboxes and
+    /// leases its own first: the others may stop theirs without waiting for it. Back in the
+    /// cluster, load decides again.
+    @Test func aNodeThatPrefersItsOwnSandboxesLeasesThemFirst() async throws {
+        let (core, pool) = try await serving(sandboxes: ["z-own"], slots: 10)
+        let remote = SandboxReport(sandbox: "a-remote", pool: pool, state: .ready, url: "http://127.0.0.1:9/a-remote")
+        var admitted = core.events()
+        try await core.broker.report(remote, from: SandboxReporter.node("n2"))
+        _ = await admitted.next(.sandboxReady) { $0.sandbox == "a-remote" }
+        let loaded = try await core.broker.acquire(app: "shop", service: "web", slots: 2)
+        #expect(loaded.sandbox == "a-remote", "both idle: the lower id")
+        #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "z-own", "the least loaded")
+
+        var revocations = core.revocations()
+        await core.broker.prefer(.ownFirst)
+        let revoked = await revocations.next()
+        #expect(revoked?.leases == [loaded.id], "its lease on the other node's sandbox is given up")
+        #expect(revoked?.reason == .isolated)
+        for _ in 0..<3 {
+            #expect(
+                try await core.broker.acquire(app: "shop", service: "web").sandbox == "z-own",
+                "its own, though busier"
+            )
+        }
+        await core.broker.prefer(.leastLoaded)
+        #expect(try await core.broker.acquire(app: "shop", service: "web").sandbox == "a-remote")
+    }
+
     @Test func aRetryNeverGetsASandboxItExcludedAndWaitsForAnother() async throws {
         let (core, pool) = try await serving(sandboxes: ["a", "b"], slots: 10)
         _ = try await core.broker.acquire(app: "shop", service: "web", slots: 5, excluding: ["a"])
