@@ -66,7 +66,16 @@ extension ProcessHeavySuites.ClusterServeTests {
                             try Task.checkCancellation()
                             await recorder.waitFor(count: recorder.all.count + 1)
                         }
-                        let served = try #require(first(), "\(node.node.name) did not serve \(version) within 30 s")
+                        guard let served = first() else {
+                            // What the node's broker holds says why: the sandboxes, their states and nodes.
+                            let inspector = try await node.node.admin()
+                            let status = try await inspector.call("app.status", ["app": "hello"])
+                            await inspector.close()
+                            Issue.record(
+                                "\(node.node.name) did not serve \(version) within 30 s; app.status: \(status)"
+                            )
+                            throw CancellationError()
+                        }
                         skews.append(served.finished - cutover)
                     }
                     _ = await events.next("event") { $0["type"] == "deploy.done" && $0["version"] == version }
