@@ -196,7 +196,7 @@ public actor Launcher {
                     app: app,
                     version: request.version,
                     spec: service,
-                    desired: 0,
+                    desired: service.instances,
                     life: PoolLifecycle(.starting(for: id))
                 )
                 pools[pool.id] = pool
@@ -209,6 +209,18 @@ public actor Launcher {
         }
         deployments[id] = deployment
         changed.deployments.insert(id)
+        // Every count is set before the first await: a commit made meanwhile by another call
+        // (the actor is reentrant) must never store a pool this deploy waits for at 0, which a
+        // follower would copy and a new leader would resume. Schedulers hear them below.
+        var lifted: [PoolID] = []
+        for service in request.services {
+            guard let pool = deployment.servicePools[service.name] else { continue }
+            if let stop = stops.removeValue(forKey: pool) {
+                stop.timer?.cancel()
+                lifted.append(pool)
+            }
+            pools[pool]?.desired = service.instances
+        }
         let superseded = record.deployments.dropLast().filter { deployments[$0]?.state == .waiting }
         for older in superseded { await step(older) { $0.superseded(by: id, version: request.version) } }
 
@@ -230,9 +242,8 @@ public actor Launcher {
                 )
             )
         }
-        for service in request.services {
-            if let pool = deployment.servicePools[service.name] { await raise(pool, to: service.instances) }
-        }
+        for pool in lifted { await broker.returnToService(pool: pool) }
+        schedulers.publish(deployment.servicePools.values.sorted().compactMap { pools[$0] }.map(desiredPool))
         startTimer(for: id, at: .ready)
         await evaluate(id)
         await prune(app: app)

@@ -106,13 +106,12 @@ extension Launcher {
         for app in before.apps.keys.sorted() where apps[app] == nil { await broker.forget(app: app) }
     }
 
-    /// The pools that serve at a count above 0 and no stop, or that a waiting deploy waits for.
+    /// The pools at a count above 0 that serve with no stop, or that a waiting deploy waits
+    /// for: a pool at 0 is retired here, whatever waits for it, until its count rises.
     private func wantedPools() -> Set<PoolID> {
-        let serving = apps.values.flatMap(\.activePools.values).filter {
-            (pools[$0]?.desired ?? 0) > 0 && stops[$0] == nil
-        }
+        let serving = apps.values.flatMap(\.activePools.values).filter { stops[$0] == nil }
         let waitedFor = deployments.values.filter { $0.state == .waiting }.flatMap(\.waitPools.values)
-        return Set(serving + waitedFor)
+        return Set(serving + waitedFor).filter { (pools[$0]?.desired ?? 0) > 0 }
     }
 
     /// The records as `state` holds them, the operators' stops, and the routes.

@@ -6,7 +6,7 @@ import BatonEtcd
 /// the leader's decisions on the leader, and those of the cluster as a whole.
 extension ClusterSimulation {
     func check() async throws(InvariantBroken) {
-        if let write = etcd.takeFenceBroken() { try broken("never two acting leaders", write) }
+        if let write = etcd.takeBrokenWrite() { try broken(write.invariant, write.detail) }
         // A leader acts while its election key, the fence of every write, is still there.
         let acting = nodes.filter { node in
             guard case .leading(_, _, let leadership, _, _) = node.standing else { return false }

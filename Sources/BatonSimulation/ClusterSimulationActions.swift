@@ -63,14 +63,23 @@ extension ClusterSimulation {
             readyTimeout: .milliseconds(Int64.random(in: 1_000...5_000, using: &random)),
             drainTimeout: .milliseconds(Int64.random(in: 0...3_000, using: &random))
         )
+        // The node's scheduler speaks meanwhile: its reports reach the broker while the deploy
+        // is under way, and the signals they raise are handled between the deploy's steps.
+        let pending = node.scheduler.pending
+        node.scheduler.pending = []
+        let broker = node.core.broker
+        async let reported = Self.deliver(pending, to: broker)
+        let deployed: DeploymentID
         do {
-            let id = try await node.core.launcher.deploy(request)
-            report.deploys += 1
-            note("deploy \(app) \(version) (\(spec.image)) through \(node.name) → \(id)")
+            deployed = try await node.core.launcher.deploy(request)
         } catch {
+            took(await reported, on: node)
             note("deploy \(app) \(version) through \(node.name) refused: \(error.message)")
             return
         }
+        took(await reported, on: node)
+        report.deploys += 1
+        note("deploy \(app) \(version) (\(spec.image)) through \(node.name) → \(deployed)")
         await answer(through: node)
     }
 
@@ -179,13 +188,35 @@ extension ClusterSimulation {
     func deliverReports(of node: SimulatedNode) async {
         let pending = node.scheduler.pending
         node.scheduler.pending = []
-        for report in pending {
-            do {
-                try await node.core.broker.report(report, from: "sim")
+        took(await Self.deliver(pending, to: node.core.broker), on: node)
+    }
+
+    /// Hands `reports` to `broker` in order; those it took, and why it refused the others.
+    static func deliver(
+        _ reports: [SandboxReport],
+        to broker: LeaseBroker
+    ) async -> [Result<SandboxReport, CoreError>] {
+        var outcomes: [Result<SandboxReport, CoreError>] = []
+        for report in reports {
+            do throws(CoreError) {
+                try await broker.report(report, from: "sim")
+                outcomes.append(.success(report))
+            } catch {
+                outcomes.append(.failure(error))
+            }
+        }
+        return outcomes
+    }
+
+    /// Keeps the reports `node`'s broker took, for etcd.
+    private func took(_ outcomes: [Result<SandboxReport, CoreError>], on node: SimulatedNode) {
+        for outcome in outcomes {
+            switch outcome {
+            case .success(let report):
                 node.reports[report.sandbox] = report
                 node.unwritten.insert(report.sandbox)
-            } catch {
-                note("\(node.name) refuses its own report of \(report.sandbox): \(error.message)")
+            case .failure(let error):
+                note("\(node.name) refuses its own report: \(error.message)")
             }
         }
     }

@@ -15,8 +15,8 @@ final class SimulatedEtcd: Sendable {
         var history: [EtcdEvent] = []
         var compacted: Int64 = 0
         var cutOff: Set<String> = []
-        /// A write of the leader's state fenced by an election key that did not lead then.
-        var fenceBroken: String?
+        /// A write of the leader's state that broke a promise: the first since the last check.
+        var brokenWrite: (invariant: String, detail: String)?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -69,11 +69,11 @@ final class SimulatedEtcd: Sendable {
         }
     }
 
-    /// What broke the fence, once.
-    func takeFenceBroken() -> String? {
+    /// The first write of the leader's state that broke a promise since the last call.
+    func takeBrokenWrite() -> (invariant: String, detail: String)? {
         state.withLockedValue { state in
-            defer { state.fenceBroken = nil }
-            return state.fenceBroken
+            defer { state.brokenWrite = nil }
+            return state.brokenWrite
         }
     }
 
@@ -147,6 +147,9 @@ final class SimulatedEtcd: Sendable {
                 }
             }
             if wrote { state.revision = next }
+            if holds, operations.contains(where: { Self.writes($0, under: keys.desired) }) {
+                state.checkStoredState(keys: keys)
+            }
             return .success(EtcdTxnResult(succeeded: holds, revision: state.revision, reads: reads))
         }
         return try outcome.get()
@@ -230,9 +233,32 @@ extension SimulatedEtcd.State {
             guard case .createRevision(let key, let revision) = compare else { return false }
             return key == leader?.key && revision == leader?.createRevision
         }
-        if !fenced {
-            fenceBroken =
+        if !fenced, brokenWrite == nil {
+            brokenWrite = (
+                "never two acting leaders",
                 "a write of the leader's state passed with \(compares), while \(leader?.key ?? "no key") leads"
+            )
+        }
+    }
+
+    /// Every revision of the leader's state is one a follower may copy and a new leader may
+    /// resume from: no waiting deploy in it waits for a pool stored at 0.
+    mutating func checkStoredState(keys: ClusterKeys) {
+        guard brokenWrite == nil else { return }
+        let desired = kvs.values.filter { $0.key.hasPrefix(keys.desired) }.sorted { $0.key < $1.key }
+        guard let stored = try? EtcdStore.read(desired, keys: keys).0 else {
+            brokenWrite = ("the leader's state in etcd reads back", "revision \(revision) does not")
+            return
+        }
+        for deployment in stored.deployments where deployment.state == .waiting {
+            for pool in deployment.waitPools.values.sorted()
+            where (stored.pools.first { $0.id == pool }?.desired ?? 0) == 0 {
+                brokenWrite = (
+                    "a stored deploy never waits for a pool stored at 0",
+                    "at revision \(revision), \(deployment.id) waits for \(pool), stored at 0"
+                )
+                return
+            }
         }
     }
 }

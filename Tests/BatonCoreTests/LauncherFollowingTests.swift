@@ -186,4 +186,33 @@ extension LauncherFollowingTests {
         let lease = try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5))
         #expect(lease.version == "v1")
     }
+
+    /// A follower that copied a pool a deploy waits for while it was still at 0 retires it;
+    /// once its count rises, the pool takes its sandboxes' reports again, whatever waited for
+    /// it meanwhile. (It stayed retired: every report left its sandboxes retiring, and the
+    /// follower never served the version.)
+    @Test func aWaitedForPoolCopiedAtZeroServesOnceItsCountRises() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (leader, store, follower) = try await cluster(directory)
+        var events = leader.events()
+        _ = try await leader.live("v1", [web(image: "a")], sandboxes: ["leader-a"], events: &events)
+        let waiting = try await leader.deploy("shop", "v2", services: [web(image: "b")], readyTimeout: .seconds(30))
+        let pool = try await leader.pool(of: waiting)
+        let risen = try await stored(leader, store)
+        var atZero = risen
+        atZero.pools = risen.pools.map { stored in
+            var copy = stored
+            if copy.id == pool { copy.desired = 0 }
+            return copy
+        }
+        await follower.launcher.copy(atZero)
+        await follower.launcher.copy(risen)
+        try await leader.ready("leader-b", pool: pool)
+        await events.next(.deployCutover) { $0.deployment == waiting }
+        await follower.launcher.copy(try await stored(leader, store))
+        try await follower.ready("follower-b", pool: pool)
+        let lease = try await follower.broker.acquire(app: "shop", service: "web", wait: .seconds(5))
+        #expect(lease.version == "v2")
+    }
 }
