@@ -17,8 +17,7 @@ public final class ClusterSimulation {
     let keys = ClusterKeys()
     let etcd: SimulatedEtcd
     var nodes: [SimulatedNode] = []
-    var versionNames: [String: String] = [:]
-    var nextVersion = 0
+    var versions = VersionBook()
     var trace: [String] = []
     var report = Simulation.Report()
     var step = 0

@@ -40,29 +40,9 @@ extension ClusterSimulation {
         guard let app = pick(Simulation.apps), let spec = pick(Simulation.specs), let node = operatorsNode() else {
             return
         }
-        let key = app.rawValue + "/" + spec.image
-        let version: String
-        if let known = versionNames[key] {
-            version = known
-        } else {
-            nextVersion += 1
-            version = "v\(nextVersion)"
-            versionNames[key] = version
-        }
-        let request = DeployRequest(
-            app: app,
-            version: version,
-            services: [
-                ServiceSpec(
-                    name: "web",
-                    instances: spec.instances + 1,
-                    spec: ["image": .string(spec.image)],
-                    slotsPerSandbox: 2
-                )
-            ],
-            readyTimeout: .milliseconds(Int64.random(in: 1_000...5_000, using: &random)),
-            drainTimeout: .milliseconds(Int64.random(in: 0...3_000, using: &random))
-        )
+        // One sandbox more than the host alone runs: three nodes share them.
+        let request = versions.request(app, spec, instances: spec.instances + 1, random: &random)
+        let version = request.version
         // The node's scheduler speaks meanwhile: its reports reach the broker while the deploy
         // is under way, and the signals they raise are handled between the deploy's steps.
         let pending = node.scheduler.pending

@@ -16,15 +16,9 @@ final class SimulatedNode {
         let followers: [Task<Void, Never>]
 
         static func boot(clock: ManualClock, world: SimulatedWorld) async -> Core {
-            var logger = Logger(label: "simulation")
-            logger.logLevel = .critical
-            let broker = LeaseBroker(clock: clock, probe: world, logger: logger, leaseTTL: Simulation.leaseTTL)
-            let launcher = Launcher(
-                broker: broker,
+            let (broker, launcher, _) = Simulation.core(
                 clock: clock,
-                defaultScheduler: "sim",
-                logger: logger,
-                streamDrain: Simulation.streamDrain,
+                world: world,
                 role: .following(why: "no lease in the cluster yet")
             )
             let desired = Inbox<DesiredUpdate>()

@@ -66,9 +66,7 @@ public final class Simulation {
     /// When each sandbox started draining, from the launcher's events.
     var drainingSince: [SandboxID: CoreInstant] = [:]
     var cutoverAt: [DeploymentID: CoreInstant] = [:]
-    /// Version names by app and spec image, so deploying a spec again reuses its version.
-    var versionNames: [String: String] = [:]
-    var nextVersion = 0
+    var versions = VersionBook()
     var trace: [String] = []
     var report = Report()
     var step = 0
@@ -165,16 +163,7 @@ struct SimulatedHost {
     let followers: [Task<Void, Never>]
 
     static func boot(clock: ManualClock, world: SimulatedWorld, store: MemoryStore) async -> SimulatedHost {
-        var logger = Logger(label: "simulation")
-        logger.logLevel = .critical
-        let broker = LeaseBroker(clock: clock, probe: world, logger: logger, leaseTTL: Simulation.leaseTTL)
-        let launcher = Launcher(
-            broker: broker,
-            clock: clock,
-            defaultScheduler: "sim",
-            logger: logger,
-            streamDrain: Simulation.streamDrain
-        )
+        let (broker, launcher, logger) = Simulation.core(clock: clock, world: world)
         do { try await launcher.restore(from: store) } catch {
             fatalError("the simulated store failed to load: \(error)")
         }

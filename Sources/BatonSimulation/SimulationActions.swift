@@ -45,29 +45,8 @@ extension Simulation {
 
     func deploy() async {
         guard let app = pick(Self.apps), let spec = pick(Self.specs) else { return }
-        let key = app.rawValue + "/" + spec.image
-        let version: String
-        if let known = versionNames[key] {
-            version = known
-        } else {
-            nextVersion += 1
-            version = "v\(nextVersion)"
-            versionNames[key] = version
-        }
-        let request = DeployRequest(
-            app: app,
-            version: version,
-            services: [
-                ServiceSpec(
-                    name: "web",
-                    instances: spec.instances,
-                    spec: ["image": .string(spec.image)],
-                    slotsPerSandbox: 2
-                )
-            ],
-            readyTimeout: .milliseconds(Int64.random(in: 1_000...5_000, using: &random)),
-            drainTimeout: .milliseconds(Int64.random(in: 0...3_000, using: &random))
-        )
+        let request = versions.request(app, spec, instances: spec.instances, random: &random)
+        let version = request.version
         do {
             let id = try await host.launcher.deploy(request)
             report.deploys += 1
