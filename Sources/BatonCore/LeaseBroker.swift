@@ -514,7 +514,8 @@ public actor LeaseBroker {
 
     /// From now on, leases go to sandboxes as `preference` says. Preferring its own, the
     /// node gives up its leases on other nodes' sandboxes wherever one of its own serves the
-    /// same pool: the requests on them finish, and new ones go to its own.
+    /// same pool: the requests on them finish, and new ones go to its own. The reason routers
+    /// hear is `draining`, whose part for them is the same, so the protocol does not change.
     public func prefer(_ preference: SandboxPreference) {
         guard preference != self.preference else { return }
         self.preference = preference
@@ -524,7 +525,7 @@ public actor LeaseBroker {
         )
         for record in sandboxes.values.sorted(by: { $0.id < $1.id })
         where SandboxReporter.isAnotherNode(record.reporter) && ownServing.contains(record.pool) {
-            revokeLeases(onSandbox: record.id, reason: .isolated)
+            revokeLeases(onSandbox: record.id, reason: .draining)
         }
     }
 

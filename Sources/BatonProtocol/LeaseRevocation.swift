@@ -3,9 +3,6 @@ import BatonJSON
 /// Why leases stopped being good.
 public enum RevocationReason: String, Sendable, Hashable {
     case cutover, draining, stopped, suspect, expired, paused
-    /// This node lost its cluster lease: a lease on another node's sandbox is given up for one
-    /// on its own, which the other nodes cannot stop without it knowing.
-    case isolated
 }
 
 /// Leases that must not take new requests any more, as `lease.revoked` pushes them to routers.

@@ -68,7 +68,7 @@ struct LeaseBrokerTests {
         await core.broker.prefer(.ownFirst)
         let revoked = await revocations.next()
         #expect(revoked?.leases == [loaded.id], "its lease on the other node's sandbox is given up")
-        #expect(revoked?.reason == .isolated)
+        #expect(revoked?.reason == .draining)
         for _ in 0..<3 {
             #expect(
                 try await core.broker.acquire(app: "shop", service: "web").sandbox == "z-own",
