@@ -34,6 +34,8 @@ public final class LeaseCache: Sendable {
     private let revocationListeners = NIOLockedValueBox<[@Sendable ([LeaseID]) -> Void]>([])
     /// Taken only under a shelf's lock or alone, never the other way round.
     private let waiters = NIOLockedValueBox(Waiters())
+    /// When the next maintenance is due.
+    private let maintenanceAt = NIOLockedValueBox<CoreInstant?>(nil)
     /// How many requests wait: a slot given back looks at the waiters only when some do.
     private let waiting = Atomic<Int>(0)
     /// Response header timeouts in a row, per sandbox, and how many sandboxes have some,
@@ -104,7 +106,9 @@ public final class LeaseCache: Sendable {
             }
             group.addTask { [self] in
                 while !Task.isCancelled {
-                    do { try await clock.sleep(until: clock.now + interval) } catch { return }
+                    let wake = clock.now + interval
+                    maintenanceAt.withLockedValue { $0 = wake }
+                    do { try await clock.sleep(until: wake) } catch { return }
                     await maintain()
                 }
             }
@@ -313,6 +317,12 @@ public final class LeaseCache: Sendable {
             let broker = self.broker
             Task { await broker.release(id) }  // from a revocation follower: a hop to the actor, nothing waits for it
         }
+    }
+
+    /// Whether a maintenance whose time has come has not run to its end yet: the simulation
+    /// waits for it before it moves its clock on.
+    package var maintenanceDue: Bool {
+        maintenanceAt.withLockedValue { $0 }.map { $0 <= clock.now } ?? false
     }
 
     /// Renews leases in use or used lately and releases the rest. A revoked lease still

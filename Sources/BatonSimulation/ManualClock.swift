@@ -71,6 +71,11 @@ public final class ManualClock: CoreClock {
         }
     }
 
+    /// The earliest deadline a sleeper waits for, if it is no later than `limit`.
+    public func nextDeadline(notAfter limit: CoreInstant) -> CoreInstant? {
+        state.withLockedValue { state in state.sleepers.values.map(\.deadline).filter { $0 <= limit }.min() }
+    }
+
     /// Moves time forward and wakes every sleeper whose deadline has come, earliest first.
     public func advance(by amount: Duration) {
         let due = state.withLockedValue { state -> [Sleeper] in

@@ -110,7 +110,7 @@ public final class Simulation {
         while true {
             for _ in 0..<64 { await Task.yield() }
             let signalsLeft = await host.broker.signalsSent != host.launcher.signalsHandled
-            if !signalsLeft, await !host.launcher.alarmsDue { break }
+            if !signalsLeft, await !host.launcher.alarmsDue, !host.cache.maintenanceDue { break }
         }
         absorbInboxes()
     }

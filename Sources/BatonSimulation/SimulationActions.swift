@@ -255,17 +255,18 @@ extension Simulation {
 
     // MARK: Time and restarts
 
-    /// Moves time in steps of a third of the lease TTL, so the lease cache's renewals, due
-    /// every third of a TTL, run between them as they would in real time.
+    /// Moves time from one timer's deadline to the next, settling at each, so that timers
+    /// run in the order of their deadlines as they would in real time: a lease cache's
+    /// renewal before the expiry it prevents.
     func tick(by amount: Duration) async {
         note("time +\(amount.milliseconds) ms")
-        var left = amount
-        while left > .zero {
-            let chunk = min(left, Self.leaseTTL / 3)
-            clock.advance(by: chunk)
-            left -= chunk
+        let end = clock.now + amount
+        while let next = clock.nextDeadline(notAfter: end) {
+            clock.advance(by: next - clock.now)
             await settle()
         }
+        clock.advance(by: end - clock.now)
+        await settle()
     }
 
     /// The host process ends and a new one starts on the same store: leases and streams die
