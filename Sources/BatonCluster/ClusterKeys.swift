@@ -25,7 +25,8 @@ public struct ClusterKeys: Sendable, Hashable {
     }
     public func pool(_ id: String) -> String { desired + "pool/" + Self.escaped(id) }
     public func deployment(_ id: String) -> String { desired + "deployment/" + Self.escaped(id) }
-    public func route(_ host: String) -> String { desired + "route/" + Self.escaped(host) }
+    /// A route under its `RouteSpec.key`.
+    public func route(_ key: String) -> String { desired + "route/" + Self.escaped(key) }
     public func node(_ name: String) -> String { nodes + Self.escaped(name) }
     public func drain(of node: String) -> String { drains + Self.escaped(node) }
     public func adminRequest(_ id: String, of node: String) -> String {

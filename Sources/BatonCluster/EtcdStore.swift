@@ -67,7 +67,7 @@ public final class EtcdStore: LauncherStore {
                 deployments.append((made, deployment))
             case "route":
                 let route = try StoredRecordJSON.route(json)
-                state.routes[route.host] = route.app
+                state.routes[route.key] = route
             default:
                 throw StoredRecordJSON.Unreadable(description: "a key the store does not write: \(kv.key)")
             }
@@ -177,8 +177,8 @@ public final class EtcdStore: LauncherStore {
                 return owners.lastMade
             }
             return [put(keys.deployment(deployment.id.rawValue), StoredRecordJSON.deployment(deployment, made: made))]
-        case .route(let host, let app?): return [put(keys.route(host), StoredRecordJSON.route(host: host, app: app))]
-        case .route(let host, nil): return [.delete(.key(keys.route(host)))]
+        case .route(let key, let route?): return [put(keys.route(key), route.json)]
+        case .route(let key, nil): return [.delete(.key(keys.route(key)))]
         case .removed(.version(let app, let version)):
             owners.withLockedValue { _ = $0.versions[app]?.remove(version) }
             return [.delete(.key(keys.version(app: app.rawValue, version)))]

@@ -40,10 +40,6 @@ package enum StoredRecordJSON {
         ]
     }
 
-    static func route(host: String, app: AppName) -> JSON {
-        ["host": .string(host), "app": .string(app.rawValue)]
-    }
-
     private static func pools(_ pools: [String: PoolID]) -> JSON {
         .object(JSONObject(pools.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value.rawValue)) }))
     }
@@ -114,11 +110,9 @@ package enum StoredRecordJSON {
         return (deployment, made)
     }
 
-    static func route(_ json: JSON) throws(Unreadable) -> (host: String, app: AppName) {
-        guard let host = json["host"]?.stringValue, let app = json["app"]?.stringValue else {
-            throw Unreadable(description: "a route: \(json)")
-        }
-        return (host, AppName(rawValue: app))
+    static func route(_ json: JSON) throws(Unreadable) -> RouteSpec {
+        guard let route = RouteSpec(stored: json) else { throw Unreadable(description: "a route: \(json)") }
+        return route
     }
 
     private static func pools(_ json: JSON?) throws(Unreadable) -> [String: PoolID] {

@@ -76,7 +76,7 @@ package struct LauncherView: Sendable {
     package var apps: [AppName: App]
     package var pools: [PoolID: Pool]
     package var deployments: [DeploymentID: Deployment]
-    package var routes: [String: AppName]
+    package var routes: [String: RouteSpec]
     package var versions: Int
 }
 

@@ -61,7 +61,7 @@ public actor Launcher {
     let logger: Logger
     public nonisolated let events = EventBus<CoreEvent>()
     /// Told the whole route table each time it changes, before the change is acknowledged.
-    let routesChanged: @Sendable ([String: AppName]) -> Void
+    let routesChanged: @Sendable ([String: RouteSpec]) -> Void
     /// How long a draining pool whose sandboxes still carry streams is kept past the request
     /// drain timeout; the ingress closes such streams before it.
     let streamDrain: Duration
@@ -74,7 +74,8 @@ public actor Launcher {
     var deployments: [DeploymentID: DeploymentRecord] = [:]
     /// Serving pools an operator stops or stopped, while they stay active.
     var stops: [PoolID: StopRecord] = [:]
-    var routes: [String: AppName] = [:]
+    /// By `RouteSpec.key`.
+    var routes: [String: RouteSpec] = [:]
     var schedulers: SchedulerDirectory
     var nextDeployment = 0
     /// Broker signals handled to the end; the simulation waits until the broker sent no more.
@@ -110,7 +111,7 @@ public actor Launcher {
         clock: any CoreClock,
         defaultScheduler: String? = nil,
         logger: Logger,
-        routesChanged: @escaping @Sendable ([String: AppName]) -> Void = { _ in },
+        routesChanged: @escaping @Sendable ([String: RouteSpec]) -> Void = { _ in },
         streamDrain: Duration = Launcher.defaultStreamDrain,
         readinessGate: Bool = true,
         role: LauncherRole = .leading
@@ -398,36 +399,39 @@ public actor Launcher {
 
     // MARK: Routes
 
-    /// Routes `host` to `app`. Only routes from the host's own configuration may name an
-    /// app not deployed yet: its requests get 503 until it is.
-    public func setRoute(host: String, app: AppName, allowingUnknownApp: Bool = false) throws(CoreError) {
+    /// Routes a host, or the part of it under a path prefix, to an app, replacing the route
+    /// with the same host and prefix. Only routes from the host's own configuration may name
+    /// an app not deployed yet: its requests get 503 until it is.
+    public func setRoute(_ route: RouteSpec, allowingUnknownApp: Bool = false) throws(CoreError) {
         try mustLead()
-        guard WireLimits.isHost(host), WireLimits.isName(app) else {
+        guard route.isValid else {
             throw CoreError(
                 code: .invalidDeploy,
-                message:
-                    "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', and an app a name"
+                message: "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', "
+                    + "an app a name, and a path prefix / and segments"
             )
         }
-        guard apps[app] != nil || allowingUnknownApp else { throw .unknownApp(app) }
-        routes[host.lowercased()] = app
-        changed.routes.insert(host.lowercased())
+        guard apps[route.app] != nil || allowingUnknownApp else { throw .unknownApp(route.app) }
+        routes[route.key] = route
+        changed.routes.insert(route.key)
         commit()
         routesChanged(routes)
     }
 
-    public func removeRoute(host: String) throws(CoreError) {
+    /// Removes the route named by `key` (`RouteSpec.key`: host and path prefix).
+    public func removeRoute(key: String) throws(CoreError) {
         try mustLead()
-        guard routes.removeValue(forKey: host.lowercased()) != nil else {
-            throw CoreError(code: .unknownRoute, message: "No route for host \"\(host)\"")
+        guard routes.removeValue(forKey: key) != nil else {
+            throw CoreError(code: .unknownRoute, message: "No route for \"\(key)\"")
         }
-        changed.routes.insert(host.lowercased())
+        changed.routes.insert(key)
         commit()
         routesChanged(routes)
     }
 
-    public func routeTable() -> [(host: String, app: AppName)] {
-        routes.sorted { $0.key < $1.key }.map { (host: $0.key, app: $0.value) }
+    /// Every route, by host and then prefix.
+    public func routeTable() -> [RouteSpec] {
+        routes.values.sorted { $0.key < $1.key }
     }
 
     // MARK: Events

@@ -4,6 +4,7 @@ struct ChangedRecords {
     var versions: Set<VersionKey> = []
     var pools: Set<PoolID> = []
     var deployments: Set<DeploymentID> = []
+    /// By `RouteSpec.key`.
     var routes: Set<String> = []
     var removed: Set<StoredKey> = []
 }
@@ -67,7 +68,7 @@ extension Launcher {
                 )
             )
         }
-        for host in changed.routes.sorted() { out.append(.route(host: host, app: routes[host])) }
+        for key in changed.routes.sorted() { out.append(.route(key: key, route: routes[key])) }
         changed = ChangedRecords()
         if !out.isEmpty { store.enqueue(out) }
         tellDrainsElsewhere()

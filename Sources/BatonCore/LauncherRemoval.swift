@@ -31,11 +31,11 @@ extension Launcher {
         }
         apps.removeValue(forKey: app)
         changed.removed.insert(.app(app))
-        let hosts = routes.filter { $0.value == app }.map(\.key)
-        for host in hosts { routes.removeValue(forKey: host) }
-        changed.routes.formUnion(hosts)
+        let keys = routes.filter { $0.value.app == app }.map(\.key)
+        for key in keys { routes.removeValue(forKey: key) }
+        changed.routes.formUnion(keys)
         await broker.forget(app: app)
         publish(.init(.appRemoved, app: app))
-        if !hosts.isEmpty { routesChanged(routes) }
+        if !keys.isEmpty { routesChanged(routes) }
     }
 }

@@ -24,6 +24,7 @@ public struct AppStatus: Sendable, Hashable {
     public var app: AppName
     public var phase: AppPhase
     public var activeVersion: String?
+    /// Its routes by `RouteSpec.key`: host and path prefix.
     public var routes: [String]
     public var deployments: [Deployment]
     public var pools: [Pool]
@@ -72,7 +73,7 @@ extension Launcher {
             app: app,
             phase: record.phase,
             activeVersion: record.activeVersion,
-            routes: routes.filter { $0.value == app }.map(\.key).sorted(),
+            routes: routes.filter { $0.value.app == app }.map(\.key).sorted(),
             deployments: deploymentStatuses,
             pools: poolStatuses,
             sandboxes: sandboxes

@@ -105,8 +105,8 @@ public enum StoredChange: Sendable, Hashable {
     case version(StoredVersion)
     case pool(StoredPool)
     case deployment(StoredDeployment)
-    /// A route set, or removed when `app` is nil.
-    case route(host: String, app: AppName?)
+    /// A route set, or removed when `route` is nil; `key` is `RouteSpec.key`.
+    case route(key: String, route: RouteSpec?)
     /// A record forgotten: history past what the host keeps.
     case removed(StoredKey)
 }
@@ -126,14 +126,15 @@ public struct StoredState: Sendable, Hashable {
     public var pools: [StoredPool]
     /// In the order they were made.
     public var deployments: [StoredDeployment]
-    public var routes: [String: AppName]
+    /// By `RouteSpec.key`.
+    public var routes: [String: RouteSpec]
 
     public init(
         apps: [StoredApp] = [],
         versions: [StoredVersion] = [],
         pools: [StoredPool] = [],
         deployments: [StoredDeployment] = [],
-        routes: [String: AppName] = [:]
+        routes: [String: RouteSpec] = [:]
     ) {
         self.apps = apps
         self.versions = versions

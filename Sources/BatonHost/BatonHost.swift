@@ -31,7 +31,7 @@ public final class BatonHost: Sendable {
     private let routes: RouteTable
     let logger: Logger
     let plugins: PluginSupervisor
-    private let bootstrapRoutes: [(host: String, app: String)]
+    private let bootstrapRoutes: [RouteSpec]
     let stateDirectory: String?
     let stopsSandboxesAtExit: Bool
     let handover: HandoverState
@@ -170,11 +170,11 @@ public final class BatonHost: Sendable {
         }
         for route in bootstrapRoutes {
             do {
-                try await launcher.setRoute(host: route.host, app: AppName(route.app), allowingUnknownApp: true)
+                try await launcher.setRoute(route, allowingUnknownApp: true)
             } catch {
                 logger.error(
                     "route not set",
-                    metadata: ["host": "\(route.host)", "app": "\(route.app)", "error": "\(error)"]
+                    metadata: ["route": "\(route.key)", "app": "\(route.app)", "error": "\(error)"]
                 )
             }
         }

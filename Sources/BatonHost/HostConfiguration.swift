@@ -42,8 +42,8 @@ public struct HostConfiguration: Sendable {
     public var clusterLeaseTTLMs = ClusterConfiguration.defaultLeaseTTL.milliseconds
     /// One call to etcd (setting `cluster.requestTimeoutMs`).
     public var clusterRequestTimeoutMs = ClusterConfiguration.defaultRequestTimeout.milliseconds
-    /// Routes set at start, before any admin call: host name → app.
-    public var routes: [(host: String, app: String)] = []
+    /// Routes set at start, before any admin call.
+    public var routes: [RouteSpec] = []
 
     public init(socketPath: String = SocketLocation.defaultPath()) {
         rpc = RPCServerConfiguration(

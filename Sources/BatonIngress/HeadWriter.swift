@@ -9,9 +9,13 @@ enum HeadWriter {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authenticate", "proxy-authorization",
     ]
-    /// Request fields the proxy answers or sets itself: it answers `Expect`, and frames and
-    /// routes the request anew.
-    private static let reframed: [FieldName] = ["expect", "content-length", "host", "x-forwarded-for"]
+    /// Request fields the proxy answers or sets itself: it answers `Expect`, frames and
+    /// routes the request anew, and says alone how the request came (a client's own
+    /// `X-Forwarded-Proto: https` over plain HTTP would be a lie the app believes).
+    private static let reframed: [FieldName] = [
+        "expect", "content-length", "host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+        "x-forwarded-prefix",
+    ]
     private static let droppedFromRequests = hopByHop + reframed
     private static let forwardedForField: FieldName = "x-forwarded-for"
     static let requestID: FieldName = "x-request-id"
@@ -54,6 +58,7 @@ enum HeadWriter {
         if !forwardedFor.isEmpty { line("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &buffer) }
         buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
         if let authority = checked.authority { line("X-Forwarded-Host", authority, into: &buffer) }
+        if let prefix = checked.strippedPrefix { line("X-Forwarded-Prefix", prefix, into: &buffer) }
         if !fields.contains(requestID) { line("X-Request-Id", exchange.requestID, into: &buffer) }
         buffer.writeStaticString("\r\n")
     }

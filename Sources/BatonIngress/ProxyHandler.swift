@@ -161,7 +161,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func requestStarted(_ head: RequestHead, _ framing: MessageFraming) {
-        let checked: CheckedRequest
+        var checked: CheckedRequest
         switch RequestCheck.check(head, framing: framing) {
         case .success(let valid): checked = valid
         case .failure(let refusal):
@@ -176,8 +176,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             return refuse(refusal.status, refusal.reason, minorVersion: head.minorVersion, retryAfter: nil)
         }
         let requestID = head.fields.first(HeadWriter.requestID) ?? Self.newRequestID()
-        guard let app = ingress.routes.app(forHost: checked.authority) else {
-            let message = "No app is routed for host \(checked.authority ?? "(none)")."
+        guard let route = ingress.routes.route(forHost: checked.authority, target: checked.target) else {
+            let message =
+                "No route for host \(checked.authority ?? "(none)") and path \(checked.target.prefix { $0 != "?" })."
             ingress.logger.info(
                 "request",
                 metadata: [
@@ -187,6 +188,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             ingress.metrics.request(app: "-", status: "404")
             return refuse(.notFound, message, minorVersion: head.minorVersion, retryAfter: nil)
         }
+        checked.apply(route)
         if head.fields.first(.expect)?.lowercased() == "100-continue", let context {
             // The body is wanted whatever sandbox takes it; the Expect header goes no further.
             context.writeAndFlush(
@@ -199,7 +201,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             ProxyExchange(
                 head: head,
                 checked: checked,
-                app: app,
+                app: route.app,
                 service: "web",
                 requestID: requestID,
                 configuration: ingress.configuration,

@@ -1,3 +1,4 @@
+import BatonCore
 import BatonHTTP1
 
 /// A request head that passed the checks, with what the proxy forwards.
@@ -11,6 +12,15 @@ struct CheckedRequest: Equatable {
     var framing: MessageFraming
     /// The protocol the client asks to switch to, when it asks (`Connection: upgrade`).
     var upgrade: String?
+    /// The path prefix its route took off `target`, for `X-Forwarded-Prefix`.
+    var strippedPrefix: String? = nil
+
+    /// The request as the route's app gets it: without the route's prefix if it strips it.
+    mutating func apply(_ route: RouteSpec) {
+        guard route.stripPrefix, !route.pathPrefix.isEmpty else { return }
+        target = route.forwardedTarget(for: target)
+        strippedPrefix = route.pathPrefix
+    }
 }
 
 /// Why a request head is refused, with the status the client gets.

@@ -1,24 +1,31 @@
 import BatonCore
 import NIOConcurrencyHelpers
 
-/// Which app serves which host name: exact match on the lower-cased name without its
-/// port, with an optional default app for the rest. Read on every request from every
-/// event loop, written only when routes change.
+/// Which app serves a request: the route of its host (the lower-cased name without its
+/// port) with the longest path prefix its path falls under, else the default app if there is
+/// one. Read on every request from every event loop, written only when routes change.
 public final class RouteTable: Sendable {
-    private let state = NIOLockedValueBox<(routes: [String: AppName], defaultApp: AppName?)>(([:], nil))
+    /// Each host's routes, longest prefix first.
+    private let byHost = NIOLockedValueBox<[String: [RouteSpec]]>([:])
+    private let defaultApp: AppName?
 
     public init(defaultApp: AppName? = nil) {
-        state.withLockedValue { $0.defaultApp = defaultApp }
+        self.defaultApp = defaultApp
     }
 
-    public func replace(with routes: [String: AppName]) {
-        state.withLockedValue { $0.routes = routes }
+    public func replace(with routes: [String: RouteSpec]) {
+        let byHost = Dictionary(grouping: routes.values, by: \.host).mapValues { routes in
+            routes.sorted { $0.pathPrefix.utf8.count > $1.pathPrefix.utf8.count }
+        }
+        self.byHost.withLockedValue { $0 = byHost }
     }
 
-    /// The app for a `Host` header value.
-    public func app(forHost header: String?) -> AppName? {
+    /// The route for a `Host` header value and an origin-form target.
+    public func route(forHost header: String?, target: String) -> RouteSpec? {
         let name = header.map(Self.normalize) ?? ""
-        return state.withLockedValue { $0.routes[name] ?? $0.defaultApp }
+        let path = Substring(target)
+        let routed = byHost.withLockedValue { $0[name] }?.first { $0.matches(path: path) }
+        return routed ?? defaultApp.map { RouteSpec(host: name, app: $0) }
     }
 
     static func normalize(_ host: String) -> String {

@@ -15,6 +15,8 @@ public enum WireLimits {
     public static let reasonBytes = 1_024
     /// Longest host name a route may name (RFC 1035).
     public static let hostBytes = 253
+    /// Longest path prefix a route may name, in bytes.
+    public static let pathPrefixBytes = 1_024
 
     /// Whether `value` can name an app, a version, a service, a scheduler or a sandbox:
     /// visible ASCII, no spaces, no control bytes, so it is safe in logs, metric labels,
@@ -43,5 +45,24 @@ public enum WireLimits {
                 default: byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
                 }
             }
+    }
+
+    /// Whether `value` can be a route's path prefix: empty, or `/` and segments of letters,
+    /// digits and `-._~!$&'()*+,;=:@`, none empty, `.` or `..`. A prefix matches the path as
+    /// sent, so it has nothing a client could spell two ways (no `%`, no dot segment).
+    public static func isPathPrefix(_ value: String) -> Bool {
+        guard !value.isEmpty else { return true }
+        guard value.utf8.count <= pathPrefixBytes, value.hasPrefix("/") else { return false }
+        return value.dropFirst().split(separator: "/", omittingEmptySubsequences: false).allSatisfy { segment in
+            !segment.isEmpty && segment != "." && segment != ".."
+                && segment.utf8.allSatisfy { byte in
+                    switch byte {
+                    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                        UInt8(ascii: "0")...UInt8(ascii: "9"):
+                        true
+                    default: "-._~!$&'()*+,;=:@".utf8.contains(byte)
+                    }
+                }
+        }
     }
 }

@@ -22,6 +22,14 @@ public struct RPCParams: Sendable {
         return string
     }
 
+    public func optionalBool(_ key: String) throws(RPCError) -> Bool? {
+        guard let value = members[key], value != .null else { return nil }
+        guard let bool = value.boolValue else {
+            throw .invalidParams("member \"\(key)\" must be true or false, not \(value.typeName)")
+        }
+        return bool
+    }
+
     public func object(_ key: String) throws(RPCError) -> RPCParams {
         guard let value = members[key] else { throw .invalidParams("missing object member \"\(key)\"") }
         guard let object = value.objectValue else {

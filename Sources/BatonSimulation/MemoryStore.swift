@@ -10,7 +10,7 @@ final class MemoryStore: LauncherStore {
         var pools: [PoolID: StoredPool] = [:]
         var deployments: [DeploymentID: StoredDeployment] = [:]
         var deploymentOrder: [DeploymentID] = []
-        var routes: [String: AppName] = [:]
+        var routes: [String: RouteSpec] = [:]
     }
 
     private let records = NIOLockedValueBox(Records())
@@ -38,7 +38,7 @@ final class MemoryStore: LauncherStore {
                     if records.deployments.updateValue(deployment, forKey: deployment.id) == nil {
                         records.deploymentOrder.append(deployment.id)
                     }
-                case .route(let host, let app): records.routes[host] = app
+                case .route(let key, let route): records.routes[key] = route
                 case .removed(.version(let app, let version)):
                     records.versions.removeValue(forKey: app.rawValue + "\u{1}" + version)
                 case .removed(.pool(let id)): records.pools.removeValue(forKey: id)

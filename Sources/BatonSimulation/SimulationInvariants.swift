@@ -126,7 +126,7 @@ extension Simulation {
                 try broken(invariant, "\(id) was stopping and came back \(after.pools[id]?.stop ?? "running")")
             }
         }
-        if before.routes.filter({ !removing.contains($0.value) }) != after.routes {
+        if before.routes.filter({ !removing.contains($0.value.app) }) != after.routes {
             try broken(invariant, "routes \(before.routes) became \(after.routes)")
         }
         for (id, deployment) in before.deployments where !removing.contains(deployment.app) {

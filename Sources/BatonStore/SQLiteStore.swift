@@ -122,8 +122,8 @@ public final class SQLiteStore: LauncherStore {
                         )
                     )
                 }
-                for row in try Row.fetchAll(db, sql: "SELECT host, app FROM route") {
-                    state.routes[row["host"]] = row["app"]
+                for row in try Row.fetchAll(db, sql: "SELECT key, spec FROM route") {
+                    state.routes[row["key"]] = try route(row["spec"])
                 }
                 return state
             }
@@ -224,13 +224,13 @@ public final class SQLiteStore: LauncherStore {
                     try text(strings: deployment.failures),
                 ]
             )
-        case .route(let host, let app?):
+        case .route(let key, let route?):
             try db.execute(
-                sql: "INSERT INTO route (host, app) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET app = excluded.app",
-                arguments: [host, app]
+                sql: "INSERT INTO route (key, spec) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET spec = excluded.spec",
+                arguments: [key, try route.json.serializedString()]
             )
-        case .route(let host, nil):
-            try db.execute(sql: "DELETE FROM route WHERE host = ?", arguments: [host])
+        case .route(let key, nil):
+            try db.execute(sql: "DELETE FROM route WHERE key = ?", arguments: [key])
         case .removed(.version(let app, let version)):
             try db.execute(sql: "DELETE FROM version WHERE app = ? AND version = ?", arguments: [app, version])
         case .removed(.pool(let id)):
@@ -274,6 +274,11 @@ private func strings(_ text: String) throws -> [String] {
         guard let string = value.stringValue else { throw StoreProblem("expected strings in \(text)") }
         return string
     }
+}
+
+private func route(_ text: String) throws -> RouteSpec {
+    guard let route = RouteSpec(stored: try JSON.parse(text)) else { throw StoreProblem("unreadable route \(text)") }
+    return route
 }
 
 private func spec(_ text: String) throws -> ServiceSpec {

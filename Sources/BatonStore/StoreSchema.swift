@@ -1,3 +1,5 @@
+import BatonCore
+import BatonJSON
 import GRDB
 
 /// The store's tables, built by migrations from the first schema on. A migration once
@@ -59,6 +61,26 @@ enum StoreSchema {
         }
         migrator.registerMigration("3-pool-stop-drain") { db in
             try db.execute(sql: "ALTER TABLE pool ADD COLUMN stopDrainMs INTEGER")  // set while a stop drains
+        }
+        migrator.registerMigration("4-route-spec") { db in
+            // A route gains a path prefix and options: kept whole, as route.set takes it.
+            try db.execute(
+                sql: """
+                    ALTER TABLE route RENAME TO routeByHost;
+                    CREATE TABLE route (
+                      key TEXT PRIMARY KEY,                  -- host and path prefix
+                      spec TEXT NOT NULL                     -- JSON, as route.set takes it
+                    );
+                    """
+            )
+            for row in try Row.fetchAll(db, sql: "SELECT host, app FROM routeByHost") {
+                let route = RouteSpec(host: row["host"], app: AppName(rawValue: row["app"]))
+                try db.execute(
+                    sql: "INSERT INTO route (key, spec) VALUES (?, ?)",
+                    arguments: [route.key, try route.json.serializedString()]
+                )
+            }
+            try db.execute(sql: "DROP TABLE routeByHost")
         }
         return migrator
     }

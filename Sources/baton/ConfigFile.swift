@@ -1,6 +1,7 @@
 import BatonJSON
 import BatonPlugins
 import BatonProtocol
+import BatonRPC
 import Foundation
 
 /// `baton serve --config FILE`: the same settings as the flags, in one JSON file, read with
@@ -11,7 +12,7 @@ import Foundation
 ///      "cluster": "URL,URL", "node": NAME, "clusterPrefix": PREFIX,
 ///      "settings": {"ingress.holdTimeoutMs": 30000, "rpc.maxLineBytes": 1048576, ...},
 ///      "plugins": [{"name", "command", "args"?, "env"?, "role"?: "scheduler", "cwd"?, "graceMs"?}],
-///      "routes": [{"host", "app"}]}
+///      "routes": [{"host", "app", "pathPrefix"?, "stripPrefix"?}]}   (as route.set takes them)
 ///
 /// Relative paths in `plugins` are taken from the file's directory.
 struct ConfigFile {
@@ -28,7 +29,7 @@ struct ConfigFile {
     var settings: [String: Int64] = [:]
     /// nil when the file has no `plugins` member: the built-in scheduler then runs.
     var plugins: [PluginSpec]?
-    var routes: [(host: String, app: String)] = []
+    var routes: [RouteSpec] = []
 
     struct Problem: Error, CustomStringConvertible {
         var description: String
@@ -114,10 +115,12 @@ struct ConfigFile {
             }
         }
         for (index, entry) in (json["routes"]?.arrayValue ?? []).enumerated() {
-            guard let host = try string("host", in: entry), let app = try string("app", in: entry) else {
-                throw Problem(description: "\(path): routes[\(index)] needs \"host\" and \"app\"")
+            do throws(RPCError) {
+                guard let object = entry.objectValue else { throw .invalidParams("a route is an object") }
+                file.routes.append(try RouteSpec(params: RPCParams(members: object)))
+            } catch {
+                throw Problem(description: "\(path): routes[\(index)]: \(error.message)")
             }
-            file.routes.append((host, app))
         }
         return file
     }

@@ -54,8 +54,12 @@ struct StatusCommand: AsyncParsableCommand {
                 text(app["state"])
             )
         }
-        var routes = TextTable("HOST", "APP")
-        for route in overview["routes"]?.arrayValue ?? [] { routes.add(text(route["host"]), text(route["app"])) }
+        var routes = TextTable("HOST", "PATH", "APP")
+        for route in overview["routes"]?.arrayValue ?? [] {
+            let prefix = route["pathPrefix"]?.stringValue ?? "/"
+            let path = route["stripPrefix"] == .bool(true) ? prefix + " (stripped)" : prefix
+            routes.add(text(route["host"]), path, text(route["app"]))
+        }
         return apps.text + "\n\n" + routes.text
     }
 

@@ -78,9 +78,9 @@ extension EtcdSuites {
                             failures: ["one"]
                         )
                     ),
-                    .route(host: "shop.test", app: "shop/eu"),
-                    .route(host: "gone.test", app: "shop/eu"),
-                    .route(host: "gone.test", app: nil),
+                    .route(key: "shop.test", route: RouteSpec(host: "shop.test", app: "shop/eu")),
+                    .route(key: "gone.test", route: RouteSpec(host: "gone.test", app: "shop/eu")),
+                    .route(key: "gone.test", route: nil),
                 ]
                 try await leading(etcd, lease: first) { store in
                     #expect(try store.load() == StoredState())
@@ -95,7 +95,7 @@ extension EtcdSuites {
                 #expect(state.pools.first?.desired == 2)
                 #expect(state.deployments.map(\.id) == ["d-2", "d-10"], "in the order they were made, not by name")
                 #expect(state.deployments.last?.failures == ["one"])
-                #expect(state.routes == ["shop.test": "shop/eu"])
+                #expect(state.routes == ["shop.test": RouteSpec(host: "shop.test", app: "shop/eu")])
             }
         }
 
@@ -123,7 +123,9 @@ extension EtcdSuites {
             try await withEtcd { etcd, _ in
                 let lease = try await etcd.grant(ttl: .seconds(60))
                 try await leading(etcd, lease: lease) { store in
-                    store.enqueue((0..<300).map { .route(host: "h\($0).test", app: "a") })
+                    store.enqueue(
+                        (0..<300).map { .route(key: "h\($0).test", route: RouteSpec(host: "h\($0).test", app: "a")) }
+                    )
                     try await store.flush()
                 }
                 #expect(try await etcd.get(.prefix(keys.desired)).kvs.count == 300)
@@ -134,12 +136,12 @@ extension EtcdSuites {
             try await withEtcd { etcd, _ in
                 let lease = try await etcd.grant(ttl: .seconds(60))
                 try await leading(etcd, lease: lease) { store in
-                    store.enqueue([.route(host: "a.test", app: "a")])
+                    store.enqueue([.route(key: "a.test", route: RouteSpec(host: "a.test", app: "a"))])
                     try await store.flush()
                     try await etcd.revoke(lease)  // as if it had expired: the election key goes with it
-                    store.enqueue([.route(host: "b.test", app: "b")])
+                    store.enqueue([.route(key: "b.test", route: RouteSpec(host: "b.test", app: "b"))])
                     await #expect(throws: EtcdStore.StoreFenced.self) { try await store.flush() }
-                    store.enqueue([.route(host: "c.test", app: "c")])
+                    store.enqueue([.route(key: "c.test", route: RouteSpec(host: "c.test", app: "c"))])
                     await #expect(throws: EtcdStore.StoreFenced.self) { try await store.flush() }
                 }
                 #expect(try await etcd.get(.prefix(keys.desired)).kvs.map(\.key) == [keys.route("a.test")])

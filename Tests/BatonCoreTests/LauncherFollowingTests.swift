@@ -122,8 +122,13 @@ struct LauncherFollowingTests {
         await follower.launcher.follow("a test follows")
         let refusals: [() async throws -> Void] = [
             { _ = try await follower.deploy("shop", "v1", services: [web(image: "a")]) },
-            { try await follower.launcher.setRoute(host: "shop.test", app: "shop", allowingUnknownApp: true) },
-            { try await follower.launcher.removeRoute(host: "shop.test") },
+            {
+                try await follower.launcher.setRoute(
+                    RouteSpec(host: "shop.test", app: "shop"),
+                    allowingUnknownApp: true
+                )
+            },
+            { try await follower.launcher.removeRoute(key: "shop.test") },
             { try await follower.launcher.pause(app: "shop") },
             { try await follower.launcher.resume(app: "shop") },
             { try await follower.launcher.remove(app: "shop", drainTimeout: .zero) },

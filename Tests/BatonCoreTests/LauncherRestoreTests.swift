@@ -14,7 +14,7 @@ struct LauncherRestoreTests {
         var events = before.events()
         let first = try await before.live("v1", [web(2, image: "a", minReady: 1)], sandboxes: ["a"], events: &events)
         let pool = try await before.pool(of: first)
-        try await before.launcher.setRoute(host: "Shop.Example", app: "shop")
+        try await before.launcher.setRoute(RouteSpec(host: "Shop.Example", app: "shop"))
         try await before.launcher.durable()
         await before.launcher.stop()
 

@@ -152,7 +152,7 @@ struct OperatorVerbTests {
         let pool = try await core.pool(
             of: try await core.live("v1", [web(image: "a")], sandboxes: ["a"], events: &events)
         )
-        try await core.launcher.setRoute(host: "shop.test", app: "shop")
+        try await core.launcher.setRoute(RouteSpec(host: "shop.test", app: "shop"))
         let held = try await core.broker.acquire(app: "shop", service: "web")
         let waiting = try await core.deploy("shop", "v2", services: [web(image: "b")])
 

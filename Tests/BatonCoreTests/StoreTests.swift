@@ -1,11 +1,12 @@
 import BatonCore
 import BatonPlugins
 import BatonProtocol
-import BatonStore
 import BatonTestSupport
 import Foundation
 import GRDB
 import Testing
+
+@testable import BatonStore
 
 /// The SQLite store on its own: what goes in comes back, and what it cannot trust it refuses.
 @Suite("Store", .timeLimit(.minutes(1)))
@@ -62,7 +63,9 @@ struct StoreTests {
         stopping.id = "p-4"
         store.enqueue([
             .app(app), .version(version), .pool(pool), .pool(stopping), .deployment(deployment),
-            .route(host: "shop.example", app: "shop"), .route(host: "old.example", app: "shop"),
+            .route(key: "shop.example", route: RouteSpec(host: "shop.example", app: "shop")),
+            .route(key: "old.example", route: RouteSpec(host: "old.example", app: "shop")),
+            .route(key: "shop.example/v2", route: Self.apiRoute),
         ])
         deployment.state = .failed
         deployment.reason = "not ready after 5000 ms"
@@ -70,7 +73,7 @@ struct StoreTests {
         var scaledDown = pool
         scaledDown.desired = 0
         scaledDown.stopDrain = nil
-        store.enqueue([.deployment(deployment), .pool(scaledDown), .route(host: "old.example", app: nil)])
+        store.enqueue([.deployment(deployment), .pool(scaledDown), .route(key: "old.example", route: nil)])
         try await store.flush()
 
         let state = try SQLiteStore(directory: directory.path).load()
@@ -78,7 +81,36 @@ struct StoreTests {
         #expect(state.versions == [version])
         #expect(state.pools == [scaledDown, stopping])
         #expect(state.deployments == [deployment])
-        #expect(state.routes == ["shop.example": "shop"])
+        #expect(
+            state.routes == [
+                "shop.example": RouteSpec(host: "shop.example", app: "shop"), "shop.example/v2": Self.apiRoute,
+            ]
+        )
+    }
+
+    static let apiRoute = RouteSpec(host: "shop.example", pathPrefix: "/v2", app: "api", stripPrefix: true)
+
+    @Test func routesKeptByHostAloneComeBackAsRoutesWithoutAPrefix() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let old = try DatabaseQueue(path: directory.path + "/baton.sqlite")
+        try StoreSchema.migrator.migrate(old, upTo: "3-pool-stop-drain")
+        try await old.write { db in
+            try db.execute(
+                sql: "INSERT INTO route (host, app) VALUES ('shop.example', 'shop'), ('blog.example', 'blog')"
+            )
+        }
+        try old.close()
+        let store = try SQLiteStore(directory: directory.path)
+        store.enqueue([.route(key: "shop.example/v2", route: Self.apiRoute)])
+        try await store.flush()
+        await store.close()
+        #expect(
+            try SQLiteStore(directory: directory.path).load().routes == [
+                "shop.example": RouteSpec(host: "shop.example", app: "shop"),
+                "blog.example": RouteSpec(host: "blog.example", app: "blog"), "shop.example/v2": Self.apiRoute,
+            ]
+        )
     }
 
     @Test func forgottenRecordsAreGoneAfterReopening() async throws {
@@ -124,7 +156,7 @@ struct StoreTests {
             .version(StoredVersion(app: "blog", version: "v2", services: request.services)),
             .pool(StoredPool(id: "p-1", app: "shop", version: "v2", spec: request.services[0], desired: 0)),
             .pool(StoredPool(id: "p-2", app: "blog", version: "v2", spec: request.services[0], desired: 1)),
-            .route(host: "blog.test", app: "blog"),
+            .route(key: "blog.test", route: RouteSpec(host: "blog.test", app: "blog")),
         ])
         store.enqueue([.removed(.app("shop"))])
         try await store.flush()
@@ -134,7 +166,7 @@ struct StoreTests {
         await reopened.close()
         #expect(state.apps.map(\.name) == ["blog"])
         #expect(state.versions.map(\.app) == ["blog"] && state.pools.map(\.id) == ["p-2"])
-        #expect(state.routes == ["blog.test": "blog"])
+        #expect(state.routes == ["blog.test": RouteSpec(host: "blog.test", app: "blog")])
     }
 
     @Test func deploymentsComeBackInTheOrderTheyWereMade() async throws {

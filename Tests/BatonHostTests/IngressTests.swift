@@ -23,16 +23,29 @@ struct IngressTests {
         let port: Int
 
         /// Deploys `version` and reports one ready sandbox per backend; returns once cut over.
-        mutating func live(_ version: String, _ backends: [TestBackend], instances: Int? = nil) async throws {
-            try await live(version, urls: backends.map(\.url), instances: instances)
+        /// `app` is routed from `host` once it is live, unless `host` is nil.
+        mutating func live(
+            _ version: String,
+            _ backends: [TestBackend],
+            instances: Int? = nil,
+            app: String = "shop",
+            host: String? = "shop.test"
+        ) async throws {
+            try await live(version, urls: backends.map(\.url), instances: instances, app: app, host: host)
         }
 
-        mutating func live(_ version: String, urls: [String], instances: Int? = nil) async throws {
+        mutating func live(
+            _ version: String,
+            urls: [String],
+            instances: Int? = nil,
+            app: String = "shop",
+            host: String? = "shop.test"
+        ) async throws {
             let backends = urls
             _ = try await admin.call(
                 "app.deploy",
                 [
-                    "app": "shop", "version": .string(version),
+                    "app": .string(app), "version": .string(version),
                     "services": [
                         [
                             "name": "web", "instances": .int(Int64(instances ?? backends.count)),
@@ -44,6 +57,7 @@ struct IngressTests {
             let pool = try #require(
                 await desired.next("scheduler.desired") {
                     $0["pools"]?.arrayValue?.first?["version"] == .string(version)
+                        && $0["pools"]?.arrayValue?.first?["app"] == .string(app)
                 }
             )
             let poolID = try #require(pool["pools"]?.arrayValue?.first?["pool"])
@@ -57,9 +71,11 @@ struct IngressTests {
                 )
             }
             if backends.count >= (instances ?? backends.count) {
-                _ = await events.next("event") { $0["type"] == "deploy.cutover" && $0["version"] == .string(version) }
+                _ = await events.next("event") {
+                    $0["type"] == "deploy.cutover" && $0["version"] == .string(version) && $0["app"] == .string(app)
+                }
             }
-            _ = try? await admin.call("route.set", ["host": "shop.test", "app": "shop"])
+            if let host { _ = try? await admin.call("route.set", ["host": .string(host), "app": .string(app)]) }
         }
 
         /// `count` GETs to shop sent at once: their tasks, and their responses in the order

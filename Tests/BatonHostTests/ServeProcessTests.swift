@@ -166,7 +166,8 @@ struct ServeProcessTests {
         let config = directory.file("baton.json")
         try """
         {"socket": "\(socket)", "state": "\(directory.file("state"))", "plugins": [],
-         "settings": {"rpc.maxLineBytes": 64}, "routes": [{"host": "Shop.Test", "app": "shop"}]}
+         "settings": {"rpc.maxLineBytes": 64}, "routes": [{"host": "Shop.Test", "app": "shop"},
+                    {"host": "shop.test", "pathPrefix": "/api/", "app": "api", "stripPrefix": true}]}
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let outcome = try await BatonProcess.serving(
             ["--config", config, "--set", "rpc.maxLineBytes=4096"],
@@ -174,7 +175,11 @@ struct ServeProcessTests {
         ) { execution, log in
             try await log.waitFor("rpc socket listening")
             let routes = try await BatonProcess.run(["rpc", "--socket", socket, "route.list"])
-            #expect(routes.stdout.contains(#""host":"shop.test","app":"shop""#), "\(routes)")
+            #expect(routes.stdout.contains(#""host":"shop.test","app":"shop"}"#), "\(routes)")
+            #expect(
+                routes.stdout.contains(#""host":"shop.test","app":"api","pathPrefix":"/api","stripPrefix":true"#),
+                "\(routes)"
+            )
             let long = try await BatonProcess.run([
                 "rpc", "--socket", socket, "app.status", #"{"app":"\#(String(repeating: "x", count: 200))"}"#,
             ])
@@ -201,5 +206,10 @@ struct ServeProcessTests {
         let broken = try await BatonProcess.run(["serve", "--config", config])
         #expect(broken.status == .exited(1))
         #expect(broken.stderr.contains("is not valid JSON"))
+        try #"{"routes": [{"host": "shop.test", "app": "shop", "pathPrefix": "/a/../b"}]}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let badRoute = try await BatonProcess.run(["serve", "--config", config, "--socket", directory.file("s.sock")])
+        #expect(badRoute.status == .exited(1))
+        #expect(badRoute.stderr.contains("routes[0]: Invalid params: pathPrefix must be"), "\(badRoute)")
     }
 }

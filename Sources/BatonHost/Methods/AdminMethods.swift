@@ -49,8 +49,7 @@ enum AdminMethods {
                 return ["apps": .array(apps)]
             },
             .ordered(.routeList) { _ in
-                let routes: [JSON] = await launcher.routeTable().map { ["host": .string($0.host), "app": .id($0.app)] }
-                return ["routes": .array(routes)]
+                ["routes": .array(await launcher.routeTable().map(\.json))]
             },
             .sync(.eventsWatch) { call in
                 let apps = try appFilter(try call.namedParams())
@@ -121,16 +120,13 @@ enum AdminMethods {
                 return [:]
             },
             Change(method: .routeSet) { params throws(RPCError) in
-                let host = try params.string("host")
-                let app: AppName = try params.id("app")
-                try await CoreJSON.call { () async throws(CoreError) in
-                    try await launcher.setRoute(host: host, app: app)
-                }
+                let route = try RouteSpec(params: params)
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.setRoute(route) }
                 return [:]
             },
             Change(method: .routeRemove) { params throws(RPCError) in
-                let host = try params.string("host")
-                try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(host: host) }
+                let key = try RouteSpec.key(params: params)
+                try await CoreJSON.call { () async throws(CoreError) in try await launcher.removeRoute(key: key) }
                 return [:]
             },
         ]
