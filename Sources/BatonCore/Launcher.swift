@@ -404,11 +404,14 @@ public actor Launcher {
     /// an app not deployed yet: its requests get 503 until it is.
     public func setRoute(_ route: RouteSpec, allowingUnknownApp: Bool = false) throws(CoreError) {
         try mustLead()
-        guard route.isValid else {
+        if let problem = route.problem { throw CoreError(code: .invalidDeploy, message: "Invalid route: \(problem)") }
+        if let other = routes.values.first(where: {
+            $0.host == route.host && $0.key != route.key && $0.tls != route.tls
+        }) {
+            // One certificate serves a host, whatever path a request has.
             throw CoreError(
                 code: .invalidDeploy,
-                message: "Invalid route: a host is 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_', "
-                    + "an app a name, and a path prefix / and segments"
+                message: "Invalid route: \(other.key) has other tls settings; every route of a host has the same"
             )
         }
         guard apps[route.app] != nil || allowingUnknownApp else { throw .unknownApp(route.app) }

@@ -5,6 +5,7 @@ import BatonPlugins
 import BatonProbe
 import BatonRPC
 import BatonStore
+import BatonTLS
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -29,6 +30,10 @@ public final class BatonHost: Sendable {
     public let registry: PrometheusCollectorRegistry
     let drainTimes: DrainTimes
     private let routes: RouteTable
+    /// The certificates HTTPS serves, when the ingress serves HTTPS.
+    let certificates: CertificateBook?
+    /// How often certificate files are looked at for a change.
+    let certificateCheckMs: Int64
     let logger: Logger
     let plugins: PluginSupervisor
     private let bootstrapRoutes: [RouteSpec]
@@ -62,12 +67,20 @@ public final class BatonHost: Sendable {
         )
         let routes = RouteTable(defaultApp: configuration.ingress?.defaultApp.map(AppName.init(rawValue:)))
         self.routes = routes
+        let certificates = configuration.ingress?.https.map { _ in
+            CertificateBook(logger: logger, metrics: TLSMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+        }
+        self.certificates = certificates
+        certificateCheckMs = configuration.certificateCheckMs
         launcher = Launcher(
             broker: broker,
             clock: clock,
             defaultScheduler: configuration.defaultScheduler,
             logger: logger,
-            routesChanged: { routes.replace(with: $0) },
+            routesChanged: { changed in
+                routes.replace(with: changed)
+                certificates?.serve(changed.values)
+            },
             streamDrain: configuration.ingress.map {
                 // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
                 .nanoseconds(($0.streamDrainDeadline + $0.streamCloseJitter).nanoseconds) + .seconds(30)
@@ -85,6 +98,7 @@ public final class BatonHost: Sendable {
                 clock: clock,
                 logger: logger,
                 metrics: ingressMetrics,
+                certificates: certificates,
                 group: group
             )
         }
@@ -126,6 +140,7 @@ public final class BatonHost: Sendable {
             takesOver: configuration.takesOver,
             drain: configuration.handoverDrain,
             ingressAddress: configuration.ingress.map { "\($0.host):\($0.port)" },
+            httpsAddress: configuration.ingress?.https.map { "\($0.host):\($0.port)" },
             metricsAddress: configuration.metricsAddress.map { "\($0.host):\($0.port)" }
         )
         let tokens = configuration.rpc.roleTokens
@@ -158,6 +173,7 @@ public final class BatonHost: Sendable {
             inherited.withLockedValue { listeners in
                 listeners.rpc = HandoverState.take("rpc", at: rpcServer.configuration.socketPath, from: &handed)
                 listeners.http = HandoverState.take("http", at: handover.ingressAddress, from: &handed)
+                listeners.https = HandoverState.take("https", at: handover.httpsAddress, from: &handed)
                 listeners.metrics = HandoverState.take("metrics", at: handover.metricsAddress, from: &handed)
             }
             for unused in handed { close(unused.descriptor) }

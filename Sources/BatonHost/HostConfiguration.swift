@@ -42,6 +42,9 @@ public struct HostConfiguration: Sendable {
     public var clusterLeaseTTLMs = ClusterConfiguration.defaultLeaseTTL.milliseconds
     /// One call to etcd (setting `cluster.requestTimeoutMs`).
     public var clusterRequestTimeoutMs = ClusterConfiguration.defaultRequestTimeout.milliseconds
+    /// How often the certificate files routes name are looked at for a change (setting
+    /// `tls.certificateCheckMs`).
+    public var certificateCheckMs: Int64 = 5_000
     /// Routes set at start, before any admin call.
     public var routes: [RouteSpec] = []
 

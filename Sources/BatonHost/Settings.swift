@@ -165,6 +165,14 @@ extension Setting {
             read: { $0.handoverDrain.milliseconds },
             write: { $0.handoverDrain = .milliseconds($1) }
         ),
+        Setting(
+            name: "tls.certificateCheckMs",
+            unit: .milliseconds,
+            range: 100...86_400_000,
+            help: "How often certificate files are looked at; one replaced on disk serves new handshakes within it.",
+            read: { $0.certificateCheckMs },
+            write: { $0.certificateCheckMs = $1 }
+        ),
         time("ingress.connectTimeoutMs", 1...most, "Connect timeout to a sandbox.", \.ingressSettings.connectTimeout),
         integer(
             .count,
@@ -264,6 +272,12 @@ extension Setting {
             0...most,
             "A request that may not run twice goes only on a sandbox connection idle less than this, else on a new one.",
             \.ingressSettings.upstreamSafeReuse
+        ),
+        time(
+            "ingress.tlsHandshakeTimeoutMs",
+            1...most,
+            "How long a new HTTPS connection has to finish its TLS handshake before it is closed.",
+            \.ingressSettings.tlsHandshakeTimeout
         ),
     ]
 }

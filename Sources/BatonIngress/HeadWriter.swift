@@ -19,6 +19,7 @@ enum HeadWriter {
     private static let droppedFromRequests = hopByHop + reframed
     private static let forwardedForField: FieldName = "x-forwarded-for"
     static let requestID: FieldName = "x-request-id"
+    private static let strictTransportSecurityField: FieldName = "strict-transport-security"
 
     /// The request as the sandbox gets it: hop-by-hop fields gone, the target in origin
     /// form, Host and the body's framing set by the proxy alone (never what the client sent
@@ -56,7 +57,7 @@ enum HeadWriter {
         }
         if let clientAddress { forwardedFor.append(clientAddress) }
         if !forwardedFor.isEmpty { line("X-Forwarded-For", forwardedFor.joined(separator: ", "), into: &buffer) }
-        buffer.writeStaticString("X-Forwarded-Proto: http\r\n")
+        line("X-Forwarded-Proto", checked.scheme.rawValue, into: &buffer)
         if let authority = checked.authority { line("X-Forwarded-Host", authority, into: &buffer) }
         if let prefix = checked.strippedPrefix { line("X-Forwarded-Prefix", prefix, into: &buffer) }
         if !fields.contains(requestID) { line("X-Request-Id", exchange.requestID, into: &buffer) }
@@ -68,6 +69,7 @@ enum HeadWriter {
     /// A 101 goes as the sandbox sent it: its Upgrade and Connection are the switch itself.
     static func clientResponse(
         _ head: ResponseHead,
+        strictTransportSecurity: String? = nil,
         minorVersion: Int,
         keepAlive: Bool,
         chunked: Bool,
@@ -82,8 +84,11 @@ enum HeadWriter {
                     || !(hopByHop.contains(where: { fields.field(index, is: $0) })
                         || (connectionNamesFields && fields.isNamedByConnection(index)))
             else { continue }
+            // The route's policy replaces the sandbox's own.
+            if strictTransportSecurity != nil, fields.field(index, is: strictTransportSecurityField) { continue }
             fields.writeLine(at: index, into: &buffer)
         }
+        if let strictTransportSecurity { line("Strict-Transport-Security", strictTransportSecurity, into: &buffer) }
         if head.status != 101 {
             if !keepAlive {
                 buffer.writeStaticString("Connection: close\r\n")
@@ -111,6 +116,15 @@ enum HeadWriter {
         if let retryAfter { line("Retry-After", "\(retryAfter)", into: &buffer) }
         buffer.writeStaticString("\r\n")
         buffer.writeString(body)
+        return buffer
+    }
+
+    /// A 308 to `location`, after which the connection closes.
+    static func redirect(to location: String, minorVersion: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 128 + location.utf8.count)
+        statusLine(minorVersion: minorVersion, code: 308, phrase: "Permanent Redirect", into: &buffer)
+        line("Location", location, into: &buffer)
+        buffer.writeStaticString("Content-Length: 0\r\nConnection: close\r\n\r\n")
         return buffer
     }
 

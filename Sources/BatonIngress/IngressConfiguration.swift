@@ -6,6 +6,12 @@ import NIOCore
 public struct IngressConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// Where HTTPS is served, if anywhere: the same routes, with the certificate of the host
+    /// each client names (SNI).
+    public var https: ListenAddress?
+    /// How long a new HTTPS connection has to finish its TLS handshake (setting
+    /// `ingress.tlsHandshakeTimeoutMs`); past it, the connection is closed.
+    public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
     /// The app that serves hosts no route names; none by default.
     public var defaultApp: String?
     /// Connect timeout to a sandbox (setting `ingress.connectTimeoutMs`).
@@ -57,5 +63,16 @@ public struct IngressConfiguration: Sendable {
     /// The limits the parser holds requests to; responses from sandboxes get the same.
     var headLimits: HeadLimits {
         HeadLimits(maxHeadBytes: maxHeaderBytes, maxFields: maxHeaderFields, maxChunkLineBytes: maxChunkLineBytes)
+    }
+}
+
+/// A host and a port to listen on.
+public struct ListenAddress: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
     }
 }

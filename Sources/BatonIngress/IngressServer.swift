@@ -1,6 +1,7 @@
 import BatonCore
 import BatonHTTP1
 import BatonListening
+import BatonTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -17,6 +18,8 @@ final class IngressContext: Sendable {
     let tunnels: TunnelRegistry
     let logger: Logger
     let metrics: IngressMetrics
+    /// The port HTTPS is served on once bound, for redirects to it.
+    let httpsPort = NIOLockedValueBox<Int?>(nil)
 
     init(
         configuration: IngressConfiguration,
@@ -69,17 +72,21 @@ final class PerEventLoop<Value>: Sendable {
     }
 }
 
-/// The HTTP/1.1 reverse proxy in front of the apps.
+/// The reverse proxy in front of the apps, over HTTP and, with `tls`, HTTPS.
 public final class IngressServer: Sendable {
     let context: IngressContext
     let group: any EventLoopGroup
     private let listener = Listener()
+    private let httpsListener = Listener()
+    private let certificates: CertificateBook?
     /// Client connections, so that a handover can let them finish.
     private let connections = ClientConnections()
 
     /// The port the listener is bound to, once started.
     public var port: Int? { listener.localAddress?.port }
     public var localAddress: SocketAddress? { listener.localAddress }
+    public var httpsPort: Int? { httpsListener.localAddress?.port }
+    public var httpsLocalAddress: SocketAddress? { httpsListener.localAddress }
 
     /// An ingress with its own lease cache on `broker`, which it starts and stops with itself.
     public init(
@@ -89,8 +96,10 @@ public final class IngressServer: Sendable {
         clock: any CoreClock,
         logger: Logger,
         metrics: IngressMetrics = .disabled,
+        certificates: CertificateBook? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        self.certificates = certificates
         let leases = LeaseCache(
             broker: broker,
             clock: clock,
@@ -108,54 +117,96 @@ public final class IngressServer: Sendable {
         self.group = group
     }
 
-    /// Binds the listener, or takes over `inherited`, a listening socket a previous host
-    /// handed over; returns the port it got (useful with port 0).
     /// The requests in flight through this ingress, by app.
     public nonisolated func requestsInFlight() -> [AppName: Int] {
         context.load.active()
     }
 
+    /// Listening sockets a previous host handed over, by what they serve.
+    public struct InheritedListeners: Sendable {
+        public var http: Int32?
+        public var https: Int32?
+
+        public init(http: Int32? = nil, https: Int32? = nil) {
+            self.http = http
+            self.https = https
+        }
+    }
+
+    /// Binds the listeners, or takes over those a previous host handed over; returns the
+    /// HTTP port it got (useful with port 0).
     @discardableResult
-    public func start(inheriting inherited: Int32? = nil) async throws -> Int {
+    public func start(inheriting inherited: InheritedListeners = InheritedListeners()) async throws -> Int {
         let context = self.context
         let tunnels = context.tunnels
         context.leases.onRevocation { tunnels.revoked($0) }
         let connections = self.connections
-        let bootstrap = ServerBootstrap(group: group)
+        let http = Self.bootstrap(group).childChannelInitializer { channel in
+            connections.add(channel)
+            return channel.eventLoop.makeCompletedFuture {
+                try Self.serveHTTP1(on: channel, context: context, scheme: .http)
+            }
+        }
+        let configuration = context.configuration
+        let bound = try await listener.open(http, inheriting: inherited.http) { bootstrap in
+            try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
+        let port = bound.localAddress?.port ?? configuration.port
+        context.logger.info("ingress listening", metadata: ["address": "\(configuration.host):\(port)"])
+        if let certificates, let address = configuration.https {
+            let tls = try TLSTermination(book: certificates, protocols: ["http/1.1"])
+            let https = Self.bootstrap(group).childChannelInitializer { channel in
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(tls.handler())
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSHandshakeGuard(
+                            timeout: configuration.tlsHandshakeTimeout,
+                            metrics: tls.book.metrics,
+                            logger: context.logger
+                        ) { channel, _ in
+                            try Self.serveHTTP1(on: channel, context: context, scheme: .https)
+                        }
+                    )
+                }
+            }
+            let boundHTTPS = try await httpsListener.open(https, inheriting: inherited.https) { bootstrap in
+                try await bootstrap.bind(host: address.host, port: address.port).get()
+            }
+            let httpsPort = boundHTTPS.localAddress?.port ?? address.port
+            context.httpsPort.withLockedValue { $0 = httpsPort }
+            context.logger.info("ingress listening for HTTPS", metadata: ["address": "\(address.host):\(httpsPort)"])
+        }
+        return port
+    }
+
+    private static func bootstrap(_ group: any EventLoopGroup) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                connections.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    let services = context.loops.value(for: channel.eventLoop)
-                    let headGuard = RequestHeadGuard(configuration: context.configuration, timers: services.timers)
-                    try channel.pipeline.syncOperations.addHandler(headGuard)
-                    // Upgrades are proxied as ordinary requests (ExchangeDriver): a 101 from the sandbox
-                    // turns the connection into a tunnel, and the codec then forwards what it read past
-                    // the request.
-                    try channel.pipeline.syncOperations.addHandler(
-                        ClientCodec(limits: context.configuration.headLimits)
-                    )
-                    try channel.pipeline.syncOperations.addHandler(
-                        ProxyHandler(ingress: context, loop: services, headGuard: headGuard)
-                    )
-                }
-            }
-        let configuration = context.configuration
-        let bound = try await listener.open(bootstrap, inheriting: inherited) { bootstrap in
-            try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        }
-        let port = bound.localAddress?.port ?? context.configuration.port
-        context.logger.info("ingress listening", metadata: ["address": "\(context.configuration.host):\(port)"])
-        return port
+    }
+
+    /// HTTP/1.1 on a connection, in plain text or behind TLS.
+    private static func serveHTTP1(on channel: any Channel, context: IngressContext, scheme: RequestScheme) throws {
+        let services = context.loops.value(for: channel.eventLoop)
+        let headGuard = RequestHeadGuard(configuration: context.configuration, timers: services.timers)
+        try channel.pipeline.syncOperations.addHandler(headGuard)
+        // Upgrades are proxied as ordinary requests (ExchangeDriver): a 101 from the sandbox
+        // turns the connection into a tunnel, and the codec then forwards what it read past
+        // the request.
+        try channel.pipeline.syncOperations.addHandler(ClientCodec(limits: context.configuration.headLimits))
+        try channel.pipeline.syncOperations.addHandler(
+            ProxyHandler(ingress: context, loop: services, headGuard: headGuard, scheme: scheme)
+        )
     }
 
     /// Stops accepting, lets every request in flight finish (its response says
     /// `Connection: close`), closes keep-alive connections once idle, and returns when all
     /// client connections are closed or at `deadline`. For a host handing over to the next.
     public func quiesce(deadline: Duration) async {
+        await httpsListener.close()
         guard await listener.close() else { return }
         connections.quiesce()
         await connections.allClosed(within: deadline)
@@ -163,6 +214,7 @@ public final class IngressServer: Sendable {
 
     public func stop() async {
         await listener.close()
+        await httpsListener.close()
     }
 
     /// Keeps the leases of the requests it serves until cancelled (after `stop` or

@@ -14,6 +14,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let ingress: IngressContext
     private let loop: LoopServices
     private let headGuard: RequestHeadGuard
+    private let scheme: RequestScheme
     private var context: ChannelHandlerContext?
     private var driver: ExchangeDriver?
     private(set) var clientAddress: String?
@@ -53,10 +54,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// sending at that moment is answered rather than cut off.
     static let quiescingIdleGrace: TimeAmount = .seconds(5)
 
-    init(ingress: IngressContext, loop: LoopServices, headGuard: RequestHeadGuard) {
+    init(ingress: IngressContext, loop: LoopServices, headGuard: RequestHeadGuard, scheme: RequestScheme) {
         self.ingress = ingress
         self.loop = loop
         self.headGuard = headGuard
+        self.scheme = scheme
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -188,6 +190,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             ingress.metrics.request(app: "-", status: "404")
             return refuse(.notFound, message, minorVersion: head.minorVersion, retryAfter: nil)
         }
+        if scheme == .http, route.redirectToHttps, let port = ingress.httpsPort.withLockedValue({ $0 }) {
+            ingress.logger.info(
+                "request",
+                metadata: [
+                    "status": "308", "method": "\(head.method)", "path": "\(checked.target)", "app": "\(route.app)",
+                ]
+            )
+            ingress.metrics.request(app: route.app, status: "308")
+            return redirect(to: checked.httpsLocation(host: route.host, port: port), minorVersion: head.minorVersion)
+        }
+        checked.scheme = scheme
         checked.apply(route)
         if head.fields.first(.expect)?.lowercased() == "100-continue", let context {
             // The body is wanted whatever sandbox takes it; the Expect header goes no further.
@@ -239,6 +252,7 @@ extension ProxyHandler: ExchangeSink {
         var bytes = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 64)
         HeadWriter.clientResponse(
             head,
+            strictTransportSecurity: driver?.exchange?.checked.strictTransportSecurity,
             minorVersion: minorVersion,
             keepAlive: !response.closesConnection,
             chunked: response.body == .chunked,
@@ -299,6 +313,20 @@ extension ProxyHandler: ExchangeSink {
 
     func abort() {
         context?.close(promise: nil)
+    }
+
+    /// Sends the client elsewhere, with its method and body kept (308), and closes: a body
+    /// it sent is not read.
+    private func redirect(to location: String, minorVersion: Int) {
+        guard let context else { return }
+        let response = HeadWriter.redirect(
+            to: location,
+            minorVersion: minorVersion,
+            allocator: context.channel.allocator
+        )
+        context.writeAndFlush(wrapOutboundOut(response)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     /// The sandbox answered 101: the client gets that answer, then the HTTP handlers leave

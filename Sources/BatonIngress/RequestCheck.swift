@@ -14,13 +14,30 @@ struct CheckedRequest: Equatable {
     var upgrade: String?
     /// The path prefix its route took off `target`, for `X-Forwarded-Prefix`.
     var strippedPrefix: String? = nil
+    /// How the client reached the proxy, for `X-Forwarded-Proto`.
+    var scheme = RequestScheme.http
+    /// What the answer's `Strict-Transport-Security` says, set by the route over HTTPS only
+    /// (RFC 6797 §7.2).
+    var strictTransportSecurity: String? = nil
 
     /// The request as the route's app gets it: without the route's prefix if it strips it.
     mutating func apply(_ route: RouteSpec) {
+        if scheme == .https { strictTransportSecurity = route.hsts?.headerValue }
         guard route.stripPrefix, !route.pathPrefix.isEmpty else { return }
         target = route.forwardedTarget(for: target)
         strippedPrefix = route.pathPrefix
     }
+
+    /// Where the same request goes over HTTPS on `port`.
+    func httpsLocation(host: String, port: Int) -> String {
+        "https://" + host + (port == 443 ? "" : ":\(port)") + (target == "*" ? "/" : target)
+    }
+}
+
+/// How a client reached the proxy: in plain text, or behind TLS.
+enum RequestScheme: String {
+    case http
+    case https
 }
 
 /// Why a request head is refused, with the status the client gets.

@@ -10,6 +10,15 @@ extension RouteSpec {
             object["pathPrefix"] = .string(pathPrefix)
             object["stripPrefix"] = .bool(stripPrefix)
         }
+        switch tls {
+        case nil: break
+        case .acme: object["tls"] = "acme"
+        case .files(let certificate, let key): object["tls"] = ["cert": .string(certificate), "key": .string(key)]
+        }
+        if redirectToHttps { object["redirectToHttps"] = true }
+        if let hsts {
+            object["hsts"] = ["maxAge": .int(hsts.maxAge), "includeSubDomains": .bool(hsts.includeSubDomains)]
+        }
         return .object(object)
     }
 
@@ -19,15 +28,32 @@ extension RouteSpec {
             host: try params.string("host"),
             pathPrefix: try params.optionalString("pathPrefix") ?? "",
             app: try params.id("app"),
-            stripPrefix: try params.optionalBool("stripPrefix") ?? false
+            stripPrefix: try params.optionalBool("stripPrefix") ?? false,
+            tls: try Self.tls(params),
+            redirectToHttps: try params.optionalBool("redirectToHttps") ?? false,
+            hsts: try Self.hsts(params)
         )
-        guard WireLimits.isHost(host) else {
-            throw .invalidParams("host must be 1 to \(WireLimits.hostBytes) letters, digits, '-', '.' or '_'")
+        if let problem { throw .invalidParams(problem) }
+    }
+
+    private static func tls(_ params: RPCParams) throws(RPCError) -> RouteTLS? {
+        switch params.members["tls"] {
+        case nil, .null?: return nil
+        case .string("acme")?: return .acme
+        case .object?:
+            let files = try params.object("tls")
+            return .files(certificate: try files.string("cert"), key: try files.string("key"))
+        default: throw .invalidParams("tls must be \"acme\" or {\"cert\": PATH, \"key\": PATH}")
         }
-        guard WireLimits.isName(app) else {
-            throw .invalidParams("app must be 1 to \(WireLimits.nameBytes) visible ASCII characters")
-        }
-        guard WireLimits.isPathPrefix(pathPrefix) else { throw .invalidParams(Self.pathPrefixRule) }
+    }
+
+    private static func hsts(_ params: RPCParams) throws(RPCError) -> HSTSPolicy? {
+        guard params.members["hsts"] != nil, params.members["hsts"] != .null else { return nil }
+        let hsts = try params.object("hsts")
+        return HSTSPolicy(
+            maxAge: try hsts.optionalInt("maxAge", in: WireLimits.hstsMaxAge) ?? HSTSPolicy.defaultMaxAge,
+            includeSubDomains: try hsts.optionalBool("includeSubDomains") ?? false
+        )
     }
 
     /// The key `route.remove` names: its host and optional prefix, as `route.set` took them.
@@ -38,10 +64,6 @@ extension RouteSpec {
         }
         return key(host: try params.string("host"), pathPrefix: pathPrefix)
     }
-
-    static let pathPrefixRule =
-        "pathPrefix must be / and up to \(WireLimits.pathPrefixBytes) bytes of segments of letters, digits and "
-        + "-._~!$&'()*+,;=:@, none empty, . or .."
 
     /// A route as a store kept it, or nil when it is not one.
     public init?(stored json: JSON) {

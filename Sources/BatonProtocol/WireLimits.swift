@@ -17,6 +17,10 @@ public enum WireLimits {
     public static let hostBytes = 253
     /// Longest path prefix a route may name, in bytes.
     public static let pathPrefixBytes = 1_024
+    /// Longest path of a certificate or key file a route may name, in bytes.
+    public static let filePathBytes = 4_096
+    /// How long `Strict-Transport-Security` may tell browsers to keep to HTTPS: up to two years.
+    public static let hstsMaxAge: ClosedRange<Int64> = 0...63_072_000
 
     /// Whether `value` can name an app, a version, a service, a scheduler or a sandbox:
     /// visible ASCII, no spaces, no control bytes, so it is safe in logs, metric labels,
@@ -64,5 +68,10 @@ public enum WireLimits {
                     }
                 }
         }
+    }
+
+    /// Whether `value` can name a file a route reads: an absolute path of visible ASCII.
+    public static func isFilePath(_ value: String) -> Bool {
+        value.hasPrefix("/") && value.utf8.count <= filePathBytes && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 }

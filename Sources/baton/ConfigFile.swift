@@ -7,7 +7,7 @@ import Foundation
 /// `baton serve --config FILE`: the same settings as the flags, in one JSON file, read with
 /// the same JSON parser as the protocol. A flag given on the command line wins over the file.
 ///
-///     {"socket": PATH, "http": "HOST:PORT", "metrics": "HOST:PORT", "state": DIR,
+///     {"socket": PATH, "http": "HOST:PORT", "https": "HOST:PORT", "metrics": "HOST:PORT", "state": DIR,
 ///      "defaultApp": APP, "defaultScheduler": NAME, "eventLoops": N,
 ///      "cluster": "URL,URL", "node": NAME, "clusterPrefix": PREFIX,
 ///      "settings": {"ingress.holdTimeoutMs": 30000, "rpc.maxLineBytes": 1048576, ...},
@@ -18,6 +18,7 @@ import Foundation
 struct ConfigFile {
     var socket: String?
     var http: String?
+    var https: String?
     var metrics: String?
     var state: String?
     var defaultApp: String?
@@ -51,7 +52,8 @@ struct ConfigFile {
         let directory = (path as NSString).deletingLastPathComponent
         var file = ConfigFile()
         let known: Set<String> = [
-            "socket", "http", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings", "plugins",
+            "socket", "http", "https", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings",
+            "plugins",
             "routes", "cluster", "node", "clusterPrefix",
         ]
         for key in root.keys where !known.contains(key) {
@@ -68,6 +70,7 @@ struct ConfigFile {
         }
         file.socket = try string("socket")
         file.http = try string("http")
+        file.https = try string("https")
         file.metrics = try string("metrics")
         file.state = try string("state")
         file.defaultApp = try string("defaultApp")

@@ -53,8 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A peer uid allowed on the socket; repeat for more. Default: this process's uid and root."
     )
     var allowedUIDs: [UInt32] = []
-    @Option(help: "Serve HTTP for the apps on HOST:PORT, for example 127.0.0.1:8080.")
+    @Option(help: "Serve HTTP for the apps on HOST:PORT, for example 127.0.0.1:8080 (:80 is every address).")
     var http: String?
+    @Option(
+        help:
+            "Serve HTTPS for the apps on HOST:PORT, with the certificate each route names (needs --http), for example :443."
+    )
+    var https: String?
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, for example 127.0.0.1:9100.")
     var metrics: String?
     @Option(help: "The app that serves hosts no route names.")
@@ -133,6 +138,12 @@ struct ServeCommand: AsyncParsableCommand {
             let (host, port) = try Self.address(http, flag: "--http")
             configuration.ingress = IngressConfiguration(host: host, port: port)
             configuration.ingress?.defaultApp = defaultApp ?? file.defaultApp
+            if let https = https ?? file.https {
+                let (host, port) = try Self.address(https, flag: "--https")
+                configuration.ingress?.https = ListenAddress(host: host, port: port)
+            }
+        } else if https ?? file.https != nil {
+            throw ValidationError("--https needs --http: redirects to HTTPS and ACME's challenges are answered there")
         }
         for (name, value) in file.settings.merging(try givenSettings(), uniquingKeysWith: { $1 }).sorted(by: {
             $0.key < $1.key
@@ -197,7 +208,8 @@ struct ServeCommand: AsyncParsableCommand {
         else {
             throw ValidationError("\(flag) takes HOST:PORT, for example 127.0.0.1:8080; got \(text)")
         }
-        return (String(text[..<colon]), port)
+        let host = text[..<colon]
+        return (host.isEmpty ? "0.0.0.0" : String(host), port)
     }
 
 }

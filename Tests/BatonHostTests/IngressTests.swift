@@ -135,9 +135,11 @@ struct IngressTests {
         holdTimeoutMs: Int64 = 5_000,
         leaseTTLMs: Int64? = nil,
         adjust: (inout IngressConfiguration) -> Void = { _ in },
+        configureHost: (inout HostConfiguration) -> Void = { _ in },
         _ body: (inout Stage) async throws -> Void
     ) async throws {
         try await withHost(configure: { configuration in
+            configureHost(&configuration)
             if let leaseTTLMs { configuration.leaseTTLMs = leaseTTLMs }
             var ingress = IngressConfiguration(port: 0)
             ingress.holdTimeout = .milliseconds(holdTimeoutMs)

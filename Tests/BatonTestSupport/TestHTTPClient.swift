@@ -1,9 +1,11 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// For tests: one HTTP/1.1 request on a fresh connection, and the whole response.
-public enum TestHTTPClient {
+/// For tests: HTTP/1.1 requests on one connection, one at a time, each with its whole
+/// response; over TLS when asked.
+public final class TestHTTPClient: Sendable {
     public struct Response: Sendable {
         public var status: Int
         public var headers: HTTPHeaders
@@ -14,46 +16,127 @@ public enum TestHTTPClient {
         public var description: String
     }
 
+    /// HTTPS to the server: trusting only `trustedPEM`, naming `serverName` (SNI), if given.
+    public struct TLS: Sendable {
+        public var trustedPEM: String
+        public var serverName: String?
+
+        public init(trusting trustedPEM: String, serverName: String?) {
+            self.trustedPEM = trustedPEM
+            self.serverName = serverName
+        }
+
+        func handler() throws -> NIOSSLClientHandler {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(trustedPEM.utf8)))
+            if serverName == nil { configuration.certificateVerification = .noHostnameVerification }
+            return try NIOSSLClientHandler(
+                context: NIOSSLContext(configuration: configuration),
+                serverHostname: serverName
+            )
+        }
+    }
+
+    private let channel: any Channel
+    private let collector: NIOLoopBound<ResponseCollector>
+
+    private init(channel: any Channel, collector: NIOLoopBound<ResponseCollector>) {
+        self.channel = channel
+        self.collector = collector
+    }
+
+    public static func connect(port: Int, tls: TLS? = nil) async throws -> TestHTTPClient {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let collector = try await loop.submit { NIOLoopBound(ResponseCollector(), eventLoop: loop) }.get()
+        let channel = try await ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.handler()) }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(collector.value)
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        return TestHTTPClient(channel: channel, collector: collector)
+    }
+
+    /// One request on a fresh connection, closed after its response.
     public static func send(
         port: Int,
         method: HTTPMethod = .GET,
         path: String = "/",
         host: String,
         headers: [(String, String)] = [],
+        body: String? = nil,
+        tls: TLS? = nil
+    ) async throws -> Response {
+        let client = try await connect(port: port, tls: tls)
+        do {
+            let response = try await client.send(method: method, path: path, host: host, headers: headers, body: body)
+            await client.close()
+            return response
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    /// One request on this connection, once the one before it was answered.
+    public func send(
+        method: HTTPMethod = .GET,
+        path: String = "/",
+        host: String,
+        headers: [(String, String)] = [],
         body: String? = nil
     ) async throws -> Response {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let done = loop.makePromise(of: Response.self)
-        let channel = try await ClientBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(done: done))
-                }
-            }
-            .connect(host: "127.0.0.1", port: port)
-            .get()
         var requestHeaders = HTTPHeaders([("Host", host)] + headers)
         if let body { requestHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)") }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: requestHeaders)
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if let body {
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(string: body))), promise: nil)
-        }
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
-        defer { channel.close(promise: nil) }
-        return try await done.futureResult.get()
+        let (channel, collector) = (self.channel, self.collector)
+        let response = try await channel.eventLoop.submit {
+            let done = channel.eventLoop.makePromise(of: Response.self)
+            collector.value.expect(done)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            if let body {
+                channel.write(
+                    HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(string: body))),
+                    promise: nil
+                )
+            }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            return done.futureResult
+        }.get()
+        return try await response.get()
+    }
+
+    /// When the server's certificate expires (seconds since 1970), once the handshake is done.
+    public func peerCertificateNotAfter() async throws -> Int64? {
+        let channel = self.channel
+        return try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate.map {
+                Int64($0.notValidAfter)
+            }
+        }.get()
+    }
+
+    /// Completes when the server closes the connection.
+    public var closed: EventLoopFuture<Void> { channel.closeFuture }
+
+    public func close() async {
+        try? await channel.close()
     }
 }
 
+/// Answers the requests sent on its connection, in order.
 private final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
-    private let done: EventLoopPromise<TestHTTPClient.Response>
+    private var waiting: [EventLoopPromise<TestHTTPClient.Response>] = []
     private var response: TestHTTPClient.Response?
 
-    init(done: EventLoopPromise<TestHTTPClient.Response>) {
-        self.done = done
+    func expect(_ promise: EventLoopPromise<TestHTTPClient.Response>) {
+        waiting.append(promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -63,16 +146,23 @@ private final class ResponseCollector: ChannelInboundHandler {
         case .body(let buffer):
             response?.body += String(buffer: buffer)
         case .end:
-            if let response { done.succeed(response) }
+            if let response, !waiting.isEmpty { waiting.removeFirst().succeed(response) }
+            response = nil
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        done.fail(TestHTTPClient.Failure(description: "connection closed before the response ended"))
+        failAll(TestHTTPClient.Failure(description: "connection closed before the response ended"))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        done.fail(error)
+        failAll(error)
         context.close(promise: nil)
+    }
+
+    private func failAll(_ error: any Error) {
+        let failed = waiting
+        waiting = []
+        for promise in failed { promise.fail(error) }
     }
 }

@@ -17,6 +17,11 @@ extension BatonHost {
         {
             handed.append(HandedListener(name: "http", address: configured, descriptor: descriptor))
         }
+        if let address = ingress?.httpsLocalAddress, let configured = handover.httpsAddress,
+            let descriptor = ListenerDescriptors.find(boundTo: address)
+        {
+            handed.append(HandedListener(name: "https", address: configured, descriptor: descriptor))
+        }
         if let address = metrics?.localAddress, let configured = handover.metricsAddress,
             let descriptor = ListenerDescriptors.find(boundTo: address)
         {

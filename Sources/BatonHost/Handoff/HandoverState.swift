@@ -8,6 +8,7 @@ final class HandoverState: Sendable {
     let drain: Duration
     /// The configured addresses, by which inherited listeners are matched.
     let ingressAddress: String?
+    let httpsAddress: String?
     let metricsAddress: String?
     /// The next host asked this one to step down.
     let stepDownAsked = Milestone()
@@ -22,10 +23,11 @@ final class HandoverState: Sendable {
         case handedOver
     }
 
-    init(takesOver: Bool, drain: Duration, ingressAddress: String?, metricsAddress: String?) {
+    init(takesOver: Bool, drain: Duration, ingressAddress: String?, httpsAddress: String?, metricsAddress: String?) {
         self.takesOver = takesOver
         self.drain = drain
         self.ingressAddress = ingressAddress
+        self.httpsAddress = httpsAddress
         self.metricsAddress = metricsAddress
     }
 

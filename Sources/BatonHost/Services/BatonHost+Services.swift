@@ -1,10 +1,12 @@
 import BatonCore
+import BatonIngress
 import ServiceLifecycle
 
 /// Listening sockets a previous host handed over, by the part that listens on each.
 struct InheritedListeners {
     var rpc: Int32?
     var http: Int32?
+    var https: Int32?
     var metrics: Int32?
 }
 
@@ -29,8 +31,14 @@ extension BatonHost {
                 serve: { [drainTimes, launcher] in await drainTimes.run(following: launcher.events) }
             ),
         ]
+        if let certificates {
+            let interval = Duration.milliseconds(certificateCheckMs)
+            parts.append(HostPart(name: "certificates", serve: { await certificates.watch(every: interval) }))
+        }
         if let ingress {
-            let inherited = inherited.withLockedValue { $0.http }
+            let inherited = inherited.withLockedValue {
+                IngressServer.InheritedListeners(http: $0.http, https: $0.https)
+            }
             parts.append(
                 HostPart(
                     name: "ingress",
