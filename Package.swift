@@ -229,6 +229,7 @@ let package = Package(
         .target(
             name: "BatonLoad",
             dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -280,6 +281,7 @@ let package = Package(
                 "BatonRPC",
                 "BatonHost",
                 "BatonIngress",
+                "BatonTLS",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

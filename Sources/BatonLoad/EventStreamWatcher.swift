@@ -29,12 +29,14 @@ public final class EventStreamWatcher: Sendable {
         host: String,
         port: Int,
         hostHeader: String,
-        path: String
+        path: String,
+        tls: LoadTLS? = nil
     ) async throws -> EventStreamWatcher {
         let shared = NIOLockedValueBox(State())
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try LoadTLS.add(tls, for: hostHeader, to: channel)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(EventCounter(state: shared))
                 }

@@ -20,6 +20,7 @@ public final class LoadConnection: Sendable {
     public static func connect(
         host: String,
         port: Int,
+        tls: (LoadTLS, hostHeader: String)? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws
         -> LoadConnection
@@ -28,6 +29,7 @@ public final class LoadConnection: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try LoadTLS.add(tls.0, for: tls.hostHeader, to: channel) }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector())
                 }

@@ -14,6 +14,8 @@ public struct LoadGenerator: Sendable {
     /// Pause between one worker's requests, so the load stays steady rather than maximal.
     public var pause: Duration = .milliseconds(2)
     public let recorder: LoadRecorder
+    /// HTTPS to `port`, when set.
+    public var tls: LoadTLS?
     /// Makes this run's request ids its own, so two runs on one machine never share one.
     private let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 
@@ -42,7 +44,11 @@ public struct LoadGenerator: Sendable {
             var answer = Answer()
             do {
                 if connection?.isActive != true {
-                    connection = try await LoadConnection.connect(host: host, port: port)
+                    connection = try await LoadConnection.connect(
+                        host: host,
+                        port: port,
+                        tls: tls.map { ($0, hostHeader: hostHeader) }
+                    )
                 }
                 answer = try await exchange(kind, on: connection!, id: "load-\(runTag)-\(kind)-\(worker)-\(sequence)")
             } catch {

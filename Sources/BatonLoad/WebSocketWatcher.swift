@@ -30,7 +30,8 @@ public final class WebSocketWatcher: Sendable {
         port: Int,
         hostHeader: String,
         path: String,
-        interval: Duration = .milliseconds(200)
+        interval: Duration = .milliseconds(200),
+        tls: LoadTLS? = nil
     ) async throws
         -> WebSocketWatcher
     {
@@ -38,6 +39,7 @@ public final class WebSocketWatcher: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try LoadTLS.add(tls, for: hostHeader, to: channel)
                     try channel.pipeline.syncOperations.addHandler(EchoCounter(state: shared))
                 }
             }

@@ -22,6 +22,11 @@ struct DemoCommand: AsyncParsableCommand {
     var rollovers = 0
     @Option(help: "Where to serve HTTP (HOST:PORT; port 0 picks a free one).")
     var http = "127.0.0.1:8080"
+    @Option(
+        help:
+            "Also serve HTTPS on HOST:PORT, with a certificate for the app's host signed by an authority made for the demo; the load then goes over HTTPS."
+    )
+    var https: String?
     @Option(help: "The app's directory, holding deploy.json.")
     var appDirectory = "examples/hello"
     @Flag(
@@ -47,6 +52,14 @@ struct DemoCommand: AsyncParsableCommand {
         configuration.stateDirectory = work.path + "/state"
         configuration.keepsState = true
         configuration.ingress = IngressConfiguration(host: String(http[..<colon]), port: port)
+        var certificates: DemoCertificates?
+        if let https {
+            guard let colon = https.lastIndex(of: ":"), let port = Int(https[https.index(after: colon)...]) else {
+                throw ValidationError("--https takes HOST:PORT; got \(https)")
+            }
+            configuration.ingress?.https = ListenAddress(host: String(https[..<colon]), port: port)
+            certificates = try DemoCertificates(directory: work.path)
+        }
         if unprotected {
             configuration.readinessGate = false
             configuration.ingress?.maxRetries = 0
@@ -60,7 +73,8 @@ struct DemoCommand: AsyncParsableCommand {
             deployFile: appDirectory + "/deploy.json",
             rollovers: rollovers,
             streamSeconds: streamSeconds,
-            ledger: work.path + "/echo-ledger"
+            ledger: work.path + "/echo-ledger",
+            certificates: certificates
         )
         do {
             try await host.prepare()

@@ -19,11 +19,22 @@ final class DemoService: Service, Sendable {
     let streamSeconds: Int
     /// Where every sandbox of every version writes the id of each POST it runs.
     let ledger: String
+    /// With `--https`: the certificates, and the load goes over HTTPS.
+    let certificates: DemoCertificates?
     /// Whether anything went wrong that the exit code must say.
     let failed = NIOLockedValueBox(false)
 
-    init(host: BatonHost, socket: String, deployFile: String, rollovers: Int, streamSeconds: Int, ledger: String) {
+    init(
+        host: BatonHost,
+        socket: String,
+        deployFile: String,
+        rollovers: Int,
+        streamSeconds: Int,
+        ledger: String,
+        certificates: DemoCertificates?
+    ) {
         self.host = host
+        self.certificates = certificates
         self.socket = socket
         self.deployFile = deployFile
         self.rollovers = rollovers
@@ -69,26 +80,39 @@ final class DemoService: Service, Sendable {
             failed.withLockedValue { $0 = true }
             return
         }
-        _ = try await HostSession.with(socket: socket, name: "baton-demo") { admin in
-            try await admin.call(.routeSet, ["host": .string(hostName), "app": .string(app)])
+        var route: JSON = ["host": .string(hostName), "app": .string(app)]
+        if let certificates { route = route.setting("tls", to: try certificates.issue(for: hostName)) }
+        _ = try await HostSession.with(socket: socket, name: "baton-demo") { [route] admin in
+            try await admin.call(.routeSet, route)
         }
         say("")
         say("Try:  curl -H 'Host: \(hostName)' http://127.0.0.1:\(port)/")
+        if let certificates, let httpsPort = host.ingress?.httpsPort {
+            say(
+                "      curl --cacert \(certificates.authorityFile) --resolve \(hostName):\(httpsPort):127.0.0.1 https://\(hostName):\(httpsPort)/"
+            )
+        }
         guard rollovers > 0 else {
             say("Serving until Ctrl-C.")
             try? await gracefulShutdown()
             return
         }
-        try await rollOver(app: app, hostName: hostName, port: port, progress: progress)
+        try await rollOver(app: app, hostName: hostName, progress: progress)
     }
 
-    private func rollOver(app: String, hostName: String, port: Int, progress: DeployProgress) async throws {
+    private func rollOver(app: String, hostName: String, progress: DeployProgress) async throws {
+        let tls = try certificates?.clients()
+        guard let port = tls == nil ? host.ingress?.port : host.ingress?.httpsPort else { return }
         say("")
         say(
-            "Sending load (GET /, POST /echo, PUT of 10 KiB, an open event stream and WebSocket) and rolling over \(rollovers) times."
+            "Sending load over \(tls == nil ? "HTTP" : "HTTPS") (GET /, POST /echo, PUT of 10 KiB, an open event stream and WebSocket) and rolling over \(rollovers) times."
         )
         let recorder = LoadRecorder()
-        let load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: hostName, recorder: recorder)
+        let load = {
+            var load = LoadGenerator(host: "127.0.0.1", port: port, hostHeader: hostName, recorder: recorder)
+            load.tls = tls
+            return load
+        }()
         let (outcomes, streamState, socketState) = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await load.run() }
             defer { group.cancelAll() }
@@ -96,14 +120,16 @@ final class DemoService: Service, Sendable {
                 host: "127.0.0.1",
                 port: port,
                 hostHeader: hostName,
-                path: "/events?interval_ms=100"
+                path: "/events?interval_ms=100",
+                tls: tls
             )
             do {
                 let socket = try await WebSocketWatcher.open(
                     host: "127.0.0.1",
                     port: port,
                     hostHeader: hostName,
-                    path: "/ws"
+                    path: "/ws",
+                    tls: tls
                 )
                 let outcomes: [DeployProgress.Outcome]
                 do {

@@ -33,6 +33,20 @@ extension ProcessHeavySuites {
             for version in 2...11 { #expect(output.contains("traffic now goes to v\(version)\n")) }
         }
 
+        /// The load, the event stream and the WebSocket over HTTPS, with a certificate the demo
+        /// made: the same promise.
+        @Test func rolloversUnderLoadOverHTTPSShowClientsNoError() async throws {
+            let (succeeded, output) = try await demo(["--rollovers", "4", "--https", "127.0.0.1:0"])
+            #expect(succeeded, "\(output)")
+            #expect(output.contains("Sending load over HTTPS"))
+            #expect(output.contains("curl --cacert /tmp/baton-demo-"))
+            #expect(output.contains("errors: 0"), "no non-2xx answer and no socket error")
+            #expect(output.contains("event stream opened before the first rollover: still open"))
+            #expect(output.contains("WebSocket opened before the first rollover: still open"))
+            #expect(output.contains("No client saw an error."))
+            for version in 2...5 { #expect(output.contains("traffic now goes to v\(version)\n")) }
+        }
+
         /// The same scenario without the readiness gate, the drain, retries and holding (the
         /// seed system before its fix) must show errors: the test above can fail.
         @Test func withoutBatonsProtectionTheSameScenarioShowsErrors() async throws {

@@ -2,6 +2,7 @@ import BatonJSON
 import BatonLoad
 import BatonPlugins
 import BatonRPC
+import BatonTLS
 import BatonTestSupport
 import Foundation
 import Subprocess
@@ -17,14 +18,18 @@ extension ProcessHeavySuites {
             let directory = TemporaryDirectory()
             let marker = "--test-\(UUID().uuidString)"
             let port: Int
+            /// Where HTTPS is served, for a setup that serves it.
+            let httpsPort: Int?
             var socket: String { directory.file("baton.sock") }
             var arguments: [String] {
                 ["--socket", socket, "--state", directory.file("state"), "--http", "127.0.0.1:\(port)"]
+                    + (httpsPort.map { ["--https", "127.0.0.1:\($0)"] } ?? [])
             }
             var sandboxes: Set<Int32> { Set(ProcessTable.pids(withArgument: marker)) }
 
-            init() throws {
+            init(https: Bool = false) throws {
                 port = try FreePort.pick()
+                httpsPort = https ? try FreePort.pick() : nil
             }
 
             func admin() async throws -> RPCClient {
@@ -100,6 +105,55 @@ extension ProcessHeavySuites {
             let failures = recorder.all.compactMap(\.failure)
             #expect(failures.count == 0, "\(failures.count) requests failed: \(failures.prefix(5))")
             #expect(setup.sandboxes.isEmpty, "the last host's exit (--stop-sandboxes-at-exit) stopped them")
+        }
+
+        @Test func aRestartThatTakesOverKeepsServingHTTPSWithoutAFailedRequest() async throws {
+            let setup = try Setup(https: true)
+            defer { setup.cleanUp() }
+            let httpsPort = try #require(setup.httpsPort)
+            let authority = try CertificateAuthority()
+            let (chain, key) = try authority.issue(for: ["hello.localhost"])
+            try chain.write(toFile: setup.directory.file("hello.pem"), atomically: true, encoding: .utf8)
+            try key.write(toFile: setup.directory.file("hello.key"), atomically: true, encoding: .utf8)
+            var generator = LoadGenerator(
+                host: "127.0.0.1",
+                port: httpsPort,
+                hostHeader: "hello.localhost",
+                recorder: LoadRecorder()
+            )
+            generator.tls = try LoadTLS(trustingPEM: try authority.certificatePEM)
+            let recorder = generator.recorder
+            _ = try await BatonProcess.serving(setup.arguments, plugins: true, keepingSandboxes: true) {
+                first,
+                firstLog in
+                try await firstLog.waitFor(all: Setup.listening + ["ingress listening for HTTPS"])
+                try await setup.deploy("v1")
+                let tls: JSON = [
+                    "cert": .string(setup.directory.file("hello.pem")),
+                    "key": .string(setup.directory.file("hello.key")),
+                ]
+                _ = try await setup.admin().call("route.set", ["host": "hello.localhost", "app": "hello", "tls": tls])
+                let load = Task { [generator] in await generator.run() }
+                defer { load.cancel() }
+                await recorder.waitFor(count: 200)
+                _ = try await BatonProcess.serving(setup.arguments + ["--take-over"], plugins: true) {
+                    second,
+                    secondLog in
+                    try await secondLog.waitFor("took over from the running host")
+                    try await firstLog.waitFor("handed over; requests in flight are done")
+                    await recorder.waitFor(count: recorder.all.count + 300)
+                    load.cancel()
+                    await load.value
+                    try second.send(signal: .terminate)
+                    _ = try await secondLog.rest()
+                    return true
+                }
+                _ = try await firstLog.rest()
+                return true
+            }
+            let failures = recorder.all.compactMap(\.failure)
+            #expect(recorder.all.count >= 500)
+            #expect(failures.count == 0, "\(failures.count) HTTPS requests failed: \(failures.prefix(5))")
         }
 
         /// Without a handover the port is closed between the two hosts: requests then fail to
