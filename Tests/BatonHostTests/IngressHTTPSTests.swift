@@ -86,6 +86,15 @@ extension IngressTests {
                 ["host": "api.test", "app": "api", "tls": try files.write("api", for: ["api.test"])]
             )
 
+            let differentTLS = await #expect(throws: RPCError.self) {
+                try await stage.admin.call("route.set", ["host": "shop.test", "pathPrefix": "/plain", "app": "shop"])
+            }
+            #expect(differentTLS?.code == 3001, "one certificate serves a host, whatever the path")
+            let redirectWithoutTLS = await #expect(throws: RPCError.self) {
+                try await stage.admin.call("route.set", ["host": "plain.test", "app": "shop", "redirectToHttps": true])
+            }
+            #expect(redirectWithoutTLS?.code == -32602)
+
             let secure = try await TestHTTPClient.send(
                 port: httpsPort,
                 path: "/cart?item=1",
