@@ -78,14 +78,8 @@ enum HeadWriter {
         statusLine(minorVersion: minorVersion, code: head.status, phrase: head.reason, into: &buffer)
         let fields = head.fields
         let connectionNamesFields = fields.contains(.connection)
-        for index in 0..<fields.count {
-            guard
-                head.status == 101
-                    || !(hopByHop.contains(where: { fields.field(index, is: $0) })
-                        || (connectionNamesFields && fields.isNamedByConnection(index)))
-            else { continue }
-            // The route's policy replaces the sandbox's own.
-            if strictTransportSecurity != nil, fields.field(index, is: strictTransportSecurityField) { continue }
+        for index in 0..<fields.count
+        where forwards(head, index, connectionNamesFields, replacingStrictTransportSecurity: strictTransportSecurity != nil) {
             fields.writeLine(at: index, into: &buffer)
         }
         if let strictTransportSecurity { line("Strict-Transport-Security", strictTransportSecurity, into: &buffer) }
@@ -98,6 +92,36 @@ enum HeadWriter {
         }
         if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
+    }
+
+    /// The response's fields as an HTTP/2 client gets them: lower-case names, none of one
+    /// hop's (RFC 9113 §8.2.2), and the route's `Strict-Transport-Security` over the app's.
+    static func clientResponseFields(_ head: ResponseHead, strictTransportSecurity: String?) -> [(String, String)] {
+        let fields = head.fields
+        let connectionNamesFields = fields.contains(.connection)
+        var out: [(String, String)] = []
+        out.reserveCapacity(fields.count + 1)
+        for index in 0..<fields.count
+        where forwards(head, index, connectionNamesFields, replacingStrictTransportSecurity: strictTransportSecurity != nil) {
+            out.append((fields.name(at: index).lowercased(), fields.value(at: index)))
+        }
+        if let strictTransportSecurity { out.append(("strict-transport-security", strictTransportSecurity)) }
+        return out
+    }
+
+    /// Whether a response field goes on to the client: not one hop's (a 101's go, they are
+    /// the switch itself), and not the app's `Strict-Transport-Security` where the route sets one.
+    private static func forwards(
+        _ head: ResponseHead,
+        _ index: Int,
+        _ connectionNamesFields: Bool,
+        replacingStrictTransportSecurity: Bool
+    ) -> Bool {
+        let fields = head.fields
+        if replacingStrictTransportSecurity, fields.field(index, is: strictTransportSecurityField) { return false }
+        return head.status == 101
+            || !(hopByHop.contains(where: { fields.field(index, is: $0) })
+                || (connectionNamesFields && fields.isNamedByConnection(index)))
     }
 
     /// A plain-text answer of the proxy's own, after which the connection closes.

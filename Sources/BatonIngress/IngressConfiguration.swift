@@ -12,6 +12,16 @@ public struct IngressConfiguration: Sendable {
     /// How long a new HTTPS connection has to finish its TLS handshake (setting
     /// `ingress.tlsHandshakeTimeoutMs`); past it, the connection is closed.
     public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
+    /// Streams one HTTP/2 connection may have open at once (setting
+    /// `ingress.h2MaxConcurrentStreams`); more are refused with RST_STREAM.
+    public var h2MaxConcurrentStreams = 100
+    /// How much request body one HTTP/2 stream may send ahead of what the proxy has read
+    /// (setting `ingress.h2StreamWindowBytes`); the connection's window is four times it.
+    public var h2StreamWindowBytes = 256 << 10
+    /// RST_STREAM frames one HTTP/2 connection may send within 30 s (setting
+    /// `ingress.h2MaxStreamResets`); past it, GOAWAY and the connection closes: the rapid
+    /// reset attack (CVE-2023-44487) costs its sender the connection.
+    public var h2MaxStreamResets = 200
     /// The app that serves hosts no route names; none by default.
     public var defaultApp: String?
     /// Connect timeout to a sandbox (setting `ingress.connectTimeoutMs`).

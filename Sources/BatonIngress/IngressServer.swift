@@ -2,6 +2,7 @@ import BatonCore
 import BatonHTTP1
 import BatonListening
 import BatonTLS
+import NIOHTTP2
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -154,7 +155,7 @@ public final class IngressServer: Sendable {
         let port = bound.localAddress?.port ?? configuration.port
         context.logger.info("ingress listening", metadata: ["address": "\(configuration.host):\(port)"])
         if let certificates, let address = configuration.https {
-            let tls = try TLSTermination(book: certificates, protocols: ["http/1.1"])
+            let tls = try TLSTermination(book: certificates, protocols: ["h2", "http/1.1"])
             let https = Self.bootstrap(group).childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
@@ -164,8 +165,12 @@ public final class IngressServer: Sendable {
                             timeout: configuration.tlsHandshakeTimeout,
                             metrics: tls.book.metrics,
                             logger: context.logger
-                        ) { channel, _ in
-                            try Self.serveHTTP1(on: channel, context: context, scheme: .https)
+                        ) { channel, negotiated in
+                            if negotiated == "h2" {
+                                try Self.serveHTTP2(on: channel, context: context)
+                            } else {
+                                try Self.serveHTTP1(on: channel, context: context, scheme: .https)
+                            }
                         }
                     )
                 }
@@ -186,6 +191,35 @@ public final class IngressServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+    }
+
+    /// HTTP/2 on a connection behind TLS: each stream its own exchange.
+    private static func serveHTTP2(on channel: any Channel, context: IngressContext) throws {
+        let settings = context.configuration
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: settings.h2MaxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: settings.maxHeaderBytes),
+            HTTP2Setting(parameter: .initialWindowSize, value: settings.h2StreamWindowBytes),
+        ]
+        connection.targetWindowSize = 4 * settings.h2StreamWindowBytes
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = settings.h2StreamWindowBytes
+        stream.streamResetFrameRateLimit.maximumCount = settings.h2MaxStreamResets
+        stream.streamResetFrameRateLimit.windowLength = .seconds(30)
+        let idle = HTTP2IdleGuard(timeout: settings.idleTimeout, channel: channel)
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: stream,
+            streamDelegate: idle
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(
+                    HTTP2StreamHandler(ingress: context, loop: context.loops.value(for: stream.eventLoop))
+                )
+            }
+        }
     }
 
     /// HTTP/1.1 on a connection, in plain text or behind TLS.

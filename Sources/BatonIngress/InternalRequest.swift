@@ -30,15 +30,15 @@ extension IngressServer {
     ) async throws -> InternalResponse {
         let context = self.context
         let loop = group.next()
-        // The head is written out and read back as a client's would be: one parser, one set of
-        // rules, and the same checks before it is routed.
-        var bytes = ByteBuffer(string: "\(method) \(path) HTTP/1.1\r\n")
-        for (name, value) in headers { bytes.writeString("\(name): \(value)\r\n") }
-        if let body { bytes.writeString("Content-Length: \(body.readableBytes)\r\n") }
-        bytes.writeString("\r\n")
-        var parser = HeadParser(limits: context.configuration.headLimits)
-        guard case .complete(let head, _) = parser.parseRequest(bytes),
-            case .success(let framing) = Result(catching: { () throws(HTTP1Violation) in try head.framing() })
+        var fields = headers.map { (name: $0.0, value: $0.1) }
+        if let body { fields.append(("Content-Length", "\(body.readableBytes)")) }
+        guard
+            case .success(let (head, framing)) = RequestRewriting.head(
+                method: method,
+                target: path,
+                fields: fields,
+                limits: context.configuration.headLimits
+            )
         else {
             throw InternalRequestFailed(description: "the request is not valid HTTP/1.1")
         }

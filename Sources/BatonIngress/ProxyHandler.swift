@@ -163,64 +163,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func requestStarted(_ head: RequestHead, _ framing: MessageFraming) {
-        var checked: CheckedRequest
-        switch RequestCheck.check(head, framing: framing) {
-        case .success(let valid): checked = valid
-        case .failure(let refusal):
-            ingress.logger.info(
-                "request",
-                metadata: [
-                    "status": "\(refusal.status.code)", "method": "\(head.method)",
-                    "reason": "\(refusal.reason)",
-                ]
-            )
-            ingress.metrics.request(app: "-", status: "\(refusal.status.code)")
-            return refuse(refusal.status, refusal.reason, minorVersion: head.minorVersion, retryAfter: nil)
+        switch ingress.admit(head, framing: framing, scheme: scheme) {
+        case .refused(let status, let message):
+            refuse(status, message, minorVersion: head.minorVersion, retryAfter: nil)
+        case .redirected(let location):
+            redirect(to: location, minorVersion: head.minorVersion)
+        case .admitted(let exchange, let wantsContinue):
+            if wantsContinue, let context {
+                context.writeAndFlush(
+                    wrapOutboundOut(context.channel.allocator.buffer(string: HeadWriter.continueResponse)),
+                    promise: nil
+                )
+            }
+            driver?.start(exchange)
         }
-        let requestID = head.fields.first(HeadWriter.requestID) ?? Self.newRequestID()
-        guard let route = ingress.routes.route(forHost: checked.authority, target: checked.target) else {
-            let message =
-                "No route for host \(checked.authority ?? "(none)") and path \(checked.target.prefix { $0 != "?" })."
-            ingress.logger.info(
-                "request",
-                metadata: [
-                    "status": "404", "method": "\(head.method)", "path": "\(checked.target)", "reason": "\(message)",
-                ]
-            )
-            ingress.metrics.request(app: "-", status: "404")
-            return refuse(.notFound, message, minorVersion: head.minorVersion, retryAfter: nil)
-        }
-        if scheme == .http, route.redirectToHttps, let port = ingress.httpsPort.withLockedValue({ $0 }) {
-            ingress.logger.info(
-                "request",
-                metadata: [
-                    "status": "308", "method": "\(head.method)", "path": "\(checked.target)", "app": "\(route.app)",
-                ]
-            )
-            ingress.metrics.request(app: route.app, status: "308")
-            return redirect(to: checked.httpsLocation(host: route.host, port: port), minorVersion: head.minorVersion)
-        }
-        checked.scheme = scheme
-        checked.apply(route)
-        if head.fields.first(.expect)?.lowercased() == "100-continue", let context {
-            // The body is wanted whatever sandbox takes it; the Expect header goes no further.
-            context.writeAndFlush(
-                wrapOutboundOut(context.channel.allocator.buffer(string: HeadWriter.continueResponse)),
-                promise: nil
-            )
-        }
-        let timeout = ingress.configuration.responseHeaderTimeout
-        driver?.start(
-            ProxyExchange(
-                head: head,
-                checked: checked,
-                app: route.app,
-                service: "web",
-                requestID: requestID,
-                configuration: ingress.configuration,
-                deadline: .nanoseconds(timeout.nanoseconds)
-            )
-        )
     }
 
     private func setClientReading(_ on: Bool) {

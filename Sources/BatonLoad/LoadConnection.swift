@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -12,6 +13,14 @@ public struct LoadResponse: Sendable {
 /// One keep-alive HTTP/1.1 connection that sends one request at a time.
 public final class LoadConnection: Sendable {
     private let channel: any Channel
+    /// Whether another request may go on it: not after an answer said `Connection: close`,
+    /// even while the close (over TLS, an exchange of alerts) is still under way.
+    private let reuse = NIOLockedValueBox(Reuse.open)
+
+    private enum Reuse {
+        case open
+        case closing
+    }
 
     private init(channel: any Channel) {
         self.channel = channel
@@ -39,7 +48,7 @@ public final class LoadConnection: Sendable {
         return LoadConnection(channel: channel)
     }
 
-    public var isActive: Bool { channel.isActive }
+    public var isActive: Bool { channel.isActive && reuse.withLockedValue { $0 == .open } }
 
     /// A request without a whole answer after this long fails, and its connection is closed.
     public static let requestTimeout: TimeAmount = .seconds(10)
@@ -60,7 +69,11 @@ public final class LoadConnection: Sendable {
             error in
             promise.fail(error)
         }
-        return try await promise.futureResult.get()
+        let response = try await promise.futureResult.get()
+        if response.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "close" }) {
+            reuse.withLockedValue { $0 = .closing }
+        }
+        return response
     }
 
     public func close() async {

@@ -211,7 +211,7 @@ extension IngressTests {
         defer { files.directory.remove() }
         let shop = try await Self.echoScheme("shop")
         defer { Task { await shop.stop() } }
-        try await withHTTPSStage(handshakeTimeoutMs: 300) { stage, httpsPort in
+        try await withHTTPSStage(handshakeTimeoutMs: 2_000) { stage, httpsPort in
             try await stage.live("v1", [shop], host: nil)
             _ = try await stage.admin.call(
                 "route.set",
