@@ -69,6 +69,12 @@ final class HTTP2StreamHandler: ChannelInboundHandler, ExchangeSink {
         }
     }
 
+    /// The connection is quiescing: this stream is let finish (HTTP/2's GOAWAY says so to the
+    /// client), so the event stops here rather than close it at the pipeline's end.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         driver?.flushUpstream()
         context.fireChannelReadComplete()
@@ -110,7 +116,10 @@ final class HTTP2StreamHandler: ChannelInboundHandler, ExchangeSink {
             limits: ingress.configuration.headLimits
         ) {
         case .failure(let violation):
-            ingress.logger.info("request", metadata: ["status": "\(violation.status)", "reason": "\(violation.refusal)"])
+            ingress.logger.info(
+                "request",
+                metadata: ["status": "\(violation.status)", "reason": "\(violation.refusal)"]
+            )
             ingress.metrics.request(app: "-", status: "\(violation.status)")
             refuse(ResponseStatus(violation), violation.refusal, minorVersion: 1, retryAfter: nil)
         case .success(let (head, framing)):
@@ -172,10 +181,13 @@ final class HTTP2StreamHandler: ChannelInboundHandler, ExchangeSink {
         ]
         if let retryAfter { fields.append(("retry-after", "\(retryAfter)")) }
         context.write(wrapOutboundOut(.headers(.init(headers: HPACKHeaders(fields)))), promise: nil)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
-        // A body still coming is not wanted: the client may stop sending it (RFC 9113 §8.1).
-        if request != .ended { context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil) }
-        context.flush()
+        let answered = context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))))
+        guard request != .ended else { return }
+        // A body still coming is not wanted: once the answer is out, the client is told to stop
+        // sending it (RFC 9113 §8.1).
+        answered.assumeIsolated().whenSuccess {
+            context.writeAndFlush(self.wrapOutboundOut(.rstStream(.noError)), promise: nil)
+        }
     }
 
     /// The answer was cut off: the stream is reset, so the client cannot take it for whole.

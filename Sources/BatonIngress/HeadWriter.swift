@@ -79,7 +79,12 @@ enum HeadWriter {
         let fields = head.fields
         let connectionNamesFields = fields.contains(.connection)
         for index in 0..<fields.count
-        where forwards(head, index, connectionNamesFields, replacingStrictTransportSecurity: strictTransportSecurity != nil) {
+        where forwards(
+            head,
+            index,
+            connectionNamesFields,
+            replacingStrictTransportSecurity: strictTransportSecurity != nil
+        ) {
             fields.writeLine(at: index, into: &buffer)
         }
         if let strictTransportSecurity { line("Strict-Transport-Security", strictTransportSecurity, into: &buffer) }
@@ -102,7 +107,12 @@ enum HeadWriter {
         var out: [(String, String)] = []
         out.reserveCapacity(fields.count + 1)
         for index in 0..<fields.count
-        where forwards(head, index, connectionNamesFields, replacingStrictTransportSecurity: strictTransportSecurity != nil) {
+        where forwards(
+            head,
+            index,
+            connectionNamesFields,
+            replacingStrictTransportSecurity: strictTransportSecurity != nil
+        ) {
             out.append((fields.name(at: index).lowercased(), fields.value(at: index)))
         }
         if let strictTransportSecurity { out.append(("strict-transport-security", strictTransportSecurity)) }

@@ -68,6 +68,12 @@ public struct IngressMetrics: Sendable {
         count("baton_ingress_lease_revocations_total", app: app, "reason", reason)
     }
 
+    /// An HTTP/2 connection closed for breaking the protocol or its limits, by the error's kind.
+    func http2ConnectionClosed(reason: String) {
+        Counter(label: "baton_ingress_h2_connection_errors_total", dimensions: [("reason", reason)], factory: factory)
+            .increment()
+    }
+
     func streamClosedAtDeadline(app: AppName) {
         count("baton_ingress_streams_closed_at_deadline_total", app: app)
     }

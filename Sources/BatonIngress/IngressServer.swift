@@ -2,10 +2,10 @@ import BatonCore
 import BatonHTTP1
 import BatonListening
 import BatonTLS
-import NIOHTTP2
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP2
 import NIOPosix
 
 /// What every proxied connection shares.
@@ -207,12 +207,18 @@ public final class IngressServer: Sendable {
         stream.targetWindowSize = settings.h2StreamWindowBytes
         stream.streamResetFrameRateLimit.maximumCount = settings.h2MaxStreamResets
         stream.streamResetFrameRateLimit.windowLength = .seconds(30)
-        let idle = HTTP2IdleGuard(timeout: settings.idleTimeout, channel: channel)
+        let lifecycle = HTTP2ConnectionLifecycle(
+            idleTimeout: settings.idleTimeout,
+            logger: context.logger,
+            metrics: context.metrics
+        )
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
             streamConfiguration: stream,
-            streamDelegate: idle
+            streamDelegate: HTTP2ConnectionLifecycle.Streams(
+                lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop)
+            )
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(
@@ -220,6 +226,7 @@ public final class IngressServer: Sendable {
                 )
             }
         }
+        try channel.pipeline.syncOperations.addHandler(lifecycle)
     }
 
     /// HTTP/1.1 on a connection, in plain text or behind TLS.

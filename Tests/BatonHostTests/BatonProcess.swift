@@ -47,7 +47,11 @@ enum BatonProcess {
     /// to files read after the exit, not through Subprocess's collecting pipes, which dropped
     /// all of it now and then when many tests ran processes at once (two runs saw `exited(1)`
     /// with empty stdout and stderr; swiftlang/swift-subprocess#96 reports dropped output).
-    static func run(_ arguments: [String]) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
+    /// With `program` (an absolute path), runs that instead: a tool the test drives.
+    static func run(
+        _ arguments: [String],
+        program: String? = nil
+    ) async throws -> (status: TerminationStatus, stdout: String, stderr: String) {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (outPath, errPath) = (directory.file("stdout"), directory.file("stderr"))
@@ -64,8 +68,8 @@ enum BatonProcess {
             permissions: .ownerReadWrite
         )
         let result = try await Subprocess.run(
-            .path(executable),
-            arguments: Arguments(arguments.first == "serve" ? withState(arguments) : arguments),
+            .path(FilePath(program ?? executable.string)),
+            arguments: Arguments(program == nil && arguments.first == "serve" ? withState(arguments) : arguments),
             output: .fileDescriptor(out, closeAfterSpawningProcess: true),
             error: .fileDescriptor(err, closeAfterSpawningProcess: true)
         )

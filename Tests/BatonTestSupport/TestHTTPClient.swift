@@ -26,8 +26,9 @@ public final class TestHTTPClient: Sendable {
             self.serverName = serverName
         }
 
-        func handler() throws -> NIOSSLClientHandler {
+        func handler(protocols: [String] = []) throws -> NIOSSLClientHandler {
             var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.applicationProtocols = protocols
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(trustedPEM.utf8)))
             if serverName == nil { configuration.certificateVerification = .noHostnameVerification }
             return try NIOSSLClientHandler(
@@ -129,7 +130,7 @@ public final class TestHTTPClient: Sendable {
 }
 
 /// Answers the requests sent on its connection, in order.
-private final class ResponseCollector: ChannelInboundHandler {
+final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     private var waiting: [EventLoopPromise<TestHTTPClient.Response>] = []
