@@ -279,6 +279,27 @@ extension Setting {
             "How long a new HTTPS connection has to finish its TLS handshake before it is closed.",
             \.ingressSettings.tlsHandshakeTimeout
         ),
+        integer(
+            .count,
+            "ingress.h2MaxConcurrentStreams",
+            1...65_536,
+            "Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); past it, GOAWAY.",
+            \.ingressSettings.h2MaxConcurrentStreams
+        ),
+        integer(
+            .bytes,
+            "ingress.h2StreamWindowBytes",
+            65_535...(1 << 29),
+            "Request body one HTTP/2 stream may send ahead of what is read; the connection's window is four times it.",
+            \.ingressSettings.h2StreamWindowBytes
+        ),
+        integer(
+            .count,
+            "ingress.h2MaxStreamResets",
+            1...65_536,
+            "RST_STREAM frames one HTTP/2 connection may send in 30 s; past it, GOAWAY (rapid reset, CVE-2023-44487).",
+            \.ingressSettings.h2MaxStreamResets
+        ),
     ]
 }
 
