@@ -31,7 +31,7 @@ public final class BatonHost: Sendable {
     let drainTimes: DrainTimes
     private let routes: RouteTable
     /// The certificates HTTPS serves, when the ingress serves HTTPS.
-    let certificates: CertificateBook?
+    public let certificates: CertificateBook?
     /// How often certificate files are looked at for a change.
     let certificateCheckMs: Int64
     let logger: Logger
