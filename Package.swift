@@ -392,9 +392,11 @@ let package = Package(
         .testTarget(
             name: "BatonIngressTests",
             dependencies: [
-                "BatonIngress", "BatonCore", "BatonHTTP1", "BatonProtocol",
+                "BatonIngress", "BatonCore", "BatonHTTP1", "BatonProtocol", "BatonTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -53,6 +53,12 @@ public final class TLSHandshakeGuard: ChannelInboundHandler, RemovableChannelHan
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshaking(let timer) = state, event is ChannelShouldQuiesceEvent {
+            // A handover or a shutdown: a connection that has not even begun a request ends now.
+            timer?.cancel()
+            state = .failed
+            return context.close(promise: nil)
+        }
         guard case .handshaking(let timer) = state, case TLSUserEvent.handshakeCompleted(let negotiated) = event else {
             return context.fireUserInboundEventTriggered(event)
         }
