@@ -117,7 +117,13 @@ public final class BatonHost: Sendable {
             )
         }
         var methods =
-            HostMethods.all + AdminMethods.all(launcher: launcher, clock: clock, cluster: cluster)
+            HostMethods.all
+            + AdminMethods.all(
+                launcher: launcher,
+                clock: clock,
+                cluster: cluster,
+                certificates: certificates
+            )
             + SchedulerMethods.all(launcher: launcher, broker: broker, cluster: cluster)
             + RouterMethods.all(broker: broker)
         if let ingress, let ingressConfiguration = configuration.ingress {

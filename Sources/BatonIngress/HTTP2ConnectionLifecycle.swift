@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP2
+import NIOSSL
 
 /// Last on an HTTP/2 connection, after the HTTP/2 handler, which tells it of each stream
 /// through `Streams`: it counts the open streams and ends the connection the way HTTP/2 wants. Idle with no stream for `idleTimeout`, or told to
@@ -86,6 +87,7 @@ final class HTTP2ConnectionLifecycle: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !(error is NIOHTTP2Errors.StreamError) else { return }  // costs only its stream
+        if case NIOSSLError.uncleanShutdown = error { return close(context) }  // a client gone, no protocol broken
         metrics.http2ConnectionClosed(reason: String(describing: type(of: error)))
         // Debug only: anyone can break the protocol, the counter says how often.
         logger.debug("HTTP/2 connection closed", metadata: ["reason": "\(error)"])

@@ -36,13 +36,23 @@ public final class CertificateBook: Sendable {
     }
 
     private func replace(with hosts: [String: RouteTLS]) {
-        let stale = entries.withLockedValue { entries in
+        let (gone, changed) = entries.withLockedValue { entries in
             let gone = entries.keys.filter { hosts[$0] == nil }
             for host in gone { entries.removeValue(forKey: host) }
-            return (gone, hosts.filter { entries[$0.key]?.source != $0.value })
+            let changed = hosts.filter { entries[$0.key]?.source != $0.value }
+            // The new source is the one a read may store, whichever read finishes last.
+            for (host, source) in changed {
+                entries[host] = Entry(
+                    source: source,
+                    stamp: [],
+                    serving: nil,
+                    problem: CertificateProblem("not read yet")
+                )
+            }
+            return (gone, changed)
         }
-        for host in stale.0 { metrics.forget(host: host) }
-        for (host, source) in stale.1.sorted(by: { $0.key < $1.key }) { load(host, from: source) }
+        for host in gone { metrics.forget(host: host) }
+        for (host, source) in changed.sorted(by: { $0.key < $1.key }) { load(host, from: source) }
     }
 
     /// Reads again every certificate whose files changed, and says which expired by `now`
@@ -76,12 +86,11 @@ public final class CertificateBook: Sendable {
         }
     }
 
-    /// What each host serves, by host: its expiry, or why it serves none.
-    public func status() -> [(host: String, notAfter: Int64?, problem: String?)] {
+    /// What `host` serves: when its certificate expires (seconds since 1970), and what is
+    /// wrong, if anything; nil for a host no route serves over HTTPS.
+    public func status(of host: String) -> (notAfter: Int64?, problem: String?)? {
         entries.withLockedValue { entries in
-            entries.sorted { $0.key < $1.key }.map {
-                ($0.key, $0.value.serving?.notAfter, $0.value.problem?.description)
-            }
+            entries[host].map { ($0.serving?.notAfter, $0.problem?.description) }
         }
     }
 
@@ -117,17 +126,19 @@ public final class CertificateBook: Sendable {
                     )
             }
         }
-        entries.withLockedValue { entries in
-            guard entries[host]?.source == source || entries[host] == nil else { return }
+        let stored = entries.withLockedValue { entries -> Bool in
+            // A route changed or removed meanwhile: this read is of files no longer wanted.
+            guard entries[host]?.source == source else { return false }
             switch outcome {
             case .success(let serving):
                 entries[host] = Entry(source: source, stamp: stamp, serving: serving, problem: nil)
             case .failure(let problem):
                 // A certificate that served goes on serving until a good one replaces it.
-                let kept = entries[host]?.source == source ? entries[host]?.serving : nil
-                entries[host] = Entry(source: source, stamp: stamp, serving: kept, problem: problem)
+                entries[host] = Entry(source: source, stamp: stamp, serving: entries[host]?.serving, problem: problem)
             }
+            return true
         }
+        guard stored else { return }
         switch outcome {
         case .success(let serving):
             logger.info(
@@ -154,7 +165,8 @@ public final class CertificateBook: Sendable {
         return Result { () throws(CertificateProblem) in try ServingCertificate(chainPEM: chain, keyPEM: keyText) }
     }
 
-    static func time(_ seconds: Int64) -> String {
+    /// A time as the log, `route.list` and `baton status` show it: ISO 8601, UTC.
+    public static func time(_ seconds: Int64) -> String {
         Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
     }
 }

@@ -54,13 +54,20 @@ struct StatusCommand: AsyncParsableCommand {
                 text(app["state"])
             )
         }
-        var routes = TextTable("HOST", "PATH", "APP")
+        var routes = TextTable("HOST", "PATH", "APP", "CERTIFICATE")
         for route in overview["routes"]?.arrayValue ?? [] {
             let prefix = route["pathPrefix"]?.stringValue ?? "/"
             let path = route["stripPrefix"] == .bool(true) ? prefix + " (stripped)" : prefix
-            routes.add(text(route["host"]), path, text(route["app"]))
+            routes.add(text(route["host"]), path, text(route["app"]), certificate(route["certificate"]))
         }
         return apps.text + "\n\n" + routes.text
+    }
+
+    /// "-" without HTTPS, else until when it serves, and what is wrong with it.
+    private static func certificate(_ status: JSON?) -> String {
+        guard let status else { return "-" }
+        let until = status["notAfter"]?.stringValue.map { "until \($0)" }
+        return [until, status["problem"]?.stringValue].compactMap { $0 }.joined(separator: "; ")
     }
 
     static func describe(app status: JSON) -> String {

@@ -165,6 +165,21 @@ extension IngressTests {
             #expect(try await open.send(host: "shop.test").status == 200, "the open connection goes on")
             #expect(try await open.peerCertificateNotAfter() == first, "with the certificate it began with")
             await open.close()
+
+            // The route names other files: the next handshake takes them, no refresh needed.
+            let otherExpiry = firstExpiry + 60 * 86_400
+            _ = try await stage.admin.call(
+                "route.set",
+                [
+                    "host": "shop.test", "app": "shop",
+                    "tls": try files.write("shop-other", for: ["shop.test"], notAfter: otherExpiry),
+                ]
+            )
+            let moved = try await TestHTTPClient.connect(port: httpsPort, tls: try files.client(naming: "shop.test"))
+            _ = try await moved.send(host: "shop.test")
+            let seen = try #require(try await moved.peerCertificateNotAfter())
+            await moved.close()
+            #expect(abs(seen - Int64(otherExpiry.timeIntervalSince1970)) <= 1, "the route's new files serve")
         }
     }
 
@@ -187,6 +202,11 @@ extension IngressTests {
                 )
             }
             #expect(try await stage.get(host: "shop.test").status == 200, "plain HTTP goes on meanwhile")
+            let missing = try await stage.admin.call("route.list")["routes"]?.arrayValue?.first?["certificate"]
+            #expect(
+                missing?["problem"]?.stringValue?.hasPrefix("cannot read \(files.directory.file("shop.pem"))") == true
+            )
+            #expect(missing?["notAfter"] == nil)
 
             try files.write("shop", for: ["shop.test"])
             try #require(stage.harness.host.certificates).refresh(now: Int64(Date().timeIntervalSince1970))
@@ -196,6 +216,11 @@ extension IngressTests {
                 tls: try files.client(naming: "shop.test")
             )
             #expect(served.body == "shop / proto=https")
+            let loaded = try await stage.admin.call("route.list")["routes"]?.arrayValue?.first?["certificate"]
+            #expect(
+                loaded?["problem"] == nil && loaded?["notAfter"]?.stringValue?.hasSuffix("Z") == true,
+                "\(String(describing: loaded))"
+            )
             let after = try await TestHTTPClient.send(port: metricsPort, path: "/metrics", host: "metrics").body
             #expect(after.contains(#"baton_tls_certificate_valid{host="shop.test"} 1"#))
         }

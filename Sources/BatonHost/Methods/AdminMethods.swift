@@ -2,6 +2,7 @@ import BatonCluster
 import BatonCore
 import BatonJSON
 import BatonRPC
+import BatonTLS
 import Glibc
 
 /// Deploying, routing and watching: the `admin` role's methods.
@@ -15,7 +16,13 @@ enum AdminMethods {
 
     /// `cluster`: a node of a cluster says which nodes there are in `app.status`, and forwards
     /// a change it cannot make, not leading, to the leader.
-    static func all(launcher: Launcher, clock: any CoreClock, cluster: ClusterNode?) -> [RPCMethod] {
+    /// `certificates`: what each HTTPS host serves, for `route.list`.
+    static func all(
+        launcher: Launcher,
+        clock: any CoreClock,
+        cluster: ClusterNode?,
+        certificates: CertificateBook?
+    ) -> [RPCMethod] {
         changes(launcher: launcher).map { change in
             .waiting(change.method) { call in
                 let params = try call.namedParams()
@@ -49,7 +56,7 @@ enum AdminMethods {
                 return ["apps": .array(apps)]
             },
             .ordered(.routeList) { _ in
-                ["routes": .array(await launcher.routeTable().map(\.json))]
+                ["routes": .array(await launcher.routeTable().map { route in routeJSON(route, certificates) })]
             },
             .sync(.eventsWatch) { call in
                 let apps = try appFilter(try call.namedParams())
@@ -183,6 +190,16 @@ enum AdminMethods {
     }
 
     /// Milliseconds since the Unix epoch at which something happened at core time `instant`.
+    /// A route as `route.list` gives it: as `route.set` took it, with what its host's
+    /// certificate is now when it names one.
+    static func routeJSON(_ route: RouteSpec, _ certificates: CertificateBook?) -> JSON {
+        guard route.tls != nil, let status = certificates?.status(of: route.host) else { return route.json }
+        var certificate: JSONObject = [:]
+        certificate["notAfter"] = status.notAfter.map { .string(CertificateBook.time($0)) }
+        certificate["problem"] = status.problem.map(JSON.string)
+        return route.json.setting("certificate", to: .object(certificate))
+    }
+
     static func wallTime(of instant: CoreInstant, clock: any CoreClock) -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
