@@ -137,9 +137,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        quiescing = true
-        closeIfStillIdle(context: context)
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            quiescing = true
+            closeIfStillIdle(context: context)
+        case ChannelEvent.inputClosed:
+            // The client sends nothing more (a FIN, or TLS's close_notify): an answer under way
+            // still goes out and ends the connection; with none, it ends now.
+            quiescing = true
+            if driver?.exchange == nil, pipelined.isEmpty, reading == .betweenRequests { context.close(promise: nil) }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     /// Closes the connection after the grace if no request came meanwhile.

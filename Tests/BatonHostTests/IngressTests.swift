@@ -790,6 +790,25 @@ struct IngressTests {
         }
     }
 
+    @Test func aClientThatSendsNoMoreGetsItsAnswerAndThenTheConnectionEnds() async throws {
+        let backend = try await TestBackend.start(body: "answered")
+        defer { Task { await backend.stop() } }
+        // An idle timeout past the test's time limit: only the client's FIN can end the connection in time.
+        try await withStage(adjust: { $0.idleTimeout = .seconds(600) }) { stage in
+            try await stage.live("v1", [backend])
+            let idle = try await stage.raw("GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            _ = try await idle.read(until: "answered")
+            try await idle.closeOutput()
+            _ = try await idle.untilClosed()  // between requests: at once
+            let inFlight = try await stage.raw("GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            try await inFlight.closeOutput()
+            let answer = try await inFlight.untilClosed()  // the answer first, then the end
+            #expect(
+                answer.hasPrefix("HTTP/1.1 200") && answer.contains("Connection: close") && answer.hasSuffix("answered")
+            )
+        }
+    }
+
     @Test func aResponseCutOffMidBodyIsClosedToTheClientNotPassedOffAsWhole() async throws {
         let backend = try await StreamingBackend.start(firstEvent: "partial")
         defer { Task { await backend.stop() } }

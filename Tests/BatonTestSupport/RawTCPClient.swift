@@ -55,6 +55,11 @@ public final class RawTCPClient: Sendable {
         return try await channel.eventLoop.flatSubmit { collector.value.closed.futureResult }.get()
     }
 
+    /// Sends FIN: nothing more from this side, while the server's answer may still come.
+    public func closeOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
     public func close() async {
         try? await channel.close()
     }
