@@ -21,9 +21,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var clientReading = true
     /// Parts of requests that came in while another was in flight, in order.
     private var pipelined: [ClientPart] = []
-    /// Set when the host hands over to the next one: every answer says `Connection: close`
-    /// and ends its connection.
-    private var quiescing = false
+    /// Whether the connection outlives the answers under way.
+    private var continuation = Continuation.keepAlive
+
+    private enum Continuation {
+        case keepAlive
+        /// The host hands over to the next one: every answer says `Connection: close` and ends
+        /// its connection; an idle one ends after a grace.
+        case quiescing
+        /// The client sends no more (a FIN, or TLS's close_notify): the requests it sent are
+        /// answered, then the connection ends; with none under way it ends at once.
+        case clientDone
+    }
     /// The response going out: how the proxy frames its body to the client, and whether the
     /// connection ends with it.
     private var response = ResponseWriting(body: .asSent, closesConnection: false)
@@ -139,12 +148,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is ChannelShouldQuiesceEvent:
-            quiescing = true
+            if continuation == .keepAlive { continuation = .quiescing }
             closeIfStillIdle(context: context)
         case ChannelEvent.inputClosed:
-            // The client sends nothing more (a FIN, or TLS's close_notify): an answer under way
-            // still goes out and ends the connection; with none, it ends now.
-            quiescing = true
+            continuation = .clientDone
             if driver?.exchange == nil, pipelined.isEmpty, reading == .betweenRequests { context.close(promise: nil) }
         default:
             context.fireUserInboundEventTriggered(event)
@@ -212,7 +219,8 @@ extension ProxyHandler: ExchangeSink {
         let unframed = framing == .chunked || framing == .untilClose
         response = ResponseWriting(
             body: unframed && minorVersion == 1 ? .chunked : .asSent,
-            closesConnection: quiescing || !keepAlive || (unframed && minorVersion == 0)
+            closesConnection: continuation == .quiescing || (continuation == .clientDone && pipelined.isEmpty)
+                || !keepAlive || (unframed && minorVersion == 0)
         )
         var bytes = context.channel.allocator.buffer(capacity: head.fields.bytes.readableBytes + 64)
         HeadWriter.clientResponse(
@@ -253,9 +261,16 @@ extension ProxyHandler: ExchangeSink {
         if keepAlive && !response.closesConnection {
             headGuard.requestFinished()
             resumePipelined()
-            // Quiescing began after this answer's head had promised keep-alive: the client
-            // may send again at once, so the connection ends with the next answer, or once idle.
-            if quiescing { closeIfStillIdle(context: context) }
+            switch continuation {
+            case .keepAlive: break
+            case .quiescing:
+                // Quiescing began after this answer's head had promised keep-alive: the client
+                // may send again at once, so the connection ends with the next answer, or once idle.
+                closeIfStillIdle(context: context)
+            case .clientDone:
+                // Requests the client sent before it stopped are answered; then the end.
+                if driver?.exchange == nil, pipelined.isEmpty { context.close(promise: nil) }
+            }
         } else {
             context.close(promise: nil)
         }

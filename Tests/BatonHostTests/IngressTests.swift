@@ -802,9 +802,17 @@ struct IngressTests {
             _ = try await idle.untilClosed()  // between requests: at once
             let inFlight = try await stage.raw("GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
             try await inFlight.closeOutput()
-            let answer = try await inFlight.untilClosed()  // the answer first, then the end
+            // The answer first, then the end (its head says close when the FIN came before it).
+            let answer = try await inFlight.untilClosed()
+            #expect(answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix("answered"), "\(answer)")
+            let pipelined = try await stage.raw(
+                "GET /1 HTTP/1.1\r\nHost: shop.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: shop.test\r\n\r\n"
+            )
+            try await pipelined.closeOutput()
+            let answers = try await pipelined.untilClosed()
             #expect(
-                answer.hasPrefix("HTTP/1.1 200") && answer.contains("Connection: close") && answer.hasSuffix("answered")
+                answers.components(separatedBy: "HTTP/1.1 200").count == 3,
+                "both pipelined requests answered: \(answers)"
             )
         }
     }
