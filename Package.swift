@@ -117,6 +117,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Certificates over ACME (RFC 8555, HTTP-01) for routes with `tls: "acme"` (README "HTTPS").
+        .target(
+            name: "BatonACME",
+            dependencies: [
+                "BatonJSON", "BatonProtocol", "BatonTLS",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTPS: certificates by SNI, reloaded from disk (docs in README "HTTPS").
         .target(
             name: "BatonTLS",
@@ -155,6 +173,7 @@ let package = Package(
         .target(
             name: "BatonHost",
             dependencies: [
+                "BatonACME",
                 "BatonCluster",
                 "BatonListening",
                 "BatonProtocol",
@@ -273,6 +292,7 @@ let package = Package(
         .executableTarget(
             name: "baton",
             dependencies: [
+                "BatonACME",
                 "BatonAdmin",
                 "BatonProtocol",
                 "BatonContract",
@@ -358,6 +378,7 @@ let package = Package(
             dependencies: [
                 "BatonCore",
                 "BatonPlugins",
+                "BatonTLS",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -389,6 +410,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BatonJSONTests", dependencies: ["BatonJSON"], swiftSettings: strict),
+        .testTarget(
+            name: "BatonACMETests",
+            dependencies: [
+                "BatonACME", "BatonJSON", "BatonProtocol", "BatonTLS",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BatonIngressTests",
             dependencies: [
@@ -434,6 +463,7 @@ let package = Package(
         .testTarget(
             name: "BatonHostTests",
             dependencies: [
+                "BatonACME",
                 "BatonTestSupport",
                 "BatonClient",
                 "BatonJSON",

@@ -59,11 +59,15 @@ public struct Transcript: Sendable {
     }
 
     /// `"$any"` (also when absent), `"$string"`, `"$number"`, `"$object"`, `"$array"`,
-    /// `"$bool"`; objects must have exactly the pattern's members, arrays the same length.
+    /// `"$bool"`, `"$protocol"` (`baton/1.1` or a newer minor version: a host answers with
+    /// its own); objects must have exactly the pattern's members, arrays the same length.
     public static func matches(_ pattern: JSON, _ value: JSON?) -> Bool {
         if case .string("$any") = pattern { return true }
         guard let value else { return false }
         switch (pattern, value) {
+        case (.string("$protocol"), .string(let text)):
+            guard let version = ProtocolVersion(text) else { return false }
+            return version.major == 1 && version.minor >= 1
         case (.string("$string"), .string), (.string("$object"), .object), (.string("$array"), .array),
             (.string("$bool"), .bool),
             (.string("$number"), .int), (.string("$number"), .real):

@@ -1,3 +1,4 @@
+import BatonACME
 import BatonCluster
 import BatonCore
 import BatonIngress
@@ -32,7 +33,9 @@ public final class BatonHost: Sendable {
     private let routes: RouteTable
     /// The certificates HTTPS serves, when the ingress serves HTTPS.
     public let certificates: CertificateBook?
-    /// How often certificate files are looked at for a change.
+    /// Certificates over ACME for routes with `tls: "acme"`, when the ingress serves HTTPS.
+    public let acme: ACMEService?
+    /// How often certificate files are looked at for a change, and ACME renewals for being due.
     let certificateCheckMs: Int64
     let logger: Logger
     let plugins: PluginSupervisor
@@ -72,6 +75,19 @@ public final class BatonHost: Sendable {
         }
         self.certificates = certificates
         certificateCheckMs = configuration.certificateCheckMs
+        let challenges = ChallengeBoard()
+        let acme = certificates.map {
+            ACMEService(
+                configuration: configuration.acme,
+                stateDirectory: configuration.stateDirectory,
+                certificates: $0,
+                challenges: challenges,
+                checkInterval: .milliseconds(configuration.certificateCheckMs),
+                logger: logger,
+                metrics: ACMEMetrics(factory: PrometheusMetricsFactory(registry: registry))
+            )
+        }
+        self.acme = acme
         launcher = Launcher(
             broker: broker,
             clock: clock,
@@ -80,6 +96,7 @@ public final class BatonHost: Sendable {
             routesChanged: { changed in
                 routes.replace(with: changed)
                 certificates?.serve(changed.values)
+                acme?.want(Set(changed.values.filter { $0.tls == .acme }.map(\.host)))
             },
             streamDrain: configuration.ingress.map {
                 // The ingress closes streams by its deadline plus jitter; the pool waits a little longer.
@@ -99,6 +116,7 @@ public final class BatonHost: Sendable {
                 logger: logger,
                 metrics: ingressMetrics,
                 certificates: certificates,
+                challenges: acme.map { _ in challenges },
                 group: group
             )
         }
@@ -122,7 +140,8 @@ public final class BatonHost: Sendable {
                 launcher: launcher,
                 clock: clock,
                 cluster: cluster,
-                certificates: certificates
+                certificates: certificates,
+                acme: acme
             )
             + SchedulerMethods.all(launcher: launcher, broker: broker, cluster: cluster)
             + RouterMethods.all(broker: broker)

@@ -1,3 +1,4 @@
+import BatonACME
 import BatonCluster
 import BatonCore
 import BatonIngress
@@ -45,6 +46,8 @@ public struct HostConfiguration: Sendable {
     /// How often the certificate files routes name are looked at for a change (setting
     /// `tls.certificateCheckMs`).
     public var certificateCheckMs: Int64 = 5_000
+    /// Where certificates for routes with `tls: "acme"` come from (`--acme-*`, settings `acme.*`).
+    public var acme = ACMEConfiguration()
     /// Routes set at start, before any admin call.
     public var routes: [RouteSpec] = []
 

@@ -169,9 +169,43 @@ extension Setting {
             name: "tls.certificateCheckMs",
             unit: .milliseconds,
             range: 100...86_400_000,
-            help: "How often certificate files are looked at; one replaced on disk serves new handshakes within it.",
+            help:
+                "How often certificate files are looked at (one replaced on disk serves new handshakes within it) and ACME renewals for being due.",
             read: { $0.certificateCheckMs },
             write: { $0.certificateCheckMs = $1 }
+        ),
+        Setting(
+            name: "acme.orderTimeoutMs",
+            unit: .milliseconds,
+            range: 1_000...3_600_000,
+            help:
+                "How long one ACME order may take, from asking to the certificate in hand, before it counts as failed.",
+            read: { $0.acme.orderTimeout.milliseconds },
+            write: { $0.acme.orderTimeout = .milliseconds($1) }
+        ),
+        Setting(
+            name: "acme.retryInitialMs",
+            unit: .milliseconds,
+            range: 100...86_400_000,
+            help: "The wait after a failed ACME order, doubling per failure in a row.",
+            read: { $0.acme.retryInitial.milliseconds },
+            write: { $0.acme.retryInitial = .milliseconds($1) }
+        ),
+        Setting(
+            name: "acme.retryLimitMs",
+            unit: .milliseconds,
+            range: 100...604_800_000,
+            help: "The longest wait after failed ACME orders.",
+            read: { $0.acme.retryLimit.milliseconds },
+            write: { $0.acme.retryLimit = .milliseconds($1) }
+        ),
+        Setting(
+            name: "acme.maxResponseBytes",
+            unit: .bytes,
+            range: 4_096...(64 << 20),
+            help: "The most one answer of the ACME server may hold.",
+            read: { Int64($0.acme.maxResponseBytes) },
+            write: { $0.acme.maxResponseBytes = Int($1) }
         ),
         time("ingress.connectTimeoutMs", 1...most, "Connect timeout to a sandbox.", \.ingressSettings.connectTimeout),
         integer(

@@ -125,6 +125,7 @@ final class HTTP2StreamHandler: ChannelInboundHandler, ExchangeSink {
         case .success(let (head, framing)):
             switch ingress.admit(head, framing: framing, scheme: .https) {
             case .refused(let status, let message): refuse(status, message, minorVersion: 1, retryAfter: nil)
+            case .answered(let body): answer(.ok, body: body, retryAfter: nil)
             case .redirected(let location):
                 writeHeaders([(":status", "308"), ("location", location)], endStream: true)
             case .admitted(let exchange, let wantsContinue):
@@ -172,9 +173,14 @@ final class HTTP2StreamHandler: ChannelInboundHandler, ExchangeSink {
     }
 
     func refuse(_ status: ResponseStatus, _ message: String, minorVersion: Int, retryAfter: Int?) {
+        answer(status, body: message + "\n", retryAfter: retryAfter)
+    }
+
+    /// An answer of the ingress's own, `text` as it is.
+    private func answer(_ status: ResponseStatus, body text: String, retryAfter: Int?) {
         guard let context, response == .notStarted else { return abort() }
         response = .ended
-        let body = context.channel.allocator.buffer(string: message + "\n")
+        let body = context.channel.allocator.buffer(string: text)
         var fields = [
             (":status", "\(status.code)"), ("content-type", "text/plain; charset=utf-8"),
             ("content-length", "\(body.readableBytes)"),

@@ -134,15 +134,14 @@ enum HeadWriter {
                 || (connectionNamesFields && fields.isNamedByConnection(index)))
     }
 
-    /// A plain-text answer of the proxy's own, after which the connection closes.
-    static func refusal(
+    /// A plain-text answer of the proxy's own, `body` as it is, after which the connection closes.
+    static func plainText(
         _ status: ResponseStatus,
-        _ message: String,
+        body: String,
         minorVersion: Int,
         retryAfter: Int?,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        let body = message + "\n"
         var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
         statusLine(minorVersion: minorVersion, code: status.code, phrase: status.phrase, into: &buffer)
         buffer.writeStaticString("Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n")

@@ -21,15 +21,19 @@ final class IngressContext: Sendable {
     let metrics: IngressMetrics
     /// The port HTTPS is served on once bound, for redirects to it.
     let httpsPort = NIOLockedValueBox<Int?>(nil)
+    /// ACME's open challenges, answered over plain HTTP before routing.
+    let challenges: ChallengeBoard?
 
     init(
         configuration: IngressConfiguration,
         routes: RouteTable,
         leases: LeaseCache,
         logger: Logger,
-        metrics: IngressMetrics
+        metrics: IngressMetrics,
+        challenges: ChallengeBoard?
     ) {
         self.configuration = configuration
+        self.challenges = challenges
         self.routes = routes
         self.leases = leases
         loops = PerEventLoop { loop in
@@ -98,6 +102,7 @@ public final class IngressServer: Sendable {
         logger: Logger,
         metrics: IngressMetrics = .disabled,
         certificates: CertificateBook? = nil,
+        challenges: ChallengeBoard? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.certificates = certificates
@@ -113,7 +118,8 @@ public final class IngressServer: Sendable {
             routes: routes,
             leases: leases,
             logger: logger,
-            metrics: metrics
+            metrics: metrics,
+            challenges: challenges
         )
         self.group = group
     }

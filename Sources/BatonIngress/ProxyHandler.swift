@@ -182,6 +182,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch ingress.admit(head, framing: framing, scheme: scheme) {
         case .refused(let status, let message):
             refuse(status, message, minorVersion: head.minorVersion, retryAfter: nil)
+        case .answered(let body):
+            answer(.ok, body: body, minorVersion: head.minorVersion, retryAfter: nil)
         case .redirected(let location):
             redirect(to: location, minorVersion: head.minorVersion)
         case .admitted(let exchange, let wantsContinue):
@@ -278,10 +280,15 @@ extension ProxyHandler: ExchangeSink {
 
     /// The request body may still be coming; the connection ends with this answer.
     func refuse(_ status: ResponseStatus, _ message: String, minorVersion: Int, retryAfter: Int?) {
+        answer(status, body: message + "\n", minorVersion: minorVersion, retryAfter: retryAfter)
+    }
+
+    /// An answer of the ingress's own, then the connection closes.
+    private func answer(_ status: ResponseStatus, body: String, minorVersion: Int, retryAfter: Int?) {
         guard let context else { return }
-        let response = HeadWriter.refusal(
+        let response = HeadWriter.plainText(
             status,
-            message,
+            body: body,
             minorVersion: minorVersion,
             retryAfter: retryAfter,
             allocator: context.channel.allocator

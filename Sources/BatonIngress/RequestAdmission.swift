@@ -2,10 +2,12 @@ import BatonCore
 import BatonHTTP1
 
 /// What becomes of a request head, whatever connection it came on: refused by the checks,
-/// unrouted, redirected to HTTPS, or an exchange for its route's app. Logged and counted
+/// an ACME challenge answered, unrouted, redirected to HTTPS, or an exchange for its route's app. Logged and counted
 /// here, once, for HTTP/1.1 and HTTP/2 alike.
 enum RequestAdmission {
     case refused(ResponseStatus, String)
+    /// An answer of the ingress's own, 200 with `body`: an open ACME challenge.
+    case answered(body: String)
     case redirected(location: String)
     /// `wantsContinue`: the client waits for `100 Continue` before it sends the body.
     case admitted(ProxyExchange, wantsContinue: Bool)
@@ -25,6 +27,12 @@ extension IngressContext {
             )
             metrics.request(app: "-", status: "\(refusal.status.code)")
             return .refused(refusal.status, refusal.reason)
+        }
+        // ACME's server asks over plain HTTP for a host that may have no route yet (RFC 8555 §8.3).
+        if scheme == .http, head.method == "GET", let answer = challenges?.answer(target: checked.target) {
+            logger.info("request", metadata: ["status": "200", "method": "GET", "path": "\(checked.target)"])
+            metrics.request(app: "-", status: "200")
+            return .answered(body: answer)
         }
         guard let route = routes.route(forHost: checked.authority, target: checked.target) else {
             let message =

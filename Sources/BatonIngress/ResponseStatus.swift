@@ -5,6 +5,7 @@ struct ResponseStatus: Equatable, Sendable {
     let code: UInt16
     let phrase: String
 
+    static let ok = ResponseStatus(code: 200, phrase: "OK")
     static let badRequest = ResponseStatus(code: 400, phrase: "Bad Request")
     static let notFound = ResponseStatus(code: 404, phrase: "Not Found")
     static let methodNotAllowed = ResponseStatus(code: 405, phrase: "Method Not Allowed")

@@ -5,7 +5,7 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
     public var minor: Int
 
     /// The newest version this build speaks.
-    public static let current = ProtocolVersion(major: 1, minor: 1)
+    public static let current = ProtocolVersion(major: 1, minor: 2)
 
     public init(major: Int, minor: Int) {
         self.major = major

@@ -94,6 +94,16 @@ public final class CertificateBook: Sendable {
         }
     }
 
+    /// Serves a certificate ACME brought for `host`, if a route still wants one from ACME.
+    public func install(_ serving: ServingCertificate, for host: String) {
+        let stored = entries.withLockedValue { entries -> Bool in
+            guard entries[host]?.source == .acme else { return false }
+            entries[host] = Entry(source: .acme, stamp: [], serving: serving, problem: nil)
+            return true
+        }
+        if stored { loaded(serving, for: host, from: "acme") }
+    }
+
     /// The certificate for a handshake that asked for `serverName`.
     func serving(serverName: String?) -> Result<ServingCertificate, HandshakeRefusal> {
         guard let serverName else { return .failure(.noServerName) }
@@ -141,18 +151,26 @@ public final class CertificateBook: Sendable {
         guard stored else { return }
         switch outcome {
         case .success(let serving):
-            logger.info(
-                "certificate loaded",
-                metadata: ["host": "\(host)", "notAfter": "\(Self.time(serving.notAfter))", "file": "\(paths[0])"]
-            )
-            metrics.serving(host: host, valid: true, notAfter: serving.notAfter)
+            loaded(serving, for: host, from: paths[0])
         case .failure(let problem):
-            logger.error(
-                "certificate not loaded",
-                metadata: ["host": "\(host)", "reason": "\(problem)", "file": "\(paths.first ?? "-")"]
-            )
+            if paths.isEmpty {
+                logger.info("certificate to come from ACME", metadata: ["host": "\(host)"])
+            } else {
+                logger.error(
+                    "certificate not loaded",
+                    metadata: ["host": "\(host)", "reason": "\(problem)", "file": "\(paths[0])"]
+                )
+            }
             metrics.serving(host: host, valid: false, notAfter: nil)
         }
+    }
+
+    private func loaded(_ serving: ServingCertificate, for host: String, from source: String) {
+        logger.info(
+            "certificate loaded",
+            metadata: ["host": "\(host)", "notAfter": "\(Self.time(serving.notAfter))", "from": "\(source)"]
+        )
+        metrics.serving(host: host, valid: true, notAfter: serving.notAfter)
     }
 
     private static func read(certificate: String, key: String) -> Result<ServingCertificate, CertificateProblem> {

@@ -8,7 +8,8 @@ public struct ServingCertificate: Sendable {
     /// Leaf first.
     public let chain: [NIOSSLCertificate]
     public let key: NIOSSLPrivateKey
-    /// When the leaf expires, in seconds since 1970.
+    /// When the leaf became valid and when it expires, in seconds since 1970.
+    public let notBefore: Int64
     public let notAfter: Int64
     /// The DNS names the leaf is for.
     public let names: [String]
@@ -52,6 +53,7 @@ public struct ServingCertificate: Sendable {
         guard privateKey.publicKey == leaf.publicKey else {
             throw CertificateProblem("the key is not the certificate's: they are from different pairs")
         }
+        notBefore = Int64(leaf.notValidBefore.timeIntervalSince1970)
         notAfter = Int64(leaf.notValidAfter.timeIntervalSince1970)
         names =
             ((try? leaf.extensions.subjectAlternativeNames) ?? nil).map { names in

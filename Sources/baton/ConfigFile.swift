@@ -9,6 +9,7 @@ import Foundation
 ///
 ///     {"socket": PATH, "http": "HOST:PORT", "https": "HOST:PORT", "metrics": "HOST:PORT", "state": DIR,
 ///      "defaultApp": APP, "defaultScheduler": NAME, "eventLoops": N,
+///      "acmeEmail": ADDRESS, "acmeDirectory": URL, "acmeCaRoot": PATH,
 ///      "cluster": "URL,URL", "node": NAME, "clusterPrefix": PREFIX,
 ///      "settings": {"ingress.holdTimeoutMs": 30000, "rpc.maxLineBytes": 1048576, ...},
 ///      "plugins": [{"name", "command", "args"?, "env"?, "role"?: "scheduler", "cwd"?, "graceMs"?}],
@@ -19,6 +20,9 @@ struct ConfigFile {
     var socket: String?
     var http: String?
     var https: String?
+    var acmeEmail: String?
+    var acmeDirectory: String?
+    var acmeCaRoot: String?
     var metrics: String?
     var state: String?
     var defaultApp: String?
@@ -52,7 +56,8 @@ struct ConfigFile {
         let directory = (path as NSString).deletingLastPathComponent
         var file = ConfigFile()
         let known: Set<String> = [
-            "socket", "http", "https", "metrics", "state", "defaultApp", "defaultScheduler", "eventLoops", "settings",
+            "socket", "http", "https", "acmeEmail", "acmeDirectory", "acmeCaRoot", "metrics", "state", "defaultApp",
+            "defaultScheduler", "eventLoops", "settings",
             "plugins",
             "routes", "cluster", "node", "clusterPrefix",
         ]
@@ -71,6 +76,9 @@ struct ConfigFile {
         file.socket = try string("socket")
         file.http = try string("http")
         file.https = try string("https")
+        file.acmeEmail = try string("acmeEmail")
+        file.acmeDirectory = try string("acmeDirectory")
+        file.acmeCaRoot = try string("acmeCaRoot")
         file.metrics = try string("metrics")
         file.state = try string("state")
         file.defaultApp = try string("defaultApp")

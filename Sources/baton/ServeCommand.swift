@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonACME
 import BatonCluster
 import BatonHost
 import BatonIngress
@@ -60,6 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
             "Serve HTTPS for the apps on HOST:PORT, with the certificate each route names (needs --http), for example :443."
     )
     var https: String?
+    @Option(help: "The contact the ACME server may write to about the account (routes with tls \"acme\").")
+    var acmeEmail: String?
+    @Option(help: "The ACME server's directory URL. Default: Let's Encrypt's production directory.")
+    var acmeDirectory: String?
+    @Option(help: "A PEM file of the roots the ACME server's own certificate is checked against (a private server).")
+    var acmeCaRoot: String?
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, for example 127.0.0.1:9100.")
     var metrics: String?
     @Option(help: "The app that serves hosts no route names.")
@@ -132,6 +139,23 @@ struct ServeCommand: AsyncParsableCommand {
         return given
     }
 
+    /// Where ACME certificates come from: the flags, else the file, else Let's Encrypt.
+    private func acme(_ file: ConfigFile) throws -> ACMEConfiguration {
+        let directory = acmeDirectory ?? file.acmeDirectory ?? ACMEConfiguration.letsEncrypt
+        guard directory.hasPrefix("https://") else {
+            throw ValidationError("--acme-directory must be an https:// URL (RFC 8555 §6.1); got \(directory)")
+        }
+        let email = acmeEmail ?? file.acmeEmail
+        if let email, !email.contains("@") || email.contains(where: { $0 == " " || $0 == "," || !$0.isASCII }) {
+            throw ValidationError("--acme-email must be one address such as ops@example.com; got \(email)")
+        }
+        let root = acmeCaRoot ?? file.acmeCaRoot
+        if let root, !FileManager.default.isReadableFile(atPath: root) {
+            throw ValidationError("--acme-ca-root: cannot read \(root)")
+        }
+        return ACMEConfiguration(directoryURL: directory, email: email, caRootFile: root)
+    }
+
     private func makeConfiguration(_ file: ConfigFile) throws -> HostConfiguration {
         var configuration = HostConfiguration(socketPath: socket.given ?? file.socket ?? SocketLocation.defaultPath())
         if let http = http ?? file.http {
@@ -142,6 +166,7 @@ struct ServeCommand: AsyncParsableCommand {
                 let (host, port) = try Self.address(https, flag: "--https")
                 configuration.ingress?.https = ListenAddress(host: host, port: port)
             }
+            configuration.acme = try acme(file)
         } else if https ?? file.https != nil {
             throw ValidationError("--https needs --http: redirects to HTTPS and ACME's challenges are answered there")
         }

@@ -63,11 +63,12 @@ struct StatusCommand: AsyncParsableCommand {
         return apps.text + "\n\n" + routes.text
     }
 
-    /// "-" without HTTPS, else until when it serves, and what is wrong with it.
+    /// "-" without HTTPS, else until when it serves, what is wrong with it, and what ACME is doing.
     private static func certificate(_ status: JSON?) -> String {
         guard let status else { return "-" }
         let until = status["notAfter"]?.stringValue.map { "until \($0)" }
-        return [until, status["problem"]?.stringValue].compactMap { $0 }.joined(separator: "; ")
+        let acme = status["acme"]?.stringValue.map { "ACME: \($0)" }
+        return [until, status["problem"]?.stringValue, acme].compactMap { $0 }.joined(separator: "; ")
     }
 
     static func describe(app status: JSON) -> String {

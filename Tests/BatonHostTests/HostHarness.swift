@@ -11,11 +11,13 @@ import ServiceLifecycle
 struct HostHarness {
     let host: BatonHost
     let socket: String
+    let stateDirectory: String
     private let opened = NIOLockedValueBox<[RPCClient]>([])
 
-    init(host: BatonHost, socket: String) {
+    init(host: BatonHost, socket: String, stateDirectory: String) {
         self.host = host
         self.socket = socket
+        self.stateDirectory = stateDirectory
     }
 
     /// An admin, a scheduler named `scheduler` and a router, each with its session open.
@@ -57,7 +59,11 @@ func withHost<T>(
     let host = BatonHost(configuration: configuration, logger: logger)
     try await host.prepare()
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: host.services, logger: logger))
-    let harness = HostHarness(host: host, socket: configuration.rpc.socketPath)
+    let harness = HostHarness(
+        host: host,
+        socket: configuration.rpc.socketPath,
+        stateDirectory: configuration.stateDirectory
+    )
     return try await withThrowingTaskGroup(of: HostMilestone.self) { parts in
         parts.addTask {
             try await group.run()

@@ -49,13 +49,14 @@ struct SessionTests {
                 #"{"jsonrpc":"2.0","id":1,"method":"host.hello","params":{"protocol":"baton/9","role":"admin","client":{"name":"t","version":"1"}}}"#
             )
             #expect(reply["error"]?["code"] == -32004)
-            #expect(reply["error"]?["data"]?["supported"] == ["baton/1.1"])
+            #expect(reply["error"]?["data"]?["supported"] == ["baton/1.2"])
             try await client.hello()
         }
     }
 
     @Test(arguments: [
-        ("baton/1", "baton/1"), ("baton/1.0", "baton/1"), ("baton/1.1", "baton/1.1"), ("baton/1.7", "baton/1.1"),
+        ("baton/1", "baton/1"), ("baton/1.0", "baton/1"), ("baton/1.1", "baton/1.1"), ("baton/1.2", "baton/1.2"),
+        ("baton/1.7", "baton/1.2"),
     ])
     func helloAgreesOnTheNewerMinorVersionBothSpeak(_ asked: String, _ agreed: String) async throws {
         try await withServer { _, path in

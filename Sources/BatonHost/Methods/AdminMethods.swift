@@ -1,3 +1,4 @@
+import BatonACME
 import BatonCluster
 import BatonCore
 import BatonJSON
@@ -21,7 +22,8 @@ enum AdminMethods {
         launcher: Launcher,
         clock: any CoreClock,
         cluster: ClusterNode?,
-        certificates: CertificateBook?
+        certificates: CertificateBook?,
+        acme: ACMEService?
     ) -> [RPCMethod] {
         changes(launcher: launcher).map { change in
             .waiting(change.method) { call in
@@ -56,7 +58,7 @@ enum AdminMethods {
                 return ["apps": .array(apps)]
             },
             .ordered(.routeList) { _ in
-                ["routes": .array(await launcher.routeTable().map { route in routeJSON(route, certificates) })]
+                ["routes": .array(await launcher.routeTable().map { route in routeJSON(route, certificates, acme) })]
             },
             .sync(.eventsWatch) { call in
                 let apps = try appFilter(try call.namedParams())
@@ -192,11 +194,12 @@ enum AdminMethods {
     /// Milliseconds since the Unix epoch at which something happened at core time `instant`.
     /// A route as `route.list` gives it: as `route.set` took it, with what its host's
     /// certificate is now when it names one.
-    static func routeJSON(_ route: RouteSpec, _ certificates: CertificateBook?) -> JSON {
+    static func routeJSON(_ route: RouteSpec, _ certificates: CertificateBook?, _ acme: ACMEService?) -> JSON {
         guard route.tls != nil, let status = certificates?.status(of: route.host) else { return route.json }
         var certificate: JSONObject = [:]
         certificate["notAfter"] = status.notAfter.map { .string(CertificateBook.time($0)) }
         certificate["problem"] = status.problem.map(JSON.string)
+        certificate["acme"] = route.tls == .acme ? acme?.status(of: route.host).map(JSON.string) : nil
         return route.json.setting("certificate", to: .object(certificate))
     }
 

@@ -35,6 +35,9 @@ extension BatonHost {
             let interval = Duration.milliseconds(certificateCheckMs)
             parts.append(HostPart(name: "certificates", serve: { await certificates.watch(every: interval) }))
         }
+        if let acme {
+            parts.append(HostPart(name: "acme", serve: { await acme.run() }))
+        }
         if let ingress {
             let inherited = inherited.withLockedValue {
                 IngressServer.InheritedListeners(http: $0.http, https: $0.https)
