@@ -121,7 +121,7 @@ let package = Package(
         .target(
             name: "BatonACME",
             dependencies: [
-                "BatonJSON", "BatonProtocol", "BatonTLS",
+                "BatonCore", "BatonJSON", "BatonProtocol", "BatonTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -415,6 +415,8 @@ let package = Package(
             dependencies: [
                 "BatonACME", "BatonJSON", "BatonProtocol", "BatonTLS",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

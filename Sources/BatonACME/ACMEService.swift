@@ -1,3 +1,4 @@
+import BatonCore
 import BatonTLS
 import Crypto
 import Foundation
@@ -28,6 +29,8 @@ public final class ACMEService: Sendable {
     private let input: AsyncStream<Event>.Continuation
     /// What the loop's machines say, for `status(of:)`; written by the loop alone.
     private let published = NIOLockedValueBox<[String: CertificateRenewal]>([:])
+    /// Each change of what `status(of:)` says of a host, as it happens, for whoever watches.
+    public let changes = EventBus<CertificateChange>()
 
     public init(
         configuration: ACMEConfiguration,
@@ -81,7 +84,7 @@ public final class ACMEService: Sendable {
                         }
                     }
                 }
-                published.withLockedValue { $0 = renewals }
+                publish(renewals)
             }
             group.cancelAll()
         }
@@ -96,6 +99,16 @@ public final class ACMEService: Sendable {
             )
         } catch {
             return .failure(ACMEProblem("no account key at \(files.accountKeyPath): \(error)"))
+        }
+    }
+
+    private func publish(_ renewals: [String: CertificateRenewal]) {
+        let before = published.withLockedValue { published in
+            defer { published = renewals }
+            return published
+        }
+        for (host, renewal) in renewals.sorted(by: { $0.key < $1.key }) where before[host] != renewal {
+            changes.publish(CertificateChange(host: host, status: Self.describe(renewal)))
         }
     }
 
@@ -115,7 +128,9 @@ public final class ACMEService: Sendable {
         }
     }
 
-    private func follow(_ hosts: Set<String>, in renewals: inout [String: CertificateRenewal]) {
+    /// Starts a renewal for each host newly wanted, from the certificate kept on disk if there
+    /// is one, and forgets hosts no longer wanted.
+    func follow(_ hosts: Set<String>, in renewals: inout [String: CertificateRenewal]) {
         for host in renewals.keys where !hosts.contains(host) {
             renewals.removeValue(forKey: host)
             metrics.forget(host: host)
@@ -229,4 +244,10 @@ public final class ACMEService: Sendable {
     private static func amount(_ duration: Duration) -> TimeAmount {
         .milliseconds(duration.milliseconds)
     }
+}
+
+/// What ACME does for a host now, as `status(of:)` says it.
+public struct CertificateChange: Sendable, Hashable {
+    public var host: String
+    public var status: String
 }

@@ -212,4 +212,20 @@ struct ServeProcessTests {
         #expect(badRoute.status == .exited(1))
         #expect(badRoute.stderr.contains("routes[0]: Invalid params: pathPrefix must be"), "\(badRoute)")
     }
+
+    @Test(arguments: [
+        (["--acme-directory", "http://ca.test/dir"], "--acme-directory must be an https:// URL"),
+        (["--acme-email", "ops@example.com, me@example.com"], "--acme-email must be one address"),
+        (["--acme-ca-root", "/nonexistent/roots.pem"], "--acme-ca-root: cannot read /nonexistent/roots.pem"),
+    ])
+    func badACMEFlagsAreRefusedWithTheReason(_ flags: [String], _ reason: String) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let run = try await BatonProcess.run(
+            ["serve", "--socket", directory.file("s.sock"), "--state", directory.file("state")]
+                + ["--http", "127.0.0.1:0", "--https", "127.0.0.1:0"] + flags
+        )
+        #expect(run.status != .exited(0))
+        #expect(run.stderr.contains(reason), "\(run)")
+    }
 }
