@@ -42,7 +42,9 @@ struct ACMEFiles: Sendable {
     }
 
     /// Writes beside the file and renames over it, so a reader sees the old file or the new
-    /// one, never half of one; the file is 0600 and its directories 0700 from the start.
+    /// one, never half of one; the file is 0600 and its directories 0700 from the start. No
+    /// fsync: it held a thread of the shared pool for seconds while a busy disk caught up, and a
+    /// certificate lost to a crash is only ordered again.
     private func write(_ text: String, to path: String) throws {
         let folder = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(
@@ -55,9 +57,8 @@ struct ACMEFiles: Sendable {
         guard descriptor >= 0 else { throw ACMEProblem("cannot write \(temporary): errno \(errno)") }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        let synced = fsync(descriptor)
         close(descriptor)
-        guard written == bytes.count, synced == 0, rename(temporary, path) == 0 else {
+        guard written == bytes.count, rename(temporary, path) == 0 else {
             unlink(temporary)
             throw ACMEProblem("cannot write \(path): errno \(errno)")
         }

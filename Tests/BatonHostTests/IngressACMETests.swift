@@ -57,92 +57,107 @@ extension IngressTests {
         }
         throw CancellationError()
     }
+}
 
-    @Test(.timeLimit(.minutes(2)))
-    func aRouteWithACMEIsIssuedACertificateServesItAndRenewsItBeforeItExpires() async throws {
-        let httpPort = try FreePort.pick()
-        let shop = try await Self.echoScheme("shop")
-        defer { Task { await shop.stop() } }
-        // Thirty seconds of life: the renewal is due at two thirds, twenty seconds in. One good
-        // nonce in four is refused, which the client answers by signing again with the next.
-        try await PebbleServer.running(httpPort: httpPort, validitySeconds: 30, nonceRejectPercent: 25) { pebble in
-            try await withACMEStage(pebble: pebble, httpPort: httpPort) { stage, httpsPort in
-                try await stage.live("v1", [shop], host: nil)
-                var changes = try #require(stage.harness.host.acme).changes.subscribe().makeAsyncIterator()
-                _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop", "tls": "acme"])
-                _ = try await Self.next(&changes, of: "shop.test") { $0.hasPrefix("renews from") }
-                let issued = try await Self.certificate(of: "shop.test", stage)
-                let firstExpiry = try #require(
-                    issued?["notAfter"]?.stringValue,
-                    "issued: \(String(describing: issued))"
-                )
-                #expect(issued?["problem"] == nil)
-                #expect(issued?["acme"]?.stringValue?.hasPrefix("renews from") == true)
+extension ProcessHeavySuites {
+    /// Two real servers (pebble and its DNS) and a renewal twenty seconds away: they take their
+    /// turn with the other heavy suites.
+    @Suite("ACME against pebble", .serialized, .timeLimit(.minutes(2)))
+    struct ACMETests {
+        @Test func aRouteWithACMEIsIssuedACertificateServesItAndRenewsItBeforeItExpires() async throws {
+            let httpPort = try FreePort.pick()
+            let shop = try await IngressTests.echoScheme("shop")
+            defer { Task { await shop.stop() } }
+            // Thirty seconds of life: the renewal is due at two thirds, twenty seconds in. One good
+            // nonce in four is refused, which the client answers by signing again with the next.
+            try await PebbleServer.running(httpPort: httpPort, validitySeconds: 30, nonceRejectPercent: 25) { pebble in
+                try await IngressTests().withACMEStage(pebble: pebble, httpPort: httpPort) { stage, httpsPort in
+                    try await stage.live("v1", [shop], host: nil)
+                    var changes = try #require(stage.harness.host.acme).changes.subscribe().makeAsyncIterator()
+                    _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop", "tls": "acme"])
+                    _ = try await IngressTests.next(&changes, of: "shop.test") { $0.hasPrefix("renews from") }
+                    let issued = try await IngressTests.certificate(of: "shop.test", stage)
+                    let firstExpiry = try #require(
+                        issued?["notAfter"]?.stringValue,
+                        "issued: \(String(describing: issued))"
+                    )
+                    #expect(issued?["problem"] == nil)
+                    #expect(issued?["acme"]?.stringValue?.hasPrefix("renews from") == true)
 
-                let root = try await pebble.issuingRootPEM()
-                let answer = try await TestHTTPClient.send(
-                    port: httpsPort,
-                    host: "shop.test",
-                    tls: TestHTTPClient.TLS(trusting: root, serverName: "shop.test")
-                )
-                #expect(answer.status == 200 && answer.body == "shop / proto=https")
+                    let root = try await pebble.issuingRootPEM()
+                    let answer = try await TestHTTPClient.send(
+                        port: httpsPort,
+                        host: "shop.test",
+                        tls: TestHTTPClient.TLS(trusting: root, serverName: "shop.test")
+                    )
+                    #expect(answer.status == 200 && answer.body == "shop / proto=https")
 
-                let acme = stage.harness.stateDirectory + "/acme"
-                for file in ["account-key.pem", "certificates/shop.test/key.pem", "certificates/shop.test/chain.pem"] {
-                    let mode = try FileManager.default.attributesOfItem(atPath: acme + "/" + file)[.posixPermissions]
-                    #expect(mode as? Int == 0o600, "\(file) is the host's user's alone")
+                    let acme = stage.harness.stateDirectory + "/acme"
+                    for file in [
+                        "account-key.pem", "certificates/shop.test/key.pem", "certificates/shop.test/chain.pem",
+                    ] {
+                        let mode = try FileManager.default.attributesOfItem(atPath: acme + "/" + file)[
+                            .posixPermissions
+                        ]
+                        #expect(mode as? Int == 0o600, "\(file) is the host's user's alone")
+                    }
+
+                    _ = try await IngressTests.next(&changes, of: "shop.test") { $0.hasPrefix("ordering since") }
+                    _ = try await IngressTests.next(&changes, of: "shop.test") { $0.hasPrefix("renews from") }
+                    let renewed = try await IngressTests.certificate(of: "shop.test", stage)
+                    let secondExpiry = try #require(renewed?["notAfter"]?.stringValue)
+                    #expect(secondExpiry > firstExpiry, "renewed before the first expired")
+                    let afterRenewal = try await TestHTTPClient.send(
+                        port: httpsPort,
+                        host: "shop.test",
+                        tls: TestHTTPClient.TLS(trusting: root, serverName: "shop.test")
+                    )
+                    #expect(afterRenewal.status == 200)
+
+                    let metricsPort = try #require(stage.harness.host.metrics?.boundPort)
+                    let metrics = try await TestHTTPClient.send(port: metricsPort, path: "/metrics", host: "m").body
+                    #expect(metrics.contains(#"baton_acme_orders_total{host="shop.test",result="issued"} 2"#))
+                    #expect(metrics.contains(#"baton_acme_failures_in_row{host="shop.test"} 0"#))
+                    let refused = metrics.split(separator: "\n").first {
+                        $0.hasPrefix("baton_acme_nonces_refused_total ")
+                    }
+                    #expect(
+                        refused.map { $0 != "baton_acme_nonces_refused_total 0" } == true,
+                        "signed again: \(String(describing: refused))"
+                    )
                 }
-
-                _ = try await Self.next(&changes, of: "shop.test") { $0.hasPrefix("ordering since") }
-                _ = try await Self.next(&changes, of: "shop.test") { $0.hasPrefix("renews from") }
-                let renewed = try await Self.certificate(of: "shop.test", stage)
-                let secondExpiry = try #require(renewed?["notAfter"]?.stringValue)
-                #expect(secondExpiry > firstExpiry, "renewed before the first expired")
-                let afterRenewal = try await TestHTTPClient.send(
-                    port: httpsPort,
-                    host: "shop.test",
-                    tls: TestHTTPClient.TLS(trusting: root, serverName: "shop.test")
-                )
-                #expect(afterRenewal.status == 200)
-
-                let metricsPort = try #require(stage.harness.host.metrics?.boundPort)
-                let metrics = try await TestHTTPClient.send(port: metricsPort, path: "/metrics", host: "m").body
-                #expect(metrics.contains(#"baton_acme_orders_total{host="shop.test",result="issued"} 2"#))
-                #expect(metrics.contains(#"baton_acme_failures_in_row{host="shop.test"} 0"#))
-                let refused = metrics.split(separator: "\n").first { $0.hasPrefix("baton_acme_nonces_refused_total ") }
-                #expect(
-                    refused.map { $0 != "baton_acme_nonces_refused_total 0" } == true,
-                    "signed again: \(String(describing: refused))"
-                )
             }
         }
-    }
 
-    @Test(.timeLimit(.minutes(2)))
-    func anOrderWhoseChallengeCannotBeAnsweredFailsIsShownAndIsTriedAgainWhileOthersAreServed() async throws {
-        let httpPort = try FreePort.pick()
-        let shop = try await Self.echoScheme("shop")
-        defer { Task { await shop.stop() } }
-        // Pebble checks challenges on a port where nothing answers.
-        try await PebbleServer.running(httpPort: try FreePort.pick()) { pebble in
-            try await withACMEStage(pebble: pebble, httpPort: httpPort) { stage, _ in
-                try await stage.live("v1", [shop], host: nil)
-                var changes = try #require(stage.harness.host.acme).changes.subscribe().makeAsyncIterator()
-                _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop", "tls": "acme"])
-                _ = try await stage.admin.call("route.set", ["host": "plain.test", "app": "shop"])
-                let status = try await Self.next(&changes, of: "shop.test") { $0.hasPrefix("2 orders failed in a row") }
-                #expect(status.lowercased().contains("connection refused"), "\(status)")
-                let failing = try await Self.certificate(of: "shop.test", stage)
-                #expect(failing?["notAfter"] == nil && failing?["problem"]?.stringValue == "not issued yet")
-                #expect(failing?["acme"]?.stringValue?.contains("orders failed in a row") == true)
+        @Test func anOrderWhoseChallengeCannotBeAnsweredFailsIsShownAndIsTriedAgainWhileOthersAreServed() async throws {
+            let httpPort = try FreePort.pick()
+            let shop = try await IngressTests.echoScheme("shop")
+            defer { Task { await shop.stop() } }
+            // Pebble checks challenges on a port where nothing answers.
+            try await PebbleServer.running(httpPort: try FreePort.pick()) { pebble in
+                try await IngressTests().withACMEStage(pebble: pebble, httpPort: httpPort) { stage, _ in
+                    try await stage.live("v1", [shop], host: nil)
+                    var changes = try #require(stage.harness.host.acme).changes.subscribe().makeAsyncIterator()
+                    _ = try await stage.admin.call("route.set", ["host": "shop.test", "app": "shop", "tls": "acme"])
+                    _ = try await stage.admin.call("route.set", ["host": "plain.test", "app": "shop"])
+                    let status = try await IngressTests.next(&changes, of: "shop.test") {
+                        $0.hasPrefix("2 orders failed in a row")
+                    }
+                    #expect(status.lowercased().contains("connection refused"), "\(status)")
+                    let failing = try await IngressTests.certificate(of: "shop.test", stage)
+                    #expect(failing?["notAfter"] == nil && failing?["problem"]?.stringValue == "not issued yet")
+                    #expect(failing?["acme"]?.stringValue?.contains("orders failed in a row") == true)
 
-                // Unknown tokens are not answered by the ingress: the request is routed as any other.
-                let routed = try await stage.get("/.well-known/acme-challenge/unknown", host: "plain.test")
-                #expect(routed.status == 200 && routed.body == "shop /.well-known/acme-challenge/unknown proto=http")
+                    // Unknown tokens are not answered by the ingress: the request is routed as any other.
+                    let routed = try await stage.get("/.well-known/acme-challenge/unknown", host: "plain.test")
+                    #expect(
+                        routed.status == 200 && routed.body == "shop /.well-known/acme-challenge/unknown proto=http"
+                    )
 
-                let metricsPort = try #require(stage.harness.host.metrics?.boundPort)
-                let metrics = try await TestHTTPClient.send(port: metricsPort, path: "/metrics", host: "m").body
-                #expect(metrics.contains(#"baton_acme_orders_total{host="shop.test",result="failed"}"#))
+                    let metricsPort = try #require(stage.harness.host.metrics?.boundPort)
+                    let metrics = try await TestHTTPClient.send(port: metricsPort, path: "/metrics", host: "m").body
+                    #expect(metrics.contains(#"baton_acme_orders_total{host="shop.test",result="failed"}"#))
+                }
             }
         }
     }
