@@ -199,13 +199,12 @@ extension Setting {
             read: { $0.acme.retryLimit.milliseconds },
             write: { $0.acme.retryLimit = .milliseconds($1) }
         ),
-        Setting(
-            name: "acme.maxResponseBytes",
-            unit: .bytes,
-            range: 4_096...(64 << 20),
-            help: "The most one answer of the ACME server may hold.",
-            read: { Int64($0.acme.maxResponseBytes) },
-            write: { $0.acme.maxResponseBytes = Int($1) }
+        integer(
+            .bytes,
+            "acme.maxResponseBytes",
+            4_096...(64 << 20),
+            "The most one answer of the ACME server may hold.",
+            \.acme.maxResponseBytes
         ),
         time("ingress.connectTimeoutMs", 1...most, "Connect timeout to a sandbox.", \.ingressSettings.connectTimeout),
         integer(
