@@ -74,6 +74,12 @@ private final class Collector: ChannelInboundHandler {
     private let loop: any EventLoop
     private var text = ""
     private var waiter: (text: String, promise: EventLoopPromise<String>)?
+    private var connection = Connection.open
+
+    private enum Connection {
+        case open
+        case ended
+    }
 
     init(loop: any EventLoop) {
         self.loop = loop
@@ -93,8 +99,8 @@ private final class Collector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        waiter?.promise.fail(Closed())
-        waiter = nil
+        connection = .ended
+        deliver()
         closed.succeed(text)
     }
 
@@ -102,8 +108,16 @@ private final class Collector: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
+    /// Fails a wait that the text cannot meet once the connection has ended, whenever the wait began.
     private func deliver() {
-        guard let (wanted, promise) = waiter, let range = text.firstRange(of: wanted) else { return }
+        guard let (wanted, promise) = waiter else { return }
+        guard let range = text.firstRange(of: wanted) else {
+            if connection == .ended {
+                waiter = nil
+                promise.fail(Closed())
+            }
+            return
+        }
         waiter = nil
         let taken = String(text[..<range.upperBound])
         text = String(text[range.upperBound...])

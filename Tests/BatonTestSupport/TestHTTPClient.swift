@@ -135,9 +135,20 @@ final class ResponseCollector: ChannelInboundHandler {
 
     private var waiting: [EventLoopPromise<TestHTTPClient.Response>] = []
     private var response: TestHTTPClient.Response?
+    private var connection = Connection.open
+
+    /// A request sent after the connection ended (a refused handshake may end it before the
+    /// request is written) must fail at once: nothing will answer it.
+    private enum Connection {
+        case open
+        case ended(any Error)
+    }
 
     func expect(_ promise: EventLoopPromise<TestHTTPClient.Response>) {
-        waiting.append(promise)
+        switch connection {
+        case .open: waiting.append(promise)
+        case .ended(let error): promise.fail(error)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -153,15 +164,17 @@ final class ResponseCollector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(TestHTTPClient.Failure(description: "connection closed before the response ended"))
+        end(TestHTTPClient.Failure(description: "connection closed before the response ended"))
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(error)
+        end(error)
         context.close(promise: nil)
     }
 
-    private func failAll(_ error: any Error) {
+    private func end(_ error: any Error) {
+        if case .open = connection { connection = .ended(error) }
         let failed = waiting
         waiting = []
         for promise in failed { promise.fail(error) }
