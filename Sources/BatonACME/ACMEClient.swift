@@ -8,7 +8,7 @@ import SwiftASN1
 import X509
 
 /// An ACME client (RFC 8555) for one server and one account: it asks for a certificate for
-/// one host name, proves control over HTTP-01, and brings back the chain.
+/// one host name, proves control over HTTP-01 or TLS-ALPN-01, and brings back the chain.
 actor ACMEClient {
     private let configuration: ACMEConfiguration
     private let transport: ACMETransport
@@ -34,9 +34,14 @@ actor ACMEClient {
         await transport.shutdown()
     }
 
-    /// A certificate chain (PEM) for `host` and the key in `csr`, or why there is none by
-    /// `deadline`.
-    func issue(host: String, csr: [UInt8], deadline: NIODeadline) async throws(ACMEProblem) -> String {
+    /// A certificate chain (PEM) for `host` and the key in `csr`, proven by `challenge` where
+    /// the server offers it, or why there is none by `deadline`.
+    func issue(
+        host: String,
+        csr: [UInt8],
+        answering challenge: ChallengeType,
+        deadline: NIODeadline
+    ) async throws(ACMEProblem) -> String {
         let account = try await account(deadline: deadline)
         let created = try await post(
             try await url("newOrder", deadline: deadline),
@@ -47,7 +52,7 @@ actor ACMEClient {
         guard let orderURL = created.location else { throw ACMEProblem("the new order has no Location") }
         var order = try created.json()
         for authorization in order["authorizations"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
-            try await authorize(authorization, account: account, deadline: deadline)
+            try await authorize(authorization, host: host, by: challenge, account: account, deadline: deadline)
         }
         order = try await poll(orderURL, account: account, deadline: deadline, until: ["ready", "valid"])
         if order["status"]?.stringValue == "ready" {
@@ -73,26 +78,45 @@ actor ACMEClient {
         return String(decoding: chain.body, as: UTF8.self)
     }
 
-    /// Answers the authorization's HTTP-01 challenge, unless it is valid already, and waits
-    /// until the server has checked it.
-    private func authorize(_ url: String, account: String, deadline: NIODeadline) async throws(ACMEProblem) {
+    /// Answers one of the authorization's challenges, `preferred` if the server offers it,
+    /// unless the authorization is valid already, and waits until the server has checked it.
+    private func authorize(
+        _ url: String,
+        host: String,
+        by preferred: ChallengeType,
+        account: String,
+        deadline: NIODeadline
+    ) async throws(ACMEProblem) {
         let authorization = try await post(url, nil, as: .account(url: account), deadline: deadline).json()
         if authorization["status"]?.stringValue == "valid" { return }
+        let offered = authorization["challenges"]?.arrayValue ?? []
+        let answerable = ([preferred] + ChallengeType.allCases).lazy.compactMap { kind in
+            offered.first { $0["type"]?.stringValue == kind.rawValue }.map { (kind, $0) }
+        }
         guard
-            let challenge = authorization["challenges"]?.arrayValue?.first(where: {
-                $0["type"]?.stringValue == "http-01"
-            }),
+            let (kind, challenge) = answerable.first,
             let token = challenge["token"]?.stringValue,
             let challengeURL = challenge["url"]?.stringValue
         else {
-            throw ACMEProblem("the server offers no http-01 challenge for \(url)")
+            throw ACMEProblem("the server offers no challenge this host answers (http-01, tls-alpn-01) for \(url)")
         }
         let keyAuthorization: String
         do { keyAuthorization = try accountKey.keyAuthorization(token: token) } catch {
             throw ACMEProblem("cannot compute the key authorization: \(error)")
         }
-        challenges.post(token: token, keyAuthorization: keyAuthorization)
-        defer { challenges.withdraw(token: token) }
+        switch kind {
+        case .http01: challenges.post(token: token, keyAuthorization: keyAuthorization)
+        case .tlsALPN01:
+            do { try challenges.post(host: host, tlsALPNKeyAuthorization: keyAuthorization) } catch {
+                throw ACMEProblem("cannot make the tls-alpn-01 certificate: \(error)")
+            }
+        }
+        defer {
+            switch kind {
+            case .http01: challenges.withdraw(token: token)
+            case .tlsALPN01: challenges.withdraw(host: host)
+            }
+        }
         _ = try await post(challengeURL, [:], as: .account(url: account), deadline: deadline)
         _ = try await poll(url, account: account, deadline: deadline, until: ["valid"])
     }

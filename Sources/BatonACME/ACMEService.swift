@@ -73,13 +73,17 @@ public final class ACMEService: Sendable {
                 }
                 let now = Self.nowMs()
                 for host in renewals.keys.sorted() where renewals[host]!.orderIfDue(nowMs: now) {
-                    logger.info("ordering a certificate", metadata: ["host": "\(host)"])
+                    let challenge = renewals[host]!.challenge
+                    logger.info(
+                        "ordering a certificate",
+                        metadata: ["host": "\(host)", "challenge": "\(challenge.rawValue)"]
+                    )
                     let ready = client.map { .success($0) } ?? makeClient()
                     if case .success(let made) = ready { client = made }
                     group.addTask { [input] in
                         switch ready {
                         case .success(let client):
-                            input.yield(.finished(host: host, await self.order(host, from: client)))
+                            input.yield(.finished(host: host, await self.order(host, by: challenge, from: client)))
                         case .failure(let problem): input.yield(.finished(host: host, .failure(problem)))
                         }
                     }
@@ -121,10 +125,12 @@ public final class ACMEService: Sendable {
     private static func describe(_ renewal: CertificateRenewal) -> String {
         switch renewal.state {
         case .unissued: return "to be ordered"
-        case .ordering(let since): return "ordering since \(Self.time(since))"
+        case .ordering(let since, let challenge): return "ordering since \(Self.time(since)) by \(challenge.rawValue)"
         case .issued(_, let renewAt): return "renews from \(Self.time(renewAt))"
         case .failing(let problem, let retryAt, _):
-            return "\(renewal.failuresInRow) orders failed in a row, last: \(problem); next at \(Self.time(retryAt))"
+            let failures = renewal.failuresInRow
+            return "\(failures) order\(failures == 1 ? "" : "s") failed in a row, last: \(problem); "
+                + "next at \(Self.time(retryAt)) by \(renewal.challenge.rawValue)"
         }
     }
 
@@ -189,7 +195,11 @@ public final class ACMEService: Sendable {
 
     /// One order: a new key, a CSR for `host`, the server's chain checked against both, and
     /// the pair kept on disk.
-    private func order(_ host: String, from client: ACMEClient) async -> Result<ServingCertificate, ACMEProblem> {
+    private func order(
+        _ host: String,
+        by challenge: ChallengeType,
+        from client: ACMEClient
+    ) async -> Result<ServingCertificate, ACMEProblem> {
         let key = P256.Signing.PrivateKey()
         let csr: [UInt8]
         do { csr = try Self.signingRequest(for: host, key: key) } catch {
@@ -200,6 +210,7 @@ public final class ACMEService: Sendable {
             chain = try await client.issue(
                 host: host,
                 csr: csr,
+                answering: challenge,
                 deadline: .now() + Self.amount(configuration.orderTimeout)
             )
         } catch {

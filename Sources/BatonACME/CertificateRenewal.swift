@@ -7,8 +7,8 @@ struct CertificateRenewal: Sendable, Hashable {
     enum State: Sendable, Hashable {
         /// No certificate: order at once.
         case unissued
-        /// An order is in flight; never more than one per host, whatever asks.
-        case ordering(sinceMs: Int64)
+        /// An order is in flight, answering `challenge`; never more than one per host, whatever asks.
+        case ordering(sinceMs: Int64, challenge: ChallengeType)
         /// A certificate serves until `notAfterMs`; order its successor from `renewAtMs`.
         case issued(notAfterMs: Int64, renewAtMs: Int64)
         /// The last order failed; try again from `retryAtMs`. `notAfterMs` is the certificate
@@ -18,12 +18,22 @@ struct CertificateRenewal: Sendable, Hashable {
 
     private(set) var state: State = .unissued
     private var backoff: Backoff
+    /// The kind of challenge that brought the last certificate.
+    private var proven = ChallengeType.http01
 
     init(retryInitial: Duration, retryLimit: Duration) {
         backoff = Backoff(initial: retryInitial, limit: retryLimit)
     }
 
     var failuresInRow: Int { backoff.failuresInRow }
+
+    /// The challenge the next order answers: the kind that brought the last certificate
+    /// (HTTP-01 at first), and each failure in a row turns to the next kind, so a host whose
+    /// port 80 or 443 the server cannot reach still gets its certificates.
+    var challenge: ChallengeType {
+        let kinds = ChallengeType.allCases
+        return kinds[(kinds.firstIndex(of: proven)! + failuresInRow) % kinds.count]
+    }
 
     /// A certificate already on disk, found at start: serve it, and renew it in its time.
     mutating func found(notBeforeMs: Int64, notAfterMs: Int64, jitter: Double) {
@@ -43,13 +53,14 @@ struct CertificateRenewal: Sendable, Hashable {
         case .failing(_, let retryAtMs, _):
             guard nowMs >= retryAtMs else { return false }
         }
-        state = .ordering(sinceMs: nowMs)
+        state = .ordering(sinceMs: nowMs, challenge: challenge)
         return true
     }
 
     /// The order in flight brought a certificate.
     mutating func issued(notBeforeMs: Int64, notAfterMs: Int64, jitter: Double) {
-        guard case .ordering = state else { return }
+        guard case .ordering(_, let challenge) = state else { return }
+        proven = challenge
         backoff.succeeded()
         state = .issued(notAfterMs: notAfterMs, renewAtMs: Self.renewal(notBeforeMs, notAfterMs, jitter: jitter))
     }

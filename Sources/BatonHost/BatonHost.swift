@@ -35,6 +35,8 @@ public final class BatonHost: Sendable {
     public let certificates: CertificateBook?
     /// Certificates over ACME for routes with `tls: "acme"`, when the ingress serves HTTPS.
     public let acme: ACMEService?
+    /// The ACME challenges the ingress answers while an order has them open.
+    public let challenges = ChallengeBoard()
     /// How often certificate files are looked at for a change, and ACME renewals for being due.
     let certificateCheckMs: Int64
     let logger: Logger
@@ -75,7 +77,7 @@ public final class BatonHost: Sendable {
         }
         self.certificates = certificates
         certificateCheckMs = configuration.certificateCheckMs
-        let challenges = ChallengeBoard()
+        let challenges = self.challenges
         let acme = certificates.map {
             ACMEService(
                 configuration: configuration.acme,

@@ -21,7 +21,8 @@ final class IngressContext: Sendable {
     let metrics: IngressMetrics
     /// The port HTTPS is served on once bound, for redirects to it.
     let httpsPort = NIOLockedValueBox<Int?>(nil)
-    /// ACME's open challenges, answered over plain HTTP before routing.
+    /// ACME's open challenges: HTTP-01 answered over plain HTTP before routing, TLS-ALPN-01
+    /// before TLS on HTTPS.
     let challenges: ChallengeBoard?
 
     init(
@@ -161,7 +162,11 @@ public final class IngressServer: Sendable {
         let port = bound.localAddress?.port ?? configuration.port
         context.logger.info("ingress listening", metadata: ["address": "\(configuration.host):\(port)"])
         if let certificates, let address = configuration.https {
-            let tls = try TLSTermination(book: certificates, protocols: ["h2", "http/1.1"])
+            let tls = try TLSTermination(
+                book: certificates,
+                protocols: ["h2", "http/1.1"],
+                challenges: context.challenges
+            )
             let https = Self.bootstrap(group).childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {

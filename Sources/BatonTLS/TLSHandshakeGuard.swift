@@ -64,6 +64,10 @@ public final class TLSHandshakeGuard: ChannelInboundHandler, RemovableChannelHan
         }
         timer?.cancel()
         state = .established
+        if negotiated == ChallengeBoard.tlsALPNProtocol {
+            // A TLS-ALPN-01 validation (RFC 8737 §3): the handshake was all it asked for.
+            return context.close(promise: nil)
+        }
         do {
             try established(context.channel, negotiated)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

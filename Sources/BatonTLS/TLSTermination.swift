@@ -13,9 +13,11 @@ public struct TLSTermination: Sendable {
 
     public let book: CertificateBook
     private let context: NIOSSLContext
+    private let challenges: ChallengeBoard?
 
-    /// `protocols` is what ALPN offers, most wanted first.
-    public init(book: CertificateBook, protocols: [String]) throws {
+    /// `protocols` is what ALPN offers, most wanted first; `challenges`, the ACME
+    /// validations to answer (TLS-ALPN-01), if any.
+    public init(book: CertificateBook, protocols: [String], challenges: ChallengeBoard? = nil) throws {
         // A server configuration without a certificate of its own: every handshake takes the
         // one its SNI names, or fails.
         var configuration = TLSConfiguration.makeClientConfiguration()
@@ -34,11 +36,17 @@ public struct TLSTermination: Sendable {
             }
         }
         self.book = book
+        self.challenges = challenges
         context = try NIOSSLContext(configuration: configuration)
     }
 
-    /// The handler that terminates TLS on a new connection.
-    public func handler() -> NIOSSLServerHandler {
-        NIOSSLServerHandler(context: context)
+    /// The handler that terminates TLS on a new connection. While a TLS-ALPN-01 challenge is
+    /// open, it reads the ClientHello first: a validator connects only after the challenge
+    /// is open, so a connection accepted before needs no such look.
+    public func handler() -> any ChannelHandler {
+        if let challenges, challenges.awaitsTLSALPNValidations {
+            return ClientHelloSwitch(challenges: challenges, usual: context)
+        }
+        return NIOSSLServerHandler(context: context)
     }
 }

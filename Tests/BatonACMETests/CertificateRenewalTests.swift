@@ -86,6 +86,22 @@ struct CertificateRenewalTests {
         #expect(renewal.state == .issued(notAfterMs: 90 * Self.day, renewAtMs: 60 * Self.day), "found once")
     }
 
+    @Test func eachFailureInARowTurnsToTheOtherChallengeAndTheOneThatWorkedIsKeptForRenewals() {
+        var renewal = Self.renewal()
+        #expect(renewal.challenge == .http01, "HTTP-01 first")
+        #expect(renewal.orderIfDue(nowMs: 0) == true)
+        #expect(renewal.state == .ordering(sinceMs: 0, challenge: .http01))
+        renewal.failed(ACMEProblem("port 80 unreachable"), nowMs: 0, servingNotAfterMs: nil)
+        #expect(renewal.challenge == .tlsALPN01)
+        #expect(renewal.orderIfDue(nowMs: Self.day) == true)
+        #expect(renewal.state == .ordering(sinceMs: Self.day, challenge: .tlsALPN01))
+        renewal.issued(notBeforeMs: Self.day, notAfterMs: 91 * Self.day, jitter: 0)
+        #expect(renewal.challenge == .tlsALPN01, "what worked is tried first at the renewal")
+        #expect(renewal.orderIfDue(nowMs: 61 * Self.day) == true)
+        renewal.failed(ACMEProblem("port 443 unreachable now"), nowMs: 61 * Self.day, servingNotAfterMs: nil)
+        #expect(renewal.challenge == .http01)
+    }
+
     @Test func theChallengeBoardAnswersOpenTokensOnlyAndOnlyUnderItsPath() {
         let board = ChallengeBoard()
         board.post(token: "abc", keyAuthorization: "abc.thumb")

@@ -7,8 +7,9 @@ import SystemPackage
 
 /// For tests: a real ACME server, Debian's `pebble`, with `pebble-challtestsrv` as its DNS,
 /// which answers every name with 127.0.0.1. Pebble serves its directory with a certificate
-/// of the test's own authority (`caRootFile`), checks HTTP-01 challenges on `httpPort`, and
-/// issues certificates valid for `validitySeconds`. Both processes stop before `running` returns.
+/// of the test's own authority (`caRootFile`), checks HTTP-01 challenges on `httpPort` and
+/// TLS-ALPN-01 challenges on `tlsPort` (where nothing listens, unless given), and issues
+/// certificates valid for `validitySeconds`. Both processes stop before `running` returns.
 public struct PebbleServer: Sendable {
     public let directoryURL: String
     /// The authority pebble's own listener is checked against, for `--acme-ca-root`.
@@ -31,6 +32,7 @@ public struct PebbleServer: Sendable {
     /// `nonceRejectPercent`: how many good nonces pebble refuses as bad, as servers may.
     public static func running<T: Sendable>(
         httpPort: Int,
+        tlsPort: Int? = nil,
         validitySeconds: Int = 90 * 86_400,
         nonceRejectPercent: Int = 0,
         _ body: (PebbleServer) async throws -> T
@@ -46,7 +48,7 @@ public struct PebbleServer: Sendable {
         let config = """
             {"pebble": {"listenAddress": "127.0.0.1:\(acmePort)", "managementListenAddress": "127.0.0.1:\(managementPort)",
              "certificate": "\(directory.file("cert.pem"))", "privateKey": "\(directory.file("key.pem"))",
-             "httpPort": \(httpPort), "tlsPort": \(try FreePort.pick()), "certificateValidityPeriod": \(validitySeconds)}}
+             "httpPort": \(httpPort), "tlsPort": \(try tlsPort ?? FreePort.pick()), "certificateValidityPeriod": \(validitySeconds)}}
             """
         try config.write(toFile: directory.file("pebble.json"), atomically: true, encoding: .utf8)
         let server = PebbleServer(

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// For tests: HTTP/1.1 requests on one connection, one at a time, each with its whole
 /// response; over TLS when asked.
@@ -178,5 +179,82 @@ final class ResponseCollector: ChannelInboundHandler {
         let failed = waiting
         waiting = []
         for promise in failed { promise.fail(error) }
+    }
+}
+
+extension TestHTTPClient {
+    /// What a TLS handshake alone shows, trusting any certificate: the protocol ALPN chose and
+    /// the server's certificate (DER); `closed` completes when the server closes.
+    public struct Handshake: Sendable {
+        public var negotiated: String?
+        public var certificateDER: [UInt8]
+        fileprivate var channel: any Channel
+
+        public var closed: EventLoopFuture<Void> { channel.closeFuture }
+
+        public func close() async {
+            try? await channel.close()
+        }
+    }
+
+    public static func handshake(port: Int, serverName: String, protocols: [String]) async throws -> Handshake {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        configuration.applicationProtocols = protocols
+        let context = try NIOSSLContext(configuration: configuration)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let done = loop.makePromise(of: HandshakeWatcher.Seen.self)
+        let channel = try await ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: context, serverHostname: serverName)
+                    )
+                    try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(done: done))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        let seen = try await done.futureResult.get()
+        guard let certificate = seen.certificateDER else {
+            try? await channel.close()
+            throw Failure(description: "no certificate from the server")
+        }
+        return Handshake(negotiated: seen.negotiated, certificateDER: certificate, channel: channel)
+    }
+}
+
+/// Tells how the handshake ended: with what the client saw of the server, taken at once (a
+/// server may close right after), or with why it failed.
+final class HandshakeWatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    struct Seen: Sendable {
+        var negotiated: String?
+        var certificateDER: [UInt8]?
+    }
+
+    private let done: EventLoopPromise<Seen>
+
+    init(done: EventLoopPromise<Seen>) {
+        self.done = done
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
+            let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+            done.succeed(Seen(negotiated: negotiated, certificateDER: try? tls?.peerCertificate?.toDERBytes()))
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        done.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.fail(TestHTTPClient.Failure(description: "closed before the handshake was done"))
+        context.fireChannelInactive()
     }
 }
