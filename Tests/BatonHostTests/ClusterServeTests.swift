@@ -267,9 +267,11 @@ extension ProcessHeavySuites {
         }
 
         /// Deploys `version` through whichever of `a` and `b` leads, and returns once the other
-        /// copied the cutover. A lease granted across a heal may be nearly spent on arrival (its
+        /// serves it too. A lease granted across a heal may be nearly spent on arrival (its
         /// time counts from the request), so the lead may change hands once more: each time a
-        /// says who leads, that node is tried, until one takes the deploy.
+        /// says who leads, that node is tried, until one takes the deploy. When the lead moves
+        /// after a cutover but before its caller heard of it, the node tried next takes the
+        /// same version again with nothing to copy, and the other made the cutover itself.
         private func deployOnTheLeader(_ version: String, marker: String, of a: Running, _ b: Running) async throws {
             while true {
                 let aNow = try await a.log.waitFor(any: [Self.tookTheLead, "node b leads"])
@@ -279,7 +281,9 @@ extension ProcessHeavySuites {
                 } catch is RPCError {
                     continue  // it lost the lead meanwhile; deploying the same version again is safe
                 }
-                try await other.log.waitFor("copied the leader's cutover")
+                _ = try await other.log.waitFor(any: [
+                    "copied the leader's cutover", "version=\(version) [BatonCore] deploy.cutover",
+                ])
                 return
             }
         }

@@ -30,10 +30,18 @@ extension IngressTests {
         host: String = "shop.test",
         _ body: (inout Stage, Int, CertificateFiles) async throws -> Void
     ) async throws {
+        try await withHTTP2Stage(urls: backends.map(\.url), host: host, body)
+    }
+
+    func withHTTP2Stage(
+        urls: [String],
+        host: String = "shop.test",
+        _ body: (inout Stage, Int, CertificateFiles) async throws -> Void
+    ) async throws {
         let files = try CertificateFiles()
         defer { files.directory.remove() }
         try await withHTTPSStage { stage, httpsPort in
-            try await stage.live("v1", backends, host: nil)
+            try await stage.live("v1", urls: urls, host: nil)
             _ = try await stage.admin.call(
                 "route.set",
                 [
@@ -137,28 +145,30 @@ extension IngressTests {
     }
 
     @Test func aQuiescingIngressSaysGoAwayAndFinishesTheStreamsItHas() async throws {
-        let (arrived, arrival) = AsyncStream.makeStream(of: Void.self)
-        let shop = try await TestBackend.start { _, _ in
-            arrival.yield()
-            return TestBackend.Reply(body: "late but whole", delayMs: 300)
-        }
-        defer { Task { await shop.stop() } }
-        try await withHTTP2Stage([shop]) { stage, httpsPort, files in
+        let events = try await StreamingBackend.start(firstEvent: "one")
+        defer { Task { await events.stop() } }
+        try await withHTTP2Stage(urls: [events.url]) { stage, httpsPort, files in
             let client = try await RawHTTP2Client.connect(port: httpsPort, tls: try files.client(naming: "shop.test"))
             try await client.send(RawHTTP2Client.get(stream: 1, authority: "shop.test"))
+            // The stream is under way (its head and first event came) when the handover begins.
+            _ = try await client.until { frames, _ in
+                frames.contains { $0.type == RawHTTP2Client.Frame.headers && $0.stream == 1 }
+            }
             let ingress = try #require(stage.harness.host.ingress)
-            var arrivals = arrived.makeAsyncIterator()
-            _ = await arrivals.next()  // the request is at the sandbox when the handover begins
-            async let quiesced: Void = ingress.quiesce(deadline: .seconds(10))
+            async let quiesced: Void = ingress.quiesce(deadline: .seconds(30))
+            _ = try await client.until { frames, _ in frames.contains { $0.type == RawHTTP2Client.Frame.goAway } }
+            try await events.send("two", last: true)
             let frames = try await client.until { _, closed in closed }
             await quiesced
             let goAway = try #require(frames.firstIndex { $0.type == RawHTTP2Client.Frame.goAway })
-            let answer = try #require(
-                frames.firstIndex { $0.type == RawHTTP2Client.Frame.headers && $0.stream == 1 },
-                "\(frames.map { "\($0.type)@\($0.stream):\($0.errorCode.map(String.init) ?? "")" })"
-            )
             #expect(frames[goAway].errorCode == 0, "NO_ERROR: a graceful GOAWAY")
-            #expect(goAway < answer, "the stream under way is answered after the GOAWAY")
+            let end = try #require(
+                frames.firstIndex { $0.type == RawHTTP2Client.Frame.data && $0.stream == 1 && $0.flags & 0x1 != 0 },
+                "\(frames.map { "\($0.type)@\($0.stream):\($0.flags)" })"
+            )
+            #expect(goAway < end, "the stream under way ends after the GOAWAY, whole")
+            let body = frames.filter { $0.type == RawHTTP2Client.Frame.data && $0.stream == 1 }.flatMap(\.payload)
+            #expect(String(decoding: body, as: UTF8.self).contains("data: two"))
         }
     }
 }

@@ -12,6 +12,7 @@ public final class RawHTTP2Client: Sendable {
         public var stream: UInt32
         public var payload: [UInt8]
 
+        public static let data: UInt8 = 0x0
         public static let headers: UInt8 = 0x1
         public static let rstStream: UInt8 = 0x3
         public static let settings: UInt8 = 0x4
