@@ -3,11 +3,17 @@ import NIOCore
 
 /// The ingress's open client connections, so that a host handing over can let them finish:
 /// each is told to quiesce (`ChannelShouldQuiesceEvent`), also one accepted after that began,
-/// and `allClosed()` returns once none is left.
+/// and `allClosed(within:)` returns once none is left.
 final class ClientConnections: Sendable {
+    private enum Phase {
+        case accepting
+        /// Every connection open or accepted from now on is told to quiesce.
+        case quiescing
+    }
+
     private struct State {
+        var phase = Phase.accepting
         var open: [ObjectIdentifier: any Channel] = [:]
-        var quiescing = false
         var waiting: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
     }
@@ -16,12 +22,12 @@ final class ClientConnections: Sendable {
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        let quiescing = state.withLockedValue { state in
+        let phase = state.withLockedValue { state in
             state.open[id] = channel
-            return state.quiescing
+            return state.phase
         }
         channel.closeFuture.whenComplete { [self] _ in remove(id) }
-        if quiescing { Self.tellToQuiesce(channel) }
+        if case .quiescing = phase { Self.tellToQuiesce(channel) }
     }
 
     private func remove(_ id: ObjectIdentifier) {
@@ -36,27 +42,41 @@ final class ClientConnections: Sendable {
 
     func quiesce() {
         let channels = state.withLockedValue { state in
-            state.quiescing = true
+            state.phase = .quiescing
             return Array(state.open.values)
         }
         for channel in channels { Self.tellToQuiesce(channel) }
     }
 
-    /// Returns once no connection is open, or after `limit`.
+    /// Returns once no connection is open, or after `limit`: the deadline is a child of the
+    /// caller's task, so nothing outlives the call.
     func allClosed(within limit: Duration) async {
-        await withCheckedContinuation { continuation in
-            let id = state.withLockedValue { state -> UInt64? in
-                guard !state.open.isEmpty else { return nil }
-                state.nextWaiter += 1
-                state.waiting[state.nextWaiter] = continuation
-                return state.nextWaiter
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.allClosed() }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Returns once no connection is open, or once its task is cancelled.
+    private func allClosed() async {
+        let id = state.withLockedValue { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Under the lock, so that a cancellation either sees the waiter or is seen here.
+                let waits = state.withLockedValue { state in
+                    guard !state.open.isEmpty, !Task.isCancelled else { return false }
+                    state.waiting[id] = continuation
+                    return true
+                }
+                if !waits { continuation.resume() }
             }
-            guard let id else { return continuation.resume() }
-            // The deadline of one waiter, which resumes it once; its end cancels nothing else.
-            Task { [self] in
-                try? await Task.sleep(for: limit)
-                state.withLockedValue { $0.waiting.removeValue(forKey: id) }?.resume()
-            }
+        } onCancel: {
+            state.withLockedValue { $0.waiting.removeValue(forKey: id) }?.resume()
         }
     }
 
