@@ -312,6 +312,12 @@ extension Setting {
             "How long a new HTTPS connection has to finish its TLS handshake before it is closed.",
             \.ingressSettings.tlsHandshakeTimeout
         ),
+        time(
+            "ingress.tlsCloseTimeoutMs",
+            1...most,
+            "How long a closing HTTPS connection waits for the client's close_notify, and for what it still has to send, before it is closed anyway.",
+            \.ingressSettings.tlsCloseTimeout
+        ),
         integer(
             .count,
             "ingress.h2MaxConcurrentStreams",

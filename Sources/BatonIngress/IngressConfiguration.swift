@@ -12,6 +12,9 @@ public struct IngressConfiguration: Sendable {
     /// How long a new HTTPS connection has to finish its TLS handshake (setting
     /// `ingress.tlsHandshakeTimeoutMs`); past it, the connection is closed.
     public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
+    /// How long a closing HTTPS connection waits for the client's close_notify, and for what
+    /// it still has to send, before it is closed anyway (setting `ingress.tlsCloseTimeoutMs`).
+    public var tlsCloseTimeout: TimeAmount = .seconds(5)
     /// Streams one HTTP/2 connection may have open at once (setting
     /// `ingress.h2MaxConcurrentStreams`); more are refused with RST_STREAM.
     public var h2MaxConcurrentStreams = 100

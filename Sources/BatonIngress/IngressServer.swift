@@ -165,12 +165,14 @@ public final class IngressServer: Sendable {
             let tls = try TLSTermination(
                 book: certificates,
                 protocols: ["h2", "http/1.1"],
+                closeTimeout: configuration.tlsCloseTimeout,
                 challenges: context.challenges
             )
             let https = Self.bootstrap(group).childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(tls.handler())
+                    try channel.pipeline.syncOperations.addHandler(TLSCloseEndsHalfClosure())
                     try channel.pipeline.syncOperations.addHandler(
                         TLSHandshakeGuard(
                             timeout: configuration.tlsHandshakeTimeout,

@@ -15,9 +15,15 @@ public struct TLSTermination: Sendable {
     private let context: NIOSSLContext
     private let challenges: ChallengeBoard?
 
-    /// `protocols` is what ALPN offers, most wanted first; `challenges`, the ACME
-    /// validations to answer (TLS-ALPN-01), if any.
-    public init(book: CertificateBook, protocols: [String], challenges: ChallengeBoard? = nil) throws {
+    /// `protocols` is what ALPN offers, most wanted first; `closeTimeout`, how long a closing
+    /// connection waits for the client's close_notify, and for what it still has to send, before
+    /// it closes anyway; `challenges`, the ACME validations to answer (TLS-ALPN-01), if any.
+    public init(
+        book: CertificateBook,
+        protocols: [String],
+        closeTimeout: TimeAmount,
+        challenges: ChallengeBoard? = nil
+    ) throws {
         // A server configuration without a certificate of its own: every handshake takes the
         // one its SNI names, or fails.
         var configuration = TLSConfiguration.makeClientConfiguration()
@@ -27,6 +33,7 @@ public struct TLSTermination: Sendable {
         configuration.cipherSuites = Self.cipherSuites
         configuration.applicationProtocols = protocols
         configuration.renegotiationSupport = .none
+        configuration.shutdownTimeout = closeTimeout
         configuration.sslContextCallback = { values, promise in
             switch book.serving(serverName: values.serverHostname) {
             case .success(let serving): promise.succeed(serving.override)

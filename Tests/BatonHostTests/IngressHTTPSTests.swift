@@ -45,6 +45,9 @@ extension IngressTests {
         try await withStage(
             adjust: { ingress in
                 ingress.https = ListenAddress(host: "127.0.0.1", port: 0)
+                // A connection the host closes ends when its client answers close_notify: a
+                // test waiting for a close that waited for this instead would pass its limit.
+                ingress.tlsCloseTimeout = .seconds(3_600)
             },
             // The tests refresh the certificates themselves, when they have replaced a file.
             configureHost: { $0.certificateCheckMs = 86_400_000 }
@@ -108,6 +111,11 @@ extension IngressTests {
             )
             #expect(other.body == "api / proto=https", "the api.test certificate verified for api.test")
             #expect(other.headers["strict-transport-security"] == ["max-age=1"], "no policy of its own: the app's")
+            // A connection the host closes is gone once the client answers its close_notify.
+            let closing = try await TestHTTPClient.connect(port: httpsPort, tls: try files.client(naming: "shop.test"))
+            let last = try await closing.send(host: "shop.test", headers: [("Connection", "close")])
+            #expect(last.status == 200 && last.headers["connection"] == ["close"])
+            try await closing.closed.get()
 
             let plain = try await stage.get("/cart?item=1", method: .POST, body: "kept")
             #expect(plain.status == 308)
