@@ -23,12 +23,42 @@ protocol UpstreamDelegate: AnyObject {
 final class UpstreamConnection {
     let url: String
     let channel: any Channel
-    fileprivate let handler: UpstreamHandler
+    private let handler: UpstreamHandler
 
-    fileprivate init(url: String, channel: any Channel, handler: UpstreamHandler) {
+    private init(url: String, channel: any Channel, handler: UpstreamHandler) {
         self.url = url
         self.channel = channel
         self.handler = handler
+    }
+
+    /// A new connection to the sandbox at `url`; `done` runs on `loop`.
+    static func connect(
+        to endpoint: SandboxEndpoint,
+        url: String,
+        on loop: any EventLoop,
+        timeout: TimeAmount,
+        _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
+    ) {
+        ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+            .assumeIsolated()
+            .whenComplete { result in
+                done(
+                    result.flatMap { channel in
+                        Result {
+                            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                            return UpstreamConnection(url: url, channel: channel, handler: handler)
+                        }
+                    }
+                )
+            }
     }
 
     var delegate: (any UpstreamDelegate)? {
@@ -54,12 +84,10 @@ final class UpstreamConnection {
     }
 
     private var reading = true
-    /// Whether the pool watches this connection's close.
-    fileprivate var pooled = false
     /// Since when it waits in the pool for its next request.
-    fileprivate var idleSince = NIODeadline.now()
+    var idleSince = NIODeadline.now()
     /// Whether it came from the pool rather than a fresh connect.
-    fileprivate(set) var reused = false
+    var reused = false
 
     func setReading(_ on: Bool) {
         guard reading != on else { return }
@@ -231,79 +259,5 @@ private final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHand
         if case .switched = state, context.channel.isActive, let rest = received.takeRest() {
             context.fireChannelRead(NIOAny(rest))
         }
-    }
-}
-
-/// Idle keep-alive connections to sandboxes, for one event loop.
-/// A sandbox reported an address that is not `http://host[:port]`.
-struct UnusableSandboxAddress: Error, CustomStringConvertible {
-    var url: String
-    var description: String { "unusable sandbox address \(url)" }
-}
-
-final class UpstreamPool {
-    private let eventLoop: any EventLoop
-    private var idle: [String: [UpstreamConnection]] = [:]
-
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    /// An idle connection to `url`, or a new one; `done` runs on this pool's event loop.
-    /// The address is only parsed when a connection has to be made.
-    /// With `idleAtMost`, only a connection idle for less than that is reused: the most
-    /// recently used one is tried, and if it is older a new connection is made.
-    func connection(
-        to url: String,
-        timeout: TimeAmount,
-        idleAtMost: TimeAmount? = nil,
-        _ done: @escaping (Result<UpstreamConnection, any Error>) -> Void
-    ) {
-        while var list = idle[url], let reused = list.last {
-            if let idleAtMost, NIODeadline.now() - reused.idleSince >= idleAtMost { break }
-            list.removeLast()
-            idle[url] = list
-            if reused.channel.isActive {
-                reused.reused = true
-                return done(.success(reused))
-            }
-        }
-        guard let endpoint = SandboxEndpoint(url) else { return done(.failure(UnusableSandboxAddress(url: url))) }
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
-                }
-            }
-            .connect(host: endpoint.host, port: endpoint.port)
-            .assumeIsolated()
-            .whenComplete { result in
-                done(
-                    result.flatMap { channel in
-                        Result {
-                            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                            return UpstreamConnection(url: url, channel: channel, handler: handler)
-                        }
-                    }
-                )
-            }
-    }
-
-    /// Keeps a connection whose exchange ended cleanly for the next request to `url`.
-    func recycle(_ connection: UpstreamConnection) {
-        connection.delegate = nil
-        guard connection.reusable else { return connection.close() }
-        connection.setReading(true)
-        connection.idleSince = .now()
-        if !connection.pooled {
-            // Once per connection: when the sandbox closes it, it leaves the idle list.
-            connection.pooled = true
-            connection.channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
-                self?.idle[connection.url]?.removeAll { $0 === connection }
-            }
-        }
-        idle[connection.url, default: []].append(connection)
     }
 }
