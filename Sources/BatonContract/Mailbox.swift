@@ -65,13 +65,15 @@ public actor Mailbox<Item: Sendable> {
     }
 
     private func waitForMore(until deadline: ContinuousClock.Instant) async {
-        // The timer is this wait's own: cancelled as soon as the wait ends either way.
-        let timer = Task { [weak self] in
-            try? await Task.sleep(until: deadline)
-            await self?.wakeUp()
+        // The timer is a child of this wait: cancelled, and gone, as soon as the wait ends.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                guard (try? await Task.sleep(until: deadline)) != nil else { return }
+                await self.wakeUp()
+            }
+            await withCheckedContinuation { waiter = $0 }
+            group.cancelAll()
         }
-        await withCheckedContinuation { waiter = $0 }
-        timer.cancel()
     }
 
     private func wakeUp() {
