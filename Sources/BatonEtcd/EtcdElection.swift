@@ -1,6 +1,9 @@
 /// etcd's election recipe (`clientv3/concurrency`): a candidate creates a key under its
 /// session's lease in `prefix`; the key with the lowest create revision leads. A candidate
-/// waits for the deletion of the key just before its own, so a leader's end wakes one node.
+/// leads once no key is before its own. Unlike the recipe, which wakes a candidate only when
+/// the key just before its own goes, any deletion in `prefix` wakes it to look again: the
+/// leader can change without that key going (a key left by a lost lease leads until the
+/// lease expires, then the next candidate leads), and a waiting candidate names the leader.
 public struct EtcdElection: Sendable {
     public let client: EtcdClient
     /// Ends with "/".
@@ -47,7 +50,7 @@ public struct EtcdElection: Sendable {
                 .prefix(prefix),
                 options: .init(limit: 1, maxCreateRevision: revision - 1, order: .createRevisionDescending)
             )
-            guard let ahead = before.kvs.first else {
+            guard !before.kvs.isEmpty else {
                 // Nobody before this key: it leads, if its lease still holds it.
                 guard try await client.get(.key(key)).kvs.first?.createRevision == revision else {
                     throw Self.candidacyGone(key)
@@ -55,7 +58,7 @@ public struct EtcdElection: Sendable {
                 return Leadership(key: key, createRevision: revision)
             }
             await waiting(try await leader()?.name)
-            try await waitForDeletion(of: ahead.key, or: key, after: before.revision)
+            try await waitForDeletion(besides: key, after: before.revision)
         }
     }
 
@@ -78,17 +81,16 @@ public struct EtcdElection: Sendable {
         var key: String
     }
 
-    /// Returns once `ahead` is deleted; throws once `own` is (its lease is gone, and with it
-    /// this candidacy).
-    private func waitForDeletion(of ahead: String, or own: String, after revision: Int64) async throws {
+    /// Returns once a key in the election other than `own` is deleted; throws once `own` is
+    /// (its lease is gone, and with it this candidacy).
+    private func waitForDeletion(besides own: String, after revision: Int64) async throws {
         do {
             try await client.watch(.prefix(prefix), after: revision) { batch in
-                for event in batch.events where event.kind == .delete && (event.kv.key == ahead || event.kv.key == own)
-                {
-                    throw Deleted(key: event.kv.key)
+                if let deleted = batch.events.first(where: { $0.kind == .delete }) {
+                    throw Deleted(key: deleted.kv.key)
                 }
             }
-        } catch let deleted as Deleted where deleted.key == ahead {
+        } catch let deleted as Deleted where deleted.key != own {
             return
         } catch is Deleted {
             throw Self.candidacyGone(own)

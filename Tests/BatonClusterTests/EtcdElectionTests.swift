@@ -17,10 +17,7 @@ extension EtcdSuites {
         @Test func theNextCandidateLeadsOnceTheLeadersLeaseIsGoneAndTheOldFenceHolds() async throws {
             try await withEtcd { etcd, _ in
                 let election = EtcdElection(client: etcd, prefix: "/e/election")
-                let leases = [
-                    try await etcd.grant(ttl: .seconds(60)), try await etcd.grant(ttl: .seconds(60)),
-                    try await etcd.grant(ttl: .seconds(60)),
-                ]
+                let leases = try await Self.leases(3, from: etcd)
                 let first = try await election.campaign(lease: leases[0], value: "a")
                 #expect(try await election.leader()?.name == "a")
                 let aGone = Flag()
@@ -47,6 +44,41 @@ extension EtcdSuites {
                     #expect(try await group.next()?.0 == "c")
                 }
             }
+        }
+
+        /// A candidate names the leader while it waits, and names the next one when the lead
+        /// moves without the key just before its own going: c waits behind b, and when a's
+        /// lease goes, c says that b leads.
+        @Test func aWaitingCandidateNamesEachLeaderInTurn() async throws {
+            try await withEtcd { etcd, _ in
+                let election = EtcdElection(client: etcd, prefix: "/e/named")
+                let leases = try await Self.leases(3, from: etcd)
+                let first = try await election.campaign(lease: leases[0], value: "a")
+                let (named, name) = AsyncStream<String?>.makeStream()
+                try await withThrowingTaskGroup(of: String.self) { group in
+                    group.addTask {
+                        _ = try await election.campaign(lease: leases[1], value: "b")
+                        return "b"
+                    }
+                    try await Self.waitForCandidate("b", election: election, after: first.createRevision)
+                    group.addTask {
+                        _ = try await election.campaign(lease: leases[2], value: "c") { name.yield($0) }
+                        return "c"
+                    }
+                    var names = named.makeAsyncIterator()
+                    #expect(await names.next() == "a")
+                    try await etcd.revoke(leases[0])
+                    #expect(try await group.next() == "b")
+                    #expect(await names.next() == "b", "c, still waiting, names the new leader")
+                    group.cancelAll()
+                }
+            }
+        }
+
+        private static func leases(_ count: Int, from etcd: EtcdClient) async throws -> [EtcdLeaseID] {
+            var leases: [EtcdLeaseID] = []
+            for _ in 0..<count { leases.append(try await etcd.grant(ttl: .seconds(60))) }
+            return leases
         }
 
         private struct Seen: Error {}
